@@ -1,0 +1,14 @@
+//! sledchain: a small Bitcoin-style peer-to-peer node with an embedded sled
+//! key-value store.
+//!
+//! * [`core`]: pure types and consensus rules (no I/O).
+//! * [`store`]: the sled chain store: blocks, block index, UTXO set, undo data.
+//! * [`node`]: the node's state machine: chain state, mempool, minting.
+//! * [`net`]: the wire protocol and peer networking (tokio).
+//! * [`wallet`]: P-256 keys and the wallet file.
+
+pub mod core;
+pub mod net;
+pub mod node;
+pub mod store;
+pub mod wallet;

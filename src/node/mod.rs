@@ -1,0 +1,1 @@
+//! The node state machine: chain state, mempool, minting.

@@ -1,0 +1,1 @@
+//! Wallets: P-256 keys and the wallet file.
