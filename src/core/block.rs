@@ -96,6 +96,39 @@ impl Block {
     }
 }
 
+impl Block {
+    /// An unsolved block (nonce 0) at `height` on top of `prev`: a coinbase
+    /// paying `reward` (subsidy + fees, whole coins) to `coinbase_to`, then
+    /// `txs` in order, with the merkle root filled in. Solve it with
+    /// [`solve_header`] on `block.header`.
+    pub fn template(
+        prev: BlockHash,
+        height: u64,
+        bits: u32,
+        timestamp: u32,
+        coinbase_to: [u8; 20],
+        reward: u64,
+        txs: Vec<Transaction>,
+    ) -> Block {
+        let mut transactions = Vec::with_capacity(txs.len() + 1);
+        transactions.push(Transaction::coinbase(height, coinbase_to, reward));
+        transactions.extend(txs);
+        let txids: Vec<Txid> = transactions.iter().map(Transaction::txid).collect();
+        Block {
+            header: BlockHeader {
+                version: super::params::BLOCK_VERSION,
+                prev_block_hash: prev,
+                merkle_root: merkle_root(&txids),
+                timestamp,
+                bits,
+                nonce: 0,
+            },
+            height,
+            transactions,
+        }
+    }
+}
+
 /// Work a block of difficulty `bits` represents: the expected number of
 /// hashes to find it, `2^bits` (capped at `2^127` for bits ≥ 127).
 pub fn block_work(bits: u32) -> u128 {
