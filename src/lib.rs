@@ -7,6 +7,7 @@
 //! * [`net`]: the wire protocol and peer networking (tokio).
 //! * [`wallet`]: P-256 keys and the wallet file.
 
+pub mod cli;
 pub mod core;
 pub mod net;
 pub mod node;

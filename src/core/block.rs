@@ -32,7 +32,9 @@ pub struct BlockHeader {
     pub version: u32,
     /// Hash of the parent block; zero for genesis.
     pub prev_block_hash: BlockHash,
-    /// Merkle root of the block's txids ([`merkle_root`]).
+    /// Merkle root ([`merkle_root`]) of the block's wtxids
+    /// ([`Transaction::wtxid`]: witness included), so the header commits to
+    /// every signature.
     pub merkle_root: Hash256,
     /// Seconds since the Unix epoch, as the minter's clock read it.
     pub timestamp: u32,
@@ -113,19 +115,26 @@ impl Block {
         let mut transactions = Vec::with_capacity(txs.len() + 1);
         transactions.push(Transaction::coinbase(height, coinbase_to, reward));
         transactions.extend(txs);
-        let txids: Vec<Txid> = transactions.iter().map(Transaction::txid).collect();
-        Block {
+        let mut block = Block {
             header: BlockHeader {
                 version: super::params::BLOCK_VERSION,
                 prev_block_hash: prev,
-                merkle_root: merkle_root(&txids),
+                merkle_root: Hash256::ZERO,
                 timestamp,
                 bits,
                 nonce: 0,
             },
             height,
             transactions,
-        }
+        };
+        block.header.merkle_root = block.compute_merkle_root();
+        block
+    }
+
+    /// Merkle root of the transactions' wtxids (what the header must hold).
+    pub fn compute_merkle_root(&self) -> Hash256 {
+        let w: Vec<Txid> = self.transactions.iter().map(|t| Txid(t.wtxid())).collect();
+        merkle_root(&w)
     }
 }
 
@@ -192,7 +201,7 @@ pub fn search_nonce(
             return Some(nonce);
         }
         count = count.wrapping_add(1);
-        if count % 4096 == 0 && cancel() {
+        if count.is_multiple_of(4096) && cancel() {
             return None;
         }
         nonce = nonce.checked_add(stride)?;

@@ -54,6 +54,14 @@ pub fn encoded_len<T: Serialize + ?Sized>(value: &T) -> u64 {
 /// Errors: [`DecodeError`] on short input, a length or tag that does not
 /// fit, more than `limit` bytes needed, or bytes left over after the value.
 pub fn decode<T: DeserializeOwned>(bytes: &[u8], limit: u64) -> Result<T, DecodeError> {
+    // bincode 1.3 does not apply its limit when reading from a slice, so the
+    // input's own length is checked against it first.
+    if bytes.len() as u64 > limit {
+        return Err(DecodeError {
+            what: std::any::type_name::<T>(),
+            source: Box::new(bincode::ErrorKind::SizeLimit),
+        });
+    }
     options(limit)
         .deserialize(bytes)
         .map_err(|source| DecodeError {

@@ -208,6 +208,14 @@ impl Transaction {
         Txid(sha256d(&buf))
     }
 
+    /// `sha256d` of the full bincode encoding, witness included. The block's
+    /// merkle root is built from these, so a block hash commits to every
+    /// signature and public key in it and nobody relaying a block can alter
+    /// a witness without changing the block's hash.
+    pub fn wtxid(&self) -> Hash256 {
+        sha256d(&crate::core::encode::encode(self))
+    }
+
     /// Sum of output values; `None` on u64 overflow.
     pub fn output_sum(&self) -> Option<u64> {
         self.outputs

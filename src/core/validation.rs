@@ -17,7 +17,7 @@ use std::sync::Mutex;
 
 use rayon::prelude::*;
 
-use super::block::{Block, merkle_root};
+use super::block::Block;
 use super::encode::encoded_len;
 use super::hash::{BlockHash, Hash256, Txid, hash160, sha256};
 use super::params::{MAX_BLOCK_SIZE, MAX_FUTURE_BLOCK_TIME, MAX_TX_SIZE, SUBSIDY};
@@ -252,7 +252,7 @@ pub fn check_block_sanity(block: &Block, now: u64) -> Result<(), BlockError> {
             }
         }
     }
-    if merkle_root(&txids) != block.header.merkle_root {
+    if block.compute_merkle_root() != block.header.merkle_root {
         return Err(BlockError::BadMerkleRoot);
     }
     Ok(())
@@ -289,10 +289,13 @@ impl SigCheck {
     }
 }
 
+/// The cache's keys as a set, and the same keys in insertion order for eviction.
+type CacheEntries = (HashSet<[u8; 32]>, VecDeque<[u8; 32]>);
+
 /// A bounded set of signature checks already known to pass (Bitcoin Core's
 /// signature cache). Oldest entries leave first when it is full.
 pub struct SigCache {
-    inner: Mutex<(HashSet<[u8; 32]>, VecDeque<[u8; 32]>)>,
+    inner: Mutex<CacheEntries>,
     capacity: usize,
 }
 
@@ -315,13 +318,13 @@ impl SigCache {
 
     /// Remembers a passing check.
     pub fn insert(&self, key: [u8; 32]) {
-        if let Ok(mut g) = self.inner.lock() {
-            if g.0.insert(key) {
-                g.1.push_back(key);
-                while g.1.len() > self.capacity {
-                    if let Some(old) = g.1.pop_front() {
-                        g.0.remove(&old);
-                    }
+        if let Ok(mut g) = self.inner.lock()
+            && g.0.insert(key)
+        {
+            g.1.push_back(key);
+            while g.1.len() > self.capacity {
+                if let Some(old) = g.1.pop_front() {
+                    g.0.remove(&old);
                 }
             }
         }

@@ -1,1 +1,49 @@
 //! Wire protocol and peer networking (tokio).
+//!
+//! * [`codec`]: Bitcoin's 24-byte message header and the frame codec.
+//! * [`message`]: the messages (`version`, `getblocks`, `inv`, `getdata`,
+//!   `block`, `tx`, `addr`, `notfound`, `ping`, `pong`) and their bounds.
+//! * [`control`]: the local control socket the CLI uses while a node runs.
+//! * [`node`]: the running node: listener, peers, sync, relay, minting.
+
+pub mod codec;
+pub mod control;
+pub mod message;
+pub mod node;
+
+pub use node::{NodeArgs, run_node};
+
+use anyhow::{Context, Result};
+use futures::SinkExt;
+use tokio_util::codec::Framed;
+
+use crate::core::tx::Transaction;
+use codec::{Frame, FrameCodec};
+use message::{Message, TxMsg};
+
+/// Sends one `tx` message to the node at `addr` (`host:port`) on a fresh
+/// connection and closes it: how `node send` reaches the seed when no node
+/// runs locally.
+///
+/// Errors: the connection or the write failed (within 10 seconds).
+pub fn send_tx_to(addr: &str, tx: &Transaction) -> Result<()> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    rt.block_on(async {
+        let stream = tokio::time::timeout(
+            std::time::Duration::from_secs(10),
+            tokio::net::TcpStream::connect(addr),
+        )
+        .await
+        .context("timed out")??;
+        let mut framed = Framed::new(stream, FrameCodec);
+        let msg = Message::Tx(TxMsg {
+            addr_from: String::new(),
+            transaction: tx.clone(),
+        });
+        framed.send(Frame::from_message(&msg)).await?;
+        SinkExt::<Frame>::flush(&mut framed).await?;
+        Ok(())
+    })
+}

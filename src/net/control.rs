@@ -1,0 +1,84 @@
+//! The local control socket: how CLI commands reach a running node.
+//!
+//! sled locks the database while the node runs, so `getbalance`, `send`,
+//! `printchain`, `status` and `checkchain` for that port talk to the node
+//! through the Unix socket `DATADIR/PORT/control.sock` instead (mode 0600,
+//! inside the node's own directory; never the P2P port).
+//!
+//! Protocol: one JSON [`Request`] per line from the client, one JSON
+//! [`Response`] line back, then the client closes. Private keys never cross
+//! it: `send` asks for spendable coins, signs in the CLI process, and submits
+//! the signed transaction.
+
+use std::io::{BufRead, BufReader, Write};
+use std::os::unix::net::UnixStream;
+use std::path::Path;
+use std::time::Duration;
+
+use anyhow::{Result, anyhow};
+use serde::{Deserialize, Serialize};
+
+use crate::core::address::Address;
+use crate::core::tx::{OutPoint, Transaction, TxOut};
+
+/// Largest request line the node reads, in bytes.
+pub const MAX_REQUEST: usize = 2_000_000;
+
+/// A request to the running node.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub enum Request {
+    /// `status` text.
+    Status,
+    /// `getbalance` text for an address.
+    Balance(String),
+    /// `printchain` text (`true` = JSON).
+    PrintChain(bool),
+    /// `checkchain` text.
+    CheckChain,
+    /// Spendable coins of an address (JSON list of outpoint and output).
+    Coins(String),
+    /// Add a signed transaction to the mempool and relay it; answers its txid.
+    SubmitTx(Transaction),
+}
+
+/// The node's answer: exactly one of `ok` (the text to print) or `err`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Response {
+    /// Output text on success.
+    pub ok: Option<String>,
+    /// Error message on failure.
+    pub err: Option<String>,
+}
+
+/// True when a node answers on the control socket at `path`.
+pub fn is_running(path: &Path) -> bool {
+    path.exists() && UnixStream::connect(path).is_ok()
+}
+
+/// Sends `req` to the node at `path` and returns its text.
+///
+/// Errors: the node's own error text, or an I/O error reaching it.
+pub fn request(path: &Path, req: &Request) -> Result<String> {
+    let mut s = UnixStream::connect(path)?;
+    s.set_read_timeout(Some(Duration::from_secs(600)))?;
+    let mut line = serde_json::to_string(req)?;
+    line.push('\n');
+    s.write_all(line.as_bytes())?;
+    let mut reader = BufReader::new(s);
+    let mut answer = String::new();
+    reader.read_line(&mut answer)?;
+    let resp: Response =
+        serde_json::from_str(&answer).map_err(|e| anyhow!("bad answer from the node: {e}"))?;
+    match (resp.ok, resp.err) {
+        (Some(ok), _) => Ok(ok),
+        (None, Some(err)) => Err(anyhow!(err)),
+        (None, None) => Err(anyhow!("empty answer from the node")),
+    }
+}
+
+/// Spendable coins of `addr` as the running node sees them (confirmed and
+/// not spent by its mempool, plus unconfirmed change).
+pub fn coins(path: &Path, addr: &Address) -> Result<Vec<(OutPoint, TxOut)>> {
+    let text = request(path, &Request::Coins(addr.to_string()))?;
+    Ok(serde_json::from_str(&text)?)
+}

@@ -1,0 +1,304 @@
+//! Chain state: accepting blocks, connecting them, and reorganizing to the
+//! branch with the most cumulative work (ties keep the first seen).
+//!
+//! Driven by calls, not sockets: the network layer hands it blocks and acts
+//! on the [`BlockOutcome`] it returns.
+
+use std::sync::Arc;
+
+use crate::core::block::{Block, block_work};
+use crate::core::hash::BlockHash;
+use crate::core::params::{ChainParams, now_secs};
+use crate::core::validation::{
+    BlockError, ParentInfo, SigCache, check_block_context, check_block_sanity,
+};
+use crate::store::{BlockStatus, ChainStore, StoreError, Tip};
+
+/// Errors from accepting a block.
+#[derive(Debug, thiserror::Error)]
+pub enum ChainError {
+    /// The block breaks a consensus rule.
+    #[error("invalid block {hash}: {error}")]
+    Invalid {
+        /// The block's hash.
+        hash: BlockHash,
+        /// The rule it breaks.
+        error: BlockError,
+    },
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// What happened to a block handed to [`ChainState::accept_block`].
+#[derive(Debug)]
+pub enum BlockOutcome {
+    /// Already stored (valid or waiting on a side branch).
+    Duplicate,
+    /// Its parent is unknown: an orphan. The caller keeps it aside and asks
+    /// for the missing parents.
+    Orphan,
+    /// Stored on a side branch that does not have more work than the tip.
+    SideBranch,
+    /// Extended the tip.
+    Connected(Tip),
+    /// The best chain switched branches: `disconnected` left it (tip first),
+    /// `connected` joined it (in height order).
+    Reorged {
+        /// Blocks that left the best chain, tip first.
+        disconnected: Vec<Block>,
+        /// Blocks that joined it, lowest first.
+        connected: Vec<Block>,
+        /// The new tip.
+        tip: Tip,
+    },
+}
+
+/// The node's view of the chain, over a [`ChainStore`].
+pub struct ChainState {
+    store: ChainStore,
+    params: ChainParams,
+    genesis: BlockHash,
+    sig_cache: Arc<SigCache>,
+}
+
+impl ChainState {
+    /// Wraps a store that holds a chain. Errors: [`StoreError::NoChain`].
+    pub fn new(store: ChainStore, sig_cache: Arc<SigCache>) -> Result<ChainState, StoreError> {
+        let params = store.params()?;
+        let genesis = store.genesis_hash()?.ok_or(StoreError::NoChain)?;
+        Ok(ChainState {
+            store,
+            params,
+            genesis,
+            sig_cache,
+        })
+    }
+
+    /// The underlying store.
+    pub fn store(&self) -> &ChainStore {
+        &self.store
+    }
+
+    /// Chain parameters (from genesis).
+    pub fn params(&self) -> ChainParams {
+        self.params
+    }
+
+    /// Genesis hash.
+    pub fn genesis(&self) -> BlockHash {
+        self.genesis
+    }
+
+    /// The signature cache shared with the mempool.
+    pub fn sig_cache(&self) -> &Arc<SigCache> {
+        &self.sig_cache
+    }
+
+    /// The tip.
+    pub fn tip(&self) -> Result<Tip, StoreError> {
+        self.store.tip()
+    }
+
+    /// Validates and stores `block`, connecting it or reorganizing when it
+    /// makes a branch with more work than the tip.
+    ///
+    /// Errors: [`ChainError::Invalid`] naming the rule (the block, and any
+    /// branch it tops, is remembered as invalid when it was stored);
+    /// [`ChainError::Store`].
+    pub fn accept_block(&self, block: &Block) -> Result<BlockOutcome, ChainError> {
+        let hash = block.hash();
+        let invalid = |error| ChainError::Invalid { hash, error };
+        if let Some(meta) = self.store.block_meta(&hash)? {
+            if meta.status == BlockStatus::Invalid {
+                return Err(invalid(BlockError::View(
+                    "block is known to be invalid".into(),
+                )));
+            }
+            return Ok(BlockOutcome::Duplicate);
+        }
+        check_block_sanity(block, now_secs()).map_err(invalid)?;
+        let Some(parent) = self.store.block_meta(&block.header.prev_block_hash)? else {
+            return Ok(BlockOutcome::Orphan);
+        };
+        if parent.status == BlockStatus::Invalid {
+            return Err(invalid(BlockError::View(format!(
+                "parent {} is invalid",
+                block.header.prev_block_hash
+            ))));
+        }
+        // Header-level context, cheap, before anything is stored.
+        if block.height != parent.height + 1 {
+            return Err(invalid(BlockError::BadHeight {
+                expected: parent.height + 1,
+                got: block.height,
+            }));
+        }
+        if block.header.bits != self.params.difficulty {
+            return Err(invalid(BlockError::BadBits {
+                expected: self.params.difficulty,
+                got: block.header.bits,
+            }));
+        }
+        let tip = self.store.tip()?;
+        if block.header.prev_block_hash == tip.hash {
+            let t = self.connect(block)?;
+            return Ok(BlockOutcome::Connected(t));
+        }
+        let work = parent
+            .chain_work
+            .saturating_add(block_work(block.header.bits));
+        self.store.store_block(block)?;
+        if work <= tip.chain_work {
+            return Ok(BlockOutcome::SideBranch);
+        }
+        self.reorg_to(hash)
+    }
+
+    /// Full context validation against the tip's UTXO set, then an atomic
+    /// connect. An invalid block is stored as [`BlockStatus::Invalid`].
+    fn connect(&self, block: &Block) -> Result<Tip, ChainError> {
+        let hash = block.hash();
+        let tip = self.store.tip()?;
+        let parent = ParentInfo {
+            hash: tip.hash,
+            height: tip.height,
+        };
+        let store = &self.store;
+        let undo = check_block_context(
+            block,
+            &parent,
+            self.params.difficulty,
+            |op| store.utxo(op).map_err(|e| e.to_string()),
+            Some(&self.sig_cache),
+        );
+        match undo {
+            Ok(undo) => Ok(self.store.connect_block(block, &undo.spent)?),
+            Err(error) => {
+                if let Err(e) = self.store.store_block(block) {
+                    tracing::warn!("could not record invalid block {hash}: {e}");
+                }
+                self.store.mark_invalid(&hash)?;
+                Err(ChainError::Invalid { hash, error })
+            }
+        }
+    }
+
+    /// Switches the best chain to end at `new_tip` (stored, more work).
+    fn reorg_to(&self, new_tip: BlockHash) -> Result<BlockOutcome, ChainError> {
+        // Walk back from new_tip to the fork point on the best chain.
+        let mut branch = Vec::new();
+        let mut cursor = new_tip;
+        loop {
+            if self.store.is_on_best_chain(&cursor)? {
+                break;
+            }
+            let meta = self
+                .store
+                .block_meta(&cursor)?
+                .ok_or(StoreError::MissingBlock(cursor))?;
+            branch.push(cursor);
+            cursor = meta.prev;
+        }
+        let fork = cursor;
+        branch.reverse();
+        let mut disconnected = Vec::new();
+        while self.store.tip()?.hash != fork {
+            disconnected.push(self.store.disconnect_tip()?);
+        }
+        let mut connected = Vec::new();
+        for h in &branch {
+            let block = self.store.block(h)?.ok_or(StoreError::MissingBlock(*h))?;
+            match self.connect(&block) {
+                Ok(_) => connected.push(block),
+                Err(ChainError::Invalid { hash, error }) => {
+                    // Mark the rest of the branch invalid, and go back.
+                    for later in branch.iter().skip_while(|x| **x != hash) {
+                        self.store.mark_invalid(later)?;
+                    }
+                    while self.store.tip()?.hash != fork {
+                        self.store.disconnect_tip()?;
+                    }
+                    for old in disconnected.iter().rev() {
+                        let spent = check_block_context(
+                            old,
+                            &ParentInfo {
+                                hash: old.header.prev_block_hash,
+                                height: old.height.saturating_sub(1),
+                            },
+                            self.params.difficulty,
+                            |op| self.store.utxo(op).map_err(|e| e.to_string()),
+                            Some(&self.sig_cache),
+                        )
+                        .map_err(|error| ChainError::Invalid {
+                            hash: old.hash(),
+                            error,
+                        })?;
+                        self.store.connect_block(old, &spent.spent)?;
+                    }
+                    return Err(ChainError::Invalid { hash, error });
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(BlockOutcome::Reorged {
+            disconnected,
+            connected,
+            tip: self.store.tip()?,
+        })
+    }
+
+    /// Bitcoin's block locator from the tip: the last 10 hashes one by one,
+    /// then steps doubling back, always ending with genesis; at most 101.
+    pub fn locator(&self) -> Result<Vec<BlockHash>, StoreError> {
+        let tip = self.store.tip()?;
+        let mut out = Vec::new();
+        let mut height = tip.height as i128;
+        let mut step: i128 = 1;
+        while height > 0 && out.len() < 100 {
+            if let Some(h) = self.store.hash_at(height as u64)? {
+                out.push(h);
+            }
+            if out.len() >= 10 {
+                step *= 2;
+            }
+            height -= step;
+        }
+        out.push(self.genesis);
+        Ok(out)
+    }
+
+    /// Answer to `getblocks`: best-chain hashes after the first locator
+    /// entry found on the best chain (genesis if none), ascending, up to
+    /// `stop` inclusive or `max` hashes.
+    pub fn hashes_after_locator(
+        &self,
+        locator: &[BlockHash],
+        stop: &BlockHash,
+        max: usize,
+    ) -> Result<Vec<BlockHash>, StoreError> {
+        let mut start = 0;
+        for h in locator {
+            if self.store.is_on_best_chain(h)?
+                && let Some(m) = self.store.block_meta(h)?
+            {
+                start = m.height;
+                break;
+            }
+        }
+        let tip = self.store.tip()?;
+        let mut out = Vec::new();
+        let mut height = start + 1;
+        while height <= tip.height && out.len() < max {
+            let Some(h) = self.store.hash_at(height)? else {
+                break;
+            };
+            out.push(h);
+            if h == *stop {
+                break;
+            }
+            height += 1;
+        }
+        Ok(out)
+    }
+}

@@ -1,0 +1,286 @@
+//! The text the read-only commands print (`getbalance`, `printchain`,
+//! `status`, `checkchain`), computed from the chain state and mempool. The
+//! CLI prints it when the node is stopped, and the running node returns the
+//! same text over its control socket, so both give identical output.
+
+use serde::Serialize;
+
+use crate::core::address::Address;
+use crate::core::block::Block;
+use crate::core::params::now_secs;
+use crate::core::tx::{OutPoint, TxOut, pubkey_hash, sighash, verify_signature};
+use crate::core::validation::{ParentInfo, check_block_context, check_block_sanity};
+use crate::node::mempool::Mempool;
+use crate::store::{ChainStore, StoreError};
+
+/// `Balance of ADDR: N` for the confirmed UTXO set.
+pub fn balance_text(store: &ChainStore, addr: &Address) -> Result<String, StoreError> {
+    Ok(format!("Balance of {addr}: {}", store.balance(&addr.0)?))
+}
+
+/// `height: N`, `tip: HASH`, `mempool: N`, `peers: N`, one per line.
+pub fn status_text(
+    store: &ChainStore,
+    mempool_len: usize,
+    peers: usize,
+) -> Result<String, StoreError> {
+    let tip = store.tip()?;
+    Ok(format!(
+        "height: {}\ntip: {}\nmempool: {mempool_len}\npeers: {peers}",
+        tip.height, tip.hash
+    ))
+}
+
+/// Coins `owner` can spend now: confirmed outputs no mempool transaction
+/// spends, plus unspent outputs of mempool transactions paying `owner`
+/// (change), as (outpoint, output).
+pub fn spendable_coins(
+    store: &ChainStore,
+    mempool: &Mempool,
+    owner: &[u8; 20],
+) -> Result<Vec<(OutPoint, TxOut)>, StoreError> {
+    let mut coins: Vec<(OutPoint, TxOut)> = store
+        .utxos_of(owner)?
+        .into_iter()
+        .filter(|(op, _)| !mempool.is_spent(op))
+        .map(|(op, value)| {
+            (
+                op,
+                TxOut {
+                    value,
+                    pubkey_hash: *owner,
+                },
+            )
+        })
+        .collect();
+    for txid in mempool.txids() {
+        if let Some(tx) = mempool.get(&txid) {
+            for (vout, out) in tx.outputs.iter().enumerate() {
+                let op = OutPoint {
+                    txid,
+                    vout: vout as u32,
+                };
+                if out.pubkey_hash == *owner && !mempool.is_spent(&op) {
+                    coins.push((op, *out));
+                }
+            }
+        }
+    }
+    Ok(coins)
+}
+
+#[derive(Serialize)]
+struct JsonInput {
+    prev_out: String,
+    pubkey: String,
+    signature_ok: Option<bool>,
+}
+
+#[derive(Serialize)]
+struct JsonOutput {
+    value: u64,
+    address: String,
+}
+
+#[derive(Serialize)]
+struct JsonTx {
+    txid: String,
+    coinbase: bool,
+    inputs: Vec<JsonInput>,
+    outputs: Vec<JsonOutput>,
+}
+
+#[derive(Serialize)]
+struct JsonBlock {
+    hash: String,
+    prev_block_hash: String,
+    height: u64,
+    timestamp: u32,
+    bits: u32,
+    nonce: u32,
+    pow_valid: bool,
+    transactions: Vec<JsonTx>,
+}
+
+fn describe(block: &Block, undo: Option<&[TxOut]>) -> JsonBlock {
+    let mut k = 0usize;
+    let txs = block
+        .transactions
+        .iter()
+        .map(|tx| {
+            let txid = tx.txid();
+            let coinbase = tx.is_coinbase();
+            let inputs = tx
+                .inputs
+                .iter()
+                .enumerate()
+                .map(|(i, input)| {
+                    // The undo data lists the spent outputs in input order.
+                    let signature_ok = if coinbase {
+                        None
+                    } else {
+                        let spent = undo.and_then(|u| u.get(k)).copied();
+                        k += 1;
+                        spent.map(|out| {
+                            pubkey_hash(&input.pubkey) == out.pubkey_hash
+                                && verify_signature(
+                                    &input.pubkey,
+                                    sighash(&txid, i as u32, &out).as_bytes(),
+                                    &input.signature,
+                                )
+                                .is_ok()
+                        })
+                    };
+                    JsonInput {
+                        prev_out: input.prev_out.to_string(),
+                        pubkey: hex::encode(input.pubkey),
+                        signature_ok,
+                    }
+                })
+                .collect();
+            JsonTx {
+                txid: txid.to_string(),
+                coinbase,
+                inputs,
+                outputs: tx
+                    .outputs
+                    .iter()
+                    .map(|o| JsonOutput {
+                        value: o.value,
+                        address: Address(o.pubkey_hash).to_string(),
+                    })
+                    .collect(),
+            }
+        })
+        .collect();
+    JsonBlock {
+        hash: block.hash().to_string(),
+        prev_block_hash: block.header.prev_block_hash.to_string(),
+        height: block.height,
+        timestamp: block.header.timestamp,
+        bits: block.header.bits,
+        nonce: block.header.nonce,
+        pow_valid: block.header.meets_target(),
+        transactions: txs,
+    }
+}
+
+/// `printchain`: every best-chain block from tip to genesis, as text or as a
+/// JSON array.
+pub fn printchain_text(store: &ChainStore, json: bool) -> Result<String, StoreError> {
+    let mut blocks = Vec::new();
+    for b in store.iter() {
+        let b = b?;
+        let undo = store.undo(&b.hash())?;
+        blocks.push(describe(&b, undo.as_deref()));
+    }
+    if json {
+        return serde_json::to_string_pretty(&blocks)
+            .map_err(|e| StoreError::Corrupt(e.to_string()));
+    }
+    let mut s = String::new();
+    for b in &blocks {
+        s.push_str(&format!("============ Block {} ============\n", b.hash));
+        s.push_str(&format!("Height: {}\n", b.height));
+        s.push_str(&format!("Prev. block: {}\n", b.prev_block_hash));
+        s.push_str(&format!("Timestamp: {}\n", b.timestamp));
+        s.push_str(&format!("Bits: {}\n", b.bits));
+        s.push_str(&format!("Nonce: {}\n", b.nonce));
+        s.push_str(&format!("PoW: {}\n", b.pow_valid));
+        for tx in &b.transactions {
+            let kind = if tx.coinbase { " (coinbase)" } else { "" };
+            s.push_str(&format!("--- Transaction {}{kind}\n", tx.txid));
+            if !tx.coinbase {
+                for (i, input) in tx.inputs.iter().enumerate() {
+                    let ok = match input.signature_ok {
+                        Some(true) => "signature OK",
+                        Some(false) => "signature INVALID",
+                        None => "no undo data",
+                    };
+                    s.push_str(&format!("     Input {i}: {} {ok}\n", input.prev_out));
+                }
+            }
+            for (i, o) in tx.outputs.iter().enumerate() {
+                s.push_str(&format!("     Output {i}: {} to {}\n", o.value, o.address));
+            }
+        }
+        s.push('\n');
+    }
+    Ok(s.trim_end().to_string())
+}
+
+/// `checkchain`: verifies every best-chain block from genesis to tip
+/// (sanity and context, signatures included, against a UTXO set rebuilt as
+/// it goes) and compares the stored UTXO set with that rebuild. Returns `OK`
+/// or the first discrepancy.
+pub fn checkchain_text(store: &ChainStore) -> Result<String, StoreError> {
+    let tip = store.tip()?;
+    let params = store.params()?;
+    let mut set = std::collections::HashMap::new();
+    let now = now_secs();
+    for height in 0..=tip.height {
+        let Some(hash) = store.hash_at(height)? else {
+            return Ok(format!("no block at height {height}"));
+        };
+        let Some(block) = store.block(&hash)? else {
+            return Ok(format!("block {hash} at height {height} is missing"));
+        };
+        if block.hash() != hash || block.height != height {
+            return Ok(format!(
+                "block stored under {hash} at height {height} does not match"
+            ));
+        }
+        if let Err(e) = check_block_sanity(&block, now) {
+            return Ok(format!("block {hash} at height {height}: {e}"));
+        }
+        if height > 0 {
+            let parent = ParentInfo {
+                hash: block.header.prev_block_hash,
+                height: height - 1,
+            };
+            if store.hash_at(height - 1)? != Some(parent.hash) {
+                return Ok(format!(
+                    "block {hash} at height {height} does not link to its parent"
+                ));
+            }
+            if let Err(e) = check_block_context(
+                &block,
+                &parent,
+                params.difficulty,
+                |op| Ok(set.get(op).copied()),
+                None,
+            ) {
+                return Ok(format!("block {hash} at height {height}: {e}"));
+            }
+        }
+        for tx in &block.transactions {
+            if !tx.is_coinbase() {
+                for i in &tx.inputs {
+                    set.remove(&i.prev_out);
+                }
+            }
+            let txid = tx.txid();
+            for (vout, o) in tx.outputs.iter().enumerate() {
+                set.insert(
+                    OutPoint {
+                        txid,
+                        vout: vout as u32,
+                    },
+                    *o,
+                );
+            }
+        }
+    }
+    let stored = store.utxo_snapshot()?;
+    let rebuilt: std::collections::BTreeMap<_, _> = set.into_iter().collect();
+    if stored != rebuilt {
+        let missing = rebuilt.keys().find(|k| !stored.contains_key(k));
+        let extra = stored.keys().find(|k| !rebuilt.contains_key(k));
+        return Ok(match (missing, extra) {
+            (Some(m), _) => format!("UTXO set lacks {m}, which the blocks leave unspent"),
+            (_, Some(x)) => format!("UTXO set holds {x}, which the blocks do not leave unspent"),
+            _ => "UTXO set values differ from the rebuild".to_string(),
+        });
+    }
+    Ok("OK".to_string())
+}
