@@ -1,0 +1,140 @@
+//! Builds a test chain quickly: a node datadir (`DATADIR/PORT/`) holding a
+//! wallet of `--keys` keys and a chain of `--blocks` blocks at `--difficulty`
+//! bits, each block with `--txs` transactions of 2 inputs and 2 outputs
+//! (0 = coinbase-only blocks). Every block is fully validated as it connects.
+//!
+//! ```sh
+//! cargo run --release --example genchain -- --datadir /tmp/d --port 3000 --blocks 1000 --txs 4
+//! ```
+//! Prints the tip hash and height.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+
+use anyhow::{Result, bail};
+use clap::Parser;
+use sledchain::cli::NodePaths;
+use sledchain::core::block::{Block, solve_header};
+use sledchain::core::hash::BlockHash;
+use sledchain::core::params::SUBSIDY;
+use sledchain::core::tx::{OutPoint, Transaction, TxIn, TxOut};
+use sledchain::core::validation::SigCache;
+use sledchain::node::ChainState;
+use sledchain::store::ChainStore;
+use sledchain::wallet::Wallets;
+
+#[derive(Parser)]
+struct Args {
+    #[arg(long)]
+    datadir: PathBuf,
+    #[arg(long, default_value_t = 3000)]
+    port: u16,
+    #[arg(long, default_value_t = 1000)]
+    blocks: u64,
+    #[arg(long, default_value_t = 4)]
+    txs: usize,
+    #[arg(long, default_value_t = 8)]
+    keys: usize,
+    #[arg(long, default_value_t = 4)]
+    difficulty: u32,
+}
+
+fn main() -> Result<()> {
+    let a = Args::parse();
+    let paths = NodePaths::new(&a.datadir, a.port);
+    let mut wallets = Wallets::load(&paths.wallet)?;
+    while wallets.len() < a.keys.max(1) {
+        wallets.create_key()?;
+    }
+    let addrs = wallets.addresses();
+    let store = ChainStore::open(&paths.chain, 64 << 20)?;
+    if store.genesis_hash()?.is_some() {
+        bail!("{} already holds a chain", paths.chain.display());
+    }
+    let no = AtomicBool::new(false);
+    let t0 = 1_700_000_000u32;
+    let mut genesis = Block::template(
+        BlockHash::ZERO,
+        0,
+        a.difficulty,
+        t0,
+        addrs[0].0,
+        SUBSIDY,
+        vec![],
+    );
+    solve_header(&mut genesis.header, 1, &no);
+    store.init_genesis(&genesis)?;
+    let chain = ChainState::new(store.clone(), Arc::new(SigCache::new(1000)))?;
+    // Spendable coins per key index.
+    let mut coins: Vec<Vec<(OutPoint, TxOut)>> = vec![Vec::new(); addrs.len()];
+    let cb = &genesis.transactions[0];
+    coins[0].push((
+        OutPoint {
+            txid: cb.txid(),
+            vout: 0,
+        },
+        cb.outputs[0],
+    ));
+    let mut tip = genesis.hash();
+    for h in 1..=a.blocks {
+        let mut txs = Vec::new();
+        for t in 0..a.txs {
+            // A key holding two coins pays two keys.
+            let Some(k) = (0..addrs.len()).find(|k| coins[*k].len() >= 2) else {
+                break;
+            };
+            let spent: Vec<(OutPoint, TxOut)> = coins[k].drain(..2).collect();
+            let total: u64 = spent.iter().map(|c| c.1.value).sum();
+            let (to1, to2) = ((k + 1 + t) % addrs.len(), (k + 2 + t) % addrs.len());
+            let mut tx = Transaction {
+                version: 1,
+                inputs: spent.iter().map(|c| TxIn::unsigned(c.0)).collect(),
+                outputs: vec![
+                    TxOut {
+                        value: total / 2,
+                        pubkey_hash: addrs[to1].0,
+                    },
+                    TxOut {
+                        value: total - total / 2,
+                        pubkey_hash: addrs[to2].0,
+                    },
+                ],
+                coinbase_height: 0,
+            };
+            let key = wallets.key(&addrs[k]).expect("key in wallet");
+            for (i, c) in spent.iter().enumerate() {
+                tx.sign_input(i, &c.1, key)?;
+            }
+            let txid = tx.txid();
+            coins[to1].push((OutPoint { txid, vout: 0 }, tx.outputs[0]));
+            coins[to2].push((OutPoint { txid, vout: 1 }, tx.outputs[1]));
+            txs.push(tx);
+        }
+        let miner = (h as usize) % addrs.len();
+        let mut b = Block::template(
+            tip,
+            h,
+            a.difficulty,
+            t0 + h as u32,
+            addrs[miner].0,
+            SUBSIDY,
+            txs,
+        );
+        solve_header(&mut b.header, 1, &no);
+        let cb = &b.transactions[0];
+        coins[miner].push((
+            OutPoint {
+                txid: cb.txid(),
+                vout: 0,
+            },
+            cb.outputs[0],
+        ));
+        chain.accept_block(&b)?;
+        tip = b.hash();
+    }
+    store.flush()?;
+    let t = store.tip()?;
+    println!("{} {}", t.hash, t.height);
+    Ok(())
+}
