@@ -216,6 +216,38 @@ impl Transaction {
         sha256d(&crate::core::encode::encode(self))
     }
 
+    /// The outputs this transaction creates, as (outpoint, output), given
+    /// its `txid` (passed in so callers that have it do not hash again).
+    pub fn created_outputs(&self, txid: Txid) -> impl Iterator<Item = (OutPoint, TxOut)> + '_ {
+        self.outputs.iter().enumerate().map(move |(vout, o)| {
+            (
+                OutPoint {
+                    txid,
+                    vout: vout as u32,
+                },
+                *o,
+            )
+        })
+    }
+
+    /// Applies this transaction to an in-memory UTXO set: removes the
+    /// outputs it spends (none for a coinbase), adds those it creates.
+    ///
+    /// Errors: the first spent outpoint missing from `set` (the set is left
+    /// partly updated).
+    pub fn apply_to(
+        &self,
+        set: &mut std::collections::HashMap<OutPoint, TxOut>,
+    ) -> Result<(), OutPoint> {
+        if !self.is_coinbase() {
+            for i in &self.inputs {
+                set.remove(&i.prev_out).ok_or(i.prev_out)?;
+            }
+        }
+        set.extend(self.created_outputs(self.txid()));
+        Ok(())
+    }
+
     /// Sum of output values; `None` on u64 overflow.
     pub fn output_sum(&self) -> Option<u64> {
         self.outputs

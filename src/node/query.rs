@@ -254,20 +254,10 @@ pub fn checkchain_text(store: &ChainStore) -> Result<String, StoreError> {
             }
         }
         for tx in &block.transactions {
-            if !tx.is_coinbase() {
-                for i in &tx.inputs {
-                    set.remove(&i.prev_out);
-                }
-            }
-            let txid = tx.txid();
-            for (vout, o) in tx.outputs.iter().enumerate() {
-                set.insert(
-                    OutPoint {
-                        txid,
-                        vout: vout as u32,
-                    },
-                    *o,
-                );
+            if let Err(op) = tx.apply_to(&mut set) {
+                return Ok(format!(
+                    "block {hash} at height {height} spends missing {op}"
+                ));
             }
         }
     }
