@@ -118,6 +118,8 @@ struct Shared {
     shutdown: watch::Sender<bool>,
     bans: Mutex<HashMap<IpAddr, u64>>,
     backoff: Mutex<HashMap<String, (u32, Instant)>>,
+    /// Initial-sync progress bar, shown only when stderr is a terminal.
+    progress: Mutex<Option<indicatif::ProgressBar>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -250,6 +252,7 @@ pub fn run_node(cli: &Cli, paths: &NodePaths, args: &NodeArgs) -> Result<()> {
         shutdown: shutdown_tx,
         bans: Mutex::new(HashMap::new()),
         backoff: Mutex::new(HashMap::new()),
+        progress: Mutex::new(None),
     });
 
     // Ctrl-C / SIGTERM: the first asks for a clean shutdown, a second exits at once.
@@ -616,6 +619,7 @@ async fn handle(
             };
             if behind {
                 info!("peer {addr} is at height {}; syncing", v.best_height);
+                start_progress(shared, our_height.unwrap_or(0), v.best_height);
                 shared.send_to(id, shared.getblocks());
             }
         }
@@ -873,6 +877,7 @@ fn process_block(
                 );
                 announce(shared, from, hash);
                 let _ = shared.tip.send(Some(hash));
+                update_progress(shared, tip.height);
             }
             Ok(BlockOutcome::Reorged {
                 disconnected,
@@ -949,6 +954,39 @@ fn process_block(
     drop(st);
     shared.mint_wake.notify_waiters();
     result
+}
+
+/// Blocks behind a peer before an initial-sync progress bar is shown.
+const PROGRESS_MIN_BLOCKS: u64 = 100;
+
+fn start_progress(shared: &Shared, ours: u64, theirs: u64) {
+    if theirs.saturating_sub(ours) < PROGRESS_MIN_BLOCKS
+        || !std::io::IsTerminal::is_terminal(&std::io::stderr())
+    {
+        return;
+    }
+    let mut p = lock(&shared.progress);
+    if p.is_none() {
+        let bar = indicatif::ProgressBar::new(theirs);
+        if let Ok(style) = indicatif::ProgressStyle::with_template(
+            "sync {bar:40} {pos}/{len} blocks ({per_sec}, eta {eta})",
+        ) {
+            bar.set_style(style);
+        }
+        bar.set_position(ours);
+        *p = Some(bar);
+    }
+}
+
+fn update_progress(shared: &Shared, height: u64) {
+    let mut p = lock(&shared.progress);
+    if let Some(bar) = p.as_ref() {
+        bar.set_position(height);
+        if height >= bar.length().unwrap_or(0) {
+            bar.finish_and_clear();
+            *p = None;
+        }
+    }
 }
 
 fn announce(shared: &Shared, except: Option<u64>, hash: BlockHash) {
