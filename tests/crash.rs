@@ -241,3 +241,41 @@ fn wallet_keeps_every_reported_key_under_kill9() {
     assert!(lost.is_empty(), "addresses lost: {lost:?}");
     assert!(!reported.is_empty(), "no createwallet completed");
 }
+
+#[test]
+fn concurrent_createwallet_processes_keep_every_key() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = dir.path();
+    let port = 4101;
+    let children: Vec<_> = (0..12)
+        .map(|_| {
+            std::process::Command::new(bin())
+                .arg("--datadir")
+                .arg(d)
+                .args(["--port", &port.to_string(), "createwallet"])
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::null())
+                .spawn()
+                .expect("spawn createwallet")
+        })
+        .collect();
+    let reported: Vec<String> = children
+        .into_iter()
+        .map(|c| c.wait_with_output().expect("wait createwallet"))
+        .filter(|o| o.status.success())
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .collect();
+    let listed = cli_ok(d, port, &["listaddresses"]);
+    let lost: Vec<&String> = reported
+        .iter()
+        .filter(|a| !listed.lines().any(|l| l == a.as_str()))
+        .collect();
+    println!(
+        "concurrent createwallet: {} reported, {} listed, {} lost",
+        reported.len(),
+        listed.lines().count(),
+        lost.len()
+    );
+    assert_eq!(reported.len(), 12, "every createwallet should succeed");
+    assert!(lost.is_empty(), "addresses lost: {lost:?}");
+}
