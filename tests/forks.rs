@@ -398,3 +398,38 @@ fn competing_minters_converge_on_one_tip() {
         }
     }
 }
+
+#[test]
+fn a_reorg_cut_short_by_a_crash_completes_on_restart() {
+    // The store as a kill between a reorg's disconnect and its connects
+    // leaves it: branch A disconnected back to genesis, the heavier branch B
+    // stored but not connected.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = dir.path();
+    let port = free_port();
+    let key = SigningKey::from_slice(&[3u8; 32]).expect("key");
+    let t = now_secs() as u32 - 1000;
+    let g = mine(BlockHash::ZERO, 0, BITS, t, owner(&key), SUBSIDY, vec![]);
+    let a1 = mine(g.hash(), 1, BITS, t + 1, owner(&key), SUBSIDY, vec![]);
+    let b1 = mine(g.hash(), 1, BITS, t + 2, owner(&key), SUBSIDY, vec![]);
+    let b2 = mine(b1.hash(), 2, BITS, t + 3, owner(&key), SUBSIDY, vec![]);
+    init_node(d, port, &[g.clone(), a1]);
+    {
+        let store =
+            ChainStore::open(&d.join(port.to_string()).join("chain"), 1 << 20).expect("open store");
+        store.store_block(&b1).expect("store b1");
+        store.store_block(&b2).expect("store b2");
+        store.disconnect_tip().expect("disconnect a1");
+        store.flush().expect("flush");
+    }
+    let dead = format!("127.0.0.1:{}", free_port());
+    let mut nodes = Reaper(vec![start(d, port, &["--seed", &dead])]);
+    assert!(
+        wait_until(20, || status(d, port).is_some_and(|s| s.height == 2)),
+        "restarted node stays off the branch with the most work: {:?}",
+        status(d, port)
+    );
+    assert_eq!(status(d, port).expect("status").tip, b2.hash().to_string());
+    assert!(stop(&mut nodes.0[0]), "node did not stop cleanly");
+    assert_eq!(checkchain(d, port).1, "OK");
+}
