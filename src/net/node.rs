@@ -224,6 +224,16 @@ pub fn run_node(cli: &Cli, paths: &NodePaths, args: &NodeArgs) -> Result<()> {
         Some(_) => Some(ChainState::new(store.clone(), sig_cache.clone())?),
         None => None,
     };
+    if let Some(c) = &chain {
+        match c.activate_best_chain() {
+            Ok(Some(BlockOutcome::Reorged { tip, .. })) => info!(
+                "completed an interrupted reorg: tip {} at height {}",
+                tip.hash, tip.height
+            ),
+            Ok(_) => {}
+            Err(e) => warn!("cannot switch to the branch with the most work: {e}"),
+        }
+    }
     let advertised_ip = if args.bind.is_unspecified() {
         IpAddr::from([127, 0, 0, 1])
     } else {

@@ -248,6 +248,18 @@ impl ChainState {
         })
     }
 
+    /// Switches to the stored branch with the most work when it has more
+    /// than the tip: completes a reorg that a crash interrupted between its
+    /// disconnects and its connects (the blocks are stored, so peers never
+    /// send them again). `None` when the tip already has the most work.
+    pub fn activate_best_chain(&self) -> Result<Option<BlockOutcome>, ChainError> {
+        let tip = self.store.tip()?;
+        match self.store.heaviest_block()? {
+            Some((hash, meta)) if meta.chain_work > tip.chain_work => self.reorg_to(hash).map(Some),
+            _ => Ok(None),
+        }
+    }
+
     /// Bitcoin's block locator from the tip: the last 10 hashes one by one,
     /// then steps doubling back, always ending with genesis; at most 101.
     pub fn locator(&self) -> Result<Vec<BlockHash>, StoreError> {

@@ -314,6 +314,22 @@ impl ChainStore {
         Ok(meta)
     }
 
+    /// The stored block with the most cumulative work that is not known to
+    /// be invalid (a scan of the index).
+    pub fn heaviest_block(&self) -> Result<Option<(BlockHash, BlockMeta)>, StoreError> {
+        let mut best: Option<(BlockHash, BlockMeta)> = None;
+        for kv in self.index.iter() {
+            let (k, v) = kv?;
+            let meta: BlockMeta = decode(&v, 1024).map_err(corrupt)?;
+            if meta.status != BlockStatus::Invalid
+                && best.is_none_or(|(_, b)| meta.chain_work > b.chain_work)
+            {
+                best = Some((hash_from(&k)?, meta));
+            }
+        }
+        Ok(best)
+    }
+
     /// Marks `hash` invalid so it is never connected or fetched again.
     pub fn mark_invalid(&self, hash: &BlockHash) -> Result<(), StoreError> {
         if let Some(mut m) = self.block_meta(hash)? {

@@ -228,8 +228,11 @@ impl Wallets {
         result.map(|()| wallets)
     }
 
-    /// Generates a new key, appends it and saves the wallet file. On error the
-    /// wallet (in memory and on disk) is as before.
+    /// Generates a new key, appends it and saves the wallet file. The save
+    /// holds an exclusive lock on the wallet's directory and first takes
+    /// in keys other processes saved since this wallet was loaded, so
+    /// concurrent `createwallet` runs never drop each other's keys. On error
+    /// the file on disk is as before.
     ///
     /// Returns the new key's address.
     ///
@@ -241,6 +244,23 @@ impl Wallets {
             return Err(WalletError::Full {
                 path: self.path.clone(),
             });
+        }
+        // Other processes may have added keys since this wallet was loaded:
+        // under an exclusive lock, take theirs in before saving, or the
+        // rename would drop them.
+        let _lock = self.lock()?;
+        match Wallets::load(&self.path) {
+            Ok(disk) => {
+                for key in disk.keys {
+                    if !self.index.contains_key(&address_of(&key)) {
+                        let _ = self.push(key);
+                    }
+                }
+            }
+            // An unreadable path: the save below reports what is wrong.
+            Err(WalletError::Io { .. }) => {}
+            // Never overwrite a file that is not a valid wallet.
+            Err(e) => return Err(e),
         }
         let key = generate_key()?;
         let address = address_of(&key);
@@ -254,6 +274,26 @@ impl Wallets {
         }
         tracing::info!("created wallet key {address}");
         Ok(address)
+    }
+
+    /// Takes an exclusive lock on the wallet's directory (created, mode 0700,
+    /// if missing); released when the returned handle is closed, including
+    /// when the process dies.
+    fn lock(&self) -> Result<File, WalletError> {
+        let dir = match self.path.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+            _ => PathBuf::from("."),
+        };
+        fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(&dir)
+            .map_err(|source| io_err("create directory", &dir, source))?;
+        let handle = File::open(&dir).map_err(|source| io_err("open", &dir, source))?;
+        handle
+            .lock()
+            .map_err(|source| io_err("lock", &dir, source))?;
+        Ok(handle)
     }
 
     /// Writes the wallet file atomically (module docs): creates the parent

@@ -1,0 +1,435 @@
+//! Forks: competing minters converge on one tip, a reorg returns the
+//! transactions of disconnected blocks to the mempool when they are still
+//! valid, and blocks received before their parents are connected once the
+//! parents arrive.
+
+mod support;
+
+use std::collections::HashSet;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use p256::ecdsa::SigningKey;
+use sledchain::core::block::Block;
+use sledchain::core::hash::{BlockHash, Txid, hash160};
+use sledchain::core::params::{SUBSIDY, now_secs};
+use sledchain::core::tx::{OutPoint, pubkey_bytes};
+use sledchain::net::message::{
+    BlockMsg, GetData, Inv, InvKind, Message, PROTOCOL_VERSION, Version,
+};
+use sledchain::store::ChainStore;
+use sledchain::wallet::send::build_payment;
+use support::*;
+
+const BITS: u32 = 4;
+
+fn owner(key: &SigningKey) -> [u8; 20] {
+    hash160(&pubkey_bytes(key.verifying_key()))
+}
+
+fn coinbase_coin(b: &Block) -> (OutPoint, sledchain::core::tx::TxOut) {
+    let cb = &b.transactions[0];
+    (
+        OutPoint {
+            txid: cb.txid(),
+            vout: 0,
+        },
+        cb.outputs[0],
+    )
+}
+
+/// Creates node `port`'s store under `dir` holding `blocks` (genesis first,
+/// each extending the previous).
+fn init_node(dir: &Path, port: u16, blocks: &[Block]) {
+    let store =
+        ChainStore::open(&dir.join(port.to_string()).join("chain"), 1 << 20).expect("open store");
+    store.init_genesis(&blocks[0]).expect("genesis");
+    for b in &blocks[1..] {
+        store.connect_block(b, &[]).expect("coinbase-only block");
+    }
+    store.flush().expect("flush");
+}
+
+fn block_msg(block: &Block) -> Message {
+    Message::Block(BlockMsg {
+        addr_from: String::new(),
+        block: block.clone(),
+    })
+}
+
+fn hello(peer: &mut RawPeer, genesis: BlockHash, height: u64) {
+    peer.send(&Message::Version(Version {
+        version: PROTOCOL_VERSION,
+        best_height: height,
+        addr_from: String::new(),
+        genesis: Some(genesis),
+        nonce: 42,
+    }));
+}
+
+/// Txids of node `port`'s best chain (node stopped).
+fn best_chain_txids(dir: &Path, port: u16) -> HashSet<Txid> {
+    let store =
+        ChainStore::open(&dir.join(port.to_string()).join("chain"), 1 << 20).expect("open store");
+    let mut ids = HashSet::new();
+    for b in store.iter() {
+        for tx in b.expect("best-chain block").transactions {
+            ids.insert(tx.txid());
+        }
+    }
+    ids
+}
+
+#[test]
+fn reorg_returns_still_valid_transactions_to_the_mempool() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = dir.path();
+    let port = free_port();
+    let key = SigningKey::from_slice(&[7u8; 32]).expect("key");
+    let other = SigningKey::from_slice(&[9u8; 32]).expect("key");
+    let t = now_secs() as u32 - 1000;
+    let g = mine(BlockHash::ZERO, 0, BITS, t, owner(&key), SUBSIDY, vec![]);
+    let b1 = mine(g.hash(), 1, BITS, t + 1, owner(&key), SUBSIDY, vec![]);
+    init_node(d, port, &[g.clone(), b1.clone()]);
+
+    // Branch A: t_keep spends the genesis coin, t_conflict the block-1 coin.
+    let (c0, c1) = (coinbase_coin(&g), coinbase_coin(&b1));
+    let t_keep = build_payment(&key, &[c0], owner(&other), 5, 1).expect("payment");
+    let t_conflict = build_payment(&key, &[c1], owner(&other), 6, 1).expect("payment");
+    let a2 = mine(
+        b1.hash(),
+        2,
+        BITS,
+        t + 2,
+        owner(&other),
+        SUBSIDY + 2,
+        vec![t_keep.clone(), t_conflict.clone()],
+    );
+    // Branch B (more work): spends the block-1 coin differently.
+    let u = build_payment(&key, &[c1], owner(&key), 7, 1).expect("payment");
+    let b2 = mine(b1.hash(), 2, BITS, t + 3, owner(&key), SUBSIDY + 1, vec![u]);
+    let b3 = mine(b2.hash(), 3, BITS, t + 4, owner(&key), SUBSIDY, vec![]);
+
+    let dead = format!("127.0.0.1:{}", free_port());
+    let mut nodes = Reaper(vec![start(d, port, &["--seed", &dead])]);
+    assert!(
+        wait_until(20, || status(d, port).is_some()),
+        "node did not start"
+    );
+    let mut peer = RawPeer::connect(port);
+    hello(&mut peer, g.hash(), 1);
+    peer.send(&block_msg(&a2));
+    assert!(
+        wait_until(20, || status(d, port).is_some_and(|s| s.height == 2)),
+        "branch A not connected: {:?}",
+        status(d, port)
+    );
+    assert_eq!(status(d, port).expect("status").tip, a2.hash().to_string());
+    peer.send(&block_msg(&b2));
+    peer.send(&block_msg(&b3));
+    assert!(
+        wait_until(20, || status(d, port).is_some_and(|s| s.height == 3)),
+        "no reorg to branch B: {:?}",
+        status(d, port)
+    );
+    let s = status(d, port).expect("status");
+    assert_eq!(s.tip, b3.hash().to_string());
+    assert_eq!(s.mempool, 1, "only the still-valid transaction returns");
+    assert!(log_text(d, port).contains("reorg:"));
+
+    // Which one: ask the node for both transactions.
+    peer.send(&Message::GetData(GetData {
+        addr_from: String::new(),
+        kind: InvKind::Tx,
+        items: vec![t_keep.txid().0, t_conflict.txid().0],
+    }));
+    let (mut got, mut missing) = (Vec::new(), Vec::new());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while Instant::now() < deadline && got.len() + missing.len() < 2 {
+        match peer.recv() {
+            Some(Message::Tx(m)) => got.push(m.transaction.txid()),
+            Some(Message::NotFound(n)) => missing.extend(n.items.into_iter().map(Txid)),
+            _ => {}
+        }
+    }
+    assert_eq!(
+        got,
+        vec![t_keep.txid()],
+        "mempool should hold the kept payment"
+    );
+    assert_eq!(
+        missing,
+        vec![t_conflict.txid()],
+        "the double spend must not return"
+    );
+
+    assert!(stop(&mut nodes.0[0]), "node did not stop cleanly");
+    assert_eq!(checkchain(d, port).1, "OK");
+}
+
+#[test]
+fn orphans_are_connected_once_their_parents_arrive() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = dir.path();
+    let port = free_port();
+    let key = SigningKey::from_slice(&[5u8; 32]).expect("key");
+    let t = now_secs() as u32 - 1000;
+    let g = mine(BlockHash::ZERO, 0, BITS, t, owner(&key), SUBSIDY, vec![]);
+    let mut chain = vec![g.clone()];
+    for h in 1..=5u64 {
+        let prev = chain.last().expect("parent").hash();
+        chain.push(mine(
+            prev,
+            h,
+            BITS,
+            t + h as u32,
+            owner(&key),
+            SUBSIDY,
+            vec![],
+        ));
+    }
+    init_node(d, port, &chain[..1]);
+    let dead = format!("127.0.0.1:{}", free_port());
+    let mut nodes = Reaper(vec![start(d, port, &["--seed", &dead])]);
+    assert!(
+        wait_until(20, || status(d, port).is_some()),
+        "node did not start"
+    );
+
+    let mut peer = RawPeer::connect(port);
+    hello(&mut peer, g.hash(), 0);
+    // Blocks 5, 4, 3 first: their parents are unknown.
+    for b in chain[3..].iter().rev() {
+        peer.send(&block_msg(b));
+    }
+    let by_hash: std::collections::HashMap<_, _> =
+        chain.iter().map(|b| (b.hash().0, b.clone())).collect();
+    let all: Vec<_> = chain[1..].iter().map(|b| b.hash().0).collect();
+    let (mut asked_blocks, mut requested) = (0, HashSet::new());
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut done = false;
+    while Instant::now() < deadline && !done {
+        match peer.recv() {
+            Some(Message::GetBlocks(_)) => {
+                asked_blocks += 1;
+                peer.send(&Message::Inv(Inv {
+                    addr_from: String::new(),
+                    kind: InvKind::Block,
+                    items: all.clone(),
+                }));
+            }
+            Some(Message::GetData(g)) if g.kind == InvKind::Block => {
+                for h in g.items {
+                    requested.insert(h);
+                    if let Some(b) = by_hash.get(&h) {
+                        peer.send(&block_msg(b));
+                    }
+                }
+            }
+            Some(Message::Ping(n)) => peer.send(&Message::Pong(n)),
+            Some(_) => {}
+            None => done = status(d, port).is_some_and(|s| s.height == 5),
+        }
+    }
+    let s = status(d, port).expect("status");
+    assert_eq!(s.height, 5, "orphans not connected");
+    assert_eq!(s.tip, chain[5].hash().to_string());
+    assert!(
+        asked_blocks > 0,
+        "the node never asked for the missing parents"
+    );
+    let parents: HashSet<_> = [chain[1].hash().0, chain[2].hash().0].into();
+    assert_eq!(
+        requested, parents,
+        "the node should fetch exactly the missing parents, not the orphans it holds"
+    );
+    assert!(stop(&mut nodes.0[0]), "node did not stop cleanly");
+    assert_eq!(checkchain(d, port).1, "OK");
+}
+
+#[test]
+fn competing_minters_converge_on_one_tip() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = dir.path();
+    let seed_port = free_port();
+    let (_, base) = genchain(d, seed_port, 30, 2);
+    let seed = format!("127.0.0.1:{seed_port}");
+    let (m1, m2) = (free_port(), free_port());
+    let wallet = d.join(seed_port.to_string()).join("wallets.dat");
+    for p in [m1, m2] {
+        std::fs::create_dir_all(d.join(p.to_string())).expect("mkdir");
+        std::fs::copy(&wallet, d.join(p.to_string()).join("wallets.dat")).expect("copy wallet");
+    }
+    let addrs: Vec<String> = cli_ok(d, seed_port, &["listaddresses"])
+        .lines()
+        .map(str::to_string)
+        .collect();
+    // Two funded addresses, one paying through each minter.
+    let funded: Vec<&String> = addrs
+        .iter()
+        .filter(|a| {
+            cli_ok(d, seed_port, &["getbalance", "--address", a])
+                .split_whitespace()
+                .last()
+                .and_then(|v| v.parse::<u64>().ok())
+                .is_some_and(|v| v >= 10)
+        })
+        .collect();
+    assert!(
+        funded.len() >= 2,
+        "genchain left fewer than two funded keys"
+    );
+    let (payer1, payer2) = (funded[0].clone(), funded[1].clone());
+    let mut nodes = Reaper(vec![start(d, seed_port, &["--seed", &seed])]);
+    assert!(wait_until(20, || status(d, seed_port).is_some()));
+    for (p, minter) in [(m1, &addrs[6]), (m2, &addrs[7])] {
+        nodes.0.push(start(
+            d,
+            p,
+            &["--seed", &seed, "--minter", minter, "--mint-threshold", "1"],
+        ));
+    }
+    let ports = [seed_port, m1, m2];
+    for p in ports {
+        assert!(
+            wait_until(60, || status(d, p)
+                .is_some_and(|s| s.height == base && s.peers >= 1)),
+            "node {p} did not sync: {:?}",
+            status(d, p)
+        );
+    }
+    std::thread::sleep(Duration::from_millis(500));
+
+    let converged = || {
+        let st: Vec<_> = ports.iter().map(|p| status(d, *p)).collect();
+        st.iter()
+            .all(|s| s.as_ref().is_some_and(|s| s.mempool == 0))
+            && st
+                .windows(2)
+                .all(|w| w[0].as_ref().map(|s| &s.tip) == w[1].as_ref().map(|s| &s.tip))
+    };
+    let mut txids = Vec::new();
+    let mut forks = 0;
+    let mut rounds = 0;
+    for r in 0..6 {
+        rounds += 1;
+        // One payment to each minter at the same moment: each mints its own
+        // block at the same height.
+        let pay = |port: u16, from: &str, to: &str| {
+            let d = d.to_path_buf();
+            let (from, to) = (from.to_string(), to.to_string());
+            std::thread::spawn(move || {
+                cli_ok(
+                    &d,
+                    port,
+                    &["send", "--from", &from, "--to", &to, "--amount", "1"],
+                )
+            })
+        };
+        let h1 = pay(m1, &payer1, &addrs[6]);
+        let h2 = pay(m2, &payer2, &addrs[7]);
+        txids.push(h1.join().expect("send via m1"));
+        txids.push(h2.join().expect("send via m2"));
+        std::thread::sleep(Duration::from_millis(1500));
+        let tips: HashSet<_> = ports
+            .iter()
+            .filter_map(|p| status(d, *p).map(|s| s.tip))
+            .collect();
+        if tips.len() > 1 {
+            forks += 1;
+        }
+        // Equal-work branches stay apart (ties keep the first seen): one
+        // more block on m1's branch settles it, as often as needed.
+        let mut ok = wait_until(5, converged);
+        for _ in 0..8 {
+            if ok {
+                break;
+            }
+            txids.push(cli_ok(
+                d,
+                m1,
+                &[
+                    "send", "--from", &payer1, "--to", &addrs[6], "--amount", "1",
+                ],
+            ));
+            ok = wait_until(10, converged);
+        }
+        assert!(
+            ok,
+            "nodes did not converge in round {r}: {:?}",
+            ports.iter().map(|p| status(d, *p)).collect::<Vec<_>>()
+        );
+        if forks >= 2 {
+            break;
+        }
+    }
+    let reorgs: usize = ports
+        .iter()
+        .map(|p| log_text(d, *p).matches("reorg:").count())
+        .sum();
+    println!("minter race: {rounds} rounds, {forks} forks seen, {reorgs} reorgs logged");
+    assert!(
+        forks > 0 && reorgs > 0,
+        "the minters never produced competing blocks ({rounds} rounds)"
+    );
+    for c in &mut nodes.0 {
+        assert!(stop(c), "node did not stop cleanly");
+    }
+    let tips: HashSet<_> = ports
+        .iter()
+        .map(|p| {
+            ChainStore::open(&d.join(p.to_string()).join("chain"), 1 << 20)
+                .expect("store")
+                .tip()
+                .expect("tip")
+                .hash
+        })
+        .collect();
+    assert_eq!(tips.len(), 1, "stopped nodes differ");
+    for p in ports {
+        let (ok, out, err) = checkchain(d, p);
+        assert!(ok && out == "OK", "node {p}: {out} {err}");
+        let ids = best_chain_txids(d, p);
+        for t in &txids {
+            assert!(
+                ids.iter().any(|i| i.to_string() == *t),
+                "payment {t} is not in node {p}'s best chain"
+            );
+        }
+    }
+}
+
+#[test]
+fn a_reorg_cut_short_by_a_crash_completes_on_restart() {
+    // The store as a kill between a reorg's disconnect and its connects
+    // leaves it: branch A disconnected back to genesis, the heavier branch B
+    // stored but not connected.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = dir.path();
+    let port = free_port();
+    let key = SigningKey::from_slice(&[3u8; 32]).expect("key");
+    let t = now_secs() as u32 - 1000;
+    let g = mine(BlockHash::ZERO, 0, BITS, t, owner(&key), SUBSIDY, vec![]);
+    let a1 = mine(g.hash(), 1, BITS, t + 1, owner(&key), SUBSIDY, vec![]);
+    let b1 = mine(g.hash(), 1, BITS, t + 2, owner(&key), SUBSIDY, vec![]);
+    let b2 = mine(b1.hash(), 2, BITS, t + 3, owner(&key), SUBSIDY, vec![]);
+    init_node(d, port, &[g.clone(), a1]);
+    {
+        let store =
+            ChainStore::open(&d.join(port.to_string()).join("chain"), 1 << 20).expect("open store");
+        store.store_block(&b1).expect("store b1");
+        store.store_block(&b2).expect("store b2");
+        store.disconnect_tip().expect("disconnect a1");
+        store.flush().expect("flush");
+    }
+    let dead = format!("127.0.0.1:{}", free_port());
+    let mut nodes = Reaper(vec![start(d, port, &["--seed", &dead])]);
+    assert!(
+        wait_until(20, || status(d, port).is_some_and(|s| s.height == 2)),
+        "restarted node stays off the branch with the most work: {:?}",
+        status(d, port)
+    );
+    assert_eq!(status(d, port).expect("status").tip, b2.hash().to_string());
+    assert!(stop(&mut nodes.0[0]), "node did not stop cleanly");
+    assert_eq!(checkchain(d, port).1, "OK");
+}
