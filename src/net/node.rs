@@ -517,28 +517,34 @@ async fn run_peer(
     let mut ping = tokio::time::interval(idle / 3);
     ping.tick().await;
     let mut sd = shared.shutdown.subscribe();
+    // The idle deadline counts from the last whole frame received; pings
+    // sent meanwhile must not restart it.
+    let mut heard = tokio::time::Instant::now();
     let reason: String = loop {
         tokio::select! {
             _ = sd.changed() => break "shutting down".into(),
             _ = ping.tick() => { let _ = tx.try_send(Message::Ping(random_u64())); }
-            next = tokio::time::timeout(idle, frames.next()) => match next {
+            next = tokio::time::timeout_at(heard + idle, frames.next()) => match next {
                 Err(_) => break format!("idle for {}s", idle.as_secs()),
                 Ok(None) => break "closed by peer".into(),
                 Ok(Some(Err(FrameError::Io(e)))) => break format!("read error: {e}"),
                 Ok(Some(Err(e))) => break format!("protocol violation: {e}"),
-                Ok(Some(Ok(frame))) => match Message::from_frame(&frame) {
-                    Err(e) => {
-                        warn!("peer {addr}: dropped message: {e}");
-                        sync.score += 20;
-                        if sync.score >= shared.args.ban_score {
-                            break "too many malformed messages".into();
+                Ok(Some(Ok(frame))) => {
+                    heard = tokio::time::Instant::now();
+                    match Message::from_frame(&frame) {
+                        Err(e) => {
+                            warn!("peer {addr}: dropped message: {e}");
+                            sync.score += 20;
+                            if sync.score >= shared.args.ban_score {
+                                break "too many malformed messages".into();
+                            }
                         }
+                        Ok(msg) => match handle(&shared, id, addr, &mut sync, msg).await {
+                            Verdict::Keep => {}
+                            Verdict::Disconnect(r) => break r,
+                        },
                     }
-                    Ok(msg) => match handle(&shared, id, addr, &mut sync, msg).await {
-                        Verdict::Keep => {}
-                        Verdict::Disconnect(r) => break r,
-                    },
-                },
+                }
             }
         }
         if sync.score >= shared.args.ban_score {
