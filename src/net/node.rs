@@ -535,9 +535,6 @@ async fn run_peer(
                         Err(e) => {
                             warn!("peer {addr}: dropped message: {e}");
                             sync.score += 20;
-                            if sync.score >= shared.args.ban_score {
-                                break "too many malformed messages".into();
-                            }
                         }
                         Ok(msg) => match handle(&shared, id, addr, &mut sync, msg).await {
                             Verdict::Keep => {}
