@@ -534,7 +534,7 @@ async fn run_peer(
                     match Message::from_frame(&frame) {
                         Err(e) => {
                             warn!("peer {addr}: dropped message: {e}");
-                            sync.score += 20;
+                            sync.score = sync.score.saturating_add(20);
                         }
                         Ok(msg) => match handle(&shared, id, addr, &mut sync, msg).await {
                             Verdict::Keep => {}
@@ -750,7 +750,7 @@ async fn handle(
             match result {
                 Ok(BlockResult::Ok) => {}
                 Ok(BlockResult::Orphan) => shared.send_to(id, shared.getblocks()),
-                Ok(BlockResult::Invalid) => sync.score += 100,
+                Ok(BlockResult::Invalid) => sync.score = sync.score.saturating_add(100),
                 Err(e) => warn!("block task failed: {e}"),
             }
             if sync.in_flight == 0 && shared.height().is_some_and(|h| sync.best_height > h) {
@@ -787,7 +787,7 @@ async fn handle(
                 Ok(Err(MempoolError::AlreadyKnown(_))) => {}
                 Ok(Err(e @ MempoolError::Invalid { .. })) => {
                     warn!("rejected transaction {txid} from {addr}: {e}");
-                    sync.score += 10;
+                    sync.score = sync.score.saturating_add(10);
                 }
                 Ok(Err(e)) => info!("rejected transaction {txid} from {addr}: {e}"),
                 Err(e) => warn!("transaction task failed: {e}"),
