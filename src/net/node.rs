@@ -719,12 +719,24 @@ async fn handle(
                 };
                 match msg {
                     Some(m) => {
-                        // Wait for room: a large getdata is answered in full.
+                        // Wait for room: a large getdata is answered in full,
+                        // but not to a peer that stopped reading (it would
+                        // hold this task, and its slot, forever).
                         let tx = lock(&shared.peers).get(&id).map(|p| p.tx.clone());
-                        if let Some(tx) = tx
-                            && tx.send(m).await.is_err()
-                        {
-                            return Verdict::Disconnect("writer closed".into());
+                        let wait = Duration::from_secs(shared.args.idle_timeout.max(1));
+                        if let Some(tx) = tx {
+                            match tokio::time::timeout(wait, tx.send(m)).await {
+                                Ok(Ok(())) => {}
+                                Ok(Err(_)) => {
+                                    return Verdict::Disconnect("writer closed".into());
+                                }
+                                Err(_) => {
+                                    return Verdict::Disconnect(format!(
+                                        "not reading: getdata answers stalled for {}s",
+                                        wait.as_secs()
+                                    ));
+                                }
+                            }
                         }
                     }
                     None => missing.push(h),
