@@ -500,7 +500,7 @@ async fn run_peer(
         info!("connected to {}", dialed.as_deref().unwrap_or("?"));
         let _ = tx.try_send(shared.version());
     }
-    let writer = tokio::spawn(async move {
+    let mut writer = tokio::spawn(async move {
         while let Some(m) = rx.recv().await {
             if sink.send(Frame::from_message(&m)).await.is_err() {
                 break;
@@ -551,7 +551,14 @@ async fn run_peer(
     };
     lock(&shared.peers).remove(&id);
     drop(tx);
-    let _ = tokio::time::timeout(Duration::from_secs(2), writer).await;
+    // A writer still blocked on a peer that does not read is stopped, so
+    // the socket closes now rather than when (if ever) the peer reads.
+    if tokio::time::timeout(Duration::from_secs(2), &mut writer)
+        .await
+        .is_err()
+    {
+        writer.abort();
+    }
     if inbound && reason == "closed by peer" {
         debug!("disconnected {addr}: {reason}");
     } else {
