@@ -804,7 +804,7 @@ fn invalid_blocks_and_transactions() {
             addr_from: who.clone(),
             block,
         }));
-        let line = node.wait_log_all(&[&format!("rejected block "), &format!("from {who}: ")]);
+        let line = node.wait_log_all(&["rejected block ", &format!("from {who}: ")]);
         assert!(line.contains(log), "expected {log:?} in: {line}");
         node.wait_log(&format!(
             "peer {who} misbehaved: disconnecting (not banned: loopback)"
@@ -999,4 +999,37 @@ fn raise_fd_limit(want: u64) {
         soft >= want,
         "need {want} descriptors, soft limit is {soft}:\n{limits}"
     );
+}
+
+/// A peer that asks for 50,000 blocks and never reads the answers: the node
+/// cannot queue them all, and drops the peer instead of waiting forever.
+#[test]
+fn getdata_without_reading() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let port = free_port();
+    let c = build_chain(tmp.path(), port);
+    let mut node = Node::start(tmp.path(), port, port, &[]);
+    let base_fds = fd_count(node.pid());
+    let mut r = Raw::connect(&node);
+    let who = r.me();
+    r.send(&Message::GetData(GetData {
+        addr_from: who.clone(),
+        kind: InvKind::Block,
+        items: vec![c.tip.hash().0; 50_000],
+    }));
+    // Never read; keep sending nothing either.
+    let line = node.wait_log(&format!("disconnected {who}:"));
+    assert!(line.contains("not reading"), "{line}");
+    // Its socket is closed too, though the peer still does not read.
+    let deadline = Instant::now() + Duration::from_secs(8);
+    while fd_count(node.pid()) > base_fds {
+        assert!(
+            Instant::now() < deadline,
+            "{} descriptors, {base_fds} before the peer came",
+            fd_count(node.pid())
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_served(&mut node);
+    drop(r);
 }
