@@ -794,6 +794,21 @@ fn invalid_blocks_and_transactions() {
         solve(&mut b);
         blocks.push(("height 5 does not follow parent height (expected 2)", b));
     }
+    {
+        // An orphan (unknown parent) at no difficulty at all: free to make,
+        // so it must not be kept aside waiting for its parent.
+        let mut b = Block::template(
+            BlockHash(Hash256([9; 32])),
+            7,
+            0,
+            now32(),
+            owner(&key(3)),
+            SUBSIDY,
+            vec![],
+        );
+        solve(&mut b);
+        blocks.push(("bits 0 differ from the chain's difficulty 8", b));
+    }
 
     // Each invalid block is worth the whole ban score: one connection each.
     for (log, block) in blocks {
