@@ -80,6 +80,10 @@ pub struct NodeArgs {
 /// Blocks kept whose parent is unknown (orphans), and how long, in seconds.
 const MAX_ORPHANS: usize = 100;
 const ORPHAN_EXPIRY: u64 = 20 * 60;
+/// Most peer addresses remembered (from `version` and `addr`); past it, new
+/// ones are ignored, so peers cannot grow the address book (and the dial
+/// loop's list, read every half second) without bound.
+const MAX_KNOWN_PEERS: usize = 1_000;
 /// Messages queued to one peer before it counts as stalled.
 const PEER_QUEUE: usize = 1024;
 
@@ -177,19 +181,33 @@ impl Shared {
         })
     }
 
-    fn remember_peer(&self, addr: &str) {
-        if addr == self.me || addr.is_empty() || addr.len() > 256 {
-            return;
-        }
-        if let Ok(None) = self.store.peer(addr) {
-            let rec = PeerRecord {
-                last_seen: now_secs(),
-                ..Default::default()
-            };
-            if let Err(e) = self.store.put_peer(addr, &rec) {
-                warn!("cannot save peer {addr}: {e}");
+    /// Saves the addresses among `addrs` not known yet, while the address
+    /// book has room ([`MAX_KNOWN_PEERS`]); returns how many new ones were
+    /// left out for lack of room.
+    fn remember_peers<'a>(&self, addrs: impl IntoIterator<Item = &'a str>) -> usize {
+        let known = self.store.peers().map_or(MAX_KNOWN_PEERS, |p| p.len());
+        let mut room = MAX_KNOWN_PEERS.saturating_sub(known);
+        let mut left_out = 0usize;
+        for addr in addrs {
+            if addr == self.me || addr.is_empty() || addr.len() > 256 {
+                continue;
+            }
+            if let Ok(None) = self.store.peer(addr) {
+                if room == 0 {
+                    left_out = left_out.saturating_add(1);
+                    continue;
+                }
+                room -= 1;
+                let rec = PeerRecord {
+                    last_seen: now_secs(),
+                    ..Default::default()
+                };
+                if let Err(e) = self.store.put_peer(addr, &rec) {
+                    warn!("cannot save peer {addr}: {e}");
+                }
             }
         }
+        left_out
     }
 }
 
@@ -602,7 +620,7 @@ async fn handle(
                 if let Some(p) = lock(&shared.peers).get_mut(&id) {
                     p.listen = Some(v.addr_from.clone());
                 }
-                shared.remember_peer(&v.addr_from);
+                shared.remember_peers([v.addr_from.as_str()]);
             }
             let inbound = lock(&shared.peers).get(&id).is_some_and(|p| p.inbound);
             if inbound {
@@ -813,8 +831,11 @@ async fn handle(
             }
         }
         Message::Addr(a) => {
-            for x in a.addrs {
-                shared.remember_peer(&x);
+            let left_out = shared.remember_peers(a.addrs.iter().map(String::as_str));
+            if left_out > 0 {
+                info!(
+                    "peer {addr}: {left_out} new addresses ignored: {MAX_KNOWN_PEERS} peers known already"
+                );
             }
         }
         Message::NotFound(n) => {
