@@ -29,7 +29,7 @@ use sledchain::core::tx::{OutPoint, Transaction, TxOut};
 use sledchain::core::validation::SigCache;
 use sledchain::net::codec::{Frame, FrameCodec, MAGIC, command_bytes};
 use sledchain::net::message::{
-    BlockMsg, GetBlocks, GetData, Inv, InvKind, Message, PROTOCOL_VERSION, TxMsg, Version,
+    Addr, BlockMsg, GetBlocks, GetData, Inv, InvKind, Message, PROTOCOL_VERSION, TxMsg, Version,
 };
 use sledchain::node::ChainState;
 use sledchain::store::ChainStore;
@@ -1047,4 +1047,38 @@ fn getdata_without_reading() {
     }
     assert_served(&mut node);
     drop(r);
+}
+
+/// `addr` messages full of made-up addresses: the address book stops
+/// growing at its bound, the excess is logged, the node keeps serving.
+#[test]
+fn address_flood() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let port = free_port();
+    build_chain(tmp.path(), port);
+    let mut node = Node::start(tmp.path(), port, port, &[]);
+    let mut r = Raw::connect(&node);
+    let who = r.me();
+    r.version();
+    for batch in 0..3u32 {
+        let addrs = (0..1000u32)
+            .map(|i| {
+                let k = batch * 1000 + i;
+                // TEST-NET-1: never answers, so the dials just time out.
+                format!("192.0.2.{}:{}", k % 250 + 1, 10_000 + k)
+            })
+            .collect();
+        r.send(&Message::Addr(Addr { addrs }));
+    }
+    node.wait_log_all(&[
+        &format!("peer {who}:"),
+        "new addresses ignored: 1000 peers known already",
+    ]);
+    assert!(!r.closed_within(Duration::from_millis(300)));
+    assert_served(&mut node);
+    node.stop();
+    let store =
+        ChainStore::open(&NodePaths::new(tmp.path(), port).chain, 16 << 20).expect("open store");
+    let known = store.peers().expect("peers").len();
+    assert!(known <= 1000, "{known} peers remembered");
 }
