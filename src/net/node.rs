@@ -84,6 +84,9 @@ const ORPHAN_EXPIRY: u64 = 20 * 60;
 /// ones are ignored, so peers cannot grow the address book (and the dial
 /// loop's list, read every half second) without bound.
 const MAX_KNOWN_PEERS: usize = 1_000;
+/// Bytes of blocks a `getdata` answer may have queued to one peer at once
+/// (about: the queued blocks are assumed as large as the next one).
+const ANSWER_BYTES: u64 = 8_000_000;
 /// Messages queued to one peer before it counts as stalled.
 const PEER_QUEUE: usize = 1024;
 
@@ -749,8 +752,23 @@ async fn handle(
                         // hold this task, and its slot, forever).
                         let tx = lock(&shared.peers).get(&id).map(|p| p.tx.clone());
                         let wait = Duration::from_secs(shared.args.idle_timeout.max(1));
+                        // Few large answers queued at once: a block may be
+                        // 1 MB, and a full queue of them 1 GB per peer.
+                        let size = match &m {
+                            Message::Block(b) => b.block.encoded_size(),
+                            _ => 0,
+                        };
+                        let most = usize::try_from(ANSWER_BYTES / size.max(1))
+                            .unwrap_or(PEER_QUEUE)
+                            .clamp(1, PEER_QUEUE);
                         if let Some(tx) = tx {
-                            match tokio::time::timeout(wait, tx.send(m)).await {
+                            let room = async {
+                                while PEER_QUEUE.saturating_sub(tx.capacity()) >= most {
+                                    tokio::time::sleep(Duration::from_millis(5)).await;
+                                }
+                                tx.send(m).await
+                            };
+                            match tokio::time::timeout(wait, room).await {
                                 Ok(Ok(())) => {}
                                 Ok(Err(_)) => {
                                     return Verdict::Disconnect("writer closed".into());
