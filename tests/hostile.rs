@@ -1082,3 +1082,55 @@ fn address_flood() {
     let known = store.peers().expect("peers").len();
     assert!(known <= 1000, "{known} peers remembered");
 }
+
+/// A peer that asks for the same ~950 KB block 300 times and never reads:
+/// the node does not queue 300 copies (≈ 285 MB) for it.
+#[test]
+fn getdata_of_large_blocks_without_reading() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let port = free_port();
+    let c = build_chain(tmp.path(), port);
+    // Block 2: a coinbase with 34,000 outputs, about 950 KB.
+    let mut big = block_on(&c, SUBSIDY, vec![]);
+    big.transactions[0]
+        .outputs
+        .extend((0..34_000u32).map(|_| pay(&key(6), 0)));
+    big.header.merkle_root = big.compute_merkle_root();
+    solve(&mut big);
+    assert!(big.encoded_size() > 900_000 && big.encoded_size() < 1_000_000);
+    {
+        let store = ChainStore::open(&NodePaths::new(tmp.path(), port).chain, 16 << 20)
+            .expect("open store");
+        let chain = ChainState::new(store.clone(), Arc::new(SigCache::new(10))).expect("chain");
+        chain.accept_block(&big).expect("big block");
+        store.flush().expect("flush");
+    }
+    let mut node = Node::start(tmp.path(), port, port, &[]);
+    let base_rss = rss_kib(node.pid());
+    let mut r = Raw::connect(&node);
+    let who = r.me();
+    r.send(&Message::GetData(GetData {
+        addr_from: who.clone(),
+        kind: InvKind::Block,
+        items: vec![big.hash().0; 300],
+    }));
+    let mut max_rss = 0;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !node.log_text().contains(&format!("disconnected {who}:")) {
+        max_rss = max_rss.max(rss_kib(node.pid()));
+        assert!(
+            max_rss < base_rss + 100 * 1024,
+            "RSS grew from {base_rss} KiB to {max_rss} KiB"
+        );
+        assert!(
+            Instant::now() < deadline,
+            "not disconnected:\n{}",
+            node.tail(20)
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let line = node.wait_log(&format!("disconnected {who}:"));
+    assert!(line.contains("not reading"), "{line}");
+    assert_served(&mut node);
+    drop(r);
+}
