@@ -61,7 +61,6 @@ struct Node {
 impl Node {
     fn start(dir: &Path, port: u16, seed: u16, extra: &[&str]) -> Node {
         let log = dir.join(format!("node-{port}.log"));
-        let file = std::fs::File::create(&log).expect("log file");
         let mut args: Vec<String> = vec![
             "--datadir".into(),
             dir.display().to_string(),
@@ -74,21 +73,52 @@ impl Node {
             IDLE.to_string(),
         ];
         args.extend(extra.iter().map(|s| s.to_string()));
-        let child = Command::new(env!("CARGO_BIN_EXE_node"))
-            .args(&args)
-            .env("RUST_LOG", "info")
-            .stdout(Stdio::null())
-            .stderr(file)
-            .spawn()
-            .expect("spawn node");
-        let node = Node {
-            child: Some(child),
-            dir: dir.to_path_buf(),
-            port,
-            log,
-        };
-        node.wait_log(&format!("node listening on 127.0.0.1:{port}"));
-        node
+        let listening = format!("node listening on 127.0.0.1:{port}");
+        // A store just closed by this process (or by a `node` command) may
+        // still be locked for a moment: retry while the node says so.
+        for _ in 0..50 {
+            let file = std::fs::File::create(&log).expect("log file");
+            let child = Command::new(env!("CARGO_BIN_EXE_node"))
+                .args(&args)
+                .env("RUST_LOG", "info")
+                .stdout(Stdio::null())
+                .stderr(file)
+                .spawn()
+                .expect("spawn node");
+            let mut node = Node {
+                child: Some(child),
+                dir: dir.to_path_buf(),
+                port,
+                log: log.clone(),
+            };
+            let deadline = Instant::now() + Duration::from_secs(20);
+            loop {
+                if node.log_text().contains(&listening) {
+                    return node;
+                }
+                let exited = node
+                    .child
+                    .as_mut()
+                    .and_then(|c| c.try_wait().ok().flatten());
+                if exited.is_some() {
+                    assert!(
+                        node.log_text().contains("in use"),
+                        "node {port} exited at start:\n{}",
+                        node.tail(20)
+                    );
+                    node.child = None;
+                    break;
+                }
+                assert!(
+                    Instant::now() < deadline,
+                    "node {port} did not start:\n{}",
+                    node.tail(20)
+                );
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        panic!("node {port}: store still in use");
     }
 
     fn addr(&self) -> SocketAddr {
@@ -109,9 +139,9 @@ impl Node {
         lines[lines.len().saturating_sub(n)..].join("\n")
     }
 
-    /// Waits (10 s at most) for a log line containing every one of `parts`.
+    /// Waits (20 s at most) for a log line containing every one of `parts`.
     fn wait_log_all(&self, parts: &[&str]) -> String {
-        let deadline = Instant::now() + Duration::from_secs(10);
+        let deadline = Instant::now() + Duration::from_secs(20);
         loop {
             if let Some(l) = self
                 .log_text()
