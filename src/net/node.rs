@@ -80,6 +80,13 @@ pub struct NodeArgs {
 /// Blocks kept whose parent is unknown (orphans), and how long, in seconds.
 const MAX_ORPHANS: usize = 100;
 const ORPHAN_EXPIRY: u64 = 20 * 60;
+/// Most peer addresses remembered (from `version` and `addr`); past it, new
+/// ones are ignored, so peers cannot grow the address book (and the dial
+/// loop's list, read every half second) without bound.
+const MAX_KNOWN_PEERS: usize = 1_000;
+/// Bytes of blocks a `getdata` answer may have queued to one peer at once
+/// (about: the queued blocks are assumed as large as the next one).
+const ANSWER_BYTES: u64 = 8_000_000;
 /// Messages queued to one peer before it counts as stalled.
 const PEER_QUEUE: usize = 1024;
 
@@ -179,19 +186,33 @@ impl Shared {
         })
     }
 
-    fn remember_peer(&self, addr: &str) {
-        if addr == self.me || addr.is_empty() || addr.len() > 256 {
-            return;
-        }
-        if let Ok(None) = self.store.peer(addr) {
-            let rec = PeerRecord {
-                last_seen: now_secs(),
-                ..Default::default()
-            };
-            if let Err(e) = self.store.put_peer(addr, &rec) {
-                warn!("cannot save peer {addr}: {e}");
+    /// Saves the addresses among `addrs` not known yet, while the address
+    /// book has room ([`MAX_KNOWN_PEERS`]); returns how many new ones were
+    /// left out for lack of room.
+    fn remember_peers<'a>(&self, addrs: impl IntoIterator<Item = &'a str>) -> usize {
+        let known = self.store.peers().map_or(MAX_KNOWN_PEERS, |p| p.len());
+        let mut room = MAX_KNOWN_PEERS.saturating_sub(known);
+        let mut left_out = 0usize;
+        for addr in addrs {
+            if addr == self.me || addr.is_empty() || addr.len() > 256 {
+                continue;
+            }
+            if let Ok(None) = self.store.peer(addr) {
+                if room == 0 {
+                    left_out = left_out.saturating_add(1);
+                    continue;
+                }
+                room -= 1;
+                let rec = PeerRecord {
+                    last_seen: now_secs(),
+                    ..Default::default()
+                };
+                if let Err(e) = self.store.put_peer(addr, &rec) {
+                    warn!("cannot save peer {addr}: {e}");
+                }
             }
         }
+        left_out
     }
 }
 
@@ -513,7 +534,7 @@ async fn run_peer(
         info!("connected to {}", dialed.as_deref().unwrap_or("?"));
         let _ = tx.try_send(shared.version());
     }
-    let writer = tokio::spawn(async move {
+    let mut writer = tokio::spawn(async move {
         while let Some(m) = rx.recv().await {
             if sink.send(Frame::from_message(&m)).await.is_err() {
                 break;
@@ -530,28 +551,31 @@ async fn run_peer(
     let mut ping = tokio::time::interval(idle / 3);
     ping.tick().await;
     let mut sd = shared.shutdown.subscribe();
+    // The idle deadline counts from the last whole frame received; pings
+    // sent meanwhile must not restart it.
+    let mut heard = tokio::time::Instant::now();
     let reason: String = loop {
         tokio::select! {
             _ = sd.changed() => break "shutting down".into(),
             _ = ping.tick() => { let _ = tx.try_send(Message::Ping(random_u64())); }
-            next = tokio::time::timeout(idle, frames.next()) => match next {
+            next = tokio::time::timeout_at(heard + idle, frames.next()) => match next {
                 Err(_) => break format!("idle for {}s", idle.as_secs()),
                 Ok(None) => break "closed by peer".into(),
                 Ok(Some(Err(FrameError::Io(e)))) => break format!("read error: {e}"),
                 Ok(Some(Err(e))) => break format!("protocol violation: {e}"),
-                Ok(Some(Ok(frame))) => match Message::from_frame(&frame) {
-                    Err(e) => {
-                        warn!("peer {addr}: dropped message: {e}");
-                        sync.score += 20;
-                        if sync.score >= shared.args.ban_score {
-                            break "too many malformed messages".into();
+                Ok(Some(Ok(frame))) => {
+                    heard = tokio::time::Instant::now();
+                    match Message::from_frame(&frame) {
+                        Err(e) => {
+                            warn!("peer {addr}: dropped message: {e}");
+                            sync.score = sync.score.saturating_add(20);
                         }
+                        Ok(msg) => match handle(&shared, id, addr, &mut sync, msg).await {
+                            Verdict::Keep => {}
+                            Verdict::Disconnect(r) => break r,
+                        },
                     }
-                    Ok(msg) => match handle(&shared, id, addr, &mut sync, msg).await {
-                        Verdict::Keep => {}
-                        Verdict::Disconnect(r) => break r,
-                    },
-                },
+                }
             }
         }
         if sync.score >= shared.args.ban_score {
@@ -561,7 +585,14 @@ async fn run_peer(
     };
     lock(&shared.peers).remove(&id);
     drop(tx);
-    let _ = tokio::time::timeout(Duration::from_secs(2), writer).await;
+    // A writer still blocked on a peer that does not read is stopped, so
+    // the socket closes now rather than when (if ever) the peer reads.
+    if tokio::time::timeout(Duration::from_secs(2), &mut writer)
+        .await
+        .is_err()
+    {
+        writer.abort();
+    }
     if inbound && reason == "closed by peer" {
         debug!("disconnected {addr}: {reason}");
     } else {
@@ -605,7 +636,7 @@ async fn handle(
                 if let Some(p) = lock(&shared.peers).get_mut(&id) {
                     p.listen = Some(v.addr_from.clone());
                 }
-                shared.remember_peer(&v.addr_from);
+                shared.remember_peers([v.addr_from.as_str()]);
             }
             let inbound = lock(&shared.peers).get(&id).is_some_and(|p| p.inbound);
             if inbound {
@@ -730,12 +761,39 @@ async fn handle(
                 };
                 match msg {
                     Some(m) => {
-                        // Wait for room: a large getdata is answered in full.
+                        // Wait for room: a large getdata is answered in full,
+                        // but not to a peer that stopped reading (it would
+                        // hold this task, and its slot, forever).
                         let tx = lock(&shared.peers).get(&id).map(|p| p.tx.clone());
-                        if let Some(tx) = tx
-                            && tx.send(m).await.is_err()
-                        {
-                            return Verdict::Disconnect("writer closed".into());
+                        let wait = Duration::from_secs(shared.args.idle_timeout.max(1));
+                        // Few large answers queued at once: a block may be
+                        // 1 MB, and a full queue of them 1 GB per peer.
+                        let size = match &m {
+                            Message::Block(b) => b.block.encoded_size(),
+                            _ => 0,
+                        };
+                        let most = usize::try_from(ANSWER_BYTES / size.max(1))
+                            .unwrap_or(PEER_QUEUE)
+                            .clamp(1, PEER_QUEUE);
+                        if let Some(tx) = tx {
+                            let room = async {
+                                while PEER_QUEUE.saturating_sub(tx.capacity()) >= most {
+                                    tokio::time::sleep(Duration::from_millis(5)).await;
+                                }
+                                tx.send(m).await
+                            };
+                            match tokio::time::timeout(wait, room).await {
+                                Ok(Ok(())) => {}
+                                Ok(Err(_)) => {
+                                    return Verdict::Disconnect("writer closed".into());
+                                }
+                                Err(_) => {
+                                    return Verdict::Disconnect(format!(
+                                        "not reading: getdata answers stalled for {}s",
+                                        wait.as_secs()
+                                    ));
+                                }
+                            }
                         }
                     }
                     None => missing.push(h),
@@ -761,7 +819,7 @@ async fn handle(
             match result {
                 Ok(BlockResult::Ok) => {}
                 Ok(BlockResult::Orphan) => shared.send_to(id, shared.getblocks()),
-                Ok(BlockResult::Invalid) => sync.score += 100,
+                Ok(BlockResult::Invalid) => sync.score = sync.score.saturating_add(100),
                 Err(e) => warn!("block task failed: {e}"),
             }
             if sync.in_flight == 0 && shared.height().is_some_and(|h| sync.best_height > h) {
@@ -798,15 +856,18 @@ async fn handle(
                 Ok(Err(MempoolError::AlreadyKnown(_))) => {}
                 Ok(Err(e @ MempoolError::Invalid { .. })) => {
                     warn!("rejected transaction {txid} from {addr}: {e}");
-                    sync.score += 10;
+                    sync.score = sync.score.saturating_add(10);
                 }
                 Ok(Err(e)) => info!("rejected transaction {txid} from {addr}: {e}"),
                 Err(e) => warn!("transaction task failed: {e}"),
             }
         }
         Message::Addr(a) => {
-            for x in a.addrs {
-                shared.remember_peer(&x);
+            let left_out = shared.remember_peers(a.addrs.iter().map(String::as_str));
+            if left_out > 0 {
+                info!(
+                    "peer {addr}: {left_out} new addresses ignored: {MAX_KNOWN_PEERS} peers known already"
+                );
             }
         }
         Message::NotFound(n) => {

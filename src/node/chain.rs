@@ -118,6 +118,15 @@ impl ChainState {
             return Ok(BlockOutcome::Duplicate);
         }
         check_block_sanity(block, now_secs()).map_err(invalid)?;
+        // The difficulty is fixed for the chain: checked before the parent
+        // lookup, so a block at a lower one is not kept as an orphan (its
+        // proof of work would cost nothing).
+        if block.header.bits != self.params.difficulty {
+            return Err(invalid(BlockError::BadBits {
+                expected: self.params.difficulty,
+                got: block.header.bits,
+            }));
+        }
         let Some(parent) = self.store.block_meta(&block.header.prev_block_hash)? else {
             return Ok(BlockOutcome::Orphan);
         };
@@ -132,12 +141,6 @@ impl ChainState {
             return Err(invalid(BlockError::BadHeight {
                 expected: parent.height + 1,
                 got: block.height,
-            }));
-        }
-        if block.header.bits != self.params.difficulty {
-            return Err(invalid(BlockError::BadBits {
-                expected: self.params.difficulty,
-                got: block.header.bits,
             }));
         }
         let tip = self.store.tip()?;

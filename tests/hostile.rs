@@ -1,0 +1,1166 @@
+//! Hostile peers against real `node` processes on loopback.
+//!
+//! Each test starts a seed node on a chain built here with the library (so the
+//! test knows every key and coin), attacks it over TCP with a raw client
+//! speaking the wire protocol through `sledchain::net::codec`/`message`, and
+//! after every attack checks that (a) the node logged the fault with the
+//! attacker's address, (b) it is still running and did not panic, and (c) a
+//! well-behaved peer is still served (`version` → `getblocks` → `inv`).
+
+#[allow(dead_code)]
+mod common;
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+use std::time::{Duration, Instant};
+
+use bytes::{Bytes, BytesMut};
+use common::{key, owner, pay, signed};
+use p256::ecdsa::SigningKey;
+use sledchain::cli::NodePaths;
+use sledchain::core::block::{Block, solve_header};
+use sledchain::core::hash::{BlockHash, Hash256};
+use sledchain::core::params::{SUBSIDY, now_secs};
+use sledchain::core::tx::{OutPoint, Transaction, TxOut};
+use sledchain::core::validation::SigCache;
+use sledchain::net::codec::{Frame, FrameCodec, MAGIC, command_bytes};
+use sledchain::net::message::{
+    Addr, BlockMsg, GetBlocks, GetData, Inv, InvKind, Message, PROTOCOL_VERSION, TxMsg, Version,
+};
+use sledchain::node::ChainState;
+use sledchain::store::ChainStore;
+use tokio_util::codec::{Decoder, Encoder};
+
+/// Proof-of-work difficulty of the test chains, in leading zero bits.
+const DIFFICULTY: u32 = 8;
+/// `--idle-timeout` of the nodes under attack, in seconds.
+const IDLE: u64 = 3;
+
+// ---------------------------------------------------------------- harness
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+/// A running `node startnode`, killed (-9) on drop; its log tail is printed
+/// when the test fails.
+struct Node {
+    child: Option<Child>,
+    dir: PathBuf,
+    port: u16,
+    log: PathBuf,
+}
+
+impl Node {
+    fn start(dir: &Path, port: u16, seed: u16, extra: &[&str]) -> Node {
+        let log = dir.join(format!("node-{port}.log"));
+        let mut args: Vec<String> = vec![
+            "--datadir".into(),
+            dir.display().to_string(),
+            "--port".into(),
+            port.to_string(),
+            "startnode".into(),
+            "--seed".into(),
+            format!("127.0.0.1:{seed}"),
+            "--idle-timeout".into(),
+            IDLE.to_string(),
+        ];
+        args.extend(extra.iter().map(|s| s.to_string()));
+        let listening = format!("node listening on 127.0.0.1:{port}");
+        // A store just closed by this process (or by a `node` command) may
+        // still be locked for a moment: retry while the node says so.
+        for _ in 0..50 {
+            let file = std::fs::File::create(&log).expect("log file");
+            let child = Command::new(env!("CARGO_BIN_EXE_node"))
+                .args(&args)
+                .env("RUST_LOG", "info")
+                .stdout(Stdio::null())
+                .stderr(file)
+                .spawn()
+                .expect("spawn node");
+            let mut node = Node {
+                child: Some(child),
+                dir: dir.to_path_buf(),
+                port,
+                log: log.clone(),
+            };
+            let deadline = Instant::now() + Duration::from_secs(20);
+            loop {
+                if node.log_text().contains(&listening) {
+                    return node;
+                }
+                let exited = node
+                    .child
+                    .as_mut()
+                    .and_then(|c| c.try_wait().ok().flatten());
+                if exited.is_some() {
+                    assert!(
+                        node.log_text().contains("in use"),
+                        "node {port} exited at start:\n{}",
+                        node.tail(20)
+                    );
+                    node.child = None;
+                    break;
+                }
+                assert!(
+                    Instant::now() < deadline,
+                    "node {port} did not start:\n{}",
+                    node.tail(20)
+                );
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        panic!("node {port}: store still in use");
+    }
+
+    fn addr(&self) -> SocketAddr {
+        SocketAddr::from(([127, 0, 0, 1], self.port))
+    }
+
+    fn pid(&self) -> u32 {
+        self.child.as_ref().map_or(0, |c| c.id())
+    }
+
+    fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    fn tail(&self, n: usize) -> String {
+        let t = self.log_text();
+        let lines: Vec<&str> = t.lines().collect();
+        lines[lines.len().saturating_sub(n)..].join("\n")
+    }
+
+    /// Waits (20 s at most) for a log line containing every one of `parts`.
+    fn wait_log_all(&self, parts: &[&str]) -> String {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Some(l) = self
+                .log_text()
+                .lines()
+                .find(|l| parts.iter().all(|p| l.contains(p)))
+            {
+                return l.to_string();
+            }
+            assert!(
+                Instant::now() < deadline,
+                "node {} never logged a line with {parts:?}; log tail:\n{}",
+                self.port,
+                self.tail(40)
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    fn wait_log(&self, part: &str) -> String {
+        self.wait_log_all(&[part])
+    }
+
+    /// (b): still running, and no panic in the log.
+    fn assert_alive(&mut self) {
+        let status = self
+            .child
+            .as_mut()
+            .and_then(|c| c.try_wait().ok().flatten());
+        assert!(
+            status.is_none(),
+            "node {} exited: {status:?}; log tail:\n{}",
+            self.port,
+            self.tail(40)
+        );
+        assert!(
+            !self.log_text().contains("panicked"),
+            "node {} panicked; log tail:\n{}",
+            self.port,
+            self.tail(40)
+        );
+    }
+
+    /// `node status` of the running node: (height, tip, mempool).
+    fn status(&self) -> (u64, String, u64) {
+        let out = self.cli(&["status"]);
+        let field = |name: &str| {
+            out.lines()
+                .find_map(|l| l.strip_prefix(name))
+                .map(|v| v.trim().to_string())
+                .unwrap_or_else(|| panic!("no {name} in status: {out}"))
+        };
+        (
+            field("height:").parse().expect("height"),
+            field("tip:"),
+            field("mempool:").parse().expect("mempool"),
+        )
+    }
+
+    fn cli(&self, args: &[&str]) -> String {
+        let out = Command::new(env!("CARGO_BIN_EXE_node"))
+            .arg("--datadir")
+            .arg(&self.dir)
+            .arg("--port")
+            .arg(self.port.to_string())
+            .args(args)
+            .output()
+            .expect("run node cli");
+        assert!(
+            out.status.success(),
+            "node {args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// SIGINT, then waits for a clean exit (status 0).
+    fn stop(&mut self) {
+        let Some(mut child) = self.child.take() else {
+            return;
+        };
+        let _ = Command::new("kill")
+            .args(["-INT", &child.id().to_string()])
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            if let Ok(Some(s)) = child.try_wait() {
+                assert!(s.success(), "node exited with {s}; log:\n{}", self.tail(40));
+                return;
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                panic!("node did not stop; log:\n{}", self.tail(40));
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+        if std::thread::panicking() {
+            eprintln!("--- node {} log (tail) ---\n{}", self.port, self.tail(60));
+        }
+    }
+}
+
+/// A client speaking the wire protocol over a blocking socket.
+struct Raw {
+    s: TcpStream,
+    buf: BytesMut,
+}
+
+impl Raw {
+    fn connect(node: &Node) -> Raw {
+        let s = TcpStream::connect(node.addr()).expect("connect");
+        s.set_read_timeout(Some(Duration::from_millis(200))).ok();
+        Raw {
+            s,
+            buf: BytesMut::new(),
+        }
+    }
+
+    /// The address the node sees for this client.
+    fn me(&self) -> String {
+        self.s.local_addr().expect("local addr").to_string()
+    }
+
+    fn send_raw(&mut self, bytes: &[u8]) {
+        self.s.write_all(bytes).expect("write");
+    }
+
+    fn send_frame(&mut self, f: Frame) {
+        let mut b = BytesMut::new();
+        FrameCodec.encode(f, &mut b).expect("encode frame");
+        self.send_raw(&b);
+    }
+
+    fn send(&mut self, m: &Message) {
+        self.send_frame(m.to_frame());
+    }
+
+    /// The next message other than `ping` (answered) within `timeout`,
+    /// `None` on timeout; panics on EOF.
+    fn recv(&mut self, timeout: Duration) -> Option<Message> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(f) = FrameCodec
+                .decode(&mut self.buf)
+                .expect("node sent a bad frame")
+            {
+                match Message::from_frame(&f).expect("node sent a bad message") {
+                    // A live peer answers pings (or the idle timeout drops it).
+                    Message::Ping(n) => self.send(&Message::Pong(n)),
+                    m => return Some(m),
+                }
+                continue;
+            }
+            if Instant::now() >= deadline {
+                return None;
+            }
+            let mut chunk = [0u8; 65536];
+            match self.s.read(&mut chunk) {
+                Ok(0) => panic!("connection closed by the node"),
+                Ok(n) => self.buf.extend_from_slice(&chunk[..n]),
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                    ) => {}
+                Err(e) => panic!("read: {e}"),
+            }
+        }
+    }
+
+    /// True once the node closed the connection (within `timeout`).
+    fn closed_within(&mut self, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        let mut chunk = [0u8; 65536];
+        while Instant::now() < deadline {
+            match self.s.read(&mut chunk) {
+                Ok(0) => return true,
+                Ok(_) => {}
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                    ) => {}
+                Err(_) => return true,
+            }
+        }
+        false
+    }
+
+    fn version(&mut self) {
+        let me = self.me();
+        self.send(&Message::Version(Version {
+            version: PROTOCOL_VERSION,
+            best_height: 0,
+            addr_from: me,
+            genesis: None,
+            nonce: 7,
+        }));
+    }
+
+    /// Handshake, then `getblocks` from genesis; returns the hashes of the
+    /// `inv` that answers it.
+    fn fetch_inv(&mut self) -> Vec<Hash256> {
+        self.version();
+        let me = self.me();
+        self.send(&Message::GetBlocks(GetBlocks {
+            addr_from: me,
+            locator: vec![],
+            stop: BlockHash::ZERO,
+        }));
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if let Some(Message::Inv(inv)) = self.recv(Duration::from_millis(500))
+                && inv.kind == InvKind::Block
+            {
+                return inv.items;
+            }
+        }
+        panic!("no inv in answer to getblocks");
+    }
+}
+
+/// (c): a fresh well-behaved client is still served.
+fn assert_served(node: &mut Node) {
+    node.assert_alive();
+    let items = Raw::connect(node).fetch_inv();
+    assert!(!items.is_empty(), "empty inv");
+}
+
+/// Waits for `disconnected ADDR` in the node's log.
+fn assert_disconnected(node: &Node, who: &str) -> String {
+    node.wait_log(&format!("disconnected {who}:"))
+}
+
+fn header(command: &[u8; 12], len: u32, checksum: [u8; 4]) -> Vec<u8> {
+    let mut h = MAGIC.to_vec();
+    h.extend_from_slice(command);
+    h.extend_from_slice(&len.to_le_bytes());
+    h.extend_from_slice(&checksum);
+    h
+}
+
+// ---------------------------------------------------------------- chain
+
+fn solve(b: &mut Block) {
+    assert!(solve_header(&mut b.header, 1, &AtomicBool::new(false)));
+}
+
+fn now32() -> u32 {
+    u32::try_from(now_secs()).expect("clock fits u32")
+}
+
+/// The test chain, built in the seed's datadir before it starts:
+/// genesis (coinbase `cb0` to key 1), block 1 (coinbase `cb1` to key 1 and
+/// `tx1` paying `cb0` to key 2). So `cb0` is spent, `cb1` (key 1) and
+/// `tx1:0` (key 2) are unspent.
+struct TestChain {
+    tip: Block,
+    cb0: (OutPoint, TxOut),
+    cb1: (OutPoint, TxOut),
+    tx1: (OutPoint, TxOut),
+}
+
+fn outpoint(tx: &Transaction, vout: u32) -> (OutPoint, TxOut) {
+    (
+        OutPoint {
+            txid: tx.txid(),
+            vout,
+        },
+        tx.outputs[vout as usize],
+    )
+}
+
+fn build_chain(dir: &Path, port: u16) -> TestChain {
+    let paths = NodePaths::new(dir, port);
+    std::fs::create_dir_all(&paths.dir).expect("node dir");
+    let store = ChainStore::open(&paths.chain, 16 << 20).expect("open store");
+    let t0 = now32() - 600;
+    let mut genesis = Block::template(
+        BlockHash::ZERO,
+        0,
+        DIFFICULTY,
+        t0,
+        owner(&key(1)),
+        SUBSIDY,
+        vec![],
+    );
+    solve(&mut genesis);
+    store.init_genesis(&genesis).expect("genesis");
+    let chain = ChainState::new(store.clone(), Arc::new(SigCache::new(100))).expect("chain");
+    let cb0 = outpoint(&genesis.transactions[0], 0);
+    let tx1 = signed(&[(cb0.0, cb0.1, &key(1))], vec![pay(&key(2), SUBSIDY)]);
+    let mut b1 = Block::template(
+        genesis.hash(),
+        1,
+        DIFFICULTY,
+        t0 + 1,
+        owner(&key(1)),
+        SUBSIDY,
+        vec![tx1.clone()],
+    );
+    solve(&mut b1);
+    chain.accept_block(&b1).expect("block 1");
+    store.flush().expect("flush");
+    TestChain {
+        cb1: outpoint(&b1.transactions[0], 0),
+        tx1: outpoint(&tx1, 0),
+        tip: b1,
+        cb0,
+    }
+}
+
+/// A solved block at height 2 on the tip with `txs` after a coinbase paying
+/// `reward` to key 3.
+fn block_on(c: &TestChain, reward: u64, txs: Vec<Transaction>) -> Block {
+    let mut b = Block::template(
+        c.tip.hash(),
+        2,
+        DIFFICULTY,
+        now32(),
+        owner(&key(3)),
+        reward,
+        txs,
+    );
+    solve(&mut b);
+    b
+}
+
+/// Resets the merkle root and solves again after `f` changed the block.
+fn altered(mut b: Block, f: impl FnOnce(&mut Block)) -> Block {
+    f(&mut b);
+    b.header.merkle_root = b.compute_merkle_root();
+    solve(&mut b);
+    b
+}
+
+fn spend(from: (OutPoint, TxOut), k: &SigningKey, outputs: Vec<TxOut>) -> Transaction {
+    signed(&[(from.0, from.1, k)], outputs)
+}
+
+/// The invalid transactions, each with the text its rule puts in the log.
+fn bad_txs(c: &TestChain) -> Vec<(&'static str, Transaction)> {
+    let mut changed = spend(c.tx1, &key(2), vec![pay(&key(2), SUBSIDY)]);
+    changed.outputs[0].pubkey_hash = owner(&key(9));
+    let overflow = spend(
+        c.cb1,
+        &key(1),
+        vec![pay(&key(1), u64::MAX), pay(&key(1), 1)],
+    );
+    vec![
+        (
+            "missing or already spent",
+            spend(c.cb0, &key(1), vec![pay(&key(1), SUBSIDY)]),
+        ),
+        (
+            "public key does not own the spent output",
+            spend(c.tx1, &key(3), vec![pay(&key(3), SUBSIDY)]),
+        ),
+        ("signature does not verify", changed),
+        ("output values overflow u64", overflow),
+        (
+            "outputs (21) exceed inputs (20)",
+            spend(c.cb1, &key(1), vec![pay(&key(1), SUBSIDY + 1)]),
+        ),
+        (
+            "twice",
+            signed(
+                &[(c.cb1.0, c.cb1.1, &key(1)), (c.cb1.0, c.cb1.1, &key(1))],
+                vec![pay(&key(1), 1)],
+            ),
+        ),
+        (
+            "unexpected coinbase",
+            Transaction::coinbase(2, owner(&key(4)), SUBSIDY),
+        ),
+    ]
+}
+
+// ---------------------------------------------------------------- tests
+
+/// Malformed frames and messages: each is logged with the sender's address,
+/// the fatal ones disconnect, and the node keeps serving.
+#[test]
+fn wire_abuse() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let port = free_port();
+    let c = build_chain(tmp.path(), port);
+    let mut node = Node::start(tmp.path(), port, port, &[]);
+    assert_served(&mut node);
+
+    // Silent peers, started first so their idle timeouts run meanwhile.
+    let silent = Raw::connect(&node);
+    let mut header_only = Raw::connect(&node);
+    header_only.send_raw(&header(&command_bytes("ping"), 8, [0; 4])[..10]);
+    let mut short_payload = Raw::connect(&node);
+    let ping = Message::Ping(1).to_frame();
+    let mut bytes = header(&ping.command, 8, ping.checksum);
+    bytes.extend_from_slice(&[1, 0, 0]);
+    short_payload.send_raw(&bytes);
+    let idle_started = Instant::now();
+
+    // Fatal framing errors: logged and disconnected.
+    let fatal: Vec<(&str, Vec<u8>, &str)> = vec![
+        (
+            "random bytes",
+            (0..4096u32)
+                .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+                .collect(),
+            "bad network magic",
+        ),
+        (
+            "wrong magic",
+            {
+                let mut h = header(&command_bytes("ping"), 8, [0; 4]);
+                h[0] = 0xfa;
+                h
+            },
+            "bad network magic",
+        ),
+        (
+            "length above 4,000,000",
+            header(&command_bytes("bogus"), 4_000_001, [0; 4]),
+            "payload of 4000001 bytes exceeds",
+        ),
+        (
+            "block over 1,000,000 bytes",
+            header(&command_bytes("block"), 1_001_025, [0; 4]),
+            "\"block\" payload of 1001025 bytes exceeds",
+        ),
+        (
+            "ping over its limit",
+            header(&command_bytes("ping"), 65, [0; 4]),
+            "\"ping\" payload of 65 bytes exceeds",
+        ),
+    ];
+    for (what, bytes, log) in fatal {
+        let mut r = Raw::connect(&node);
+        let who = r.me();
+        r.send_raw(&bytes);
+        let line = node.wait_log_all(&[&format!("disconnected {who}:"), log]);
+        assert!(line.contains("protocol violation"), "{what}: {line}");
+        assert!(
+            r.closed_within(Duration::from_secs(5)),
+            "{what}: not closed"
+        );
+        assert_served(&mut node);
+    }
+
+    // A header cut short, then the peer closes.
+    {
+        let mut r = Raw::connect(&node);
+        let who = r.me();
+        r.send_raw(&header(&command_bytes("inv"), 40, [0; 4])[..20]);
+        drop(r);
+        node.wait_log_all(&[&format!("disconnected {who}:"), "read error"]);
+        assert_served(&mut node);
+    }
+
+    // Non-fatal message errors: logged, dropped, connection kept.
+    let mut r = Raw::connect(&node);
+    let who = r.me();
+    let mut bad_sum = Message::Ping(5).to_frame();
+    bad_sum.checksum[0] ^= 0xff;
+    let mut trailing = Message::Ping(6).to_frame().payload.to_vec();
+    trailing.push(0);
+    let big_inv = {
+        let mut p = sledchain::core::encode::encode(&Inv {
+            addr_from: who.clone(),
+            kind: InvKind::Block,
+            items: vec![],
+        });
+        p.truncate(p.len() - 8);
+        p.extend_from_slice(&50_001u64.to_le_bytes());
+        p.extend(std::iter::repeat_n(0u8, 50_001 * 32));
+        p
+    };
+    let big_getdata = big_inv.clone();
+    let big_locator = {
+        let mut p = sledchain::core::encode::encode(&who);
+        p.extend_from_slice(&102u64.to_le_bytes());
+        p.extend(std::iter::repeat_n(0u8, 102 * 32 + 32));
+        p
+    };
+    let big_addr = {
+        let mut p = 1_001u64.to_le_bytes().to_vec();
+        for _ in 0..1_001 {
+            p.extend_from_slice(&sledchain::core::encode::encode("1.2.3.4:5"));
+        }
+        p
+    };
+    let cases: Vec<(Frame, &str)> = vec![
+        (bad_sum, "ping: payload checksum mismatch"),
+        (
+            Frame::new(command_bytes("bogus"), Bytes::from_static(b"x")),
+            "unknown command \"bogus\"",
+        ),
+        (
+            Frame::new(command_bytes("block"), Bytes::from_static(&[0xff; 40])),
+            "block: ",
+        ),
+        (
+            Frame::new(command_bytes("ping"), Bytes::from(trailing)),
+            "ping: ",
+        ),
+    ];
+    for (f, log) in cases {
+        let mark = node.log_text().len();
+        r.send_frame(f);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let t = node.log_text();
+            if t[mark..]
+                .lines()
+                .any(|l| l.contains(&format!("peer {who}: dropped message")) && l.contains(log))
+            {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no log for {log}:\n{}",
+                node.tail(20)
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+    // Five malformed messages reach the default ban score (5 × 20 = 100):
+    // the oversized lists go on a fresh connection each.
+    let lists: Vec<(&str, Vec<u8>, &str)> = vec![
+        ("inv", big_inv, "inv: 50001 items exceed the limit of 50000"),
+        (
+            "getdata",
+            big_getdata,
+            "getdata: 50001 items exceed the limit of 50000",
+        ),
+        (
+            "getblocks",
+            big_locator,
+            "getblocks: 102 items exceed the limit of 101",
+        ),
+        (
+            "addr",
+            big_addr,
+            "addr: 1001 items exceed the limit of 1000",
+        ),
+    ];
+    for (cmd, payload, log) in lists {
+        let mut r = Raw::connect(&node);
+        let who = r.me();
+        r.send_frame(Frame::new(command_bytes(cmd), Bytes::from(payload)));
+        node.wait_log_all(&[&format!("peer {who}: dropped message"), log]);
+        assert_served(&mut node);
+    }
+    // The connection that sent four malformed messages is still open and
+    // served; a fifth reaches the ban score: disconnected, not banned.
+    assert!(!r.closed_within(Duration::from_millis(300)));
+    assert!(!r.fetch_inv().is_empty());
+    r.send_frame(Frame::new(command_bytes("bogus"), Bytes::new()));
+    node.wait_log(&format!(
+        "peer {who} misbehaved: disconnecting (not banned: loopback)"
+    ));
+    assert_disconnected(&node, &who);
+    assert!(r.closed_within(Duration::from_secs(5)));
+    assert_served(&mut node);
+
+    // The silent peers: dropped after the idle timeout, not before.
+    for (what, r) in [
+        ("sent nothing", &silent),
+        ("header and then nothing", &header_only),
+        ("payload shorter than its length", &short_payload),
+    ] {
+        let line = assert_disconnected(&node, &r.me());
+        assert!(
+            line.contains(&format!("idle for {IDLE}s")),
+            "{what}: {line}"
+        );
+    }
+    assert!(idle_started.elapsed() >= Duration::from_secs(IDLE));
+    assert_served(&mut node);
+    drop(c);
+}
+
+/// Invalid blocks and transactions over the wire: each refused with its rule
+/// named, the tip and UTXO set unchanged, the mempool empty; repeat
+/// offenders disconnected (not banned on loopback); a known tx not relayed
+/// again; a valid block still connects; `checkchain` OK after a clean stop.
+#[test]
+fn invalid_blocks_and_transactions() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let port = free_port();
+    let c = build_chain(tmp.path(), port);
+    let mut node = Node::start(tmp.path(), port, port, &[]);
+    let (height, tip, _) = node.status();
+    assert_eq!(height, 1);
+    assert_eq!(tip, c.tip.hash().to_string());
+
+    let t1 = spend(c.cb1, &key(1), vec![pay(&key(1), SUBSIDY)]);
+    let t2 = spend(c.tx1, &key(2), vec![pay(&key(2), SUBSIDY)]);
+    let good = block_on(&c, SUBSIDY, vec![t1.clone(), t2.clone()]);
+    let mut blocks: Vec<(&str, Block)> = Vec::new();
+    {
+        let mut b = good.clone();
+        while b.header.meets_target() {
+            b.header.nonce = b.header.nonce.wrapping_add(1);
+        }
+        blocks.push(("proof of work", b));
+    }
+    {
+        let mut b = good.clone();
+        b.header.bits = 4;
+        solve(&mut b);
+        blocks.push(("bits 4 differ from the chain's difficulty 8", b));
+    }
+    {
+        let mut b = good.clone();
+        b.header.merkle_root = Hash256([7; 32]);
+        solve(&mut b);
+        blocks.push(("merkle root does not match", b));
+    }
+    {
+        // CVE-2012-2459: the last transaction repeated keeps the merkle root
+        // and so the block hash.
+        let mut b = good.clone();
+        b.transactions.push(t2.clone());
+        assert_eq!(b.compute_merkle_root(), good.header.merkle_root);
+        assert_eq!(b.hash(), good.hash());
+        blocks.push(("duplicate transaction", b));
+    }
+    blocks.push((
+        "is a second coinbase",
+        altered(good.clone(), |b| {
+            b.transactions
+                .insert(1, Transaction::coinbase(2, owner(&key(5)), SUBSIDY));
+        }),
+    ));
+    blocks.push((
+        "coinbase pays 21, more than subsidy + fees = 20",
+        block_on(&c, SUBSIDY + 1, vec![t1.clone()]),
+    ));
+    blocks.push((
+        "is spent twice in the block",
+        block_on(
+            &c,
+            SUBSIDY,
+            vec![
+                t1.clone(),
+                spend(c.cb1, &key(1), vec![pay(&key(4), SUBSIDY)]),
+            ],
+        ),
+    ));
+    for (log, tx) in bad_txs(&c) {
+        if log == "unexpected coinbase" {
+            continue;
+        }
+        blocks.push((log, block_on(&c, SUBSIDY, vec![tx])));
+    }
+    {
+        let mut b = good.clone();
+        b.header.timestamp = now32() + 2 * 3600 + 600;
+        solve(&mut b);
+        blocks.push(("more than 2 hours in the future", b));
+    }
+    {
+        let mut b = Block::template(
+            c.tip.hash(),
+            5,
+            DIFFICULTY,
+            now32(),
+            owner(&key(3)),
+            SUBSIDY,
+            vec![],
+        );
+        solve(&mut b);
+        blocks.push(("height 5 does not follow parent height (expected 2)", b));
+    }
+    {
+        // An orphan (unknown parent) at no difficulty at all: free to make,
+        // so it must not be kept aside waiting for its parent.
+        let mut b = Block::template(
+            BlockHash(Hash256([9; 32])),
+            7,
+            0,
+            now32(),
+            owner(&key(3)),
+            SUBSIDY,
+            vec![],
+        );
+        solve(&mut b);
+        blocks.push(("bits 0 differ from the chain's difficulty 8", b));
+    }
+
+    // Each invalid block is worth the whole ban score: one connection each.
+    for (log, block) in blocks {
+        let mut r = Raw::connect(&node);
+        let who = r.me();
+        r.version();
+        r.send(&Message::Block(BlockMsg {
+            addr_from: who.clone(),
+            block,
+        }));
+        let line = node.wait_log_all(&["rejected block ", &format!("from {who}: ")]);
+        assert!(line.contains(log), "expected {log:?} in: {line}");
+        node.wait_log(&format!(
+            "peer {who} misbehaved: disconnecting (not banned: loopback)"
+        ));
+        assert_disconnected(&node, &who);
+        assert!(r.closed_within(Duration::from_secs(5)));
+        let (h, t, m) = node.status();
+        assert_eq!((h, t, m), (1, c.tip.hash().to_string(), 0), "after {log}");
+        assert_served(&mut node);
+    }
+
+    // The same faults as standalone transactions: refused by the mempool,
+    // 10 points each, so the tenth disconnects.
+    let mut r = Raw::connect(&node);
+    let who = r.me();
+    r.version();
+    let txs = bad_txs(&c);
+    let mut sent = 0;
+    while sent < 10 {
+        for (log, tx) in &txs {
+            if sent == 10 {
+                break;
+            }
+            let txid = tx.txid().to_string();
+            r.send(&Message::Tx(TxMsg {
+                addr_from: who.clone(),
+                transaction: tx.clone(),
+            }));
+            sent += 1;
+            if sent <= txs.len() {
+                let line = node.wait_log_all(&[&format!("rejected transaction {txid} from {who}")]);
+                assert!(line.contains(log), "expected {log:?} in: {line}");
+                assert_eq!(node.status().2, 0, "mempool after {log}");
+            }
+        }
+    }
+    node.wait_log(&format!(
+        "peer {who} misbehaved: disconnecting (not banned: loopback)"
+    ));
+    assert_disconnected(&node, &who);
+    assert!(r.closed_within(Duration::from_secs(5)));
+    assert!(!node.log_text().contains("banned for"));
+    assert_served(&mut node);
+
+    // A valid transaction is accepted and announced once; sent again, it is
+    // not relayed again.
+    let mut listener = Raw::connect(&node);
+    listener.version();
+    let mut sender = Raw::connect(&node);
+    let sender_addr = sender.me();
+    sender.version();
+    std::thread::sleep(Duration::from_millis(300));
+    let announced = |l: &mut Raw, within: Duration| {
+        let deadline = Instant::now() + within;
+        let mut n = 0;
+        while Instant::now() < deadline {
+            if let Some(Message::Inv(inv)) = l.recv(Duration::from_millis(200))
+                && inv.kind == InvKind::Tx
+                && inv.items.contains(&t1.txid().0)
+            {
+                n += 1;
+            }
+        }
+        n
+    };
+    let msg = Message::Tx(TxMsg {
+        addr_from: sender_addr.clone(),
+        transaction: t1.clone(),
+    });
+    sender.send(&msg);
+    node.wait_log(&format!("accepted transaction {}", t1.txid()));
+    assert_eq!(announced(&mut listener, Duration::from_secs(2)), 1);
+    sender.send(&msg);
+    sender.send(&Message::Inv(Inv {
+        addr_from: sender_addr,
+        kind: InvKind::Tx,
+        items: vec![t1.txid().0],
+    }));
+    assert_eq!(announced(&mut listener, Duration::from_secs(2)), 0);
+    assert_eq!(node.status().2, 1);
+
+    // The genuine block whose hash the CVE-2012-2459 copy shares still
+    // connects.
+    let mut r = Raw::connect(&node);
+    let who = r.me();
+    r.version();
+    r.send(&Message::Block(BlockMsg {
+        addr_from: who.clone(),
+        block: good.clone(),
+    }));
+    node.wait_log_all(&[&format!("block {} connected at height 2", good.hash())]);
+    assert_eq!(node.status(), (2, good.hash().to_string(), 0));
+    // getdata for it returns it.
+    r.send(&Message::GetData(GetData {
+        addr_from: who,
+        kind: InvKind::Block,
+        items: vec![good.hash().0],
+    }));
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let mut got = false;
+    while !got && Instant::now() < deadline {
+        if let Some(Message::Block(b)) = r.recv(Duration::from_millis(200)) {
+            got = b.block == good;
+        }
+    }
+    assert!(got, "getdata for the new tip not answered");
+    node.assert_alive();
+    node.stop();
+    assert_eq!(node.cli(&["checkchain"]).trim(), "OK");
+}
+
+/// 1,000 idle connections: the node's descriptors stay bounded by
+/// `--max-inbound`, its memory modest, and a real node still syncs.
+#[test]
+fn connection_flood() {
+    const FLOOD: usize = 1000;
+    const MAX_INBOUND: usize = 20;
+    raise_fd_limit(FLOOD as u64 + 256);
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let port = free_port();
+    let c = build_chain(tmp.path(), port);
+    let max_inbound = MAX_INBOUND.to_string();
+    let mut seed = Node::start(tmp.path(), port, port, &["--max-inbound", &max_inbound]);
+    let base_fds = fd_count(seed.pid());
+    let mut flood = Vec::with_capacity(FLOOD);
+    for _ in 0..FLOOD {
+        match TcpStream::connect(seed.addr()) {
+            Ok(s) => flood.push(s),
+            Err(e) => panic!("connect #{}: {e}", flood.len()),
+        }
+    }
+    seed.wait_log("inbound peers already");
+    let mut max_fds = 0;
+    let mut max_rss = 0;
+    for _ in 0..10 {
+        max_fds = max_fds.max(fd_count(seed.pid()));
+        max_rss = max_rss.max(rss_kib(seed.pid()));
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(
+        max_fds <= base_fds + MAX_INBOUND + 8,
+        "{max_fds} descriptors (base {base_fds}, --max-inbound {MAX_INBOUND})"
+    );
+    assert!(max_rss < 200 * 1024, "RSS {max_rss} KiB");
+    seed.assert_alive();
+
+    // A second node, on an empty chain, syncs from the seed while the flood
+    // connections are still open on the attacker's side.
+    let port2 = free_port();
+    let mut second = Node::start(tmp.path(), port2, port, &[]);
+    second.wait_log(&format!("block {} connected at height 1", c.tip.hash()));
+    assert_eq!(second.status().1, c.tip.hash().to_string());
+    let held = flood.len();
+    drop(flood);
+    assert_eq!(held, FLOOD);
+    max_fds = max_fds.max(fd_count(seed.pid()));
+    assert!(max_fds <= base_fds + MAX_INBOUND + 8);
+    assert_served(&mut seed);
+    second.assert_alive();
+}
+
+fn fd_count(pid: u32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/fd")).map_or(0, |d| d.count())
+}
+
+fn rss_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("VmRSS:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+/// Raises this process's soft descriptor limit to `want` (within the hard
+/// limit) with `prlimit`, which changes a running process's limits.
+fn raise_fd_limit(want: u64) {
+    let pid = std::process::id().to_string();
+    let _ = Command::new("prlimit")
+        .args(["--pid", &pid, &format!("--nofile={want}:")])
+        .status();
+    let limits = std::fs::read_to_string("/proc/self/limits").unwrap_or_default();
+    let soft: u64 = limits
+        .lines()
+        .find(|l| l.starts_with("Max open files"))
+        .and_then(|l| l.split_whitespace().nth(3))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    assert!(
+        soft >= want,
+        "need {want} descriptors, soft limit is {soft}:\n{limits}"
+    );
+}
+
+/// A peer that asks for 50,000 blocks and never reads the answers: the node
+/// cannot queue them all, and drops the peer instead of waiting forever.
+#[test]
+fn getdata_without_reading() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let port = free_port();
+    let c = build_chain(tmp.path(), port);
+    let mut node = Node::start(tmp.path(), port, port, &[]);
+    let base_fds = fd_count(node.pid());
+    let mut r = Raw::connect(&node);
+    let who = r.me();
+    r.send(&Message::GetData(GetData {
+        addr_from: who.clone(),
+        kind: InvKind::Block,
+        items: vec![c.tip.hash().0; 50_000],
+    }));
+    // Never read; keep sending nothing either.
+    let line = node.wait_log(&format!("disconnected {who}:"));
+    assert!(line.contains("not reading"), "{line}");
+    // Its socket is closed too, though the peer still does not read.
+    let deadline = Instant::now() + Duration::from_secs(8);
+    while fd_count(node.pid()) > base_fds {
+        assert!(
+            Instant::now() < deadline,
+            "{} descriptors, {base_fds} before the peer came",
+            fd_count(node.pid())
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_served(&mut node);
+    drop(r);
+}
+
+/// `addr` messages full of made-up addresses: the address book stops
+/// growing at its bound, the excess is logged, the node keeps serving.
+#[test]
+fn address_flood() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let port = free_port();
+    build_chain(tmp.path(), port);
+    let mut node = Node::start(tmp.path(), port, port, &[]);
+    let mut r = Raw::connect(&node);
+    let who = r.me();
+    r.version();
+    for batch in 0..3u32 {
+        let addrs = (0..1000u32)
+            .map(|i| {
+                let k = batch * 1000 + i;
+                // TEST-NET-1: never answers, so the dials just time out.
+                format!("192.0.2.{}:{}", k % 250 + 1, 10_000 + k)
+            })
+            .collect();
+        r.send(&Message::Addr(Addr { addrs }));
+    }
+    node.wait_log_all(&[
+        &format!("peer {who}:"),
+        "new addresses ignored: 1000 peers known already",
+    ]);
+    assert!(!r.closed_within(Duration::from_millis(300)));
+    assert_served(&mut node);
+    node.stop();
+    let store =
+        ChainStore::open(&NodePaths::new(tmp.path(), port).chain, 16 << 20).expect("open store");
+    let known = store.peers().expect("peers").len();
+    assert!(known <= 1000, "{known} peers remembered");
+}
+
+/// A peer that asks for the same ~950 KB block 300 times and never reads:
+/// the node does not queue 300 copies (≈ 285 MB) for it.
+#[test]
+fn getdata_of_large_blocks_without_reading() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let port = free_port();
+    let c = build_chain(tmp.path(), port);
+    // Block 2: a coinbase with 34,000 outputs, about 950 KB.
+    let mut big = block_on(&c, SUBSIDY, vec![]);
+    big.transactions[0]
+        .outputs
+        .extend((0..34_000u32).map(|_| pay(&key(6), 0)));
+    big.header.merkle_root = big.compute_merkle_root();
+    solve(&mut big);
+    assert!(big.encoded_size() > 900_000 && big.encoded_size() < 1_000_000);
+    {
+        let store = ChainStore::open(&NodePaths::new(tmp.path(), port).chain, 16 << 20)
+            .expect("open store");
+        let chain = ChainState::new(store.clone(), Arc::new(SigCache::new(10))).expect("chain");
+        chain.accept_block(&big).expect("big block");
+        store.flush().expect("flush");
+    }
+    let mut node = Node::start(tmp.path(), port, port, &[]);
+    let base_rss = rss_kib(node.pid());
+    let mut r = Raw::connect(&node);
+    let who = r.me();
+    r.send(&Message::GetData(GetData {
+        addr_from: who.clone(),
+        kind: InvKind::Block,
+        items: vec![big.hash().0; 300],
+    }));
+    let mut max_rss = 0;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !node.log_text().contains(&format!("disconnected {who}:")) {
+        max_rss = max_rss.max(rss_kib(node.pid()));
+        assert!(
+            max_rss < base_rss + 100 * 1024,
+            "RSS grew from {base_rss} KiB to {max_rss} KiB"
+        );
+        assert!(
+            Instant::now() < deadline,
+            "not disconnected:\n{}",
+            node.tail(20)
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let line = node.wait_log(&format!("disconnected {who}:"));
+    assert!(line.contains("not reading"), "{line}");
+    assert_served(&mut node);
+    drop(r);
+}
