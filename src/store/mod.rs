@@ -171,20 +171,17 @@ impl ChainStore {
         if let Some(parent) = path.parent() {
             std::fs::create_dir_all(parent).map_err(|e| StoreError::Db(e.into()))?;
         }
-        let db = sled::Config::new()
-            .path(path)
-            .cache_capacity(cache_bytes)
-            .flush_every_ms(Some(500))
-            .open()
-            .map_err(|e| match e {
-                sled::Error::Io(ref io) if io.kind() == std::io::ErrorKind::WouldBlock => {
-                    StoreError::Locked(path.display().to_string())
+        // A process that just closed the database (a CLI command, a node
+        // that is exiting) may hold its lock for a moment: retry briefly.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
+        let db = loop {
+            match Self::open_db(path, cache_bytes) {
+                Err(StoreError::Locked(_)) if std::time::Instant::now() < deadline => {
+                    std::thread::sleep(std::time::Duration::from_millis(50));
                 }
-                sled::Error::Io(ref io) if io.to_string().contains("lock") => {
-                    StoreError::Locked(path.display().to_string())
-                }
-                other => StoreError::Db(other),
-            })?;
+                other => break other?,
+            }
+        };
         Ok(ChainStore {
             blocks: db.open_tree("blocks")?,
             index: db.open_tree("index")?,
@@ -196,6 +193,23 @@ impl ChainStore {
             peers: db.open_tree("peers")?,
             db,
         })
+    }
+
+    fn open_db(path: &Path, cache_bytes: u64) -> Result<sled::Db, StoreError> {
+        sled::Config::new()
+            .path(path)
+            .cache_capacity(cache_bytes)
+            .flush_every_ms(Some(500))
+            .open()
+            .map_err(|e| match e {
+                sled::Error::Io(ref io)
+                    if io.kind() == std::io::ErrorKind::WouldBlock
+                        || io.to_string().contains("lock") =>
+                {
+                    StoreError::Locked(path.display().to_string())
+                }
+                other => StoreError::Db(other),
+            })
     }
 
     /// Writes everything to disk. Returns bytes flushed.
@@ -574,26 +588,11 @@ impl ChainStore {
                 .ok_or_else(|| corrupt(format!("no block at height {height}")))?;
             let block = self.block(&hash)?.ok_or(StoreError::MissingBlock(hash))?;
             for tx in &block.transactions {
-                if !tx.is_coinbase() {
-                    for i in &tx.inputs {
-                        if set.remove(&i.prev_out).is_none() {
-                            return Err(corrupt(format!(
-                                "block {hash} at height {height} spends missing {}",
-                                i.prev_out
-                            )));
-                        }
-                    }
-                }
-                let txid = tx.txid();
-                for (vout, o) in tx.outputs.iter().enumerate() {
-                    set.insert(
-                        OutPoint {
-                            txid,
-                            vout: vout as u32,
-                        },
-                        *o,
-                    );
-                }
+                tx.apply_to(&mut set).map_err(|op| {
+                    corrupt(format!(
+                        "block {hash} at height {height} spends missing {op}"
+                    ))
+                })?;
             }
         }
         Ok(set.into_iter().collect())
@@ -601,24 +600,51 @@ impl ChainStore {
 
     /// Rebuilds the UTXO set and address index from the blocks alone
     /// (`reindexutxo`). Returns (transactions with unspent outputs, outputs).
+    ///
+    /// The stored set is brought to the rebuilt one in a single transaction
+    /// across `utxo` and `addr_utxo` (removing what should not be there,
+    /// writing what should), so a crash leaves either the old set or the new.
     pub fn reindex_utxo(&self) -> Result<(usize, usize), StoreError> {
         let set = self.compute_utxo_set()?;
-        self.utxo.clear()?;
-        self.addr_utxo.clear()?;
-        let mut batch = sled::Batch::default();
-        let mut abatch = sled::Batch::default();
-        let mut txs = std::collections::HashSet::new();
-        for (op, out) in &set {
-            txs.insert(op.txid);
-            batch.insert(&op.to_key()[..], encode(out));
-            abatch.insert(
-                &addr_key(&out.pubkey_hash, op)[..],
-                &out.value.to_be_bytes()[..],
-            );
+        let stale: Vec<(OutPoint, TxOut)> = self
+            .utxo_snapshot()?
+            .into_iter()
+            .filter(|(op, out)| set.get(op) != Some(out))
+            .collect();
+        let fresh: Vec<(OutPoint, Vec<u8>, [u8; 20], u64)> = set
+            .iter()
+            .map(|(op, o)| (*op, encode(o), o.pubkey_hash, o.value))
+            .collect();
+        // Index entries whose key does not belong to the rebuilt set.
+        let mut stale_index = Vec::new();
+        for kv in self.addr_utxo.iter() {
+            let (k, _) = kv?;
+            let keep = k
+                .get(20..)
+                .and_then(OutPoint::from_key)
+                .and_then(|op| set.get(&op))
+                .is_some_and(|o| k.get(..20) == Some(o.pubkey_hash.as_slice()));
+            if !keep {
+                stale_index.push(k);
+            }
         }
-        self.utxo.apply_batch(batch)?;
-        self.addr_utxo.apply_batch(abatch)?;
+        (&self.utxo, &self.addr_utxo)
+            .transaction(|(u, a)| {
+                for (op, _) in &stale {
+                    u.remove(&op.to_key()[..])?;
+                }
+                for k in &stale_index {
+                    a.remove(k)?;
+                }
+                for (op, bytes, pkh, value) in &fresh {
+                    u.insert(&op.to_key()[..], bytes.as_slice())?;
+                    a.insert(&addr_key(pkh, op)[..], &value.to_be_bytes()[..])?;
+                }
+                Ok(())
+            })
+            .map_err(tx_err)?;
         self.db.flush()?;
+        let txs: std::collections::HashSet<_> = set.keys().map(|op| op.txid).collect();
         Ok((txs.len(), set.len()))
     }
 
