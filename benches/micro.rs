@@ -169,7 +169,9 @@ fn blocks(c: &mut Criterion) {
     g.bench_function("frame_encode", |b| {
         b.iter(|| {
             let mut out = BytesMut::new();
-            FrameCodec.encode(black_box(&msg), &mut out).expect("encode");
+            FrameCodec
+                .encode(black_box(&msg), &mut out)
+                .expect("encode");
             out
         })
     });

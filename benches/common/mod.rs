@@ -58,7 +58,12 @@ pub fn spending_block(genesis: &Block, key: &SigningKey, ntx: usize) -> Block {
             version: 1,
             inputs: ins
                 .iter()
-                .map(|v| TxIn::unsigned(OutPoint { txid: cbid, vout: *v }))
+                .map(|v| {
+                    TxIn::unsigned(OutPoint {
+                        txid: cbid,
+                        vout: *v,
+                    })
+                })
                 .collect(),
             outputs: vec![
                 TxOut {
