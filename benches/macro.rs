@@ -352,7 +352,10 @@ struct Row {
 }
 
 fn main() -> Result<()> {
-    if std::env::args().any(|a| a == "--list") {
+    // `cargo bench` passes --bench; `cargo test --all-targets` does not, and
+    // starting nodes for minutes has no place in the test suite.
+    if !std::env::args().any(|a| a == "--bench") {
+        eprintln!("macro benchmark: run it with `cargo bench --bench macro`");
         return Ok(());
     }
     if !genchain_bin().exists() {
@@ -418,6 +421,18 @@ fn main() -> Result<()> {
     let d = root.path().join("sync");
     let (secs, seed, fresh) = sync_run(&d, blocks, txs)?;
     let sigs = (blocks * txs * 2) as f64;
+    // The shared machine's load drifts: measure the verify limit again right
+    // after the sync and compare against the higher of the two medians.
+    let ver_after = verifies_per_sec();
+    row(
+        "limit: p256 verify/s/core (after sync)",
+        ver_after,
+        "v/s",
+        None,
+        "",
+        String::new(),
+    );
+    let ver_sync = ver.max(ver_after);
     row(
         "sync blocks/s",
         blocks as f64 / secs,
@@ -438,7 +453,7 @@ fn main() -> Result<()> {
         "sync sig verifications/s",
         sigs / secs,
         "v/s",
-        Some(ver * n),
+        Some(ver_sync * n),
         ">= 70%",
         String::new(),
     );
@@ -464,7 +479,11 @@ fn main() -> Result<()> {
     let seed_port = seed.port;
     let fresh_port = fresh.port;
     seed.stop();
-    let (payments, dest, total) = build_payments(&d, seed_port, relay_m)?;
+    // One payment more than measured: a filler, sent only if the last
+    // payment sits alone in the mempools below the minting threshold of 2.
+    let (mut payments, dest, _) = build_payments(&d, seed_port, relay_m + 1)?;
+    let filler = payments.pop().context("no coins to pay with")?;
+    let total: u64 = payments.iter().map(|t| t.outputs[0].value).sum();
     let seed = Node::start(&d, seed_port, seed_port, &[])?;
     let minter_addr = Address(sha256d(b"minter").as_bytes()[..20].try_into()?).to_string();
     let minter = Node::start(
@@ -484,13 +503,29 @@ fn main() -> Result<()> {
     let submit_secs = t.elapsed().as_secs_f64();
     // Done when every node shows every payment mined (the destination's
     // balance). A relay that stalls is reported with how far it got.
-    let want = format!("Balance of {dest}: {total}");
     let nodes = [&seed, &fresh, &minter];
+    let paid = |n: &Node| -> u64 {
+        n.req(&Request::Balance(dest.to_string()))
+            .ok()
+            .and_then(|t| t.rsplit(' ').next().and_then(|v| v.parse().ok()))
+            .unwrap_or(0)
+    };
+    let mut filler = Some(filler);
+    let mut lone_since: Option<Instant> = None;
     let done = wait_until(env("BENCH_RELAY_TIMEOUT", 60), || {
-        Ok(nodes
-            .iter()
-            .all(|n| n.req(&Request::Balance(dest.to_string())).ok().as_deref() == Some(&want)))
+        if filler.is_some() && nodes.iter().all(|n| n.mempool() == Some(1)) {
+            let since = *lone_since.get_or_insert_with(Instant::now);
+            if since.elapsed() > Duration::from_millis(200)
+                && let Some(f) = filler.take()
+            {
+                seed.req(&Request::SubmitTx(f))?;
+            }
+        } else {
+            lone_since = None;
+        }
+        Ok(nodes.iter().all(|n| paid(n) >= total))
     });
+    let filler_used = filler.is_none();
     let relay_secs = t.elapsed().as_secs_f64();
     let mined_height = seed.height().unwrap_or(0);
     let got: Vec<String> = nodes
@@ -519,7 +554,11 @@ fn main() -> Result<()> {
             m as f64 / submit_secs,
             mined_height.saturating_sub(blocks),
             if done.is_ok() {
-                String::new()
+                if filler_used {
+                    "; the last payment waited alone below the threshold: one filler sent".into()
+                } else {
+                    String::new()
+                }
             } else {
                 format!(
                     "; STALLED: paid {} of {total} on seed/synced/minter; mempools {:?}",
