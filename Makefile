@@ -12,7 +12,9 @@ demo: build
 	bash scripts/demo.sh
 
 bench:
-	$(CARGO) bench
+	$(CARGO) build --release --bin node --examples
+	$(CARGO) bench --bench micro
+	$(CARGO) bench --bench macro
 
 lint:
 	$(CARGO) fmt --check

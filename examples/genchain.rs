@@ -1,7 +1,9 @@
 //! Builds a test chain quickly: a node datadir (`DATADIR/PORT/`) holding a
 //! wallet of `--keys` keys and a chain of `--blocks` blocks at `--difficulty`
 //! bits, each block with `--txs` transactions of 2 inputs and 2 outputs
-//! (0 = coinbase-only blocks). Every block is fully validated as it connects.
+//! (0 = coinbase-only blocks), and `--foreign` extra zero-value coinbase
+//! outputs per block paying addresses outside the wallet (to grow the UTXO
+//! set). Every block is fully validated as it connects.
 //!
 //! ```sh
 //! cargo run --release --example genchain -- --datadir /tmp/d --port 3000 --blocks 1000 --txs 4
@@ -16,7 +18,7 @@ use anyhow::{Result, bail};
 use clap::Parser;
 use sledchain::cli::NodePaths;
 use sledchain::core::block::{Block, solve_header};
-use sledchain::core::hash::BlockHash;
+use sledchain::core::hash::{BlockHash, sha256d};
 use sledchain::core::params::SUBSIDY;
 use sledchain::core::tx::{OutPoint, Transaction, TxIn, TxOut};
 use sledchain::core::validation::SigCache;
@@ -38,6 +40,9 @@ struct Args {
     keys: usize,
     #[arg(long, default_value_t = 4)]
     difficulty: u32,
+    /// Extra zero-value coinbase outputs per block, to addresses not in the wallet.
+    #[arg(long, default_value_t = 0)]
+    foreign: u32,
 }
 
 fn main() -> Result<()> {
@@ -121,6 +126,20 @@ fn main() -> Result<()> {
             SUBSIDY,
             txs,
         );
+        if a.foreign > 0 {
+            let cb = &mut b.transactions[0];
+            for i in 0..a.foreign {
+                let mut seed = h.to_le_bytes().to_vec();
+                seed.extend_from_slice(&i.to_le_bytes());
+                let mut pubkey_hash = [0u8; 20];
+                pubkey_hash.copy_from_slice(&sha256d(&seed).as_bytes()[..20]);
+                cb.outputs.push(TxOut {
+                    value: 0,
+                    pubkey_hash,
+                });
+            }
+            b.header.merkle_root = b.compute_merkle_root();
+        }
         solve_header(&mut b.header, 1, &no);
         let cb = &b.transactions[0];
         coins[miner].push((
