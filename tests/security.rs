@@ -4,7 +4,6 @@
 //! The traffic is captured by a recording TCP proxy that the wallet node
 //! uses as its seed.
 
-#[allow(dead_code)]
 mod support;
 
 use std::io::{Read, Write};

@@ -36,7 +36,7 @@ use crate::core::address::Address;
 use crate::core::block::{Block, solve_header};
 use crate::core::hash::{BlockHash, Hash256, Txid};
 use crate::core::params::{MAX_BLOCK_SIZE, SUBSIDY, now_secs};
-use crate::core::validation::{SigCache, check_block_sanity};
+use crate::core::validation::{SigCache, TxError, check_block_sanity};
 use crate::node::mempool::{Mempool, MempoolError};
 use crate::node::{BlockOutcome, ChainError, ChainState, query};
 use crate::store::{ChainStore, PeerRecord};
@@ -854,6 +854,15 @@ async fn handle(
                     shared.mint_wake.notify_waiters();
                 }
                 Ok(Err(MempoolError::AlreadyKnown(_))) => {}
+                // A missing input is what an honest peer sends when the
+                // transaction was mined, or its parent not yet seen, while it
+                // was being relayed: logged, not held against the peer.
+                Ok(Err(
+                    e @ MempoolError::Invalid {
+                        error: TxError::MissingInput { .. } | TxError::View(_),
+                        ..
+                    },
+                )) => info!("rejected transaction {txid} from {addr}: {e}"),
                 Ok(Err(e @ MempoolError::Invalid { .. })) => {
                     warn!("rejected transaction {txid} from {addr}: {e}");
                     sync.score = sync.score.saturating_add(10);
