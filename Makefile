@@ -23,6 +23,23 @@ lint:
 fmt:
 	$(CARGO) fmt
 
+# Coverage-guided fuzzing with cargo-fuzz (libFuzzer) on the stable toolchain:
+# RUSTC_BOOTSTRAP=1 lets stable rustc take the -Z flags cargo-fuzz passes.
+# Runs each target in turn for FUZZ_SECONDS, with debug assertions (overflow
+# checks) on; crashes land in fuzz/artifacts/.
+FUZZ_SECONDS ?= 600
+FUZZ_TARGETS ?= frame_decoder message block transaction
+FUZZ_SANITIZER ?= none
+FUZZ_FLAGS ?=
+
+fuzz:
+	@$(CARGO) fuzz --version >/dev/null 2>&1 || $(CARGO) install --locked cargo-fuzz
+	-python3 fuzz/seeds.py
+	for t in $(FUZZ_TARGETS); do \
+		RUSTC_BOOTSTRAP=1 $(CARGO) fuzz run --sanitizer $(FUZZ_SANITIZER) --debug-assertions $$t fuzz/corpus/$$t -- \
+			-max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 $(FUZZ_FLAGS) || exit 1; \
+	done
+
 clean:
 	$(CARGO) clean
 	rm -rf data/*/
