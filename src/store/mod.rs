@@ -212,6 +212,30 @@ impl ChainStore {
             })
     }
 
+    /// The trees a connect touches, for one transaction across all of them.
+    #[allow(clippy::type_complexity)]
+    fn chain_trees(
+        &self,
+    ) -> (
+        &sled::Tree,
+        &sled::Tree,
+        &sled::Tree,
+        &sled::Tree,
+        &sled::Tree,
+        &sled::Tree,
+        &sled::Tree,
+    ) {
+        (
+            &self.blocks,
+            &self.index,
+            &self.heights,
+            &self.meta,
+            &self.utxo,
+            &self.addr_utxo,
+            &self.undo,
+        )
+    }
+
     /// Writes everything to disk. Returns bytes flushed.
     pub fn flush(&self) -> Result<usize, StoreError> {
         Ok(self.db.flush()?)
@@ -372,15 +396,7 @@ impl ChainStore {
         let bytes = encode(genesis);
         let m = encode(&meta);
         let bits = genesis.header.bits.to_be_bytes();
-        (
-            &self.blocks,
-            &self.index,
-            &self.heights,
-            &self.meta,
-            &self.utxo,
-            &self.addr_utxo,
-            &self.undo,
-        )
+        self.chain_trees()
             .transaction(|(b, i, h, meta_t, u, a, un)| {
                 if meta_t.get(GENESIS)?.is_some() {
                     return Err(ConflictableTransactionError::Abort(StoreError::ChainExists));
@@ -427,15 +443,7 @@ impl ChainStore {
         let m = encode(&meta);
         let undo = encode(spent);
         let prev_tip = tip.hash;
-        (
-            &self.blocks,
-            &self.index,
-            &self.heights,
-            &self.meta,
-            &self.utxo,
-            &self.addr_utxo,
-            &self.undo,
-        )
+        self.chain_trees()
             .transaction(|(b, i, h, meta_t, u, a, un)| {
                 let current = meta_t.get(TIP)?;
                 if current.as_deref() != Some(prev_tip.as_bytes().as_slice()) {
