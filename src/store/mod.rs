@@ -396,6 +396,7 @@ impl ChainStore {
         let bytes = encode(genesis);
         let m = encode(&meta);
         let bits = genesis.header.bits.to_be_bytes();
+        let delta = UtxoDelta::of(genesis, &[])?;
         self.chain_trees()
             .transaction(|(b, i, h, meta_t, u, a, un)| {
                 if meta_t.get(GENESIS)?.is_some() {
@@ -407,7 +408,7 @@ impl ChainStore {
                 meta_t.insert(GENESIS, hash.as_bytes())?;
                 meta_t.insert(DIFFICULTY, &bits[..])?;
                 meta_t.insert(TIP, hash.as_bytes())?;
-                apply_outputs(genesis, u, a)?;
+                delta.apply(true, u, a)?;
                 un.insert(hash.as_bytes(), encode(&Vec::<TxOut>::new()))?;
                 Ok(())
             })
@@ -442,6 +443,7 @@ impl ChainStore {
         };
         let m = encode(&meta);
         let undo = encode(spent);
+        let delta = UtxoDelta::of(block, spent)?;
         let prev_tip = tip.hash;
         self.chain_trees()
             .transaction(|(b, i, h, meta_t, u, a, un)| {
@@ -458,8 +460,7 @@ impl ChainStore {
                 i.insert(hash.as_bytes(), m.as_slice())?;
                 h.insert(&block.height.to_be_bytes()[..], hash.as_bytes())?;
                 meta_t.insert(TIP, hash.as_bytes())?;
-                spend_inputs(block, spent, u, a)?;
-                apply_outputs(block, u, a)?;
+                delta.apply(true, u, a)?;
                 un.insert(hash.as_bytes(), undo.as_slice())?;
                 Ok(())
             })
@@ -488,6 +489,7 @@ impl ChainStore {
         let spent: Vec<TxOut> = self
             .undo(&tip.hash)?
             .ok_or_else(|| corrupt(format!("no undo data for {}", tip.hash)))?;
+        let delta = UtxoDelta::of(&block, &spent)?;
         let prev = block.header.prev_block_hash;
         let height = block.height;
         (
@@ -498,7 +500,7 @@ impl ChainStore {
             &self.undo,
         )
             .transaction(|(h, meta_t, u, a, un)| {
-                unapply_block(&block, &spent, u, a)?;
+                delta.apply(false, u, a)?;
                 h.remove(&height.to_be_bytes()[..])?;
                 meta_t.insert(TIP, prev.as_bytes())?;
                 un.remove(tip.hash.as_bytes())?;
@@ -684,100 +686,72 @@ impl ChainStore {
     }
 }
 
-fn spend_inputs(
-    block: &Block,
-    spent: &[TxOut],
-    u: &TransactionalTree,
-    a: &TransactionalTree,
-) -> TxResult<()> {
-    let mut k = 0;
-    for tx in block.transactions.iter().filter(|t| !t.is_coinbase()) {
-        for input in &tx.inputs {
-            let out = spent.get(k).ok_or_else(|| {
-                ConflictableTransactionError::Abort(corrupt("undo data shorter than the inputs"))
-            })?;
-            k += 1;
-            u.remove(&input.prev_out.to_key()[..])?;
-            a.remove(&addr_key(&out.pubkey_hash, &input.prev_out)[..])?;
-        }
-    }
-    Ok(())
+/// What a block changes in the UTXO set: the outputs it spends that existed
+/// before it, and the outputs it creates that are still unspent after it
+/// (an output created and spent inside the block is in neither). Connecting
+/// removes `spent` and adds `created`; disconnecting does the reverse.
+struct UtxoDelta {
+    spent: Vec<(OutPoint, TxOut)>,
+    created: Vec<(OutPoint, TxOut)>,
 }
 
-fn apply_outputs(block: &Block, u: &TransactionalTree, a: &TransactionalTree) -> TxResult<()> {
-    // Outputs spent later in the same block were removed by spend_inputs
-    // before this runs, so only add outputs not spent within the block.
-    let spent_here: std::collections::HashSet<OutPoint> = block
-        .transactions
-        .iter()
-        .filter(|t| !t.is_coinbase())
-        .flat_map(|t| t.inputs.iter().map(|i| i.prev_out))
-        .collect();
-    for tx in &block.transactions {
-        let txid = tx.txid();
-        for (vout, o) in tx.outputs.iter().enumerate() {
-            let op = OutPoint {
-                txid,
-                vout: vout as u32,
-            };
-            if spent_here.contains(&op) {
-                continue;
-            }
-            u.insert(&op.to_key()[..], encode(o))?;
-            a.insert(
-                &addr_key(&o.pubkey_hash, &op)[..],
-                &o.value.to_be_bytes()[..],
-            )?;
+impl UtxoDelta {
+    /// Pairs the block's non-coinbase inputs, in order, with `undo` (the
+    /// outputs they spent). Errors: [`StoreError::Corrupt`] when the undo
+    /// data does not have one entry per input.
+    fn of(block: &Block, undo: &[TxOut]) -> Result<UtxoDelta, StoreError> {
+        let inputs: Vec<OutPoint> = block
+            .transactions
+            .iter()
+            .filter(|t| !t.is_coinbase())
+            .flat_map(|t| t.inputs.iter().map(|i| i.prev_out))
+            .collect();
+        if inputs.len() != undo.len() {
+            return Err(corrupt(format!(
+                "block {} has {} inputs but {} undo entries",
+                block.hash(),
+                inputs.len(),
+                undo.len()
+            )));
         }
+        let mut created: Vec<(OutPoint, TxOut)> = block
+            .transactions
+            .iter()
+            .flat_map(|t| t.created_outputs(t.txid()).collect::<Vec<_>>())
+            .collect();
+        let created_here: std::collections::HashSet<OutPoint> =
+            created.iter().map(|(op, _)| *op).collect();
+        let spent_here: std::collections::HashSet<OutPoint> = inputs.iter().copied().collect();
+        created.retain(|(op, _)| !spent_here.contains(op));
+        let spent = inputs
+            .into_iter()
+            .zip(undo.iter().copied())
+            .filter(|(op, _)| !created_here.contains(op))
+            .collect();
+        Ok(UtxoDelta { spent, created })
     }
-    Ok(())
-}
 
-fn unapply_block(
-    block: &Block,
-    spent: &[TxOut],
-    u: &TransactionalTree,
-    a: &TransactionalTree,
-) -> TxResult<()> {
-    // Remove the block's outputs, then restore what its inputs spent, except
-    // outputs created inside the block itself (they never were in the set).
-    let created: std::collections::HashSet<_> = block
-        .transactions
-        .iter()
-        .flat_map(|t| {
-            let txid = t.txid();
-            (0..t.outputs.len() as u32).map(move |vout| OutPoint { txid, vout })
-        })
-        .collect();
-    for tx in &block.transactions {
-        let txid = tx.txid();
-        for (vout, o) in tx.outputs.iter().enumerate() {
-            let op = OutPoint {
-                txid,
-                vout: vout as u32,
-            };
+    /// Applies the delta forward (connect) or backward (disconnect) to the
+    /// `utxo` and `addr_utxo` trees inside a transaction.
+    fn apply(&self, forward: bool, u: &TransactionalTree, a: &TransactionalTree) -> TxResult<()> {
+        let (remove, insert) = if forward {
+            (&self.spent, &self.created)
+        } else {
+            (&self.created, &self.spent)
+        };
+        for (op, out) in remove {
             u.remove(&op.to_key()[..])?;
-            a.remove(&addr_key(&o.pubkey_hash, &op)[..])?;
+            a.remove(&addr_key(&out.pubkey_hash, op)[..])?;
         }
-    }
-    let mut k = 0;
-    for tx in block.transactions.iter().filter(|t| !t.is_coinbase()) {
-        for input in &tx.inputs {
-            let out = spent.get(k).ok_or_else(|| {
-                ConflictableTransactionError::Abort(corrupt("undo data shorter than the inputs"))
-            })?;
-            k += 1;
-            if created.contains(&input.prev_out) {
-                continue;
-            }
-            u.insert(&input.prev_out.to_key()[..], encode(out))?;
+        for (op, out) in insert {
+            u.insert(&op.to_key()[..], encode(out))?;
             a.insert(
-                &addr_key(&out.pubkey_hash, &input.prev_out)[..],
+                &addr_key(&out.pubkey_hash, op)[..],
                 &out.value.to_be_bytes()[..],
             )?;
         }
+        Ok(())
     }
-    Ok(())
 }
 
 /// Iterator over the best chain from tip to genesis ([`ChainStore::iter`]).
