@@ -276,10 +276,8 @@ impl Wallets {
         Ok(address)
     }
 
-    /// Takes an exclusive lock on the wallet's directory (created, mode 0700,
-    /// if missing); released when the returned handle is closed, including
-    /// when the process dies.
-    fn lock(&self) -> Result<File, WalletError> {
+    /// The wallet file's directory, created with mode 0700 if missing.
+    fn ensure_dir(&self) -> Result<PathBuf, WalletError> {
         let dir = match self.path.parent() {
             Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
             _ => PathBuf::from("."),
@@ -289,6 +287,14 @@ impl Wallets {
             .mode(0o700)
             .create(&dir)
             .map_err(|source| io_err("create directory", &dir, source))?;
+        Ok(dir)
+    }
+
+    /// Takes an exclusive lock on the wallet's directory (created, mode 0700,
+    /// if missing); released when the returned handle is closed, including
+    /// when the process dies.
+    fn lock(&self) -> Result<File, WalletError> {
+        let dir = self.ensure_dir()?;
         let handle = File::open(&dir).map_err(|source| io_err("open", &dir, source))?;
         handle
             .lock()
@@ -303,15 +309,7 @@ impl Wallets {
     ///
     /// Errors: [`WalletError::Io`] naming the path and the failed operation.
     pub fn save(&self) -> Result<(), WalletError> {
-        let dir = match self.path.parent() {
-            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-            _ => PathBuf::from("."),
-        };
-        fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o700)
-            .create(&dir)
-            .map_err(|source| io_err("create directory", &dir, source))?;
+        let dir = self.ensure_dir()?;
         let name = self
             .path
             .file_name()
