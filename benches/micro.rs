@@ -14,6 +14,7 @@ use sledchain::core::tx::OutPoint;
 use sledchain::core::validation::{
     ParentInfo, SigCache, check_block_context, check_block_sanity, verify_sig_checks,
 };
+use sledchain::core::view::UtxoView;
 use sledchain::net::codec::FrameCodec;
 use sledchain::net::message::{BlockMsg, Message};
 use tokio_util::codec::{Decoder, Encoder};
@@ -92,11 +93,11 @@ fn signatures(c: &mut Criterion) {
             BatchSize::SmallInput,
         )
     });
-    let checks = sledchain::core::validation::check_tx_inputs(&tx, 1, |op| {
-        Ok(Some(gen_block.transactions[0].outputs[op.vout as usize]))
-    })
-    .expect("inputs")
-    .sig_checks;
+    let mut view = UtxoView::new();
+    view.insert(tx.inputs[0].prev_out, spent);
+    let checks = sledchain::core::validation::check_tx_inputs(&tx, 1, &view)
+        .expect("inputs")
+        .sig_checks;
     g.bench_function("tx_verify_input", |b| b.iter(|| checks[0].verify()));
     g.finish();
 }
@@ -119,18 +120,21 @@ fn blocks(c: &mut Criterion) {
     g.bench_function("sanity", |b| {
         b.iter(|| check_block_sanity(black_box(&blk), u64::MAX / 2))
     });
-    let lookup = |op: &OutPoint| store.utxo(op).map_err(|e| e.to_string());
+    g.bench_function("view_for_block", |b| {
+        b.iter(|| UtxoView::for_block(black_box(&blk), &store).expect("db"))
+    });
+    let view = UtxoView::for_block(&blk, &store).expect("db");
     g.bench_function("context_nocache", |b| {
-        b.iter(|| check_block_context(&blk, &parent, common::BITS, lookup, None).expect("valid"))
+        b.iter(|| check_block_context(&blk, &parent, common::BITS, &view, None).expect("valid"))
     });
     let cache = Arc::new(SigCache::new(100_000));
-    check_block_context(&blk, &parent, common::BITS, lookup, Some(&cache)).expect("valid");
+    check_block_context(&blk, &parent, common::BITS, &view, Some(&cache)).expect("valid");
     g.bench_function("context_cached_sigs", |b| {
         b.iter(|| {
-            check_block_context(&blk, &parent, common::BITS, lookup, Some(&cache)).expect("valid")
+            check_block_context(&blk, &parent, common::BITS, &view, Some(&cache)).expect("valid")
         })
     });
-    let undo = check_block_context(&blk, &parent, common::BITS, lookup, None).expect("valid");
+    let undo = check_block_context(&blk, &parent, common::BITS, &view, None).expect("valid");
     g.bench_function("sled_connect_disconnect", |b| {
         b.iter(|| {
             store.connect_block(&blk, &undo.spent).expect("connect");
@@ -141,7 +145,7 @@ fn blocks(c: &mut Criterion) {
         .iter()
         .enumerate()
         .flat_map(|(i, tx)| {
-            sledchain::core::validation::check_tx_inputs(tx, i + 1, lookup)
+            sledchain::core::validation::check_tx_inputs(tx, i + 1, &view)
                 .expect("inputs")
                 .sig_checks
         })

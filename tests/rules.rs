@@ -1,5 +1,5 @@
 //! Consensus rules, one test per rule, on real signed transactions and blocks
-//! mined at low difficulty, with an in-memory UTXO set as the lookup.
+//! mined at low difficulty, with an in-memory UTXO set as the view.
 
 mod common;
 
@@ -23,7 +23,7 @@ fn check_block(
     cache: Option<&SigCache>,
 ) -> Result<sledchain::core::validation::BlockUndo, BlockError> {
     check_block_sanity(block, sledchain::core::params::now_secs())?;
-    check_block_context(block, &parent(), BITS, utxos.lookup(), cache)
+    check_block_context(block, &parent(), BITS, &utxos.block_view(block), cache)
 }
 
 /// The transaction-level error inside a block error, with its index.
@@ -46,7 +46,7 @@ fn valid_transaction_passes_with_fee_and_spent_outputs() {
         &[(op1, u.map[&op1], &a), (op2, u.map[&op2], &b)],
         vec![pay(&b, 25), pay(&a, 15)],
     );
-    let c = check_transaction(&tx, u.lookup(), None).unwrap();
+    let c = check_transaction(&tx, &u.view(&tx), None).unwrap();
     assert_eq!(c.fee, 2);
     assert_eq!(c.spent, vec![u.map[&op1], u.map[&op2]]);
     assert_eq!(c.sig_checks.len(), 2);
@@ -60,13 +60,13 @@ fn output_altered_after_signing_is_bad_signature() {
     let mut tx = spend(&u, op, &a, vec![pay(&key(2), 10)]);
     tx.outputs[0].value = 9; // still within the inputs
     assert_eq!(
-        check_transaction(&tx, u.lookup(), None).unwrap_err(),
+        check_transaction(&tx, &u.view(&tx), None).unwrap_err(),
         TxError::BadSignature(0, SigError::Invalid)
     );
     let mut tx = spend(&u, op, &a, vec![pay(&key(2), 10)]);
     tx.outputs[0].pubkey_hash = owner(&key(3)); // redirected
     assert_eq!(
-        check_transaction(&tx, u.lookup(), None).unwrap_err(),
+        check_transaction(&tx, &u.view(&tx), None).unwrap_err(),
         TxError::BadSignature(0, SigError::Invalid)
     );
 }
@@ -83,7 +83,7 @@ fn signature_for_one_input_does_not_sign_another() {
     );
     tx.inputs[1].signature = tx.inputs[0].signature;
     assert_eq!(
-        check_transaction(&tx, u.lookup(), None).unwrap_err(),
+        check_transaction(&tx, &u.view(&tx), None).unwrap_err(),
         TxError::BadSignature(1, SigError::Invalid)
     );
 }
@@ -96,7 +96,7 @@ fn malformed_signature_and_pubkey_have_their_own_reasons() {
     let mut tx = spend(&u, op, &a, vec![pay(&a, 10)]);
     tx.inputs[0].signature = [0; 64]; // r = s = 0
     assert_eq!(
-        check_transaction(&tx, u.lookup(), None).unwrap_err(),
+        check_transaction(&tx, &u.view(&tx), None).unwrap_err(),
         TxError::BadSignature(0, SigError::BadSignatureEncoding)
     );
     // An output locked to the hash of bytes that are not a curve point.
@@ -108,7 +108,7 @@ fn malformed_signature_and_pubkey_have_their_own_reasons() {
     let mut tx = unsigned(&[op], vec![pay(&a, 5)]);
     tx.inputs[0].pubkey = junk;
     assert_eq!(
-        check_transaction(&tx, u.lookup(), None).unwrap_err(),
+        check_transaction(&tx, &u.view(&tx), None).unwrap_err(),
         TxError::BadSignature(0, SigError::BadPubkey)
     );
 }
@@ -122,7 +122,7 @@ fn input_signed_by_a_non_owner_is_wrong_owner() {
     let tx = spend(&u, op, &thief, vec![pay(&thief, 10)]);
     assert_eq!(tx.inputs[0].pubkey, pubkey_bytes(thief.verifying_key()));
     assert_eq!(
-        check_transaction(&tx, u.lookup(), None).unwrap_err(),
+        check_transaction(&tx, &u.view(&tx), None).unwrap_err(),
         TxError::WrongOwner(0)
     );
     // The thief takes the owner's valid transaction and swaps in their own
@@ -132,7 +132,7 @@ fn input_signed_by_a_non_owner_is_wrong_owner() {
     forged.sign_input(0, &u.map[&op], &thief).unwrap();
     tx.inputs[0] = forged.inputs[0].clone();
     assert_eq!(
-        check_transaction(&tx, u.lookup(), None).unwrap_err(),
+        check_transaction(&tx, &u.view(&tx), None).unwrap_err(),
         TxError::WrongOwner(0)
     );
     // Keeping the owner's pubkey but signing with the thief's key fails the
@@ -140,7 +140,7 @@ fn input_signed_by_a_non_owner_is_wrong_owner() {
     let mut tx = spend(&u, op, &owner_key, vec![pay(&thief, 10)]);
     tx.inputs[0].signature = forged.inputs[0].signature;
     assert_eq!(
-        check_transaction(&tx, u.lookup(), None).unwrap_err(),
+        check_transaction(&tx, &u.view(&tx), None).unwrap_err(),
         TxError::BadSignature(0, SigError::Invalid)
     );
 }
@@ -152,7 +152,7 @@ fn overspend_is_insufficient_inputs() {
     let op = u.fund(&a, 10);
     let tx = spend(&u, op, &a, vec![pay(&a, 6), pay(&a, 5)]);
     assert_eq!(
-        check_transaction(&tx, u.lookup(), None).unwrap_err(),
+        check_transaction(&tx, &u.view(&tx), None).unwrap_err(),
         TxError::InsufficientInputs {
             inputs: 10,
             outputs: 11
@@ -168,7 +168,7 @@ fn outputs_overflowing_u64_are_rejected() {
     let tx = spend(&u, op, &a, vec![pay(&a, u64::MAX), pay(&a, 1)]);
     assert_eq!(check_tx_sanity(&tx).unwrap_err(), TxError::OutputOverflow);
     assert_eq!(
-        check_transaction(&tx, u.lookup(), None).unwrap_err(),
+        check_transaction(&tx, &u.view(&tx), None).unwrap_err(),
         TxError::OutputOverflow
     );
 }
@@ -184,7 +184,7 @@ fn inputs_overflowing_u64_are_rejected() {
         vec![pay(&a, 1)],
     );
     assert_eq!(
-        check_transaction(&tx, u.lookup(), None).unwrap_err(),
+        check_transaction(&tx, &u.view(&tx), None).unwrap_err(),
         TxError::InputOverflow
     );
 }
@@ -197,7 +197,7 @@ fn duplicate_input_is_rejected() {
     let spent = u.map[&op];
     let tx = signed(&[(op, spent, &a), (op, spent, &a)], vec![pay(&a, 20)]);
     assert_eq!(
-        check_transaction(&tx, u.lookup(), None).unwrap_err(),
+        check_transaction(&tx, &u.view(&tx), None).unwrap_err(),
         TxError::DuplicateInput(op)
     );
 }
@@ -217,7 +217,7 @@ fn missing_input_is_rejected_with_its_index() {
         vec![pay(&a, 1)],
     );
     assert_eq!(
-        check_transaction(&tx, u.lookup(), None).unwrap_err(),
+        check_transaction(&tx, &u.view(&tx), None).unwrap_err(),
         TxError::MissingInput {
             index: 1,
             outpoint: ghost
@@ -230,7 +230,7 @@ fn transaction_without_inputs_is_rejected() {
     let u = Utxos::default();
     let tx = unsigned(&[], vec![pay(&key(1), 1)]);
     assert_eq!(
-        check_transaction(&tx, u.lookup(), None).unwrap_err(),
+        check_transaction(&tx, &u.view(&tx), None).unwrap_err(),
         TxError::NoInputs
     );
 }
@@ -242,7 +242,7 @@ fn transaction_without_outputs_is_rejected() {
     let op = u.fund(&a, 10);
     let tx = spend(&u, op, &a, vec![]);
     assert_eq!(
-        check_transaction(&tx, u.lookup(), None).unwrap_err(),
+        check_transaction(&tx, &u.view(&tx), None).unwrap_err(),
         TxError::NoOutputs
     );
 }
@@ -253,11 +253,11 @@ fn coinbase_outside_a_block_is_unexpected() {
     let cb = Transaction::coinbase(5, owner(&key(1)), SUBSIDY);
     assert_eq!(check_tx_sanity(&cb), Ok(()));
     assert_eq!(
-        check_transaction(&cb, u.lookup(), None).unwrap_err(),
+        check_transaction(&cb, &u.view(&cb), None).unwrap_err(),
         TxError::UnexpectedCoinbase
     );
     assert_eq!(
-        check_tx_inputs(&cb, 0, u.lookup()).unwrap_err(),
+        check_tx_inputs(&cb, 0, &u.view(&cb)).unwrap_err(),
         TxError::UnexpectedCoinbase
     );
 }
@@ -272,7 +272,7 @@ fn null_input_outside_a_coinbase_is_rejected() {
     assert_eq!(check_tx_sanity(&tx).unwrap_err(), TxError::NullInput(1));
     let tx = unsigned(&[OutPoint::NULL, op], vec![pay(&a, 1)]);
     assert_eq!(
-        check_transaction(&tx, u.lookup(), None).unwrap_err(),
+        check_transaction(&tx, &u.view(&tx), None).unwrap_err(),
         TxError::NullInput(0)
     );
 }
@@ -286,7 +286,7 @@ fn coinbase_height_in_an_ordinary_transaction_is_rejected() {
     tx.coinbase_height = 7;
     tx.sign_input(0, &u.map[&op], &a).unwrap();
     assert_eq!(
-        check_transaction(&tx, u.lookup(), None).unwrap_err(),
+        check_transaction(&tx, &u.view(&tx), None).unwrap_err(),
         TxError::NonZeroCoinbaseHeight(7)
     );
 }
@@ -586,7 +586,7 @@ fn bits_must_equal_chain_difficulty() {
     let b = mine(SUBSIDY, vec![]);
     check_block_sanity(&b, sledchain::core::params::now_secs()).unwrap();
     assert_eq!(
-        check_block_context(&b, &parent(), BITS + 1, u.lookup(), None).unwrap_err(),
+        check_block_context(&b, &parent(), BITS + 1, &u.block_view(&b), None).unwrap_err(),
         BlockError::BadBits {
             expected: BITS + 1,
             got: BITS
@@ -839,7 +839,7 @@ fn signature_cache_remembers_verified_signatures() {
     );
     let cache = SigCache::new(1000);
     assert!(cache.is_empty());
-    let checked = check_transaction(&tx, u.lookup(), Some(&cache)).unwrap();
+    let checked = check_transaction(&tx, &u.view(&tx), Some(&cache)).unwrap();
     assert_eq!(cache.len(), 2);
     for c in &checked.sig_checks {
         assert!(cache.contains(&c.cache_key()));
@@ -853,16 +853,16 @@ fn signature_cache_remembers_verified_signatures() {
     let block = mine(SUBSIDY, vec![tx.clone(), tx2.clone()]);
     check_block(&block, &u, Some(&cache)).unwrap();
     assert_eq!(cache.len(), 3);
-    let c2 = check_tx_inputs(&tx2, 2, u.lookup()).unwrap();
+    let c2 = check_tx_inputs(&tx2, 2, &u.view(&tx2)).unwrap();
     assert!(cache.contains(&c2.sig_checks[0].cache_key()));
 
     // A signature that does not verify is never cached.
     let mut bad = tx.clone();
     bad.inputs[0].signature[10] ^= 1;
     let cache2 = SigCache::new(1000);
-    assert!(check_transaction(&bad, u.lookup(), Some(&cache2)).is_err());
+    assert!(check_transaction(&bad, &u.view(&bad), Some(&cache2)).is_err());
     assert!(cache2.len() <= 1, "only the good input may be cached");
-    let bad_checks = check_tx_inputs(&bad, 0, u.lookup()).unwrap().sig_checks;
+    let bad_checks = check_tx_inputs(&bad, 0, &u.view(&bad)).unwrap().sig_checks;
     assert!(!cache2.contains(&bad_checks[0].cache_key()));
 }
 
@@ -876,7 +876,7 @@ fn cached_signatures_are_not_verified_again() {
     let op = u.fund(&a, 10);
     let mut tx = spend(&u, op, &a, vec![pay(&a, 10)]);
     tx.inputs[0].signature[5] ^= 1;
-    let checks = check_tx_inputs(&tx, 1, u.lookup()).unwrap().sig_checks;
+    let checks = check_tx_inputs(&tx, 1, &u.view(&tx)).unwrap().sig_checks;
     assert!(verify_sig_checks(&checks, None).is_err());
     let cache = SigCache::new(10);
     cache.insert(checks[0].cache_key());
@@ -907,7 +907,7 @@ fn sighash_commits_to_spent_value_and_owner() {
     let mut tx = unsigned(&[op], vec![pay(&a, 10)]);
     tx.sign_input(0, &pay(&a, 11), &a).unwrap();
     assert_eq!(
-        check_transaction(&tx, u.lookup(), None).unwrap_err(),
+        check_transaction(&tx, &u.view(&tx), None).unwrap_err(),
         TxError::BadSignature(0, SigError::Invalid)
     );
     assert_ne!(

@@ -589,12 +589,12 @@ fn a_heavier_branch_with_an_invalid_block_is_refused() {
     // Remembered: offered again, or built upon, it is refused at once.
     assert!(matches!(
         f.chain.accept_block(&b2),
-        Err(ChainError::Invalid { .. })
+        Err(ChainError::KnownInvalid(h)) if h == b2.hash()
     ));
     let b4 = block(b3.hash(), 4, &key(3), SUBSIDY, vec![]);
     assert!(matches!(
         f.chain.accept_block(&b4),
-        Err(ChainError::Invalid { .. })
+        Err(ChainError::InvalidParent { hash, parent }) if hash == b4.hash() && parent == b3.hash()
     ));
     assert_eq!(store.tip().unwrap(), tip);
     assert_eq!(

@@ -1,5 +1,6 @@
 //! Pure types and consensus rules: hashes, transactions, blocks, merkle root,
-//! proof of work, addresses, chain parameters and validation. No I/O.
+//! proof of work, addresses, chain parameters, the UTXO view and validation.
+//! No I/O.
 
 pub mod address;
 pub mod block;
@@ -8,8 +9,10 @@ pub mod hash;
 pub mod params;
 pub mod tx;
 pub mod validation;
+pub mod view;
 
 pub use address::Address;
 pub use block::{Block, BlockHeader};
 pub use hash::{BlockHash, Hash256, Txid};
 pub use tx::{OutPoint, Transaction, TxIn, TxOut};
+pub use view::{UtxoSource, UtxoView};

@@ -859,7 +859,7 @@ async fn handle(
                 // was being relayed: logged, not held against the peer.
                 Ok(Err(
                     e @ MempoolError::Invalid {
-                        error: TxError::MissingInput { .. } | TxError::View(_),
+                        error: TxError::MissingInput { .. },
                         ..
                     },
                 )) => info!("rejected transaction {txid} from {addr}: {e}"),
@@ -1011,6 +1011,11 @@ fn process_block(
             Ok(BlockOutcome::Duplicate) => continue,
             Err(ChainError::Invalid { hash, error }) => {
                 warn!("rejected block {hash} from {addr}: {error}");
+                result = BlockResult::Invalid;
+                continue;
+            }
+            Err(e @ (ChainError::KnownInvalid(_) | ChainError::InvalidParent { .. })) => {
+                warn!("rejected block {hash} from {addr}: {e}");
                 result = BlockResult::Invalid;
                 continue;
             }

@@ -12,6 +12,7 @@ use crate::core::params::{ChainParams, now_secs};
 use crate::core::validation::{
     BlockError, ParentInfo, SigCache, check_block_context, check_block_sanity,
 };
+use crate::core::view::UtxoView;
 use crate::store::{BlockStatus, ChainStore, StoreError, Tip};
 
 /// Errors from accepting a block.
@@ -24,6 +25,19 @@ pub enum ChainError {
         hash: BlockHash,
         /// The rule it breaks.
         error: BlockError,
+    },
+    /// The block is stored already with status [`BlockStatus::Invalid`]
+    /// (it, or a block it descends from, broke a rule when checked).
+    #[error("invalid block {0}: block is known to be invalid")]
+    KnownInvalid(BlockHash),
+    /// The block's parent is stored with status [`BlockStatus::Invalid`], so
+    /// the block cannot be on a valid chain.
+    #[error("invalid block {hash}: parent {parent} is invalid")]
+    InvalidParent {
+        /// The block's hash.
+        hash: BlockHash,
+        /// Its parent's hash.
+        parent: BlockHash,
     },
     /// The store failed.
     #[error(transparent)]
@@ -105,15 +119,15 @@ impl ChainState {
     ///
     /// Errors: [`ChainError::Invalid`] naming the rule (the block, and any
     /// branch it tops, is remembered as invalid when it was stored);
+    /// [`ChainError::KnownInvalid`] for a block remembered so;
+    /// [`ChainError::InvalidParent`] for a block whose parent is;
     /// [`ChainError::Store`].
     pub fn accept_block(&self, block: &Block) -> Result<BlockOutcome, ChainError> {
         let hash = block.hash();
         let invalid = |error| ChainError::Invalid { hash, error };
         if let Some(meta) = self.store.block_meta(&hash)? {
             if meta.status == BlockStatus::Invalid {
-                return Err(invalid(BlockError::View(
-                    "block is known to be invalid".into(),
-                )));
+                return Err(ChainError::KnownInvalid(hash));
             }
             return Ok(BlockOutcome::Duplicate);
         }
@@ -131,10 +145,10 @@ impl ChainState {
             return Ok(BlockOutcome::Orphan);
         };
         if parent.status == BlockStatus::Invalid {
-            return Err(invalid(BlockError::View(format!(
-                "parent {} is invalid",
-                block.header.prev_block_hash
-            ))));
+            return Err(ChainError::InvalidParent {
+                hash,
+                parent: block.header.prev_block_hash,
+            });
         }
         // Header-level context, cheap, before anything is stored.
         if block.height != parent.height + 1 {
@@ -167,12 +181,14 @@ impl ChainState {
             hash: tip.hash,
             height: tip.height,
         };
-        let store = &self.store;
+        // A failed read is the store's error, not the block's: nothing is
+        // marked invalid for it.
+        let view = UtxoView::for_block(block, &self.store)?;
         let undo = check_block_context(
             block,
             &parent,
             self.params.difficulty,
-            |op| store.utxo(op).map_err(|e| e.to_string()),
+            &view,
             Some(&self.sig_cache),
         );
         match undo {
@@ -223,6 +239,7 @@ impl ChainState {
                         self.store.disconnect_tip()?;
                     }
                     for old in disconnected.iter().rev() {
+                        let view = UtxoView::for_block(old, &self.store)?;
                         let spent = check_block_context(
                             old,
                             &ParentInfo {
@@ -230,7 +247,7 @@ impl ChainState {
                                 height: old.height.saturating_sub(1),
                             },
                             self.params.difficulty,
-                            |op| self.store.utxo(op).map_err(|e| e.to_string()),
+                            &view,
                             Some(&self.sig_cache),
                         )
                         .map_err(|error| ChainError::Invalid {

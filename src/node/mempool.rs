@@ -14,7 +14,8 @@ use crate::core::hash::Txid;
 use crate::core::params::MAX_BLOCK_SIZE;
 use crate::core::tx::{OutPoint, Transaction, TxOut};
 use crate::core::validation::{SigCache, TxError, check_transaction};
-use crate::store::ChainStore;
+use crate::core::view::{UtxoSource, UtxoView};
+use crate::store::{ChainStore, StoreError};
 
 /// Most transactions the mempool holds.
 pub const MAX_MEMPOOL_TXS: usize = 50_000;
@@ -44,6 +45,27 @@ pub enum MempoolError {
         /// The rule.
         error: TxError,
     },
+    /// The UTXO set could not be read; says nothing about the transaction.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// The outputs a mempool transaction may spend: those of transactions
+/// already in the mempool first, then the store's UTXO set.
+struct MempoolSource<'a> {
+    mempool: &'a Mempool,
+    store: &'a ChainStore,
+}
+
+impl UtxoSource for MempoolSource<'_> {
+    type Error = StoreError;
+
+    fn utxo(&self, op: &OutPoint) -> Result<Option<TxOut>, StoreError> {
+        match self.mempool.output(op) {
+            Some(out) => Ok(Some(out)),
+            None => self.store.utxo(op),
+        }
+    }
 }
 
 struct Entry {
@@ -103,7 +125,8 @@ impl Mempool {
     /// Returns its txid and fee.
     ///
     /// Errors: [`MempoolError::AlreadyKnown`], [`MempoolError::Conflict`],
-    /// [`MempoolError::Full`], [`MempoolError::Invalid`].
+    /// [`MempoolError::Full`], [`MempoolError::Invalid`],
+    /// [`MempoolError::Store`] when the UTXO set cannot be read.
     pub fn accept(
         &mut self,
         tx: Transaction,
@@ -125,15 +148,13 @@ impl Mempool {
                 });
             }
         }
-        let checked = check_transaction(
-            &tx,
-            |op| match self.output(op) {
-                Some(o) => Ok(Some(o)),
-                None => store.utxo(op).map_err(|e| e.to_string()),
-            },
-            Some(cache),
-        )
-        .map_err(|error| MempoolError::Invalid { txid, error })?;
+        let source = MempoolSource {
+            mempool: self,
+            store,
+        };
+        let view = UtxoView::for_tx(&tx, &source)?;
+        let checked = check_transaction(&tx, &view, Some(cache))
+            .map_err(|error| MempoolError::Invalid { txid, error })?;
         for i in &tx.inputs {
             self.spent_by.insert(i.prev_out, txid);
         }

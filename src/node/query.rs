@@ -10,6 +10,7 @@ use crate::core::block::Block;
 use crate::core::params::now_secs;
 use crate::core::tx::{OutPoint, TxOut, pubkey_hash, sighash, verify_signature};
 use crate::core::validation::{ParentInfo, check_block_context, check_block_sanity};
+use crate::core::view::UtxoView;
 use crate::node::mempool::Mempool;
 use crate::store::{ChainStore, StoreError};
 
@@ -243,13 +244,8 @@ pub fn checkchain_text(store: &ChainStore) -> Result<String, StoreError> {
                     "block {hash} at height {height} does not link to its parent"
                 ));
             }
-            if let Err(e) = check_block_context(
-                &block,
-                &parent,
-                params.difficulty,
-                |op| Ok(set.get(op).copied()),
-                None,
-            ) {
+            let view = UtxoView::for_block(&block, &set).unwrap_or_else(|e| match e {});
+            if let Err(e) = check_block_context(&block, &parent, params.difficulty, &view, None) {
                 return Ok(format!("block {hash} at height {height}: {e}"));
             }
         }

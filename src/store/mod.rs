@@ -35,6 +35,7 @@ use crate::core::encode::{decode, encode};
 use crate::core::hash::{BlockHash, Hash256};
 use crate::core::params::{ChainParams, MAX_BLOCK_SIZE};
 use crate::core::tx::{OutPoint, TxOut};
+use crate::core::view::UtxoSource;
 
 /// Errors from the chain store.
 #[derive(Debug, thiserror::Error)]
@@ -683,6 +684,16 @@ impl ChainStore {
             .get(addr.as_bytes())?
             .map(|v| decode(&v, 64).map_err(corrupt))
             .transpose()
+    }
+}
+
+/// Validation reads the UTXO set through a [`UtxoView`](crate::core::view::UtxoView)
+/// filled from the store: [`ChainStore::utxo`].
+impl UtxoSource for ChainStore {
+    type Error = StoreError;
+
+    fn utxo(&self, op: &OutPoint) -> Result<Option<TxOut>, StoreError> {
+        ChainStore::utxo(self, op)
     }
 }
 

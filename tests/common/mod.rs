@@ -10,6 +10,7 @@ use sledchain::core::hash::{BlockHash, Txid, hash160, sha256d};
 use sledchain::core::params::{TX_VERSION, now_secs};
 use sledchain::core::tx::{OutPoint, Transaction, TxIn, TxOut, pubkey_bytes};
 use sledchain::core::validation::ParentInfo;
+use sledchain::core::view::UtxoView;
 
 /// Difficulty used by every test block, in leading zero bits (1 in 16 hashes).
 pub const BITS: u32 = 4;
@@ -56,9 +57,14 @@ impl Utxos {
         op
     }
 
-    /// The lookup closure the validation functions take.
-    pub fn lookup(&self) -> impl FnMut(&OutPoint) -> Result<Option<TxOut>, String> + '_ {
-        |op| Ok(self.map.get(op).copied())
+    /// The view `check_transaction` and `check_tx_inputs` take for `tx`.
+    pub fn view(&self, tx: &Transaction) -> UtxoView {
+        UtxoView::for_tx(tx, &self.map).unwrap_or_else(|e| match e {})
+    }
+
+    /// The view `check_block_context` takes for `block`.
+    pub fn block_view(&self, block: &Block) -> UtxoView {
+        UtxoView::for_block(block, &self.map).unwrap_or_else(|e| match e {})
     }
 
     /// Applies a valid block: removes spent outputs, adds created ones.

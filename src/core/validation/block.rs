@@ -1,0 +1,184 @@
+//! Block rules: context-free sanity, and context against the parent and a
+//! [`UtxoView`].
+
+use std::collections::{HashMap, HashSet};
+
+use super::sigs::{SigCache, SigCheck, verify_sig_checks};
+use super::tx::{check_tx_sanity, inputs_with};
+use super::{BlockError, TxError};
+use crate::core::block::Block;
+use crate::core::hash::{BlockHash, Txid};
+use crate::core::params::{MAX_BLOCK_SIZE, MAX_FUTURE_BLOCK_TIME, SUBSIDY};
+use crate::core::tx::{OutPoint, TxOut};
+use crate::core::view::UtxoView;
+
+/// Context-free checks of a block, at clock `now` (seconds since the Unix
+/// epoch): size, proof of work, timestamp, coinbase placement and height,
+/// every transaction's sanity, no duplicate txid, no outpoint spent twice, and
+/// the merkle root.
+///
+/// Errors: the [`BlockError`] of the first rule broken, in that order.
+pub fn check_block_sanity(block: &Block, now: u64) -> Result<(), BlockError> {
+    let size = block.encoded_size();
+    if size > MAX_BLOCK_SIZE {
+        return Err(BlockError::TooLarge(size));
+    }
+    if !block.header.meets_target() {
+        return Err(BlockError::BadProofOfWork(block.header.bits));
+    }
+    if u64::from(block.header.timestamp) > now.saturating_add(MAX_FUTURE_BLOCK_TIME) {
+        return Err(BlockError::TimeTooNew(block.header.timestamp));
+    }
+    let first = block
+        .transactions
+        .first()
+        .ok_or(BlockError::NoTransactions)?;
+    if !first.is_coinbase() {
+        return Err(BlockError::FirstNotCoinbase);
+    }
+    if first.coinbase_height != block.height {
+        return Err(BlockError::CoinbaseHeightMismatch {
+            coinbase: first.coinbase_height,
+            block: block.height,
+        });
+    }
+    let txids = block.txids();
+    let mut seen_tx = HashSet::with_capacity(txids.len());
+    let mut spent = HashSet::new();
+    for (index, (tx, txid)) in block.transactions.iter().zip(&txids).enumerate() {
+        if index > 0 && tx.is_coinbase() {
+            return Err(BlockError::MultipleCoinbases(index));
+        }
+        check_tx_sanity(tx).map_err(|error| BlockError::Tx {
+            index,
+            txid: *txid,
+            error,
+        })?;
+        if !seen_tx.insert(*txid) {
+            return Err(BlockError::DuplicateTx(*txid));
+        }
+        if index > 0 {
+            for input in &tx.inputs {
+                if !spent.insert(input.prev_out) {
+                    return Err(BlockError::DoubleSpendInBlock(input.prev_out));
+                }
+            }
+        }
+    }
+    if block.compute_merkle_root() != block.header.merkle_root {
+        return Err(BlockError::BadMerkleRoot);
+    }
+    Ok(())
+}
+
+/// What the parent of a block under validation is.
+#[derive(Debug, Clone, Copy)]
+pub struct ParentInfo {
+    /// The parent's hash.
+    pub hash: BlockHash,
+    /// The parent's height.
+    pub height: u64,
+}
+
+/// Result of [`check_block_context`]: what connecting the block changes.
+#[derive(Debug, Clone, Default)]
+pub struct BlockUndo {
+    /// For every non-coinbase input of the block, in block order, the output
+    /// it spent. Disconnecting the block restores these.
+    pub spent: Vec<TxOut>,
+    /// Sum of the block's fees.
+    pub fees: u64,
+}
+
+/// Checks a block (already sanity-checked) against its parent, the chain's
+/// difficulty and `view`, the outputs it spends from the UTXO set as of the
+/// parent (see [`UtxoView::for_block`]), verifying all signatures in
+/// parallel. Outputs created earlier in the same block may be spent by later
+/// transactions, each once; they are resolved here, not from `view`.
+///
+/// Errors: [`BlockError::BadHeight`], [`BlockError::BadBits`],
+/// [`BlockError::Tx`] (missing input, wrong owner, bad signature, overspend),
+/// [`BlockError::FeeOverflow`], [`BlockError::CoinbaseTooLarge`],
+/// [`BlockError::NoTransactions`].
+pub fn check_block_context(
+    block: &Block,
+    parent: &ParentInfo,
+    difficulty: u32,
+    view: &UtxoView,
+    cache: Option<&SigCache>,
+) -> Result<BlockUndo, BlockError> {
+    let expected = parent.height + 1;
+    if block.height != expected {
+        return Err(BlockError::BadHeight {
+            expected,
+            got: block.height,
+        });
+    }
+    if block.header.bits != difficulty {
+        return Err(BlockError::BadBits {
+            expected: difficulty,
+            got: block.header.bits,
+        });
+    }
+    let (undo, checks, txids) = check_block_inputs(block, view)?;
+    let allowed = SUBSIDY
+        .checked_add(undo.fees)
+        .ok_or(BlockError::FeeOverflow)?;
+    let paid = block
+        .transactions
+        .first()
+        .ok_or(BlockError::NoTransactions)?
+        .output_sum()
+        .ok_or(BlockError::FeeOverflow)?;
+    if paid > allowed {
+        return Err(BlockError::CoinbaseTooLarge { paid, allowed });
+    }
+    verify_sig_checks(&checks, cache).map_err(|(index, input, e)| BlockError::Tx {
+        index,
+        txid: txids.get(index).copied().unwrap_or_default(),
+        error: TxError::BadSignature(input, e),
+    })?;
+    Ok(undo)
+}
+
+/// Checks the inputs of every non-coinbase transaction of `block`, in
+/// order, resolving each outpoint from the outputs created earlier in the
+/// block (taking it, so it resolves once) or else from `view`. Returns the
+/// undo data and fees, the signatures to verify, and every txid in block
+/// order.
+fn check_block_inputs(
+    block: &Block,
+    view: &UtxoView,
+) -> Result<(BlockUndo, Vec<SigCheck>, Vec<Txid>), BlockError> {
+    // Outputs created inside this block, spendable by later transactions.
+    let mut created: HashMap<OutPoint, TxOut> = HashMap::new();
+    let mut undo = BlockUndo::default();
+    let mut checks = Vec::new();
+    let mut txids = Vec::with_capacity(block.transactions.len());
+    for (index, tx) in block.transactions.iter().enumerate() {
+        let txid = tx.txid();
+        txids.push(txid);
+        if index > 0 {
+            let c = inputs_with(tx, index, |op| {
+                created.remove(op).or_else(|| view.get(op).copied())
+            })
+            .map_err(|error| BlockError::Tx { index, txid, error })?;
+            undo.fees = undo
+                .fees
+                .checked_add(c.fee)
+                .ok_or(BlockError::FeeOverflow)?;
+            undo.spent.extend(c.spent);
+            checks.extend(c.sig_checks);
+        }
+        for (vout, out) in tx.outputs.iter().enumerate() {
+            created.insert(
+                OutPoint {
+                    txid,
+                    vout: vout as u32,
+                },
+                *out,
+            );
+        }
+    }
+    Ok((undo, checks, txids))
+}
