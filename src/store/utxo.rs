@@ -1,0 +1,338 @@
+//! The UTXO set and its address index, undo data, and connecting and
+//! disconnecting blocks: trees `utxo`, `addr_utxo`, `undo` (and, for a
+//! connect, every tree of the chain in one transaction).
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use sled::Transactional;
+use sled::transaction::{ConflictableTransactionError, TransactionalTree};
+
+use super::{
+    BlockMeta, BlockStatus, ChainStore, StoreError, TIP, Tip, VALUE_LIMIT, corrupt, tx_err,
+};
+use crate::core::block::{Block, block_work};
+use crate::core::encode::{decode, encode};
+use crate::core::hash::BlockHash;
+use crate::core::tx::{OutPoint, TxOut};
+use crate::core::view::UtxoSource;
+
+/// `addr_utxo` key: pubkey hash (20) ‖ outpoint (36).
+fn addr_key(pkh: &[u8; 20], op: &OutPoint) -> [u8; 56] {
+    let mut k = [0u8; 56];
+    k[..20].copy_from_slice(pkh);
+    k[20..].copy_from_slice(&op.to_key()[..]);
+    k
+}
+
+/// What a closure inside a sled transaction returns.
+type TxResult<T> = Result<T, ConflictableTransactionError<StoreError>>;
+
+impl ChainStore {
+    /// The unspent output at `op`, if any.
+    pub fn utxo(&self, op: &OutPoint) -> Result<Option<TxOut>, StoreError> {
+        self.utxo
+            .get(op.to_key())?
+            .map(|v| decode::<TxOut>(&v, 64).map_err(corrupt))
+            .transpose()
+    }
+
+    /// Unspent outputs owned by `pubkey_hash`, as (outpoint, value), by a
+    /// prefix scan of `addr_utxo`.
+    pub fn utxos_of(&self, pubkey_hash: &[u8; 20]) -> Result<Vec<(OutPoint, u64)>, StoreError> {
+        let mut out = Vec::new();
+        for kv in self.addr_utxo.scan_prefix(pubkey_hash) {
+            let (k, v) = kv?;
+            let op = k
+                .get(20..)
+                .and_then(OutPoint::from_key)
+                .ok_or_else(|| corrupt("addr_utxo key"))?;
+            let a: [u8; 8] = v
+                .as_ref()
+                .try_into()
+                .map_err(|_| corrupt("addr_utxo value"))?;
+            out.push((op, u64::from_be_bytes(a)));
+        }
+        Ok(out)
+    }
+
+    /// Sum of `pubkey_hash`'s unspent outputs, in whole coins.
+    pub fn balance(&self, pubkey_hash: &[u8; 20]) -> Result<u64, StoreError> {
+        Ok(self
+            .utxos_of(pubkey_hash)?
+            .iter()
+            .fold(0u64, |acc, (_, v)| acc.saturating_add(*v)))
+    }
+
+    /// The whole UTXO set, sorted by outpoint (for checks and tests).
+    pub fn utxo_snapshot(&self) -> Result<BTreeMap<OutPoint, TxOut>, StoreError> {
+        let mut m = BTreeMap::new();
+        for kv in self.utxo.iter() {
+            let (k, v) = kv?;
+            let op = OutPoint::from_key(&k).ok_or_else(|| corrupt("utxo key"))?;
+            m.insert(op, decode::<TxOut>(&v, 64).map_err(corrupt)?);
+        }
+        Ok(m)
+    }
+
+    /// Number of unspent outputs.
+    pub fn utxo_count(&self) -> usize {
+        self.utxo.len()
+    }
+
+    /// Computes the UTXO set from the best chain's blocks alone, genesis to
+    /// tip, without touching the stored set.
+    pub fn compute_utxo_set(&self) -> Result<BTreeMap<OutPoint, TxOut>, StoreError> {
+        let tip = self.tip()?;
+        let mut set = HashMap::new();
+        for height in 0..=tip.height {
+            let hash = self
+                .hash_at(height)?
+                .ok_or_else(|| corrupt(format!("no block at height {height}")))?;
+            let block = self.block(&hash)?.ok_or(StoreError::MissingBlock(hash))?;
+            for tx in &block.transactions {
+                tx.apply_to(&mut set).map_err(|op| {
+                    corrupt(format!(
+                        "block {hash} at height {height} spends missing {op}"
+                    ))
+                })?;
+            }
+        }
+        Ok(set.into_iter().collect())
+    }
+
+    /// Rebuilds the UTXO set and address index from the blocks alone
+    /// (`reindexutxo`). Returns (transactions with unspent outputs, outputs).
+    ///
+    /// The stored set is brought to the rebuilt one in a single transaction
+    /// across `utxo` and `addr_utxo` (removing what should not be there,
+    /// writing what should), so a crash leaves either the old set or the new.
+    pub fn reindex_utxo(&self) -> Result<(usize, usize), StoreError> {
+        let set = self.compute_utxo_set()?;
+        let stale: Vec<(OutPoint, TxOut)> = self
+            .utxo_snapshot()?
+            .into_iter()
+            .filter(|(op, out)| set.get(op) != Some(out))
+            .collect();
+        let fresh: Vec<(OutPoint, Vec<u8>, [u8; 20], u64)> = set
+            .iter()
+            .map(|(op, o)| (*op, encode(o), o.pubkey_hash, o.value))
+            .collect();
+        // Index entries whose key does not belong to the rebuilt set.
+        let mut stale_index = Vec::new();
+        for kv in self.addr_utxo.iter() {
+            let (k, _) = kv?;
+            let keep = k
+                .get(20..)
+                .and_then(OutPoint::from_key)
+                .and_then(|op| set.get(&op))
+                .is_some_and(|o| k.get(..20) == Some(o.pubkey_hash.as_slice()));
+            if !keep {
+                stale_index.push(k);
+            }
+        }
+        (&self.utxo, &self.addr_utxo)
+            .transaction(|(u, a)| {
+                for (op, _) in &stale {
+                    u.remove(&op.to_key()[..])?;
+                }
+                for k in &stale_index {
+                    a.remove(k)?;
+                }
+                for (op, bytes, pkh, value) in &fresh {
+                    u.insert(&op.to_key()[..], bytes.as_slice())?;
+                    a.insert(&addr_key(pkh, op)[..], &value.to_be_bytes()[..])?;
+                }
+                Ok(())
+            })
+            .map_err(tx_err)?;
+        self.db.flush()?;
+        let txs: HashSet<_> = set.keys().map(|op| op.txid).collect();
+        Ok((txs.len(), set.len()))
+    }
+
+    /// Undo data of a best-chain block: the outputs its inputs spent, in
+    /// input order (coinbase excluded). `None` for a block not connected.
+    pub fn undo(&self, hash: &BlockHash) -> Result<Option<Vec<TxOut>>, StoreError> {
+        self.undo
+            .get(hash.as_bytes())?
+            .map(|v| decode(&v, VALUE_LIMIT).map_err(corrupt))
+            .transpose()
+    }
+
+    /// Connects `block`, which extends the tip and was fully validated, in
+    /// one transaction: stores the block, indexes it as valid, records its
+    /// height, moves the tip, spends its inputs, adds its outputs and stores
+    /// `spent` (the outputs its inputs spent, in input order) as undo data.
+    ///
+    /// Errors: [`StoreError::NotOnTip`] if the tip moved, [`StoreError::Db`].
+    pub fn connect_block(&self, block: &Block, spent: &[TxOut]) -> Result<Tip, StoreError> {
+        let hash = block.hash();
+        let tip = self.tip()?;
+        if block.header.prev_block_hash != tip.hash {
+            return Err(StoreError::NotOnTip {
+                block: hash,
+                tip: tip.hash,
+            });
+        }
+        let meta = BlockMeta {
+            height: block.height,
+            prev: tip.hash,
+            chain_work: tip.chain_work.saturating_add(block_work(block.header.bits)),
+            status: BlockStatus::Valid,
+        };
+        let bytes = if self.blocks.contains_key(hash.as_bytes())? {
+            None
+        } else {
+            Some(encode(block))
+        };
+        let m = encode(&meta);
+        let undo = encode(spent);
+        let delta = UtxoDelta::of(block, spent)?;
+        let prev_tip = tip.hash;
+        self.chain_trees()
+            .transaction(|(b, i, h, meta_t, u, a, un)| {
+                let current = meta_t.get(TIP)?;
+                if current.as_deref() != Some(prev_tip.as_bytes().as_slice()) {
+                    return Err(ConflictableTransactionError::Abort(StoreError::NotOnTip {
+                        block: hash,
+                        tip: prev_tip,
+                    }));
+                }
+                if let Some(bytes) = &bytes {
+                    b.insert(hash.as_bytes(), bytes.as_slice())?;
+                }
+                i.insert(hash.as_bytes(), m.as_slice())?;
+                h.insert(&block.height.to_be_bytes()[..], hash.as_bytes())?;
+                meta_t.insert(TIP, hash.as_bytes())?;
+                delta.apply(true, u, a)?;
+                un.insert(hash.as_bytes(), undo.as_slice())?;
+                Ok(())
+            })
+            .map_err(tx_err)?;
+        Ok(Tip {
+            hash,
+            height: block.height,
+            chain_work: meta.chain_work,
+        })
+    }
+
+    /// Disconnects the tip block in one transaction, restoring exactly the
+    /// UTXO set before it from its undo data; the block stays stored. Returns
+    /// the disconnected block.
+    ///
+    /// Errors: [`StoreError::Corrupt`] when the tip is genesis or its undo
+    /// data is missing.
+    pub fn disconnect_tip(&self) -> Result<Block, StoreError> {
+        let tip = self.tip()?;
+        if tip.height == 0 {
+            return Err(corrupt("cannot disconnect genesis"));
+        }
+        let block = self
+            .block(&tip.hash)?
+            .ok_or(StoreError::MissingBlock(tip.hash))?;
+        let spent: Vec<TxOut> = self
+            .undo(&tip.hash)?
+            .ok_or_else(|| corrupt(format!("no undo data for {}", tip.hash)))?;
+        let delta = UtxoDelta::of(&block, &spent)?;
+        let prev = block.header.prev_block_hash;
+        let height = block.height;
+        (
+            &self.heights,
+            &self.meta,
+            &self.utxo,
+            &self.addr_utxo,
+            &self.undo,
+        )
+            .transaction(|(h, meta_t, u, a, un)| {
+                delta.apply(false, u, a)?;
+                h.remove(&height.to_be_bytes()[..])?;
+                meta_t.insert(TIP, prev.as_bytes())?;
+                un.remove(tip.hash.as_bytes())?;
+                Ok(())
+            })
+            .map_err(tx_err)?;
+        Ok(block)
+    }
+}
+
+/// Validation reads the UTXO set through a [`UtxoView`](crate::core::view::UtxoView)
+/// filled from the store: [`ChainStore::utxo`].
+impl UtxoSource for ChainStore {
+    type Error = StoreError;
+
+    fn utxo(&self, op: &OutPoint) -> Result<Option<TxOut>, StoreError> {
+        ChainStore::utxo(self, op)
+    }
+}
+
+/// What a block changes in the UTXO set: the outputs it spends that existed
+/// before it, and the outputs it creates that are still unspent after it
+/// (an output created and spent inside the block is in neither). Connecting
+/// removes `spent` and adds `created`; disconnecting does the reverse.
+pub(super) struct UtxoDelta {
+    spent: Vec<(OutPoint, TxOut)>,
+    created: Vec<(OutPoint, TxOut)>,
+}
+
+impl UtxoDelta {
+    /// Pairs the block's non-coinbase inputs, in order, with `undo` (the
+    /// outputs they spent). Errors: [`StoreError::Corrupt`] when the undo
+    /// data does not have one entry per input.
+    pub(super) fn of(block: &Block, undo: &[TxOut]) -> Result<UtxoDelta, StoreError> {
+        let inputs: Vec<OutPoint> = block
+            .transactions
+            .iter()
+            .filter(|t| !t.is_coinbase())
+            .flat_map(|t| t.inputs.iter().map(|i| i.prev_out))
+            .collect();
+        if inputs.len() != undo.len() {
+            return Err(corrupt(format!(
+                "block {} has {} inputs but {} undo entries",
+                block.hash(),
+                inputs.len(),
+                undo.len()
+            )));
+        }
+        let mut created: Vec<(OutPoint, TxOut)> = block
+            .transactions
+            .iter()
+            .flat_map(|t| t.created_outputs(t.txid()).collect::<Vec<_>>())
+            .collect();
+        let created_here: HashSet<OutPoint> = created.iter().map(|(op, _)| *op).collect();
+        let spent_here: HashSet<OutPoint> = inputs.iter().copied().collect();
+        created.retain(|(op, _)| !spent_here.contains(op));
+        let spent = inputs
+            .into_iter()
+            .zip(undo.iter().copied())
+            .filter(|(op, _)| !created_here.contains(op))
+            .collect();
+        Ok(UtxoDelta { spent, created })
+    }
+
+    /// Applies the delta forward (connect) or backward (disconnect) to the
+    /// `utxo` and `addr_utxo` trees inside a transaction.
+    pub(super) fn apply(
+        &self,
+        forward: bool,
+        u: &TransactionalTree,
+        a: &TransactionalTree,
+    ) -> TxResult<()> {
+        let (remove, insert) = if forward {
+            (&self.spent, &self.created)
+        } else {
+            (&self.created, &self.spent)
+        };
+        for (op, out) in remove {
+            u.remove(&op.to_key()[..])?;
+            a.remove(&addr_key(&out.pubkey_hash, op)[..])?;
+        }
+        for (op, out) in insert {
+            u.insert(&op.to_key()[..], encode(out))?;
+            a.insert(
+                &addr_key(&out.pubkey_hash, op)[..],
+                &out.value.to_be_bytes()[..],
+            )?;
+        }
+        Ok(())
+    }
+}
