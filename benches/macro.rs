@@ -14,8 +14,7 @@
 //! `BENCH_RELAY_TIMEOUT` seconds for the relay to finish [60].
 //! Needs `target/release/examples/genchain` (`make bench` builds it).
 
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
 use std::sync::atomic::AtomicBool;
 use std::time::{Duration, Instant};
 
@@ -28,11 +27,14 @@ use sledchain::core::hash::{BlockHash, sha256d};
 use sledchain::core::tx::{Transaction, TxIn, TxOut};
 use sledchain::core::validation::verify_sig_checks;
 use sledchain::core::view::UtxoView;
-use sledchain::net::control::{Request, request};
+use sledchain::net::control::Request;
 use sledchain::store::ChainStore;
 use sledchain::wallet::Wallets;
 
-mod common;
+#[path = "../tests/support/mod.rs"]
+mod support;
+
+use support::{Node, free_port, genchain_bin, genchain_cmd};
 
 fn env(name: &str, default: u64) -> u64 {
     std::env::var(name)
@@ -43,24 +45,6 @@ fn env(name: &str, default: u64) -> u64 {
 
 fn cores() -> usize {
     sledchain::cli::threads()
-}
-
-fn node_bin() -> PathBuf {
-    PathBuf::from(env!("CARGO_BIN_EXE_node"))
-}
-
-fn genchain_bin() -> PathBuf {
-    node_bin()
-        .parent()
-        .map(|d| d.join("examples/genchain"))
-        .unwrap_or_default()
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .unwrap_or(0)
 }
 
 fn median(v: &mut [f64]) -> f64 {
@@ -134,9 +118,9 @@ fn coinbase_view(genesis: &Block) -> UtxoView {
 
 /// P-256 signature verifications per second on one core.
 fn verifies_per_sec() -> f64 {
-    let key = common::key(3);
-    let g = common::genesis(common::owner(&key), 2);
-    let b = common::spending_block(&g, &key, 1);
+    let key = support::key(3);
+    let g = support::genesis_paying(support::owner(&key), 2);
+    let b = support::spending_block(&g, &key, 1);
     let view = coinbase_view(&g);
     let checks = sledchain::core::validation::check_tx_inputs(&b.transactions[1], 1, &view)
         .expect("inputs")
@@ -154,9 +138,9 @@ fn verifies_per_sec() -> f64 {
 
 /// Verifications per second through `verify_sig_checks` (rayon, all cores).
 fn parallel_verifies_per_sec() -> f64 {
-    let key = common::key(4);
-    let g = common::genesis(common::owner(&key), 400);
-    let b = common::spending_block(&g, &key, 200);
+    let key = support::key(4);
+    let g = support::genesis_paying(support::owner(&key), 400);
+    let b = support::spending_block(&g, &key, 200);
     let view = coinbase_view(&g);
     let checks: Vec<_> = b.transactions[1..]
         .iter()
@@ -178,78 +162,34 @@ fn parallel_verifies_per_sec() -> f64 {
 
 // ---------------------------------------------------------------- nodes
 
-struct Node {
-    port: u16,
-    paths: NodePaths,
-    child: Child,
+/// Starts node `port` of `datadir` seeded by 127.0.0.1:`seed`, logging
+/// warnings only.
+fn start(datadir: &Path, port: u16, seed: u16, extra: &[&str]) -> Result<Node> {
+    let mut node = Node::at(datadir, port);
+    node.log_filter = "warn".into();
+    node.start_seeded(&format!("127.0.0.1:{seed}"), extra);
+    Ok(node)
 }
 
-impl Node {
-    fn start(datadir: &Path, port: u16, seed: u16, extra: &[&str]) -> Result<Node> {
-        let log = std::fs::File::create(datadir.join(format!("{port}.log")))?;
-        let child = Command::new(node_bin())
-            .args(["--datadir"])
-            .arg(datadir)
-            .args(["--port", &port.to_string(), "startnode", "--seed"])
-            .arg(format!("127.0.0.1:{seed}"))
-            .args(extra)
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .context("start node")?;
-        let node = Node {
-            port,
-            paths: NodePaths::new(datadir, port),
-            child,
-        };
-        wait_until(30, || Ok(node.req(&Request::Status).is_ok()))?;
-        Ok(node)
-    }
+/// What the benchmark reads of a running node.
+trait Probe {
+    fn req(&self, r: &Request) -> Result<String>;
+    fn mempool(&self) -> Option<u64>;
+    /// Peak resident set (VmHWM) in MB.
+    fn peak_rss_mb(&self) -> f64;
+}
 
+impl Probe for Node {
     fn req(&self, r: &Request) -> Result<String> {
-        request(&self.paths.control, r)
-    }
-
-    fn height(&self) -> Option<u64> {
-        let s = self.req(&Request::Status).ok()?;
-        s.lines()
-            .find_map(|l| l.strip_prefix("height: "))
-            .and_then(|h| h.trim().parse().ok())
+        self.request(r)
     }
 
     fn mempool(&self) -> Option<u64> {
-        let s = self.req(&Request::Status).ok()?;
-        s.lines()
-            .find_map(|l| l.strip_prefix("mempool: "))
-            .and_then(|h| h.trim().parse().ok())
+        self.status().map(|s| s.mempool as u64)
     }
 
-    /// Peak resident set (VmHWM) in MB.
     fn peak_rss_mb(&self) -> f64 {
-        let s = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
-            .unwrap_or_default();
-        s.lines()
-            .find_map(|l| l.strip_prefix("VmHWM:"))
-            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
-            .map(|kb| kb / 1024.0)
-            .unwrap_or(0.0)
-    }
-
-    /// SIGINT, then wait for a clean exit (SIGKILL after 30 s).
-    fn stop(mut self) {
-        let _ = Command::new("kill")
-            .args(["-INT", &self.child.id().to_string()])
-            .status();
-        let t = Instant::now();
-        while t.elapsed() < Duration::from_secs(30) {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.peak_rss_kib() as f64 / 1024.0
     }
 }
 
@@ -257,34 +197,20 @@ fn timeout() -> u64 {
     env("BENCH_TIMEOUT", 600)
 }
 
+/// [`support::wait_until`] for a fallible condition (an error counts as
+/// not yet).
 fn wait_until(secs: u64, mut f: impl FnMut() -> Result<bool>) -> Result<()> {
-    let t = Instant::now();
-    while t.elapsed() < Duration::from_secs(secs) {
-        if f().unwrap_or(false) {
-            return Ok(());
-        }
-        std::thread::sleep(Duration::from_millis(20));
+    if support::wait_until(secs, || f().unwrap_or(false)) {
+        Ok(())
+    } else {
+        bail!("timed out after {secs}s")
     }
-    bail!("timed out after {secs}s")
 }
 
 fn genchain(datadir: &Path, port: u16, blocks: u64, txs: u64, foreign: u64) -> Result<()> {
-    let diff = env("BENCH_DIFFICULTY", 4);
-    let out = Command::new(genchain_bin())
-        .arg("--datadir")
-        .arg(datadir)
-        .args([
-            "--port",
-            &port.to_string(),
-            "--blocks",
-            &blocks.to_string(),
-            "--txs",
-            &txs.to_string(),
-            "--difficulty",
-            &diff.to_string(),
-            "--foreign",
-            &foreign.to_string(),
-        ])
+    let diff = env("BENCH_DIFFICULTY", 4) as u32;
+    let out = genchain_cmd(datadir, port, blocks, txs, diff)
+        .args(["--foreign", &foreign.to_string()])
         .output()
         .with_context(|| format!("run {}", genchain_bin().display()))?;
     if !out.status.success() {
@@ -297,9 +223,9 @@ fn genchain(datadir: &Path, port: u16, blocks: u64, txs: u64, foreign: u64) -> R
 fn sync_run(dir: &Path, blocks: u64, txs: u64) -> Result<(f64, Node, Node)> {
     let seed_port = free_port();
     genchain(dir, seed_port, blocks, txs, 0)?;
-    let seed = Node::start(dir, seed_port, seed_port, &[])?;
+    let seed = start(dir, seed_port, seed_port, &[])?;
     let t = Instant::now();
-    let fresh = Node::start(dir, free_port(), seed_port, &[])?;
+    let fresh = start(dir, free_port(), seed_port, &[])?;
     wait_until(timeout(), || Ok(fresh.height() == Some(blocks)))?;
     Ok((t.elapsed().as_secs_f64(), seed, fresh))
 }
@@ -341,12 +267,7 @@ fn build_payments(dir: &Path, port: u16, m: usize) -> Result<(Vec<Transaction>, 
 }
 
 fn cli(dir: &Path, port: u16, args: &[&str]) -> Result<String> {
-    let out = Command::new(node_bin())
-        .arg("--datadir")
-        .arg(dir)
-        .args(["--port", &port.to_string()])
-        .args(args)
-        .output()?;
+    let out = Node::at(dir, port).run(args);
     if !out.status.success() {
         bail!("node {args:?}: {}", String::from_utf8_lossy(&out.stderr));
     }
@@ -430,7 +351,7 @@ fn main() -> Result<()> {
 
     eprintln!("sync: {blocks} blocks x {txs} txs");
     let d = root.path().join("sync");
-    let (secs, seed, fresh) = sync_run(&d, blocks, txs)?;
+    let (secs, mut seed, mut fresh) = sync_run(&d, blocks, txs)?;
     let sigs = (blocks * txs * 2) as f64;
     // The shared machine's load drifts: measure the verify limit again right
     // after the sync and compare against the higher of the two medians.
@@ -495,9 +416,9 @@ fn main() -> Result<()> {
     let (mut payments, dest, _) = build_payments(&d, seed_port, relay_m + 1)?;
     let filler = payments.pop().context("no coins to pay with")?;
     let total: u64 = payments.iter().map(|t| t.outputs[0].value).sum();
-    let seed = Node::start(&d, seed_port, seed_port, &[])?;
+    let mut seed = start(&d, seed_port, seed_port, &[])?;
     let minter_addr = Address(sha256d(b"minter").as_bytes()[..20].try_into()?).to_string();
-    let minter = Node::start(
+    let mut minter = start(
         &d,
         free_port(),
         seed_port,
@@ -586,7 +507,7 @@ fn main() -> Result<()> {
 
     eprintln!("sync-empty: {empty_blocks} blocks");
     let d = root.path().join("empty");
-    let (secs, seed, fresh) = sync_run(&d, empty_blocks, 0)?;
+    let (secs, mut seed, mut fresh) = sync_run(&d, empty_blocks, 0)?;
     row(
         "sync-empty blocks/s",
         empty_blocks as f64 / secs,
@@ -633,7 +554,7 @@ fn main() -> Result<()> {
     let port = free_port();
     let per_block = 1000u64;
     genchain(&d, port, utxos.div_ceil(per_block), 0, per_block)?;
-    let node = Node::start(&d, port, port, &[])?;
+    let mut node = start(&d, port, port, &[])?;
     let wallets = Wallets::load(&NodePaths::new(&d, port).wallet)?;
     let addrs = wallets.addresses();
     let (a, b) = (addrs[0].to_string(), addrs[1].to_string());
@@ -711,7 +632,7 @@ fn main() -> Result<()> {
             "ratio": ratio, "target": r.target, "note": r.note,
         }));
     }
-    let out_dir = node_bin()
+    let out_dir = support::bin()
         .parent()
         .and_then(|p| p.parent())
         .map(|p| p.join("bench"))

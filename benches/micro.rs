@@ -19,7 +19,8 @@ use sledchain::net::codec::FrameCodec;
 use sledchain::net::message::{BlockMsg, Message};
 use tokio_util::codec::{Decoder, Encoder};
 
-mod common;
+#[path = "../tests/support/mod.rs"]
+mod support;
 
 /// Nonces tried per mining-loop iteration.
 const NONCES: u32 = 200_000;
@@ -80,9 +81,9 @@ fn signatures(c: &mut Criterion) {
     g.measurement_time(Duration::from_secs(2))
         .warm_up_time(Duration::from_millis(500))
         .sample_size(20);
-    let key = common::key(1);
-    let gen_block = common::genesis(common::owner(&key), 2);
-    let blk = common::spending_block(&gen_block, &key, 1);
+    let key = support::key(1);
+    let gen_block = support::genesis_paying(support::owner(&key), 2);
+    let blk = support::spending_block(&gen_block, &key, 1);
     let tx = blk.transactions[1].clone();
     let spent = gen_block.transactions[0].outputs[0];
     g.throughput(Throughput::Elements(1));
@@ -107,11 +108,11 @@ fn blocks(c: &mut Criterion) {
     g.measurement_time(Duration::from_secs(2))
         .warm_up_time(Duration::from_millis(500))
         .sample_size(10);
-    let key = common::key(2);
-    let gen_block = common::genesis(common::owner(&key), 200);
-    let blk = common::spending_block(&gen_block, &key, 100);
+    let key = support::key(2);
+    let gen_block = support::genesis_paying(support::owner(&key), 200);
+    let blk = support::spending_block(&gen_block, &key, 100);
     let dir = tempfile::tempdir().expect("tempdir");
-    let store = common::store_with(dir.path(), &gen_block);
+    let store = support::store_with(dir.path(), &gen_block);
     let parent = ParentInfo {
         hash: gen_block.hash(),
         height: 0,
@@ -125,16 +126,16 @@ fn blocks(c: &mut Criterion) {
     });
     let view = UtxoView::for_block(&blk, &store).expect("db");
     g.bench_function("context_nocache", |b| {
-        b.iter(|| check_block_context(&blk, &parent, common::BITS, &view, None).expect("valid"))
+        b.iter(|| check_block_context(&blk, &parent, support::BITS, &view, None).expect("valid"))
     });
     let cache = Arc::new(SigCache::new(100_000));
-    check_block_context(&blk, &parent, common::BITS, &view, Some(&cache)).expect("valid");
+    check_block_context(&blk, &parent, support::BITS, &view, Some(&cache)).expect("valid");
     g.bench_function("context_cached_sigs", |b| {
         b.iter(|| {
-            check_block_context(&blk, &parent, common::BITS, &view, Some(&cache)).expect("valid")
+            check_block_context(&blk, &parent, support::BITS, &view, Some(&cache)).expect("valid")
         })
     });
-    let undo = check_block_context(&blk, &parent, common::BITS, &view, None).expect("valid");
+    let undo = check_block_context(&blk, &parent, support::BITS, &view, None).expect("valid");
     g.bench_function("sled_connect_disconnect", |b| {
         b.iter(|| {
             store.connect_block(&blk, &undo.spent).expect("connect");

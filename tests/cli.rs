@@ -2,40 +2,28 @@
 //! data directory, with the node stopped (commands work on the store
 //! directly).
 
-use assert_cmd::Command;
+mod support;
+
 use serde_json::Value;
+use support::{Node, is_hash};
 use tempfile::TempDir;
 
 const DIFFICULTY: &str = "8";
 
-/// `node --datadir DIR --port 3000 ARGS...`, isolated from the caller's
-/// environment.
-fn node(dir: &TempDir, args: &[&str]) -> Command {
-    let mut c = Command::cargo_bin("node").unwrap();
-    c.env_remove("NODE_ID")
-        .env("RUST_BACKTRACE", "1")
-        .arg("--datadir")
-        .arg(dir.path())
-        .args(["--port", "3000"])
-        .args(args);
-    c
+/// Node 3000 of `dir`.
+fn node(dir: &TempDir) -> Node {
+    Node::at(dir.path(), 3000)
 }
 
 /// Runs and returns stdout, failing with stderr if the command fails.
 fn ok(dir: &TempDir, args: &[&str]) -> String {
-    let out = node(dir, args).output().unwrap();
-    assert!(
-        out.status.success(),
-        "node {args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
+    node(dir).stdout(args)
 }
 
 /// Runs a command that must fail: non-zero exit, nothing on stdout, exactly
 /// one line on stderr, no panic or backtrace. Returns that line.
 fn fails(dir: &TempDir, args: &[&str]) -> String {
-    let out = node(dir, args).output().unwrap();
+    let out = node(dir).run(args);
     let stderr = String::from_utf8(out.stderr).unwrap();
     assert!(!out.status.success(), "node {args:?} succeeded");
     assert_ne!(out.status.code(), Some(0));
@@ -53,24 +41,11 @@ fn fails(dir: &TempDir, args: &[&str]) -> String {
 }
 
 fn new_address(dir: &TempDir) -> String {
-    let out = ok(dir, &["createwallet"]);
-    let lines: Vec<&str> = out.lines().collect();
-    assert_eq!(lines.len(), 1, "createwallet prints one address: {out:?}");
-    lines[0].to_string()
+    node(dir).create_wallet()
 }
 
 fn balance(dir: &TempDir, addr: &str) -> u64 {
-    let out = ok(dir, &["getbalance", "--address", addr]);
-    let prefix = format!("Balance of {addr}: ");
-    let n = out
-        .trim_end()
-        .strip_prefix(&prefix)
-        .unwrap_or_else(|| panic!("unexpected getbalance output {out:?}"));
-    n.parse().unwrap()
-}
-
-fn is_hash(s: &str) -> bool {
-    s.len() == 64 && s.bytes().all(|b| b.is_ascii_hexdigit())
+    node(dir).balance(addr)
 }
 
 /// A wallet with addresses A and B and a chain whose genesis pays A.
@@ -79,41 +54,12 @@ fn with_chain() -> (TempDir, String, String, String) {
     let dir = TempDir::new().unwrap();
     let a = new_address(&dir);
     let b = new_address(&dir);
-    let out = ok(
-        &dir,
-        &[
-            "createblockchain",
-            "--address",
-            &a,
-            "--difficulty",
-            DIFFICULTY,
-        ],
-    );
-    let genesis = out.trim_end().to_string();
-    assert!(is_hash(&genesis), "createblockchain prints a hash: {out:?}");
-    assert_eq!(out.lines().count(), 1);
+    let genesis = node(&dir).create_blockchain(&a, DIFFICULTY);
     (dir, a, b, genesis)
 }
 
 fn send_mint(dir: &TempDir, from: &str, to: &str, amount: u64, fee: u64) -> String {
-    let out = ok(
-        dir,
-        &[
-            "send",
-            "--from",
-            from,
-            "--to",
-            to,
-            "--amount",
-            &amount.to_string(),
-            "--fee",
-            &fee.to_string(),
-            "--mint",
-        ],
-    );
-    let txid = out.trim_end().to_string();
-    assert!(is_hash(&txid), "send prints the txid: {out:?}");
-    txid
+    node(dir).mint_send_fee(from, to, amount, fee)
 }
 
 #[test]
@@ -130,14 +76,7 @@ fn createwallet_and_listaddresses() {
     assert_eq!(listed.len(), 2);
     assert!(listed.contains(&a) && listed.contains(&b));
     // Another port is another node with its own wallet.
-    let other = Command::cargo_bin("node")
-        .unwrap()
-        .env_remove("NODE_ID")
-        .arg("--datadir")
-        .arg(dir.path())
-        .args(["--port", "3001", "listaddresses"])
-        .output()
-        .unwrap();
+    let other = Node::at(dir.path(), 3001).run(&["listaddresses"]);
     assert!(other.status.success());
     assert!(other.stdout.is_empty());
 }

@@ -33,29 +33,31 @@ fn kill9_during_sync_and_minting_leaves_a_valid_chain() {
     let t0 = Instant::now();
     let dir = tempfile::tempdir().expect("tempdir");
     let d = dir.path();
-    let seed_port = free_port();
+    let mut seed = Node::new(d, "seed");
+    let seed_port = seed.port;
     let (seed_tip, seed_height) = genchain(d, seed_port, 1200, 2);
     assert_eq!(seed_height, 1200);
-    let seed_addr = format!("127.0.0.1:{seed_port}");
-    let mut nodes = Reaper(vec![start(d, seed_port, &["--seed", &seed_addr])]);
+    let seed_addr = seed.addr();
+    seed.start(&["--seed", &seed_addr]);
     assert!(
-        wait_until(20, || status(d, seed_port).is_some()),
+        wait_until(20, || seed.status().is_some()),
         "seed did not start"
     );
 
     // Sync under SIGKILL: a node syncing from the seed, killed after a random
     // 50..1500 ms, checked, restarted. A node that completed the sync starts
     // over from an empty datadir so that every kill lands in a sync.
-    let port = free_port();
+    let mut node = Node::new(d, "node");
+    let port = node.port;
     let mut rng = Lcg::from_time();
     println!("sync kill loop seed {}", rng.0);
     let (mut iterations, mut failures, mut no_chain, mut completed) = (0, 0, 0, 0);
     let mut max_height_seen = 0;
     for i in 0..20 {
-        let mut node = start(d, port, &["--seed", &seed_addr]);
+        node.spawn(&["--seed", &seed_addr]);
         let delay = rng.range(50, 1500);
         std::thread::sleep(Duration::from_millis(delay));
-        kill9(&mut node);
+        node.kill();
         iterations += 1;
         match check_after_kill(d, port) {
             Ok(true) => {}
@@ -65,15 +67,14 @@ fn kill9_during_sync_and_minting_leaves_a_valid_chain() {
                 eprintln!("iteration {i} (killed after {delay} ms): {e}");
             }
         }
-        let height =
-            sledchain::store::ChainStore::open(&d.join(port.to_string()).join("chain"), 1 << 20)
-                .ok()
-                .and_then(|s| s.tip_opt().ok().flatten())
-                .map_or(0, |t| t.height);
+        let height = sledchain::store::ChainStore::open(&node.chain_path(), 1 << 20)
+            .ok()
+            .and_then(|s| s.tip_opt().ok().flatten())
+            .map_or(0, |t| t.height);
         max_height_seen = max_height_seen.max(height);
         if height == seed_height {
             completed += 1;
-            std::fs::remove_dir_all(d.join(port.to_string())).expect("wipe datadir");
+            std::fs::remove_dir_all(node.dir()).expect("wipe datadir");
         }
     }
     println!(
@@ -87,27 +88,22 @@ fn kill9_during_sync_and_minting_leaves_a_valid_chain() {
     );
 
     // After the loop a restart finishes the sync.
-    let mut node = start(d, port, &["--seed", &seed_addr]);
+    node.start(&["--seed", &seed_addr]);
     assert!(
-        wait_until(120, || status(d, port)
+        wait_until(120, || node
+            .status()
             .is_some_and(|s| s.height == seed_height)),
         "restarted node did not finish the sync: {:?}",
-        status(d, port)
+        node.status()
     );
-    assert_eq!(status(d, port).expect("status").tip, seed_tip);
-    assert!(stop(&mut node), "node did not stop cleanly");
+    assert_eq!(node.status().expect("status").tip, seed_tip);
+    node.stop();
     assert_eq!(check_after_kill(d, port), Ok(true));
 
     // Minting under SIGKILL: the seed, now a minter at one transaction, gets
     // a stream of payments and is killed while it mints.
-    for c in &mut nodes.0 {
-        assert!(stop(c), "seed did not stop cleanly");
-    }
-    nodes.0.clear();
-    let addrs: Vec<String> = cli_ok(d, seed_port, &["listaddresses"])
-        .lines()
-        .map(str::to_string)
-        .collect();
+    seed.stop();
+    let addrs = seed.addresses();
     assert!(addrs.len() >= 2);
     // Payments are built here and submitted over the control socket only, so
     // the sender never opens the store (which would lock a starting node out).
@@ -145,21 +141,17 @@ fn kill9_during_sync_and_minting_leaves_a_valid_chain() {
     let (mut m_iter, mut m_fail) = (0, 0);
     let mut heights = vec![seed_height];
     for i in 0..10 {
-        let mut node = start(
-            d,
-            seed_port,
-            &[
-                "--seed",
-                &seed_addr,
-                "--minter",
-                &minter,
-                "--mint-threshold",
-                "1",
-            ],
-        );
+        seed.spawn(&[
+            "--seed",
+            &seed_addr,
+            "--minter",
+            &minter,
+            "--mint-threshold",
+            "1",
+        ]);
         let delay = rng.range(300, 1500);
         std::thread::sleep(Duration::from_millis(delay));
-        kill9(&mut node);
+        seed.kill();
         m_iter += 1;
         match check_after_kill(d, seed_port) {
             Ok(true) => {}
@@ -168,14 +160,7 @@ fn kill9_during_sync_and_minting_leaves_a_valid_chain() {
                 eprintln!("minting iteration {i} (killed after {delay} ms): {other:?}");
             }
         }
-        let h = sledchain::store::ChainStore::open(
-            &d.join(seed_port.to_string()).join("chain"),
-            1 << 20,
-        )
-        .expect("open store")
-        .tip()
-        .expect("tip")
-        .height;
+        let h = open_store(d, seed_port).tip().expect("tip").height;
         heights.push(h);
     }
     sending.store(false, Ordering::SeqCst);
@@ -190,20 +175,16 @@ fn kill9_during_sync_and_minting_leaves_a_valid_chain() {
 
     // The chain minted across kills serves a sync: the earlier node catches
     // up with the restarted minter's tip.
-    let mut both = Reaper(vec![
-        start(d, seed_port, &["--seed", &seed_addr]),
-        start(d, port, &["--seed", &seed_addr]),
-    ]);
-    assert!(wait_until(20, || running(d, seed_port) && running(d, port)));
-    let target = status(d, seed_port).expect("seed status");
+    seed.start(&["--seed", &seed_addr]);
+    node.start(&["--seed", &seed_addr]);
+    let target = seed.status().expect("seed status");
     assert!(
-        wait_until(60, || status(d, port).is_some_and(|s| s.tip == target.tip)),
+        wait_until(60, || node.status().is_some_and(|s| s.tip == target.tip)),
         "node did not sync the minted blocks: {:?} vs {target:?}",
-        status(d, port)
+        node.status()
     );
-    for c in &mut both.0 {
-        assert!(stop(c), "node did not stop cleanly");
-    }
+    seed.stop();
+    node.stop();
     assert_eq!(check_after_kill(d, port), Ok(true));
     println!("crash test wall time {:.1}s", t0.elapsed().as_secs_f64());
 }

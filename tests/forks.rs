@@ -11,21 +11,14 @@ use std::time::{Duration, Instant};
 
 use p256::ecdsa::SigningKey;
 use sledchain::core::block::Block;
-use sledchain::core::hash::{BlockHash, Txid, hash160};
+use sledchain::core::hash::{BlockHash, Txid};
 use sledchain::core::params::{SUBSIDY, now_secs};
-use sledchain::core::tx::{OutPoint, pubkey_bytes};
-use sledchain::net::message::{
-    BlockMsg, GetData, Inv, InvKind, Message, PROTOCOL_VERSION, Version,
-};
-use sledchain::store::ChainStore;
+use sledchain::core::tx::OutPoint;
+use sledchain::net::message::{BlockMsg, GetData, Inv, InvKind, Message};
 use sledchain::wallet::send::build_payment;
 use support::*;
 
 const BITS: u32 = 4;
-
-fn owner(key: &SigningKey) -> [u8; 20] {
-    hash160(&pubkey_bytes(key.verifying_key()))
-}
 
 fn coinbase_coin(b: &Block) -> (OutPoint, sledchain::core::tx::TxOut) {
     let cb = &b.transactions[0];
@@ -38,18 +31,6 @@ fn coinbase_coin(b: &Block) -> (OutPoint, sledchain::core::tx::TxOut) {
     )
 }
 
-/// Creates node `port`'s store under `dir` holding `blocks` (genesis first,
-/// each extending the previous).
-fn init_node(dir: &Path, port: u16, blocks: &[Block]) {
-    let store =
-        ChainStore::open(&dir.join(port.to_string()).join("chain"), 1 << 20).expect("open store");
-    store.init_genesis(&blocks[0]).expect("genesis");
-    for b in &blocks[1..] {
-        store.connect_block(b, &[]).expect("coinbase-only block");
-    }
-    store.flush().expect("flush");
-}
-
 fn block_msg(block: &Block) -> Message {
     Message::Block(BlockMsg {
         addr_from: String::new(),
@@ -57,20 +38,9 @@ fn block_msg(block: &Block) -> Message {
     })
 }
 
-fn hello(peer: &mut RawPeer, genesis: BlockHash, height: u64) {
-    peer.send(&Message::Version(Version {
-        version: PROTOCOL_VERSION,
-        best_height: height,
-        addr_from: String::new(),
-        genesis: Some(genesis),
-        nonce: 42,
-    }));
-}
-
 /// Txids of node `port`'s best chain (node stopped).
 fn best_chain_txids(dir: &Path, port: u16) -> HashSet<Txid> {
-    let store =
-        ChainStore::open(&dir.join(port.to_string()).join("chain"), 1 << 20).expect("open store");
+    let store = open_store(dir, port);
     let mut ids = HashSet::new();
     for b in store.iter() {
         for tx in b.expect("best-chain block").transactions {
@@ -88,15 +58,15 @@ fn reorg_returns_still_valid_transactions_to_the_mempool() {
     let key = SigningKey::from_slice(&[7u8; 32]).expect("key");
     let other = SigningKey::from_slice(&[9u8; 32]).expect("key");
     let t = now_secs() as u32 - 1000;
-    let g = mine(BlockHash::ZERO, 0, BITS, t, owner(&key), SUBSIDY, vec![]);
-    let b1 = mine(g.hash(), 1, BITS, t + 1, owner(&key), SUBSIDY, vec![]);
+    let g = mine_on(BlockHash::ZERO, 0, BITS, t, owner(&key), SUBSIDY, vec![]);
+    let b1 = mine_on(g.hash(), 1, BITS, t + 1, owner(&key), SUBSIDY, vec![]);
     init_node(d, port, &[g.clone(), b1.clone()]);
 
     // Branch A: t_keep spends the genesis coin, t_conflict the block-1 coin.
     let (c0, c1) = (coinbase_coin(&g), coinbase_coin(&b1));
     let t_keep = build_payment(&key, &[c0], owner(&other), 5, 1).expect("payment");
     let t_conflict = build_payment(&key, &[c1], owner(&other), 6, 1).expect("payment");
-    let a2 = mine(
+    let a2 = mine_on(
         b1.hash(),
         2,
         BITS,
@@ -107,35 +77,36 @@ fn reorg_returns_still_valid_transactions_to_the_mempool() {
     );
     // Branch B (more work): spends the block-1 coin differently.
     let u = build_payment(&key, &[c1], owner(&key), 7, 1).expect("payment");
-    let b2 = mine(b1.hash(), 2, BITS, t + 3, owner(&key), SUBSIDY + 1, vec![u]);
-    let b3 = mine(b2.hash(), 3, BITS, t + 4, owner(&key), SUBSIDY, vec![]);
+    let b2 = mine_on(b1.hash(), 2, BITS, t + 3, owner(&key), SUBSIDY + 1, vec![u]);
+    let b3 = mine_on(b2.hash(), 3, BITS, t + 4, owner(&key), SUBSIDY, vec![]);
 
     let dead = format!("127.0.0.1:{}", free_port());
-    let mut nodes = Reaper(vec![start(d, port, &["--seed", &dead])]);
+    let mut node = Node::at(d, port);
+    node.start(&["--seed", &dead]);
     assert!(
-        wait_until(20, || status(d, port).is_some()),
+        wait_until(20, || node.status().is_some()),
         "node did not start"
     );
     let mut peer = RawPeer::connect(port);
-    hello(&mut peer, g.hash(), 1);
+    peer.hello(g.hash(), 1);
     peer.send(&block_msg(&a2));
     assert!(
-        wait_until(20, || status(d, port).is_some_and(|s| s.height == 2)),
+        wait_until(20, || node.status().is_some_and(|s| s.height == 2)),
         "branch A not connected: {:?}",
-        status(d, port)
+        node.status()
     );
-    assert_eq!(status(d, port).expect("status").tip, a2.hash().to_string());
+    assert_eq!(node.status().expect("status").tip, a2.hash().to_string());
     peer.send(&block_msg(&b2));
     peer.send(&block_msg(&b3));
     assert!(
-        wait_until(20, || status(d, port).is_some_and(|s| s.height == 3)),
+        wait_until(20, || node.status().is_some_and(|s| s.height == 3)),
         "no reorg to branch B: {:?}",
-        status(d, port)
+        node.status()
     );
-    let s = status(d, port).expect("status");
+    let s = node.status().expect("status");
     assert_eq!(s.tip, b3.hash().to_string());
     assert_eq!(s.mempool, 1, "only the still-valid transaction returns");
-    assert!(log_text(d, port).contains("reorg:"));
+    assert!(node.log_text().contains("reorg:"));
 
     // Which one: ask the node for both transactions.
     peer.send(&Message::GetData(GetData {
@@ -146,7 +117,7 @@ fn reorg_returns_still_valid_transactions_to_the_mempool() {
     let (mut got, mut missing) = (Vec::new(), Vec::new());
     let deadline = Instant::now() + Duration::from_secs(10);
     while Instant::now() < deadline && got.len() + missing.len() < 2 {
-        match peer.recv() {
+        match peer.recv(Duration::from_millis(200)) {
             Some(Message::Tx(m)) => got.push(m.transaction.txid()),
             Some(Message::NotFound(n)) => missing.extend(n.items.into_iter().map(Txid)),
             _ => {}
@@ -163,7 +134,7 @@ fn reorg_returns_still_valid_transactions_to_the_mempool() {
         "the double spend must not return"
     );
 
-    assert!(stop(&mut nodes.0[0]), "node did not stop cleanly");
+    node.stop();
     assert_eq!(checkchain(d, port).1, "OK");
 }
 
@@ -174,11 +145,11 @@ fn orphans_are_connected_once_their_parents_arrive() {
     let port = free_port();
     let key = SigningKey::from_slice(&[5u8; 32]).expect("key");
     let t = now_secs() as u32 - 1000;
-    let g = mine(BlockHash::ZERO, 0, BITS, t, owner(&key), SUBSIDY, vec![]);
+    let g = mine_on(BlockHash::ZERO, 0, BITS, t, owner(&key), SUBSIDY, vec![]);
     let mut chain = vec![g.clone()];
     for h in 1..=5u64 {
         let prev = chain.last().expect("parent").hash();
-        chain.push(mine(
+        chain.push(mine_on(
             prev,
             h,
             BITS,
@@ -190,14 +161,15 @@ fn orphans_are_connected_once_their_parents_arrive() {
     }
     init_node(d, port, &chain[..1]);
     let dead = format!("127.0.0.1:{}", free_port());
-    let mut nodes = Reaper(vec![start(d, port, &["--seed", &dead])]);
+    let mut node = Node::at(d, port);
+    node.start(&["--seed", &dead]);
     assert!(
-        wait_until(20, || status(d, port).is_some()),
+        wait_until(20, || node.status().is_some()),
         "node did not start"
     );
 
     let mut peer = RawPeer::connect(port);
-    hello(&mut peer, g.hash(), 0);
+    peer.hello(g.hash(), 0);
     // Blocks 5, 4, 3 first: their parents are unknown.
     for b in chain[3..].iter().rev() {
         peer.send(&block_msg(b));
@@ -209,7 +181,7 @@ fn orphans_are_connected_once_their_parents_arrive() {
     let deadline = Instant::now() + Duration::from_secs(30);
     let mut done = false;
     while Instant::now() < deadline && !done {
-        match peer.recv() {
+        match peer.recv(Duration::from_millis(200)) {
             Some(Message::GetBlocks(_)) => {
                 asked_blocks += 1;
                 peer.send(&Message::Inv(Inv {
@@ -226,12 +198,11 @@ fn orphans_are_connected_once_their_parents_arrive() {
                     }
                 }
             }
-            Some(Message::Ping(n)) => peer.send(&Message::Pong(n)),
             Some(_) => {}
-            None => done = status(d, port).is_some_and(|s| s.height == 5),
+            None => done = node.status().is_some_and(|s| s.height == 5),
         }
     }
-    let s = status(d, port).expect("status");
+    let s = node.status().expect("status");
     assert_eq!(s.height, 5, "orphans not connected");
     assert_eq!(s.tip, chain[5].hash().to_string());
     assert!(
@@ -243,7 +214,7 @@ fn orphans_are_connected_once_their_parents_arrive() {
         requested, parents,
         "the node should fetch exactly the missing parents, not the orphans it holds"
     );
-    assert!(stop(&mut nodes.0[0]), "node did not stop cleanly");
+    node.stop();
     assert_eq!(checkchain(d, port).1, "OK");
 }
 
@@ -251,67 +222,57 @@ fn orphans_are_connected_once_their_parents_arrive() {
 fn competing_minters_converge_on_one_tip() {
     let dir = tempfile::tempdir().expect("tempdir");
     let d = dir.path();
-    let seed_port = free_port();
-    let (_, base) = genchain(d, seed_port, 30, 2);
-    let seed = format!("127.0.0.1:{seed_port}");
-    let (m1, m2) = (free_port(), free_port());
-    let wallet = d.join(seed_port.to_string()).join("wallets.dat");
-    for p in [m1, m2] {
-        std::fs::create_dir_all(d.join(p.to_string())).expect("mkdir");
-        std::fs::copy(&wallet, d.join(p.to_string()).join("wallets.dat")).expect("copy wallet");
+    let mut seed_node = Node::new(d, "seed");
+    let (_, base) = genchain(d, seed_node.port, 30, 2);
+    let seed = seed_node.addr();
+    let (mut m1, mut m2) = (Node::new(d, "m1"), Node::new(d, "m2"));
+    for m in [&m1, &m2] {
+        std::fs::create_dir_all(m.dir()).expect("mkdir");
+        std::fs::copy(seed_node.wallet_path(), m.wallet_path()).expect("copy wallet");
     }
-    let addrs: Vec<String> = cli_ok(d, seed_port, &["listaddresses"])
-        .lines()
-        .map(str::to_string)
-        .collect();
+    let addrs = seed_node.addresses();
     // Two funded addresses, one paying through each minter.
     let funded: Vec<&String> = addrs
         .iter()
-        .filter(|a| {
-            cli_ok(d, seed_port, &["getbalance", "--address", a])
-                .split_whitespace()
-                .last()
-                .and_then(|v| v.parse::<u64>().ok())
-                .is_some_and(|v| v >= 10)
-        })
+        .filter(|a| seed_node.balance(a) >= 10)
         .collect();
     assert!(
         funded.len() >= 2,
         "genchain left fewer than two funded keys"
     );
     let (payer1, payer2) = (funded[0].clone(), funded[1].clone());
-    let mut nodes = Reaper(vec![start(d, seed_port, &["--seed", &seed])]);
-    assert!(wait_until(20, || status(d, seed_port).is_some()));
+    seed_node.start(&["--seed", &seed]);
+    assert!(wait_until(20, || seed_node.status().is_some()));
     // m2 mints only at two transactions, so it can still race m1 for a
     // round's pair of payments but does not re-race every settling payment
     // that m1 mints on its own: the branches always settle.
-    for (p, minter, threshold) in [(m1, &addrs[6], "1"), (m2, &addrs[7], "2")] {
-        nodes.0.push(start(
-            d,
-            p,
-            &[
-                "--seed",
-                &seed,
-                "--minter",
-                minter,
-                "--mint-threshold",
-                threshold,
-            ],
-        ));
+    for (m, minter, threshold) in [(&mut m1, &addrs[6], "1"), (&mut m2, &addrs[7], "2")] {
+        m.start(&[
+            "--seed",
+            &seed,
+            "--minter",
+            minter,
+            "--mint-threshold",
+            threshold,
+        ]);
     }
-    let ports = [seed_port, m1, m2];
-    for p in ports {
+    let mut nodes = [seed_node, m1, m2];
+    for n in &nodes {
         assert!(
-            wait_until(60, || status(d, p)
+            wait_until(60, || n
+                .status()
                 .is_some_and(|s| s.height == base && s.peers >= 1)),
-            "node {p} did not sync: {:?}",
-            status(d, p)
+            "node {} did not sync: {:?}",
+            n.name,
+            n.status()
         );
     }
     std::thread::sleep(Duration::from_millis(500));
+    let ports = nodes.each_ref().map(|n| n.port);
+    let statuses = |nodes: &[Node; 3]| nodes.each_ref().map(Node::status);
 
     let converged = || {
-        let st: Vec<_> = ports.iter().map(|p| status(d, *p)).collect();
+        let st = statuses(&nodes);
         st.iter()
             .all(|s| s.as_ref().is_some_and(|s| s.mempool == 0))
             && st
@@ -336,14 +297,14 @@ fn competing_minters_converge_on_one_tip() {
                 )
             })
         };
-        let h1 = pay(m1, &payer1, &addrs[6]);
-        let h2 = pay(m2, &payer2, &addrs[7]);
+        let h1 = pay(ports[1], &payer1, &addrs[6]);
+        let h2 = pay(ports[2], &payer2, &addrs[7]);
         txids.push(h1.join().expect("send via m1"));
         txids.push(h2.join().expect("send via m2"));
         std::thread::sleep(Duration::from_millis(1500));
-        let tips: HashSet<_> = ports
-            .iter()
-            .filter_map(|p| status(d, *p).map(|s| s.tip))
+        let tips: HashSet<_> = statuses(&nodes)
+            .into_iter()
+            .filter_map(|s| s.map(|s| s.tip))
             .collect();
         if tips.len() > 1 {
             forks += 1;
@@ -355,44 +316,34 @@ fn competing_minters_converge_on_one_tip() {
             if ok {
                 break;
             }
-            txids.push(cli_ok(
-                d,
-                m1,
-                &[
-                    "send", "--from", &payer1, "--to", &addrs[6], "--amount", "1",
-                ],
-            ));
+            txids.push(nodes[1].ok(&[
+                "send", "--from", &payer1, "--to", &addrs[6], "--amount", "1",
+            ]));
             ok = wait_until(10, converged);
         }
         assert!(
             ok,
             "nodes did not converge in round {r}: {:?}",
-            ports.iter().map(|p| status(d, *p)).collect::<Vec<_>>()
+            statuses(&nodes)
         );
         if forks >= 2 {
             break;
         }
     }
-    let reorgs: usize = ports
+    let reorgs: usize = nodes
         .iter()
-        .map(|p| log_text(d, *p).matches("reorg:").count())
+        .map(|n| n.log_text().matches("reorg:").count())
         .sum();
     println!("minter race: {rounds} rounds, {forks} forks seen, {reorgs} reorgs logged");
     // Whether the race produces a fork depends on timing, so it is reported,
     // not asserted; reorg_returns_still_valid_transactions_to_the_mempool
     // builds a fork deterministically.
-    for c in &mut nodes.0 {
-        assert!(stop(c), "node did not stop cleanly");
+    for n in &mut nodes {
+        n.stop();
     }
     let tips: HashSet<_> = ports
         .iter()
-        .map(|p| {
-            ChainStore::open(&d.join(p.to_string()).join("chain"), 1 << 20)
-                .expect("store")
-                .tip()
-                .expect("tip")
-                .hash
-        })
+        .map(|p| open_store(d, *p).tip().expect("tip").hash)
         .collect();
     assert_eq!(tips.len(), 1, "stopped nodes differ");
     for p in ports {
@@ -418,27 +369,27 @@ fn a_reorg_cut_short_by_a_crash_completes_on_restart() {
     let port = free_port();
     let key = SigningKey::from_slice(&[3u8; 32]).expect("key");
     let t = now_secs() as u32 - 1000;
-    let g = mine(BlockHash::ZERO, 0, BITS, t, owner(&key), SUBSIDY, vec![]);
-    let a1 = mine(g.hash(), 1, BITS, t + 1, owner(&key), SUBSIDY, vec![]);
-    let b1 = mine(g.hash(), 1, BITS, t + 2, owner(&key), SUBSIDY, vec![]);
-    let b2 = mine(b1.hash(), 2, BITS, t + 3, owner(&key), SUBSIDY, vec![]);
+    let g = mine_on(BlockHash::ZERO, 0, BITS, t, owner(&key), SUBSIDY, vec![]);
+    let a1 = mine_on(g.hash(), 1, BITS, t + 1, owner(&key), SUBSIDY, vec![]);
+    let b1 = mine_on(g.hash(), 1, BITS, t + 2, owner(&key), SUBSIDY, vec![]);
+    let b2 = mine_on(b1.hash(), 2, BITS, t + 3, owner(&key), SUBSIDY, vec![]);
     init_node(d, port, &[g.clone(), a1]);
     {
-        let store =
-            ChainStore::open(&d.join(port.to_string()).join("chain"), 1 << 20).expect("open store");
+        let store = open_store(d, port);
         store.store_block(&b1).expect("store b1");
         store.store_block(&b2).expect("store b2");
         store.disconnect_tip().expect("disconnect a1");
         store.flush().expect("flush");
     }
     let dead = format!("127.0.0.1:{}", free_port());
-    let mut nodes = Reaper(vec![start(d, port, &["--seed", &dead])]);
+    let mut node = Node::at(d, port);
+    node.start(&["--seed", &dead]);
     assert!(
-        wait_until(20, || status(d, port).is_some_and(|s| s.height == 2)),
+        wait_until(20, || node.status().is_some_and(|s| s.height == 2)),
         "restarted node stays off the branch with the most work: {:?}",
-        status(d, port)
+        node.status()
     );
-    assert_eq!(status(d, port).expect("status").tip, b2.hash().to_string());
-    assert!(stop(&mut nodes.0[0]), "node did not stop cleanly");
+    assert_eq!(node.status().expect("status").tip, b2.hash().to_string());
+    node.stop();
     assert_eq!(checkchain(d, port).1, "OK");
 }

@@ -7,33 +7,27 @@
 //! attacker's address, (b) it is still running and did not panic, and (c) a
 //! well-behaved peer is still served (`version` → `getblocks` → `inv`).
 
-#[allow(dead_code)]
-mod common;
+mod support;
 
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::net::TcpStream;
+use std::path::Path;
+use std::process::Command;
 use std::sync::Arc;
-use std::sync::atomic::AtomicBool;
 use std::time::{Duration, Instant};
 
-use bytes::{Bytes, BytesMut};
-use common::{key, owner, pay, signed};
+use bytes::Bytes;
 use p256::ecdsa::SigningKey;
 use sledchain::cli::NodePaths;
-use sledchain::core::block::{Block, solve_header};
+use sledchain::core::block::Block;
 use sledchain::core::hash::{BlockHash, Hash256};
-use sledchain::core::params::{SUBSIDY, now_secs};
+use sledchain::core::params::SUBSIDY;
 use sledchain::core::tx::{OutPoint, Transaction, TxOut};
 use sledchain::core::validation::SigCache;
-use sledchain::net::codec::{Frame, FrameCodec, MAGIC, command_bytes};
-use sledchain::net::message::{
-    Addr, BlockMsg, GetBlocks, GetData, Inv, InvKind, Message, PROTOCOL_VERSION, TxMsg, Version,
-};
+use sledchain::net::codec::{Frame, command_bytes};
+use sledchain::net::message::{Addr, BlockMsg, GetData, Inv, InvKind, Message, TxMsg};
 use sledchain::node::ChainState;
 use sledchain::store::ChainStore;
-use tokio_util::codec::{Decoder, Encoder};
+use support::{Node, RawPeer, frame_header, free_port, key, now32, owner, pay, signed, solve};
 
 /// Proof-of-work difficulty of the test chains, in leading zero bits.
 const DIFFICULTY: u32 = 8;
@@ -42,340 +36,30 @@ const IDLE: u64 = 3;
 
 // ---------------------------------------------------------------- harness
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
+/// Starts node `port` of `dir` with `--seed 127.0.0.1:SEED`, the test idle
+/// timeout and `extra` flags.
+fn start(dir: &Path, port: u16, seed: u16, extra: &[&str]) -> Node {
+    let mut node = Node::at(dir, port);
+    let seed = format!("127.0.0.1:{seed}");
+    let idle = IDLE.to_string();
+    let mut args = vec!["--seed", seed.as_str(), "--idle-timeout", idle.as_str()];
+    args.extend_from_slice(extra);
+    node.start(&args);
+    node
 }
 
-/// A running `node startnode`, killed (-9) on drop; its log tail is printed
-/// when the test fails.
-struct Node {
-    child: Option<Child>,
-    dir: PathBuf,
-    port: u16,
-    log: PathBuf,
-}
-
-impl Node {
-    fn start(dir: &Path, port: u16, seed: u16, extra: &[&str]) -> Node {
-        let log = dir.join(format!("node-{port}.log"));
-        let mut args: Vec<String> = vec![
-            "--datadir".into(),
-            dir.display().to_string(),
-            "--port".into(),
-            port.to_string(),
-            "startnode".into(),
-            "--seed".into(),
-            format!("127.0.0.1:{seed}"),
-            "--idle-timeout".into(),
-            IDLE.to_string(),
-        ];
-        args.extend(extra.iter().map(|s| s.to_string()));
-        let listening = format!("node listening on 127.0.0.1:{port}");
-        // A store just closed by this process (or by a `node` command) may
-        // still be locked for a moment: retry while the node says so.
-        for _ in 0..50 {
-            let file = std::fs::File::create(&log).expect("log file");
-            let child = Command::new(env!("CARGO_BIN_EXE_node"))
-                .args(&args)
-                .env("RUST_LOG", "info")
-                .stdout(Stdio::null())
-                .stderr(file)
-                .spawn()
-                .expect("spawn node");
-            let mut node = Node {
-                child: Some(child),
-                dir: dir.to_path_buf(),
-                port,
-                log: log.clone(),
-            };
-            let deadline = Instant::now() + Duration::from_secs(20);
-            loop {
-                if node.log_text().contains(&listening) {
-                    return node;
-                }
-                let exited = node
-                    .child
-                    .as_mut()
-                    .and_then(|c| c.try_wait().ok().flatten());
-                if exited.is_some() {
-                    assert!(
-                        node.log_text().contains("in use"),
-                        "node {port} exited at start:\n{}",
-                        node.tail(20)
-                    );
-                    node.child = None;
-                    break;
-                }
-                assert!(
-                    Instant::now() < deadline,
-                    "node {port} did not start:\n{}",
-                    node.tail(20)
-                );
-                std::thread::sleep(Duration::from_millis(50));
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        panic!("node {port}: store still in use");
-    }
-
-    fn addr(&self) -> SocketAddr {
-        SocketAddr::from(([127, 0, 0, 1], self.port))
-    }
-
-    fn pid(&self) -> u32 {
-        self.child.as_ref().map_or(0, |c| c.id())
-    }
-
-    fn log_text(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-
-    fn tail(&self, n: usize) -> String {
-        let t = self.log_text();
-        let lines: Vec<&str> = t.lines().collect();
-        lines[lines.len().saturating_sub(n)..].join("\n")
-    }
-
-    /// Waits (20 s at most) for a log line containing every one of `parts`.
-    fn wait_log_all(&self, parts: &[&str]) -> String {
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
-            if let Some(l) = self
-                .log_text()
-                .lines()
-                .find(|l| parts.iter().all(|p| l.contains(p)))
-            {
-                return l.to_string();
-            }
-            assert!(
-                Instant::now() < deadline,
-                "node {} never logged a line with {parts:?}; log tail:\n{}",
-                self.port,
-                self.tail(40)
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-
-    fn wait_log(&self, part: &str) -> String {
-        self.wait_log_all(&[part])
-    }
-
-    /// (b): still running, and no panic in the log.
-    fn assert_alive(&mut self) {
-        let status = self
-            .child
-            .as_mut()
-            .and_then(|c| c.try_wait().ok().flatten());
-        assert!(
-            status.is_none(),
-            "node {} exited: {status:?}; log tail:\n{}",
-            self.port,
-            self.tail(40)
-        );
-        assert!(
-            !self.log_text().contains("panicked"),
-            "node {} panicked; log tail:\n{}",
-            self.port,
-            self.tail(40)
-        );
-    }
-
-    /// `node status` of the running node: (height, tip, mempool).
-    fn status(&self) -> (u64, String, u64) {
-        let out = self.cli(&["status"]);
-        let field = |name: &str| {
-            out.lines()
-                .find_map(|l| l.strip_prefix(name))
-                .map(|v| v.trim().to_string())
-                .unwrap_or_else(|| panic!("no {name} in status: {out}"))
-        };
-        (
-            field("height:").parse().expect("height"),
-            field("tip:"),
-            field("mempool:").parse().expect("mempool"),
-        )
-    }
-
-    fn cli(&self, args: &[&str]) -> String {
-        let out = Command::new(env!("CARGO_BIN_EXE_node"))
-            .arg("--datadir")
-            .arg(&self.dir)
-            .arg("--port")
-            .arg(self.port.to_string())
-            .args(args)
-            .output()
-            .expect("run node cli");
-        assert!(
-            out.status.success(),
-            "node {args:?} failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    }
-
-    /// SIGINT, then waits for a clean exit (status 0).
-    fn stop(&mut self) {
-        let Some(mut child) = self.child.take() else {
-            return;
-        };
-        let _ = Command::new("kill")
-            .args(["-INT", &child.id().to_string()])
-            .status();
-        let deadline = Instant::now() + Duration::from_secs(15);
-        loop {
-            if let Ok(Some(s)) = child.try_wait() {
-                assert!(s.success(), "node exited with {s}; log:\n{}", self.tail(40));
-                return;
-            }
-            if Instant::now() > deadline {
-                let _ = child.kill();
-                panic!("node did not stop; log:\n{}", self.tail(40));
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-}
-
-impl Drop for Node {
-    fn drop(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-        if std::thread::panicking() {
-            eprintln!("--- node {} log (tail) ---\n{}", self.port, self.tail(60));
-        }
-    }
-}
-
-/// A client speaking the wire protocol over a blocking socket.
-struct Raw {
-    s: TcpStream,
-    buf: BytesMut,
-}
-
-impl Raw {
-    fn connect(node: &Node) -> Raw {
-        let s = TcpStream::connect(node.addr()).expect("connect");
-        s.set_read_timeout(Some(Duration::from_millis(200))).ok();
-        Raw {
-            s,
-            buf: BytesMut::new(),
-        }
-    }
-
-    /// The address the node sees for this client.
-    fn me(&self) -> String {
-        self.s.local_addr().expect("local addr").to_string()
-    }
-
-    fn send_raw(&mut self, bytes: &[u8]) {
-        self.s.write_all(bytes).expect("write");
-    }
-
-    fn send_frame(&mut self, f: Frame) {
-        let mut b = BytesMut::new();
-        FrameCodec.encode(f, &mut b).expect("encode frame");
-        self.send_raw(&b);
-    }
-
-    fn send(&mut self, m: &Message) {
-        self.send_frame(m.to_frame());
-    }
-
-    /// The next message other than `ping` (answered) within `timeout`,
-    /// `None` on timeout; panics on EOF.
-    fn recv(&mut self, timeout: Duration) -> Option<Message> {
-        let deadline = Instant::now() + timeout;
-        loop {
-            if let Some(f) = FrameCodec
-                .decode(&mut self.buf)
-                .expect("node sent a bad frame")
-            {
-                match Message::from_frame(&f).expect("node sent a bad message") {
-                    // A live peer answers pings (or the idle timeout drops it).
-                    Message::Ping(n) => self.send(&Message::Pong(n)),
-                    m => return Some(m),
-                }
-                continue;
-            }
-            if Instant::now() >= deadline {
-                return None;
-            }
-            let mut chunk = [0u8; 65536];
-            match self.s.read(&mut chunk) {
-                Ok(0) => panic!("connection closed by the node"),
-                Ok(n) => self.buf.extend_from_slice(&chunk[..n]),
-                Err(e)
-                    if matches!(
-                        e.kind(),
-                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
-                    ) => {}
-                Err(e) => panic!("read: {e}"),
-            }
-        }
-    }
-
-    /// True once the node closed the connection (within `timeout`).
-    fn closed_within(&mut self, timeout: Duration) -> bool {
-        let deadline = Instant::now() + timeout;
-        let mut chunk = [0u8; 65536];
-        while Instant::now() < deadline {
-            match self.s.read(&mut chunk) {
-                Ok(0) => return true,
-                Ok(_) => {}
-                Err(e)
-                    if matches!(
-                        e.kind(),
-                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
-                    ) => {}
-                Err(_) => return true,
-            }
-        }
-        false
-    }
-
-    fn version(&mut self) {
-        let me = self.me();
-        self.send(&Message::Version(Version {
-            version: PROTOCOL_VERSION,
-            best_height: 0,
-            addr_from: me,
-            genesis: None,
-            nonce: 7,
-        }));
-    }
-
-    /// Handshake, then `getblocks` from genesis; returns the hashes of the
-    /// `inv` that answers it.
-    fn fetch_inv(&mut self) -> Vec<Hash256> {
-        self.version();
-        let me = self.me();
-        self.send(&Message::GetBlocks(GetBlocks {
-            addr_from: me,
-            locator: vec![],
-            stop: BlockHash::ZERO,
-        }));
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while Instant::now() < deadline {
-            if let Some(Message::Inv(inv)) = self.recv(Duration::from_millis(500))
-                && inv.kind == InvKind::Block
-            {
-                return inv.items;
-            }
-        }
-        panic!("no inv in answer to getblocks");
-    }
+/// `node status` of the running node: (height, tip, mempool).
+fn state(node: &Node) -> (u64, String, usize) {
+    let s = node
+        .status()
+        .unwrap_or_else(|| panic!("no status; log tail:\n{}", node.tail(40)));
+    (s.height, s.tip, s.mempool)
 }
 
 /// (c): a fresh well-behaved client is still served.
 fn assert_served(node: &mut Node) {
     node.assert_alive();
-    let items = Raw::connect(node).fetch_inv();
+    let items = RawPeer::connect(node.port).fetch_inv();
     assert!(!items.is_empty(), "empty inv");
 }
 
@@ -384,23 +68,7 @@ fn assert_disconnected(node: &Node, who: &str) -> String {
     node.wait_log(&format!("disconnected {who}:"))
 }
 
-fn header(command: &[u8; 12], len: u32, checksum: [u8; 4]) -> Vec<u8> {
-    let mut h = MAGIC.to_vec();
-    h.extend_from_slice(command);
-    h.extend_from_slice(&len.to_le_bytes());
-    h.extend_from_slice(&checksum);
-    h
-}
-
 // ---------------------------------------------------------------- chain
-
-fn solve(b: &mut Block) {
-    assert!(solve_header(&mut b.header, 1, &AtomicBool::new(false)));
-}
-
-fn now32() -> u32 {
-    u32::try_from(now_secs()).expect("clock fits u32")
-}
 
 /// The test chain, built in the seed's datadir before it starts:
 /// genesis (coinbase `cb0` to key 1), block 1 (coinbase `cb1` to key 1 and
@@ -537,16 +205,16 @@ fn wire_abuse() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let port = free_port();
     let c = build_chain(tmp.path(), port);
-    let mut node = Node::start(tmp.path(), port, port, &[]);
+    let mut node = start(tmp.path(), port, port, &[]);
     assert_served(&mut node);
 
     // Silent peers, started first so their idle timeouts run meanwhile.
-    let silent = Raw::connect(&node);
-    let mut header_only = Raw::connect(&node);
-    header_only.send_raw(&header(&command_bytes("ping"), 8, [0; 4])[..10]);
-    let mut short_payload = Raw::connect(&node);
+    let silent = RawPeer::connect(node.port);
+    let mut header_only = RawPeer::connect(node.port);
+    header_only.send_raw(&frame_header(&command_bytes("ping"), 8, [0; 4])[..10]);
+    let mut short_payload = RawPeer::connect(node.port);
     let ping = Message::Ping(1).to_frame();
-    let mut bytes = header(&ping.command, 8, ping.checksum);
+    let mut bytes = frame_header(&ping.command, 8, ping.checksum);
     bytes.extend_from_slice(&[1, 0, 0]);
     short_payload.send_raw(&bytes);
     let idle_started = Instant::now();
@@ -563,7 +231,7 @@ fn wire_abuse() {
         (
             "wrong magic",
             {
-                let mut h = header(&command_bytes("ping"), 8, [0; 4]);
+                let mut h = frame_header(&command_bytes("ping"), 8, [0; 4]);
                 h[0] = 0xfa;
                 h
             },
@@ -571,22 +239,22 @@ fn wire_abuse() {
         ),
         (
             "length above 4,000,000",
-            header(&command_bytes("bogus"), 4_000_001, [0; 4]),
+            frame_header(&command_bytes("bogus"), 4_000_001, [0; 4]),
             "payload of 4000001 bytes exceeds",
         ),
         (
             "block over 1,000,000 bytes",
-            header(&command_bytes("block"), 1_001_025, [0; 4]),
+            frame_header(&command_bytes("block"), 1_001_025, [0; 4]),
             "\"block\" payload of 1001025 bytes exceeds",
         ),
         (
             "ping over its limit",
-            header(&command_bytes("ping"), 65, [0; 4]),
+            frame_header(&command_bytes("ping"), 65, [0; 4]),
             "\"ping\" payload of 65 bytes exceeds",
         ),
     ];
     for (what, bytes, log) in fatal {
-        let mut r = Raw::connect(&node);
+        let mut r = RawPeer::connect(node.port);
         let who = r.me();
         r.send_raw(&bytes);
         let line = node.wait_log_all(&[&format!("disconnected {who}:"), log]);
@@ -600,16 +268,16 @@ fn wire_abuse() {
 
     // A header cut short, then the peer closes.
     {
-        let mut r = Raw::connect(&node);
+        let mut r = RawPeer::connect(node.port);
         let who = r.me();
-        r.send_raw(&header(&command_bytes("inv"), 40, [0; 4])[..20]);
+        r.send_raw(&frame_header(&command_bytes("inv"), 40, [0; 4])[..20]);
         drop(r);
         node.wait_log_all(&[&format!("disconnected {who}:"), "read error"]);
         assert_served(&mut node);
     }
 
     // Non-fatal message errors: logged, dropped, connection kept.
-    let mut r = Raw::connect(&node);
+    let mut r = RawPeer::connect(node.port);
     let who = r.me();
     let mut bad_sum = Message::Ping(5).to_frame();
     bad_sum.checksum[0] ^= 0xff;
@@ -696,7 +364,7 @@ fn wire_abuse() {
         ),
     ];
     for (cmd, payload, log) in lists {
-        let mut r = Raw::connect(&node);
+        let mut r = RawPeer::connect(node.port);
         let who = r.me();
         r.send_frame(Frame::new(command_bytes(cmd), Bytes::from(payload)));
         node.wait_log_all(&[&format!("peer {who}: dropped message"), log]);
@@ -740,8 +408,8 @@ fn invalid_blocks_and_transactions() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let port = free_port();
     let c = build_chain(tmp.path(), port);
-    let mut node = Node::start(tmp.path(), port, port, &[]);
-    let (height, tip, _) = node.status();
+    let mut node = start(tmp.path(), port, port, &[]);
+    let (height, tip, _) = state(&node);
     assert_eq!(height, 1);
     assert_eq!(tip, c.tip.hash().to_string());
 
@@ -842,7 +510,7 @@ fn invalid_blocks_and_transactions() {
 
     // Each invalid block is worth the whole ban score: one connection each.
     for (log, block) in blocks {
-        let mut r = Raw::connect(&node);
+        let mut r = RawPeer::connect(node.port);
         let who = r.me();
         r.version();
         r.send(&Message::Block(BlockMsg {
@@ -856,7 +524,7 @@ fn invalid_blocks_and_transactions() {
         ));
         assert_disconnected(&node, &who);
         assert!(r.closed_within(Duration::from_secs(5)));
-        let (h, t, m) = node.status();
+        let (h, t, m) = state(&node);
         assert_eq!((h, t, m), (1, c.tip.hash().to_string(), 0), "after {log}");
         assert_served(&mut node);
     }
@@ -864,7 +532,7 @@ fn invalid_blocks_and_transactions() {
     // The same faults as standalone transactions: refused by the mempool,
     // 10 points each except the missing input (a relay race makes that one
     // honest), so two rounds of the six reach the ban score.
-    let mut r = Raw::connect(&node);
+    let mut r = RawPeer::connect(node.port);
     let who = r.me();
     r.version();
     let txs = bad_txs(&c);
@@ -884,7 +552,7 @@ fn invalid_blocks_and_transactions() {
             if sent <= txs.len() {
                 let line = node.wait_log_all(&[&format!("rejected transaction {txid} from {who}")]);
                 assert!(line.contains(log), "expected {log:?} in: {line}");
-                assert_eq!(node.status().2, 0, "mempool after {log}");
+                assert_eq!(state(&node).2, 0, "mempool after {log}");
             }
         }
     }
@@ -898,13 +566,13 @@ fn invalid_blocks_and_transactions() {
 
     // A valid transaction is accepted and announced once; sent again, it is
     // not relayed again.
-    let mut listener = Raw::connect(&node);
+    let mut listener = RawPeer::connect(node.port);
     listener.version();
-    let mut sender = Raw::connect(&node);
+    let mut sender = RawPeer::connect(node.port);
     let sender_addr = sender.me();
     sender.version();
     std::thread::sleep(Duration::from_millis(300));
-    let announced = |l: &mut Raw, within: Duration| {
+    let announced = |l: &mut RawPeer, within: Duration| {
         let deadline = Instant::now() + within;
         let mut n = 0;
         while Instant::now() < deadline {
@@ -931,11 +599,11 @@ fn invalid_blocks_and_transactions() {
         items: vec![t1.txid().0],
     }));
     assert_eq!(announced(&mut listener, Duration::from_secs(2)), 0);
-    assert_eq!(node.status().2, 1);
+    assert_eq!(state(&node).2, 1);
 
     // The genuine block whose hash the CVE-2012-2459 copy shares still
     // connects.
-    let mut r = Raw::connect(&node);
+    let mut r = RawPeer::connect(node.port);
     let who = r.me();
     r.version();
     r.send(&Message::Block(BlockMsg {
@@ -943,7 +611,7 @@ fn invalid_blocks_and_transactions() {
         block: good.clone(),
     }));
     node.wait_log_all(&[&format!("block {} connected at height 2", good.hash())]);
-    assert_eq!(node.status(), (2, good.hash().to_string(), 0));
+    assert_eq!(state(&node), (2, good.hash().to_string(), 0));
     // getdata for it returns it.
     r.send(&Message::GetData(GetData {
         addr_from: who,
@@ -960,7 +628,7 @@ fn invalid_blocks_and_transactions() {
     assert!(got, "getdata for the new tip not answered");
     node.assert_alive();
     node.stop();
-    assert_eq!(node.cli(&["checkchain"]).trim(), "OK");
+    assert_eq!(node.ok(&["checkchain"]), "OK");
 }
 
 /// 1,000 idle connections: the node's descriptors stay bounded by
@@ -974,8 +642,8 @@ fn connection_flood() {
     let port = free_port();
     let c = build_chain(tmp.path(), port);
     let max_inbound = MAX_INBOUND.to_string();
-    let mut seed = Node::start(tmp.path(), port, port, &["--max-inbound", &max_inbound]);
-    let base_fds = fd_count(seed.pid());
+    let mut seed = start(tmp.path(), port, port, &["--max-inbound", &max_inbound]);
+    let base_fds = seed.fd_count();
     let mut flood = Vec::with_capacity(FLOOD);
     for _ in 0..FLOOD {
         match TcpStream::connect(seed.addr()) {
@@ -987,8 +655,8 @@ fn connection_flood() {
     let mut max_fds = 0;
     let mut max_rss = 0;
     for _ in 0..10 {
-        max_fds = max_fds.max(fd_count(seed.pid()));
-        max_rss = max_rss.max(rss_kib(seed.pid()));
+        max_fds = max_fds.max(seed.fd_count());
+        max_rss = max_rss.max(seed.rss_kib());
         std::thread::sleep(Duration::from_millis(100));
     }
     assert!(
@@ -1001,31 +669,16 @@ fn connection_flood() {
     // A second node, on an empty chain, syncs from the seed while the flood
     // connections are still open on the attacker's side.
     let port2 = free_port();
-    let mut second = Node::start(tmp.path(), port2, port, &[]);
+    let mut second = start(tmp.path(), port2, port, &[]);
     second.wait_log(&format!("block {} connected at height 1", c.tip.hash()));
-    assert_eq!(second.status().1, c.tip.hash().to_string());
+    assert_eq!(state(&second).1, c.tip.hash().to_string());
     let held = flood.len();
     drop(flood);
     assert_eq!(held, FLOOD);
-    max_fds = max_fds.max(fd_count(seed.pid()));
+    max_fds = max_fds.max(seed.fd_count());
     assert!(max_fds <= base_fds + MAX_INBOUND + 8);
     assert_served(&mut seed);
     second.assert_alive();
-}
-
-fn fd_count(pid: u32) -> usize {
-    std::fs::read_dir(format!("/proc/{pid}/fd")).map_or(0, |d| d.count())
-}
-
-fn rss_kib(pid: u32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find_map(|l| l.strip_prefix("VmRSS:"))
-                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        })
-        .unwrap_or(0)
 }
 
 /// Raises this process's soft descriptor limit to `want` (within the hard
@@ -1055,9 +708,9 @@ fn getdata_without_reading() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let port = free_port();
     let c = build_chain(tmp.path(), port);
-    let mut node = Node::start(tmp.path(), port, port, &[]);
-    let base_fds = fd_count(node.pid());
-    let mut r = Raw::connect(&node);
+    let mut node = start(tmp.path(), port, port, &[]);
+    let base_fds = node.fd_count();
+    let mut r = RawPeer::connect(node.port);
     let who = r.me();
     r.send(&Message::GetData(GetData {
         addr_from: who.clone(),
@@ -1069,11 +722,11 @@ fn getdata_without_reading() {
     assert!(line.contains("not reading"), "{line}");
     // Its socket is closed too, though the peer still does not read.
     let deadline = Instant::now() + Duration::from_secs(8);
-    while fd_count(node.pid()) > base_fds {
+    while node.fd_count() > base_fds {
         assert!(
             Instant::now() < deadline,
             "{} descriptors, {base_fds} before the peer came",
-            fd_count(node.pid())
+            node.fd_count()
         );
         std::thread::sleep(Duration::from_millis(100));
     }
@@ -1088,8 +741,8 @@ fn address_flood() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let port = free_port();
     build_chain(tmp.path(), port);
-    let mut node = Node::start(tmp.path(), port, port, &[]);
-    let mut r = Raw::connect(&node);
+    let mut node = start(tmp.path(), port, port, &[]);
+    let mut r = RawPeer::connect(node.port);
     let who = r.me();
     r.version();
     for batch in 0..3u32 {
@@ -1137,9 +790,9 @@ fn getdata_of_large_blocks_without_reading() {
         chain.accept_block(&big).expect("big block");
         store.flush().expect("flush");
     }
-    let mut node = Node::start(tmp.path(), port, port, &[]);
-    let base_rss = rss_kib(node.pid());
-    let mut r = Raw::connect(&node);
+    let mut node = start(tmp.path(), port, port, &[]);
+    let base_rss = node.rss_kib();
+    let mut r = RawPeer::connect(node.port);
     let who = r.me();
     r.send(&Message::GetData(GetData {
         addr_from: who.clone(),
@@ -1149,7 +802,7 @@ fn getdata_of_large_blocks_without_reading() {
     let mut max_rss = 0;
     let deadline = Instant::now() + Duration::from_secs(20);
     while !node.log_text().contains(&format!("disconnected {who}:")) {
-        max_rss = max_rss.max(rss_kib(node.pid()));
+        max_rss = max_rss.max(node.rss_kib());
         assert!(
             max_rss < base_rss + 100 * 1024,
             "RSS grew from {base_rss} KiB to {max_rss} KiB"

@@ -1,9 +1,8 @@
 //! Consensus rules, one test per rule, on real signed transactions and blocks
 //! mined at low difficulty, with an in-memory UTXO set as the view.
 
-mod common;
+mod support;
 
-use common::*;
 use proptest::prelude::*;
 use sha2::{Digest, Sha256};
 use sledchain::core::block::{Block, BlockHeader, merkle_root};
@@ -15,6 +14,7 @@ use sledchain::core::validation::{
     BlockError, SigCache, TxError, check_block_context, check_block_sanity, check_transaction,
     check_tx_inputs, check_tx_sanity, verify_sig_checks,
 };
+use support::fixtures::*;
 
 /// Full block validation as a node does it: sanity, then context on [`parent`].
 fn check_block(

@@ -59,83 +59,57 @@ fn mode(p: &Path) -> u32 {
 fn secret_keys_never_reach_logs_or_the_wire() {
     let dir = tempfile::tempdir().expect("tempdir");
     let d = dir.path();
-    let (seed_port, wallet_port, miner_port, proxy_port) =
-        (free_port(), free_port(), free_port(), free_port());
-    let seed = format!("127.0.0.1:{seed_port}");
-    let central = cli_ok(d, seed_port, &["createwallet"]);
-    let w1 = cli_ok(d, wallet_port, &["createwallet"]);
-    let w2 = cli_ok(d, wallet_port, &["createwallet"]);
-    let miner = cli_ok(d, miner_port, &["createwallet"]);
-    cli_ok(
-        d,
-        seed_port,
-        &[
-            "createblockchain",
-            "--address",
-            &central,
-            "--difficulty",
-            "8",
-        ],
-    );
-    cli_ok(
-        d,
-        seed_port,
-        &[
-            "send", "--from", &central, "--to", &w1, "--amount", "10", "--mint",
-        ],
-    );
+    let mut seed = Node::new(d, "seed");
+    let mut wallet = Node::new(d, "wallet");
+    let mut miner = Node::new(d, "miner");
+    let proxy_port = free_port();
+    let central = seed.create_wallet();
+    let w1 = wallet.create_wallet();
+    let w2 = wallet.create_wallet();
+    let miner_addr = miner.create_wallet();
+    seed.create_blockchain(&central, "8");
+    seed.mint_send(&central, &w1, 10);
 
     let capture = Arc::new(Mutex::new(Vec::new()));
     let listener = TcpListener::bind(("127.0.0.1", proxy_port)).expect("proxy bind");
-    recording_proxy(listener, seed_port, capture.clone());
+    recording_proxy(listener, seed.port, capture.clone());
     let via_proxy = format!("127.0.0.1:{proxy_port}");
 
-    let mut nodes = Reaper(vec![start(d, seed_port, &["--seed", &seed])]);
-    assert!(
-        wait_until(20, || running(d, seed_port)),
-        "seed did not start"
+    seed.start_central(&[]);
+    wallet.start_seeded(&via_proxy, &[]);
+    miner.start_seeded(
+        &seed.addr(),
+        &["--minter", &miner_addr, "--mint-threshold", "1"],
     );
-    nodes.0.push(start(d, wallet_port, &["--seed", &via_proxy]));
-    nodes.0.push(start(
-        d,
-        miner_port,
-        &["--seed", &seed, "--minter", &miner, "--mint-threshold", "1"],
-    ));
-    for p in [wallet_port, miner_port] {
+    for n in [&wallet, &miner] {
         assert!(
-            wait_until(30, || status(d, p).is_some_and(|s| s.height == 1)),
-            "node {p} did not sync"
+            wait_until(30, || n.status().is_some_and(|s| s.height == 1)),
+            "node {} did not sync",
+            n.name
         );
     }
-    cli_ok(
-        d,
-        wallet_port,
-        &["send", "--from", &w1, "--to", &w2, "--amount", "3"],
-    );
-    for p in [seed_port, wallet_port, miner_port] {
+    wallet.ok(&["send", "--from", &w1, "--to", &w2, "--amount", "3"]);
+    for n in [&seed, &wallet, &miner] {
         assert!(
-            wait_until(30, || status(d, p).is_some_and(|s| s.height == 2)),
-            "node {p} did not get the block"
+            wait_until(30, || n.status().is_some_and(|s| s.height == 2)),
+            "node {} did not get the block",
+            n.name
         );
     }
 
     // Files holding or reaching keys are private to the owner.
-    for p in [seed_port, wallet_port, miner_port] {
-        let node_dir = d.join(p.to_string());
-        assert_eq!(mode(&node_dir.join("wallets.dat")), 0o600, "wallet of {p}");
+    for n in [&seed, &wallet, &miner] {
+        let p = &n.name;
+        assert_eq!(mode(&n.wallet_path()), 0o600, "wallet of {p}");
+        assert_eq!(mode(&n.control()), 0o600, "control socket of {p}");
         assert_eq!(
-            mode(&node_dir.join("control.sock")),
-            0o600,
-            "control socket of {p}"
-        );
-        assert_eq!(
-            mode(&node_dir) & 0o077,
+            mode(&n.dir()) & 0o077,
             0,
             "node directory of {p} is open to others"
         );
     }
-    for c in &mut nodes.0 {
-        assert!(stop(c), "node did not stop cleanly");
+    for n in [&mut seed, &mut wallet, &mut miner] {
+        n.stop();
     }
 
     let traffic = capture.lock().expect("capture").clone();
@@ -145,12 +119,12 @@ fn secret_keys_never_reach_logs_or_the_wire() {
         traffic.len()
     );
     let mut logs = Vec::new();
-    for p in [seed_port, wallet_port, miner_port] {
-        logs.extend_from_slice(log_text(d, p).as_bytes());
+    for n in [&seed, &wallet, &miner] {
+        logs.extend_from_slice(n.log_text().as_bytes());
     }
     let mut checked = 0;
-    for p in [seed_port, wallet_port, miner_port] {
-        let wallets = Wallets::load(&d.join(p.to_string()).join("wallets.dat")).expect("wallet");
+    for n in [&seed, &wallet, &miner] {
+        let wallets = Wallets::load(&n.wallet_path()).expect("wallet");
         for addr in wallets.addresses() {
             let secret = wallets.key(&addr).expect("key").to_bytes();
             let hex = hex::encode(secret);

@@ -2,14 +2,12 @@
 //! directory: atomic connect/disconnect with undo data, the address index,
 //! reindexing, the tip-to-genesis iterator, reorgs and persistence.
 
-#[allow(dead_code)]
-mod common;
+mod support;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use common::{BITS, key, owner, pay, signed, solve};
 use p256::ecdsa::SigningKey;
 use sledchain::core::block::Block;
 use sledchain::core::hash::{BlockHash, Txid, sha256d};
@@ -19,6 +17,7 @@ use sledchain::core::validation::SigCache;
 use sledchain::node::query::printchain_text;
 use sledchain::node::{BlockOutcome, ChainError, ChainState};
 use sledchain::store::{BlockStatus, ChainStore, PeerRecord, StoreError};
+use support::{BITS, key, owner, pay, signed, solve};
 use tempfile::TempDir;
 
 type Utxos = BTreeMap<OutPoint, TxOut>;

@@ -1,52 +1,136 @@
-//! Helpers for the multi-process tests: running `node` commands, starting and
-//! killing nodes, building chains, and a raw wire-protocol client.
-#![allow(dead_code)]
+//! The one harness of the multi-process tests and benchmarks: the `node`
+//! binary and the `genchain` example, free ports, polling, and
+//!
+//! - [`node`]: [`Node`], one `node startnode` process (start, status, logs,
+//!   signals; killed on drop);
+//! - [`peer`]: [`RawPeer`], a blocking client speaking the wire protocol;
+//! - [`chain`]: chains built through the CLI (`createwallet`,
+//!   `createblockchain`, `send --mint`), `genchain`, stores seeded with
+//!   blocks;
+//! - [`fixtures`]: keys, an in-memory UTXO set, signed transactions and
+//!   blocks mined at low difficulty (no process at all).
+//!
+//! Each test binary uses a subset: `mod support;` (benches:
+//! `#[path = "../tests/support/mod.rs"] mod support;`).
+#![allow(dead_code, unused_imports)]
 
-use std::io::{Read, Write};
-use std::net::TcpStream;
+pub mod chain;
+pub mod fixtures;
+pub mod node;
+pub mod peer;
+
+use std::collections::HashSet;
+use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
-use std::sync::atomic::AtomicBool;
+use std::process::{Command, Output, Stdio};
+use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
-use bytes::BytesMut;
-use sledchain::core::block::{Block, solve_header};
-use sledchain::core::hash::BlockHash;
-use sledchain::core::tx::Transaction;
-use sledchain::net::codec::FrameCodec;
-use sledchain::net::message::Message;
-use tokio_util::codec::{Decoder, Encoder};
+pub use chain::*;
+pub use fixtures::*;
+pub use node::*;
+pub use peer::*;
 
-/// The `node` binary under test.
+/// How often the wait helpers poll.
+pub const POLL: Duration = Duration::from_millis(25);
+
+/// The `node` binary under test (a release build under `cargo bench`).
 pub fn bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_node"))
 }
 
-/// The `genchain` example, built next to the binary (`cargo test` builds
-/// examples); built on demand when missing.
+/// The `genchain` example next to [`bin`] (`cargo test` builds examples);
+/// built on first use when missing, in the same profile as the binary.
 pub fn genchain_bin() -> PathBuf {
-    let p = bin()
-        .parent()
-        .expect("binary has a directory")
-        .join("examples")
-        .join("genchain");
-    if !p.exists() {
-        let ok = Command::new(env!("CARGO"))
-            .args(["build", "--example", "genchain"])
-            .current_dir(env!("CARGO_MANIFEST_DIR"))
-            .status()
-            .expect("run cargo");
-        assert!(ok.success(), "cannot build the genchain example");
-    }
-    p
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| {
+        let dir = bin()
+            .parent()
+            .expect("binary has a directory")
+            .to_path_buf();
+        let p = dir.join("examples").join("genchain");
+        if !p.exists() {
+            let mut cargo = Command::new(env!("CARGO"));
+            cargo.args(["build", "--example", "genchain"]);
+            if dir.ends_with("release") {
+                cargo.arg("--release");
+            }
+            let ok = cargo
+                .current_dir(env!("CARGO_MANIFEST_DIR"))
+                .status()
+                .expect("run cargo");
+            assert!(ok.success(), "cannot build the genchain example");
+        }
+        p
+    })
+    .clone()
 }
 
-/// A port free at the time of the call.
+/// A TCP port on 127.0.0.1 that nothing listens on, never handed out twice
+/// by this process.
+///
+/// Drawn below the kernel's ephemeral range (`ip_local_port_range`), so that
+/// the source port of an outbound connection (another node dialing out
+/// meanwhile) cannot take it before the node binds it, and from a start
+/// point that differs between processes, so that test binaries running at
+/// the same time rarely probe the same ports. [`Node::start`] still retries
+/// when the port turns out taken.
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("bind an ephemeral port")
-        .port()
+    static GIVEN: Mutex<Option<HashSet<u16>>> = Mutex::new(None);
+    let mut given = GIVEN.lock().unwrap_or_else(|p| p.into_inner());
+    let given = given.get_or_insert_with(HashSet::new);
+    let ephemeral_lo = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|s| s.split_whitespace().next()?.parse::<u16>().ok())
+        .unwrap_or(32768);
+    let (lo, hi) = (10_000u16, ephemeral_lo.min(60_000));
+    if hi > lo + 1000 {
+        let span = u32::from(hi - lo);
+        let mut x = Lcg::from_time().0 ^ u64::from(std::process::id()).wrapping_mul(0x9e37_79b9);
+        for _ in 0..span {
+            x = x
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            let port = lo + ((x >> 33) % u64::from(span)) as u16;
+            if !given.contains(&port) && TcpListener::bind(("127.0.0.1", port)).is_ok() {
+                given.insert(port);
+                return port;
+            }
+        }
+    }
+    loop {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("bind an ephemeral port")
+            .port();
+        if given.insert(port) {
+            return port;
+        }
+    }
+}
+
+/// Polls `f` until it is true or `secs` seconds pass; the last answer of `f`.
+pub fn wait_until(secs: u64, mut f: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    while Instant::now() < deadline {
+        if f() {
+            return true;
+        }
+        std::thread::sleep(POLL);
+    }
+    f()
+}
+
+/// Polls `cond` until it holds; panics naming `what` after `timeout`.
+pub fn wait_for(timeout: Duration, what: &str, mut cond: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !cond() {
+        assert!(
+            start.elapsed() < timeout,
+            "timed out after {timeout:?} waiting for {what}"
+        );
+        std::thread::sleep(POLL);
+    }
 }
 
 /// Small deterministic PRNG (64-bit LCG), seeded from the clock unless given.
@@ -75,144 +159,17 @@ impl Lcg {
     }
 }
 
-/// `node --datadir DIR --port PORT ARGS...`, waited for.
+/// `node --datadir DIR --port PORT ARGS...`, waited for (see [`Node::run`]).
 pub fn cli(dir: &Path, port: u16, args: &[&str]) -> Output {
-    Command::new(bin())
-        .arg("--datadir")
-        .arg(dir)
-        .arg("--port")
-        .arg(port.to_string())
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .expect("run node")
+    Node::at(dir, port).run(args)
 }
 
 /// Trimmed stdout of a successful command; panics with stderr otherwise.
 pub fn cli_ok(dir: &Path, port: u16, args: &[&str]) -> String {
-    let out = cli(dir, port, args);
-    assert!(
-        out.status.success(),
-        "node {args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
+    Node::at(dir, port).ok(args)
 }
 
-/// Starts `node startnode ARGS...` with its log in `DIR/PORT.log`.
-pub fn start(dir: &Path, port: u16, args: &[&str]) -> Child {
-    let log = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(log_path(dir, port))
-        .expect("open log");
-    Command::new(bin())
-        .arg("--datadir")
-        .arg(dir)
-        .arg("--port")
-        .arg(port.to_string())
-        .arg("startnode")
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(log)
-        .spawn()
-        .expect("start node")
-}
-
-pub fn log_path(dir: &Path, port: u16) -> PathBuf {
-    dir.join(format!("{port}.log"))
-}
-
-pub fn log_text(dir: &Path, port: u16) -> String {
-    std::fs::read_to_string(log_path(dir, port)).unwrap_or_default()
-}
-
-/// SIGKILL and reap.
-pub fn kill9(child: &mut Child) {
-    let _ = child.kill();
-    let _ = child.wait();
-}
-
-/// SIGINT (clean shutdown) and wait; returns true when it exited 0.
-pub fn stop(child: &mut Child) -> bool {
-    let _ = Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while Instant::now() < deadline {
-        if let Ok(Some(st)) = child.try_wait() {
-            return st.success();
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    kill9(child);
-    false
-}
-
-/// Kills the children still running when dropped (a failed test leaves no
-/// node behind).
-pub struct Reaper(pub Vec<Child>);
-
-impl Drop for Reaper {
-    fn drop(&mut self) {
-        for c in &mut self.0 {
-            kill9(c);
-        }
-    }
-}
-
-/// Parsed `node status` of a running node.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Status {
-    pub height: u64,
-    pub tip: String,
-    pub mempool: usize,
-    pub peers: usize,
-}
-
-/// `node status` of a running node; `None` when no node runs on `port`
-/// (never opens the store itself, which would lock a starting node out).
-pub fn status(dir: &Path, port: u16) -> Option<Status> {
-    if !running(dir, port) {
-        return None;
-    }
-    let out = cli(dir, port, &["status"]);
-    if !out.status.success() {
-        return None;
-    }
-    let text = String::from_utf8_lossy(&out.stdout).to_string();
-    let field = |name: &str| {
-        text.lines()
-            .find_map(|l| l.strip_prefix(name))
-            .map(|v| v.trim().to_string())
-    };
-    Some(Status {
-        height: field("height:")?.parse().ok()?,
-        tip: field("tip:")?,
-        mempool: field("mempool:")?.parse().ok()?,
-        peers: field("peers:")?.parse().ok()?,
-    })
-}
-
-/// True when a node answers on `port`'s control socket.
-pub fn running(dir: &Path, port: u16) -> bool {
-    sledchain::net::control::is_running(&dir.join(port.to_string()).join("control.sock"))
-}
-
-/// Polls `f` every 100 ms until it is true or `secs` pass.
-pub fn wait_until(secs: u64, mut f: impl FnMut() -> bool) -> bool {
-    let deadline = Instant::now() + Duration::from_secs(secs);
-    while Instant::now() < deadline {
-        if f() {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    f()
-}
-
-/// `node checkchain` on a stopped node: (exit ok, stdout, stderr).
+/// `node checkchain` on a stopped node: (exit ok, stdout, stderr), trimmed.
 pub fn checkchain(dir: &Path, port: u16) -> (bool, String, String) {
     let out = cli(dir, port, &["checkchain"]);
     (
@@ -220,83 +177,4 @@ pub fn checkchain(dir: &Path, port: u16) -> (bool, String, String) {
         String::from_utf8_lossy(&out.stdout).trim().to_string(),
         String::from_utf8_lossy(&out.stderr).trim().to_string(),
     )
-}
-
-/// Builds a chain of `blocks` blocks with `txs` payments each in
-/// `DIR/PORT/`; returns (tip hash, height).
-pub fn genchain(dir: &Path, port: u16, blocks: u64, txs: usize) -> (String, u64) {
-    let out = Command::new(genchain_bin())
-        .arg("--datadir")
-        .arg(dir)
-        .args(["--port", &port.to_string()])
-        .args(["--blocks", &blocks.to_string()])
-        .args(["--txs", &txs.to_string()])
-        .args(["--difficulty", "4"])
-        .output()
-        .expect("run genchain");
-    assert!(
-        out.status.success(),
-        "genchain failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let text = String::from_utf8_lossy(&out.stdout);
-    let mut it = text.split_whitespace();
-    let tip = it.next().expect("tip").to_string();
-    let height = it.next().expect("height").parse().expect("height");
-    (tip, height)
-}
-
-/// A block on `prev` at `height`, solved at difficulty `bits`.
-pub fn mine(
-    prev: BlockHash,
-    height: u64,
-    bits: u32,
-    time: u32,
-    to: [u8; 20],
-    reward: u64,
-    txs: Vec<Transaction>,
-) -> Block {
-    let mut b = Block::template(prev, height, bits, time, to, reward, txs);
-    assert!(solve_header(&mut b.header, 1, &AtomicBool::new(false)));
-    b
-}
-
-/// A raw peer speaking the wire protocol over a blocking socket.
-pub struct RawPeer {
-    stream: TcpStream,
-    buf: BytesMut,
-}
-
-impl RawPeer {
-    pub fn connect(port: u16) -> RawPeer {
-        let stream = TcpStream::connect(("127.0.0.1", port)).expect("connect to node");
-        stream
-            .set_read_timeout(Some(Duration::from_millis(200)))
-            .expect("read timeout");
-        RawPeer {
-            stream,
-            buf: BytesMut::new(),
-        }
-    }
-
-    pub fn send(&mut self, m: &Message) {
-        let mut out = BytesMut::new();
-        FrameCodec.encode(m, &mut out).expect("encode");
-        self.stream.write_all(&out).expect("write to node");
-    }
-
-    /// The next message, or `None` after about 200 ms without one.
-    pub fn recv(&mut self) -> Option<Message> {
-        loop {
-            if let Some(frame) = FrameCodec.decode(&mut self.buf).expect("valid frame") {
-                return Message::from_frame(&frame).ok();
-            }
-            let mut chunk = [0u8; 65536];
-            match self.stream.read(&mut chunk) {
-                Ok(0) => return None,
-                Ok(n) => self.buf.extend_from_slice(&chunk[..n]),
-                Err(_) => return None,
-            }
-        }
-    }
 }

@@ -1,5 +1,6 @@
-//! Helpers for the consensus rule tests: deterministic keys, an in-memory UTXO
-//! set, signed transactions and blocks mined at low difficulty.
+//! Fixtures that need no process: deterministic keys, an in-memory UTXO
+//! set, signed transactions and blocks mined at low difficulty (the rule
+//! and store tests, the hostile peers' chains, the benchmarks' blocks).
 
 use std::collections::HashMap;
 use std::sync::atomic::AtomicBool;
@@ -11,6 +12,7 @@ use sledchain::core::params::{TX_VERSION, now_secs};
 use sledchain::core::tx::{OutPoint, Transaction, TxIn, TxOut, pubkey_bytes};
 use sledchain::core::validation::ParentInfo;
 use sledchain::core::view::UtxoView;
+use sledchain::store::ChainStore;
 
 /// Difficulty used by every test block, in leading zero bits (1 in 16 hashes).
 pub const BITS: u32 = 4;
@@ -169,4 +171,54 @@ pub fn mine(reward: u64, txs: Vec<Transaction>) -> Block {
     );
     solve(&mut b);
     b
+}
+
+/// Genesis whose coinbase pays `outputs` outputs to `to`: the first 20 of
+/// one coin each (the subsidy), the rest of value 0.
+pub fn genesis_paying(to: [u8; 20], outputs: usize) -> Block {
+    let mut g = Block::template(BlockHash::ZERO, 0, BITS, 1_700_000_000, to, 20, vec![]);
+    let cb = &mut g.transactions[0];
+    cb.outputs = (0..outputs)
+        .map(|i| TxOut {
+            value: u64::from(i < 20),
+            pubkey_hash: to,
+        })
+        .collect();
+    remerkle(&mut g);
+    g
+}
+
+/// A block on `genesis` with `ntx` signed 2-in-2-out transactions spending
+/// the genesis coinbase outputs pairwise (needs `2 * ntx` outputs).
+pub fn spending_block(genesis: &Block, key: &SigningKey, ntx: usize) -> Block {
+    let cb = &genesis.transactions[0];
+    let me = owner(key);
+    let txs = (0..ntx as u32)
+        .map(|t| {
+            let ins = [out(cb, 2 * t), out(cb, 2 * t + 1)];
+            let spent = [cb.outputs[2 * t as usize], cb.outputs[2 * t as usize + 1]];
+            let total: u64 = spent.iter().map(|o| o.value).sum();
+            let outputs = vec![
+                TxOut {
+                    value: total / 2,
+                    pubkey_hash: me,
+                },
+                TxOut {
+                    value: total - total / 2,
+                    pubkey_hash: me,
+                },
+            ];
+            signed(&[(ins[0], spent[0], key), (ins[1], spent[1], key)], outputs)
+        })
+        .collect();
+    let mut b = Block::template(genesis.hash(), 1, BITS, 1_700_000_001, me, 20, txs);
+    solve(&mut b);
+    b
+}
+
+/// A fresh store in `DIR/chain` (64 MiB cache) holding `genesis`.
+pub fn store_with(dir: &std::path::Path, genesis: &Block) -> ChainStore {
+    let s = ChainStore::open(&dir.join("chain"), 64 << 20).expect("open store");
+    s.init_genesis(genesis).expect("genesis");
+    s
 }

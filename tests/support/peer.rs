@@ -1,0 +1,149 @@
+//! [`RawPeer`]: a client speaking the wire protocol to a node over a
+//! blocking socket, for tests that play a peer (honest or hostile).
+
+use std::io::{ErrorKind, Read, Write};
+use std::net::TcpStream;
+use std::time::{Duration, Instant};
+
+use bytes::BytesMut;
+use sledchain::core::hash::{BlockHash, Hash256};
+use sledchain::net::codec::{Frame, FrameCodec, MAGIC};
+use sledchain::net::message::{GetBlocks, InvKind, Message, PROTOCOL_VERSION, Version};
+use tokio_util::codec::{Decoder, Encoder};
+
+/// A raw peer connected to a node on 127.0.0.1.
+pub struct RawPeer {
+    stream: TcpStream,
+    buf: BytesMut,
+}
+
+impl RawPeer {
+    pub fn connect(port: u16) -> RawPeer {
+        let stream = TcpStream::connect(("127.0.0.1", port)).expect("connect to node");
+        stream
+            .set_read_timeout(Some(Duration::from_millis(200)))
+            .expect("read timeout");
+        RawPeer {
+            stream,
+            buf: BytesMut::new(),
+        }
+    }
+
+    /// The address the node sees for this client (`127.0.0.1:PORT`).
+    pub fn me(&self) -> String {
+        self.stream.local_addr().expect("local addr").to_string()
+    }
+
+    pub fn send_raw(&mut self, bytes: &[u8]) {
+        self.stream.write_all(bytes).expect("write to node");
+    }
+
+    pub fn send_frame(&mut self, f: Frame) {
+        let mut b = BytesMut::new();
+        FrameCodec.encode(f, &mut b).expect("encode frame");
+        self.send_raw(&b);
+    }
+
+    pub fn send(&mut self, m: &Message) {
+        self.send_frame(m.to_frame());
+    }
+
+    /// The next message other than `ping` (answered with `pong`, as a live
+    /// peer does) within `timeout`; `None` on timeout. Panics when the node
+    /// closes the connection or sends a bad frame or message.
+    pub fn recv(&mut self, timeout: Duration) -> Option<Message> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(f) = FrameCodec
+                .decode(&mut self.buf)
+                .expect("node sent a bad frame")
+            {
+                match Message::from_frame(&f).expect("node sent a bad message") {
+                    Message::Ping(n) => self.send(&Message::Pong(n)),
+                    m => return Some(m),
+                }
+                continue;
+            }
+            if Instant::now() >= deadline {
+                return None;
+            }
+            let mut chunk = [0u8; 65536];
+            match self.stream.read(&mut chunk) {
+                Ok(0) => panic!("connection closed by the node"),
+                Ok(n) => self.buf.extend_from_slice(&chunk[..n]),
+                Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {}
+                Err(e) => panic!("read: {e}"),
+            }
+        }
+    }
+
+    /// True once the node closed the connection (within `timeout`).
+    pub fn closed_within(&mut self, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        let mut chunk = [0u8; 65536];
+        while Instant::now() < deadline {
+            match self.stream.read(&mut chunk) {
+                Ok(0) => return true,
+                Ok(_) => {}
+                Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {}
+                Err(_) => return true,
+            }
+        }
+        false
+    }
+
+    /// `version` from [`me`](Self::me) at height 0, no genesis (nonce 7).
+    pub fn version(&mut self) {
+        let me = self.me();
+        self.send(&Message::Version(Version {
+            version: PROTOCOL_VERSION,
+            best_height: 0,
+            addr_from: me,
+            genesis: None,
+            nonce: 7,
+        }));
+    }
+
+    /// `version` on the chain of `genesis` at `best_height`, with no address
+    /// to dial back (nonce 42).
+    pub fn hello(&mut self, genesis: BlockHash, best_height: u64) {
+        self.send(&Message::Version(Version {
+            version: PROTOCOL_VERSION,
+            best_height,
+            addr_from: String::new(),
+            genesis: Some(genesis),
+            nonce: 42,
+        }));
+    }
+
+    /// [`version`](Self::version), then `getblocks` from genesis; returns the
+    /// hashes of the block `inv` that answers it (10 s at most, else panics).
+    pub fn fetch_inv(&mut self) -> Vec<Hash256> {
+        self.version();
+        let me = self.me();
+        self.send(&Message::GetBlocks(GetBlocks {
+            addr_from: me,
+            locator: vec![],
+            stop: BlockHash::ZERO,
+        }));
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if let Some(Message::Inv(inv)) = self.recv(Duration::from_millis(500))
+                && inv.kind == InvKind::Block
+            {
+                return inv.items;
+            }
+        }
+        panic!("no inv in answer to getblocks");
+    }
+}
+
+/// A 24-byte frame header: magic, `command`, payload length `len` (LE),
+/// `checksum`; for frames the codec would refuse to build.
+pub fn frame_header(command: &[u8; 12], len: u32, checksum: [u8; 4]) -> Vec<u8> {
+    let mut h = MAGIC.to_vec();
+    h.extend_from_slice(command);
+    h.extend_from_slice(&len.to_le_bytes());
+    h.extend_from_slice(&checksum);
+    h
+}
