@@ -14,8 +14,8 @@ use sledchain::core::tx::OutPoint;
 use sledchain::core::validation::{
     ParentInfo, SigCache, check_block_context, check_block_sanity, verify_sig_checks,
 };
-use sledchain::net::codec::FrameCodec;
-use sledchain::net::message::{BlockMsg, Message};
+use sledchain::wire::frame::FrameCodec;
+use sledchain::wire::message::{BlockMsg, Message};
 use tokio_util::codec::{Decoder, Encoder};
 
 mod common;

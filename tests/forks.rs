@@ -14,11 +14,11 @@ use sledchain::core::block::Block;
 use sledchain::core::hash::{BlockHash, Txid, hash160};
 use sledchain::core::params::{SUBSIDY, now_secs};
 use sledchain::core::tx::{OutPoint, pubkey_bytes};
-use sledchain::net::message::{
-    BlockMsg, GetData, Inv, InvKind, Message, PROTOCOL_VERSION, Version,
-};
 use sledchain::store::ChainStore;
 use sledchain::wallet::send::build_payment;
+use sledchain::wire::message::{
+    BlockMsg, GetData, Inv, InvKind, Message, PROTOCOL_VERSION, Version,
+};
 use support::*;
 
 const BITS: u32 = 4;

@@ -2,7 +2,7 @@
 //!
 //! Each test starts a seed node on a chain built here with the library (so the
 //! test knows every key and coin), attacks it over TCP with a raw client
-//! speaking the wire protocol through `sledchain::net::codec`/`message`, and
+//! speaking the wire protocol through `sledchain::wire::frame`/`message`, and
 //! after every attack checks that (a) the node logged the fault with the
 //! attacker's address, (b) it is still running and did not panic, and (c) a
 //! well-behaved peer is still served (`version` → `getblocks` → `inv`).
@@ -27,12 +27,12 @@ use sledchain::core::hash::{BlockHash, Hash256};
 use sledchain::core::params::{SUBSIDY, now_secs};
 use sledchain::core::tx::{OutPoint, Transaction, TxOut};
 use sledchain::core::validation::SigCache;
-use sledchain::net::codec::{Frame, FrameCodec, MAGIC, command_bytes};
-use sledchain::net::message::{
-    Addr, BlockMsg, GetBlocks, GetData, Inv, InvKind, Message, PROTOCOL_VERSION, TxMsg, Version,
-};
 use sledchain::node::ChainState;
 use sledchain::store::ChainStore;
+use sledchain::wire::frame::{Frame, FrameCodec, MAGIC, command_bytes};
+use sledchain::wire::message::{
+    Addr, BlockMsg, GetBlocks, GetData, Inv, InvKind, Message, PROTOCOL_VERSION, TxMsg, Version,
+};
 use tokio_util::codec::{Decoder, Encoder};
 
 /// Proof-of-work difficulty of the test chains, in leading zero bits.

@@ -13,8 +13,8 @@
 
 use bytes::BytesMut;
 use libfuzzer_sys::fuzz_target;
-use sledchain::net::codec::{Frame, FrameCodec, max_payload_for};
-use sledchain::net::message::Message;
+use sledchain::wire::frame::{Frame, FrameCodec, max_payload_for};
+use sledchain::wire::message::Message;
 use tokio_util::codec::Decoder;
 
 /// Feeds `stream` to the decoder `step` bytes at a time (all at once when

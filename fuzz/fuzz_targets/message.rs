@@ -6,8 +6,8 @@
 
 use bytes::{Bytes, BytesMut};
 use libfuzzer_sys::fuzz_target;
-use sledchain::net::codec::{Frame, FrameCodec, command_bytes};
-use sledchain::net::message::Message;
+use sledchain::wire::frame::{Frame, FrameCodec, command_bytes};
+use sledchain::wire::message::Message;
 use tokio_util::codec::{Decoder, Encoder};
 
 const COMMANDS: [&str; 10] = [

@@ -1,14 +1,9 @@
-//! Wire protocol and peer networking (tokio).
+//! Peer networking (tokio). Frames and messages come from [`crate::wire`].
 //!
-//! * [`codec`]: Bitcoin's 24-byte message header and the frame codec.
-//! * [`message`]: the messages (`version`, `getblocks`, `inv`, `getdata`,
-//!   `block`, `tx`, `addr`, `notfound`, `ping`, `pong`) and their bounds.
 //! * [`control`]: the local control socket the CLI uses while a node runs.
 //! * [`node`]: the running node: listener, peers, sync, relay, minting.
 
-pub mod codec;
 pub mod control;
-pub mod message;
 pub mod node;
 
 pub use node::{NodeArgs, run_node};
@@ -18,8 +13,8 @@ use futures::SinkExt;
 use tokio_util::codec::Framed;
 
 use crate::core::tx::Transaction;
-use codec::{Frame, FrameCodec};
-use message::{Message, TxMsg};
+use crate::wire::frame::{Frame, FrameCodec};
+use crate::wire::message::{Message, TxMsg};
 
 /// Sends one `tx` message to the node at `addr` (`host:port`) on a fresh
 /// connection and closes it: how `node send` reaches the seed when no node

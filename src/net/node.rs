@@ -25,12 +25,7 @@ use tokio::sync::{Notify, mpsc, watch};
 use tokio_util::codec::Framed;
 use tracing::{debug, info, warn};
 
-use super::codec::{Frame, FrameCodec, FrameError};
 use super::control::{MAX_REQUEST, Request, Response};
-use super::message::{
-    Addr, BlockMsg, GetBlocks, GetData, Inv, InvKind, MAX_ADDRS, MAX_BLOCKS_PER_INV, MAX_INV_ITEMS,
-    Message, NotFound, PROTOCOL_VERSION, TxMsg, Version,
-};
 use crate::cli::{Cli, NodePaths, threads};
 use crate::core::address::Address;
 use crate::core::block::{Block, solve_header};
@@ -40,6 +35,11 @@ use crate::core::validation::{SigCache, TxError, check_block_sanity};
 use crate::node::mempool::{Mempool, MempoolError};
 use crate::node::{BlockOutcome, ChainError, ChainState, query};
 use crate::store::{ChainStore, PeerRecord};
+use crate::wire::frame::{Frame, FrameCodec, FrameError};
+use crate::wire::message::{
+    Addr, BlockMsg, GetBlocks, GetData, Inv, InvKind, MAX_ADDRS, MAX_BLOCKS_PER_INV, MAX_INV_ITEMS,
+    Message, NotFound, PROTOCOL_VERSION, TxMsg, Version,
+};
 
 /// `startnode` options.
 #[derive(clap::Args, Debug, Clone)]

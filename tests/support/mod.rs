@@ -13,8 +13,8 @@ use bytes::BytesMut;
 use sledchain::core::block::{Block, solve_header};
 use sledchain::core::hash::BlockHash;
 use sledchain::core::tx::Transaction;
-use sledchain::net::codec::FrameCodec;
-use sledchain::net::message::Message;
+use sledchain::wire::frame::FrameCodec;
+use sledchain::wire::message::Message;
 use tokio_util::codec::{Decoder, Encoder};
 
 /// The `node` binary under test.

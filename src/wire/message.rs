@@ -30,7 +30,7 @@
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
-use super::codec::{COMMAND_LEN, Frame, command_bytes, command_text, max_payload_for};
+use super::frame::{COMMAND_LEN, Frame, command_bytes, command_text, max_payload_for};
 use crate::core::encode::{DecodeError, decode, encode};
 use crate::core::{Block, BlockHash, Hash256, Transaction};
 
@@ -335,7 +335,7 @@ impl Message {
     /// The frame carrying this message: its command, the bincode encoding of
     /// its content as payload, and the payload's checksum. Does not check the
     /// bounds; a message over them is refused by the receiver (or, past the
-    /// command's payload limit, by [`super::codec::FrameCodec`]'s encoder).
+    /// command's payload limit, by [`super::frame::FrameCodec`]'s encoder).
     pub fn to_frame(&self) -> Frame {
         let payload = match self {
             Message::Version(m) => encode(m),
@@ -570,7 +570,7 @@ mod tests {
     use super::*;
     use crate::core::tx::{OutPoint, TxIn, TxOut};
     use crate::core::{BlockHeader, Txid};
-    use crate::net::codec::{FrameCodec, MAGIC};
+    use crate::wire::frame::{FrameCodec, MAGIC};
     use bytes::BytesMut;
     use proptest::prelude::*;
     use tokio_util::codec::{Decoder, Encoder};

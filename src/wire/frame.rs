@@ -303,7 +303,7 @@ impl Encoder<&Message> for FrameCodec {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::net::message::{GetData, InvKind, MessageError};
+    use crate::wire::message::{GetData, InvKind, MessageError};
     use proptest::prelude::*;
 
     fn header(command: &str, len: u32, checksum: [u8; 4]) -> Vec<u8> {
