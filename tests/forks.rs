@@ -16,9 +16,8 @@ use sledchain::core::params::{SUBSIDY, now_secs};
 use sledchain::core::tx::{OutPoint, pubkey_bytes};
 use sledchain::store::ChainStore;
 use sledchain::wallet::send::build_payment;
-use sledchain::wire::message::{
-    BlockMsg, GetData, Inv, InvKind, Message, PROTOCOL_VERSION, Version,
-};
+use sledchain::wire::message::Message;
+use sledchain::wire::payload::{BlockMsg, GetData, Inv, InvKind, PROTOCOL_VERSION, Version};
 use support::*;
 
 const BITS: u32 = 4;

@@ -30,8 +30,9 @@ use sledchain::core::validation::SigCache;
 use sledchain::node::ChainState;
 use sledchain::store::ChainStore;
 use sledchain::wire::frame::{Frame, FrameCodec, MAGIC, command_bytes};
-use sledchain::wire::message::{
-    Addr, BlockMsg, GetBlocks, GetData, Inv, InvKind, Message, PROTOCOL_VERSION, TxMsg, Version,
+use sledchain::wire::message::Message;
+use sledchain::wire::payload::{
+    Addr, BlockMsg, GetBlocks, GetData, Inv, InvKind, PROTOCOL_VERSION, TxMsg, Version,
 };
 use tokio_util::codec::{Decoder, Encoder};
 
@@ -279,7 +280,9 @@ impl Raw {
 
     fn send_frame(&mut self, f: Frame) {
         let mut b = BytesMut::new();
-        FrameCodec.encode(f, &mut b).expect("encode frame");
+        FrameCodec::for_messages()
+            .encode(f, &mut b)
+            .expect("encode frame");
         self.send_raw(&b);
     }
 
@@ -292,7 +295,7 @@ impl Raw {
     fn recv(&mut self, timeout: Duration) -> Option<Message> {
         let deadline = Instant::now() + timeout;
         loop {
-            if let Some(f) = FrameCodec
+            if let Some(f) = FrameCodec::for_messages()
                 .decode(&mut self.buf)
                 .expect("node sent a bad frame")
             {

@@ -14,7 +14,8 @@ use tokio_util::codec::Framed;
 
 use crate::core::tx::Transaction;
 use crate::wire::frame::{Frame, FrameCodec};
-use crate::wire::message::{Message, TxMsg};
+use crate::wire::message::Message;
+use crate::wire::payload::TxMsg;
 
 /// Sends one `tx` message to the node at `addr` (`host:port`) on a fresh
 /// connection and closes it: how `node send` reaches the seed when no node
@@ -32,12 +33,12 @@ pub fn send_tx_to(addr: &str, tx: &Transaction) -> Result<()> {
         )
         .await
         .context("timed out")??;
-        let mut framed = Framed::new(stream, FrameCodec);
+        let mut framed = Framed::new(stream, FrameCodec::for_messages());
         let msg = Message::Tx(TxMsg {
             addr_from: String::new(),
             transaction: tx.clone(),
         });
-        framed.send(Frame::from_message(&msg)).await?;
+        framed.send(msg.to_frame()).await?;
         SinkExt::<Frame>::flush(&mut framed).await?;
         Ok(())
     })

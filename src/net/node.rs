@@ -36,9 +36,10 @@ use crate::node::mempool::{Mempool, MempoolError};
 use crate::node::{BlockOutcome, ChainError, ChainState, query};
 use crate::store::{ChainStore, PeerRecord};
 use crate::wire::frame::{Frame, FrameCodec, FrameError};
-use crate::wire::message::{
+use crate::wire::message::Message;
+use crate::wire::payload::{
     Addr, BlockMsg, GetBlocks, GetData, Inv, InvKind, MAX_ADDRS, MAX_BLOCKS_PER_INV, MAX_INV_ITEMS,
-    Message, NotFound, PROTOCOL_VERSION, TxMsg, Version,
+    NotFound, PROTOCOL_VERSION, TxMsg, Version,
 };
 
 /// `startnode` options.
@@ -516,7 +517,7 @@ async fn run_peer(
 ) {
     let id = shared.next_peer.fetch_add(1, Ordering::SeqCst);
     let _ = stream.set_nodelay(true);
-    let framed = Framed::new(stream, FrameCodec);
+    let framed = Framed::new(stream, FrameCodec::for_messages());
     let (mut sink, mut frames) = framed.split();
     let (tx, mut rx) = mpsc::channel::<Message>(PEER_QUEUE);
     lock(&shared.peers).insert(
@@ -536,7 +537,7 @@ async fn run_peer(
     }
     let mut writer = tokio::spawn(async move {
         while let Some(m) = rx.recv().await {
-            if sink.send(Frame::from_message(&m)).await.is_err() {
+            if sink.send(m.to_frame()).await.is_err() {
                 break;
             }
         }

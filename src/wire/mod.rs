@@ -23,8 +23,21 @@
 //! # Modules
 //! * [`frame`]: the header, the checksum, [`frame::Frame`] and
 //!   [`frame::FrameCodec`]. Knows nothing of messages.
-//! * [`message`]: [`message::Message`], its per-command payload limits and
-//!   its conversion from and to a frame.
+//! * [`message`]: [`message::Message`], its per-command payload limits
+//!   ([`message::Message::max_payload`]), its conversion from and to a frame,
+//!   and the node's codec, [`frame::FrameCodec::for_messages`].
+//! * [`payload`]: the message payloads, their bincode layout and their
+//!   bounds (items per list, bytes per address string).
+//! * `bound`: the bounded deserializers the payloads use.
+//!
+//! Imports go one way: `message` uses `frame`, `payload` and `bound`;
+//! `payload` uses `bound`; `frame` and `bound` use neither.
 
 pub mod frame;
 pub mod message;
+pub mod payload;
+
+mod bound;
+
+#[cfg(test)]
+mod codec_tests;

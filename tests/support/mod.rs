@@ -281,14 +281,19 @@ impl RawPeer {
 
     pub fn send(&mut self, m: &Message) {
         let mut out = BytesMut::new();
-        FrameCodec.encode(m, &mut out).expect("encode");
+        FrameCodec::for_messages()
+            .encode(m, &mut out)
+            .expect("encode");
         self.stream.write_all(&out).expect("write to node");
     }
 
     /// The next message, or `None` after about 200 ms without one.
     pub fn recv(&mut self) -> Option<Message> {
         loop {
-            if let Some(frame) = FrameCodec.decode(&mut self.buf).expect("valid frame") {
+            if let Some(frame) = FrameCodec::for_messages()
+                .decode(&mut self.buf)
+                .expect("valid frame")
+            {
                 return Message::from_frame(&frame).ok();
             }
             let mut chunk = [0u8; 65536];
