@@ -15,8 +15,9 @@ use sledchain::core::validation::{
     ParentInfo, SigCache, check_block_context, check_block_sanity, verify_sig_checks,
 };
 use sledchain::core::view::UtxoView;
-use sledchain::net::codec::FrameCodec;
-use sledchain::net::message::{BlockMsg, Message};
+use sledchain::wire::frame::FrameCodec;
+use sledchain::wire::message::Message;
+use sledchain::wire::payload::BlockMsg;
 use tokio_util::codec::{Decoder, Encoder};
 
 #[path = "../tests/support/mod.rs"]
@@ -167,23 +168,22 @@ fn blocks(c: &mut Criterion) {
         addr_from: "127.0.0.1:3000".into(),
         block: blk.clone(),
     });
+    let mut codec = FrameCodec::for_messages();
     let mut buf = BytesMut::new();
-    FrameCodec.encode(&msg, &mut buf).expect("encode");
+    codec.encode(&msg, &mut buf).expect("encode");
     let wire = buf.freeze();
     g.throughput(Throughput::Bytes(wire.len() as u64));
     g.bench_function("frame_encode", |b| {
         b.iter(|| {
             let mut out = BytesMut::new();
-            FrameCodec
-                .encode(black_box(&msg), &mut out)
-                .expect("encode");
+            codec.encode(black_box(&msg), &mut out).expect("encode");
             out
         })
     });
     g.bench_function("frame_decode", |b| {
         b.iter(|| {
             let mut src = BytesMut::from(&wire[..]);
-            let f = FrameCodec.decode(&mut src).expect("frame").expect("whole");
+            let f = codec.decode(&mut src).expect("frame").expect("whole");
             Message::from_frame(&f).expect("message")
         })
     });

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Writes a few well-formed inputs into fuzz/corpus/<target>/ as starting
 points (the corpus directories are not committed). Layouts as documented in
-src/net/codec.rs, src/net/message.rs, src/core/block.rs and src/core/tx.rs:
+src/wire/frame.rs, src/wire/message.rs, src/core/block.rs and src/core/tx.rs:
 bincode, fixed-width little-endian integers, u64 length prefixes."""
 
 import hashlib

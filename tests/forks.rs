@@ -14,8 +14,9 @@ use sledchain::core::block::Block;
 use sledchain::core::hash::{BlockHash, Txid};
 use sledchain::core::params::{SUBSIDY, now_secs};
 use sledchain::core::tx::OutPoint;
-use sledchain::net::message::{BlockMsg, GetData, Inv, InvKind, Message};
 use sledchain::wallet::send::build_payment;
+use sledchain::wire::message::Message;
+use sledchain::wire::payload::{BlockMsg, GetData, Inv, InvKind};
 use support::*;
 
 const BITS: u32 = 4;

@@ -2,7 +2,7 @@
 //!
 //! Each test starts a seed node on a chain built here with the library (so the
 //! test knows every key and coin), attacks it over TCP with a raw client
-//! speaking the wire protocol through `sledchain::net::codec`/`message`, and
+//! speaking the wire protocol through `sledchain::wire::frame`/`message`, and
 //! after every attack checks that (a) the node logged the fault with the
 //! attacker's address, (b) it is still running and did not panic, and (c) a
 //! well-behaved peer is still served (`version` → `getblocks` → `inv`).
@@ -23,8 +23,9 @@ use sledchain::core::hash::{BlockHash, Hash256};
 use sledchain::core::params::SUBSIDY;
 use sledchain::core::tx::{OutPoint, Transaction, TxOut};
 use sledchain::core::validation::SigCache;
-use sledchain::net::codec::{Frame, command_bytes};
-use sledchain::net::message::{Addr, BlockMsg, GetData, Inv, InvKind, Message, TxMsg};
+use sledchain::wire::frame::{Frame, command_bytes};
+use sledchain::wire::message::Message;
+use sledchain::wire::payload::{Addr, BlockMsg, GetData, Inv, InvKind, TxMsg};
 use sledchain::node::ChainState;
 use sledchain::store::ChainStore;
 use support::{Node, RawPeer, frame_header, free_port, key, now32, owner, pay, signed, solve};

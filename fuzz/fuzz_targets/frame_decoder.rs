@@ -13,13 +13,14 @@
 
 use bytes::BytesMut;
 use libfuzzer_sys::fuzz_target;
-use sledchain::net::codec::{Frame, FrameCodec, max_payload_for};
-use sledchain::net::message::Message;
+use sledchain::wire::frame::{Frame, FrameCodec};
+use sledchain::wire::message::Message;
 use tokio_util::codec::Decoder;
 
 /// Feeds `stream` to the decoder `step` bytes at a time (all at once when
 /// `step` is 0) and returns the frames read and whether it failed.
 fn run(stream: &[u8], step: usize) -> (Vec<Frame>, bool) {
+    let mut codec = FrameCodec::for_messages();
     let mut buf = BytesMut::new();
     let mut frames = Vec::new();
     let chunk = if step == 0 { stream.len().max(1) } else { step };
@@ -27,7 +28,7 @@ fn run(stream: &[u8], step: usize) -> (Vec<Frame>, bool) {
         buf.extend_from_slice(piece);
         loop {
             let before = buf.len();
-            match FrameCodec.decode(&mut buf) {
+            match codec.decode(&mut buf) {
                 Ok(Some(f)) => {
                     assert!(buf.len() < before, "a frame consumed nothing");
                     frames.push(f);
@@ -52,7 +53,7 @@ fuzz_target!(|data: &[u8]| {
     assert_eq!(frames, whole, "frames depend on how reads were split");
     assert_eq!(failed, whole_failed);
     for f in &frames {
-        assert!(f.payload.len() as u64 <= u64::from(max_payload_for(&f.command)));
+        assert!(f.payload.len() as u64 <= u64::from(Message::max_payload(&f.command)));
         if let Ok(m) = Message::from_frame(f) {
             assert_eq!(
                 &m.to_frame(),

@@ -6,8 +6,8 @@
 
 use bytes::{Bytes, BytesMut};
 use libfuzzer_sys::fuzz_target;
-use sledchain::net::codec::{Frame, FrameCodec, command_bytes};
-use sledchain::net::message::Message;
+use sledchain::wire::frame::{Frame, FrameCodec, command_bytes};
+use sledchain::wire::message::Message;
 use tokio_util::codec::{Decoder, Encoder};
 
 const COMMANDS: [&str; 10] = [
@@ -38,11 +38,12 @@ fuzz_target!(|data: &[u8]| {
         again, frame,
         "decoded message does not re-encode to its payload"
     );
+    let mut codec = FrameCodec::for_messages();
     let mut buf = BytesMut::new();
-    FrameCodec
+    codec
         .encode(&m, &mut buf)
         .expect("a message that decoded must fit its frame limit");
-    let back = FrameCodec.decode(&mut buf).unwrap().unwrap();
+    let back = codec.decode(&mut buf).unwrap().unwrap();
     assert!(buf.is_empty());
     assert_eq!(Message::from_frame(&back).unwrap(), m);
 });

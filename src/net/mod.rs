@@ -1,14 +1,9 @@
-//! Wire protocol and peer networking (tokio).
+//! Peer networking (tokio). Frames and messages come from [`crate::wire`].
 //!
-//! * [`codec`]: Bitcoin's 24-byte message header and the frame codec.
-//! * [`message`]: the messages (`version`, `getblocks`, `inv`, `getdata`,
-//!   `block`, `tx`, `addr`, `notfound`, `ping`, `pong`) and their bounds.
 //! * [`control`]: the local control socket the CLI uses while a node runs.
 //! * [`node`]: the running node: listener, peers, sync, relay, minting.
 
-pub mod codec;
 pub mod control;
-pub mod message;
 pub mod node;
 
 pub use node::{NodeArgs, run_node};
@@ -18,8 +13,9 @@ use futures::SinkExt;
 use tokio_util::codec::Framed;
 
 use crate::core::tx::Transaction;
-use codec::{Frame, FrameCodec};
-use message::{Message, TxMsg};
+use crate::wire::frame::{Frame, FrameCodec};
+use crate::wire::message::Message;
+use crate::wire::payload::TxMsg;
 
 /// Sends one `tx` message to the node at `addr` (`host:port`) on a fresh
 /// connection and closes it: how `node send` reaches the seed when no node
@@ -37,12 +33,12 @@ pub fn send_tx_to(addr: &str, tx: &Transaction) -> Result<()> {
         )
         .await
         .context("timed out")??;
-        let mut framed = Framed::new(stream, FrameCodec);
+        let mut framed = Framed::new(stream, FrameCodec::for_messages());
         let msg = Message::Tx(TxMsg {
             addr_from: String::new(),
             transaction: tx.clone(),
         });
-        framed.send(Frame::from_message(&msg)).await?;
+        framed.send(msg.to_frame()).await?;
         SinkExt::<Frame>::flush(&mut framed).await?;
         Ok(())
     })

@@ -25,12 +25,7 @@ use tokio::sync::{Notify, mpsc, watch};
 use tokio_util::codec::Framed;
 use tracing::{debug, info, warn};
 
-use super::codec::{Frame, FrameCodec, FrameError};
 use super::control::{MAX_REQUEST, Request, Response};
-use super::message::{
-    Addr, BlockMsg, GetBlocks, GetData, Inv, InvKind, MAX_ADDRS, MAX_BLOCKS_PER_INV, MAX_INV_ITEMS,
-    Message, NotFound, PROTOCOL_VERSION, TxMsg, Version,
-};
 use crate::cli::{Cli, NodePaths, threads};
 use crate::core::address::Address;
 use crate::core::block::{Block, solve_header};
@@ -40,6 +35,12 @@ use crate::core::validation::{SigCache, TxError, check_block_sanity};
 use crate::node::mempool::{Mempool, MempoolError};
 use crate::node::{BlockOutcome, ChainError, ChainState, query};
 use crate::store::{ChainStore, PeerRecord};
+use crate::wire::frame::{Frame, FrameCodec, FrameError};
+use crate::wire::message::Message;
+use crate::wire::payload::{
+    Addr, BlockMsg, GetBlocks, GetData, Inv, InvKind, MAX_ADDRS, MAX_BLOCKS_PER_INV, MAX_INV_ITEMS,
+    NotFound, PROTOCOL_VERSION, TxMsg, Version,
+};
 
 /// `startnode` options.
 #[derive(clap::Args, Debug, Clone)]
@@ -516,7 +517,7 @@ async fn run_peer(
 ) {
     let id = shared.next_peer.fetch_add(1, Ordering::SeqCst);
     let _ = stream.set_nodelay(true);
-    let framed = Framed::new(stream, FrameCodec);
+    let framed = Framed::new(stream, FrameCodec::for_messages());
     let (mut sink, mut frames) = framed.split();
     let (tx, mut rx) = mpsc::channel::<Message>(PEER_QUEUE);
     lock(&shared.peers).insert(
@@ -536,7 +537,7 @@ async fn run_peer(
     }
     let mut writer = tokio::spawn(async move {
         while let Some(m) = rx.recv().await {
-            if sink.send(Frame::from_message(&m)).await.is_err() {
+            if sink.send(m.to_frame()).await.is_err() {
                 break;
             }
         }

@@ -7,8 +7,9 @@ use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
 use sledchain::core::hash::{BlockHash, Hash256};
-use sledchain::net::codec::{Frame, FrameCodec, MAGIC};
-use sledchain::net::message::{GetBlocks, InvKind, Message, PROTOCOL_VERSION, Version};
+use sledchain::wire::frame::{Frame, FrameCodec, MAGIC};
+use sledchain::wire::message::Message;
+use sledchain::wire::payload::{GetBlocks, InvKind, PROTOCOL_VERSION, Version};
 use tokio_util::codec::{Decoder, Encoder};
 
 /// A raw peer connected to a node on 127.0.0.1.
@@ -40,7 +41,7 @@ impl RawPeer {
 
     pub fn send_frame(&mut self, f: Frame) {
         let mut b = BytesMut::new();
-        FrameCodec.encode(f, &mut b).expect("encode frame");
+        FrameCodec::for_messages().encode(f, &mut b).expect("encode frame");
         self.send_raw(&b);
     }
 
@@ -54,7 +55,7 @@ impl RawPeer {
     pub fn recv(&mut self, timeout: Duration) -> Option<Message> {
         let deadline = Instant::now() + timeout;
         loop {
-            if let Some(f) = FrameCodec
+            if let Some(f) = FrameCodec::for_messages()
                 .decode(&mut self.buf)
                 .expect("node sent a bad frame")
             {

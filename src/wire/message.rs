@@ -1,184 +1,53 @@
-//! The peer-to-peer messages and their payloads.
+//! The peer-to-peer messages, their per-command payload limits, and their
+//! conversion from and to a [`Frame`].
 //!
-//! Each message travels in one [`Frame`] whose header command names it
+//! Each message travels in one frame whose header command names it
 //! (`version`, `getblocks`, `inv`, `getdata`, `block`, `tx`, `addr`,
 //! `notfound`, `ping`, `pong`) and whose payload is the bincode encoding of
-//! the message body ([`crate::core::encode`]), which is:
+//! the message body; the payloads, their encoding and their bounds are in
+//! [`super::payload`].
 //!
-//! * integers: fixed width, little-endian (`u32` 4 bytes, `u64` 8 bytes);
-//! * `String`: length in bytes as u64 little-endian, then the UTF-8 bytes;
-//! * `Vec<T>`: item count as u64 little-endian, then the items;
-//! * `Option<T>`: one byte, `0` for `None` or `1` followed by the value;
-//! * enums ([`InvKind`]): variant index as u32 little-endian (`Block` = 0, `Tx` = 1);
-//! * hashes: their 32 bytes in storage order;
-//! * structs: their fields in declaration order, nothing in between.
+//! This module builds on [`super::frame`], never the other way round: the
+//! frame codec learns each command's limit through the [`PayloadLimit`]
+//! function it is given, and [`FrameCodec::for_messages`] gives it
+//! [`Message::max_payload`].
 //!
-//! So `inv` is `addr_from ‖ kind ‖ count ‖ count × 32 hash bytes`, and
-//! `ping`/`pong` are a bare u64 nonce.
-//!
-//! # Bounds
-//! Lists are bounded ([`MAX_INV_ITEMS`], [`MAX_LOCATOR`], [`MAX_ADDRS`]) and so
-//! are address strings ([`MAX_ADDR_LEN`]). Decoding checks a list's length
-//! prefix before it reads or allocates any item, and a string's length before
-//! copying it, so a peer cannot make the node allocate for items it did not
-//! send. The payload as a whole is bounded per command by the frame header
-//! ([`max_payload_for`]).
-//!
-//! Senders must respect the same bounds (e.g. split an `inv` into chunks of at
-//! most [`MAX_INV_ITEMS`]); the receiver refuses the whole message otherwise.
+//! [`PayloadLimit`]: super::frame::PayloadLimit
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use serde::{Deserialize, Serialize};
+use tokio_util::codec::Encoder;
 
-use super::codec::{COMMAND_LEN, Frame, command_bytes, command_text, max_payload_for};
+use super::bound;
+use super::frame::{
+    COMMAND_LEN, Frame, FrameCodec, FrameError, MAX_PAYLOAD, command_bytes, command_text,
+};
+use super::payload::{
+    Addr, BlockMsg, GetBlocks, GetData, Inv, MAX_ADDR_LEN, MAX_ADDRS, MAX_INV_ITEMS, MAX_LOCATOR,
+    NotFound, TxMsg, Version,
+};
 use crate::core::encode::{DecodeError, decode, encode};
-use crate::core::{Block, BlockHash, Hash256, Transaction};
+use crate::core::params::{MAX_BLOCK_SIZE, MAX_TX_SIZE};
 
-/// Protocol version this node speaks, sent in [`Version::version`].
-pub const PROTOCOL_VERSION: u32 = 1;
+/// Extra bytes allowed on top of a block's or transaction's own size limit
+/// for the rest of the message (the sender's address string).
+const ENVELOPE: u32 = 1024;
 
-/// Most hashes in one `inv`, `getdata` or `notfound` (Bitcoin's
-/// `MAX_INV_SZ`, 50,000).
-pub const MAX_INV_ITEMS: usize = 50_000;
-
-/// Most hashes in a block locator ([`GetBlocks::locator`]), Bitcoin's
-/// `MAX_LOCATOR_SZ`, 101: enough for a chain of 2^90 blocks with exponential
-/// back-off after the first ten.
-pub const MAX_LOCATOR: usize = 101;
-
-/// Most address strings in one `addr` (Bitcoin's `MAX_ADDR_TO_SEND`, 1,000).
-pub const MAX_ADDRS: usize = 1_000;
-
-/// Most block hashes in an `inv` sent in answer to `getblocks` (Bitcoin's
-/// 500). The answering peer sends the next batch when asked again with an
-/// updated locator.
-pub const MAX_BLOCKS_PER_INV: usize = 500;
-
-/// Longest address string, in bytes: a `"host:port"` in
-/// [`Addr::addrs`] or any message's `addr_from`.
-pub const MAX_ADDR_LEN: usize = 256;
-
-/// What an inventory hash names.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub enum InvKind {
-    /// A block hash. Encoded as u32 little-endian 0.
-    Block,
-    /// A txid. Encoded as u32 little-endian 1.
-    Tx,
-}
-
-/// `version`: the first message each side sends after connecting (the
-/// handshake). Payload: `version` u32 ‖ `best_height` u64 ‖ `addr_from`
-/// string ‖ `genesis` option of 32 bytes ‖ `nonce` u64.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Version {
-    /// The sender's protocol version ([`PROTOCOL_VERSION`]).
-    pub version: u32,
-    /// Height of the sender's best chain tip (genesis is 0; 0 also when the
-    /// sender has no chain, see `genesis`).
-    pub best_height: u64,
-    /// The sender's listening address, `"host:port"`, at most
-    /// [`MAX_ADDR_LEN`] bytes.
-    #[serde(deserialize_with = "bound::addr_string")]
-    pub addr_from: String,
-    /// Hash of the sender's genesis block; `None` when the sender has no
-    /// chain yet. Peers on different genesis blocks are on different chains.
-    pub genesis: Option<BlockHash>,
-    /// Random per-connection value; receiving one's own nonce means the node
-    /// connected to itself.
-    pub nonce: u64,
-}
-
-/// `getblocks`: asks for the hashes of the blocks after the first locator
-/// hash the receiver has on its best chain, answered with an `inv` of at most
-/// [`MAX_BLOCKS_PER_INV`] block hashes. Payload: `addr_from` string ‖
-/// `locator` count u64 ‖ 32 bytes each ‖ `stop` 32 bytes.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct GetBlocks {
-    /// The sender's listening address (at most [`MAX_ADDR_LEN`] bytes).
-    #[serde(deserialize_with = "bound::addr_string")]
-    pub addr_from: String,
-    /// Block locator: hashes of the sender's best chain from the tip back
-    /// (dense first, then doubling steps, genesis last), at most
-    /// [`MAX_LOCATOR`].
-    #[serde(deserialize_with = "bound::locator")]
-    pub locator: Vec<BlockHash>,
-    /// Last block hash wanted; [`BlockHash::ZERO`] asks for as many as the
-    /// answer allows.
-    pub stop: BlockHash,
-}
-
-/// `inv`: announces blocks or transactions the sender has. Payload:
-/// `addr_from` string ‖ `kind` u32 ‖ `items` count u64 ‖ 32 bytes each.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Inv {
-    /// The sender's listening address (at most [`MAX_ADDR_LEN`] bytes).
-    #[serde(deserialize_with = "bound::addr_string")]
-    pub addr_from: String,
-    /// Whether `items` are block hashes or txids.
-    pub kind: InvKind,
-    /// The hashes, at most [`MAX_INV_ITEMS`].
-    #[serde(deserialize_with = "bound::inv_items")]
-    pub items: Vec<Hash256>,
-}
-
-/// `getdata`: asks for the blocks or transactions named, answered with one
-/// `block` or `tx` per item found and a `notfound` for the rest. Payload as
-/// [`Inv`].
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct GetData {
-    /// The sender's listening address (at most [`MAX_ADDR_LEN`] bytes).
-    #[serde(deserialize_with = "bound::addr_string")]
-    pub addr_from: String,
-    /// Whether `items` are block hashes or txids.
-    pub kind: InvKind,
-    /// The hashes, at most [`MAX_INV_ITEMS`].
-    #[serde(deserialize_with = "bound::inv_items")]
-    pub items: Vec<Hash256>,
-}
-
-/// `block`: one block. Payload: `addr_from` string ‖ the block's encoding
-/// (80-byte header ‖ height u64 ‖ transactions). At most
-/// `MAX_BLOCK_SIZE` + 1,024 bytes ([`max_payload_for`]).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct BlockMsg {
-    /// The sender's listening address (at most [`MAX_ADDR_LEN`] bytes).
-    #[serde(deserialize_with = "bound::addr_string")]
-    pub addr_from: String,
-    /// The block.
-    pub block: Block,
-}
-
-/// `tx`: one transaction. Payload: `addr_from` string ‖ the transaction's
-/// encoding. At most `MAX_TX_SIZE` + 1,024 bytes ([`max_payload_for`]).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct TxMsg {
-    /// The sender's listening address (at most [`MAX_ADDR_LEN`] bytes).
-    #[serde(deserialize_with = "bound::addr_string")]
-    pub addr_from: String,
-    /// The transaction.
-    pub transaction: Transaction,
-}
-
-/// `addr`: listening addresses of known peers. Payload: count u64 ‖ strings.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Addr {
-    /// `"host:port"` strings, at most [`MAX_ADDRS`], each at most
-    /// [`MAX_ADDR_LEN`] bytes.
-    #[serde(deserialize_with = "bound::addrs")]
-    pub addrs: Vec<String>,
-}
-
-/// `notfound`: the items of a `getdata` the sender does not have. Payload:
-/// `kind` u32 ‖ `items` count u64 ‖ 32 bytes each.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct NotFound {
-    /// Whether `items` are block hashes or txids.
-    pub kind: InvKind,
-    /// The hashes, at most [`MAX_INV_ITEMS`].
-    #[serde(deserialize_with = "bound::inv_items")]
-    pub items: Vec<Hash256>,
-}
+/// `block`: a block of at most [`MAX_BLOCK_SIZE`] bytes plus the envelope.
+const BLOCK_LIMIT: u32 = MAX_BLOCK_SIZE as u32 + ENVELOPE;
+/// `tx`: a transaction of at most [`MAX_TX_SIZE`] bytes plus the envelope.
+const TX_LIMIT: u32 = MAX_TX_SIZE as u32 + ENVELOPE;
+/// `inv`, `getdata`, `notfound`: [`MAX_INV_ITEMS`] hashes of 32 bytes.
+const INV_LIMIT: u32 = MAX_INV_ITEMS as u32 * 32 + ENVELOPE;
+/// `getblocks`: a block locator of [`MAX_LOCATOR`] hashes and the stop hash.
+const GETBLOCKS_LIMIT: u32 = MAX_LOCATOR as u32 * 32 + ENVELOPE;
+/// `addr`: [`MAX_ADDRS`] strings of at most [`MAX_ADDR_LEN`] bytes, each
+/// with its u64 length prefix.
+const ADDR_LIMIT: u32 = MAX_ADDRS as u32 * (MAX_ADDR_LEN as u32 + 8) + 64;
+/// `version`: a few integers, a genesis hash and an address string.
+const VERSION_LIMIT: u32 = 1024;
+/// `ping`, `pong`: one u64 nonce.
+const PING_LIMIT: u32 = 64;
 
 /// A peer-to-peer message. On the wire the frame's command selects the
 /// variant and the payload is the variant's content alone (no enum tag).
@@ -271,6 +140,7 @@ pub(crate) enum Command {
 }
 
 impl Command {
+    /// Every command, in the order of [`Message`]'s variants.
     pub(crate) const ALL: [Command; 10] = [
         Command::Version,
         Command::GetBlocks,
@@ -300,6 +170,20 @@ impl Command {
         }
     }
 
+    /// The largest payload of this command, in bytes (the table in
+    /// [`Message::max_payload`]).
+    pub(crate) fn max_payload(self) -> u32 {
+        match self {
+            Command::Block => BLOCK_LIMIT,
+            Command::Tx => TX_LIMIT,
+            Command::Inv | Command::GetData | Command::NotFound => INV_LIMIT,
+            Command::GetBlocks => GETBLOCKS_LIMIT,
+            Command::Addr => ADDR_LIMIT,
+            Command::Version => VERSION_LIMIT,
+            Command::Ping | Command::Pong => PING_LIMIT,
+        }
+    }
+
     /// The command whose NUL-padded name is exactly `field`; `None` for
     /// anything else (unknown names, non-ASCII, bytes after the padding).
     pub(crate) fn parse(field: &[u8; COMMAND_LEN]) -> Option<Command> {
@@ -325,6 +209,25 @@ impl Message {
         }
     }
 
+    /// The largest payload, in bytes, a frame with header command `command`
+    /// may carry (each command's own MaxPayloadLength). The frame decoder
+    /// checks it from the header before the payload is read
+    /// ([`FrameCodec::for_messages`]), so an oversize payload never gets
+    /// memory:
+    ///
+    /// | command | limit |
+    /// |---|---|
+    /// | `block`, `tx` | `MAX_BLOCK_SIZE` + 1,024 = 1,001,024 |
+    /// | `inv`, `getdata`, `notfound` | 50,000 × 32 + 1,024 = 1,601,024 |
+    /// | `getblocks` | 101 × 32 + 1,024 = 4,256 |
+    /// | `addr` | 1,000 × (256 + 8) + 64 = 264,064 |
+    /// | `version` | 1,024 |
+    /// | `ping`, `pong` | 64 |
+    /// | anything else | [`MAX_PAYLOAD`] (the frame is read, then refused as an unknown command) |
+    pub fn max_payload(command: &[u8; COMMAND_LEN]) -> u32 {
+        Command::parse(command).map_or(MAX_PAYLOAD, Command::max_payload)
+    }
+
     /// The command name in the frame header: `"version"`, `"getblocks"`,
     /// `"inv"`, `"getdata"`, `"block"`, `"tx"`, `"addr"`, `"notfound"`,
     /// `"ping"` or `"pong"`.
@@ -335,7 +238,7 @@ impl Message {
     /// The frame carrying this message: its command, the bincode encoding of
     /// its content as payload, and the payload's checksum. Does not check the
     /// bounds; a message over them is refused by the receiver (or, past the
-    /// command's payload limit, by [`super::codec::FrameCodec`]'s encoder).
+    /// command's payload limit, by [`FrameCodec::for_messages`]'s encoder).
     pub fn to_frame(&self) -> Frame {
         let payload = match self {
             Message::Version(m) => encode(m),
@@ -354,7 +257,7 @@ impl Message {
     /// The message in `frame`. Checks, in order: the command is known
     /// ([`MessageError::UnknownCommand`]), the checksum matches
     /// ([`MessageError::BadChecksum`]), the payload is within the command's
-    /// limit ([`max_payload_for`], else [`MessageError::Decode`]), then
+    /// limit ([`Message::max_payload`], else [`MessageError::Decode`]), then
     /// decodes the payload, refusing lists over their bound
     /// ([`MessageError::TooManyItems`]) and address strings over
     /// [`MAX_ADDR_LEN`] ([`MessageError::AddrTooLong`]) as soon as their length
@@ -371,7 +274,7 @@ impl Message {
         // bincode 1.3 does not apply its byte limit when decoding from a slice,
         // so the command's limit is checked here (the frame decoder has
         // already checked it for frames read from a peer).
-        let limit = u64::from(max_payload_for(&frame.command));
+        let limit = u64::from(cmd.max_payload());
         if u64::try_from(frame.payload.len()).map_or(true, |len| len > limit) {
             return Err(MessageError::Decode {
                 command,
@@ -410,158 +313,23 @@ impl Message {
     }
 }
 
-/// Serde helpers that refuse over-long lists and strings while
-/// deserializing, before the items are read or the string is copied.
-///
-/// bincode reports a list's exact length prefix through
-/// `SeqAccess::size_hint`, so the bound is checked before the first item;
-/// other formats are checked item by item. A string is visited borrowed from
-/// the input and checked before it is copied. The breach is recorded in a
-/// thread-local slot so [`Message::from_frame`] can report it as its own
-/// [`MessageError`] variant (decoding is synchronous, so the slot read after a
-/// failed decode belongs to that decode).
-mod bound {
-    use std::cell::Cell;
-    use std::fmt;
-    use std::marker::PhantomData;
-
-    use serde::de::{Deserialize, Deserializer, Error, SeqAccess, Visitor};
-
-    use super::{MAX_ADDR_LEN, MAX_ADDRS, MAX_INV_ITEMS, MAX_LOCATOR};
-    use crate::core::{BlockHash, Hash256};
-
-    /// A bound broken during deserialization.
-    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-    pub(super) enum Breach {
-        /// A list announced `count` items, over `max`.
-        TooMany { count: usize, max: usize },
-        /// A string of `len` bytes, over `max`.
-        TooLong { len: usize, max: usize },
+impl FrameCodec {
+    /// The node's codec: each command's payload limited to
+    /// [`Message::max_payload`], so `Framed::new(stream,
+    /// FrameCodec::for_messages())` reads and writes the peer-to-peer
+    /// messages.
+    pub fn for_messages() -> FrameCodec {
+        FrameCodec::new(Message::max_payload)
     }
+}
 
-    thread_local! {
-        static BREACH: Cell<Option<Breach>> = const { Cell::new(None) };
-    }
+impl Encoder<&Message> for FrameCodec {
+    type Error = FrameError;
 
-    /// Forgets any recorded breach; call before decoding.
-    pub(super) fn clear() {
-        BREACH.with(|b| b.set(None));
-    }
-
-    /// The breach recorded since [`clear`], if any, and forgets it.
-    pub(super) fn take() -> Option<Breach> {
-        BREACH.with(Cell::take)
-    }
-
-    fn record(breach: Breach) {
-        BREACH.with(|b| b.set(Some(breach)));
-    }
-
-    /// Most items reserved up front, whatever the length prefix says; the
-    /// vector grows past this only as items actually arrive.
-    const PREALLOC: usize = 1024;
-
-    struct BoundedSeq<T> {
-        max: usize,
-        item: PhantomData<T>,
-    }
-
-    impl<'de, T: Deserialize<'de>> Visitor<'de> for BoundedSeq<T> {
-        type Value = Vec<T>;
-
-        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-            write!(f, "a sequence of at most {} items", self.max)
-        }
-
-        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Vec<T>, A::Error> {
-            let hint = seq.size_hint();
-            if let Some(count) = hint
-                && count > self.max
-            {
-                record(Breach::TooMany {
-                    count,
-                    max: self.max,
-                });
-                return Err(A::Error::invalid_length(count, &self));
-            }
-            let mut items = Vec::with_capacity(hint.unwrap_or(0).min(PREALLOC));
-            while let Some(item) = seq.next_element()? {
-                if items.len() >= self.max {
-                    let count = items.len().saturating_add(1);
-                    record(Breach::TooMany {
-                        count,
-                        max: self.max,
-                    });
-                    return Err(A::Error::invalid_length(count, &self));
-                }
-                items.push(item);
-            }
-            Ok(items)
-        }
-    }
-
-    fn seq<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
-        d: D,
-        max: usize,
-    ) -> Result<Vec<T>, D::Error> {
-        d.deserialize_seq(BoundedSeq {
-            max,
-            item: PhantomData,
-        })
-    }
-
-    struct BoundedStr {
-        max: usize,
-    }
-
-    impl Visitor<'_> for BoundedStr {
-        type Value = String;
-
-        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-            write!(f, "a string of at most {} bytes", self.max)
-        }
-
-        fn visit_str<E: Error>(self, s: &str) -> Result<String, E> {
-            if s.len() > self.max {
-                record(Breach::TooLong {
-                    len: s.len(),
-                    max: self.max,
-                });
-                return Err(E::invalid_length(s.len(), &self));
-            }
-            Ok(s.to_owned())
-        }
-    }
-
-    /// An address string of at most [`MAX_ADDR_LEN`] bytes.
-    pub(super) fn addr_string<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
-        d.deserialize_str(BoundedStr { max: MAX_ADDR_LEN })
-    }
-
-    /// An address string as a list item.
-    #[repr(transparent)]
-    struct AddrString(String);
-
-    impl<'de> Deserialize<'de> for AddrString {
-        fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-            addr_string(d).map(AddrString)
-        }
-    }
-
-    /// At most [`MAX_ADDRS`] address strings.
-    pub(super) fn addrs<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
-        let v: Vec<AddrString> = seq(d, MAX_ADDRS)?;
-        Ok(v.into_iter().map(|a| a.0).collect())
-    }
-
-    /// At most [`MAX_INV_ITEMS`] inventory hashes.
-    pub(super) fn inv_items<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Hash256>, D::Error> {
-        seq(d, MAX_INV_ITEMS)
-    }
-
-    /// A block locator of at most [`MAX_LOCATOR`] hashes.
-    pub(super) fn locator<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<BlockHash>, D::Error> {
-        seq(d, MAX_LOCATOR)
+    /// Encodes `message.to_frame()`; errors as for `Encoder<Frame>`
+    /// ([`FrameError::Oversize`] past this codec's limit for the command).
+    fn encode(&mut self, message: &Message, dst: &mut BytesMut) -> Result<(), FrameError> {
+        self.encode(message.to_frame(), dst)
     }
 }
 
@@ -569,11 +337,16 @@ mod bound {
 mod tests {
     use super::*;
     use crate::core::tx::{OutPoint, TxIn, TxOut};
-    use crate::core::{BlockHeader, Txid};
-    use crate::net::codec::{FrameCodec, MAGIC};
+    use crate::core::{Block, BlockHash, BlockHeader, Hash256, Transaction, Txid};
+    use crate::wire::frame::MAGIC;
+    use crate::wire::payload::*;
     use bytes::BytesMut;
     use proptest::prelude::*;
     use tokio_util::codec::{Decoder, Encoder};
+
+    fn codec() -> FrameCodec {
+        FrameCodec::for_messages()
+    }
 
     fn cat(parts: &[&[u8]]) -> Vec<u8> {
         parts.concat()
@@ -828,13 +601,12 @@ mod tests {
         for c in cases {
             let name = c.msg.command();
             let mut out = BytesMut::new();
-            FrameCodec.encode(&c.msg, &mut out).unwrap();
+            codec().encode(&c.msg, &mut out).unwrap();
             assert_eq!(&out[..], &c.frame[..], "encoding of {name}");
             let mut buf = BytesMut::from(&c.frame[..]);
-            let frame = FrameCodec.decode(&mut buf).unwrap().unwrap();
+            let frame = codec().decode(&mut buf).unwrap().unwrap();
             assert!(buf.is_empty(), "{name}");
             assert_eq!(frame, c.msg.to_frame(), "{name}");
-            assert_eq!(frame, Frame::from_message(&c.msg), "{name}");
             assert_eq!(Message::from_frame(&frame).unwrap(), c.msg, "{name}");
         }
     }
@@ -990,8 +762,8 @@ mod tests {
             items: vec![h(1); MAX_INV_ITEMS],
         });
         let mut buf = BytesMut::new();
-        FrameCodec.encode(&m, &mut buf).unwrap();
-        let f = FrameCodec.decode(&mut buf).unwrap().unwrap();
+        codec().encode(&m, &mut buf).unwrap();
+        let f = codec().decode(&mut buf).unwrap().unwrap();
         assert_eq!(Message::from_frame(&f).unwrap(), m);
     }
 
@@ -1034,7 +806,7 @@ mod tests {
             addrs: vec!["y".repeat(MAX_ADDR_LEN); MAX_ADDRS],
         });
         let f = ok.to_frame();
-        assert!(f.payload.len() <= max_payload_for(&f.command) as usize);
+        assert!(f.payload.len() <= Message::max_payload(&f.command) as usize);
         assert_eq!(Message::from_frame(&f).unwrap(), ok);
     }
 
@@ -1087,6 +859,33 @@ mod tests {
             Message::from_frame(&frame("ping", vec![1])),
             Err(MessageError::Decode { .. })
         ));
+    }
+
+    #[test]
+    fn limits_match_the_documented_table() {
+        assert_eq!(Message::max_payload(&command_bytes("block")), 1_001_024);
+        assert_eq!(Message::max_payload(&command_bytes("tx")), 1_001_024);
+        for c in ["inv", "getdata", "notfound"] {
+            assert_eq!(Message::max_payload(&command_bytes(c)), 1_601_024);
+        }
+        assert_eq!(Message::max_payload(&command_bytes("getblocks")), 4_256);
+        assert_eq!(Message::max_payload(&command_bytes("addr")), 264_064);
+        assert_eq!(Message::max_payload(&command_bytes("version")), 1_024);
+        assert_eq!(Message::max_payload(&command_bytes("ping")), 64);
+        assert_eq!(Message::max_payload(&command_bytes("pong")), 64);
+        assert_eq!(Message::max_payload(&command_bytes("blocks")), MAX_PAYLOAD);
+        assert_eq!(Message::max_payload(&[0xff; 12]), MAX_PAYLOAD);
+        for l in [
+            BLOCK_LIMIT,
+            TX_LIMIT,
+            INV_LIMIT,
+            GETBLOCKS_LIMIT,
+            ADDR_LIMIT,
+            VERSION_LIMIT,
+            PING_LIMIT,
+        ] {
+            assert!(l <= MAX_PAYLOAD);
+        }
     }
 
     #[test]
@@ -1239,9 +1038,9 @@ mod tests {
         fn round_trip_message_frame_bytes_frame_message(m in message()) {
             let f = m.to_frame();
             let mut buf = BytesMut::new();
-            FrameCodec.encode(f.clone(), &mut buf).unwrap();
+            codec().encode(f.clone(), &mut buf).unwrap();
             prop_assert_eq!(buf.len(), 24 + f.payload.len());
-            let back = FrameCodec.decode(&mut buf).unwrap().unwrap();
+            let back = codec().decode(&mut buf).unwrap().unwrap();
             prop_assert!(buf.is_empty());
             prop_assert_eq!(&back, &f);
             prop_assert_eq!(Message::from_frame(&back).unwrap(), m);
