@@ -1,6 +1,6 @@
 CARGO ?= cargo
 
-.PHONY: build test demo bench lint fmt fuzz clean
+.PHONY: build test demo bench lint fmt fuzz clean sim
 
 build:
 	$(CARGO) build --release
@@ -43,3 +43,8 @@ fuzz:
 clean:
 	$(CARGO) clean
 	rm -rf data/*/
+
+# A large seeded run of the network simulator (SIM_SEED, SIM_NODES,
+# SIM_BLOCKS, SIM_LATENCY_MS; see examples/sim.rs).
+sim:
+	$(CARGO) run --release --example sim

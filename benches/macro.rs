@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use serde_json::json;
-use sledchain::cli::NodePaths;
+use sledchain::app::cli::NodePaths;
 use sledchain::core::address::Address;
 use sledchain::core::block::{Block, BlockHeader, search_nonce, solve_header};
 use sledchain::core::hash::{BlockHash, sha256d};
@@ -44,7 +44,7 @@ fn env(name: &str, default: u64) -> u64 {
 }
 
 fn cores() -> usize {
-    sledchain::cli::threads()
+    sledchain::app::cli::threads()
 }
 
 fn median(v: &mut [f64]) -> f64 {

@@ -96,7 +96,12 @@ fn signatures(c: &mut Criterion) {
         )
     });
     let mut view = UtxoView::new();
-    view.insert(tx.inputs[0].prev_out, spent);
+    for i in &tx.inputs {
+        view.insert(
+            i.prev_out,
+            gen_block.transactions[0].outputs[i.prev_out.vout as usize],
+        );
+    }
     let checks = sledchain::core::validation::check_tx_inputs(&tx, 1, &view)
         .expect("inputs")
         .sig_checks;

@@ -16,13 +16,13 @@ use std::sync::atomic::AtomicBool;
 
 use anyhow::{Result, bail};
 use clap::Parser;
-use sledchain::cli::NodePaths;
+use sledchain::app::cli::NodePaths;
+use sledchain::chain::ChainState;
 use sledchain::core::block::{Block, solve_header};
 use sledchain::core::hash::{BlockHash, sha256d};
 use sledchain::core::params::SUBSIDY;
 use sledchain::core::tx::{OutPoint, Transaction, TxIn, TxOut};
 use sledchain::core::validation::SigCache;
-use sledchain::node::ChainState;
 use sledchain::store::ChainStore;
 use sledchain::wallet::Wallets;
 
@@ -149,7 +149,7 @@ fn main() -> Result<()> {
             },
             cb.outputs[0],
         ));
-        chain.accept_block(&b)?;
+        chain.accept_block(&b, sledchain::core::params::now_secs())?;
         tip = b.hash();
     }
     store.flush()?;

@@ -1,18 +1,29 @@
-//! sledchain: a small Bitcoin-style peer-to-peer node with an embedded sled
-//! key-value store.
+#![warn(missing_docs)]
+//! sledchain: a small Bitcoin-style peer-to-peer node in Rust with an
+//! embedded sled key-value store.
 //!
-//! * [`core`]: pure types and consensus rules (no I/O).
-//! * [`store`]: the sled chain store: blocks, block index, UTXO set, undo data.
-//! * [`node`]: the node's state machine: chain state, mempool, minting.
-//! * [`wire`]: the wire protocol: frames (24-byte header, checksum, codec)
-//!   and the messages carried in them. No networking.
-//! * [`net`]: peer networking (tokio): the running node and the control socket.
-//! * [`wallet`]: P-256 keys and the wallet file.
+//! Layers, each importing only those below it (`docs/architecture.md`):
+//!
+//! * [`app`]: the command line, logging, signals, the control-socket
+//!   client and the text of the query commands.
+//! * [`net`]: the tokio reactor: sockets, timers and the chain worker
+//!   around one [`protocol::Protocol`].
+//! * [`sim`]: the deterministic network simulator (drives the same
+//!   protocol and chain code over a simulated network and clock).
+//! * [`protocol`]: the peer logic as a sans-I/O state machine.
+//! * [`chain`]: block processing (genesis, orphans, connect, reorg), the
+//!   mempool and the miner.
+//! * [`store`]: the sled chain store.
+//! * [`wire`]: the frame and the messages.
+//! * [`core`]: pure types and consensus rules.
+//! * [`wallet`]: P-256 keys, the wallet file, building payments.
 
-pub mod cli;
+pub mod app;
+pub mod chain;
 pub mod core;
 pub mod net;
-pub mod node;
+pub mod protocol;
+pub mod sim;
 pub mod store;
 pub mod wallet;
 pub mod wire;

@@ -18,8 +18,8 @@ fn main() {
             .unwrap_or_default();
         eprintln!("error: internal error{at}: {msg}");
     }));
-    let cli = sledchain::cli::Cli::parse();
-    if let Err(e) = sledchain::cli::run(cli) {
+    let cli = sledchain::app::cli::Cli::parse();
+    if let Err(e) = sledchain::app::cli::run(cli) {
         eprintln!("error: {e:#}");
         std::process::exit(1);
     }

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use sledchain::cli::NodePaths;
+use sledchain::app::cli::NodePaths;
 use sledchain::net::control;
 use sledchain::wallet::Wallets;
 use sledchain::wallet::send::build_payment;

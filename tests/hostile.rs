@@ -17,17 +17,17 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use p256::ecdsa::SigningKey;
-use sledchain::cli::NodePaths;
+use sledchain::app::cli::NodePaths;
+use sledchain::chain::ChainState;
 use sledchain::core::block::Block;
 use sledchain::core::hash::{BlockHash, Hash256};
 use sledchain::core::params::SUBSIDY;
 use sledchain::core::tx::{OutPoint, Transaction, TxOut};
 use sledchain::core::validation::SigCache;
+use sledchain::store::ChainStore;
 use sledchain::wire::frame::{Frame, command_bytes};
 use sledchain::wire::message::Message;
 use sledchain::wire::payload::{Addr, BlockMsg, GetData, Inv, InvKind, TxMsg};
-use sledchain::node::ChainState;
-use sledchain::store::ChainStore;
 use support::{Node, RawPeer, frame_header, free_port, key, now32, owner, pay, signed, solve};
 
 /// Proof-of-work difficulty of the test chains, in leading zero bits.
@@ -121,7 +121,9 @@ fn build_chain(dir: &Path, port: u16) -> TestChain {
         vec![tx1.clone()],
     );
     solve(&mut b1);
-    chain.accept_block(&b1).expect("block 1");
+    chain
+        .accept_block(&b1, sledchain::core::params::now_secs())
+        .expect("block 1");
     store.flush().expect("flush");
     TestChain {
         cb1: outpoint(&b1.transactions[0], 0),
@@ -713,6 +715,7 @@ fn getdata_without_reading() {
     let base_fds = node.fd_count();
     let mut r = RawPeer::connect(node.port);
     let who = r.me();
+    r.version();
     r.send(&Message::GetData(GetData {
         addr_from: who.clone(),
         kind: InvKind::Block,
@@ -788,13 +791,16 @@ fn getdata_of_large_blocks_without_reading() {
         let store = ChainStore::open(&NodePaths::new(tmp.path(), port).chain, 16 << 20)
             .expect("open store");
         let chain = ChainState::new(store.clone(), Arc::new(SigCache::new(10))).expect("chain");
-        chain.accept_block(&big).expect("big block");
+        chain
+            .accept_block(&big, sledchain::core::params::now_secs())
+            .expect("big block");
         store.flush().expect("flush");
     }
     let mut node = start(tmp.path(), port, port, &[]);
     let base_rss = node.rss_kib();
     let mut r = RawPeer::connect(node.port);
     let who = r.me();
+    r.version();
     r.send(&Message::GetData(GetData {
         addr_from: who.clone(),
         kind: InvKind::Block,

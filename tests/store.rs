@@ -9,13 +9,13 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use p256::ecdsa::SigningKey;
+use sledchain::app::query::printchain_text;
+use sledchain::chain::{BlockOutcome, ChainError, ChainState};
 use sledchain::core::block::Block;
 use sledchain::core::hash::{BlockHash, Txid, sha256d};
 use sledchain::core::params::SUBSIDY;
 use sledchain::core::tx::{OutPoint, Transaction, TxOut};
 use sledchain::core::validation::SigCache;
-use sledchain::node::query::printchain_text;
-use sledchain::node::{BlockOutcome, ChainError, ChainState};
 use sledchain::store::{BlockStatus, ChainStore, PeerRecord, StoreError};
 use support::{BITS, key, owner, pay, signed, solve};
 use tempfile::TempDir;
@@ -198,7 +198,7 @@ impl Sim {
 
 fn accept(chain: &ChainState, b: &Block) -> BlockOutcome {
     chain
-        .accept_block(b)
+        .accept_block(b, sledchain::core::params::now_secs())
         .unwrap_or_else(|e| panic!("block {} refused: {e}", b.height))
 }
 
@@ -298,7 +298,9 @@ fn intra_block_spends_round_trip() {
 
     // Connecting the same block again gives the same set.
     assert!(matches!(
-        f.chain.accept_block(&b).unwrap(),
+        f.chain
+            .accept_block(&b, sledchain::core::params::now_secs())
+            .unwrap(),
         BlockOutcome::Duplicate
     ));
     let spent = store.undo(&b.hash()).unwrap();
@@ -357,10 +359,7 @@ fn reindex_matches_incremental_updates_on_a_long_chain() {
     assert_eq!(store.utxo_snapshot().unwrap(), snapshots[180]);
     assert_eq!(snapshots[180], model(&sim.blocks[..=180]));
     assert_addr_index(store, &sim.keys, &snapshots[180]);
-    assert_eq!(
-        sledchain::node::query::checkchain_text(store).unwrap(),
-        "OK"
-    );
+    assert_eq!(sledchain::app::query::checkchain_text(store).unwrap(), "OK");
 }
 
 #[test]
@@ -511,10 +510,7 @@ fn reorg_to_the_branch_with_more_work() {
         store.block_meta(&a[1].hash()).unwrap().unwrap().status,
         BlockStatus::Valid
     );
-    assert_eq!(
-        sledchain::node::query::checkchain_text(store).unwrap(),
-        "OK"
-    );
+    assert_eq!(sledchain::app::query::checkchain_text(store).unwrap(), "OK");
 }
 
 #[test]
@@ -570,7 +566,10 @@ fn a_heavier_branch_with_an_invalid_block_is_refused() {
     let b3 = block(b2.hash(), 3, &key(3), SUBSIDY, vec![]);
     assert!(matches!(accept(&f.chain, &b1), BlockOutcome::SideBranch));
     assert!(matches!(accept(&f.chain, &b2), BlockOutcome::SideBranch));
-    match f.chain.accept_block(&b3) {
+    match f
+        .chain
+        .accept_block(&b3, sledchain::core::params::now_secs())
+    {
         Err(ChainError::Invalid { hash, .. }) => assert_eq!(hash, b2.hash()),
         other => panic!("expected the branch refused, got {other:?}"),
     }
@@ -587,19 +586,16 @@ fn a_heavier_branch_with_an_invalid_block_is_refused() {
     }
     // Remembered: offered again, or built upon, it is refused at once.
     assert!(matches!(
-        f.chain.accept_block(&b2),
+        f.chain.accept_block(&b2, sledchain::core::params::now_secs()),
         Err(ChainError::KnownInvalid(h)) if h == b2.hash()
     ));
     let b4 = block(b3.hash(), 4, &key(3), SUBSIDY, vec![]);
     assert!(matches!(
-        f.chain.accept_block(&b4),
+        f.chain.accept_block(&b4, sledchain::core::params::now_secs()),
         Err(ChainError::InvalidParent { hash, parent }) if hash == b4.hash() && parent == b3.hash()
     ));
     assert_eq!(store.tip().unwrap(), tip);
-    assert_eq!(
-        sledchain::node::query::checkchain_text(store).unwrap(),
-        "OK"
-    );
+    assert_eq!(sledchain::app::query::checkchain_text(store).unwrap(), "OK");
 }
 
 #[test]
@@ -612,7 +608,8 @@ fn an_invalid_block_on_the_tip_is_refused_and_remembered() {
     let theft = signed(&[(g_op, g_out, &key(9))], vec![pay(&key(9), 20)]);
     let b = block(f.genesis.hash(), 1, &key(9), SUBSIDY, vec![theft]);
     assert!(matches!(
-        f.chain.accept_block(&b),
+        f.chain
+            .accept_block(&b, sledchain::core::params::now_secs()),
         Err(ChainError::Invalid { .. })
     ));
     assert_eq!(store.tip().unwrap().hash, f.genesis.hash());

@@ -1,21 +1,139 @@
-//! Peer networking (tokio). Frames and messages come from [`crate::wire`].
+//! The tokio reactor around the sans-I/O protocol.
 //!
-//! * [`control`]: the local control socket the CLI uses while a node runs.
-//! * [`node`]: the running node: listener, peers, sync, relay, minting.
+//! * [`reactor`]: one task owns the [`Protocol`] and carries out its
+//!   outputs; timers become [`crate::protocol::Input::Tick`]s.
+//! * [`peer`]: a reader and a writer task per connection.
+//! * [`worker`]: the chain worker thread (validation, reorgs, mints and
+//!   control queries, in order, off the reactor).
+//! * [`server`] and [`control`]: the local control socket.
+//! * [`log`]: log lines and the sync progress bar.
+//!
+//! Graceful shutdown follows tokio's mini-redis: a watch channel tells
+//! every task to stop, then the reactor closes the peers, the chain worker
+//! finishes its queue and the store is flushed.
 
 pub mod control;
-pub mod node;
+pub mod log;
+pub mod peer;
+pub mod reactor;
+pub mod server;
+pub mod worker;
 
-pub use node::{NodeArgs, run_node};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::{Context, Result};
 use futures::SinkExt;
+use tokio::net::{TcpListener, UnixListener};
+use tokio::sync::{mpsc, watch};
 use tokio_util::codec::Framed;
+use tracing::info;
 
+use crate::chain::Chain;
 use crate::core::tx::Transaction;
-use crate::wire::frame::{Frame, FrameCodec};
+use crate::protocol::{Config, Protocol};
+use crate::wire::frame::Frame;
+use crate::wire::frame::FrameCodec;
 use crate::wire::message::Message;
-use crate::wire::payload::TxMsg;
+use crate::wire::payload::{PROTOCOL_VERSION, TxMsg, Version};
+pub use server::Queries;
+
+/// Everything a running node needs besides its store.
+#[derive(Debug, Clone)]
+pub struct NodeConfig {
+    /// Address to listen on.
+    pub listen: SocketAddr,
+    /// The control socket's path.
+    pub control: PathBuf,
+    /// Most inbound connections at once.
+    pub max_inbound: usize,
+    /// Threads used for proof of work.
+    pub threads: usize,
+    /// The protocol's settings.
+    pub protocol: Config,
+}
+
+/// Runs a node on `chain` until `shutdown` turns true, then stops every
+/// task, saves the address book, flushes the store and removes the control
+/// socket.
+///
+/// Errors: the listener or control socket cannot be created; the store
+/// cannot be flushed.
+pub fn run_node(
+    config: NodeConfig,
+    chain: Chain,
+    queries: Arc<dyn Queries>,
+    shutdown: watch::Receiver<bool>,
+) -> Result<()> {
+    let store = chain.store().clone();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    let result = rt.block_on(serve(&config, chain, queries, shutdown));
+    rt.shutdown_timeout(Duration::from_secs(2));
+    let _ = std::fs::remove_file(&config.control);
+    let known = result?;
+    for addr in known {
+        let _ = store.put_peer(&addr.to_string(), &Default::default());
+    }
+    store.flush()?;
+    info!("database flushed; node stopped");
+    Ok(())
+}
+
+async fn serve(
+    config: &NodeConfig,
+    chain: Chain,
+    queries: Arc<dyn Queries>,
+    shutdown: watch::Receiver<bool>,
+) -> Result<Vec<SocketAddr>> {
+    let listener = TcpListener::bind(config.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", config.listen))?;
+    let _ = std::fs::remove_file(&config.control);
+    let control_listener =
+        UnixListener::bind(&config.control).context("cannot create the control socket")?;
+    restrict_file(&config.control);
+    let store = chain.store().clone();
+    let known = store
+        .peers()
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|(a, _)| a.parse().ok())
+        .collect();
+    let protocol = Protocol::new(config.protocol.clone(), store, known);
+    let (inputs, rx) = mpsc::channel(1024);
+    let (jobs, job_rx) = std::sync::mpsc::channel();
+    let (control, control_rx) = mpsc::channel(64);
+    let (w_jobs, w_inputs, threads) = (jobs.clone(), inputs.clone(), config.threads);
+    let worker = std::thread::spawn(move || worker::run(chain, job_rx, w_jobs, w_inputs, threads));
+    tokio::spawn(server::serve(
+        control_listener,
+        queries,
+        control,
+        jobs.clone(),
+        shutdown.clone(),
+    ));
+    info!("node listening on {}", config.protocol.me);
+    let jobs_stop = jobs.clone();
+    let reactor = reactor::Reactor::new(protocol, inputs, jobs, config.max_inbound);
+    let protocol = reactor.run(listener, rx, control_rx, shutdown).await;
+    info!("shutting down");
+    let known = protocol.addrbook().addresses();
+    drop(protocol);
+    // The worker finishes what is queued (nothing accepted is lost), then
+    // stops; wait for it off the runtime.
+    let _ = jobs_stop.send(worker::Job::Stop);
+    let _ = tokio::task::spawn_blocking(move || worker.join()).await;
+    Ok(known)
+}
+
+fn restrict_file(p: &std::path::Path) {
+    use std::os::unix::fs::PermissionsExt;
+    let _ = std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o600));
+}
 
 /// Sends one `tx` message to the node at `addr` (`host:port`) on a fresh
 /// connection and closes it: how `node send` reaches the seed when no node
@@ -34,6 +152,16 @@ pub fn send_tx_to(addr: &str, tx: &Transaction) -> Result<()> {
         .await
         .context("timed out")??;
         let mut framed = Framed::new(stream, FrameCodec::for_messages());
+        // A peer must say `version` first; this one has no chain and no
+        // listen address.
+        let hello = Message::Version(Version {
+            version: PROTOCOL_VERSION,
+            best_height: 0,
+            addr_from: String::new(),
+            genesis: None,
+            nonce: crate::core::params::now_secs() ^ u64::from(std::process::id()) << 32,
+        });
+        framed.send(hello.to_frame()).await?;
         let msg = Message::Tx(TxMsg {
             addr_from: String::new(),
             transaction: tx.clone(),

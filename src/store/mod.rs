@@ -184,6 +184,10 @@ impl ChainStore {
                 other => break other?,
             }
         };
+        Self::from_db(db)
+    }
+
+    fn from_db(db: sled::Db) -> Result<ChainStore, StoreError> {
         Ok(ChainStore {
             blocks: db.open_tree("blocks")?,
             index: db.open_tree("index")?,
@@ -195,6 +199,20 @@ impl ChainStore {
             peers: db.open_tree("peers")?,
             db,
         })
+    }
+
+    /// A store in sled's temporary mode: in memory (spilling to a file
+    /// removed on drop), with a small cache and no background flusher, for
+    /// tests and the simulator.
+    ///
+    /// Errors: [`StoreError::Db`].
+    pub fn temporary() -> Result<ChainStore, StoreError> {
+        let db = sled::Config::new()
+            .temporary(true)
+            .cache_capacity(1 << 20)
+            .flush_every_ms(None)
+            .open()?;
+        Self::from_db(db)
     }
 
     fn open_db(path: &Path, cache_bytes: u64) -> Result<sled::Db, StoreError> {

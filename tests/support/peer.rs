@@ -41,7 +41,9 @@ impl RawPeer {
 
     pub fn send_frame(&mut self, f: Frame) {
         let mut b = BytesMut::new();
-        FrameCodec::for_messages().encode(f, &mut b).expect("encode frame");
+        FrameCodec::for_messages()
+            .encode(f, &mut b)
+            .expect("encode frame");
         self.send_raw(&b);
     }
 

@@ -7,6 +7,7 @@
 //! also a valid block order (a parent always arrives before its child).
 
 use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 
 use crate::core::block::Block;
 use crate::core::encode::encoded_len;
@@ -34,6 +35,9 @@ pub enum MempoolError {
         /// The mempool transaction spending it.
         other: Txid,
     },
+    /// No chain yet: nothing can be validated.
+    #[error("no chain yet: transactions wait until the node has a genesis block")]
+    NoChain,
     /// The mempool is full.
     #[error("mempool is full ({MAX_MEMPOOL_TXS} transactions)")]
     Full,
@@ -69,7 +73,7 @@ impl UtxoSource for MempoolSource<'_> {
 }
 
 struct Entry {
-    tx: Transaction,
+    tx: Arc<Transaction>,
     fee: u64,
     seq: u64,
     size: u64,
@@ -105,7 +109,7 @@ impl Mempool {
     }
 
     /// The transaction with `txid`.
-    pub fn get(&self, txid: &Txid) -> Option<&Transaction> {
+    pub fn get(&self, txid: &Txid) -> Option<&Arc<Transaction>> {
         self.entries.get(txid).map(|e| &e.tx)
     }
 
@@ -122,7 +126,7 @@ impl Mempool {
     }
 
     /// Validates `tx` against `store`'s UTXO set and the mempool and adds it.
-    /// Returns its txid and fee.
+    /// Returns the stored transaction and its fee (whole coins).
     ///
     /// Errors: [`MempoolError::AlreadyKnown`], [`MempoolError::Conflict`],
     /// [`MempoolError::Full`], [`MempoolError::Invalid`],
@@ -132,7 +136,7 @@ impl Mempool {
         tx: Transaction,
         store: &ChainStore,
         cache: &SigCache,
-    ) -> Result<(Txid, u64), MempoolError> {
+    ) -> Result<(Arc<Transaction>, u64), MempoolError> {
         let txid = tx.txid();
         if self.entries.contains_key(&txid) {
             return Err(MempoolError::AlreadyKnown(txid));
@@ -159,17 +163,18 @@ impl Mempool {
             self.spent_by.insert(i.prev_out, txid);
         }
         let size = encoded_len(&tx);
+        let tx = Arc::new(tx);
         self.entries.insert(
             txid,
             Entry {
-                tx,
+                tx: tx.clone(),
                 fee: checked.fee,
                 seq: self.next_seq,
                 size,
             },
         );
         self.next_seq += 1;
-        Ok((txid, checked.fee))
+        Ok((tx, checked.fee))
     }
 
     /// Transactions for a block, in arrival order (parents before children),
@@ -195,19 +200,20 @@ impl Mempool {
             size += e.size;
             fees = fees.saturating_add(e.fee);
             taken.insert(e.tx.txid());
-            out.push(e.tx.clone());
+            out.push(Transaction::clone(&e.tx));
         }
         (out, fees)
     }
 
     /// Removes `txid` and every mempool transaction that spends its outputs,
-    /// recursively.
-    fn remove_with_descendants(&mut self, txid: &Txid) {
+    /// recursively, adding their txids to `removed`.
+    fn remove_with_descendants(&mut self, txid: &Txid, removed: &mut Vec<Txid>) {
         let mut stack = vec![*txid];
         while let Some(t) = stack.pop() {
             let Some(e) = self.entries.remove(&t) else {
                 continue;
             };
+            removed.push(t);
             for i in &e.tx.inputs {
                 if self.spent_by.get(&i.prev_out) == Some(&t) {
                     self.spent_by.remove(&i.prev_out);
@@ -223,12 +229,13 @@ impl Mempool {
 
     /// After `block` connects: removes its transactions and every mempool
     /// transaction that conflicts with it (spends an outpoint it spends),
-    /// with their descendants. Returns how many left.
-    pub fn remove_for_block(&mut self, block: &Block) -> usize {
-        let before = self.entries.len();
+    /// with their descendants. Returns the txids that left.
+    pub fn remove_for_block(&mut self, block: &Block) -> Vec<Txid> {
+        let mut removed = Vec::new();
         for tx in &block.transactions {
             let txid = tx.txid();
             if let Some(e) = self.entries.remove(&txid) {
+                removed.push(txid);
                 for i in &e.tx.inputs {
                     self.spent_by.remove(&i.prev_out);
                 }
@@ -238,11 +245,11 @@ impl Mempool {
             }
             for i in &tx.inputs {
                 if let Some(other) = self.spent_by.get(&i.prev_out).copied() {
-                    self.remove_with_descendants(&other);
+                    self.remove_with_descendants(&other, &mut removed);
                 }
             }
         }
-        before - self.entries.len()
+        removed
     }
 
     /// Takes every transaction out, in arrival order (to re-validate after a
@@ -251,7 +258,12 @@ impl Mempool {
         let mut v: Vec<Entry> = self.entries.drain().map(|(_, e)| e).collect();
         self.spent_by.clear();
         v.sort_by_key(|e| e.seq);
-        v.into_iter().map(|e| e.tx).collect()
+        v.into_iter().map(|e| Arc::unwrap_or_clone(e.tx)).collect()
+    }
+
+    /// Total encoded size of the transactions held, in bytes.
+    pub fn bytes(&self) -> u64 {
+        self.entries.values().map(|e| e.size).sum()
     }
 
     /// All txids, in arrival order.
@@ -260,4 +272,42 @@ impl Mempool {
         v.sort_by_key(|x| x.1);
         v.into_iter().map(|x| *x.0).collect()
     }
+}
+
+/// Coins `owner` (a pubkey hash) can spend now, as the wallet sees them: confirmed outputs no mempool transaction
+/// spends, plus unspent outputs of mempool transactions paying `owner`
+/// (change), as (outpoint, output).
+pub fn spendable_coins(
+    store: &ChainStore,
+    mempool: &Mempool,
+    owner: &[u8; 20],
+) -> Result<Vec<(OutPoint, TxOut)>, StoreError> {
+    let mut coins: Vec<(OutPoint, TxOut)> = store
+        .utxos_of(owner)?
+        .into_iter()
+        .filter(|(op, _)| !mempool.is_spent(op))
+        .map(|(op, value)| {
+            (
+                op,
+                TxOut {
+                    value,
+                    pubkey_hash: *owner,
+                },
+            )
+        })
+        .collect();
+    for txid in mempool.txids() {
+        if let Some(tx) = mempool.get(&txid) {
+            for (vout, out) in tx.outputs.iter().enumerate() {
+                let op = OutPoint {
+                    txid,
+                    vout: vout as u32,
+                };
+                if out.pubkey_hash == *owner && !mempool.is_spent(&op) {
+                    coins.push((op, *out));
+                }
+            }
+        }
+    }
+    Ok(coins)
 }

@@ -1,14 +1,14 @@
 //! Chain state: accepting blocks, connecting them, and reorganizing to the
 //! branch with the most cumulative work (ties keep the first seen).
 //!
-//! Driven by calls, not sockets: the network layer hands it blocks and acts
-//! on the [`BlockOutcome`] it returns.
+//! Driven by calls, not sockets: [`super::Chain::process_block`] hands it
+//! blocks and turns the [`BlockOutcome`] it returns into events.
 
 use std::sync::Arc;
 
 use crate::core::block::{Block, block_work};
 use crate::core::hash::BlockHash;
-use crate::core::params::{ChainParams, now_secs};
+use crate::core::params::ChainParams;
 use crate::core::validation::{
     BlockError, ParentInfo, SigCache, check_block_context, check_block_sanity,
 };
@@ -117,12 +117,15 @@ impl ChainState {
     /// Validates and stores `block`, connecting it or reorganizing when it
     /// makes a branch with more work than the tip.
     ///
+    /// `now` is the current time in seconds since the Unix epoch (for the
+    /// rule on timestamps in the future).
+    ///
     /// Errors: [`ChainError::Invalid`] naming the rule (the block, and any
     /// branch it tops, is remembered as invalid when it was stored);
     /// [`ChainError::KnownInvalid`] for a block remembered so;
     /// [`ChainError::InvalidParent`] for a block whose parent is;
     /// [`ChainError::Store`].
-    pub fn accept_block(&self, block: &Block) -> Result<BlockOutcome, ChainError> {
+    pub fn accept_block(&self, block: &Block, now: u64) -> Result<BlockOutcome, ChainError> {
         let hash = block.hash();
         let invalid = |error| ChainError::Invalid { hash, error };
         if let Some(meta) = self.store.block_meta(&hash)? {
@@ -131,7 +134,7 @@ impl ChainState {
             }
             return Ok(BlockOutcome::Duplicate);
         }
-        check_block_sanity(block, now_secs()).map_err(invalid)?;
+        check_block_sanity(block, now).map_err(invalid)?;
         // The difficulty is fixed for the chain: checked before the parent
         // lookup, so a block at a lower one is not kept as an orphan (its
         // proof of work would cost nothing).
@@ -203,15 +206,12 @@ impl ChainState {
         }
     }
 
-    /// Switches the best chain to end at `new_tip` (stored, more work).
-    fn reorg_to(&self, new_tip: BlockHash) -> Result<BlockOutcome, ChainError> {
-        // Walk back from new_tip to the fork point on the best chain.
+    /// The blocks from the fork point (exclusive) up to `tip`, lowest
+    /// first, and the fork point: the last best-chain block below `tip`.
+    fn branch_to(&self, tip: BlockHash) -> Result<(Vec<BlockHash>, BlockHash), ChainError> {
         let mut branch = Vec::new();
-        let mut cursor = new_tip;
-        loop {
-            if self.store.is_on_best_chain(&cursor)? {
-                break;
-            }
+        let mut cursor = tip;
+        while !self.store.is_on_best_chain(&cursor)? {
             let meta = self
                 .store
                 .block_meta(&cursor)?
@@ -219,8 +219,13 @@ impl ChainState {
             branch.push(cursor);
             cursor = meta.prev;
         }
-        let fork = cursor;
         branch.reverse();
+        Ok((branch, cursor))
+    }
+
+    /// Switches the best chain to end at `new_tip` (stored, more work).
+    fn reorg_to(&self, new_tip: BlockHash) -> Result<BlockOutcome, ChainError> {
+        let (branch, fork) = self.branch_to(new_tip)?;
         let mut disconnected = Vec::new();
         while self.store.tip()?.hash != fork {
             disconnected.push(self.store.disconnect_tip()?);
@@ -235,27 +240,7 @@ impl ChainState {
                     for later in branch.iter().skip_while(|x| **x != hash) {
                         self.store.mark_invalid(later)?;
                     }
-                    while self.store.tip()?.hash != fork {
-                        self.store.disconnect_tip()?;
-                    }
-                    for old in disconnected.iter().rev() {
-                        let view = UtxoView::for_block(old, &self.store)?;
-                        let spent = check_block_context(
-                            old,
-                            &ParentInfo {
-                                hash: old.header.prev_block_hash,
-                                height: old.height.saturating_sub(1),
-                            },
-                            self.params.difficulty,
-                            &view,
-                            Some(&self.sig_cache),
-                        )
-                        .map_err(|error| ChainError::Invalid {
-                            hash: old.hash(),
-                            error,
-                        })?;
-                        self.store.connect_block(old, &spent.spent)?;
-                    }
+                    self.restore(fork, &disconnected)?;
                     return Err(ChainError::Invalid { hash, error });
                 }
                 Err(e) => return Err(e),
@@ -268,6 +253,29 @@ impl ChainState {
         })
     }
 
+    /// Undoes a failed reorg: back to `fork`, then the `disconnected`
+    /// blocks (tip first) connected again.
+    fn restore(&self, fork: BlockHash, disconnected: &[Block]) -> Result<(), ChainError> {
+        while self.store.tip()?.hash != fork {
+            self.store.disconnect_tip()?;
+        }
+        for old in disconnected.iter().rev() {
+            let view = UtxoView::for_block(old, &self.store)?;
+            let parent = ParentInfo {
+                hash: old.header.prev_block_hash,
+                height: old.height.saturating_sub(1),
+            };
+            let d = self.params.difficulty;
+            let spent = check_block_context(old, &parent, d, &view, Some(&self.sig_cache))
+                .map_err(|error| ChainError::Invalid {
+                    hash: old.hash(),
+                    error,
+                })?;
+            self.store.connect_block(old, &spent.spent)?;
+        }
+        Ok(())
+    }
+
     /// Switches to the stored branch with the most work when it has more
     /// than the tip: completes a reorg that a crash interrupted between its
     /// disconnects and its connects (the blocks are stored, so peers never
@@ -278,59 +286,5 @@ impl ChainState {
             Some((hash, meta)) if meta.chain_work > tip.chain_work => self.reorg_to(hash).map(Some),
             _ => Ok(None),
         }
-    }
-
-    /// Bitcoin's block locator from the tip: the last 10 hashes one by one,
-    /// then steps doubling back, always ending with genesis; at most 101.
-    pub fn locator(&self) -> Result<Vec<BlockHash>, StoreError> {
-        let tip = self.store.tip()?;
-        let mut out = Vec::new();
-        let mut height = tip.height as i128;
-        let mut step: i128 = 1;
-        while height > 0 && out.len() < 100 {
-            if let Some(h) = self.store.hash_at(height as u64)? {
-                out.push(h);
-            }
-            if out.len() >= 10 {
-                step *= 2;
-            }
-            height -= step;
-        }
-        out.push(self.genesis);
-        Ok(out)
-    }
-
-    /// Answer to `getblocks`: best-chain hashes after the first locator
-    /// entry found on the best chain (genesis if none), ascending, up to
-    /// `stop` inclusive or `max` hashes.
-    pub fn hashes_after_locator(
-        &self,
-        locator: &[BlockHash],
-        stop: &BlockHash,
-        max: usize,
-    ) -> Result<Vec<BlockHash>, StoreError> {
-        let mut start = 0;
-        for h in locator {
-            if self.store.is_on_best_chain(h)?
-                && let Some(m) = self.store.block_meta(h)?
-            {
-                start = m.height;
-                break;
-            }
-        }
-        let tip = self.store.tip()?;
-        let mut out = Vec::new();
-        let mut height = start + 1;
-        while height <= tip.height && out.len() < max {
-            let Some(h) = self.store.hash_at(height)? else {
-                break;
-            };
-            out.push(h);
-            if h == *stop {
-                break;
-            }
-            height += 1;
-        }
-        Ok(out)
     }
 }

@@ -8,10 +8,9 @@ use serde::Serialize;
 use crate::core::address::Address;
 use crate::core::block::Block;
 use crate::core::params::now_secs;
-use crate::core::tx::{OutPoint, TxOut, pubkey_hash, sighash, verify_signature};
+use crate::core::tx::{TxIn, TxOut, pubkey_hash, sighash, verify_signature};
 use crate::core::validation::{ParentInfo, check_block_context, check_block_sanity};
 use crate::core::view::UtxoView;
-use crate::node::mempool::Mempool;
 use crate::store::{ChainStore, StoreError};
 
 /// `Balance of ADDR: N` for the confirmed UTXO set.
@@ -26,48 +25,23 @@ pub fn status_text(
     peers: usize,
 ) -> Result<String, StoreError> {
     let tip = store.tip()?;
-    Ok(format!(
-        "height: {}\ntip: {}\nmempool: {mempool_len}\npeers: {peers}",
-        tip.height, tip.hash
+    Ok(status_lines(
+        tip.height,
+        Some(&tip.hash),
+        mempool_len,
+        peers,
     ))
 }
 
-/// Coins `owner` can spend now: confirmed outputs no mempool transaction
-/// spends, plus unspent outputs of mempool transactions paying `owner`
-/// (change), as (outpoint, output).
-pub fn spendable_coins(
-    store: &ChainStore,
-    mempool: &Mempool,
-    owner: &[u8; 20],
-) -> Result<Vec<(OutPoint, TxOut)>, StoreError> {
-    let mut coins: Vec<(OutPoint, TxOut)> = store
-        .utxos_of(owner)?
-        .into_iter()
-        .filter(|(op, _)| !mempool.is_spent(op))
-        .map(|(op, value)| {
-            (
-                op,
-                TxOut {
-                    value,
-                    pubkey_hash: *owner,
-                },
-            )
-        })
-        .collect();
-    for txid in mempool.txids() {
-        if let Some(tx) = mempool.get(&txid) {
-            for (vout, out) in tx.outputs.iter().enumerate() {
-                let op = OutPoint {
-                    txid,
-                    vout: vout as u32,
-                };
-                if out.pubkey_hash == *owner && !mempool.is_spent(&op) {
-                    coins.push((op, *out));
-                }
-            }
-        }
-    }
-    Ok(coins)
+/// The lines of `status`: height, tip, mempool size and peer count.
+pub fn status_lines(
+    height: u64,
+    tip: Option<&crate::core::hash::BlockHash>,
+    mempool: usize,
+    peers: usize,
+) -> String {
+    let tip = tip.map_or("none".to_string(), ToString::to_string);
+    format!("height: {height}\ntip: {tip}\nmempool: {mempool}\npeers: {peers}")
 }
 
 #[derive(Serialize)]
@@ -104,7 +78,8 @@ struct JsonBlock {
 }
 
 fn describe(block: &Block, undo: Option<&[TxOut]>) -> JsonBlock {
-    let mut k = 0usize;
+    // The undo data lists the spent outputs in input order, coinbase aside.
+    let mut spent = undo.unwrap_or_default().iter().copied();
     let txs = block
         .transactions
         .iter()
@@ -115,42 +90,28 @@ fn describe(block: &Block, undo: Option<&[TxOut]>) -> JsonBlock {
                 .inputs
                 .iter()
                 .enumerate()
-                .map(|(i, input)| {
-                    // The undo data lists the spent outputs in input order.
-                    let signature_ok = if coinbase {
-                        None
-                    } else {
-                        let spent = undo.and_then(|u| u.get(k)).copied();
-                        k += 1;
-                        spent.map(|out| {
-                            pubkey_hash(&input.pubkey) == out.pubkey_hash
-                                && verify_signature(
-                                    &input.pubkey,
-                                    sighash(&txid, i as u32, &out).as_bytes(),
-                                    &input.signature,
-                                )
-                                .is_ok()
-                        })
-                    };
-                    JsonInput {
-                        prev_out: input.prev_out.to_string(),
-                        pubkey: hex::encode(input.pubkey),
-                        signature_ok,
-                    }
+                .map(|(i, input)| JsonInput {
+                    prev_out: input.prev_out.to_string(),
+                    pubkey: hex::encode(input.pubkey),
+                    signature_ok: (!coinbase)
+                        .then(|| spent.next())
+                        .flatten()
+                        .map(|out| input_signed(&txid, i, input, &out)),
+                })
+                .collect();
+            let outputs = tx
+                .outputs
+                .iter()
+                .map(|o| JsonOutput {
+                    value: o.value,
+                    address: Address(o.pubkey_hash).to_string(),
                 })
                 .collect();
             JsonTx {
                 txid: txid.to_string(),
                 coinbase,
                 inputs,
-                outputs: tx
-                    .outputs
-                    .iter()
-                    .map(|o| JsonOutput {
-                        value: o.value,
-                        address: Address(o.pubkey_hash).to_string(),
-                    })
-                    .collect(),
+                outputs,
             }
         })
         .collect();
@@ -164,6 +125,18 @@ fn describe(block: &Block, undo: Option<&[TxOut]>) -> JsonBlock {
         pow_valid: block.header.meets_target(),
         transactions: txs,
     }
+}
+
+/// True when input `i` of `txid` shows the owner's key of `out` and a
+/// valid signature over its sighash.
+fn input_signed(txid: &crate::core::hash::Txid, i: usize, input: &TxIn, out: &TxOut) -> bool {
+    pubkey_hash(&input.pubkey) == out.pubkey_hash
+        && verify_signature(
+            &input.pubkey,
+            sighash(txid, i as u32, out).as_bytes(),
+            &input.signature,
+        )
+        .is_ok()
 }
 
 /// `printchain`: every best-chain block from tip to genesis, as text or as a

@@ -1,0 +1,254 @@
+//! Command-line interface: argument parsing and the commands' top level.
+//! The work is done by [`crate::chain`], [`crate::store`],
+//! [`crate::wallet`] and [`crate::net`]; this file and
+//! [`super::commands`] wire them to arguments and output.
+
+use std::path::PathBuf;
+
+use anyhow::{Result, bail};
+use clap::{Parser, Subcommand};
+
+use super::{commands, query};
+use crate::core::params::DEFAULT_DIFFICULTY;
+use crate::net::control;
+use crate::store::ChainStore;
+use crate::wallet::Wallets;
+
+/// Default page cache of the sled database, in MiB.
+pub const DEFAULT_CACHE_MB: u64 = 64;
+
+/// A small Bitcoin-style node with an embedded sled store.
+///
+/// Each node is identified by its port: its data lives in DATADIR/PORT/
+/// (the chain database `chain/`, the wallet file `wallets.dat` and, while it
+/// runs, the control socket `control.sock`).
+#[derive(Parser, Debug)]
+#[command(name = "node", version, about, long_about = None)]
+pub struct Cli {
+    /// Port of the node to act on (and to listen on for `startnode`).
+    #[arg(long, global = true, env = "NODE_ID", default_value_t = 3000)]
+    pub port: u16,
+    /// Directory holding every node's data.
+    #[arg(long, global = true, default_value = "./data")]
+    pub datadir: PathBuf,
+    /// sled page cache size in MiB.
+    #[arg(long, global = true, default_value_t = DEFAULT_CACHE_MB)]
+    pub cache_mb: u64,
+    /// The command.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The commands.
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Create a new key in this node's wallet and print its address.
+    Createwallet,
+    /// List the addresses in this node's wallet, one per line.
+    Listaddresses,
+    /// Create a new chain whose genesis coinbase pays the subsidy to ADDRESS.
+    Createblockchain {
+        /// Address to receive the genesis subsidy.
+        #[arg(long)]
+        address: String,
+        /// Proof-of-work difficulty in leading zero bits of the block hash (1..=64).
+        #[arg(long, default_value_t = DEFAULT_DIFFICULTY)]
+        difficulty: u32,
+    },
+    /// Print the confirmed balance of ADDRESS in whole coins.
+    Getbalance {
+        /// The address.
+        #[arg(long)]
+        address: String,
+    },
+    /// Pay AMOUNT coins from FROM (a key in this wallet) to TO.
+    ///
+    /// With --mint, mint a block holding the payment right here (the node
+    /// must be stopped). Without it, the payment goes to the running node on
+    /// --port, or, if none runs, to the seed node over the network.
+    Send {
+        /// Paying address; its key must be in this node's wallet.
+        #[arg(long)]
+        from: String,
+        /// Receiving address.
+        #[arg(long)]
+        to: String,
+        /// Amount in whole coins (at least 1).
+        #[arg(long)]
+        amount: u64,
+        /// Fee in whole coins, left to the minter.
+        #[arg(long, default_value_t = 0)]
+        fee: u64,
+        /// Mint a block with the payment locally, paying subsidy + fee to FROM.
+        #[arg(long)]
+        mint: bool,
+        /// Seed node to send the payment to when no node runs on --port.
+        #[arg(long, default_value = "127.0.0.1:3000")]
+        seed: String,
+    },
+    /// Print the best chain from tip to genesis.
+    Printchain {
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Rebuild the UTXO set from the blocks (the node must be stopped).
+    Reindexutxo,
+    /// Verify every block from genesis to tip and compare the UTXO set with a
+    /// rebuild; print OK or the first discrepancy.
+    Checkchain,
+    /// Print height, tip, mempool size and peer count.
+    Status,
+    /// Run the node until Ctrl-C or SIGTERM.
+    Startnode(super::startnode::NodeArgs),
+}
+
+/// Paths of one node's data.
+#[derive(Debug, Clone)]
+pub struct NodePaths {
+    /// DATADIR/PORT
+    pub dir: PathBuf,
+    /// DATADIR/PORT/chain (sled)
+    pub chain: PathBuf,
+    /// DATADIR/PORT/wallets.dat
+    pub wallet: PathBuf,
+    /// DATADIR/PORT/control.sock
+    pub control: PathBuf,
+}
+
+impl NodePaths {
+    /// Paths for node `port` under `datadir`.
+    pub fn new(datadir: &std::path::Path, port: u16) -> NodePaths {
+        let dir = datadir.join(port.to_string());
+        NodePaths {
+            chain: dir.join("chain"),
+            wallet: dir.join("wallets.dat"),
+            control: dir.join("control.sock"),
+            dir,
+        }
+    }
+}
+
+/// Runs the parsed command, printing its output. Errors are for `main` to
+/// print as one line.
+pub fn run(cli: Cli) -> Result<()> {
+    let paths = NodePaths::new(&cli.datadir, cli.port);
+    // Commands that a running node answers through its control socket.
+    let running = control::is_running(&paths.control);
+    let ctx = Ctx {
+        cli: &cli,
+        paths: &paths,
+        running,
+    };
+    match &cli.command {
+        Command::Createwallet => {
+            let mut w = Wallets::load(&paths.wallet)?;
+            println!("{}", w.create_key()?);
+        }
+        Command::Listaddresses => {
+            for a in Wallets::load(&paths.wallet)?.addresses() {
+                println!("{a}");
+            }
+        }
+        Command::Createblockchain {
+            address,
+            difficulty,
+        } => commands::createblockchain(&ctx, address, *difficulty)?,
+        Command::Getbalance { address } => {
+            let addr = commands::parse_address(address)?;
+            let req = control::Request::Balance(addr.to_string());
+            ctx.read(req, |store| Ok(query::balance_text(store, &addr)?))?;
+        }
+        Command::Send {
+            from,
+            to,
+            amount,
+            fee,
+            mint,
+            seed,
+        } => commands::send(&ctx, (from, to), (*amount, *fee), *mint, seed)?,
+        Command::Printchain { json } => {
+            let req = control::Request::PrintChain(*json);
+            ctx.read(req, |store| Ok(query::printchain_text(store, *json)?))?;
+        }
+        Command::Reindexutxo => commands::reindexutxo(&ctx)?,
+        Command::Checkchain => {
+            let text = ctx.text(control::Request::CheckChain, |store| {
+                Ok(query::checkchain_text(store)?)
+            })?;
+            println!("{text}");
+            if text != "OK" {
+                bail!("chain check failed");
+            }
+        }
+        Command::Status => {
+            let text = if running {
+                control::request(&paths.control, &control::Request::Status)?
+            } else {
+                query::status_text(&ctx.open_store()?, 0, 0)?
+            };
+            println!("{text}");
+        }
+        Command::Startnode(args) => super::startnode::run(&cli, &paths, args)?,
+    }
+    Ok(())
+}
+
+/// What every command needs: the arguments, the node's paths and whether
+/// it runs.
+pub struct Ctx<'a> {
+    /// The parsed command line.
+    pub cli: &'a Cli,
+    /// The node's paths.
+    pub paths: &'a NodePaths,
+    /// A node answers on the control socket.
+    pub running: bool,
+}
+
+impl Ctx<'_> {
+    /// Opens the node's store (the node must be stopped).
+    ///
+    /// Errors: the store cannot be opened (locked, corrupt).
+    pub fn open_store(&self) -> Result<ChainStore> {
+        Ok(ChainStore::open(
+            &self.paths.chain,
+            self.cli.cache_mb << 20,
+        )?)
+    }
+
+    /// The text of a read-only command: from the running node through
+    /// `request`, else from the store by `local` (which needs a chain).
+    ///
+    /// Errors: the node's or `local`'s error; no chain.
+    pub fn text(
+        &self,
+        request: control::Request,
+        local: impl FnOnce(&ChainStore) -> Result<String>,
+    ) -> Result<String> {
+        if self.running {
+            return control::request(&self.paths.control, &request);
+        }
+        let store = self.open_store()?;
+        store.tip()?;
+        local(&store)
+    }
+
+    /// Prints [`Ctx::text`].
+    ///
+    /// Errors: as [`Ctx::text`].
+    pub fn read(
+        &self,
+        request: control::Request,
+        local: impl FnOnce(&ChainStore) -> Result<String>,
+    ) -> Result<()> {
+        println!("{}", self.text(request, local)?);
+        Ok(())
+    }
+}
+
+/// Threads used for proof of work: every core.
+pub fn threads() -> usize {
+    std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
+}

@@ -1,0 +1,137 @@
+//! The commands that write: `createblockchain`, `send`, `reindexutxo`.
+
+use std::sync::Arc;
+
+use anyhow::{Context, Result, anyhow, bail};
+
+use super::cli::{Ctx, threads};
+use crate::chain::mempool::{Mempool, spendable_coins};
+use crate::chain::{ChainState, miner};
+use crate::core::address::Address;
+use crate::core::block::Block;
+use crate::core::hash::BlockHash;
+use crate::core::params::{MAX_DIFFICULTY, MIN_DIFFICULTY, SUBSIDY, now_secs};
+use crate::core::validation::SigCache;
+use crate::net::control;
+use crate::store::StoreError;
+use crate::wallet::Wallets;
+use crate::wallet::send::build_payment;
+
+/// Parses a Base58Check address.
+///
+/// Errors: the address's own error (checksum, version, length).
+pub fn parse_address(s: &str) -> Result<Address> {
+    Ok(s.parse::<Address>()?)
+}
+
+/// `createblockchain`: a genesis block paying the subsidy to `address`
+/// at `difficulty` bits; prints its hash.
+///
+/// Errors: bad address or difficulty, a running node, a chain already.
+pub fn createblockchain(ctx: &Ctx, address: &str, difficulty: u32) -> Result<()> {
+    let addr = parse_address(address)?;
+    if !(MIN_DIFFICULTY..=MAX_DIFFICULTY).contains(&difficulty) {
+        bail!("difficulty must be between {MIN_DIFFICULTY} and {MAX_DIFFICULTY} bits");
+    }
+    if ctx.running {
+        bail!(
+            "the node on port {} is running: stop it first",
+            ctx.cli.port
+        );
+    }
+    let store = ctx.open_store()?;
+    if store.genesis_hash()?.is_some() {
+        return Err(StoreError::ChainExists.into());
+    }
+    let time = now_secs() as u32;
+    let mut genesis = Block::template(
+        BlockHash::ZERO,
+        0,
+        difficulty,
+        time,
+        addr.0,
+        SUBSIDY,
+        vec![],
+    );
+    miner::solve(&mut genesis, threads(), &Default::default());
+    store.init_genesis(&genesis)?;
+    store.flush()?;
+    println!("{}", genesis.hash());
+    Ok(())
+}
+
+/// `send`: pays `amount` (whole coins, `fee` to the minter) from `from` (a
+/// key in this node's wallet) to `to`; prints the txid. A running node
+/// takes it over the control socket; else `--mint` mints it here, or it
+/// goes to `seed` over P2P.
+///
+/// Errors: bad addresses, amount 0, a key not in the wallet, too few coins,
+/// the node's or seed's refusal.
+pub fn send(
+    ctx: &Ctx,
+    (from, to): (&str, &str),
+    (amount, fee): (u64, u64),
+    mint: bool,
+    seed: &str,
+) -> Result<()> {
+    let from_addr = parse_address(from)?;
+    let to_addr = parse_address(to)?;
+    if amount == 0 {
+        bail!("amount must be at least 1 coin");
+    }
+    let wallets = Wallets::load(&ctx.paths.wallet)?;
+    let key = wallets.key(&from_addr).ok_or_else(|| {
+        anyhow!(
+            "address {from_addr} is not in this node's wallet ({})",
+            ctx.paths.wallet.display()
+        )
+    })?;
+    if ctx.running {
+        if mint {
+            bail!(
+                "the node on port {} is running: --mint needs it stopped (without --mint the running node relays the payment)",
+                ctx.cli.port
+            );
+        }
+        let coins = control::coins(&ctx.paths.control, &from_addr)?;
+        let tx = build_payment(key, &coins, to_addr.0, amount, fee)?;
+        let txid = control::request(&ctx.paths.control, &control::Request::SubmitTx(tx))?;
+        println!("{txid}");
+        return Ok(());
+    }
+    let chain = ChainState::new(ctx.open_store()?, Arc::new(SigCache::new(100_000)))?;
+    let mut mempool = Mempool::new();
+    let coins = spendable_coins(chain.store(), &mempool, &from_addr.0)?;
+    let tx = build_payment(key, &coins, to_addr.0, amount, fee)?;
+    let txid = tx.txid();
+    if mint {
+        mempool.accept(tx, chain.store(), chain.sig_cache())?;
+        let now = now_secs();
+        let mut block = miner::template(&chain, &mempool, from_addr.0, now as u32)?;
+        miner::solve(&mut block, threads(), &Default::default());
+        chain.accept_block(&block, now)?;
+        chain.store().flush()?;
+    } else {
+        crate::net::send_tx_to(seed, &tx)
+            .with_context(|| format!("cannot reach seed node {seed}"))?;
+    }
+    println!("{txid}");
+    Ok(())
+}
+
+/// `reindexutxo`: rebuilds the UTXO set from the blocks; prints the counts.
+///
+/// Errors: a running node, no chain, the store.
+pub fn reindexutxo(ctx: &Ctx) -> Result<()> {
+    if ctx.running {
+        bail!(
+            "the node on port {} is running: stop it before reindexutxo",
+            ctx.cli.port
+        );
+    }
+    let store = ctx.open_store()?;
+    store.tip()?;
+    let (txs, outs) = store.reindex_utxo()?;
+    println!("Done! There are {txs} transactions with {outs} unspent outputs in the UTXO set.");
+    Ok(())
+}

@@ -1,0 +1,205 @@
+//! `node startnode`: its options, the signal handler and the control
+//! socket's answers, around [`crate::net::run_node`].
+
+use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use anyhow::{Context, Result, anyhow};
+use tracing::{info, warn};
+
+use super::cli::{Cli, NodePaths, threads};
+use super::query;
+use crate::chain::{Chain, ChainEvent};
+use crate::core::address::Address;
+use crate::core::validation::SigCache;
+use crate::net::control::{self, Request};
+use crate::net::{NodeConfig, Queries};
+use crate::protocol::{Config, LocalReply};
+use crate::store::{ChainStore, StoreError};
+
+/// `startnode` options.
+#[derive(clap::Args, Debug, Clone)]
+pub struct NodeArgs {
+    /// Mint blocks paying the subsidy and fees to this address.
+    #[arg(long)]
+    pub minter: Option<String>,
+    /// Seed node(s) to greet first, `host:port`. A node listening on a seed
+    /// address is the central node.
+    #[arg(long = "seed", default_values_t = vec!["127.0.0.1:3000".to_string()])]
+    pub seeds: Vec<String>,
+    /// IP address to listen on (and to advertise).
+    #[arg(long, default_value = "127.0.0.1")]
+    pub bind: IpAddr,
+    /// Mint once the mempool holds at least this many valid transactions.
+    #[arg(long, default_value_t = 2)]
+    pub mint_threshold: usize,
+    /// Drop a peer that sends nothing for this many seconds (pings keep live
+    /// peers busy at a third of it).
+    #[arg(long, default_value_t = 60)]
+    pub idle_timeout: u64,
+    /// Drop a peer that has not sent `version` within this many seconds.
+    #[arg(long, default_value_t = 10)]
+    pub handshake_timeout: u64,
+    /// Most inbound connections at once (Bitcoin Core's default is 125).
+    #[arg(long, default_value_t = 125)]
+    pub max_inbound: usize,
+    /// Most outbound connections at once.
+    #[arg(long, default_value_t = 8)]
+    pub max_outbound: usize,
+    /// Misbehavior points (invalid block 100, invalid transaction 10,
+    /// malformed message 20) at which a peer is disconnected and, unless on
+    /// loopback, banned.
+    #[arg(long, default_value_t = 100)]
+    pub ban_score: u32,
+    /// Ban duration in seconds.
+    #[arg(long, default_value_t = 24 * 3600)]
+    pub ban_time: u64,
+}
+
+/// Runs the node until Ctrl-C or SIGTERM; returns after a clean shutdown
+/// (store flushed, control socket removed).
+///
+/// Errors: bad options, a node already running on the port, the store.
+pub fn run(cli: &Cli, paths: &NodePaths, args: &NodeArgs) -> Result<()> {
+    init_logging();
+    let minter = args
+        .minter
+        .as_deref()
+        .map(|m| m.parse::<Address>().context("--minter"))
+        .transpose()?;
+    if args.mint_threshold == 0 {
+        return Err(anyhow!("--mint-threshold must be at least 1"));
+    }
+    std::fs::create_dir_all(&paths.dir)?;
+    restrict_dir(&paths.dir);
+    if control::is_running(&paths.control) {
+        return Err(anyhow!("a node is already running on port {}", cli.port));
+    }
+    let store = ChainStore::open(&paths.chain, cli.cache_mb << 20)?;
+    let (chain, events) = Chain::open(store, Arc::new(SigCache::new(200_000)))?;
+    for e in &events {
+        if let ChainEvent::TipChanged(tip) = e {
+            info!(
+                "completed an interrupted reorg: tip {} at height {}",
+                tip.hash, tip.height
+            );
+        }
+    }
+    let config = node_config(cli, paths, args, minter)?;
+    if let Some(m) = &minter {
+        info!("minting to {m} at {} transactions", args.mint_threshold);
+    }
+    let (tx, rx) = tokio::sync::watch::channel(false);
+    let signals = AtomicUsize::new(0);
+    ctrlc::set_handler(move || {
+        if signals.fetch_add(1, Ordering::SeqCst) > 0 {
+            eprintln!("second interrupt: exiting now");
+            std::process::exit(130);
+        }
+        let _ = tx.send(true);
+    })
+    .context("cannot install the signal handler")?;
+    crate::net::run_node(config, chain, Arc::new(Text), rx)
+}
+
+fn node_config(
+    cli: &Cli,
+    paths: &NodePaths,
+    args: &NodeArgs,
+    minter: Option<Address>,
+) -> Result<NodeConfig> {
+    let advertised = if args.bind.is_unspecified() {
+        IpAddr::from([127, 0, 0, 1])
+    } else {
+        args.bind
+    };
+    let mut seeds = Vec::new();
+    for s in &args.seeds {
+        match s.to_socket_addrs().map(|mut a| a.next()) {
+            Ok(Some(a)) => seeds.push(a),
+            _ => warn!("cannot resolve seed {s}; ignored"),
+        }
+    }
+    Ok(NodeConfig {
+        listen: SocketAddr::new(args.bind, cli.port),
+        control: paths.control.clone(),
+        max_inbound: args.max_inbound,
+        threads: threads(),
+        protocol: Config {
+            me: SocketAddr::new(advertised, cli.port),
+            seeds,
+            minter: minter.map(|m| m.0),
+            mint_threshold: args.mint_threshold,
+            idle_timeout: args.idle_timeout.max(1) * 1000,
+            handshake_timeout: args.handshake_timeout.max(1) * 1000,
+            max_outbound: args.max_outbound,
+            ban_score: args.ban_score,
+            ban_time: args.ban_time.saturating_mul(1000),
+            nonce: random_u64(),
+        },
+    })
+}
+
+/// The control socket's answers: the same text as the stopped-node CLI.
+struct Text;
+
+impl Queries for Text {
+    fn answer(&self, chain: &Chain, request: &Request) -> Result<String> {
+        let store = chain.store();
+        if chain.state().is_none() {
+            return Err(StoreError::NoChain.into());
+        }
+        Ok(match request {
+            Request::Balance(a) => query::balance_text(store, &a.parse()?)?,
+            Request::PrintChain(json) => query::printchain_text(store, *json)?,
+            Request::CheckChain => query::checkchain_text(store)?,
+            Request::Coins(a) => {
+                let a: Address = a.parse()?;
+                serde_json::to_string(&crate::chain::mempool::spendable_coins(
+                    store,
+                    chain.mempool(),
+                    &a.0,
+                )?)?
+            }
+            Request::Status | Request::SubmitTx(_) => {
+                return Err(anyhow!("not a chain query"));
+            }
+        })
+    }
+
+    fn status(&self, reply: &LocalReply) -> String {
+        match reply {
+            LocalReply::Status {
+                height,
+                tip,
+                mempool,
+                peers,
+            } => query::status_lines(*height, tip.as_ref(), *mempool, *peers),
+            other => format!("{other:?}"),
+        }
+    }
+}
+
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .try_init();
+}
+
+fn random_u64() -> u64 {
+    let mut b = [0u8; 8];
+    if getrandom::fill(&mut b).is_err() {
+        return crate::core::params::now_secs() ^ u64::from(std::process::id());
+    }
+    u64::from_le_bytes(b)
+}
+
+fn restrict_dir(dir: &std::path::Path) {
+    use std::os::unix::fs::PermissionsExt;
+    let _ = std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700));
+}

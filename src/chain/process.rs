@@ -1,0 +1,245 @@
+//! [`Chain::process_block`]: genesis adoption, the orphan pool, connect and
+//! reorg, and the mempool's reaction to each.
+
+use std::collections::HashSet;
+
+use crate::core::block::Block;
+use crate::core::hash::{BlockHash, Txid};
+use crate::core::validation::check_block_sanity;
+
+use super::{BlockOutcome, Chain, ChainError, ChainEvent, ChainState, PeerId};
+
+impl Chain {
+    /// Processes a block from `from` (`None`: minted here) at `now` seconds
+    /// since the Unix epoch: adopts it as genesis when there is no chain
+    /// yet, keeps it as an orphan when its parent is unknown, else
+    /// validates it and connects it or reorganizes to it; then does the same
+    /// for every orphan that was waiting for it. Returns what changed,
+    /// ending with [`ChainEvent::BlockDone`]. Never fails: store errors come
+    /// back as [`ChainEvent::InvalidBlock`] with no peer to blame.
+    pub fn process_block(
+        &mut self,
+        block: Block,
+        from: Option<PeerId>,
+        now: u64,
+    ) -> Vec<ChainEvent> {
+        let hash = block.hash();
+        let mut events = Vec::new();
+        if self.state.is_none() {
+            self.adopt_genesis(block, from, now, &mut events);
+        } else {
+            let mut queue = vec![(block, from)];
+            while let Some((block, sender)) = queue.pop() {
+                let h = block.hash();
+                if self.accept_one(block, sender, now, &mut events) {
+                    queue.extend(self.orphans.take_children(&h));
+                }
+            }
+        }
+        if let Ok(Some(tip)) = self.store.tip_opt()
+            && events
+                .iter()
+                .any(|e| matches!(e, ChainEvent::BlockConnected { .. }))
+        {
+            events.push(ChainEvent::TipChanged(tip));
+        }
+        events.push(ChainEvent::BlockDone { hash, from });
+        events
+    }
+
+    fn adopt_genesis(
+        &mut self,
+        block: Block,
+        from: Option<PeerId>,
+        now: u64,
+        events: &mut Vec<ChainEvent>,
+    ) {
+        let hash = block.hash();
+        if block.height != 0 || block.header.prev_block_hash != BlockHash::ZERO {
+            // No chain yet: only a genesis block can start one.
+            return;
+        }
+        if let Err(e) = check_block_sanity(&block, now) {
+            events.push(ChainEvent::InvalidBlock {
+                hash,
+                from,
+                error: e.to_string(),
+            });
+            return;
+        }
+        let started = self
+            .store
+            .init_genesis(&block)
+            .and_then(|()| ChainState::new(self.store.clone(), self.sig_cache.clone()));
+        match started {
+            Ok(state) => {
+                self.state = Some(state);
+                events.push(ChainEvent::GenesisAdopted {
+                    hash,
+                    bits: block.header.bits,
+                    from,
+                });
+                events.push(ChainEvent::BlockConnected {
+                    hash,
+                    height: 0,
+                    txs: block.transactions.len(),
+                    from,
+                });
+            }
+            Err(e) => events.push(ChainEvent::InvalidBlock {
+                hash,
+                from: None,
+                error: e.to_string(),
+            }),
+        }
+    }
+
+    /// Accepts one block; true when it is now stored and valid so far (its
+    /// waiting orphans may follow).
+    fn accept_one(
+        &mut self,
+        block: Block,
+        from: Option<PeerId>,
+        now: u64,
+        events: &mut Vec<ChainEvent>,
+    ) -> bool {
+        let Some(state) = &self.state else {
+            return false;
+        };
+        let hash = block.hash();
+        match state.accept_block(&block, now) {
+            Ok(BlockOutcome::Orphan) => {
+                events.push(ChainEvent::Orphan {
+                    hash,
+                    height: block.height,
+                    from,
+                });
+                self.orphans.insert(block, from, now);
+                false
+            }
+            Ok(BlockOutcome::Duplicate) => false,
+            Ok(BlockOutcome::SideBranch) => {
+                events.push(ChainEvent::SideBranch {
+                    hash,
+                    height: block.height,
+                });
+                true
+            }
+            Ok(outcome @ (BlockOutcome::Connected(_) | BlockOutcome::Reorged { .. })) => {
+                let connected_here = matches!(outcome, BlockOutcome::Connected(_));
+                self.after_outcome(outcome, from, events);
+                if connected_here {
+                    self.remove_mined(&block, events);
+                }
+                true
+            }
+            Err(e) => {
+                events.push(invalid(hash, from, e));
+                false
+            }
+        }
+    }
+
+    /// Events for a connect or reorg, and the mempool's reaction to a reorg.
+    pub(super) fn after_outcome(
+        &mut self,
+        outcome: BlockOutcome,
+        from: Option<PeerId>,
+        events: &mut Vec<ChainEvent>,
+    ) {
+        match outcome {
+            BlockOutcome::Connected(tip) => events.push(ChainEvent::BlockConnected {
+                hash: tip.hash,
+                height: tip.height,
+                txs: 0,
+                from,
+            }),
+            BlockOutcome::Reorged {
+                disconnected,
+                connected,
+                ..
+            } => {
+                events.push(ChainEvent::Reorg {
+                    disconnected: disconnected.len(),
+                    connected: connected.len(),
+                });
+                for b in &disconnected {
+                    events.push(ChainEvent::BlockDisconnected {
+                        hash: b.hash(),
+                        height: b.height,
+                    });
+                }
+                for b in &connected {
+                    events.push(ChainEvent::BlockConnected {
+                        hash: b.hash(),
+                        height: b.height,
+                        txs: b.transactions.len(),
+                        from: None,
+                    });
+                }
+                self.readmit_after_reorg(&disconnected, &connected, events);
+            }
+            _ => {}
+        }
+    }
+
+    /// Removes a connected block's transactions (and conflicts) from the
+    /// mempool.
+    fn remove_mined(&mut self, block: &Block, events: &mut Vec<ChainEvent>) {
+        if let Some(ChainEvent::BlockConnected { txs, .. }) = events.last_mut() {
+            *txs = block.transactions.len();
+        }
+        for txid in self.mempool.remove_for_block(block) {
+            events.push(ChainEvent::TxRemoved { txid });
+        }
+    }
+
+    /// After a reorg: transactions of the disconnected blocks and of the
+    /// mempool that are not in the connected blocks go back through the
+    /// mempool's checks against the new tip, in order; those that fail
+    /// leave.
+    fn readmit_after_reorg(
+        &mut self,
+        disconnected: &[Block],
+        connected: &[Block],
+        events: &mut Vec<ChainEvent>,
+    ) {
+        let before_order = self.mempool.txids();
+        let before: HashSet<Txid> = before_order.iter().copied().collect();
+        let mut pending: Vec<_> = disconnected
+            .iter()
+            .rev()
+            .flat_map(|b| b.transactions.iter().skip(1).cloned())
+            .collect();
+        pending.extend(self.mempool.drain());
+        let mined: HashSet<Txid> = connected.iter().flat_map(|b| b.txids()).collect();
+        pending.retain(|t| !mined.contains(&t.txid()));
+        for tx in pending {
+            let txid = tx.txid();
+            if let Ok((tx, fee)) = self.mempool.accept(tx, &self.store, &self.sig_cache)
+                && !before.contains(&txid)
+            {
+                events.push(ChainEvent::TxAccepted {
+                    tx,
+                    fee,
+                    from: None,
+                });
+            }
+        }
+        for txid in before_order {
+            if !self.mempool.contains(&txid) {
+                events.push(ChainEvent::TxRemoved { txid });
+            }
+        }
+    }
+}
+
+/// The event for a block that failed: a store failure blames nobody.
+fn invalid(hash: BlockHash, from: Option<PeerId>, e: ChainError) -> ChainEvent {
+    let (from, error) = match e {
+        ChainError::Store(e) => (None, e.to_string()),
+        ChainError::Invalid { error, .. } => (from, error.to_string()),
+        other => (from, other.to_string()),
+    };
+    ChainEvent::InvalidBlock { hash, from, error }
+}

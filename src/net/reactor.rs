@@ -1,0 +1,234 @@
+//! The reactor: one task owns the [`Protocol`], feeds it inputs from peer
+//! tasks, the chain worker, the control socket and a timer, and carries out
+//! its outputs.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::mpsc as std_mpsc;
+use std::time::Duration;
+
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{Semaphore, mpsc, oneshot, watch};
+use tracing::{debug, warn};
+
+use super::log;
+use super::peer::{self, PeerHandle};
+use super::worker::Job;
+use crate::chain::PeerId;
+use crate::protocol::{Input, LocalReply, Millis, Output, Protocol, ReplyId};
+
+/// How often the protocol gets a [`Input::Tick`].
+pub const TICK: Duration = Duration::from_millis(500);
+
+/// What the reactor reads besides peer inputs.
+pub enum Control {
+    /// A local request and where its answer goes.
+    Local(crate::protocol::LocalRequest, oneshot::Sender<LocalReply>),
+}
+
+/// The reactor's state.
+pub struct Reactor {
+    protocol: Protocol,
+    peers: HashMap<PeerId, PeerHandle>,
+    next_peer: PeerId,
+    next_reply: ReplyId,
+    replies: HashMap<ReplyId, oneshot::Sender<LocalReply>>,
+    inputs: mpsc::Sender<Input>,
+    jobs: std_mpsc::Sender<Job>,
+    inbound: Arc<Semaphore>,
+    max_inbound: usize,
+    dialed: mpsc::Sender<Dialed>,
+    dialed_rx: Option<mpsc::Receiver<Dialed>>,
+    progress: log::Progress,
+}
+
+type Dialed = (SocketAddr, Option<TcpStream>);
+
+/// Milliseconds since the Unix epoch.
+pub fn now_ms() -> Millis {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+impl Reactor {
+    /// A reactor around `protocol`; chain work goes to `jobs`, and
+    /// `inputs` is the sender of the channel [`Reactor::run`] reads.
+    pub fn new(
+        protocol: Protocol,
+        inputs: mpsc::Sender<Input>,
+        jobs: std_mpsc::Sender<Job>,
+        max_inbound: usize,
+    ) -> Reactor {
+        let (dialed, dialed_rx) = mpsc::channel(64);
+        Reactor {
+            dialed,
+            dialed_rx: Some(dialed_rx),
+            progress: log::Progress::default(),
+            protocol,
+            peers: HashMap::new(),
+            next_peer: 1,
+            next_reply: 1,
+            replies: HashMap::new(),
+            inputs,
+            jobs,
+            inbound: Arc::new(Semaphore::new(max_inbound)),
+            max_inbound,
+        }
+    }
+
+    /// Runs until `shutdown` turns true; returns the protocol (for its
+    /// address book).
+    pub async fn run(
+        mut self,
+        listener: TcpListener,
+        mut rx: mpsc::Receiver<Input>,
+        mut control: mpsc::Receiver<Control>,
+        mut shutdown: watch::Receiver<bool>,
+    ) -> Protocol {
+        let mut tick = tokio::time::interval(TICK);
+        let Some(mut dialed) = self.dialed_rx.take() else {
+            return self.protocol;
+        };
+        loop {
+            tokio::select! {
+                _ = shutdown.changed() => break,
+                Some(input) = rx.recv() => self.step(input),
+                Some(Control::Local(req, reply)) = control.recv() => {
+                    let id = self.next_reply;
+                    self.next_reply += 1;
+                    self.replies.insert(id, reply);
+                    self.step(Input::Local(id, req));
+                }
+                r = listener.accept() => self.accept(r),
+                Some((addr, stream)) = dialed.recv() => self.dial_done(addr, stream),
+                _ = tick.tick() => self.step(Input::Tick),
+            }
+        }
+        for p in self.peers.values() {
+            p.close.cancel();
+        }
+        self.protocol
+    }
+
+    fn step(&mut self, input: Input) {
+        if let Input::Chain(events) = &input {
+            for e in events {
+                log::chain(e, |id| self.peers.get(&id).map(|p| p.addr));
+                if let crate::chain::ChainEvent::TipChanged(t) = e {
+                    self.progress.update(t.height);
+                }
+            }
+        }
+        for out in self.protocol.step(input, now_ms()) {
+            self.execute(out);
+        }
+    }
+
+    fn accept(&mut self, r: std::io::Result<(TcpStream, SocketAddr)>) {
+        let (stream, addr) = match r {
+            Ok(x) => x,
+            Err(e) => return warn!("accept failed: {e}"),
+        };
+        let Ok(permit) = self.inbound.clone().try_acquire_owned() else {
+            return warn!("refused {addr}: {} inbound peers already", self.max_inbound);
+        };
+        debug!("inbound connection from {addr}");
+        let id = self.new_peer(stream, addr, Some(permit));
+        self.step(Input::Connected {
+            peer: id,
+            addr,
+            inbound: true,
+        });
+    }
+
+    fn new_peer(
+        &mut self,
+        stream: TcpStream,
+        addr: SocketAddr,
+        permit: Option<tokio::sync::OwnedSemaphorePermit>,
+    ) -> PeerId {
+        let id = self.next_peer;
+        self.next_peer += 1;
+        let handle = peer::spawn(id, stream, addr, self.inputs.clone(), permit);
+        self.peers.insert(id, handle);
+        id
+    }
+
+    fn execute(&mut self, out: Output) {
+        match out {
+            Output::Send { peer, message } => {
+                let Some(p) = self.peers.get(&peer) else {
+                    return;
+                };
+                if p.tx.try_send(message).is_err() {
+                    warn!("disconnected {}: not reading (send queue full)", p.addr);
+                    p.close.cancel();
+                }
+            }
+            Output::Connect(addr) => self.dial(addr),
+            Output::Disconnect { peer, reason } => {
+                if let Some(p) = self.peers.remove(&peer) {
+                    log::disconnect(p.addr, &reason);
+                    p.close.cancel();
+                }
+            }
+            Output::ProcessBlock { block, from } => self.job(Job::Block(block, from)),
+            Output::AcceptTx { tx, from } => self.job(Job::Tx(tx, from)),
+            Output::Mint {
+                minter,
+                time,
+                threshold,
+            } => self.job(Job::Mint {
+                minter,
+                time,
+                threshold,
+            }),
+            Output::Reply(id, reply) => {
+                if let Some(r) = self.replies.remove(&id) {
+                    let _ = r.send(reply);
+                }
+            }
+            Output::Event(e) => {
+                if let crate::protocol::Event::Syncing { ours, theirs, .. } = e {
+                    self.progress.start(ours, theirs);
+                }
+                log::event(&e);
+            }
+        }
+    }
+
+    fn job(&self, job: Job) {
+        if self.jobs.send(job).is_err() {
+            warn!("chain worker stopped");
+        }
+    }
+
+    fn dial(&mut self, addr: SocketAddr) {
+        let dialed = self.dialed.clone();
+        tokio::spawn(async move {
+            let r = tokio::time::timeout(Duration::from_secs(5), TcpStream::connect(addr)).await;
+            let stream = match r {
+                Ok(Ok(stream)) => Some(stream),
+                _ => None,
+            };
+            let _ = dialed.send((addr, stream)).await;
+        });
+    }
+
+    fn dial_done(&mut self, addr: SocketAddr, stream: Option<TcpStream>) {
+        let Some(stream) = stream else {
+            log::dial_failed(addr);
+            return self.step(Input::DialFailed { addr });
+        };
+        tracing::info!("connected to {addr}");
+        let peer = self.new_peer(stream, addr, None);
+        self.step(Input::Connected {
+            peer,
+            addr,
+            inbound: false,
+        });
+    }
+}

@@ -1,0 +1,135 @@
+//! The chain worker: one thread that owns the [`Chain`] and runs, in
+//! order, the block processing, transaction checks, mints and control
+//! queries the reactor hands it, so validation and reorgs never block the
+//! reactor. Results go back to the reactor as [`Input`]s.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc as std_mpsc;
+
+use tokio::sync::{mpsc, oneshot};
+use tracing::{info, warn};
+
+use crate::chain::{Chain, ChainEvent, PeerId, miner};
+use crate::core::block::Block;
+use crate::core::params::now_secs;
+use crate::core::tx::Transaction;
+use crate::protocol::Input;
+
+/// A read-only query run on the worker, between chain updates.
+pub type QueryJob = Box<dyn FnOnce(&Chain) -> anyhow::Result<String> + Send>;
+
+/// Work for the chain worker.
+pub enum Job {
+    /// Process a block (`from`: the sending peer, `None` when minted here).
+    Block(Block, Option<PeerId>),
+    /// Check a transaction for the mempool.
+    Tx(Transaction, Option<PeerId>),
+    /// Build a template and solve it on a mining thread.
+    Mint {
+        /// Pubkey hash paid.
+        minter: [u8; 20],
+        /// Header timestamp (seconds since the Unix epoch).
+        time: u32,
+        /// Least mempool transactions.
+        threshold: usize,
+    },
+    /// A solved block from the mining thread (`None`: abandoned).
+    Minted(Option<Block>),
+    /// A control-socket query and where its answer goes.
+    Query(QueryJob, oneshot::Sender<anyhow::Result<String>>),
+    /// Finish: every job queued before this one has run.
+    Stop,
+}
+
+/// Runs the worker until [`Job::Stop`] (or every sender of `jobs` is
+/// gone); returns the chain so the caller can flush its store.
+pub fn run(
+    mut chain: Chain,
+    jobs: std_mpsc::Receiver<Job>,
+    own: std_mpsc::Sender<Job>,
+    inputs: mpsc::Sender<Input>,
+    threads: usize,
+) -> Chain {
+    let mut mining: Option<Arc<AtomicBool>> = None;
+    let report = |input: Input| {
+        let _ = inputs.blocking_send(input);
+    };
+    while let Ok(job) = jobs.recv() {
+        match job {
+            Job::Block(block, from) => {
+                let events = chain.process_block(block, from, now_secs());
+                cancel_on_new_tip(&events, &mining);
+                report(Input::Chain(events));
+            }
+            Job::Tx(tx, from) => report(Input::Chain(vec![chain.accept_tx(tx, from)])),
+            Job::Mint {
+                minter,
+                time,
+                threshold,
+            } => match chain.template(minter, time, threshold) {
+                Ok(Some(block)) => mining = Some(spawn_miner(block, threads, own.clone())),
+                Ok(None) => report(Input::MintDone),
+                Err(e) => {
+                    warn!("cannot build a block template: {e}");
+                    report(Input::MintDone);
+                }
+            },
+            Job::Minted(block) => {
+                mining = None;
+                match block {
+                    Some(block) => {
+                        let events = chain.process_block(block, None, now_secs());
+                        report(Input::Chain(events));
+                    }
+                    None => info!("minting abandoned: a new tip arrived first"),
+                }
+                report(Input::MintDone);
+            }
+            Job::Query(q, reply) => {
+                let _ = reply.send(q(&chain));
+            }
+            Job::Stop => break,
+        }
+    }
+    if let Some(cancel) = mining {
+        cancel.store(true, Ordering::Relaxed);
+    }
+    chain
+}
+
+fn cancel_on_new_tip(events: &[ChainEvent], mining: &Option<Arc<AtomicBool>>) {
+    if let Some(cancel) = mining
+        && events
+            .iter()
+            .any(|e| matches!(e, ChainEvent::TipChanged(_)))
+    {
+        cancel.store(true, Ordering::Relaxed);
+    }
+}
+
+/// Solves `block` on a thread of its own; the result comes back as
+/// [`Job::Minted`]. Returns the flag that abandons it.
+fn spawn_miner(mut block: Block, threads: usize, jobs: std_mpsc::Sender<Job>) -> Arc<AtomicBool> {
+    let cancel = Arc::new(AtomicBool::new(false));
+    let flag = cancel.clone();
+    info!(
+        "minting a block of {} transactions at height {}",
+        block.transactions.len().saturating_sub(1),
+        block.height
+    );
+    std::thread::spawn(move || {
+        let started = std::time::Instant::now();
+        let solved = miner::solve(&mut block, threads, &flag);
+        if solved {
+            info!(
+                "minted block {} (nonce {}, {:.2}s)",
+                block.hash(),
+                block.header.nonce,
+                started.elapsed().as_secs_f64()
+            );
+        }
+        let _ = jobs.send(Job::Minted(solved.then_some(block)));
+    });
+    cancel
+}

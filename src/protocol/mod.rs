@@ -1,0 +1,236 @@
+//! The node's peer logic as a state machine with no sockets, no tokio and
+//! no clock (nakamoto's `fsm` design): [`Protocol::step`] takes an
+//! [`Input`] and the current time and returns [`Output`]s for the caller to
+//! carry out. The tokio reactor in [`crate::net`] and the simulator in
+//! [`crate::sim`] drive the same code.
+//!
+//! Sub-machines, one file each:
+//! * [`peers`]: the handshake, misbehaviour scores and bans, pings and the
+//!   idle and handshake timeouts.
+//! * [`sync`]: block sync (Bitcoin's pre-headers design: `getblocks` with a
+//!   block locator, `inv` of up to 500 hashes, one `getdata`, repeat while
+//!   the peer is ahead) and serving `getblocks`/`getdata`, with `getdata`
+//!   answers paced by bytes flushed to the peer.
+//! * [`relay`]: transaction relay, block announcements, the mempool as the
+//!   protocol sees it, and the decision to mint.
+//! * [`addrbook`]: known addresses, dial backoff and bans.
+//!
+//! The chain is read straight from the store (tip, locator, blocks to
+//! serve); everything that writes it goes out as [`Output::ProcessBlock`],
+//! [`Output::AcceptTx`] or [`Output::Mint`] and comes back as
+//! [`Input::Chain`], so validation and reorgs never run inside `step`.
+
+pub mod addrbook;
+pub mod peers;
+pub mod relay;
+pub mod sync;
+pub mod types;
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use crate::chain::ChainEvent;
+pub use crate::chain::PeerId;
+use crate::core::hash::{BlockHash, Txid};
+use crate::core::tx::Transaction;
+use crate::store::{ChainStore, Tip};
+use crate::wire::message::Message;
+pub use addrbook::AddrBook;
+pub use peers::Peer;
+pub use types::{
+    Config, DisconnectReason, Event, Input, LocalReply, LocalRequest, Millis, Output, ReplyId,
+};
+
+/// One node's protocol state (module docs).
+pub struct Protocol {
+    config: Config,
+    store: ChainStore,
+    now: Millis,
+    rng: u64,
+    peers: BTreeMap<PeerId, Peer>,
+    book: AddrBook,
+    /// Blocks requested or being processed.
+    blocks_in_flight: BTreeMap<BlockHash, sync::InFlight>,
+    /// Orphans the chain layer holds (not fetched again).
+    orphans: std::collections::BTreeSet<BlockHash>,
+    /// The mempool as reported by the chain layer.
+    mempool: BTreeMap<Txid, Arc<Transaction>>,
+    /// Transactions requested by `getdata`, and when.
+    txs_requested: BTreeMap<Txid, Millis>,
+    mint_pending: bool,
+    replies: BTreeMap<Txid, Vec<ReplyId>>,
+    out: Vec<Output>,
+}
+
+impl Protocol {
+    /// A protocol over `store` (read only: tip, locator, blocks to serve)
+    /// with `known` peer addresses from an earlier run.
+    pub fn new(config: Config, store: ChainStore, known: Vec<SocketAddr>) -> Protocol {
+        let rng = config.nonce | 1;
+        Protocol {
+            book: AddrBook::new(known),
+            config,
+            store,
+            now: 0,
+            rng,
+            peers: BTreeMap::new(),
+            blocks_in_flight: BTreeMap::new(),
+            orphans: Default::default(),
+            mempool: BTreeMap::new(),
+            txs_requested: BTreeMap::new(),
+            mint_pending: false,
+            replies: BTreeMap::new(),
+            out: Vec::new(),
+        }
+    }
+
+    /// Handles one input at time `now` (ms since the Unix epoch) and
+    /// returns what to do, in order.
+    pub fn step(&mut self, input: Input, now: Millis) -> Vec<Output> {
+        self.now = self.now.max(now);
+        match input {
+            Input::Connected {
+                peer,
+                addr,
+                inbound,
+            } => self.on_connected(peer, addr, inbound),
+            Input::DialFailed { addr } => self.book.failed(addr, self.now),
+            Input::Disconnected { peer } => self.on_disconnected(peer),
+            Input::Received { peer, message } => self.on_message(peer, message),
+            Input::Malformed { peer, error } => {
+                self.misbehaving(peer, 20, &format!("dropped message: {error}"))
+            }
+            Input::Flushed { peer, bytes } => self.on_flushed(peer, bytes),
+            Input::Tick => self.on_tick(),
+            Input::Chain(events) => events.into_iter().for_each(|e| self.on_chain(e)),
+            Input::MintDone => {
+                self.mint_pending = false;
+                self.maybe_mint();
+            }
+            Input::Local(id, request) => self.on_local(id, request),
+        }
+        std::mem::take(&mut self.out)
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// Connected peers, by id.
+    pub fn peers(&self) -> &BTreeMap<PeerId, Peer> {
+        &self.peers
+    }
+
+    /// The address book.
+    pub fn addrbook(&self) -> &AddrBook {
+        &self.book
+    }
+
+    /// Transactions in the mempool, as the chain layer reported them.
+    pub fn mempool_len(&self) -> usize {
+        self.mempool.len()
+    }
+
+    /// The tip, `None` with no chain (or when the store cannot be read).
+    pub fn tip(&self) -> Option<Tip> {
+        self.store.tip_opt().ok().flatten()
+    }
+
+    fn height(&self) -> Option<u64> {
+        self.tip().map(|t| t.height)
+    }
+
+    fn send(&mut self, peer: PeerId, message: Message) {
+        self.out.push(Output::Send { peer, message });
+    }
+
+    fn event(&mut self, event: Event) {
+        self.out.push(Output::Event(event));
+    }
+
+    /// A pseudo-random number from the seed (xorshift64*): deterministic
+    /// for a given [`Config::nonce`].
+    fn random(&mut self) -> u64 {
+        self.rng ^= self.rng >> 12;
+        self.rng ^= self.rng << 25;
+        self.rng ^= self.rng >> 27;
+        self.rng.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+
+    fn on_message(&mut self, peer: PeerId, message: Message) {
+        let Some(p) = self.peers.get_mut(&peer) else {
+            return;
+        };
+        p.last_recv = self.now;
+        if p.version.is_none() && !matches!(message, Message::Version(_)) {
+            return self.misbehaving(peer, 10, "message before version");
+        }
+        match message {
+            Message::Version(v) => self.on_version(peer, v),
+            Message::GetBlocks(g) => self.on_getblocks(peer, g),
+            Message::Inv(inv) => self.on_inv(peer, inv),
+            Message::GetData(g) => self.on_getdata(peer, g),
+            Message::Block(b) => self.on_block(peer, b.block),
+            Message::Tx(t) => self.on_tx(peer, t.transaction),
+            Message::Addr(a) => self.on_addr(peer, a.addrs),
+            Message::NotFound(n) => self.on_notfound(peer, n),
+            Message::Ping(n) => self.send(peer, Message::Pong(n)),
+            Message::Pong(n) => self.on_pong(peer, n),
+        }
+    }
+
+    fn on_chain(&mut self, event: ChainEvent) {
+        match event {
+            ChainEvent::BlockConnected { hash, from, .. } => {
+                self.orphans.remove(&hash);
+                self.announce_block(hash, from);
+            }
+            ChainEvent::TipChanged(_) => self.maybe_mint(),
+            ChainEvent::Orphan { hash, from, .. } => self.orphan(hash, from),
+            ChainEvent::SideBranch { hash, .. } => {
+                self.orphans.remove(&hash);
+            }
+            ChainEvent::InvalidBlock { hash, from, error } => {
+                self.orphans.remove(&hash);
+                if let Some(p) = from {
+                    self.misbehaving(p, 100, &format!("invalid block {hash}: {error}"));
+                }
+            }
+            ChainEvent::BlockDone { hash, from } => self.block_done(hash, from),
+            ChainEvent::TxAccepted { tx, from, .. } => self.tx_accepted(tx, from),
+            ChainEvent::TxRejected { txid, from, error } => self.tx_rejected(txid, from, &error),
+            ChainEvent::TxRemoved { txid } => {
+                self.mempool.remove(&txid);
+            }
+            _ => {}
+        }
+    }
+
+    fn on_local(&mut self, id: ReplyId, request: LocalRequest) {
+        match request {
+            LocalRequest::Status => {
+                let tip = self.tip();
+                let reply = LocalReply::Status {
+                    height: tip.map_or(0, |t| t.height),
+                    tip: tip.map(|t| t.hash),
+                    mempool: self.mempool.len(),
+                    peers: self.peers.len(),
+                };
+                self.out.push(Output::Reply(id, reply));
+            }
+            LocalRequest::SubmitTx(tx) => {
+                let txid = tx.txid();
+                if self.mempool.contains_key(&txid) {
+                    let reply = LocalReply::Rejected(format!(
+                        "transaction {txid} is already in the mempool"
+                    ));
+                    return self.out.push(Output::Reply(id, reply));
+                }
+                self.replies.entry(txid).or_default().push(id);
+                self.out.push(Output::AcceptTx { tx, from: None });
+            }
+        }
+    }
+}

@@ -1,0 +1,287 @@
+//! Block sync and serving: `getblocks` with a block locator, `inv`,
+//! `getdata`, `block`, `notfound`.
+//!
+//! A node behind a peer sends `getblocks`; the answer is an `inv` of up to
+//! 500 best-chain hashes after the fork point; the unknown ones are asked
+//! for in one `getdata` and handed to the chain layer in order as they
+//! arrive; once all of them are processed and the peer is still ahead,
+//! the node asks again. A block is asked of one peer at a time
+//! ([`InFlight`]). `getdata` answers are paced: at most
+//! [`ANSWER_BYTES`] of blocks are sent and not yet flushed to one peer.
+
+use super::types::Output;
+use super::{PeerId, Protocol};
+use crate::chain::locator::{hashes_after_locator, locator};
+use crate::core::block::Block;
+use crate::core::hash::{BlockHash, Hash256, Txid};
+use crate::wire::message::Message;
+use crate::wire::payload::{
+    BlockMsg, GetBlocks, GetData, Inv, InvKind, MAX_BLOCKS_PER_INV, MAX_INV_ITEMS, NotFound, TxMsg,
+};
+
+/// Bytes of blocks sent to one peer and not yet flushed to its socket
+/// before further `getdata` answers wait.
+pub const ANSWER_BYTES: u64 = 8_000_000;
+
+/// A block asked of a peer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct InFlight {
+    /// The peer asked.
+    pub peer: PeerId,
+    /// When (ms).
+    pub asked: super::Millis,
+    /// It arrived and is with the chain layer.
+    pub received: bool,
+}
+
+impl Protocol {
+    pub(super) fn send_getblocks(&mut self, peer: PeerId) {
+        let Some(p) = self.peers.get_mut(&peer) else {
+            return;
+        };
+        p.getblocks_pending = Some(self.now);
+        let locator = locator(&self.store).unwrap_or_default();
+        let me = self.config.me.to_string();
+        self.send(
+            peer,
+            Message::GetBlocks(GetBlocks {
+                addr_from: me,
+                locator,
+                stop: BlockHash::ZERO,
+            }),
+        );
+    }
+
+    pub(super) fn on_getblocks(&mut self, peer: PeerId, g: GetBlocks) {
+        let hashes = hashes_after_locator(&self.store, &g.locator, &g.stop, MAX_BLOCKS_PER_INV)
+            .unwrap_or_default();
+        if hashes.is_empty() {
+            return;
+        }
+        let inv = Inv {
+            addr_from: self.config.me.to_string(),
+            kind: InvKind::Block,
+            items: hashes.into_iter().map(|h| h.0).collect(),
+        };
+        self.send(peer, Message::Inv(inv));
+    }
+
+    pub(super) fn on_inv(&mut self, peer: PeerId, inv: Inv) {
+        if inv.kind == InvKind::Tx {
+            return self.on_tx_inv(peer, inv.items);
+        }
+        if let Some(p) = self.peers.get_mut(&peer) {
+            p.getblocks_pending = None;
+        }
+        let wanted: Vec<Hash256> = inv
+            .items
+            .into_iter()
+            .filter(|h| {
+                let h = BlockHash(*h);
+                !self.blocks_in_flight.contains_key(&h)
+                    && !self.orphans.contains(&h)
+                    && !self.store.has_block(&h).unwrap_or(true)
+            })
+            .collect();
+        if wanted.is_empty() {
+            return self.maybe_continue_sync(peer);
+        }
+        let now = self.now;
+        for h in &wanted {
+            let f = InFlight {
+                peer,
+                asked: now,
+                received: false,
+            };
+            self.blocks_in_flight.insert(BlockHash(*h), f);
+        }
+        if let Some(p) = self.peers.get_mut(&peer) {
+            p.blocks_pending += wanted.len();
+        }
+        self.getdata(peer, InvKind::Block, wanted);
+    }
+
+    pub(super) fn getdata(&mut self, peer: PeerId, kind: InvKind, items: Vec<Hash256>) {
+        for chunk in items.chunks(MAX_INV_ITEMS) {
+            let g = GetData {
+                addr_from: self.config.me.to_string(),
+                kind,
+                items: chunk.to_vec(),
+            };
+            self.send(peer, Message::GetData(g));
+        }
+    }
+
+    pub(super) fn on_getdata(&mut self, peer: PeerId, g: GetData) {
+        if g.kind == InvKind::Tx {
+            return self.serve_txs(peer, g.items);
+        }
+        let Some(p) = self.peers.get_mut(&peer) else {
+            return;
+        };
+        let room = MAX_INV_ITEMS.saturating_sub(p.serve_queue.len());
+        p.serve_queue.extend(g.items.into_iter().take(room));
+        self.serve_blocks(peer);
+    }
+
+    /// Sends queued blocks while less than [`ANSWER_BYTES`] are unflushed;
+    /// unknown ones are answered with one `notfound`.
+    fn serve_blocks(&mut self, peer: PeerId) {
+        let mut missing = Vec::new();
+        loop {
+            let Some(p) = self.peers.get_mut(&peer) else {
+                return;
+            };
+            if p.unflushed >= ANSWER_BYTES {
+                break;
+            }
+            let Some(h) = p.serve_queue.pop_front() else {
+                break;
+            };
+            match self.store.block(&BlockHash(h)).ok().flatten() {
+                Some(block) => {
+                    if p.unflushed == 0 {
+                        p.last_flush = self.now;
+                    }
+                    p.unflushed = p.unflushed.saturating_add(block.encoded_size());
+                    let addr_from = self.config.me.to_string();
+                    self.send(peer, Message::Block(BlockMsg { addr_from, block }));
+                }
+                None => missing.push(h),
+            }
+        }
+        if !missing.is_empty() {
+            let n = NotFound {
+                kind: InvKind::Block,
+                items: missing,
+            };
+            self.send(peer, Message::NotFound(n));
+        }
+    }
+
+    pub(super) fn on_flushed(&mut self, peer: PeerId, bytes: u64) {
+        if let Some(p) = self.peers.get_mut(&peer) {
+            p.unflushed = p.unflushed.saturating_sub(bytes);
+            p.last_flush = self.now;
+            self.serve_blocks(peer);
+        }
+    }
+
+    fn serve_txs(&mut self, peer: PeerId, items: Vec<Hash256>) {
+        let mut missing = Vec::new();
+        for h in items {
+            match self.mempool.get(&Txid(h)) {
+                Some(tx) => {
+                    let m = Message::Tx(TxMsg {
+                        addr_from: self.config.me.to_string(),
+                        transaction: (**tx).clone(),
+                    });
+                    self.send(peer, m);
+                }
+                None => missing.push(h),
+            }
+        }
+        if !missing.is_empty() {
+            let n = NotFound {
+                kind: InvKind::Tx,
+                items: missing,
+            };
+            self.send(peer, Message::NotFound(n));
+        }
+    }
+
+    pub(super) fn on_block(&mut self, peer: PeerId, block: Block) {
+        let hash = block.hash();
+        let now = self.now;
+        let entry = self.blocks_in_flight.entry(hash).or_insert(InFlight {
+            peer,
+            asked: now,
+            received: false,
+        });
+        if entry.peer == peer && entry.received {
+            return; // sent twice: the first copy is being processed
+        }
+        if entry.peer != peer {
+            // Unrequested, or asked of another peer: process it anyway
+            // (announcements by block push), counted against this peer.
+            *entry = InFlight {
+                peer,
+                asked: now,
+                received: true,
+            };
+            if let Some(p) = self.peers.get_mut(&peer) {
+                p.blocks_pending += 1;
+            }
+        }
+        entry.received = true;
+        if let Some(p) = self.peers.get_mut(&peer) {
+            p.best_height = p.best_height.max(block.height);
+        }
+        let from = Some(peer);
+        self.out.push(Output::ProcessBlock { block, from });
+    }
+
+    pub(super) fn on_notfound(&mut self, peer: PeerId, n: NotFound) {
+        if n.kind != InvKind::Block {
+            return;
+        }
+        for h in n.items {
+            if self
+                .blocks_in_flight
+                .get(&BlockHash(h))
+                .is_some_and(|f| f.peer == peer && !f.received)
+            {
+                self.blocks_in_flight.remove(&BlockHash(h));
+                if let Some(p) = self.peers.get_mut(&peer) {
+                    p.blocks_pending = p.blocks_pending.saturating_sub(1);
+                }
+            }
+        }
+        self.maybe_continue_sync(peer);
+    }
+
+    /// The chain layer keeps `hash` as an orphan: remember not to fetch it
+    /// again (as many as the chain layer keeps) and ask its sender for the
+    /// blocks before it.
+    pub(super) fn orphan(&mut self, hash: BlockHash, from: Option<PeerId>) {
+        self.orphans.insert(hash);
+        while self.orphans.len() > crate::chain::orphans::MAX_ORPHANS {
+            self.orphans.pop_first();
+        }
+        if let Some(p) = from {
+            self.send_getblocks(p);
+        }
+    }
+
+    /// The chain layer finished with a block from `from`.
+    pub(super) fn block_done(&mut self, hash: BlockHash, from: Option<super::PeerId>) {
+        let Some(peer) = from else { return };
+        if self
+            .blocks_in_flight
+            .get(&hash)
+            .is_some_and(|f| f.peer == peer)
+        {
+            self.blocks_in_flight.remove(&hash);
+            if let Some(p) = self.peers.get_mut(&peer) {
+                p.blocks_pending = p.blocks_pending.saturating_sub(1);
+            }
+        }
+        self.maybe_continue_sync(peer);
+    }
+
+    /// Asks `peer` for more blocks once everything asked of it is processed
+    /// and it is still ahead of us.
+    fn maybe_continue_sync(&mut self, peer: PeerId) {
+        let height = self.height();
+        let Some(p) = self.peers.get(&peer) else {
+            return;
+        };
+        let ahead = match height {
+            Some(h) => p.best_height > h,
+            None => false,
+        };
+        if p.blocks_pending == 0 && p.getblocks_pending.is_none() && ahead {
+            self.send_getblocks(peer);
+        }
+    }
+}

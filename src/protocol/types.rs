@@ -1,0 +1,286 @@
+//! The protocol's inputs, outputs, configuration and events.
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+
+use crate::chain::{ChainEvent, PeerId};
+use crate::core::block::Block;
+use crate::core::hash::{BlockHash, Txid};
+use crate::core::tx::Transaction;
+use crate::wire::message::{Message, MessageError};
+
+/// Milliseconds since the Unix epoch: the protocol's only notion of time,
+/// passed in with every input.
+pub type Millis = u64;
+
+/// Correlates a local request with its reply (chosen by the caller).
+pub type ReplyId = u64;
+
+/// Static settings of one node's protocol.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The address peers should dial to reach us (sent in `version` and
+    /// `addr`).
+    pub me: SocketAddr,
+    /// Seed nodes, dialled first and re-dialled whenever not connected.
+    pub seeds: Vec<SocketAddr>,
+    /// Pubkey hash the minter pays; `None`: this node does not mint.
+    pub minter: Option<[u8; 20]>,
+    /// Mint once the mempool holds at least this many transactions.
+    pub mint_threshold: usize,
+    /// Drop a peer that sends nothing for this long (ms); pings go out at a
+    /// third of it.
+    pub idle_timeout: Millis,
+    /// Drop a peer that has not sent `version` within this long (ms).
+    pub handshake_timeout: Millis,
+    /// Most outbound connections.
+    pub max_outbound: usize,
+    /// Misbehaviour score at which a peer is disconnected and, unless on
+    /// loopback, banned.
+    pub ban_score: u32,
+    /// How long a ban lasts (ms).
+    pub ban_time: Millis,
+    /// Random seed: our `version` nonce (to detect connections to
+    /// ourselves), ping nonces and dial choices derive from it.
+    pub nonce: u64,
+}
+
+/// Something that happened, handed to [`super::Protocol::step`].
+#[derive(Debug)]
+pub enum Input {
+    /// A connection is up: `addr` is the address dialled (outbound) or the
+    /// remote address (inbound).
+    Connected {
+        /// The id the caller gave it.
+        peer: PeerId,
+        /// Its address.
+        addr: SocketAddr,
+        /// True when the peer dialled us.
+        inbound: bool,
+    },
+    /// A dial asked for by [`Output::Connect`] failed.
+    DialFailed {
+        /// The address dialled.
+        addr: SocketAddr,
+    },
+    /// A connection closed (by the peer, an I/O error, or after
+    /// [`Output::Disconnect`]).
+    Disconnected {
+        /// The peer.
+        peer: PeerId,
+    },
+    /// A whole, decoded message from a peer.
+    Received {
+        /// The sender.
+        peer: PeerId,
+        /// The message.
+        message: Message,
+    },
+    /// A frame from a peer whose payload did not decode.
+    Malformed {
+        /// The sender.
+        peer: PeerId,
+        /// Why.
+        error: Arc<MessageError>,
+    },
+    /// `bytes` of block answers (as [`Block::encoded_size`]) were written
+    /// to the peer's socket: room for more `getdata` answers.
+    Flushed {
+        /// The peer.
+        peer: PeerId,
+        /// Bytes written.
+        bytes: u64,
+    },
+    /// Time passed: timeouts, pings, dials and minting are checked.
+    Tick,
+    /// What the chain layer did with a block, transaction or mint asked
+    /// for by [`Output::ProcessBlock`], [`Output::AcceptTx`] or
+    /// [`Output::Mint`].
+    Chain(Vec<ChainEvent>),
+    /// The mint asked for by [`Output::Mint`] ended (minted, or nothing to
+    /// mint, or abandoned because the tip moved).
+    MintDone,
+    /// A request from the local control socket.
+    Local(ReplyId, LocalRequest),
+}
+
+/// Requests from the local control socket that the protocol answers.
+#[derive(Debug)]
+pub enum LocalRequest {
+    /// Height, tip, mempool and peers.
+    Status,
+    /// Accept a signed transaction into the mempool and relay it.
+    SubmitTx(Transaction),
+}
+
+/// The protocol's answer to a [`LocalRequest`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LocalReply {
+    /// For [`LocalRequest::Status`].
+    Status {
+        /// Tip height (0 with no chain).
+        height: u64,
+        /// Tip hash (`None` with no chain).
+        tip: Option<BlockHash>,
+        /// Transactions in the mempool.
+        mempool: usize,
+        /// Connected peers.
+        peers: usize,
+    },
+    /// The transaction was accepted: its txid.
+    Accepted(Txid),
+    /// The transaction was refused: the rule, as text.
+    Rejected(String),
+}
+
+/// Why the protocol drops a peer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DisconnectReason {
+    /// The `version` nonce is our own.
+    SelfConnection,
+    /// The peer's genesis differs from ours.
+    DifferentNetwork {
+        /// Our genesis.
+        ours: BlockHash,
+        /// Theirs.
+        theirs: BlockHash,
+    },
+    /// Nothing received for this many seconds.
+    Idle(u64),
+    /// No `version` within this many seconds of connecting.
+    HandshakeTimeout(u64),
+    /// Misbehaviour score reached.
+    Misbehaving(u32),
+    /// The peer's IP is banned.
+    Banned,
+    /// Already connected to this address.
+    Duplicate,
+    /// Blocks sent to it were not flushed for this many seconds: it does
+    /// not read.
+    NotReading(u64),
+}
+
+impl std::fmt::Display for DisconnectReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::SelfConnection => write!(f, "connected to ourselves"),
+            Self::DifferentNetwork { ours, theirs } => {
+                write!(f, "different network (genesis {theirs}, ours {ours})")
+            }
+            Self::Idle(s) => write!(f, "idle for {s}s"),
+            Self::HandshakeTimeout(s) => write!(f, "no version within {s}s"),
+            Self::Misbehaving(score) => write!(f, "misbehavior score {score}"),
+            Self::Banned => write!(f, "banned"),
+            Self::Duplicate => write!(f, "already connected to this address"),
+            Self::NotReading(s) => write!(f, "not reading: getdata answers stalled for {s}s"),
+        }
+    }
+}
+
+/// What the caller must do, returned by [`super::Protocol::step`].
+#[derive(Debug)]
+pub enum Output {
+    /// Send `message` to `peer` (dropped if it is gone).
+    Send {
+        /// The peer.
+        peer: PeerId,
+        /// The message.
+        message: Message,
+    },
+    /// Dial `addr`; answer with [`Input::Connected`] or
+    /// [`Input::DialFailed`].
+    Connect(SocketAddr),
+    /// Close the connection to `peer`. The protocol has forgotten it
+    /// already.
+    Disconnect {
+        /// The peer.
+        peer: PeerId,
+        /// Why.
+        reason: DisconnectReason,
+    },
+    /// Hand `block` to [`crate::chain::Chain::process_block`] (in order,
+    /// off the reactor); answer with [`Input::Chain`].
+    ProcessBlock {
+        /// The block.
+        block: Block,
+        /// Who sent it; `None` when minted here.
+        from: Option<PeerId>,
+    },
+    /// Hand `tx` to [`crate::chain::Chain::accept_tx`]; answer with
+    /// [`Input::Chain`].
+    AcceptTx {
+        /// The transaction.
+        tx: Transaction,
+        /// Who sent it; `None` when submitted locally.
+        from: Option<PeerId>,
+    },
+    /// Build a template with [`crate::chain::Chain::template`], solve it,
+    /// and process the block like [`Output::ProcessBlock`] with no sender;
+    /// abandon it if the tip moves first. Answer with [`Input::Chain`] for
+    /// the block, then [`Input::MintDone`].
+    Mint {
+        /// Pubkey hash paid.
+        minter: [u8; 20],
+        /// Header timestamp, seconds since the Unix epoch.
+        time: u32,
+        /// Least number of mempool transactions to mint.
+        threshold: usize,
+    },
+    /// Answer to a [`Input::Local`] request.
+    Reply(ReplyId, LocalReply),
+    /// Something worth a log line.
+    Event(Event),
+}
+
+/// Protocol happenings for logs and progress displays.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    /// A peer completed the handshake.
+    PeerReady {
+        /// The peer.
+        peer: PeerId,
+        /// Its address.
+        addr: SocketAddr,
+        /// Its best height as it said in `version`.
+        height: u64,
+        /// True when it dialled us.
+        inbound: bool,
+    },
+    /// We are behind `peer` and asked it for blocks.
+    Syncing {
+        /// The peer.
+        peer: PeerId,
+        /// Our height.
+        ours: u64,
+        /// Its height.
+        theirs: u64,
+    },
+    /// A peer earned misbehaviour points.
+    Misbehaved {
+        /// The peer.
+        addr: SocketAddr,
+        /// Points added.
+        points: u32,
+        /// Its score now.
+        score: u32,
+        /// What it did.
+        reason: String,
+    },
+    /// An IP was banned.
+    Banned {
+        /// The IP.
+        ip: IpAddr,
+        /// Until (ms since the Unix epoch).
+        until: Millis,
+    },
+    /// A peer was disconnected for misbehaving but not banned, being on
+    /// loopback.
+    NotBannedLoopback(SocketAddr),
+    /// Addresses from `addr` ignored because the address book is full.
+    AddrIgnored {
+        /// The sender.
+        addr: SocketAddr,
+        /// How many.
+        count: usize,
+    },
+}
