@@ -150,12 +150,13 @@ impl Protocol {
                 None => missing.push(h),
             }
         }
-        if !missing.is_empty() {
-            let n = NotFound {
-                kind: InvKind::Block,
-                items: missing,
-            };
-            self.send(peer, Message::NotFound(n));
+        self.notfound(peer, InvKind::Block, missing);
+    }
+
+    /// One `notfound` for the items we could not serve, if any.
+    fn notfound(&mut self, peer: PeerId, kind: InvKind, items: Vec<Hash256>) {
+        if !items.is_empty() {
+            self.send(peer, Message::NotFound(NotFound { kind, items }));
         }
     }
 
@@ -181,13 +182,7 @@ impl Protocol {
                 None => missing.push(h),
             }
         }
-        if !missing.is_empty() {
-            let n = NotFound {
-                kind: InvKind::Tx,
-                items: missing,
-            };
-            self.send(peer, Message::NotFound(n));
-        }
+        self.notfound(peer, InvKind::Tx, missing);
     }
 
     pub(super) fn on_block(&mut self, peer: PeerId, block: Block) {

@@ -1,0 +1,173 @@
+//! The protocol state machine driven by hand: inputs and a clock in,
+//! outputs checked, no sockets (nakamoto's `fsm` test style).
+
+use std::net::SocketAddr;
+
+use sledchain::protocol::{Config, DisconnectReason, Input, Output, Protocol};
+use sledchain::store::ChainStore;
+use sledchain::wire::message::Message;
+use sledchain::wire::payload::{PROTOCOL_VERSION, Version};
+
+const T0: u64 = 1_700_000_000_000;
+
+fn addr(s: &str) -> SocketAddr {
+    s.parse().expect("address")
+}
+
+fn protocol(seeds: Vec<SocketAddr>) -> Protocol {
+    let config = Config {
+        me: addr("198.18.0.1:8333"),
+        seeds,
+        minter: None,
+        mint_threshold: 2,
+        idle_timeout: 60_000,
+        handshake_timeout: 10_000,
+        max_outbound: 8,
+        ban_score: 100,
+        ban_time: 3_600_000,
+        nonce: 5,
+    };
+    Protocol::new(config, ChainStore::temporary().expect("store"), vec![])
+}
+
+fn version() -> Message {
+    Message::Version(Version {
+        version: PROTOCOL_VERSION,
+        best_height: 0,
+        addr_from: "198.18.0.9:8333".into(),
+        genesis: None,
+        nonce: 77,
+    })
+}
+
+fn connects(out: &[Output]) -> Vec<SocketAddr> {
+    out.iter()
+        .filter_map(|o| match o {
+            Output::Connect(a) => Some(*a),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn an_outbound_peer_is_greeted_with_version_then_pinged_at_a_third_of_the_idle_timeout() {
+    let seed = addr("198.18.0.2:8333");
+    let mut p = protocol(vec![seed]);
+    assert_eq!(connects(&p.step(Input::Tick, T0)), [seed]);
+    let out = p.step(
+        Input::Connected {
+            peer: 1,
+            addr: seed,
+            inbound: false,
+        },
+        T0 + 10,
+    );
+    assert!(matches!(
+        &out[..],
+        [Output::Send {
+            peer: 1,
+            message: Message::Version(_)
+        }]
+    ));
+    let out = p.step(
+        Input::Received {
+            peer: 1,
+            message: version(),
+        },
+        T0 + 20,
+    );
+    assert!(out.iter().any(|o| matches!(
+        o,
+        Output::Send {
+            message: Message::Addr(_),
+            ..
+        }
+    )));
+    assert!(p.step(Input::Tick, T0 + 19_000).is_empty());
+    let out = p.step(Input::Tick, T0 + 20_020);
+    let nonce = match &out[..] {
+        [
+            Output::Send {
+                peer: 1,
+                message: Message::Ping(n),
+            },
+        ] => *n,
+        other => panic!("expected one ping, got {other:?}"),
+    };
+    p.step(
+        Input::Received {
+            peer: 1,
+            message: Message::Pong(nonce),
+        },
+        T0 + 20_070,
+    );
+    assert_eq!(p.peers()[&1].ping_rtt, Some(50));
+}
+
+#[test]
+fn a_failed_seed_is_dialled_again_after_one_second_then_two() {
+    let seed = addr("198.18.0.2:8333");
+    let mut p = protocol(vec![seed]);
+    assert_eq!(connects(&p.step(Input::Tick, T0)), [seed]);
+    assert!(
+        connects(&p.step(Input::Tick, T0 + 500)).is_empty(),
+        "a dial is under way"
+    );
+    p.step(Input::DialFailed { addr: seed }, T0 + 600);
+    assert!(connects(&p.step(Input::Tick, T0 + 1_500)).is_empty());
+    assert_eq!(connects(&p.step(Input::Tick, T0 + 1_600)), [seed]);
+    p.step(Input::DialFailed { addr: seed }, T0 + 1_700);
+    assert!(connects(&p.step(Input::Tick, T0 + 3_600)).is_empty());
+    assert_eq!(connects(&p.step(Input::Tick, T0 + 3_700)), [seed]);
+}
+
+#[test]
+fn our_own_nonce_and_a_silent_peer_are_disconnected() {
+    let mut p = protocol(vec![]);
+    p.step(
+        Input::Connected {
+            peer: 1,
+            addr: addr("198.51.100.1:1"),
+            inbound: true,
+        },
+        T0,
+    );
+    let mut me = version();
+    if let Message::Version(v) = &mut me {
+        v.nonce = 5;
+    }
+    let out = p.step(
+        Input::Received {
+            peer: 1,
+            message: me,
+        },
+        T0 + 1,
+    );
+    assert!(matches!(
+        &out[..],
+        [Output::Disconnect {
+            peer: 1,
+            reason: DisconnectReason::SelfConnection
+        }]
+    ));
+    p.step(
+        Input::Connected {
+            peer: 2,
+            addr: addr("198.51.100.2:1"),
+            inbound: true,
+        },
+        T0,
+    );
+    let out = p.step(Input::Tick, T0 + 10_001);
+    assert!(
+        matches!(
+            &out[..],
+            [Output::Disconnect {
+                peer: 2,
+                reason: DisconnectReason::HandshakeTimeout(10)
+            }]
+        ),
+        "{out:?}"
+    );
+    assert!(p.peers().is_empty());
+}
