@@ -66,8 +66,8 @@ impl Sim {
                 self.chain_events(i, events);
             }
             Output::AcceptTx { tx, from } => {
-                let event = self.nodes[i].chain.accept_tx(tx, from);
-                self.chain_events(i, vec![event]);
+                let events = self.nodes[i].chain.accept_tx(tx, from, secs(self.now));
+                self.chain_events(i, events);
             }
             Output::Mint {
                 minter,
