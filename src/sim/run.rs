@@ -185,7 +185,14 @@ impl Sim {
     /// `i`'s view of the chain and submitted there; `None` when the wallet
     /// cannot pay.
     pub fn pay(&mut self, i: usize, to: [u8; 20], amount: u64) -> Option<Txid> {
-        let tx = self.wallet.pay(&self.nodes[i].chain, to, amount)?;
+        self.pay_with_fee(i, to, amount, 0)
+    }
+
+    /// [`Sim::pay`] leaving `fee` whole coins to the minter.
+    pub fn pay_with_fee(&mut self, i: usize, to: [u8; 20], amount: u64, fee: u64) -> Option<Txid> {
+        let tx = self
+            .wallet
+            .pay_with_fee(&self.nodes[i].chain, to, amount, fee)?;
         let txid = tx.txid();
         self.submit(i, tx);
         Some(txid)

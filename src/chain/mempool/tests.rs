@@ -9,7 +9,7 @@ use p256::ecdsa::SigningKey;
 use super::*;
 use crate::chain::miner::{self, TEMPLATE_RESERVE};
 use crate::chain::{Chain, ChainEvent, ChainState};
-use crate::core::block::solve_header;
+use crate::core::block::{Block, solve_header};
 use crate::core::hash::{BlockHash, hash160};
 use crate::core::params::{MAX_BLOCK_SIZE, SUBSIDY};
 use crate::core::tx::{TxIn, pubkey_bytes};
