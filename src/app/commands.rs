@@ -105,8 +105,8 @@ pub fn send(
     let tx = build_payment(key, &coins, to_addr.0, amount, fee)?;
     let txid = tx.txid();
     if mint {
-        mempool.accept(tx, chain.store(), chain.sig_cache())?;
         let now = now_secs();
+        mempool.accept(tx, chain.store(), chain.sig_cache(), now)?;
         let mut block = miner::template(&chain, &mempool, from_addr.0, now as u32)?;
         miner::solve(&mut block, threads(), &Default::default());
         chain.accept_block(&block, now)?;

@@ -10,7 +10,8 @@ use tracing::{info, warn};
 
 use super::cli::{Cli, NodePaths, threads};
 use super::query;
-use crate::chain::{Chain, ChainEvent};
+use crate::chain::mempool::policy::DEFAULT_MEMPOOL_MB;
+use crate::chain::{Chain, ChainEvent, MempoolLimits};
 use crate::core::address::Address;
 use crate::core::validation::SigCache;
 use crate::net::control::{self, Request};
@@ -55,6 +56,11 @@ pub struct NodeArgs {
     /// Ban duration in seconds.
     #[arg(long, default_value_t = 24 * 3600)]
     pub ban_time: u64,
+    /// Most transaction bytes the mempool holds, in MB (10^6 bytes of
+    /// encoded transactions). When full, the lowest fee-rate transactions
+    /// (with their descendants) leave for better-paying ones.
+    #[arg(long, default_value_t = DEFAULT_MEMPOOL_MB)]
+    pub mempool_mb: u64,
 }
 
 /// Runs the node until Ctrl-C or SIGTERM; returns after a clean shutdown
@@ -71,13 +77,17 @@ pub fn run(cli: &Cli, paths: &NodePaths, args: &NodeArgs) -> Result<()> {
     if args.mint_threshold == 0 {
         return Err(anyhow!("--mint-threshold must be at least 1"));
     }
+    if args.mempool_mb == 0 {
+        return Err(anyhow!("--mempool-mb must be at least 1"));
+    }
     std::fs::create_dir_all(&paths.dir)?;
     restrict_dir(&paths.dir);
     if control::is_running(&paths.control) {
         return Err(anyhow!("a node is already running on port {}", cli.port));
     }
     let store = ChainStore::open(&paths.chain, cli.cache_mb << 20)?;
-    let (chain, events) = Chain::open(store, Arc::new(SigCache::new(200_000)))?;
+    let (mut chain, events) = Chain::open(store, Arc::new(SigCache::new(200_000)))?;
+    chain.set_mempool_limits(MempoolLimits::with_mb(args.mempool_mb));
     for e in &events {
         if let ChainEvent::TipChanged(tip) = e {
             info!(

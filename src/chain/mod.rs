@@ -27,7 +27,7 @@ use crate::core::tx::Transaction;
 use crate::core::validation::SigCache;
 use crate::store::{ChainStore, StoreError, Tip};
 
-pub use mempool::{Mempool, MempoolError};
+pub use mempool::{Mempool, MempoolError, MempoolLimits};
 pub use orphans::OrphanPool;
 pub use state::{BlockOutcome, ChainError, ChainState};
 
@@ -128,8 +128,8 @@ pub enum ChainEvent {
         /// Why.
         error: Arc<MempoolError>,
     },
-    /// A transaction left the mempool (mined, conflicting, or invalid after
-    /// a reorg).
+    /// A transaction left the mempool (mined, conflicting, invalid after a
+    /// reorg, evicted for a better fee rate, or expired).
     TxRemoved {
         /// Its txid.
         txid: Txid,
@@ -170,7 +170,17 @@ impl Chain {
         let mut events = Vec::new();
         if let Some(state) = &chain.state {
             match state.activate_best_chain() {
-                Ok(Some(outcome)) => chain.after_outcome(outcome, None, &mut events),
+                Ok(Some(outcome)) => {
+                    // No clock here: the new tip's header time stands in
+                    // for the time re-admitted transactions enter.
+                    let now = match &outcome {
+                        BlockOutcome::Reorged { connected, .. } => connected
+                            .last()
+                            .map_or(0, |b| u64::from(b.header.timestamp)),
+                        _ => 0,
+                    };
+                    chain.after_outcome(outcome, None, now, &mut events)
+                }
                 Ok(None) => {}
                 Err(ChainError::Store(e)) => return Err(ChainError::Store(e)),
                 Err(e) => events.push(ChainEvent::InvalidBlock {
@@ -215,25 +225,60 @@ impl Chain {
         self.store.tip_opt()
     }
 
-    /// Validates `tx` against the UTXO set and the mempool and adds it
-    /// (`from`: the sending peer, `None` when submitted locally). Returns
+    /// Sets the mempool's bounds (`startnode --mempool-mb`; the default is
+    /// [`MempoolLimits::default`]).
+    pub fn set_mempool_limits(&mut self, limits: MempoolLimits) {
+        self.mempool.set_limits(limits);
+    }
+
+    /// Expires old mempool entries at `now` (seconds since the Unix epoch),
+    /// then validates `tx` against the UTXO set and the mempool and adds it
+    /// (`from`: the sending peer, `None` when submitted locally), evicting
+    /// lower fee-rate packages if the mempool is full. Returns a
+    /// [`ChainEvent::TxRemoved`] per expired or evicted transaction, then
     /// [`ChainEvent::TxAccepted`] or [`ChainEvent::TxRejected`]; with no
     /// chain yet every transaction is rejected with
     /// [`MempoolError::NoChain`].
-    pub fn accept_tx(&mut self, tx: Transaction, from: Option<PeerId>) -> ChainEvent {
+    pub fn accept_tx(
+        &mut self,
+        tx: Transaction,
+        from: Option<PeerId>,
+        now: u64,
+    ) -> Vec<ChainEvent> {
         let txid = tx.txid();
+        let mut events = self.expire_mempool(now);
         let result = match &self.state {
-            Some(_) => self.mempool.accept(tx, &self.store, &self.sig_cache),
+            Some(_) => self.mempool.accept(tx, &self.store, &self.sig_cache, now),
             None => Err(MempoolError::NoChain),
         };
         match result {
-            Ok((tx, fee)) => ChainEvent::TxAccepted { tx, fee, from },
-            Err(e) => ChainEvent::TxRejected {
+            Ok(accepted) => {
+                for txid in accepted.evicted {
+                    events.push(ChainEvent::TxRemoved { txid });
+                }
+                events.push(ChainEvent::TxAccepted {
+                    tx: accepted.tx,
+                    fee: accepted.fee,
+                    from,
+                });
+            }
+            Err(e) => events.push(ChainEvent::TxRejected {
                 txid,
                 from,
                 error: Arc::new(e),
-            },
+            }),
         }
+        events
+    }
+
+    /// Removes the mempool entries expired at `now` (seconds since the Unix
+    /// epoch), with their descendants: one [`ChainEvent::TxRemoved`] each.
+    pub fn expire_mempool(&mut self, now: u64) -> Vec<ChainEvent> {
+        self.mempool
+            .expire(now)
+            .into_iter()
+            .map(|txid| ChainEvent::TxRemoved { txid })
+            .collect()
     }
 
     /// A block template paying `minter` (a pubkey hash) on the tip, at

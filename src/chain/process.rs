@@ -14,7 +14,8 @@ impl Chain {
     /// since the Unix epoch: adopts it as genesis when there is no chain
     /// yet, keeps it as an orphan when its parent is unknown, else
     /// validates it and connects it or reorganizes to it; then does the same
-    /// for every orphan that was waiting for it. Returns what changed,
+    /// for every orphan that was waiting for it. Mempool entries expired at
+    /// `now` leave first ([`ChainEvent::TxRemoved`]). Returns what changed,
     /// ending with [`ChainEvent::BlockDone`]. Never fails: store errors come
     /// back as [`ChainEvent::InvalidBlock`] with no peer to blame.
     pub fn process_block(
@@ -24,7 +25,7 @@ impl Chain {
         now: u64,
     ) -> Vec<ChainEvent> {
         let hash = block.hash();
-        let mut events = Vec::new();
+        let mut events = self.expire_mempool(now);
         if self.state.is_none() {
             self.adopt_genesis(block, from, now, &mut events);
         } else {
@@ -127,7 +128,7 @@ impl Chain {
             }
             Ok(outcome @ (BlockOutcome::Connected(_) | BlockOutcome::Reorged { .. })) => {
                 let connected_here = matches!(outcome, BlockOutcome::Connected(_));
-                self.after_outcome(outcome, from, events);
+                self.after_outcome(outcome, from, now, events);
                 if connected_here {
                     self.remove_mined(&block, events);
                 }
@@ -140,11 +141,14 @@ impl Chain {
         }
     }
 
-    /// Events for a connect or reorg, and the mempool's reaction to a reorg.
+    /// Events for a connect or reorg, and the mempool's reaction to a reorg
+    /// (re-admitted transactions enter at `now`, seconds since the Unix
+    /// epoch).
     pub(super) fn after_outcome(
         &mut self,
         outcome: BlockOutcome,
         from: Option<PeerId>,
+        now: u64,
         events: &mut Vec<ChainEvent>,
     ) {
         match outcome {
@@ -177,7 +181,7 @@ impl Chain {
                         from: None,
                     });
                 }
-                self.readmit_after_reorg(&disconnected, &connected, events);
+                self.readmit_after_reorg(&disconnected, &connected, now, events);
             }
             _ => {}
         }
@@ -202,6 +206,7 @@ impl Chain {
         &mut self,
         disconnected: &[Block],
         connected: &[Block],
+        now: u64,
         events: &mut Vec<ChainEvent>,
     ) {
         let before_order = self.mempool.txids();
@@ -214,19 +219,22 @@ impl Chain {
         pending.extend(self.mempool.drain());
         let mined: HashSet<Txid> = connected.iter().flat_map(|b| b.txids()).collect();
         pending.retain(|t| !mined.contains(&t.txid()));
+        let mut announced = Vec::new();
         for tx in pending {
             let txid = tx.txid();
-            if let Ok((tx, fee)) = self.mempool.accept(tx, &self.store, &self.sig_cache)
+            if let Ok(a) = self.mempool.accept(tx, &self.store, &self.sig_cache, now)
                 && !before.contains(&txid)
             {
+                announced.push(txid);
                 events.push(ChainEvent::TxAccepted {
-                    tx,
-                    fee,
+                    tx: a.tx,
+                    fee: a.fee,
                     from: None,
                 });
             }
         }
-        for txid in before_order {
+        // Evicted while re-admitting: announced or held before, now gone.
+        for txid in before_order.into_iter().chain(announced) {
             if !self.mempool.contains(&txid) {
                 events.push(ChainEvent::TxRemoved { txid });
             }

@@ -62,7 +62,7 @@ pub fn run(
                 cancel_on_new_tip(&events, &mining);
                 report(Input::Chain(events));
             }
-            Job::Tx(tx, from) => report(Input::Chain(vec![chain.accept_tx(tx, from)])),
+            Job::Tx(tx, from) => report(Input::Chain(chain.accept_tx(tx, from, now_secs()))),
             Job::Mint {
                 minter,
                 time,

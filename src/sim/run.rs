@@ -66,8 +66,8 @@ impl Sim {
                 self.chain_events(i, events);
             }
             Output::AcceptTx { tx, from } => {
-                let event = self.nodes[i].chain.accept_tx(tx, from);
-                self.chain_events(i, vec![event]);
+                let events = self.nodes[i].chain.accept_tx(tx, from, secs(self.now));
+                self.chain_events(i, events);
             }
             Output::Mint {
                 minter,
@@ -185,7 +185,14 @@ impl Sim {
     /// `i`'s view of the chain and submitted there; `None` when the wallet
     /// cannot pay.
     pub fn pay(&mut self, i: usize, to: [u8; 20], amount: u64) -> Option<Txid> {
-        let tx = self.wallet.pay(&self.nodes[i].chain, to, amount)?;
+        self.pay_with_fee(i, to, amount, 0)
+    }
+
+    /// [`Sim::pay`] leaving `fee` whole coins to the minter.
+    pub fn pay_with_fee(&mut self, i: usize, to: [u8; 20], amount: u64, fee: u64) -> Option<Txid> {
+        let tx = self
+            .wallet
+            .pay_with_fee(&self.nodes[i].chain, to, amount, fee)?;
         let txid = tx.txid();
         self.submit(i, tx);
         Some(txid)

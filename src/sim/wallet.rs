@@ -63,9 +63,20 @@ impl SimWallet {
     /// it with the coins `chain` shows (confirmed and unconfirmed change);
     /// `None` when none can.
     pub fn pay(&self, chain: &Chain, to: [u8; 20], amount: u64) -> Option<Transaction> {
+        self.pay_with_fee(chain, to, amount, 0)
+    }
+
+    /// [`SimWallet::pay`] leaving `fee` whole coins to the minter.
+    pub fn pay_with_fee(
+        &self,
+        chain: &Chain,
+        to: [u8; 20],
+        amount: u64,
+        fee: u64,
+    ) -> Option<Transaction> {
         self.keys.iter().find_map(|(key, pkh)| {
             let coins = spendable_coins(chain.store(), chain.mempool(), pkh).ok()?;
-            build_payment(key, &coins, to, amount, 0).ok()
+            build_payment(key, &coins, to, amount, fee).ok()
         })
     }
 }
