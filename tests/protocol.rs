@@ -171,3 +171,66 @@ fn our_own_nonce_and_a_silent_peer_are_disconnected() {
     );
     assert!(p.peers().is_empty());
 }
+
+#[test]
+fn an_inv_of_50000_unknown_blocks_asks_for_500_at_most() {
+    use sledchain::core::hash::Hash256;
+    use sledchain::wire::payload::{Inv, InvKind};
+    let mut p = protocol(vec![]);
+    p.step(
+        Input::Connected {
+            peer: 1,
+            addr: addr("198.51.100.1:1"),
+            inbound: true,
+        },
+        T0,
+    );
+    p.step(
+        Input::Received {
+            peer: 1,
+            message: version(),
+        },
+        T0,
+    );
+    let items: Vec<Hash256> = (0..50_000u32)
+        .map(|i| sledchain::core::hash::sha256d(&i.to_le_bytes()))
+        .collect();
+    let inv = Inv {
+        addr_from: String::new(),
+        kind: InvKind::Block,
+        items,
+    };
+    let out = p.step(
+        Input::Received {
+            peer: 1,
+            message: Message::Inv(inv.clone()),
+        },
+        T0 + 1,
+    );
+    let asked: usize = out
+        .iter()
+        .map(|o| match o {
+            Output::Send {
+                message: Message::GetData(g),
+                ..
+            } => g.items.len(),
+            _ => 0,
+        })
+        .sum();
+    assert_eq!(asked, 500);
+    // Until those arrive, the same announcement asks for nothing more.
+    let out = p.step(
+        Input::Received {
+            peer: 1,
+            message: Message::Inv(inv),
+        },
+        T0 + 2,
+    );
+    assert!(out.iter().all(|o| !matches!(
+        o,
+        Output::Send {
+            message: Message::GetData(_),
+            ..
+        }
+    )));
+}

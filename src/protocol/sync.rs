@@ -6,8 +6,9 @@
 //! for in one `getdata` and handed to the chain layer in order as they
 //! arrive; once all of them are processed and the peer is still ahead,
 //! the node asks again. A block is asked of one peer at a time
-//! ([`InFlight`]). `getdata` answers are paced: at most
-//! [`ANSWER_BYTES`] of blocks are sent and not yet flushed to one peer.
+//! ([`InFlight`]), and at most 500 blocks of one peer at once. `getdata`
+//! answers are paced: at most [`ANSWER_BYTES`] of blocks are sent and not
+//! yet flushed to one peer.
 
 use super::types::Output;
 use super::{PeerId, Protocol};
@@ -73,6 +74,13 @@ impl Protocol {
         if let Some(p) = self.peers.get_mut(&peer) {
             p.getblocks_pending = None;
         }
+        // At most one inv's worth of blocks asked of one peer at once: an
+        // inv of 50,000 made-up hashes must not park every later
+        // announcement of them on a peer that never answers.
+        let room = self
+            .peers
+            .get(&peer)
+            .map_or(0, |p| MAX_BLOCKS_PER_INV.saturating_sub(p.blocks_pending));
         let wanted: Vec<Hash256> = inv
             .items
             .into_iter()
@@ -82,6 +90,7 @@ impl Protocol {
                     && !self.orphans.contains(&h)
                     && !self.store.has_block(&h).unwrap_or(true)
             })
+            .take(room)
             .collect();
         if wanted.is_empty() {
             return self.maybe_continue_sync(peer);
