@@ -49,6 +49,28 @@ fn block(
     b
 }
 
+/// Like [`block`], at later timestamps until its hash is above `than`: a
+/// block that loses a tie of equal work with `than` (the lower tip hash
+/// wins).
+fn block_losing_tie(
+    prev: BlockHash,
+    height: u64,
+    miner: &SigningKey,
+    reward: u64,
+    txs: Vec<Transaction>,
+    than: BlockHash,
+) -> Block {
+    (0u32..)
+        .map(|dt| {
+            let t = T0 + height as u32 + 1000 * dt;
+            let mut b = Block::template(prev, height, BITS, t, owner(miner), reward, txs.clone());
+            solve(&mut b);
+            b
+        })
+        .find(|b| b.hash() > than)
+        .expect("some timestamp gives a higher hash")
+}
+
 fn cb_out(b: &Block) -> (OutPoint, TxOut) {
     let cb = &b.transactions[0];
     (
@@ -442,7 +464,8 @@ fn connect_block_not_on_tip_is_refused_and_changes_nothing() {
     }
 }
 
-/// Genesis pays key 1; branch A spends it one way, branch B another.
+/// Genesis pays key 1; branch A spends it one way, branch B another; at
+/// each height of A, the B block has the higher hash.
 fn branches(f: &Fixture, b_len: u64) -> (Vec<Block>, Vec<Block>) {
     let (g_op, g_out) = cb_out(&f.genesis);
     let k1 = key(1);
@@ -450,7 +473,10 @@ fn branches(f: &Fixture, b_len: u64) -> (Vec<Block>, Vec<Block>) {
     let spend_b = signed(&[(g_op, g_out, &k1)], vec![pay(&key(3), 19)]);
     let a1 = block(f.genesis.hash(), 1, &key(2), SUBSIDY, vec![spend_a]);
     let a2 = block(a1.hash(), 2, &key(2), SUBSIDY, vec![]);
-    let mut bs = vec![block(f.genesis.hash(), 1, &key(3), SUBSIDY, vec![])];
+    // Each B block loses a tie with the A block at its height.
+    let a_hashes = [a1.hash(), a2.hash()];
+    let g = f.genesis.hash();
+    let mut bs = vec![block_losing_tie(g, 1, &key(3), SUBSIDY, vec![], a1.hash())];
     for h in 2..=b_len {
         let txs = if h == 2 {
             vec![spend_b.clone()]
@@ -458,7 +484,12 @@ fn branches(f: &Fixture, b_len: u64) -> (Vec<Block>, Vec<Block>) {
             vec![]
         };
         let reward = if h == 2 { SUBSIDY + 1 } else { SUBSIDY };
-        bs.push(block(bs.last().unwrap().hash(), h, &key(3), reward, txs));
+        let prev = bs.last().unwrap().hash();
+        let than = a_hashes
+            .get(h as usize - 1)
+            .copied()
+            .unwrap_or(BlockHash::ZERO);
+        bs.push(block_losing_tie(prev, h, &key(3), reward, txs, than));
     }
     (vec![a1, a2], bs)
 }
@@ -472,7 +503,7 @@ fn reorg_to_the_branch_with_more_work() {
         assert!(matches!(accept(&f.chain, blk), BlockOutcome::Connected(_)));
     }
     assert!(matches!(accept(&f.chain, &b[0]), BlockOutcome::SideBranch));
-    // Equal work: the first seen stays.
+    // Equal work and a higher tip hash: the tip stays.
     assert!(matches!(accept(&f.chain, &b[1]), BlockOutcome::SideBranch));
     assert_eq!(store.tip().unwrap().hash, a[1].hash());
     match accept(&f.chain, &b[2]) {
@@ -514,7 +545,7 @@ fn reorg_to_the_branch_with_more_work() {
 }
 
 #[test]
-fn a_tie_keeps_the_first_seen_branch() {
+fn a_tie_goes_to_the_lower_tip_hash() {
     let f = Fixture::new();
     let store = f.store();
     let (a, b) = branches(&f, 2);
@@ -533,9 +564,14 @@ fn a_tie_keeps_the_first_seen_branch() {
         BlockOutcome::Reorged { .. }
     ));
     assert_eq!(store.tip().unwrap().hash, b[1].hash());
-    // Extending the old branch to the same work again keeps the new tip.
-    assert!(matches!(accept(&f.chain, &a[1]), BlockOutcome::SideBranch));
-    assert_eq!(store.tip().unwrap().hash, b[1].hash());
+    // Extending the old branch to the same work with a lower tip hash
+    // switches back to it at once.
+    assert!(a[1].hash() < b[1].hash());
+    assert!(matches!(
+        accept(&f.chain, &a[1]),
+        BlockOutcome::Reorged { .. }
+    ));
+    assert_eq!(store.tip().unwrap().hash, a[1].hash());
     assert_eq!(
         store.utxo_snapshot().unwrap(),
         store.compute_utxo_set().unwrap()
@@ -562,7 +598,8 @@ fn a_heavier_branch_with_an_invalid_block_is_refused() {
         vec![pay(&key(3), 50)],
     );
     let b1 = block(f.genesis.hash(), 1, &key(3), SUBSIDY, vec![]);
-    let b2 = block(b1.hash(), 2, &key(3), SUBSIDY, vec![bad_tx]);
+    // b2 ties the tip and loses: only b3 makes the branch win.
+    let b2 = block_losing_tie(b1.hash(), 2, &key(3), SUBSIDY, vec![bad_tx], a[1].hash());
     let b3 = block(b2.hash(), 3, &key(3), SUBSIDY, vec![]);
     assert!(matches!(accept(&f.chain, &b1), BlockOutcome::SideBranch));
     assert!(matches!(accept(&f.chain, &b2), BlockOutcome::SideBranch));

@@ -17,6 +17,7 @@ pub mod miner;
 pub mod orphans;
 pub mod state;
 
+mod fork_view;
 mod process;
 
 use std::sync::Arc;
@@ -29,7 +30,7 @@ use crate::store::{ChainStore, StoreError, Tip};
 
 pub use mempool::{Mempool, MempoolError, MempoolLimits};
 pub use orphans::OrphanPool;
-pub use state::{BlockOutcome, ChainError, ChainState};
+pub use state::{Activation, BlockOutcome, ChainError, ChainState, beats};
 
 /// Opaque id of the peer a block or transaction came from, given by the
 /// caller and returned in events so the protocol can blame or skip it.
@@ -151,7 +152,9 @@ impl Chain {
     /// completes a reorg a crash interrupted, if any.
     ///
     /// Errors: [`ChainError::Store`] reading the store; an invalid branch
-    /// found while completing a reorg is marked invalid and not an error.
+    /// found while completing a reorg is marked invalid, reported as
+    /// [`ChainEvent::InvalidBlock`] (no peer to blame) and not an error: the
+    /// chain then ends on the most-work valid branch.
     pub fn open(
         store: ChainStore,
         sig_cache: Arc<SigCache>,
@@ -169,25 +172,28 @@ impl Chain {
         };
         let mut events = Vec::new();
         if let Some(state) = &chain.state {
-            match state.activate_best_chain() {
-                Ok(Some(outcome)) => {
-                    // No clock here: the new tip's header time stands in
-                    // for the time re-admitted transactions enter.
-                    let now = match &outcome {
-                        BlockOutcome::Reorged { connected, .. } => connected
-                            .last()
-                            .map_or(0, |b| u64::from(b.header.timestamp)),
-                        _ => 0,
-                    };
-                    chain.after_outcome(outcome, None, now, &mut events)
-                }
-                Ok(None) => {}
-                Err(ChainError::Store(e)) => return Err(ChainError::Store(e)),
-                Err(e) => events.push(ChainEvent::InvalidBlock {
-                    hash: BlockHash::ZERO,
+            let activation = state.activate_best_chain()?;
+            for e in activation.refused {
+                let hash = match &e {
+                    ChainError::Invalid { hash, .. } | ChainError::KnownInvalid(hash) => *hash,
+                    _ => BlockHash::ZERO,
+                };
+                events.push(ChainEvent::InvalidBlock {
+                    hash,
                     from: None,
                     error: e.to_string(),
-                }),
+                });
+            }
+            for outcome in activation.switched {
+                // No clock here: the new tip's header time stands in for
+                // the time re-admitted transactions enter the mempool.
+                let now = match &outcome {
+                    BlockOutcome::Reorged { connected, .. } => connected
+                        .last()
+                        .map_or(0, |b| u64::from(b.header.timestamp)),
+                    _ => 0,
+                };
+                chain.after_outcome(outcome, None, now, &mut events);
             }
         }
         Ok((chain, events))

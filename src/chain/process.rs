@@ -201,7 +201,10 @@ impl Chain {
     /// After a reorg: transactions of the disconnected blocks and of the
     /// mempool that are not in the connected blocks go back through the
     /// mempool's checks against the new tip, in order; those that fail
-    /// leave.
+    /// leave. Those that return are announced ([`ChainEvent::TxAccepted`])
+    /// so every node's mempool gets them; they are mined once a minter's
+    /// mempool reaches its threshold (a single returned payment waits for
+    /// the next one at the default threshold of 2).
     fn readmit_after_reorg(
         &mut self,
         disconnected: &[Block],

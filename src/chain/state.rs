@@ -1,5 +1,17 @@
 //! Chain state: accepting blocks, connecting them, and reorganizing to the
-//! branch with the most cumulative work (ties keep the first seen).
+//! best branch.
+//!
+//! The best branch is a consensus rule ([`beats`]): the one with the most
+//! cumulative work; among branches with equal work, the one whose tip has
+//! the lower block hash. A side branch that ties the tip's work with a
+//! lower tip hash therefore wins at once, so nodes that saw a race in
+//! different orders still end on the same tip.
+//!
+//! A reorg never disconnects the best chain for a branch that fails: the
+//! branch is validated first against the UTXO set as of the fork point,
+//! built in memory ([`ForkView`]), and only a branch that validates whole is
+//! written, one block per sled transaction. An invalid branch costs its own
+//! length in validation, not the chain's.
 //!
 //! Driven by calls, not sockets: [`super::Chain::process_block`] hands it
 //! blocks and turns the [`BlockOutcome`] it returns into events.
@@ -9,11 +21,14 @@ use std::sync::Arc;
 use crate::core::block::{Block, block_work};
 use crate::core::hash::BlockHash;
 use crate::core::params::ChainParams;
+use crate::core::tx::TxOut;
 use crate::core::validation::{
     BlockError, ParentInfo, SigCache, check_block_context, check_block_sanity,
 };
 use crate::core::view::UtxoView;
 use crate::store::{BlockStatus, ChainStore, StoreError, Tip};
+
+use super::fork_view::ForkView;
 
 /// Errors from accepting a block.
 #[derive(Debug, thiserror::Error)]
@@ -52,7 +67,8 @@ pub enum BlockOutcome {
     /// Its parent is unknown: an orphan. The caller keeps it aside and asks
     /// for the missing parents.
     Orphan,
-    /// Stored on a side branch that does not have more work than the tip.
+    /// Stored on a side branch that does not beat the tip ([`beats`]: less
+    /// work, or equal work and a tip hash that is not lower).
     SideBranch,
     /// Extended the tip.
     Connected(Tip),
@@ -115,14 +131,17 @@ impl ChainState {
     }
 
     /// Validates and stores `block`, connecting it or reorganizing when it
-    /// makes a branch with more work than the tip.
+    /// makes a branch that beats the tip ([`beats`]: more work, or equal
+    /// work and a lower tip hash). A branch that fails validation leaves the
+    /// best chain untouched.
     ///
     /// `now` is the current time in seconds since the Unix epoch (for the
     /// rule on timestamps in the future).
     ///
-    /// Errors: [`ChainError::Invalid`] naming the rule (the block, and any
-    /// branch it tops, is remembered as invalid when it was stored);
-    /// [`ChainError::KnownInvalid`] for a block remembered so;
+    /// Errors: [`ChainError::Invalid`] naming the rule and the first invalid
+    /// block (which may be below `block` on its branch; it and the branch
+    /// above it are remembered as invalid); [`ChainError::KnownInvalid`] for
+    /// a block remembered so, or a branch through one;
     /// [`ChainError::InvalidParent`] for a block whose parent is;
     /// [`ChainError::Store`].
     pub fn accept_block(&self, block: &Block, now: u64) -> Result<BlockOutcome, ChainError> {
@@ -169,7 +188,7 @@ impl ChainState {
             .chain_work
             .saturating_add(block_work(block.header.bits));
         self.store.store_block(block)?;
-        if work <= tip.chain_work {
+        if !beats((work, hash), (tip.chain_work, tip.hash)) {
             return Ok(BlockOutcome::SideBranch);
         }
         self.reorg_to(hash)
@@ -208,7 +227,7 @@ impl ChainState {
 
     /// The blocks from the fork point (exclusive) up to `tip`, lowest
     /// first, and the fork point: the last best-chain block below `tip`.
-    fn branch_to(&self, tip: BlockHash) -> Result<(Vec<BlockHash>, BlockHash), ChainError> {
+    fn branch_to(&self, tip: BlockHash) -> Result<(Vec<BlockHash>, Tip), ChainError> {
         let mut branch = Vec::new();
         let mut cursor = tip;
         while !self.store.is_on_best_chain(&cursor)? {
@@ -220,31 +239,37 @@ impl ChainState {
             cursor = meta.prev;
         }
         branch.reverse();
-        Ok((branch, cursor))
+        let fork = self
+            .store
+            .block_meta(&cursor)?
+            .ok_or(StoreError::MissingBlock(cursor))?;
+        Ok((
+            branch,
+            Tip {
+                hash: cursor,
+                height: fork.height,
+                chain_work: fork.chain_work,
+            },
+        ))
     }
 
-    /// Switches the best chain to end at `new_tip` (stored, more work).
+    /// Switches the best chain to end at `new_tip` (stored, and winning by
+    /// [`beats`]): validates the whole branch against the UTXO set as of
+    /// the fork point first, in memory, and only then writes the
+    /// disconnects and connects (one sled transaction each). A branch that
+    /// fails leaves the best chain untouched; its first invalid block and
+    /// the branch blocks above it are marked [`BlockStatus::Invalid`].
     fn reorg_to(&self, new_tip: BlockHash) -> Result<BlockOutcome, ChainError> {
         let (branch, fork) = self.branch_to(new_tip)?;
+        let validated = self.validate_branch(&branch, &fork)?;
         let mut disconnected = Vec::new();
-        while self.store.tip()?.hash != fork {
+        while self.store.tip()?.hash != fork.hash {
             disconnected.push(self.store.disconnect_tip()?);
         }
-        let mut connected = Vec::new();
-        for h in &branch {
-            let block = self.store.block(h)?.ok_or(StoreError::MissingBlock(*h))?;
-            match self.connect(&block) {
-                Ok(_) => connected.push(block),
-                Err(ChainError::Invalid { hash, error }) => {
-                    // Mark the rest of the branch invalid, and go back.
-                    for later in branch.iter().skip_while(|x| **x != hash) {
-                        self.store.mark_invalid(later)?;
-                    }
-                    self.restore(fork, &disconnected)?;
-                    return Err(ChainError::Invalid { hash, error });
-                }
-                Err(e) => return Err(e),
-            }
+        let mut connected = Vec::with_capacity(validated.len());
+        for (block, spent) in validated {
+            self.store.connect_block(&block, &spent)?;
+            connected.push(block);
         }
         Ok(BlockOutcome::Reorged {
             disconnected,
@@ -253,38 +278,105 @@ impl ChainState {
         })
     }
 
-    /// Undoes a failed reorg: back to `fork`, then the `disconnected`
-    /// blocks (tip first) connected again.
-    fn restore(&self, fork: BlockHash, disconnected: &[Block]) -> Result<(), ChainError> {
-        while self.store.tip()?.hash != fork {
-            self.store.disconnect_tip()?;
-        }
-        for old in disconnected.iter().rev() {
-            let view = UtxoView::for_block(old, &self.store)?;
-            let parent = ParentInfo {
-                hash: old.header.prev_block_hash,
-                height: old.height.saturating_sub(1),
+    /// Validates `branch` (lowest first, on `fork`) block by block against
+    /// a [`ForkView`] moved forward as each one passes, signatures checked
+    /// through the shared [`SigCache`]. Returns each block with the outputs
+    /// its inputs spend (its undo data), ready to connect.
+    ///
+    /// Errors: [`ChainError::Invalid`] for the first block that breaks a
+    /// rule, [`ChainError::KnownInvalid`] for one already marked so (that
+    /// block and every later one of the branch are then marked invalid);
+    /// [`ChainError::Store`].
+    fn validate_branch(
+        &self,
+        branch: &[BlockHash],
+        fork: &Tip,
+    ) -> Result<Vec<(Block, Vec<TxOut>)>, ChainError> {
+        let mut view = ForkView::at(&self.store, fork.hash)?;
+        let mut valid = Vec::with_capacity(branch.len());
+        let mut parent = ParentInfo {
+            hash: fork.hash,
+            height: fork.height,
+        };
+        for (i, hash) in branch.iter().enumerate() {
+            let meta = self.store.block_meta(hash)?;
+            let block = self
+                .store
+                .block(hash)?
+                .ok_or(StoreError::MissingBlock(*hash))?;
+            let checked = if meta.is_some_and(|m| m.status == BlockStatus::Invalid) {
+                Err(ChainError::KnownInvalid(*hash))
+            } else {
+                let utxos = UtxoView::for_block(&block, &view)?;
+                let d = self.params.difficulty;
+                check_block_context(&block, &parent, d, &utxos, Some(&self.sig_cache))
+                    .map_err(|error| ChainError::Invalid { hash: *hash, error })
             };
-            let d = self.params.difficulty;
-            let spent = check_block_context(old, &parent, d, &view, Some(&self.sig_cache))
-                .map_err(|error| ChainError::Invalid {
-                    hash: old.hash(),
-                    error,
-                })?;
-            self.store.connect_block(old, &spent.spent)?;
+            match checked {
+                Ok(undo) => {
+                    view.connect(&block);
+                    parent = ParentInfo {
+                        hash: *hash,
+                        height: block.height,
+                    };
+                    valid.push((block, undo.spent));
+                }
+                Err(e) => {
+                    for later in branch.iter().skip(i) {
+                        self.store.mark_invalid(later)?;
+                    }
+                    return Err(e);
+                }
+            }
         }
-        Ok(())
+        Ok(valid)
     }
 
-    /// Switches to the stored branch with the most work when it has more
-    /// than the tip: completes a reorg that a crash interrupted between its
+    /// Moves the best chain to the most-work valid branch stored: while a
+    /// stored block not known to be invalid [`beats`] the tip, reorganizes
+    /// to it; a branch that fails is marked invalid and the next best one is
+    /// tried. Completes a reorg that a crash interrupted between its
     /// disconnects and its connects (the blocks are stored, so peers never
-    /// send them again). `None` when the tip already has the most work.
-    pub fn activate_best_chain(&self) -> Result<Option<BlockOutcome>, ChainError> {
-        let tip = self.store.tip()?;
-        match self.store.heaviest_block()? {
-            Some((hash, meta)) if meta.chain_work > tip.chain_work => self.reorg_to(hash).map(Some),
-            _ => Ok(None),
+    /// send them again), even when the interrupted branch was invalid: the
+    /// node then ends on the most-work valid chain.
+    ///
+    /// Errors: [`StoreError`] reading or writing the store (branches
+    /// refused for a rule are in [`Activation::refused`], not errors).
+    pub fn activate_best_chain(&self) -> Result<Activation, StoreError> {
+        let mut done = Activation::default();
+        loop {
+            let tip = self.store.tip()?;
+            let Some((hash, meta)) = self.store.heaviest_block()? else {
+                return Ok(done);
+            };
+            if !beats((meta.chain_work, hash), (tip.chain_work, tip.hash)) {
+                return Ok(done);
+            }
+            match self.reorg_to(hash) {
+                Ok(outcome) => done.switched.push(outcome),
+                Err(ChainError::Store(e)) => return Err(e),
+                Err(e) => done.refused.push(e),
+            }
         }
     }
+}
+
+/// What [`ChainState::activate_best_chain`] did.
+#[derive(Debug, Default)]
+pub struct Activation {
+    /// The reorgs made, in order (each a [`BlockOutcome::Reorged`]).
+    pub switched: Vec<BlockOutcome>,
+    /// The branches refused, in order: [`ChainError::Invalid`] or
+    /// [`ChainError::KnownInvalid`] naming the first bad block of each.
+    pub refused: Vec<ChainError>,
+}
+
+/// The consensus rule choosing the best chain: branch `a` (its tip's
+/// cumulative work and hash) beats branch `b` when it has more work, or
+/// the same work and a lower tip hash (the 32 hash bytes compared as a
+/// big-endian number, the order proof of work reads them in). Every node
+/// applies it, so equal-work branches resolve to the same tip without
+/// waiting for another block.
+pub fn beats(a: (u128, BlockHash), b: (u128, BlockHash)) -> bool {
+    a.0 > b.0 || (a.0 == b.0 && a.1 < b.1)
 }

@@ -208,6 +208,12 @@ impl Protocol {
                 theirs: v.best_height,
             });
             self.send_getblocks(peer);
+        } else if self.height().is_some_and(|h| h > 0 && h == v.best_height) {
+            // Same height: the peer may be on another branch of equal work,
+            // which wins here if its tip hash is lower (`chain::beats`).
+            // Without this, a healed partition would stay split until the
+            // next block.
+            self.send_getblocks(peer);
         }
     }
 

@@ -124,16 +124,22 @@ impl ChainStore {
     }
 
     /// The stored block with the most cumulative work that is not known to
-    /// be invalid (a scan of the index).
+    /// be invalid, and among those with equal work the one with the lowest
+    /// hash (the order the best-chain rule of `chain/state.rs` ranks tips
+    /// in), by a scan of the index.
     pub fn heaviest_block(&self) -> Result<Option<(BlockHash, BlockMeta)>, StoreError> {
         let mut best: Option<(BlockHash, BlockMeta)> = None;
         for kv in self.index.iter() {
             let (k, v) = kv?;
             let meta: BlockMeta = decode(&v, 1024).map_err(corrupt)?;
-            if meta.status != BlockStatus::Invalid
-                && best.is_none_or(|(_, b)| meta.chain_work > b.chain_work)
-            {
-                best = Some((hash_from(&k)?, meta));
+            if meta.status == BlockStatus::Invalid {
+                continue;
+            }
+            let hash = hash_from(&k)?;
+            if best.is_none_or(|(h, b)| {
+                meta.chain_work > b.chain_work || (meta.chain_work == b.chain_work && hash < h)
+            }) {
+                best = Some((hash, meta));
             }
         }
         Ok(best)

@@ -140,6 +140,8 @@ pub struct ChainStore {
     addr_utxo: sled::Tree,
     undo: sled::Tree,
     peers: sled::Tree,
+    /// Blocks disconnected through this store (all clones) since opened.
+    disconnects: std::sync::Arc<std::sync::atomic::AtomicU64>,
 }
 
 /// A [`StoreError::Corrupt`] saying `what`.
@@ -197,6 +199,7 @@ impl ChainStore {
             addr_utxo: db.open_tree("addr_utxo")?,
             undo: db.open_tree("undo")?,
             peers: db.open_tree("peers")?,
+            disconnects: Default::default(),
             db,
         })
     }
@@ -254,6 +257,13 @@ impl ChainStore {
             &self.addr_utxo,
             &self.undo,
         )
+    }
+
+    /// Number of blocks [`ChainStore::disconnect_tip`] has disconnected
+    /// through this store (any clone of it) since it was opened: how many
+    /// blocks reorgs took off the best chain, for logs and tests.
+    pub fn disconnects(&self) -> u64 {
+        self.disconnects.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Writes everything to disk. Returns bytes flushed.

@@ -251,6 +251,8 @@ impl ChainStore {
                 Ok(())
             })
             .map_err(tx_err)?;
+        self.disconnects
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         Ok(block)
     }
 }
