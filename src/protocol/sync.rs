@@ -20,8 +20,10 @@ use crate::wire::payload::{
 };
 
 /// Bytes of blocks sent to one peer and not yet flushed to its socket
-/// before further `getdata` answers wait.
-pub const ANSWER_BYTES: u64 = 8_000_000;
+/// before further `getdata` answers wait. Kept well under the net layer's
+/// per-peer send queue (`net::peer::PEER_QUEUE_BYTES`), which the answers
+/// (this plus one block) must fit in.
+pub const ANSWER_BYTES: u64 = 1_000_000;
 
 /// A block asked of a peer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
