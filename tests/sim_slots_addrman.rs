@@ -152,15 +152,21 @@ fn eviction_takes_unhandshaked_sockets_first_then_spares_useful_peers() {
         })
         .collect();
     for _ in 0..3 {
-        s.inject(0, Input::InboundFull {
-            addr: sock("203.0.115.1:1"),
-        });
+        s.inject(
+            0,
+            Input::InboundFull {
+                addr: sock("203.0.115.1:1"),
+            },
+        );
     }
     assert_eq!(evicted(&s, 0), idle, "idle sockets go first, oldest first");
     for _ in 0..25 {
-        s.inject(0, Input::InboundFull {
-            addr: sock("203.0.115.1:1"),
-        });
+        s.inject(
+            0,
+            Input::InboundFull {
+                addr: sock("203.0.115.1:1"),
+            },
+        );
     }
     // Attackers go until only protected peers are left; then newcomers
     // are refused.

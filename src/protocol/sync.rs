@@ -25,6 +25,11 @@ use crate::wire::payload::{
 /// (this plus one block) must fit in.
 pub const ANSWER_BYTES: u64 = 1_000_000;
 
+/// Block hashes one peer may have waiting to be served (two `inv`s'
+/// worth); further `getdata` items are ignored until it drains, so a peer
+/// that never reads holds 32 KB of them, not 1.6 MB.
+pub const SERVE_QUEUE_MAX: usize = 2 * MAX_BLOCKS_PER_INV;
+
 /// A block asked of a peer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct InFlight {
@@ -121,7 +126,7 @@ impl Protocol {
         let Some(p) = self.peers.get_mut(&peer) else {
             return;
         };
-        let room = MAX_INV_ITEMS.saturating_sub(p.serve_queue.len());
+        let room = SERVE_QUEUE_MAX.saturating_sub(p.serve_queue.len());
         p.serve_queue.extend(g.items.into_iter().take(room));
         self.serve_blocks(peer);
     }
