@@ -45,8 +45,7 @@ pub fn event(e: &Event) {
             warn!("peer {addr} misbehaved: disconnecting (not banned: loopback)")
         }
         Event::AddrIgnored { addr, count } => info!(
-            "peer {addr}: {count} new addresses ignored: {} peers known already",
-            crate::protocol::addrbook::MAX_KNOWN
+            "peer {addr}: {count} new addresses ignored (addr rate limit or its share of the address book)"
         ),
     }
 }

@@ -41,6 +41,8 @@ pub struct Reactor {
     dialed: mpsc::Sender<Dialed>,
     dialed_rx: Option<mpsc::Receiver<Dialed>>,
     progress: log::Progress,
+    /// Bytes queued to every peer together (see [`peer::TOTAL_QUEUE_BYTES`]).
+    queued_total: Arc<std::sync::atomic::AtomicU64>,
 }
 
 type Dialed = (SocketAddr, Option<TcpStream>);
@@ -76,6 +78,7 @@ impl Reactor {
             jobs,
             inbound: Arc::new(Semaphore::new(max_inbound)),
             max_inbound,
+            queued_total: Arc::default(),
         }
     }
 
@@ -114,6 +117,10 @@ impl Reactor {
     }
 
     fn step(&mut self, input: Input) {
+        if let Input::Disconnected { peer } = &input {
+            // Its tasks ended: the inbound slot is free again.
+            self.peers.remove(peer);
+        }
         if let Input::Chain(events) = &input {
             for e in events {
                 log::chain(e, |id| self.peers.get(&id).map(|p| p.addr));
@@ -132,8 +139,19 @@ impl Reactor {
             Ok(x) => x,
             Err(e) => return warn!("accept failed: {e}"),
         };
-        let Ok(permit) = self.inbound.clone().try_acquire_owned() else {
-            return warn!("refused {addr}: {} inbound peers already", self.max_inbound);
+        let permit = match self.inbound.clone().try_acquire_owned() {
+            Ok(p) => p,
+            Err(_) => {
+                // Full: the protocol may evict an inbound peer, whose slot
+                // is released as its handle is dropped.
+                self.step(Input::InboundFull { addr });
+                match self.inbound.clone().try_acquire_owned() {
+                    Ok(p) => p,
+                    Err(_) => {
+                        return warn!("refused {addr}: {} inbound peers already", self.max_inbound);
+                    }
+                }
+            }
         };
         debug!("inbound connection from {addr}");
         let id = self.new_peer(stream, addr, Some(permit));
@@ -152,7 +170,8 @@ impl Reactor {
     ) -> PeerId {
         let id = self.next_peer;
         self.next_peer += 1;
-        let handle = peer::spawn(id, stream, addr, self.inputs.clone(), permit);
+        let total = self.queued_total.clone();
+        let handle = peer::spawn(id, stream, addr, self.inputs.clone(), permit, total);
         self.peers.insert(id, handle);
         id
     }
@@ -163,8 +182,11 @@ impl Reactor {
                 let Some(p) = self.peers.get(&peer) else {
                     return;
                 };
-                if p.tx.try_send(message).is_err() {
-                    warn!("disconnected {}: not reading (send queue full)", p.addr);
+                if p.close.is_cancelled() {
+                    return;
+                }
+                if let Err(full) = p.send(message) {
+                    warn!("disconnected {}: not reading ({full})", p.addr);
                     p.close.cancel();
                 }
             }

@@ -1,13 +1,31 @@
 //! The address book: peers we know of, when each may be dialled again
 //! (exponential backoff), and banned IPs, in one place.
+//!
+//! It resists poisoning as Bitcoin Core's address manager does, in a
+//! simpler shape. An address heard in `addr` (or as a peer's listen
+//! address) enters the *new* table, credited to the IP that told us: at
+//! most [`MAX_PER_SOURCE`] new addresses per source, [`MAX_NEW`] in all
+//! (when full, the source holding the most entries gives up its worst
+//! one). An address becomes *tried* only after an outbound connection to
+//! it completed the handshake. Addresses that keep failing are forgotten
+//! ([`MAX_NEW_FAILURES`], [`MAX_TRIED_FAILURES`] consecutive failures),
+//! except pinned ones (the configured seeds).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::{IpAddr, SocketAddr};
 
 use super::types::Millis;
 
-/// Most addresses remembered; past it new ones are ignored.
-pub const MAX_KNOWN: usize = 1_000;
+/// Most addresses in the new table.
+pub const MAX_NEW: usize = 1_000;
+/// Most addresses in the tried table.
+pub const MAX_TRIED: usize = 1_000;
+/// Most new-table addresses credited to one source IP.
+pub const MAX_PER_SOURCE: usize = 64;
+/// Consecutive failures after which a new address is forgotten.
+pub const MAX_NEW_FAILURES: u32 = 5;
+/// Consecutive failures after which a tried address is forgotten.
+pub const MAX_TRIED_FAILURES: u32 = 20;
 /// First retry delay after a failed dial (ms); doubles per failure.
 pub const BACKOFF_MIN: Millis = 1_000;
 /// Longest retry delay (ms).
@@ -21,39 +39,101 @@ pub struct AddrEntry {
     pub failures: u32,
     /// Not dialled before this time (ms since the Unix epoch).
     pub next_try: Millis,
+    /// True once an outbound connection to it completed the handshake.
+    pub tried: bool,
+    /// The IP it was heard from; `None`: configured, saved from an earlier
+    /// run, or dialled without being heard of.
+    pub source: Option<IpAddr>,
 }
 
 /// The address book (module docs).
 #[derive(Debug, Default)]
 pub struct AddrBook {
     known: BTreeMap<SocketAddr, AddrEntry>,
+    /// New-table entries per source.
+    per_source: BTreeMap<Option<IpAddr>, usize>,
+    pinned: BTreeSet<SocketAddr>,
     bans: BTreeMap<IpAddr, Millis>,
     dialing: BTreeSet<SocketAddr>,
 }
 
 impl AddrBook {
-    /// A book holding `addrs`.
+    /// A book holding `addrs` in its new table, with no source.
     pub fn new(addrs: impl IntoIterator<Item = SocketAddr>) -> AddrBook {
         let mut book = AddrBook::default();
-        book.learn(addrs);
+        book.learn(addrs, None);
         book
     }
 
-    /// Remembers addresses not known yet while there is room; returns how
-    /// many new ones were left out for lack of room.
-    pub fn learn(&mut self, addrs: impl IntoIterator<Item = SocketAddr>) -> usize {
+    /// Pins `addrs` (the configured seeds): never forgotten for failing.
+    pub fn pin(&mut self, addrs: impl IntoIterator<Item = SocketAddr>) {
+        self.pinned.extend(addrs);
+    }
+
+    /// Puts addresses not known yet in the new table, credited to
+    /// `source`; returns how many new ones were left out because `source`
+    /// has [`MAX_PER_SOURCE`] already (or the table is full of pinned and
+    /// sourceless entries).
+    pub fn learn(
+        &mut self,
+        addrs: impl IntoIterator<Item = SocketAddr>,
+        source: Option<IpAddr>,
+    ) -> usize {
         let mut left_out = 0;
         for a in addrs {
             if self.known.contains_key(&a) {
                 continue;
             }
-            if self.known.len() >= MAX_KNOWN {
+            let credited = self.per_source.get(&source).copied().unwrap_or(0);
+            let over = source.is_some() && credited >= MAX_PER_SOURCE;
+            if over || !(self.new_len() < MAX_NEW || self.evict_new()) {
                 left_out += 1;
                 continue;
             }
-            self.known.insert(a, AddrEntry::default());
+            let entry = AddrEntry {
+                source,
+                ..AddrEntry::default()
+            };
+            self.known.insert(a, entry);
+            *self.per_source.entry(source).or_default() += 1;
         }
         left_out
+    }
+
+    /// Forgets the worst new entry (most failures, then the highest
+    /// address) of the source holding the most; false when none can go.
+    fn evict_new(&mut self) -> bool {
+        let Some(src) = self
+            .per_source
+            .iter()
+            .max_by_key(|(s, n)| (**n, s.is_some()))
+            .map(|(s, _)| *s)
+        else {
+            return false;
+        };
+        let victim = self
+            .known
+            .iter()
+            .filter(|(a, e)| !e.tried && e.source == src && !self.pinned.contains(a))
+            .max_by_key(|(a, e)| (e.failures, **a))
+            .map(|(a, _)| *a);
+        victim.is_some_and(|a| self.remove(a))
+    }
+
+    /// Forgets `addr`; true if it was known.
+    fn remove(&mut self, addr: SocketAddr) -> bool {
+        let Some(e) = self.known.remove(&addr) else {
+            return false;
+        };
+        if !e.tried
+            && let Some(n) = self.per_source.get_mut(&e.source)
+        {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                self.per_source.remove(&e.source);
+            }
+        }
+        true
     }
 
     /// Every known address, in order.
@@ -61,7 +141,12 @@ impl AddrBook {
         self.known.keys().copied().collect()
     }
 
-    /// Number of known addresses.
+    /// The entry of `addr`, if known.
+    pub fn entry(&self, addr: &SocketAddr) -> Option<&AddrEntry> {
+        self.known.get(addr)
+    }
+
+    /// Number of known addresses (both tables).
     pub fn len(&self) -> usize {
         self.known.len()
     }
@@ -69,6 +154,21 @@ impl AddrBook {
     /// True when no address is known.
     pub fn is_empty(&self) -> bool {
         self.known.is_empty()
+    }
+
+    /// Number of addresses in the new table.
+    pub fn new_len(&self) -> usize {
+        self.per_source.values().sum()
+    }
+
+    /// Number of new-table addresses credited to `source`.
+    pub fn from_source(&self, source: IpAddr) -> usize {
+        self.per_source.get(&Some(source)).copied().unwrap_or(0)
+    }
+
+    /// True when `addr` is in the tried table.
+    pub fn is_tried(&self, addr: &SocketAddr) -> bool {
+        self.known.get(addr).is_some_and(|e| e.tried)
     }
 
     /// True when `addr` may be dialled at `now`: not being dialled, not
@@ -94,15 +194,28 @@ impl AddrBook {
     }
 
     /// A dial to `addr` failed (or the connection closed before the
-    /// handshake): retry after 1 s, doubling per failure up to 60 s.
+    /// handshake): retry after 1 s, doubling per failure up to 60 s; after
+    /// [`MAX_NEW_FAILURES`] ([`MAX_TRIED_FAILURES`] when tried) in a row an
+    /// unpinned address is forgotten.
     pub fn failed(&mut self, addr: SocketAddr, now: Millis) {
         self.dialing.remove(&addr);
-        let e = self.known.entry(addr).or_default();
+        let e = self.known.entry(addr).or_insert_with(|| {
+            *self.per_source.entry(None).or_default() += 1;
+            AddrEntry::default()
+        });
         let wait = BACKOFF_MIN
             .saturating_mul(1 << e.failures.min(6))
             .min(BACKOFF_MAX);
         e.failures = e.failures.saturating_add(1);
         e.next_try = now.saturating_add(wait);
+        let limit = if e.tried {
+            MAX_TRIED_FAILURES
+        } else {
+            MAX_NEW_FAILURES
+        };
+        if e.failures >= limit && !self.pinned.contains(&addr) {
+            self.remove(addr);
+        }
     }
 
     /// A connection to `addr` is up.
@@ -110,11 +223,28 @@ impl AddrBook {
         self.dialing.remove(&addr);
     }
 
-    /// The handshake with `addr` completed: failures are forgotten.
+    /// An outbound handshake with `addr` completed: it moves to the tried
+    /// table (the tried entry with the most failures makes room when the
+    /// table is full) and its failures are forgotten.
     pub fn handshaked(&mut self, addr: SocketAddr) {
-        if let Some(e) = self.known.get_mut(&addr) {
-            e.failures = 0;
+        if !self.is_tried(&addr) {
+            self.remove(addr);
+            if self.known.values().filter(|e| e.tried).count() >= MAX_TRIED {
+                let worst = self
+                    .known
+                    .iter()
+                    .filter(|(a, e)| e.tried && !self.pinned.contains(a))
+                    .max_by_key(|(a, e)| (e.failures, **a))
+                    .map(|(a, _)| *a);
+                if let Some(w) = worst {
+                    self.remove(w);
+                }
+            }
         }
+        let e = self.known.entry(addr).or_default();
+        e.tried = true;
+        e.source = None;
+        e.failures = 0;
     }
 
     /// A connection to `addr` that had completed its handshake closed:
@@ -148,6 +278,7 @@ mod tests {
     #[test]
     fn backoff_grows_from_one_second_to_sixty() {
         let mut book = AddrBook::new([a(1)]);
+        book.pin([a(1)]);
         let mut waits = Vec::new();
         for _ in 0..9 {
             book.failed(a(1), 0);
@@ -164,11 +295,54 @@ mod tests {
         assert_eq!(book.known[&a(1)].next_try, 1_000);
     }
 
+    fn src(i: u8) -> Option<IpAddr> {
+        Some(IpAddr::from([203, 0, 113, i]))
+    }
+
     #[test]
-    fn full_book_ignores_new_addresses() {
+    fn one_source_gets_a_bounded_share() {
         let mut book = AddrBook::default();
-        let left = book.learn((0..MAX_KNOWN as u16 + 5).map(a));
-        assert_eq!((book.len(), left), (MAX_KNOWN, 5));
+        let left = book.learn((0..1_000).map(a), src(1));
+        assert_eq!((book.len(), left), (MAX_PER_SOURCE, 1_000 - MAX_PER_SOURCE));
+        // Another source is still heard.
+        assert_eq!(book.learn([a(5_000)], src(2)), 0);
+        assert!(book.entry(&a(5_000)).is_some());
+    }
+
+    #[test]
+    fn full_new_table_makes_room_from_the_largest_source() {
+        let mut book = AddrBook::default();
+        for s in 0..20u8 {
+            let base = u16::from(s) * 100;
+            book.learn((base..base + 64).map(a), src(s));
+        }
+        assert_eq!(book.new_len(), MAX_NEW);
+        assert_eq!(book.learn([a(9_999)], src(200)), 0);
+        assert!(book.entry(&a(9_999)).is_some());
+        assert_eq!(book.new_len(), MAX_NEW);
+    }
+
+    #[test]
+    fn tried_only_after_handshake_and_failing_addresses_age_out() {
+        let mut book = AddrBook::default();
+        book.learn([a(1), a(2)], src(1));
+        assert!(!book.is_tried(&a(1)));
+        book.handshaked(a(1));
+        assert!(book.is_tried(&a(1)));
+        assert_eq!(book.from_source(IpAddr::from([203, 0, 113, 1])), 1);
+        for _ in 0..MAX_NEW_FAILURES {
+            book.failed(a(2), 0);
+        }
+        assert!(book.entry(&a(2)).is_none());
+        for _ in 0..MAX_NEW_FAILURES {
+            book.failed(a(1), 0);
+        }
+        assert!(book.is_tried(&a(1)), "tried entries last longer");
+        book.pin([a(3)]);
+        for _ in 0..MAX_TRIED_FAILURES + 1 {
+            book.failed(a(3), 0);
+        }
+        assert!(book.entry(&a(3)).is_some(), "pinned seeds are kept");
     }
 
     #[test]

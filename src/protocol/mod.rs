@@ -13,7 +13,9 @@
 //!   answers paced by bytes flushed to the peer.
 //! * [`relay`]: transaction relay, block announcements, the mempool as the
 //!   protocol sees it, and the decision to mint.
-//! * [`addrbook`]: known addresses, dial backoff and bans.
+//! * [`addrbook`]: known addresses (new and tried tables, per-source
+//!   limits), dial backoff and bans.
+//! * [`eviction`]: which inbound peer makes room for a newcomer.
 //!
 //! The chain is read straight from the store (tip, locator, blocks to
 //! serve); everything that writes it goes out as [`Output::ProcessBlock`],
@@ -21,6 +23,8 @@
 //! [`Input::Chain`], so validation and reorgs never run inside `step`.
 
 pub mod addrbook;
+pub mod discovery;
+pub mod eviction;
 pub mod peers;
 pub mod relay;
 pub mod sync;
@@ -68,8 +72,10 @@ impl Protocol {
     /// with `known` peer addresses from an earlier run.
     pub fn new(config: Config, store: ChainStore, known: Vec<SocketAddr>) -> Protocol {
         let rng = config.nonce | 1;
+        let mut book = AddrBook::new(known);
+        book.pin(config.seeds.iter().copied());
         Protocol {
-            book: AddrBook::new(known),
+            book,
             config,
             store,
             now: 0,
@@ -103,6 +109,7 @@ impl Protocol {
             }
             Input::Flushed { peer, bytes } => self.on_flushed(peer, bytes),
             Input::Tick => self.on_tick(),
+            Input::InboundFull { addr } => self.on_inbound_full(addr),
             Input::Chain(events) => events.into_iter().for_each(|e| self.on_chain(e)),
             Input::MintDone => {
                 self.mint_pending = false;
@@ -182,6 +189,7 @@ impl Protocol {
     }
 
     fn on_chain(&mut self, event: ChainEvent) {
+        self.note_useful(&event);
         match event {
             ChainEvent::BlockConnected { hash, from, .. } => {
                 self.orphans.remove(&hash);

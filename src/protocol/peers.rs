@@ -4,11 +4,13 @@
 use std::collections::VecDeque;
 use std::net::SocketAddr;
 
+use super::eviction::{self, Candidate};
 use super::types::{DisconnectReason, Event, Millis, Output};
-use super::{PeerId, Protocol};
+use super::{PeerId, Protocol, discovery};
+use crate::chain::ChainEvent;
 use crate::core::hash::{BlockHash, Hash256};
 use crate::wire::message::Message;
-use crate::wire::payload::{Addr, MAX_ADDRS, PROTOCOL_VERSION, Version};
+use crate::wire::payload::{PROTOCOL_VERSION, Version};
 
 /// What the protocol knows of one connected peer.
 #[derive(Debug, Clone)]
@@ -46,6 +48,19 @@ pub struct Peer {
     pub last_flush: Millis,
     /// Whether our `addr` went out already (once per connection).
     pub addr_sent: bool,
+    /// Addresses it may still send in `addr`, in thousandths
+    /// ([`super::discovery`]).
+    pub addr_tokens: u64,
+    /// When `addr_tokens` was last refilled (ms).
+    pub addr_tokens_at: Millis,
+    /// Lowest measured ping round trip (ms).
+    pub min_ping: Option<Millis>,
+    /// When it last delivered a block that joined our best chain (ms); 0:
+    /// never.
+    pub last_block: Millis,
+    /// When it last delivered a transaction our mempool accepted (ms); 0:
+    /// never.
+    pub last_tx: Millis,
 }
 
 impl Peer {
@@ -67,6 +82,11 @@ impl Peer {
             unflushed: 0,
             last_flush: now,
             addr_sent: false,
+            addr_tokens: discovery::ADDR_BURST * discovery::ADDR_MILLI,
+            addr_tokens_at: now,
+            min_ping: None,
+            last_block: 0,
+            last_tx: 0,
         }
     }
 
@@ -183,7 +203,7 @@ impl Protocol {
         if !inbound {
             self.book.handshaked(addr);
         }
-        let left_out = self.book.learn(listen);
+        let left_out = self.book.learn(listen, Some(addr.ip()));
         self.log_ignored(addr, left_out);
         self.event(Event::PeerReady {
             peer,
@@ -217,50 +237,56 @@ impl Protocol {
         }
     }
 
-    /// Our known addresses and our own, once per connection.
-    fn send_addr(&mut self, peer: PeerId) {
-        let Some(p) = self.peers.get_mut(&peer) else {
-            return;
-        };
-        if std::mem::replace(&mut p.addr_sent, true) {
-            return;
-        }
-        let mut addrs: Vec<String> = self
-            .book
-            .addresses()
-            .iter()
-            .map(ToString::to_string)
-            .collect();
-        addrs.truncate(MAX_ADDRS - 1);
-        addrs.push(self.config.me.to_string());
-        self.send(peer, Message::Addr(Addr { addrs }));
-    }
-
-    pub(super) fn on_addr(&mut self, peer: PeerId, addrs: Vec<String>) {
-        let me = self.config.me;
-        let parsed = addrs
-            .iter()
-            .filter_map(|a| a.parse::<SocketAddr>().ok())
-            .filter(|a| *a != me);
-        let left_out = self.book.learn(parsed);
-        if let Some(addr) = self.peers.get(&peer).map(|p| p.addr) {
-            self.log_ignored(addr, left_out);
-        }
-    }
-
-    fn log_ignored(&mut self, addr: SocketAddr, count: usize) {
-        if count > 0 {
-            self.event(Event::AddrIgnored { addr, count });
-        }
-    }
-
     pub(super) fn on_pong(&mut self, peer: PeerId, nonce: u64) {
         if let Some(p) = self.peers.get_mut(&peer)
             && let Some((n, sent)) = p.ping_pending
             && n == nonce
         {
-            p.ping_rtt = Some(self.now.saturating_sub(sent));
+            let rtt = self.now.saturating_sub(sent);
+            p.ping_rtt = Some(rtt);
+            p.min_ping = Some(p.min_ping.map_or(rtt, |m| m.min(rtt)));
             p.ping_pending = None;
+        }
+    }
+
+    /// Credits the sender of a block that joined the best chain or of a
+    /// transaction the mempool took: such peers are kept by eviction.
+    pub(super) fn note_useful(&mut self, event: &ChainEvent) {
+        let from = match event {
+            ChainEvent::BlockConnected { from, .. } | ChainEvent::TxAccepted { from, .. } => *from,
+            _ => None,
+        };
+        let now = self.now;
+        if let Some(p) = from.and_then(|id| self.peers.get_mut(&id)) {
+            match event {
+                ChainEvent::BlockConnected { .. } => p.last_block = now,
+                _ => p.last_tx = now,
+            }
+        }
+    }
+
+    /// Inbound slots are full and `addr` knocks: evicts the inbound peer
+    /// [`eviction::select_victim`] picks, unless `addr` is banned.
+    pub(super) fn on_inbound_full(&mut self, addr: SocketAddr) {
+        if self.book.is_banned(&addr.ip(), self.now) {
+            return;
+        }
+        let candidates: Vec<Candidate> = self
+            .peers
+            .iter()
+            .filter(|(_, p)| p.inbound)
+            .map(|(id, p)| Candidate {
+                peer: *id,
+                netgroup: eviction::netgroup(&p.addr),
+                connected_at: p.connected_at,
+                handshaked: p.is_ready(),
+                min_ping: p.min_ping,
+                last_block: p.last_block,
+                last_tx: p.last_tx,
+            })
+            .collect();
+        if let Some(victim) = eviction::select_victim(&candidates, self.config.nonce) {
+            self.disconnect(victim, DisconnectReason::Evicted);
         }
     }
 
@@ -301,43 +327,6 @@ impl Protocol {
                 p.ping_pending = Some((nonce, now));
             }
             self.send(id, Message::Ping(nonce));
-        }
-    }
-
-    /// Dials seeds first, then random known addresses, up to the outbound
-    /// limit, skipping addresses connected, being dialled, banned or
-    /// backing off.
-    fn dial(&mut self) {
-        let outbound = self.peers.values().filter(|p| !p.inbound).count();
-        let mut budget = self.config.max_outbound.saturating_sub(outbound);
-        let connected: Vec<SocketAddr> = self
-            .peers
-            .values()
-            .flat_map(|p| [Some(p.addr), p.version.flatten()])
-            .flatten()
-            .collect();
-        let me = self.config.me;
-        let usable = |a: &SocketAddr| *a != me && !connected.contains(a);
-        let seeds: Vec<SocketAddr> = self.config.seeds.clone();
-        for s in seeds.into_iter().filter(usable) {
-            if budget > 0 && self.book.due(&s, self.now) {
-                budget -= 1;
-                self.book.dialing(s);
-                self.out.push(Output::Connect(s));
-            }
-        }
-        let mut candidates: Vec<SocketAddr> = self
-            .book
-            .due_addresses(self.now)
-            .into_iter()
-            .filter(usable)
-            .collect();
-        while budget > 0 && !candidates.is_empty() {
-            let i = (self.random() % candidates.len() as u64) as usize;
-            let a = candidates.swap_remove(i);
-            budget -= 1;
-            self.book.dialing(a);
-            self.out.push(Output::Connect(a));
         }
     }
 

@@ -21,8 +21,15 @@ use crate::wire::payload::{
 };
 
 /// Bytes of blocks sent to one peer and not yet flushed to its socket
-/// before further `getdata` answers wait.
-pub const ANSWER_BYTES: u64 = 8_000_000;
+/// before further `getdata` answers wait. Kept well under the net layer's
+/// per-peer send queue (`net::peer::PEER_QUEUE_BYTES`), which the answers
+/// (this plus one block) must fit in.
+pub const ANSWER_BYTES: u64 = 1_000_000;
+
+/// Block hashes one peer may have waiting to be served (two `inv`s'
+/// worth); further `getdata` items are ignored until it drains, so a peer
+/// that never reads holds 32 KB of them, not 1.6 MB.
+pub const SERVE_QUEUE_MAX: usize = 2 * MAX_BLOCKS_PER_INV;
 
 /// A block asked of a peer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -128,7 +135,7 @@ impl Protocol {
         let Some(p) = self.peers.get_mut(&peer) else {
             return;
         };
-        let room = MAX_INV_ITEMS.saturating_sub(p.serve_queue.len());
+        let room = SERVE_QUEUE_MAX.saturating_sub(p.serve_queue.len());
         p.serve_queue.extend(g.items.into_iter().take(room));
         self.serve_blocks(peer);
     }

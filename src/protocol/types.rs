@@ -93,6 +93,15 @@ pub enum Input {
     },
     /// Time passed: timeouts, pings, dials and minting are checked.
     Tick,
+    /// A connection from `addr` arrived while every inbound slot is taken:
+    /// the protocol may answer with [`Output::Disconnect`] of an inbound
+    /// peer ([`DisconnectReason::Evicted`], chosen by
+    /// [`super::eviction::select_victim`]) to make room; no answer means
+    /// the newcomer is refused.
+    InboundFull {
+        /// The newcomer's remote address.
+        addr: SocketAddr,
+    },
     /// What the chain layer did with a block, transaction or mint asked
     /// for by [`Output::ProcessBlock`], [`Output::AcceptTx`] or
     /// [`Output::Mint`].
@@ -158,6 +167,8 @@ pub enum DisconnectReason {
     /// Blocks sent to it were not flushed for this many seconds: it does
     /// not read.
     NotReading(u64),
+    /// Inbound slots were full and a newcomer took this peer's slot.
+    Evicted,
 }
 
 impl std::fmt::Display for DisconnectReason {
@@ -173,6 +184,7 @@ impl std::fmt::Display for DisconnectReason {
             Self::Banned => write!(f, "banned"),
             Self::Duplicate => write!(f, "already connected to this address"),
             Self::NotReading(s) => write!(f, "not reading: getdata answers stalled for {s}s"),
+            Self::Evicted => write!(f, "evicted: inbound slots full, a newcomer took the slot"),
         }
     }
 }
@@ -276,7 +288,8 @@ pub enum Event {
     /// A peer was disconnected for misbehaving but not banned, being on
     /// loopback.
     NotBannedLoopback(SocketAddr),
-    /// Addresses from `addr` ignored because the address book is full.
+    /// Addresses from `addr` (or a `version` listen address) ignored: the
+    /// sender is over its rate limit or its share of the address book.
     AddrIgnored {
         /// The sender.
         addr: SocketAddr,
