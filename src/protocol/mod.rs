@@ -14,6 +14,8 @@
 //! * [`relay`]: transaction relay, block announcements, the mempool as the
 //!   protocol sees it, and the decision to mint.
 //! * [`addrbook`]: known addresses, dial backoff and bans.
+//! * [`txflood`]: the filter of recently rejected transactions and each
+//!   peer's budget of transactions with missing inputs.
 //!
 //! The chain is read straight from the store (tip, locator, blocks to
 //! serve); everything that writes it goes out as [`Output::ProcessBlock`],
@@ -24,6 +26,7 @@ pub mod addrbook;
 pub mod peers;
 pub mod relay;
 pub mod sync;
+pub mod txflood;
 pub mod types;
 
 use std::collections::BTreeMap;
@@ -58,6 +61,8 @@ pub struct Protocol {
     mempool: BTreeMap<Txid, Arc<Transaction>>,
     /// Transactions requested by `getdata`, and when.
     txs_requested: BTreeMap<Txid, Millis>,
+    /// Recently rejected transactions, cleared when the tip changes.
+    rejects: txflood::RejectFilter,
     mint_pending: bool,
     replies: BTreeMap<Txid, Vec<ReplyId>>,
     out: Vec<Output>,
@@ -79,6 +84,7 @@ impl Protocol {
             orphans: Default::default(),
             mempool: BTreeMap::new(),
             txs_requested: BTreeMap::new(),
+            rejects: Default::default(),
             mint_pending: false,
             replies: BTreeMap::new(),
             out: Vec::new(),
@@ -126,6 +132,11 @@ impl Protocol {
     /// The address book.
     pub fn addrbook(&self) -> &AddrBook {
         &self.book
+    }
+
+    /// The filter of recently rejected transactions.
+    pub fn rejects(&self) -> &txflood::RejectFilter {
+        &self.rejects
     }
 
     /// Transactions in the mempool, as the chain layer reported them.
@@ -187,7 +198,10 @@ impl Protocol {
                 self.orphans.remove(&hash);
                 self.announce_block(hash, from);
             }
-            ChainEvent::TipChanged(_) => self.maybe_mint(),
+            ChainEvent::TipChanged(_) => {
+                self.rejects.clear();
+                self.maybe_mint();
+            }
             ChainEvent::Orphan { hash, from, .. } => self.orphan(hash, from),
             ChainEvent::SideBranch { hash, .. } => {
                 self.orphans.remove(&hash);
@@ -197,6 +211,10 @@ impl Protocol {
                 if let Some(p) = from {
                     self.misbehaving(p, 100, &format!("invalid block {hash}: {error}"));
                 }
+            }
+            ChainEvent::FutureBlock { hash, .. } => {
+                // Not stored and not blamed: fetched again when announced.
+                self.orphans.remove(&hash);
             }
             ChainEvent::BlockDone { hash, from } => self.block_done(hash, from),
             ChainEvent::TxAccepted { tx, from, .. } => self.tx_accepted(tx, from),

@@ -46,6 +46,9 @@ pub struct Peer {
     pub last_flush: Millis,
     /// Whether our `addr` went out already (once per connection).
     pub addr_sent: bool,
+    /// Its budget of transactions refused for missing inputs
+    /// ([`super::txflood`]).
+    pub missing_inputs: super::txflood::TxBucket,
 }
 
 impl Peer {
@@ -67,6 +70,7 @@ impl Peer {
             unflushed: 0,
             last_flush: now,
             addr_sent: false,
+            missing_inputs: super::txflood::TxBucket::new(now),
         }
     }
 
@@ -164,7 +168,8 @@ impl Protocol {
         if v.nonce == self.config.nonce {
             return self.disconnect(peer, DisconnectReason::SelfConnection);
         }
-        let ours = self.store.genesis_hash().ok().flatten();
+        let stored = self.store.genesis_hash().ok().flatten();
+        let ours = stored.or(self.config.genesis);
         if let (Some(ours), Some(theirs)) = (ours, v.genesis)
             && ours != theirs
         {
@@ -197,7 +202,9 @@ impl Protocol {
         }
         self.send_addr(peer);
         let behind = match self.height() {
-            None => v.genesis.is_some(),
+            None => v
+                .genesis
+                .is_some_and(|g| self.may_give_genesis(peer, Some(g))),
             Some(h) => v.best_height > h,
         };
         if behind {
@@ -312,8 +319,18 @@ impl Protocol {
             .collect();
         let me = self.config.me;
         let usable = |a: &SocketAddr| *a != me && !connected.contains(a);
+        // A seed counts as connected only through a connection we dialled:
+        // an inbound peer's claimed listen address proves nothing, and only
+        // a dialled seed may give us our genesis.
+        let dialled: Vec<SocketAddr> = (self.peers.values())
+            .filter(|p| !p.inbound)
+            .map(|p| p.addr)
+            .collect();
         let seeds: Vec<SocketAddr> = self.config.seeds.clone();
-        for s in seeds.into_iter().filter(usable) {
+        for s in seeds
+            .into_iter()
+            .filter(|a| *a != me && !dialled.contains(a))
+        {
             if budget > 0 && self.book.due(&s, self.now) {
                 budget -= 1;
                 self.book.dialing(s);

@@ -66,6 +66,7 @@ impl Sim {
                 self.chain_events(i, events);
             }
             Output::AcceptTx { tx, from } => {
+                self.stats.tx_checks += 1;
                 let event = self.nodes[i].chain.accept_tx(tx, from);
                 self.chain_events(i, vec![event]);
             }
