@@ -27,7 +27,7 @@ use sledchain::core::validation::SigCache;
 use sledchain::store::ChainStore;
 use sledchain::wire::frame::{Frame, command_bytes};
 use sledchain::wire::message::Message;
-use sledchain::wire::payload::{Addr, BlockMsg, GetData, Inv, InvKind, TxMsg};
+use sledchain::wire::payload::{Addr, BlockMsg, GetBlocks, GetData, Inv, InvKind, TxMsg};
 use support::{Node, RawPeer, frame_header, free_port, key, now32, owner, pay, signed, solve};
 
 /// Proof-of-work difficulty of the test chains, in leading zero bits.
@@ -476,12 +476,12 @@ fn invalid_blocks_and_transactions() {
         }
         blocks.push((log, block_on(&c, SUBSIDY, vec![tx])));
     }
-    {
+    let future = {
         let mut b = good.clone();
         b.header.timestamp = now32() + 2 * 3600 + 600;
         solve(&mut b);
-        blocks.push(("more than 2 hours in the future", b));
-    }
+        b
+    };
     {
         let mut b = Block::template(
             c.tip.hash(),
@@ -508,7 +508,7 @@ fn invalid_blocks_and_transactions() {
             vec![],
         );
         solve(&mut b);
-        blocks.push(("bits 0 differ from the chain's difficulty 8", b));
+        blocks.push(("bits 0 outside 1..=64", b));
     }
 
     // Each invalid block is worth the whole ban score: one connection each.
@@ -530,6 +530,30 @@ fn invalid_blocks_and_transactions() {
         let (h, t, m) = state(&node);
         assert_eq!((h, t, m), (1, c.tip.hash().to_string(), 0), "after {log}");
         assert_served(&mut node);
+    }
+
+    // A block too far in the future is dropped, not blamed: clocks drift.
+    {
+        let mut r = RawPeer::connect(node.port);
+        let who = r.me();
+        r.version();
+        r.send(&Message::Block(BlockMsg {
+            addr_from: who.clone(),
+            block: future.clone(),
+        }));
+        let hash = future.hash();
+        node.wait_log(&format!("block {hash} from {who} dropped: its time"));
+        // Still connected and served after the chain's verdict.
+        r.send(&Message::GetBlocks(GetBlocks {
+            addr_from: who.clone(),
+            locator: vec![],
+            stop: BlockHash::ZERO,
+        }));
+        let inv = std::iter::from_fn(|| r.recv(Duration::from_secs(5)))
+            .find(|m| matches!(m, Message::Inv(_)));
+        assert!(inv.is_some(), "no inv after a future block");
+        assert!(!node.log_text().contains(&format!("peer {who}: ")));
+        assert_eq!(state(&node).0, 1);
     }
 
     // The same faults as standalone transactions: refused by the mempool,

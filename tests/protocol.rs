@@ -26,6 +26,7 @@ fn protocol(seeds: Vec<SocketAddr>) -> Protocol {
         ban_score: 100,
         ban_time: 3_600_000,
         nonce: 5,
+        genesis: None,
     };
     Protocol::new(config, ChainStore::temporary().expect("store"), vec![])
 }
@@ -181,7 +182,20 @@ fn our_own_nonce_and_a_silent_peer_are_disconnected() {
 fn an_inv_of_50000_unknown_blocks_asks_for_500_at_most() {
     use sledchain::core::hash::Hash256;
     use sledchain::wire::payload::{Inv, InvKind};
-    let mut p = protocol(vec![]);
+    // A node with a chain (with none, only a seed's blocks are wanted).
+    let store = ChainStore::temporary().expect("store");
+    let mut genesis = sledchain::core::block::Block::template(
+        sledchain::core::hash::BlockHash::ZERO,
+        0,
+        1,
+        (T0 / 1000) as u32,
+        [1; 20],
+        20,
+        vec![],
+    );
+    sledchain::chain::miner::solve(&mut genesis, 1, &Default::default());
+    store.init_genesis(&genesis).expect("genesis");
+    let mut p = Protocol::new(protocol(vec![]).config().clone(), store, vec![]);
     p.step(
         Input::Connected {
             peer: 1,

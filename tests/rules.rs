@@ -341,6 +341,31 @@ fn bad_proof_of_work_is_rejected() {
 }
 
 #[test]
+fn bits_outside_1_to_64_are_rejected_on_every_block_genesis_included() {
+    let now = sledchain::core::params::now_secs();
+    // 0 bits: any hash meets the target, so proof of work would be free.
+    let mut g = genesis_paying(owner(&key(9)), 1);
+    g.transactions[0].outputs[0].value = 1_000_000_000_000_000_000;
+    g.header.bits = 0;
+    g.header.merkle_root = g.compute_merkle_root();
+    assert!(g.header.meets_target());
+    assert_eq!(
+        check_block_sanity(&g, now).unwrap_err(),
+        BlockError::BitsOutOfRange(0)
+    );
+    let mut b = mine(SUBSIDY, vec![]);
+    b.header.bits = 65;
+    assert_eq!(
+        check_block_sanity(&b, now).unwrap_err(),
+        BlockError::BitsOutOfRange(65)
+    );
+    // The lower bound itself is allowed.
+    b.header.bits = 1;
+    solve(&mut b);
+    check_block_sanity(&b, now).unwrap();
+}
+
+#[test]
 fn wrong_merkle_root_is_rejected() {
     let (mut b, u) = block_with_two_txs();
     b.header.merkle_root = sha256d(b"not the root");

@@ -13,6 +13,7 @@ use super::query;
 use crate::chain::mempool::policy::DEFAULT_MEMPOOL_MB;
 use crate::chain::{Chain, ChainEvent, MempoolLimits};
 use crate::core::address::Address;
+use crate::core::hash::BlockHash;
 use crate::core::validation::SigCache;
 use crate::net::control::{self, Request};
 use crate::net::{NodeConfig, Queries};
@@ -29,6 +30,11 @@ pub struct NodeArgs {
     /// address is the central node.
     #[arg(long = "seed", default_values_t = vec!["127.0.0.1:3000".to_string()])]
     pub seeds: Vec<String>,
+    /// Join only the network whose genesis block has this hash: with no
+    /// chain yet, a genesis with this hash is adopted from any peer (without
+    /// it, whatever genesis a `--seed` sends, and only a seed).
+    #[arg(long, value_name = "HASH")]
+    pub genesis: Option<BlockHash>,
     /// IP address to listen on (and to advertise).
     #[arg(long, default_value = "127.0.0.1")]
     pub bind: IpAddr,
@@ -86,6 +92,13 @@ pub fn run(cli: &Cli, paths: &NodePaths, args: &NodeArgs) -> Result<()> {
         return Err(anyhow!("a node is already running on port {}", cli.port));
     }
     let store = ChainStore::open(&paths.chain, cli.cache_mb << 20)?;
+    if let (Some(want), Some(have)) = (args.genesis, store.genesis_hash()?)
+        && want != have
+    {
+        return Err(anyhow!(
+            "--genesis {want}: this node's chain has genesis {have}"
+        ));
+    }
     let (mut chain, events) = Chain::open(store, Arc::new(SigCache::new(200_000)))?;
     chain.set_mempool_limits(MempoolLimits::with_mb(args.mempool_mb));
     for e in &events {
@@ -139,6 +152,7 @@ fn node_config(
         protocol: Config {
             me: SocketAddr::new(advertised, cli.port),
             seeds,
+            genesis: args.genesis,
             minter: minter.map(|m| m.0),
             mint_threshold: args.mint_threshold,
             idle_timeout: args.idle_timeout.max(1) * 1000,

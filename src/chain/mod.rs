@@ -103,6 +103,21 @@ pub enum ChainEvent {
         /// The rule, as text for logs.
         error: String,
     },
+    /// The block's timestamp is more than
+    /// [`MAX_FUTURE_BLOCK_TIME`](crate::core::params::MAX_FUTURE_BLOCK_TIME)
+    /// ahead of the clock ([`crate::core::validation::BlockError::TimeTooNew`]).
+    /// Not an [`ChainEvent::InvalidBlock`]: clocks drift, so nobody is
+    /// blamed (Bitcoin Core does not punish it either), and the block is
+    /// neither stored nor marked invalid, so it is accepted when sent again
+    /// once our clock has caught up.
+    FutureBlock {
+        /// Its hash.
+        hash: BlockHash,
+        /// Its header time, seconds since the Unix epoch.
+        time: u32,
+        /// Who sent it.
+        from: Option<PeerId>,
+    },
     /// Processing of one block handed to [`Chain::process_block`] finished
     /// (whatever the outcome; sent last).
     BlockDone {

@@ -5,7 +5,7 @@ use std::collections::HashSet;
 
 use crate::core::block::Block;
 use crate::core::hash::{BlockHash, Txid};
-use crate::core::validation::check_block_sanity;
+use crate::core::validation::{BlockError, check_block_sanity};
 
 use super::{BlockOutcome, Chain, ChainError, ChainEvent, ChainState, PeerId};
 
@@ -60,12 +60,8 @@ impl Chain {
             // No chain yet: only a genesis block can start one.
             return;
         }
-        if let Err(e) = check_block_sanity(&block, now) {
-            events.push(ChainEvent::InvalidBlock {
-                hash,
-                from,
-                error: e.to_string(),
-            });
+        if let Err(error) = check_block_sanity(&block, now) {
+            events.push(rejected(hash, from, ChainError::Invalid { hash, error }));
             return;
         }
         let started = self
@@ -135,7 +131,7 @@ impl Chain {
                 true
             }
             Err(e) => {
-                events.push(invalid(hash, from, e));
+                events.push(rejected(hash, from, e));
                 false
             }
         }
@@ -245,9 +241,14 @@ impl Chain {
     }
 }
 
-/// The event for a block that failed: a store failure blames nobody.
-fn invalid(hash: BlockHash, from: Option<PeerId>, e: ChainError) -> ChainEvent {
+/// The event for a block that failed: a store failure blames nobody, and a
+/// timestamp too far in the future is [`ChainEvent::FutureBlock`].
+fn rejected(hash: BlockHash, from: Option<PeerId>, e: ChainError) -> ChainEvent {
     let (from, error) = match e {
+        ChainError::Invalid {
+            error: BlockError::TimeTooNew(time),
+            ..
+        } => return ChainEvent::FutureBlock { hash, time, from },
         ChainError::Store(e) => (None, e.to_string()),
         ChainError::Invalid { error, .. } => (from, error.to_string()),
         other => (from, other.to_string()),

@@ -44,6 +44,9 @@ pub fn event(e: &Event) {
         Event::NotBannedLoopback(addr) => {
             warn!("peer {addr} misbehaved: disconnecting (not banned: loopback)")
         }
+        Event::GenesisRefused { addr, hash } => {
+            warn!("peer {addr}: genesis {hash} ignored: not from a seed or the configured genesis")
+        }
         Event::AddrIgnored { addr, count } => info!(
             "peer {addr}: {count} new addresses ignored (addr rate limit or its share of the address book)"
         ),
@@ -83,6 +86,14 @@ pub fn chain(e: &ChainEvent, addr: impl Fn(PeerId) -> Option<SocketAddr>) {
             error,
             from: f,
         } => warn!("rejected block {hash} from {}: {error}", from(f)),
+        ChainEvent::FutureBlock {
+            hash,
+            time,
+            from: f,
+        } => info!(
+            "block {hash} from {} dropped: its time {time} is too far ahead of our clock",
+            from(f)
+        ),
         ChainEvent::TxAccepted { tx, fee, from: f } => {
             info!(
                 "accepted transaction {} (fee {fee}) from {}",

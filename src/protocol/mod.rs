@@ -16,6 +16,8 @@
 //! * [`addrbook`]: known addresses (new and tried tables, per-source
 //!   limits), dial backoff and bans.
 //! * [`eviction`]: which inbound peer makes room for a newcomer.
+//! * [`txflood`]: the filter of recently rejected transactions and each
+//!   peer's budget of transactions with missing inputs.
 //!
 //! The chain is read straight from the store (tip, locator, blocks to
 //! serve); everything that writes it goes out as [`Output::ProcessBlock`],
@@ -28,6 +30,7 @@ pub mod eviction;
 pub mod peers;
 pub mod relay;
 pub mod sync;
+pub mod txflood;
 pub mod types;
 
 use std::collections::BTreeMap;
@@ -62,6 +65,8 @@ pub struct Protocol {
     mempool: BTreeMap<Txid, Arc<Transaction>>,
     /// Transactions requested by `getdata`, and when.
     txs_requested: BTreeMap<Txid, Millis>,
+    /// Recently rejected transactions, cleared when the tip changes.
+    rejects: txflood::RejectFilter,
     mint_pending: bool,
     replies: BTreeMap<Txid, Vec<ReplyId>>,
     out: Vec<Output>,
@@ -85,6 +90,7 @@ impl Protocol {
             orphans: Default::default(),
             mempool: BTreeMap::new(),
             txs_requested: BTreeMap::new(),
+            rejects: Default::default(),
             mint_pending: false,
             replies: BTreeMap::new(),
             out: Vec::new(),
@@ -133,6 +139,11 @@ impl Protocol {
     /// The address book.
     pub fn addrbook(&self) -> &AddrBook {
         &self.book
+    }
+
+    /// The filter of recently rejected transactions.
+    pub fn rejects(&self) -> &txflood::RejectFilter {
+        &self.rejects
     }
 
     /// Transactions in the mempool, as the chain layer reported them.
@@ -195,7 +206,10 @@ impl Protocol {
                 self.orphans.remove(&hash);
                 self.announce_block(hash, from);
             }
-            ChainEvent::TipChanged(_) => self.maybe_mint(),
+            ChainEvent::TipChanged(_) => {
+                self.rejects.clear();
+                self.maybe_mint();
+            }
             ChainEvent::Orphan { hash, from, .. } => self.orphan(hash, from),
             ChainEvent::SideBranch { hash, .. } => {
                 self.orphans.remove(&hash);
@@ -205,6 +219,10 @@ impl Protocol {
                 if let Some(p) = from {
                     self.misbehaving(p, 100, &format!("invalid block {hash}: {error}"));
                 }
+            }
+            ChainEvent::FutureBlock { hash, .. } => {
+                // Not stored and not blamed: fetched again when announced.
+                self.orphans.remove(&hash);
             }
             ChainEvent::BlockDone { hash, from } => self.block_done(hash, from),
             ChainEvent::TxAccepted { tx, from, .. } => self.tx_accepted(tx, from),

@@ -61,6 +61,9 @@ pub struct Peer {
     /// When it last delivered a transaction our mempool accepted (ms); 0:
     /// never.
     pub last_tx: Millis,
+    /// Its budget of transactions refused for missing inputs
+    /// ([`super::txflood`]).
+    pub missing_inputs: super::txflood::TxBucket,
 }
 
 impl Peer {
@@ -87,6 +90,7 @@ impl Peer {
             min_ping: None,
             last_block: 0,
             last_tx: 0,
+            missing_inputs: super::txflood::TxBucket::new(now),
         }
     }
 
@@ -184,7 +188,8 @@ impl Protocol {
         if v.nonce == self.config.nonce {
             return self.disconnect(peer, DisconnectReason::SelfConnection);
         }
-        let ours = self.store.genesis_hash().ok().flatten();
+        let stored = self.store.genesis_hash().ok().flatten();
+        let ours = stored.or(self.config.genesis);
         if let (Some(ours), Some(theirs)) = (ours, v.genesis)
             && ours != theirs
         {
@@ -217,7 +222,9 @@ impl Protocol {
         }
         self.send_addr(peer);
         let behind = match self.height() {
-            None => v.genesis.is_some(),
+            None => v
+                .genesis
+                .is_some_and(|g| self.may_give_genesis(peer, Some(g))),
             Some(h) => v.best_height > h,
         };
         if behind {

@@ -16,11 +16,16 @@ use crate::wire::payload::{Inv, InvKind};
 impl Protocol {
     pub(super) fn on_tx_inv(&mut self, peer: PeerId, items: Vec<Hash256>) {
         let now = self.now;
+        if self.out_of_budget(peer) {
+            return;
+        }
         let wanted: Vec<Hash256> = items
             .into_iter()
             .filter(|h| {
                 let t = Txid(*h);
-                !self.mempool.contains_key(&t) && !self.txs_requested.contains_key(&t)
+                !self.mempool.contains_key(&t)
+                    && !self.txs_requested.contains_key(&t)
+                    && !self.rejects.contains(&t)
             })
             .collect();
         for h in &wanted {
@@ -34,13 +39,30 @@ impl Protocol {
     pub(super) fn on_tx(&mut self, peer: PeerId, tx: Transaction) {
         let txid = tx.txid();
         self.txs_requested.remove(&txid);
-        if self.mempool.contains_key(&txid) {
+        if self.mempool.contains_key(&txid) || self.out_of_budget(peer) {
+            return;
+        }
+        if let Some(points) = self.rejects.get(&txid) {
+            // Refused since the tip last changed: not validated again.
+            if points > 0 {
+                let why = format!("invalid transaction {txid} sent again");
+                self.misbehaving(peer, points, &why);
+            }
             return;
         }
         self.out.push(Output::AcceptTx {
             tx,
             from: Some(peer),
         });
+    }
+
+    /// True when `peer` has spent its budget of missing-input refusals
+    /// ([`super::txflood`]): its transactions are dropped unvalidated.
+    fn out_of_budget(&mut self, peer: PeerId) -> bool {
+        let now = self.now;
+        self.peers
+            .get_mut(&peer)
+            .is_some_and(|p| p.missing_inputs.is_empty(now))
     }
 
     fn announce(&mut self, kind: InvKind, item: Hash256, except: Option<PeerId>) {
@@ -78,17 +100,35 @@ impl Protocol {
 
     /// A missing input is what an honest peer sends when the transaction
     /// was mined, or its parent not yet seen, while it was being relayed:
-    /// not held against the peer. Other rule breaks cost 10 points.
+    /// not held against the peer, but taken from its budget. Other rule
+    /// breaks cost 10 points. Refusals the txid determines go to the reject
+    /// filter ([`super::txflood`]).
     pub(super) fn tx_rejected(&mut self, txid: Txid, from: Option<PeerId>, error: &MempoolError) {
         for id in self.replies.remove(&txid).unwrap_or_default() {
             self.out
                 .push(Output::Reply(id, LocalReply::Rejected(error.to_string())));
         }
-        let Some(peer) = from else { return };
-        if let MempoolError::Invalid { error: e, .. } = error
-            && !matches!(e, TxError::MissingInput { .. })
-        {
-            self.misbehaving(peer, 10, &format!("invalid transaction {txid}: {e}"));
+        let now = self.now;
+        match error {
+            MempoolError::Invalid {
+                error: TxError::MissingInput { .. },
+                ..
+            } => {
+                if let Some(p) = from.and_then(|p| self.peers.get_mut(&p)) {
+                    p.missing_inputs.take(now);
+                }
+            }
+            MempoolError::Invalid { error: e, .. } => {
+                // Signatures and keys are not covered by the txid.
+                if !matches!(e, TxError::BadSignature(..) | TxError::WrongOwner(_)) {
+                    self.rejects.insert(txid, 10);
+                }
+                if let Some(peer) = from {
+                    self.misbehaving(peer, 10, &format!("invalid transaction {txid}: {e}"));
+                }
+            }
+            MempoolError::Conflict { .. } => self.rejects.insert(txid, 0),
+            _ => {}
         }
     }
 

@@ -78,6 +78,9 @@ impl Protocol {
         if inv.kind == InvKind::Tx {
             return self.on_tx_inv(peer, inv.items);
         }
+        if self.tip().is_none() && !self.may_give_genesis(peer, None) {
+            return; // with no chain, blocks only from a peer that may start it
+        }
         if let Some(p) = self.peers.get_mut(&peer) {
             p.getblocks_pending = None;
         }
@@ -203,6 +206,9 @@ impl Protocol {
 
     pub(super) fn on_block(&mut self, peer: PeerId, block: Block) {
         let hash = block.hash();
+        if block.height == 0 && self.tip().is_none() && !self.may_give_genesis(peer, Some(hash)) {
+            return self.refuse_genesis(peer, hash);
+        }
         let now = self.now;
         let entry = self.blocks_in_flight.entry(hash).or_insert(InFlight {
             peer,
@@ -230,6 +236,41 @@ impl Protocol {
         }
         let from = Some(peer);
         self.out.push(Output::ProcessBlock { block, from });
+    }
+
+    /// With no chain yet: whether `peer` may give us a genesis block with
+    /// hash `hash` (`None`: not known yet, as for an `inv`). With
+    /// [`Config::genesis`](super::Config::genesis) set, any peer, for that
+    /// hash only; else only an outbound peer dialled at one of
+    /// [`Config::seeds`](super::Config::seeds). An inbound peer, or one
+    /// found through `addr`, never picks our network.
+    pub(super) fn may_give_genesis(&self, peer: PeerId, hash: Option<BlockHash>) -> bool {
+        match (self.config.genesis, hash) {
+            (Some(want), Some(h)) => h == want,
+            (Some(_), None) => true,
+            (None, _) => self
+                .peers
+                .get(&peer)
+                .is_some_and(|p| !p.inbound && self.config.seeds.contains(&p.addr)),
+        }
+    }
+
+    /// Drops a genesis block `peer` may not give us (no score: it may be an
+    /// honest node of another network), forgetting our request for it.
+    fn refuse_genesis(&mut self, peer: PeerId, hash: BlockHash) {
+        if self
+            .blocks_in_flight
+            .get(&hash)
+            .is_some_and(|f| f.peer == peer && !f.received)
+        {
+            self.blocks_in_flight.remove(&hash);
+            if let Some(p) = self.peers.get_mut(&peer) {
+                p.blocks_pending = p.blocks_pending.saturating_sub(1);
+            }
+        }
+        if let Some(addr) = self.peers.get(&peer).map(|p| p.addr) {
+            self.event(super::Event::GenesisRefused { addr, hash });
+        }
     }
 
     pub(super) fn on_notfound(&mut self, peer: PeerId, n: NotFound) {

@@ -23,7 +23,13 @@ pub struct Config {
     /// `addr`).
     pub me: SocketAddr,
     /// Seed nodes, dialled first and re-dialled whenever not connected.
+    /// With no chain and no [`Config::genesis`], a genesis block is adopted
+    /// only from an outbound peer dialled at one of these addresses.
     pub seeds: Vec<SocketAddr>,
+    /// The genesis hash of the network to join (`startnode --genesis`).
+    /// With no chain, only a genesis block with this hash is adopted, from
+    /// any peer; `None`: whatever genesis a seed sends.
+    pub genesis: Option<BlockHash>,
     /// Pubkey hash the minter pays; `None`: this node does not mint.
     pub minter: Option<[u8; 20]>,
     /// Mint once the mempool holds at least this many transactions.
@@ -288,6 +294,15 @@ pub enum Event {
     /// A peer was disconnected for misbehaving but not banned, being on
     /// loopback.
     NotBannedLoopback(SocketAddr),
+    /// With no chain yet, a genesis block from a peer that may not start
+    /// our chain (not a seed we dialled, or not the configured genesis)
+    /// was dropped.
+    GenesisRefused {
+        /// The sender.
+        addr: SocketAddr,
+        /// The block's hash.
+        hash: BlockHash,
+    },
     /// Addresses from `addr` (or a `version` listen address) ignored: the
     /// sender is over its rate limit or its share of the address book.
     AddrIgnored {

@@ -72,6 +72,9 @@ pub struct SimConfig {
     pub genesis_everywhere: bool,
     /// Nodes that mint (to the sim wallet).
     pub minters: Vec<usize>,
+    /// Every node is configured with the genesis hash
+    /// ([`crate::protocol::Config::genesis`]), as `startnode --genesis`.
+    pub pin_genesis: bool,
 }
 
 impl Default for SimConfig {
@@ -91,6 +94,7 @@ impl Default for SimConfig {
             tick: 500,
             genesis_everywhere: false,
             minters: vec![0],
+            pin_genesis: false,
         }
     }
 }
@@ -121,6 +125,9 @@ pub struct Stats {
     pub reorgs: u64,
     /// Blocks minted.
     pub minted: u64,
+    /// Transactions handed to the chain layer for validation
+    /// ([`crate::protocol::Output::AcceptTx`]), summed over nodes.
+    pub tx_checks: u64,
     /// Every disconnect the protocols asked for: (node, peer, reason).
     pub disconnects: Vec<(usize, u64, crate::protocol::DisconnectReason)>,
     /// When each block was first connected, and when each node connected

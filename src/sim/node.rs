@@ -91,6 +91,7 @@ impl SimNode {
         let protocol_config = Config {
             me: addr,
             seeds: vec![address(0)],
+            genesis: config.pin_genesis.then(|| genesis.0.hash()),
             minter,
             mint_threshold: config.mint_threshold,
             idle_timeout: config.idle_timeout,

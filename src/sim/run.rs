@@ -66,6 +66,7 @@ impl Sim {
                 self.chain_events(i, events);
             }
             Output::AcceptTx { tx, from } => {
+                self.stats.tx_checks += 1;
                 let events = self.nodes[i].chain.accept_tx(tx, from, secs(self.now));
                 self.chain_events(i, events);
             }

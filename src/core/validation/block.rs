@@ -8,12 +8,15 @@ use super::tx::{check_tx_sanity, inputs_with};
 use super::{BlockError, TxError};
 use crate::core::block::Block;
 use crate::core::hash::{BlockHash, Txid};
-use crate::core::params::{MAX_BLOCK_SIZE, MAX_FUTURE_BLOCK_TIME, SUBSIDY};
+use crate::core::params::{
+    MAX_BLOCK_SIZE, MAX_DIFFICULTY, MAX_FUTURE_BLOCK_TIME, MIN_DIFFICULTY, SUBSIDY,
+};
 use crate::core::tx::{OutPoint, TxOut};
 use crate::core::view::UtxoView;
 
 /// Context-free checks of a block, at clock `now` (seconds since the Unix
-/// epoch): size, proof of work, timestamp, coinbase placement and height,
+/// epoch): size, bits within
+/// [`MIN_DIFFICULTY`]..=[`MAX_DIFFICULTY`], proof of work, timestamp, coinbase placement and height,
 /// every transaction's sanity, no duplicate txid, no outpoint spent twice, and
 /// the merkle root.
 ///
@@ -22,6 +25,10 @@ pub fn check_block_sanity(block: &Block, now: u64) -> Result<(), BlockError> {
     let size = block.encoded_size();
     if size > MAX_BLOCK_SIZE {
         return Err(BlockError::TooLarge(size));
+    }
+    let bits = block.header.bits;
+    if !(MIN_DIFFICULTY..=MAX_DIFFICULTY).contains(&bits) {
+        return Err(BlockError::BitsOutOfRange(bits));
     }
     if !block.header.meets_target() {
         return Err(BlockError::BadProofOfWork(block.header.bits));

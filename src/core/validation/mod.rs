@@ -30,7 +30,7 @@ pub use sigs::{SigCache, SigCheck, verify_sig_checks};
 pub use tx::{InputsChecked, check_transaction, check_tx_inputs, check_tx_sanity};
 
 use super::hash::{BlockHash, Txid};
-use super::params::{MAX_BLOCK_SIZE, MAX_TX_SIZE};
+use super::params::{MAX_BLOCK_SIZE, MAX_DIFFICULTY, MAX_TX_SIZE, MIN_DIFFICULTY};
 use super::tx::{OutPoint, SigError};
 
 /// Why a transaction is invalid.
@@ -94,6 +94,12 @@ pub enum BlockError {
     /// Serialized size over [`MAX_BLOCK_SIZE`].
     #[error("block is {0} bytes, over the {MAX_BLOCK_SIZE}-byte limit")]
     TooLarge(u64),
+    /// The header's bits are outside
+    /// [`MIN_DIFFICULTY`]..=[`MAX_DIFFICULTY`] (on every chain, genesis
+    /// included: 0 bits would make proof of work free, and past 64 a
+    /// chain's cumulative work could overflow).
+    #[error("bits {0} outside {MIN_DIFFICULTY}..={MAX_DIFFICULTY}")]
+    BitsOutOfRange(u32),
     /// The hash does not meet the target of the header's bits.
     #[error("proof of work: hash does not have {0} leading zero bits")]
     BadProofOfWork(u32),
