@@ -49,7 +49,9 @@ REPORTED=""
 cleanup() {
   local rc=$?
   # A command that failed outside fail() (set -e): report it the same way.
-  if [ "$rc" != 0 ] && [ "$rc" != 77 ] && [ -z "$REPORTED" ]; then
+  if [ "$rc" = 130 ] && [ -z "$REPORTED" ]; then
+    (fail "interrupted") || true
+  elif [ "$rc" != 0 ] && [ "$rc" != 77 ] && [ -z "$REPORTED" ]; then
     (fail "exit status $rc (a command failed; see above)") || true
   fi
   for p in "${PID[@]:-}"; do [ -n "$p" ] && kill -TERM "$p" 2>/dev/null || true; done
