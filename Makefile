@@ -1,6 +1,6 @@
 CARGO ?= cargo
 
-.PHONY: build test demo bench lint fmt fuzz clean sim
+.PHONY: build test demo lab bench lint fmt fuzz clean sim
 
 build:
 	$(CARGO) build --release
@@ -10,6 +10,12 @@ test:
 
 demo: build
 	bash scripts/demo.sh
+
+# Five nodes in five Linux network namespaces on a bridge (needs root and
+# iproute2): sync, payments, a partition, heal, convergence. tests/lab.rs
+# runs the same script on the debug binary.
+lab: build
+	NODE_BIN=target/release/node bash scripts/lab.sh
 
 bench:
 	$(CARGO) build --release --bin node --examples

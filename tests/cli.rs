@@ -393,7 +393,13 @@ fn help_describes_every_command_and_flag() {
         ("status", &[]),
         (
             "startnode",
-            &["--minter", "--seed", "--bind", "--mint-threshold"],
+            &[
+                "--minter",
+                "--seed",
+                "--bind",
+                "--external-addr",
+                "--mint-threshold",
+            ],
         ),
     ];
     for (cmd, flags) in cases {

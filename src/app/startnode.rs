@@ -35,9 +35,16 @@ pub struct NodeArgs {
     /// it, whatever genesis a `--seed` sends, and only a seed).
     #[arg(long, value_name = "HASH")]
     pub genesis: Option<BlockHash>,
-    /// IP address to listen on (and to advertise).
+    /// IP address to listen on (`0.0.0.0`: every interface). Also the
+    /// address advertised to peers, unless `--external-addr` is given.
     #[arg(long, default_value = "127.0.0.1")]
     pub bind: IpAddr,
+    /// The address peers should dial to reach this node, `IP` or `IP:PORT`
+    /// (the port defaults to `--port`), sent in `version` and `addr`. Needed
+    /// across machines with `--bind 0.0.0.0`, which otherwise advertises
+    /// 127.0.0.1.
+    #[arg(long = "external-addr", value_parser = parse_external_addr)]
+    pub external_addr: Option<ExternalAddr>,
     /// Mint once the mempool holds at least this many valid transactions.
     #[arg(long, default_value_t = 2)]
     pub mint_threshold: usize,
@@ -132,11 +139,13 @@ fn node_config(
     args: &NodeArgs,
     minter: Option<Address>,
 ) -> Result<NodeConfig> {
-    let advertised = if args.bind.is_unspecified() {
-        IpAddr::from([127, 0, 0, 1])
-    } else {
-        args.bind
-    };
+    let me = advertised_addr(args, cli.port);
+    if args.bind.is_unspecified() && args.external_addr.is_none() {
+        warn!(
+            "--bind {} without --external-addr: advertising {me}, which peers on other machines cannot dial",
+            args.bind
+        );
+    }
     let mut seeds = Vec::new();
     for s in &args.seeds {
         match s.to_socket_addrs().map(|mut a| a.next()) {
@@ -150,7 +159,7 @@ fn node_config(
         max_inbound: args.max_inbound,
         threads: threads(),
         protocol: Config {
-            me: SocketAddr::new(advertised, cli.port),
+            me,
             seeds,
             genesis: args.genesis,
             minter: minter.map(|m| m.0),
@@ -163,6 +172,43 @@ fn node_config(
             nonce: random_u64(),
         },
     })
+}
+
+/// `--external-addr`: an IP address, with the port peers should dial when
+/// it differs from the listening port.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ExternalAddr {
+    /// The IP address peers dial.
+    pub ip: IpAddr,
+    /// The port peers dial; `None`: the listening port (`--port`).
+    pub port: Option<u16>,
+}
+
+/// Parses `IP` or `IP:PORT` (`[IPv6]:PORT` for IPv6 with a port).
+///
+/// Errors: anything else, as a message for clap (host names are refused:
+/// peers are told an address, not a name).
+fn parse_external_addr(s: &str) -> Result<ExternalAddr, String> {
+    if let Ok(ip) = s.parse::<IpAddr>() {
+        return Ok(ExternalAddr { ip, port: None });
+    }
+    match s.parse::<SocketAddr>() {
+        Ok(a) => Ok(ExternalAddr {
+            ip: a.ip(),
+            port: Some(a.port()),
+        }),
+        Err(_) => Err(format!("expected IP or IP:PORT, got {s:?}")),
+    }
+}
+
+/// The address sent to peers: `--external-addr` when given, else the
+/// bound IP, with 127.0.0.1 standing in for an unspecified bind address.
+fn advertised_addr(args: &NodeArgs, port: u16) -> SocketAddr {
+    match args.external_addr {
+        Some(e) => SocketAddr::new(e.ip, e.port.unwrap_or(port)),
+        None if args.bind.is_unspecified() => SocketAddr::new(IpAddr::from([127, 0, 0, 1]), port),
+        None => SocketAddr::new(args.bind, port),
+    }
 }
 
 /// The control socket's answers: the same text as the stopped-node CLI.
@@ -226,4 +272,65 @@ fn random_u64() -> u64 {
 fn restrict_dir(dir: &std::path::Path) {
     use std::os::unix::fs::PermissionsExt;
     let _ = std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700));
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::super::cli::{Cli, Command};
+    use super::*;
+
+    fn advertised(argv: &[&str]) -> SocketAddr {
+        let cli = Cli::try_parse_from(argv).expect("arguments parse");
+        let Command::Startnode(args) = &cli.command else {
+            panic!("not startnode");
+        };
+        advertised_addr(args, cli.port)
+    }
+
+    #[test]
+    fn the_advertised_address_follows_external_addr_then_bind() {
+        let base = ["node", "--port", "3001", "startnode"];
+        let with = |extra: &[&'static str]| [&base[..], extra].concat();
+        assert_eq!(advertised(&base), "127.0.0.1:3001".parse().unwrap());
+        assert_eq!(
+            advertised(&with(&["--bind", "0.0.0.0"])),
+            "127.0.0.1:3001".parse().unwrap()
+        );
+        assert_eq!(
+            advertised(&with(&["--bind", "10.1.2.3"])),
+            "10.1.2.3:3001".parse().unwrap()
+        );
+        assert_eq!(
+            advertised(&with(&[
+                "--bind",
+                "0.0.0.0",
+                "--external-addr",
+                "10.210.0.4"
+            ])),
+            "10.210.0.4:3001".parse().unwrap()
+        );
+        assert_eq!(
+            advertised(&with(&["--external-addr", "203.0.113.7:8333"])),
+            "203.0.113.7:8333".parse().unwrap()
+        );
+        assert_eq!(
+            advertised(&with(&["--external-addr", "[2001:db8::1]:3005"])),
+            "[2001:db8::1]:3005".parse().unwrap()
+        );
+    }
+
+    #[test]
+    fn external_addr_refuses_names_and_junk() {
+        for bad in [
+            "example.com",
+            "example.com:3000",
+            "10.0.0.1:",
+            "10.0.0.1:70000",
+            "",
+        ] {
+            assert!(parse_external_addr(bad).is_err(), "{bad:?} accepted");
+        }
+    }
 }
