@@ -14,7 +14,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use futures::{SinkExt, StreamExt};
 use tokio::net::TcpStream;
-use tokio::sync::mpsc;
+use tokio::sync::{OwnedSemaphorePermit, mpsc};
 use tokio_util::codec::Framed;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info};
@@ -86,7 +86,7 @@ pub struct PeerHandle {
     pub close: CancellationToken,
     /// The inbound slot it holds (`None` when outbound), released when the
     /// reactor drops the handle.
-    pub permit: Option<tokio::sync::OwnedSemaphorePermit>,
+    pub permit: Option<OwnedSemaphorePermit>,
     tx: mpsc::UnboundedSender<Queued>,
     queued: Arc<AtomicU64>,
     total: Arc<AtomicU64>,
@@ -137,14 +137,15 @@ impl PeerHandle {
 
 /// Starts the tasks of a connection and returns its handle. Inputs go to
 /// `inputs`, ending with [`Input::Disconnected`]. `permit` (an inbound
-/// slot) is kept in the handle; `total` counts the bytes queued to every
+/// slot) is kept in the handle; `socket` (an inbound socket) is held until
+/// the socket is really closed; `total` counts the bytes queued to every
 /// peer of the node.
 pub fn spawn(
     id: PeerId,
     stream: TcpStream,
     addr: SocketAddr,
     inputs: mpsc::Sender<Input>,
-    permit: Option<tokio::sync::OwnedSemaphorePermit>,
+    (permit, socket): (Option<OwnedSemaphorePermit>, Option<OwnedSemaphorePermit>),
     total: Arc<AtomicU64>,
 ) -> PeerHandle {
     let _ = stream.set_nodelay(true);
@@ -157,6 +158,7 @@ pub fn spawn(
         let reason = read_loop(id, frames, &inputs, &token).await;
         token.cancel();
         let _ = writer.await;
+        drop(socket);
         if reason == "closed by peer" || reason == "closed" {
             debug!("disconnected {addr}: {reason}");
         } else {

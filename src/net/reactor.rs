@@ -18,6 +18,9 @@ use super::worker::Job;
 use crate::chain::PeerId;
 use crate::protocol::{Input, LocalReply, Millis, Output, Protocol, ReplyId};
 
+/// Inbound sockets still closing allowed on top of `--max-inbound`.
+pub const CLOSING_SOCKETS: usize = 8;
+
 /// How often the protocol gets a [`Input::Tick`].
 pub const TICK: Duration = Duration::from_millis(500);
 
@@ -37,6 +40,8 @@ pub struct Reactor {
     inputs: mpsc::Sender<Input>,
     jobs: std_mpsc::Sender<Job>,
     inbound: Arc<Semaphore>,
+    /// Inbound sockets open, those still closing included.
+    sockets: Arc<Semaphore>,
     max_inbound: usize,
     dialed: mpsc::Sender<Dialed>,
     dialed_rx: Option<mpsc::Receiver<Dialed>>,
@@ -77,6 +82,7 @@ impl Reactor {
             inputs,
             jobs,
             inbound: Arc::new(Semaphore::new(max_inbound)),
+            sockets: Arc::new(Semaphore::new(max_inbound + CLOSING_SOCKETS)),
             max_inbound,
             queued_total: Arc::default(),
         }
@@ -139,6 +145,12 @@ impl Reactor {
             Ok(x) => x,
             Err(e) => return warn!("accept failed: {e}"),
         };
+        // Sockets of peers being closed count too: at most
+        // CLOSING_SOCKETS of them on top of the slots, so a flood that
+        // evicts faster than sockets close cannot pile up descriptors.
+        let Ok(socket) = self.sockets.clone().try_acquire_owned() else {
+            return warn!("refused {addr}: too many inbound sockets still closing");
+        };
         let permit = match self.inbound.clone().try_acquire_owned() {
             Ok(p) => p,
             Err(_) => {
@@ -154,7 +166,7 @@ impl Reactor {
             }
         };
         debug!("inbound connection from {addr}");
-        let id = self.new_peer(stream, addr, Some(permit));
+        let id = self.new_peer(stream, addr, (Some(permit), Some(socket)));
         self.step(Input::Connected {
             peer: id,
             addr,
@@ -166,12 +178,15 @@ impl Reactor {
         &mut self,
         stream: TcpStream,
         addr: SocketAddr,
-        permit: Option<tokio::sync::OwnedSemaphorePermit>,
+        permits: (
+            Option<tokio::sync::OwnedSemaphorePermit>,
+            Option<tokio::sync::OwnedSemaphorePermit>,
+        ),
     ) -> PeerId {
         let id = self.next_peer;
         self.next_peer += 1;
         let total = self.queued_total.clone();
-        let handle = peer::spawn(id, stream, addr, self.inputs.clone(), permit, total);
+        let handle = peer::spawn(id, stream, addr, self.inputs.clone(), permits, total);
         self.peers.insert(id, handle);
         id
     }
@@ -246,7 +261,7 @@ impl Reactor {
             return self.step(Input::DialFailed { addr });
         };
         tracing::info!("connected to {addr}");
-        let peer = self.new_peer(stream, addr, None);
+        let peer = self.new_peer(stream, addr, (None, None));
         self.step(Input::Connected {
             peer,
             addr,
