@@ -21,6 +21,7 @@ bench:
 	$(CARGO) build --release --bin node --examples
 	$(CARGO) bench --bench micro
 	$(CARGO) bench --bench macro
+	$(CARGO) bench --bench reorg
 
 lint:
 	$(CARGO) fmt --check
