@@ -18,9 +18,12 @@
 //! always in the mempool before its child. Every choice that depends on
 //! order uses `(fee rate, seq)`, never a hash map's iteration order.
 
+mod coins;
 mod evict;
 pub mod policy;
 mod select;
+
+pub use coins::spendable_coins;
 
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -372,44 +375,6 @@ fn sorted(set: &HashSet<Txid>) -> Vec<Txid> {
     let mut v: Vec<Txid> = set.iter().copied().collect();
     v.sort();
     v
-}
-
-/// Coins `owner` (a pubkey hash) can spend now, as the wallet sees them: confirmed outputs no mempool transaction
-/// spends, plus unspent outputs of mempool transactions paying `owner`
-/// (change), as (outpoint, output).
-pub fn spendable_coins(
-    store: &ChainStore,
-    mempool: &Mempool,
-    owner: &[u8; 20],
-) -> Result<Vec<(OutPoint, TxOut)>, StoreError> {
-    let mut coins: Vec<(OutPoint, TxOut)> = store
-        .utxos_of(owner)?
-        .into_iter()
-        .filter(|(op, _)| !mempool.is_spent(op))
-        .map(|(op, value)| {
-            (
-                op,
-                TxOut {
-                    value,
-                    pubkey_hash: *owner,
-                },
-            )
-        })
-        .collect();
-    for txid in mempool.txids() {
-        if let Some(tx) = mempool.get(&txid) {
-            for (vout, out) in tx.outputs.iter().enumerate() {
-                let op = OutPoint {
-                    txid,
-                    vout: vout as u32,
-                };
-                if out.pubkey_hash == *owner && !mempool.is_spent(&op) {
-                    coins.push((op, *out));
-                }
-            }
-        }
-    }
-    Ok(coins)
 }
 
 #[cfg(test)]
