@@ -5,8 +5,10 @@ use crate::core::tx::{OutPoint, TxOut};
 use crate::store::{ChainStore, StoreError};
 
 /// Coins `owner` (a pubkey hash) can spend now, as the wallet sees them:
-/// confirmed outputs no mempool transaction spends, plus unspent outputs of mempool transactions paying `owner`
-/// (change), as (outpoint, output).
+/// confirmed outputs no mempool transaction spends, plus unspent outputs
+/// of mempool transactions paying `owner` (change), as (outpoint, output).
+///
+/// Errors: [`StoreError`] reading the address index.
 pub fn spendable_coins(
     store: &ChainStore,
     mempool: &Mempool,
