@@ -238,15 +238,18 @@ impl Queries for Text {
         })
     }
 
-    fn status(&self, reply: &LocalReply) -> String {
+    /// As on a stopped node: with no chain yet, `status` is the
+    /// no-chain error (so scripts waiting for height 0 wait for a genesis).
+    fn status(&self, reply: &LocalReply) -> Result<String> {
         match reply {
             LocalReply::Status {
                 height,
-                tip,
+                tip: Some(tip),
                 mempool,
                 peers,
-            } => query::status_lines(*height, tip.as_ref(), *mempool, *peers),
-            other => format!("{other:?}"),
+            } => Ok(query::status_lines(*height, Some(tip), *mempool, *peers)),
+            LocalReply::Status { tip: None, .. } => Err(StoreError::NoChain.into()),
+            other => Err(anyhow!("unexpected reply {other:?}")),
         }
     }
 }

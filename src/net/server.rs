@@ -22,7 +22,9 @@ pub trait Queries: Send + Sync + 'static {
     /// Errors: whatever the query reports; sent back as the error text.
     fn answer(&self, chain: &Chain, request: &Request) -> anyhow::Result<String>;
     /// The text of `status` from the protocol's figures.
-    fn status(&self, reply: &LocalReply) -> String;
+    ///
+    /// Errors: whatever the application reports (e.g. no chain yet).
+    fn status(&self, reply: &LocalReply) -> anyhow::Result<String>;
 }
 
 /// Serves the control socket until `shutdown` turns true.
@@ -104,7 +106,7 @@ async fn answer(
     match rx.await {
         Ok(LocalReply::Accepted(txid)) => Ok(txid.to_string()),
         Ok(LocalReply::Rejected(e)) => Err(e),
-        Ok(status) => Ok(queries.status(&status)),
+        Ok(status) => queries.status(&status).map_err(|e| format!("{e:#}")),
         Err(_) => Err("the node is stopping".into()),
     }
 }
