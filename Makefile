@@ -35,7 +35,7 @@ fmt:
 # Runs each target in turn for FUZZ_SECONDS, with debug assertions (overflow
 # checks) on; crashes land in fuzz/artifacts/.
 FUZZ_SECONDS ?= 600
-FUZZ_TARGETS ?= frame_decoder message block transaction
+FUZZ_TARGETS ?= frame_decoder message block transaction sig_differential
 FUZZ_SANITIZER ?= none
 FUZZ_FLAGS ?=
 

@@ -9,6 +9,7 @@ use std::time::Duration;
 use bytes::BytesMut;
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
 use sledchain::core::block::{BlockHeader, merkle_root, search_nonce};
+use sledchain::core::ecdsa::SigBackend;
 use sledchain::core::hash::{BlockHash, Txid, sha256d};
 use sledchain::core::tx::OutPoint;
 use sledchain::core::validation::{
@@ -105,7 +106,17 @@ fn signatures(c: &mut Criterion) {
     let checks = sledchain::core::validation::check_tx_inputs(&tx, 1, &view)
         .expect("inputs")
         .sig_checks;
+    // What the node runs (ring), then each backend on the same input.
     g.bench_function("tx_verify_input", |b| b.iter(|| checks[0].verify()));
+    let c = &checks[0];
+    for (name, backend) in [
+        ("tx_verify_input_p256", SigBackend::P256),
+        ("tx_verify_input_ring", SigBackend::Ring),
+    ] {
+        g.bench_function(name, |b| {
+            b.iter(|| backend.verify(&c.pubkey, c.sighash.as_bytes(), black_box(&c.signature)))
+        });
+    }
     g.finish();
 }
 

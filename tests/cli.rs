@@ -162,8 +162,18 @@ fn printchain_text_and_json_newest_first() {
     assert!(text.contains(&format!("============ Block {genesis} ============")));
     assert!(text.contains(&format!("--- Transaction {txid}")));
     assert!(text.contains("(coinbase)"));
-    assert!(text.contains("signature OK"));
+    // The status recorded at connect time; signatures are not re-verified.
+    assert_eq!(text.matches("Status: valid\n").count(), 2, "{text}");
+    assert!(!text.contains("signature"), "{text}");
     assert!(text.contains(&format!("7 to {b}")));
+    let verified = ok(&dir, &["printchain", "--verify"]);
+    assert_eq!(verified.matches("signature OK").count(), 1, "{verified}");
+    assert!(!verified.contains("INVALID") && !verified.contains("no undo data"));
+    assert_eq!(
+        verified.replace(" signature OK", ""),
+        text,
+        "--verify only adds the per-input result"
+    );
 
     let json: Value = serde_json::from_str(&ok(&dir, &["printchain", "--json"])).unwrap();
     let blocks = json.as_array().expect("a JSON array");
@@ -180,6 +190,7 @@ fn printchain_text_and_json_newest_first() {
         }
         assert_eq!(blk["bits"], 8);
         assert_eq!(blk["pow_valid"], true);
+        assert_eq!(blk["status"], "valid");
         let txs = blk["transactions"].as_array().unwrap();
         assert_eq!(txs[0]["coinbase"], true);
         for tx in txs {
@@ -195,7 +206,20 @@ fn printchain_text_and_json_newest_first() {
     assert_eq!(pay["txid"], txid.as_str());
     assert_eq!(pay["coinbase"], false);
     let input = &pay["inputs"][0];
-    assert_eq!(input["signature_ok"], true);
+    assert!(
+        input.get("signature_ok").is_none(),
+        "only --verify checks signatures"
+    );
+    let verified: Value =
+        serde_json::from_str(&ok(&dir, &["printchain", "--json", "--verify"])).unwrap();
+    let vpay = &verified[0]["transactions"][1];
+    assert_eq!(vpay["txid"], txid.as_str());
+    assert_eq!(vpay["inputs"][0]["signature_ok"], true);
+    assert_eq!(
+        verified[1]["transactions"][0]["inputs"][0]["signature_ok"],
+        Value::Null,
+        "coinbase input"
+    );
     assert!(
         input["prev_out"]
             .as_str()
@@ -387,7 +411,7 @@ fn help_describes_every_command_and_flag() {
             "send",
             &["--from", "--to", "--amount", "--fee", "--mint", "--seed"],
         ),
-        ("printchain", &["--json"]),
+        ("printchain", &["--json", "--verify"]),
         ("reindexutxo", &[]),
         ("checkchain", &[]),
         ("status", &[]),

@@ -189,6 +189,7 @@ fn cli_answers_the_same_with_the_node_running_and_stopped() {
             n.ok(&["printchain"]),
             n.ok(&["printchain", "--json"]),
             n.ok(&["checkchain"]),
+            n.ok(&["printchain", "--json", "--verify"]),
         ]
     };
     let stopped = snapshot(&node);

@@ -1,12 +1,15 @@
 //! Outside test vectors (see `tests/vectors/README.md`): Bitcoin Core's Base58
 //! cases through the `bs58` crate as the address code uses it, and Project
 //! Wycheproof's ECDSA P-256 / SHA-256 / P1363 cases through
-//! `sledchain::core::tx::verify_signature`.
+//! `sledchain::core::tx::verify_signature`, and again through both signature
+//! backends (ring, the consensus path, and the p256 reference), which must
+//! give the same answer on every case.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use serde::Deserialize;
+use sledchain::core::ecdsa::SigBackend;
 use sledchain::core::tx::{SigError, verify_signature};
 
 fn vector_path(name: &str) -> PathBuf {
@@ -150,5 +153,45 @@ fn wycheproof_ecdsa_p256_sha256_p1363_vectors() {
         "{} failures:\n{}",
         failures.len(),
         failures.join("\n")
+    );
+}
+
+/// Consensus must not depend on the backend: every Wycheproof case, whatever
+/// its expected result (valid, invalid, acceptable), gets the same `Result`
+/// from ring and from p256, the same accept/reject and the same reason.
+#[test]
+fn wycheproof_cases_give_the_same_result_on_both_backends() {
+    let file: WycheproofFile = read_json("wycheproof_ecdsa_secp256r1_sha256_p1363_test.json");
+    let mut differ: Vec<String> = Vec::new();
+    let (mut total, mut accepted) = (0usize, 0usize);
+    for group in &file.test_groups {
+        let pubkey = hex::decode(&group.public_key.uncompressed).expect("public key hex");
+        for case in &group.tests {
+            total += 1;
+            let msg = hex::decode(&case.msg).expect("msg hex");
+            let sig = hex::decode(&case.sig).expect("sig hex");
+            let ring = SigBackend::Ring.verify(&pubkey, &msg, &sig);
+            let p256 = SigBackend::P256.verify(&pubkey, &msg, &sig);
+            accepted += usize::from(ring.is_ok());
+            if ring != p256 {
+                differ.push(format!(
+                    "tcId {} ({}): ring {ring:?}, p256 {p256:?}",
+                    case.tc_id, case.comment
+                ));
+            }
+        }
+    }
+    assert_eq!(total, file.number_of_tests, "every case was run");
+    // Both outcomes occur, so agreement is not agreement on "always reject".
+    assert!(
+        accepted > 0 && accepted < total,
+        "{accepted} of {total} accepted"
+    );
+    println!("wycheproof: {total} cases, {accepted} accepted, identical on ring and p256");
+    assert!(
+        differ.is_empty(),
+        "{} differ:\n{}",
+        differ.len(),
+        differ.join("\n")
     );
 }

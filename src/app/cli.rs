@@ -86,11 +86,16 @@ pub enum Command {
         #[arg(long, default_value = "127.0.0.1:3000")]
         seed: String,
     },
-    /// Print the best chain from tip to genesis.
+    /// Print the best chain from tip to genesis, each block with the
+    /// validation status recorded when it was connected.
     Printchain {
         /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
+        /// Verify every input's signature again (in parallel) and print the
+        /// result per input.
+        #[arg(long)]
+        verify: bool,
     },
     /// Rebuild the UTXO set from the blocks (the node must be stopped).
     Reindexutxo,
@@ -167,9 +172,15 @@ pub fn run(cli: Cli) -> Result<()> {
             mint,
             seed,
         } => commands::send(&ctx, (from, to), (*amount, *fee), *mint, seed)?,
-        Command::Printchain { json } => {
-            let req = control::Request::PrintChain(*json);
-            ctx.read(req, |store| Ok(query::printchain_text(store, *json)?))?;
+        Command::Printchain { json, verify } => {
+            let req = if *verify {
+                control::Request::PrintChainVerified(*json)
+            } else {
+                control::Request::PrintChain(*json)
+            };
+            ctx.read(req, |store| {
+                Ok(query::printchain_text(store, *json, *verify)?)
+            })?;
         }
         Command::Reindexutxo => commands::reindexutxo(&ctx)?,
         Command::Checkchain => {

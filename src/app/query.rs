@@ -3,6 +3,7 @@
 //! CLI prints it when the node is stopped, and the running node returns the
 //! same text over its control socket, so both give identical output.
 
+use rayon::prelude::*;
 use serde::Serialize;
 
 use crate::core::address::Address;
@@ -11,7 +12,7 @@ use crate::core::params::now_secs;
 use crate::core::tx::{TxIn, TxOut, pubkey_hash, sighash, verify_signature};
 use crate::core::validation::{ParentInfo, check_block_context, check_block_sanity};
 use crate::core::view::UtxoView;
-use crate::store::{ChainStore, StoreError};
+use crate::store::{BlockMeta, BlockStatus, ChainStore, StoreError};
 
 /// `Balance of ADDR: N` for the confirmed UTXO set.
 pub fn balance_text(store: &ChainStore, addr: &Address) -> Result<String, StoreError> {
@@ -48,7 +49,10 @@ pub fn status_lines(
 struct JsonInput {
     prev_out: String,
     pubkey: String,
-    signature_ok: Option<bool>,
+    /// Only with `--verify`: `Some(None)` (JSON null) when the block has no
+    /// undo data to verify against.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    signature_ok: Option<Option<bool>>,
 }
 
 #[derive(Serialize)]
@@ -74,12 +78,17 @@ struct JsonBlock {
     bits: u32,
     nonce: u32,
     pow_valid: bool,
+    /// The block index's status: `valid` for a connected block (every rule,
+    /// signatures included, was checked when it was connected).
+    status: &'static str,
     transactions: Vec<JsonTx>,
 }
 
-fn describe(block: &Block, undo: Option<&[TxOut]>) -> JsonBlock {
+/// One block as printed. With `verify`, `undo` (the outputs its inputs
+/// spent, `None` when missing) is used to re-verify every signature.
+fn describe(block: &Block, status: &'static str, verify: Option<Option<&[TxOut]>>) -> JsonBlock {
     // The undo data lists the spent outputs in input order, coinbase aside.
-    let mut spent = undo.unwrap_or_default().iter().copied();
+    let mut spent = verify.flatten().unwrap_or_default().iter().copied();
     let txs = block
         .transactions
         .iter()
@@ -93,10 +102,12 @@ fn describe(block: &Block, undo: Option<&[TxOut]>) -> JsonBlock {
                 .map(|(i, input)| JsonInput {
                     prev_out: input.prev_out.to_string(),
                     pubkey: hex::encode(input.pubkey),
-                    signature_ok: (!coinbase)
-                        .then(|| spent.next())
-                        .flatten()
-                        .map(|out| input_signed(&txid, i, input, &out)),
+                    signature_ok: verify.map(|_| {
+                        (!coinbase)
+                            .then(|| spent.next())
+                            .flatten()
+                            .map(|out| input_signed(&txid, i, input, &out))
+                    }),
                 })
                 .collect();
             let outputs = tx
@@ -123,6 +134,7 @@ fn describe(block: &Block, undo: Option<&[TxOut]>) -> JsonBlock {
         bits: block.header.bits,
         nonce: block.header.nonce,
         pow_valid: block.header.meets_target(),
+        status,
         transactions: txs,
     }
 }
@@ -139,21 +151,55 @@ fn input_signed(txid: &crate::core::hash::Txid, i: usize, input: &TxIn, out: &Tx
         .is_ok()
 }
 
+/// How a block index status is printed.
+fn status_name(meta: Option<BlockMeta>) -> &'static str {
+    match meta.map(|m| m.status) {
+        Some(BlockStatus::Valid) => "valid",
+        Some(BlockStatus::Stored) => "stored",
+        Some(BlockStatus::Invalid) => "invalid",
+        None => "unindexed",
+    }
+}
+
 /// `printchain`: every best-chain block from tip to genesis, as text or as a
-/// JSON array.
-pub fn printchain_text(store: &ChainStore, json: bool) -> Result<String, StoreError> {
-    let mut blocks = Vec::new();
+/// JSON array, each with the status the block index recorded when it was
+/// connected (`valid`: every rule, signatures included, passed then).
+///
+/// With `verify`, every input's signature is verified again against the
+/// block's undo data (blocks in parallel): the text adds `signature OK`,
+/// `signature INVALID` or `no undo data` to each input line, the JSON adds
+/// `signature_ok` (true, false, or null without undo data) to each input.
+///
+/// Errors: [`StoreError`] reading the store.
+pub fn printchain_text(store: &ChainStore, json: bool, verify: bool) -> Result<String, StoreError> {
+    let mut read = Vec::new();
     for b in store.iter() {
         let b = b?;
-        let undo = store.undo(&b.hash())?;
-        blocks.push(describe(&b, undo.as_deref()));
+        let hash = b.hash();
+        let status = status_name(store.block_meta(&hash)?);
+        let undo = if verify { store.undo(&hash)? } else { None };
+        read.push((b, status, undo));
     }
+    let blocks: Vec<JsonBlock> = if verify {
+        read.par_iter()
+            .map(|(b, status, undo)| describe(b, status, Some(undo.as_deref())))
+            .collect()
+    } else {
+        read.iter()
+            .map(|(b, status, _)| describe(b, status, None))
+            .collect()
+    };
     if json {
         return serde_json::to_string_pretty(&blocks)
             .map_err(|e| StoreError::Corrupt(e.to_string()));
     }
+    Ok(chain_text(&blocks))
+}
+
+/// The text form of `printchain`.
+fn chain_text(blocks: &[JsonBlock]) -> String {
     let mut s = String::new();
-    for b in &blocks {
+    for b in blocks {
         s.push_str(&format!("============ Block {} ============\n", b.hash));
         s.push_str(&format!("Height: {}\n", b.height));
         s.push_str(&format!("Prev. block: {}\n", b.prev_block_hash));
@@ -161,17 +207,19 @@ pub fn printchain_text(store: &ChainStore, json: bool) -> Result<String, StoreEr
         s.push_str(&format!("Bits: {}\n", b.bits));
         s.push_str(&format!("Nonce: {}\n", b.nonce));
         s.push_str(&format!("PoW: {}\n", b.pow_valid));
+        s.push_str(&format!("Status: {}\n", b.status));
         for tx in &b.transactions {
             let kind = if tx.coinbase { " (coinbase)" } else { "" };
             s.push_str(&format!("--- Transaction {}{kind}\n", tx.txid));
             if !tx.coinbase {
                 for (i, input) in tx.inputs.iter().enumerate() {
                     let ok = match input.signature_ok {
-                        Some(true) => "signature OK",
-                        Some(false) => "signature INVALID",
-                        None => "no undo data",
+                        None => "",
+                        Some(Some(true)) => " signature OK",
+                        Some(Some(false)) => " signature INVALID",
+                        Some(None) => " no undo data",
                     };
-                    s.push_str(&format!("     Input {i}: {} {ok}\n", input.prev_out));
+                    s.push_str(&format!("     Input {i}: {}{ok}\n", input.prev_out));
                 }
             }
             for (i, o) in tx.outputs.iter().enumerate() {
@@ -180,7 +228,7 @@ pub fn printchain_text(store: &ChainStore, json: bool) -> Result<String, StoreEr
         }
         s.push('\n');
     }
-    Ok(s.trim_end().to_string())
+    s.trim_end().to_string()
 }
 
 /// `checkchain`: verifies every best-chain block from genesis to tip

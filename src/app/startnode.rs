@@ -222,7 +222,8 @@ impl Queries for Text {
         }
         Ok(match request {
             Request::Balance(a) => query::balance_text(store, &a.parse()?)?,
-            Request::PrintChain(json) => query::printchain_text(store, *json)?,
+            Request::PrintChain(json) => query::printchain_text(store, *json, false)?,
+            Request::PrintChainVerified(json) => query::printchain_text(store, *json, true)?,
             Request::CheckChain => query::checkchain_text(store)?,
             Request::Coins(a) => {
                 let a: Address = a.parse()?;

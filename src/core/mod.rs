@@ -4,6 +4,7 @@
 
 pub mod address;
 pub mod block;
+pub mod ecdsa;
 pub mod encode;
 pub mod hash;
 pub mod params;

@@ -25,7 +25,7 @@
 //! The signature is ECDSA over P-256 with SHA-256 of the 32-byte sighash as
 //! the message, encoded as IEEE P1363 `r ‖ s` (64 bytes).
 
-use p256::ecdsa::signature::{Signer, Verifier};
+use p256::ecdsa::signature::Signer;
 use p256::ecdsa::{Signature as EcdsaSignature, SigningKey, VerifyingKey};
 use serde::{Deserialize, Serialize};
 use serde_big_array::BigArray;
@@ -300,16 +300,9 @@ pub fn pubkey_hash(pubkey: &[u8; PUBKEY_LEN]) -> [u8; 20] {
     hash160(pubkey)
 }
 
-/// Verifies an ECDSA P-256 / SHA-256 signature `r ‖ s` of `msg` by the SEC1
-/// public key `pubkey` (any SEC1 encoding the p256 crate accepts).
-///
-/// Errors: [`SigError::BadPubkey`], [`SigError::BadSignatureEncoding`],
-/// [`SigError::Invalid`].
-pub fn verify_signature(pubkey: &[u8], msg: &[u8], signature: &[u8]) -> Result<(), SigError> {
-    let key = VerifyingKey::from_sec1_bytes(pubkey).map_err(|_| SigError::BadPubkey)?;
-    let sig = EcdsaSignature::from_slice(signature).map_err(|_| SigError::BadSignatureEncoding)?;
-    key.verify(msg, &sig).map_err(|_| SigError::Invalid)
-}
+/// Signature verification lives in [`crate::core::ecdsa`]; re-exported
+/// here, where transactions are signed.
+pub use crate::core::ecdsa::verify_signature;
 
 #[cfg(test)]
 mod tests {

@@ -31,8 +31,11 @@ pub enum Request {
     Status,
     /// `getbalance` text for an address.
     Balance(String),
-    /// `printchain` text (`true` = JSON).
+    /// `printchain` text (`true` = JSON), with the recorded block status.
     PrintChain(bool),
+    /// `printchain --verify` text (`true` = JSON): every signature verified
+    /// again.
+    PrintChainVerified(bool),
     /// `checkchain` text.
     CheckChain,
     /// Spendable coins of an address (JSON list of outpoint and output).

@@ -27,7 +27,8 @@
 //! |---|---|
 //! | `mod.rs` | [`ChainStore`], opening and flushing, [`StoreError`], the record types |
 //! | `index.rs` | blocks, block index, best-chain heights, tip, genesis and chain metadata |
-//! | `utxo.rs` | UTXO set, address index, undo data, connect/disconnect, reindex |
+//! | `utxo.rs` | UTXO set, address index, undo data, connect/disconnect |
+//! | `reindex.rs` | the UTXO set rebuilt from the blocks (parallel reads, only the difference written) |
 //! | `peers.rs` | peer records |
 
 use std::path::Path;
@@ -40,6 +41,7 @@ use crate::core::params::MAX_BLOCK_SIZE;
 
 mod index;
 mod peers;
+mod reindex;
 mod utxo;
 
 pub use index::BlockIter;

@@ -1,8 +1,9 @@
 //! The UTXO set and its address index, undo data, and connecting and
 //! disconnecting blocks: trees `utxo`, `addr_utxo`, `undo` (and, for a
-//! connect, every tree of the chain in one transaction).
+//! connect, every tree of the chain in one transaction). Rebuilding the set
+//! from the blocks is in `reindex.rs`.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashSet};
 
 use sled::Transactional;
 use sled::transaction::{ConflictableTransactionError, TransactionalTree};
@@ -17,7 +18,7 @@ use crate::core::tx::{OutPoint, TxOut};
 use crate::core::view::UtxoSource;
 
 /// `addr_utxo` key: pubkey hash (20) ‖ outpoint (36).
-fn addr_key(pkh: &[u8; 20], op: &OutPoint) -> [u8; 56] {
+pub(super) fn addr_key(pkh: &[u8; 20], op: &OutPoint) -> [u8; 56] {
     let mut k = [0u8; 56];
     k[..20].copy_from_slice(pkh);
     k[20..].copy_from_slice(&op.to_key()[..]);
@@ -77,77 +78,6 @@ impl ChainStore {
     /// Number of unspent outputs.
     pub fn utxo_count(&self) -> usize {
         self.utxo.len()
-    }
-
-    /// Computes the UTXO set from the best chain's blocks alone, genesis to
-    /// tip, without touching the stored set.
-    pub fn compute_utxo_set(&self) -> Result<BTreeMap<OutPoint, TxOut>, StoreError> {
-        let tip = self.tip()?;
-        let mut set = HashMap::new();
-        for height in 0..=tip.height {
-            let hash = self
-                .hash_at(height)?
-                .ok_or_else(|| corrupt(format!("no block at height {height}")))?;
-            let block = self.block(&hash)?.ok_or(StoreError::MissingBlock(hash))?;
-            for tx in &block.transactions {
-                tx.apply_to(&mut set).map_err(|op| {
-                    corrupt(format!(
-                        "block {hash} at height {height} spends missing {op}"
-                    ))
-                })?;
-            }
-        }
-        Ok(set.into_iter().collect())
-    }
-
-    /// Rebuilds the UTXO set and address index from the blocks alone
-    /// (`reindexutxo`). Returns (transactions with unspent outputs, outputs).
-    ///
-    /// The stored set is brought to the rebuilt one in a single transaction
-    /// across `utxo` and `addr_utxo` (removing what should not be there,
-    /// writing what should), so a crash leaves either the old set or the new.
-    pub fn reindex_utxo(&self) -> Result<(usize, usize), StoreError> {
-        let set = self.compute_utxo_set()?;
-        let stale: Vec<(OutPoint, TxOut)> = self
-            .utxo_snapshot()?
-            .into_iter()
-            .filter(|(op, out)| set.get(op) != Some(out))
-            .collect();
-        let fresh: Vec<(OutPoint, Vec<u8>, [u8; 20], u64)> = set
-            .iter()
-            .map(|(op, o)| (*op, encode(o), o.pubkey_hash, o.value))
-            .collect();
-        // Index entries whose key does not belong to the rebuilt set.
-        let mut stale_index = Vec::new();
-        for kv in self.addr_utxo.iter() {
-            let (k, _) = kv?;
-            let keep = k
-                .get(20..)
-                .and_then(OutPoint::from_key)
-                .and_then(|op| set.get(&op))
-                .is_some_and(|o| k.get(..20) == Some(o.pubkey_hash.as_slice()));
-            if !keep {
-                stale_index.push(k);
-            }
-        }
-        (&self.utxo, &self.addr_utxo)
-            .transaction(|(u, a)| {
-                for (op, _) in &stale {
-                    u.remove(&op.to_key()[..])?;
-                }
-                for k in &stale_index {
-                    a.remove(k)?;
-                }
-                for (op, bytes, pkh, value) in &fresh {
-                    u.insert(&op.to_key()[..], bytes.as_slice())?;
-                    a.insert(&addr_key(pkh, op)[..], &value.to_be_bytes()[..])?;
-                }
-                Ok(())
-            })
-            .map_err(tx_err)?;
-        self.db.flush()?;
-        let txs: HashSet<_> = set.keys().map(|op| op.txid).collect();
-        Ok((txs.len(), set.len()))
     }
 
     /// Undo data of a best-chain block: the outputs its inputs spent, in
