@@ -4,6 +4,7 @@
 use sled::Transactional;
 use sled::transaction::ConflictableTransactionError;
 
+use super::txindex::IndexDelta;
 use super::utxo::UtxoDelta;
 use super::{
     BlockMeta, BlockStatus, ChainStore, DIFFICULTY, GENESIS, StoreError, TIP, Tip, VALUE_LIMIT,
@@ -174,8 +175,9 @@ impl ChainStore {
         let m = encode(&meta);
         let bits = genesis.header.bits.to_be_bytes();
         let delta = UtxoDelta::of(genesis, &[])?;
+        let index = IndexDelta::of(genesis, &[])?;
         self.chain_trees()
-            .transaction(|(b, i, h, meta_t, u, a, un)| {
+            .transaction(|(b, i, h, meta_t, u, a, un, ti, ah, sb)| {
                 if meta_t.get(GENESIS)?.is_some() {
                     return Err(ConflictableTransactionError::Abort(StoreError::ChainExists));
                 }
@@ -186,6 +188,8 @@ impl ChainStore {
                 meta_t.insert(DIFFICULTY, &bits[..])?;
                 meta_t.insert(TIP, hash.as_bytes())?;
                 delta.apply(true, u, a)?;
+                index.apply(true, [ti, ah, sb])?;
+                IndexDelta::mark_indexed(meta_t)?;
                 un.insert(hash.as_bytes(), encode(&Vec::<TxOut>::new()))?;
                 Ok(())
             })
