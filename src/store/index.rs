@@ -146,6 +146,17 @@ impl ChainStore {
         Ok(best)
     }
 
+    /// Every entry of the block index (any status), by a scan: for the
+    /// chain tips report.
+    pub fn block_index(&self) -> Result<Vec<(BlockHash, BlockMeta)>, StoreError> {
+        let mut out = Vec::new();
+        for kv in self.index.iter() {
+            let (k, v) = kv?;
+            out.push((hash_from(&k)?, decode(&v, 1024).map_err(corrupt)?));
+        }
+        Ok(out)
+    }
+
     /// Marks `hash` invalid so it is never connected or fetched again.
     pub fn mark_invalid(&self, hash: &BlockHash) -> Result<(), StoreError> {
         if let Some(mut m) = self.block_meta(hash)? {
