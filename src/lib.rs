@@ -18,6 +18,7 @@
 //! * [`core`]: pure types and consensus rules.
 //! * [`wallet`]: P-256 keys, the wallet file, building payments.
 
+pub mod api;
 pub mod app;
 pub mod chain;
 pub mod core;

@@ -74,6 +74,53 @@ pub struct NodeArgs {
     /// (with their descendants) leave for better-paying ones.
     #[arg(long, default_value_t = DEFAULT_MEMPOOL_MB)]
     pub mempool_mb: u64,
+    /// Serve the HTTP API (and explorer) on this `IP:PORT`, or `off`.
+    /// Default: 127.0.0.1 on port `--port` + 5000 (3000 -> 8000), or
+    /// `--port` - 5000 when that would pass 65535; a default port already
+    /// in use only logs a warning, a port given here that is in use stops
+    /// the node.
+    #[arg(long, value_name = "IP:PORT|off")]
+    pub http: Option<String>,
+}
+
+/// Port the HTTP API listens on by default for P2P port `port`.
+pub fn default_http_port(port: u16) -> u16 {
+    port.checked_add(5000).unwrap_or(port.wrapping_sub(5000))
+}
+
+/// The HTTP API service for these options, `None` with `--http off`.
+///
+/// Errors: `--http` is neither `off` nor `IP:PORT`.
+fn http_service(
+    cli: &Cli,
+    paths: &NodePaths,
+    args: &NodeArgs,
+) -> Result<Option<crate::net::Service>> {
+    let (listen, explicit) = match args.http.as_deref() {
+        Some("off") => return Ok(None),
+        Some(a) => (
+            a.parse::<SocketAddr>()
+                .map_err(|_| anyhow!("--http {a}: expected IP:PORT or off"))?,
+            true,
+        ),
+        None => (
+            SocketAddr::from(([127, 0, 0, 1], default_http_port(cli.port))),
+            false,
+        ),
+    };
+    let service = crate::api::service(crate::api::ApiConfig {
+        listen,
+        cookie: paths.dir.join(".cookie"),
+    });
+    if explicit {
+        return Ok(Some(service));
+    }
+    Ok(Some(Box::new(move |node| {
+        if let Err(e) = service(node) {
+            warn!("HTTP API not started: {e:#} (choose another with --http IP:PORT)");
+        }
+        Ok(())
+    })))
 }
 
 /// Runs the node until Ctrl-C or SIGTERM; returns after a clean shutdown
@@ -130,7 +177,8 @@ pub fn run(cli: &Cli, paths: &NodePaths, args: &NodeArgs) -> Result<()> {
         let _ = tx.send(true);
     })
     .context("cannot install the signal handler")?;
-    crate::net::run_node(config, chain, Arc::new(Text), rx)
+    let services = http_service(cli, paths, args)?.into_iter().collect();
+    crate::net::run_node_with(config, chain, Arc::new(Text), rx, services)
 }
 
 fn node_config(

@@ -13,6 +13,7 @@
 //! finishes its queue and the store is flushed.
 
 pub mod control;
+pub mod handle;
 pub mod log;
 pub mod peer;
 pub mod reactor;
@@ -38,6 +39,7 @@ use crate::wire::frame::Frame;
 use crate::wire::frame::FrameCodec;
 use crate::wire::message::Message;
 use crate::wire::payload::{PROTOCOL_VERSION, TxMsg, Version};
+pub use handle::{NodeEvent, NodeHandle, NodeInfo, Service};
 pub use server::Queries;
 
 /// Everything a running node needs besides its store.
@@ -67,11 +69,25 @@ pub fn run_node(
     queries: Arc<dyn Queries>,
     shutdown: watch::Receiver<bool>,
 ) -> Result<()> {
+    run_node_with(config, chain, queries, shutdown, Vec::new())
+}
+
+/// [`run_node`], also starting `services` (each given a [`NodeHandle`])
+/// once the node's channels exist, before it accepts peers.
+///
+/// Errors: as [`run_node`], and a service that fails to start.
+pub fn run_node_with(
+    config: NodeConfig,
+    chain: Chain,
+    queries: Arc<dyn Queries>,
+    shutdown: watch::Receiver<bool>,
+    services: Vec<Service>,
+) -> Result<()> {
     let store = chain.store().clone();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
-    let result = rt.block_on(serve(&config, chain, queries, shutdown));
+    let result = rt.block_on(serve(&config, chain, queries, shutdown, services));
     rt.shutdown_timeout(Duration::from_secs(2));
     let _ = std::fs::remove_file(&config.control);
     let known = result?;
@@ -88,6 +104,7 @@ async fn serve(
     chain: Chain,
     queries: Arc<dyn Queries>,
     shutdown: watch::Receiver<bool>,
+    services: Vec<Service>,
 ) -> Result<Vec<SocketAddr>> {
     let listener = TcpListener::bind(config.listen)
         .await
@@ -103,7 +120,7 @@ async fn serve(
         .into_iter()
         .filter_map(|(a, _)| a.parse().ok())
         .collect();
-    let protocol = Protocol::new(config.protocol.clone(), store, known);
+    let protocol = Protocol::new(config.protocol.clone(), store.clone(), known);
     let (inputs, rx) = mpsc::channel(1024);
     let (jobs, job_rx) = std::sync::mpsc::channel();
     let (control, control_rx) = mpsc::channel(64);
@@ -112,13 +129,32 @@ async fn serve(
     tokio::spawn(server::serve(
         control_listener,
         queries,
-        control,
+        control.clone(),
         jobs.clone(),
         shutdown.clone(),
     ));
+    let (events, _) = tokio::sync::broadcast::channel(handle::EVENT_BUFFER);
+    let handle = NodeHandle {
+        control: control.clone(),
+        jobs: jobs.clone(),
+        store,
+        events: events.clone(),
+        shutdown: shutdown.clone(),
+        info: NodeInfo {
+            listen: config.listen,
+            started: reactor::now_ms(),
+            minter: config.protocol.minter,
+            mint_threshold: config.protocol.mint_threshold,
+            genesis: config.protocol.genesis,
+        },
+    };
+    for service in services {
+        service(handle.clone())?;
+    }
     info!("node listening on {}", config.protocol.me);
     let jobs_stop = jobs.clone();
-    let reactor = reactor::Reactor::new(protocol, inputs, jobs, config.max_inbound);
+    let reactor =
+        reactor::Reactor::new(protocol, inputs, jobs, config.max_inbound).with_events(events);
     let protocol = reactor.run(listener, rx, control_rx, shutdown).await;
     info!("shutting down");
     let known = protocol.addrbook().addresses();

@@ -48,6 +48,8 @@ pub struct Reactor {
     progress: log::Progress,
     /// Bytes queued to every peer together (see [`peer::TOTAL_QUEUE_BYTES`]).
     queued_total: Arc<std::sync::atomic::AtomicU64>,
+    /// Live events for subscribers (the HTTP API), if any.
+    events: Option<tokio::sync::broadcast::Sender<super::NodeEvent>>,
 }
 
 type Dialed = (SocketAddr, Option<TcpStream>);
@@ -85,6 +87,22 @@ impl Reactor {
             sockets: Arc::new(Semaphore::new(max_inbound + CLOSING_SOCKETS)),
             max_inbound,
             queued_total: Arc::default(),
+            events: None,
+        }
+    }
+
+    /// Also publishes [`super::NodeEvent`]s on `events`.
+    pub fn with_events(
+        mut self,
+        events: tokio::sync::broadcast::Sender<super::NodeEvent>,
+    ) -> Reactor {
+        self.events = Some(events);
+        self
+    }
+
+    fn publish(&self, event: super::NodeEvent) {
+        if let Some(tx) = &self.events {
+            let _ = tx.send(event);
         }
     }
 
@@ -125,10 +143,18 @@ impl Reactor {
     fn step(&mut self, input: Input) {
         if let Input::Disconnected { peer } = &input {
             // Its tasks ended: the inbound slot is free again.
-            self.peers.remove(peer);
+            if let Some(p) = self.peers.remove(peer) {
+                self.publish(super::NodeEvent::PeerDisconnected {
+                    addr: p.addr.to_string(),
+                    reason: "connection closed".into(),
+                });
+            }
         }
         if let Input::Chain(events) = &input {
             for e in events {
+                if let Some(ev) = super::NodeEvent::from_chain(e) {
+                    self.publish(ev);
+                }
                 log::chain(e, |id| self.peers.get(&id).map(|p| p.addr));
                 if let crate::chain::ChainEvent::TipChanged(t) = e {
                     self.progress.update(t.height);
@@ -210,6 +236,10 @@ impl Reactor {
                 if let Some(p) = self.peers.remove(&peer) {
                     log::disconnect(p.addr, &reason);
                     p.close.cancel();
+                    self.publish(super::NodeEvent::PeerDisconnected {
+                        addr: p.addr.to_string(),
+                        reason: reason.to_string(),
+                    });
                 }
             }
             Output::ProcessBlock { block, from } => self.job(Job::Block(block, from)),
@@ -231,6 +261,19 @@ impl Reactor {
             Output::Event(e) => {
                 if let crate::protocol::Event::Syncing { ours, theirs, .. } = e {
                     self.progress.start(ours, theirs);
+                }
+                if let crate::protocol::Event::PeerReady {
+                    addr,
+                    height,
+                    inbound,
+                    ..
+                } = e
+                {
+                    self.publish(super::NodeEvent::PeerConnected {
+                        addr: addr.to_string(),
+                        inbound,
+                        height,
+                    });
                 }
                 log::event(&e);
             }

@@ -126,6 +126,38 @@ pub enum LocalRequest {
     Status,
     /// Accept a signed transaction into the mempool and relay it.
     SubmitTx(Transaction),
+    /// The connected peers: answered with [`LocalReply::Peers`].
+    Peers,
+    /// Dial this address now (answered with [`LocalReply::Done`] once the
+    /// dial is asked for, not when it succeeds).
+    Connect(SocketAddr),
+    /// Disconnect every peer at this address: [`LocalReply::Done`], or
+    /// [`LocalReply::Rejected`] when none is connected.
+    Disconnect(SocketAddr),
+    /// A minter mints a block now from its mempool (however few
+    /// transactions it holds): [`LocalReply::Done`], or
+    /// [`LocalReply::Rejected`] when this node does not mint, has no chain
+    /// or is minting already.
+    Mint,
+}
+
+/// One connected peer as [`LocalRequest::Peers`] reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PeerSummary {
+    /// Its address (dialled, or the remote address of an inbound peer).
+    pub addr: SocketAddr,
+    /// True when it dialled us.
+    pub inbound: bool,
+    /// True once its `version` arrived (handshake done).
+    pub ready: bool,
+    /// Its best height as it said in `version` (0 before).
+    pub height: u64,
+    /// Round-trip time of the last answered ping (ms).
+    pub ping_ms: Option<Millis>,
+    /// Its misbehaviour score.
+    pub score: u32,
+    /// When it connected (ms since the Unix epoch).
+    pub connected_at: Millis,
 }
 
 /// The protocol's answer to a [`LocalRequest`].
@@ -144,8 +176,14 @@ pub enum LocalReply {
     },
     /// The transaction was accepted: its txid.
     Accepted(Txid),
-    /// The transaction was refused: the rule, as text.
+    /// The transaction was refused: the rule, as text. Also the refusal
+    /// of a [`LocalRequest::Disconnect`] or [`LocalRequest::Mint`].
     Rejected(String),
+    /// For [`LocalRequest::Peers`].
+    Peers(Vec<PeerSummary>),
+    /// A [`LocalRequest::Connect`], [`LocalRequest::Disconnect`] or
+    /// [`LocalRequest::Mint`] was carried out: what was done, as text.
+    Done(String),
 }
 
 /// Why the protocol drops a peer.
@@ -175,6 +213,8 @@ pub enum DisconnectReason {
     NotReading(u64),
     /// Inbound slots were full and a newcomer took this peer's slot.
     Evicted,
+    /// The node's operator asked for it ([`LocalRequest::Disconnect`]).
+    Requested,
 }
 
 impl std::fmt::Display for DisconnectReason {
@@ -191,6 +231,7 @@ impl std::fmt::Display for DisconnectReason {
             Self::Duplicate => write!(f, "already connected to this address"),
             Self::NotReading(s) => write!(f, "not reading: getdata answers stalled for {s}s"),
             Self::Evicted => write!(f, "evicted: inbound slots full, a newcomer took the slot"),
+            Self::Requested => write!(f, "disconnected on request"),
         }
     }
 }

@@ -4,6 +4,7 @@
 use sled::Transactional;
 use sled::transaction::ConflictableTransactionError;
 
+use super::txindex::IndexDelta;
 use super::utxo::UtxoDelta;
 use super::{
     BlockMeta, BlockStatus, ChainStore, DIFFICULTY, GENESIS, StoreError, TIP, Tip, VALUE_LIMIT,
@@ -145,6 +146,17 @@ impl ChainStore {
         Ok(best)
     }
 
+    /// Every entry of the block index (any status), by a scan: for the
+    /// chain tips report.
+    pub fn block_index(&self) -> Result<Vec<(BlockHash, BlockMeta)>, StoreError> {
+        let mut out = Vec::new();
+        for kv in self.index.iter() {
+            let (k, v) = kv?;
+            out.push((hash_from(&k)?, decode(&v, 1024).map_err(corrupt)?));
+        }
+        Ok(out)
+    }
+
     /// Marks `hash` invalid so it is never connected or fetched again.
     pub fn mark_invalid(&self, hash: &BlockHash) -> Result<(), StoreError> {
         if let Some(mut m) = self.block_meta(hash)? {
@@ -174,8 +186,9 @@ impl ChainStore {
         let m = encode(&meta);
         let bits = genesis.header.bits.to_be_bytes();
         let delta = UtxoDelta::of(genesis, &[])?;
+        let index = IndexDelta::of(genesis, &[])?;
         self.chain_trees()
-            .transaction(|(b, i, h, meta_t, u, a, un)| {
+            .transaction(|(b, i, h, meta_t, u, a, un, ti, ah, sb)| {
                 if meta_t.get(GENESIS)?.is_some() {
                     return Err(ConflictableTransactionError::Abort(StoreError::ChainExists));
                 }
@@ -186,6 +199,8 @@ impl ChainStore {
                 meta_t.insert(DIFFICULTY, &bits[..])?;
                 meta_t.insert(TIP, hash.as_bytes())?;
                 delta.apply(true, u, a)?;
+                index.apply(true, [ti, ah, sb])?;
+                IndexDelta::mark_indexed(meta_t)?;
                 un.insert(hash.as_bytes(), encode(&Vec::<TxOut>::new()))?;
                 Ok(())
             })

@@ -14,12 +14,21 @@
 //! | `addr_utxo` | pubkey hash (20) ‖ outpoint (36) | value (u64 BE) |
 //! | `undo` | block hash (32) | the outputs the block spent, in input order |
 //! | `peers` | `host:port` (UTF-8) | [`PeerRecord`] |
+//! | `tx_index` | txid (32) | block hash (32) ‖ position (u32 BE), best chain only |
+//! | `addr_history` | pubkey hash (20) ‖ height (u64 BE) ‖ position (u32 BE) | txid (32) ‖ received (u64 BE) ‖ outputs (u32 BE) ‖ sent (u64 BE) ‖ inputs (u32 BE) |
+//! | `spent_by` | outpoint (36) | spending txid (32) ‖ input index (u32 BE) |
 //!
 //! `addr_utxo` makes balance and coin selection proportional to one
 //! address's own outputs (a prefix scan), not to the whole UTXO set.
 //!
+//! `tx_index`, `addr_history` and `spent_by` (see `txindex.rs`) let the
+//! HTTP API answer a transaction, an address's history and which input
+//! spends an output without scanning the chain; `meta` key `b"indexed"`
+//! says they are complete, and a store without it has them rebuilt at open.
+//!
 //! Connecting or disconnecting a block is one sled transaction across
-//! `blocks`, `index`, `heights`, `meta`, `utxo`, `addr_utxo` and `undo`:
+//! `blocks`, `index`, `heights`, `meta`, `utxo`, `addr_utxo`, `undo` and
+//! the three index trees:
 //! it commits whole or not at all, so a crash leaves the UTXO set in step
 //! with the tip.
 //!
@@ -30,6 +39,7 @@
 //! | `utxo.rs` | UTXO set, address index, undo data, connect/disconnect |
 //! | `reindex.rs` | the UTXO set rebuilt from the blocks (parallel reads, only the difference written) |
 //! | `peers.rs` | peer records |
+//! | `txindex.rs` | transaction, address-history and spent-by indexes |
 
 use std::path::Path;
 
@@ -42,9 +52,11 @@ use crate::core::params::MAX_BLOCK_SIZE;
 mod index;
 mod peers;
 mod reindex;
+mod txindex;
 mod utxo;
 
 pub use index::BlockIter;
+pub use txindex::HistoryEntry;
 
 /// Errors from the chain store.
 #[derive(Debug, thiserror::Error)]
@@ -142,6 +154,9 @@ pub struct ChainStore {
     addr_utxo: sled::Tree,
     undo: sled::Tree,
     peers: sled::Tree,
+    tx_index: sled::Tree,
+    addr_history: sled::Tree,
+    spent_by: sled::Tree,
     /// Blocks disconnected through this store (all clones) since opened.
     disconnects: std::sync::Arc<std::sync::atomic::AtomicU64>,
 }
@@ -169,7 +184,8 @@ fn tx_err(e: TransactionError<StoreError>) -> StoreError {
 
 impl ChainStore {
     /// Opens (creating if needed) the store at `path` with a page cache of
-    /// `cache_bytes`.
+    /// `cache_bytes`, building the explorer indexes first if a chain exists
+    /// without them.
     ///
     /// Errors: [`StoreError::Locked`] when another process holds it,
     /// [`StoreError::Db`] otherwise.
@@ -188,7 +204,9 @@ impl ChainStore {
                 other => break other?,
             }
         };
-        Self::from_db(db)
+        let store = Self::from_db(db)?;
+        store.ensure_indexes()?;
+        Ok(store)
     }
 
     fn from_db(db: sled::Db) -> Result<ChainStore, StoreError> {
@@ -201,6 +219,9 @@ impl ChainStore {
             addr_utxo: db.open_tree("addr_utxo")?,
             undo: db.open_tree("undo")?,
             peers: db.open_tree("peers")?,
+            tx_index: db.open_tree("tx_index")?,
+            addr_history: db.open_tree("addr_history")?,
+            spent_by: db.open_tree("spent_by")?,
             disconnects: Default::default(),
             db,
         })
@@ -249,6 +270,9 @@ impl ChainStore {
         &sled::Tree,
         &sled::Tree,
         &sled::Tree,
+        &sled::Tree,
+        &sled::Tree,
+        &sled::Tree,
     ) {
         (
             &self.blocks,
@@ -258,6 +282,9 @@ impl ChainStore {
             &self.utxo,
             &self.addr_utxo,
             &self.undo,
+            &self.tx_index,
+            &self.addr_history,
+            &self.spent_by,
         )
     }
 

@@ -49,7 +49,9 @@ impl ChainStore {
     }
 
     /// Rebuilds the UTXO set and address index from the blocks alone
-    /// (`reindexutxo`). Returns (transactions with unspent outputs, outputs).
+    /// (`reindexutxo`), then the explorer indexes
+    /// ([`ChainStore::rebuild_indexes`]). Returns (transactions with
+    /// unspent outputs, outputs).
     ///
     /// The stored trees are brought to the rebuilt set in a single
     /// transaction across `utxo` and `addr_utxo` (removing what should not
@@ -68,6 +70,7 @@ impl ChainStore {
             diff.write(self)?;
             self.db.flush()?;
         }
+        self.rebuild_indexes()?;
         let txs: HashSet<Txid> = set.keys().map(|op| op.txid).collect();
         Ok((txs.len(), set.len()))
     }

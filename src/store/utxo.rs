@@ -8,6 +8,7 @@ use std::collections::{BTreeMap, HashSet};
 use sled::Transactional;
 use sled::transaction::{ConflictableTransactionError, TransactionalTree};
 
+use super::txindex::IndexDelta;
 use super::{
     BlockMeta, BlockStatus, ChainStore, StoreError, TIP, Tip, VALUE_LIMIT, corrupt, tx_err,
 };
@@ -118,9 +119,10 @@ impl ChainStore {
         let m = encode(&meta);
         let undo = encode(spent);
         let delta = UtxoDelta::of(block, spent)?;
+        let index = IndexDelta::of(block, spent)?;
         let prev_tip = tip.hash;
         self.chain_trees()
-            .transaction(|(b, i, h, meta_t, u, a, un)| {
+            .transaction(|(b, i, h, meta_t, u, a, un, ti, ah, sb)| {
                 let current = meta_t.get(TIP)?;
                 if current.as_deref() != Some(prev_tip.as_bytes().as_slice()) {
                     return Err(ConflictableTransactionError::Abort(StoreError::NotOnTip {
@@ -135,6 +137,7 @@ impl ChainStore {
                 h.insert(&block.height.to_be_bytes()[..], hash.as_bytes())?;
                 meta_t.insert(TIP, hash.as_bytes())?;
                 delta.apply(true, u, a)?;
+                index.apply(true, [ti, ah, sb])?;
                 un.insert(hash.as_bytes(), undo.as_slice())?;
                 Ok(())
             })
@@ -164,6 +167,7 @@ impl ChainStore {
             .undo(&tip.hash)?
             .ok_or_else(|| corrupt(format!("no undo data for {}", tip.hash)))?;
         let delta = UtxoDelta::of(&block, &spent)?;
+        let index = IndexDelta::of(&block, &spent)?;
         let prev = block.header.prev_block_hash;
         let height = block.height;
         (
@@ -172,9 +176,13 @@ impl ChainStore {
             &self.utxo,
             &self.addr_utxo,
             &self.undo,
+            &self.tx_index,
+            &self.addr_history,
+            &self.spent_by,
         )
-            .transaction(|(h, meta_t, u, a, un)| {
+            .transaction(|(h, meta_t, u, a, un, ti, ah, sb)| {
                 delta.apply(false, u, a)?;
+                index.apply(false, [ti, ah, sb])?;
                 h.remove(&height.to_be_bytes()[..])?;
                 meta_t.insert(TIP, prev.as_bytes())?;
                 un.remove(tip.hash.as_bytes())?;

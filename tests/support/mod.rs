@@ -16,6 +16,7 @@
 
 pub mod chain;
 pub mod fixtures;
+pub mod http;
 pub mod node;
 pub mod peer;
 

@@ -149,6 +149,13 @@ impl Node {
             .command()
             .arg("startnode")
             .args(args)
+            // Tests never want the HTTP API on a derived port that another
+            // test node may have been handed; tests/api.rs passes --http.
+            .args(if args.contains(&"--http") {
+                &[][..]
+            } else {
+                &["--http", "off"][..]
+            })
             .env("RUST_LOG", &self.log_filter)
             .stdout(Stdio::null())
             .stderr(log)

@@ -160,6 +160,11 @@ impl Mempool {
         self.spent_by.contains_key(op)
     }
 
+    /// The mempool transaction spending `op`, if any.
+    pub fn spender(&self, op: &OutPoint) -> Option<Txid> {
+        self.spent_by.get(op).copied()
+    }
+
     /// The output at `op` if a mempool transaction created it.
     pub fn output(&self, op: &OutPoint) -> Option<TxOut> {
         self.entries

@@ -1,0 +1,125 @@
+//! The API's errors: a status and a JSON body `{"error": TEXT, "field":
+//! NAME}` (`field` only when one input is at fault), and the parsers of
+//! path segments that produce them.
+
+use std::str::FromStr;
+
+use axum::Json;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+
+use crate::core::address::Address;
+use crate::core::hash::{BlockHash, Txid};
+use crate::net::handle::Stopping;
+use crate::store::StoreError;
+
+/// An error answer (module docs).
+#[derive(Debug)]
+pub struct ApiError {
+    /// The HTTP status.
+    pub status: StatusCode,
+    /// What went wrong.
+    pub error: String,
+    /// The input at fault, if one is.
+    pub field: Option<&'static str>,
+}
+
+impl ApiError {
+    /// 400: `field` is malformed.
+    pub fn bad(field: &'static str, error: impl std::fmt::Display) -> ApiError {
+        ApiError {
+            status: StatusCode::BAD_REQUEST,
+            error: format!("invalid {field}: {error}"),
+            field: Some(field),
+        }
+    }
+
+    /// 400: refused (a transaction breaking a rule, a command that cannot
+    /// be carried out).
+    pub fn refused(error: impl std::fmt::Display) -> ApiError {
+        ApiError {
+            status: StatusCode::BAD_REQUEST,
+            error: error.to_string(),
+            field: None,
+        }
+    }
+
+    /// 404: `what` is not known.
+    pub fn not_found(what: impl std::fmt::Display) -> ApiError {
+        ApiError {
+            status: StatusCode::NOT_FOUND,
+            error: format!("{what} not found"),
+            field: None,
+        }
+    }
+
+    /// 500.
+    pub fn internal(error: impl std::fmt::Display) -> ApiError {
+        ApiError {
+            status: StatusCode::INTERNAL_SERVER_ERROR,
+            error: error.to_string(),
+            field: None,
+        }
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> ApiError {
+        match e {
+            StoreError::NoChain => ApiError::not_found("chain"),
+            e => ApiError::internal(e),
+        }
+    }
+}
+
+impl From<Stopping> for ApiError {
+    fn from(e: Stopping) -> ApiError {
+        ApiError {
+            status: StatusCode::SERVICE_UNAVAILABLE,
+            error: e.to_string(),
+            field: None,
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = serde_json::json!({"error": self.error, "field": self.field});
+        (self.status, Json(body)).into_response()
+    }
+}
+
+/// Answer to a path no route has.
+pub async fn no_route() -> ApiError {
+    ApiError::not_found("route")
+}
+
+/// Answer when the request limits refuse a request (overload or time).
+pub async fn overloaded(e: tower::BoxError) -> ApiError {
+    ApiError {
+        status: StatusCode::SERVICE_UNAVAILABLE,
+        error: format!("busy: {e}"),
+        field: None,
+    }
+}
+
+/// Parses a 64-hex-character block hash from `field`. Errors: 400.
+pub fn block_hash(field: &'static str, s: &str) -> Result<BlockHash, ApiError> {
+    BlockHash::from_str(s).map_err(|e| ApiError::bad(field, e))
+}
+
+/// Parses a 64-hex-character txid from `field`. Errors: 400.
+pub fn txid(field: &'static str, s: &str) -> Result<Txid, ApiError> {
+    Txid::from_str(s).map_err(|e| ApiError::bad(field, e))
+}
+
+/// Parses a Base58Check address from `field`. Errors: 400.
+pub fn address(field: &'static str, s: &str) -> Result<Address, ApiError> {
+    Address::from_str(s).map_err(|e| ApiError::bad(field, e))
+}
+
+/// Parses a decimal number from `field`. Errors: 400.
+pub fn number<T: FromStr>(field: &'static str, s: &str) -> Result<T, ApiError> {
+    s.parse()
+        .map_err(|_| ApiError::bad(field, format!("{s:?} is not a number in range")))
+}

@@ -1,0 +1,166 @@
+//! The HTTP API served by every running node (`startnode --http`): the
+//! Esplora-compatible read routes under `/api` ([`chain`], [`addr`]), the
+//! node routes under `/api/node` and the live events at `/api/events`
+//! ([`node`]). See `docs/api.md` for every route with an example.
+//!
+//! axum on the node's tokio runtime, through a [`NodeHandle`]: reads of the
+//! store run in `spawn_blocking`, reads of the mempool run as short queries
+//! on the chain worker, transactions and node commands go to the protocol
+//! as [`crate::protocol::LocalRequest`]s. Amounts are whole coins.
+//!
+//! Limits: request bodies [`MAX_BODY`] bytes; [`MAX_CONNECTIONS`] open
+//! connections (more wait in the kernel's backlog); [`MAX_IN_FLIGHT`]
+//! requests handled at once (more get 503); a request is answered within
+//! [`REQUEST_TIMEOUT`] (else 408), and a client that does not send its
+//! headers within [`HEADER_TIMEOUT`] is dropped. Bad input is a 400 JSON
+//! error naming the field ([`ApiError`]), never a panic.
+
+pub mod addr;
+pub mod auth;
+pub mod chain;
+pub mod error;
+pub mod json;
+pub mod node;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
+use tower::ServiceBuilder;
+
+pub use error::ApiError;
+
+use crate::net::{NodeHandle, Service};
+
+/// Largest request body, in bytes (a transaction's hex fits).
+pub const MAX_BODY: usize = 2_000_000;
+/// Most connections served at once.
+pub const MAX_CONNECTIONS: usize = 256;
+/// Most requests being handled at once (answers stream afterwards).
+pub const MAX_IN_FLIGHT: usize = 64;
+/// Longest time to answer one request.
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+/// Longest time a client may take to send a request's headers.
+pub const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Where the API listens and where its credential goes.
+#[derive(Debug, Clone)]
+pub struct ApiConfig {
+    /// Address to listen on.
+    pub listen: SocketAddr,
+    /// The cookie file (`DATADIR/PORT/.cookie`), written at start with
+    /// mode 0600 and removed at shutdown.
+    pub cookie: PathBuf,
+}
+
+/// What every handler gets.
+#[derive(Clone)]
+pub struct Api {
+    /// The node.
+    pub node: NodeHandle,
+    /// The `Authorization` header value the mutating routes require.
+    pub auth: Arc<String>,
+}
+
+/// The API as a node [`Service`]: binds `config.listen`, writes the
+/// cookie and serves until the node shuts down.
+///
+/// Errors (when the service starts): the address cannot be bound, the
+/// cookie cannot be written.
+pub fn service(config: ApiConfig) -> Service {
+    Box::new(move |node: NodeHandle| {
+        let std_listener = std::net::TcpListener::bind(config.listen)
+            .with_context(|| format!("cannot listen for HTTP on {}", config.listen))?;
+        std_listener.set_nonblocking(true)?;
+        let listener = TcpListener::from_std(std_listener)?;
+        let auth = auth::write_cookie(&config.cookie)?;
+        tracing::info!("HTTP API on http://{}/api", config.listen);
+        let api = Api {
+            node,
+            auth: Arc::new(auth),
+        };
+        tokio::spawn(serve(listener, api, config.cookie));
+        Ok(())
+    })
+}
+
+/// Every route.
+pub fn router(api: Api) -> Router {
+    let limits = ServiceBuilder::new()
+        .layer(axum::error_handling::HandleErrorLayer::new(
+            error::overloaded,
+        ))
+        .load_shed()
+        .concurrency_limit(MAX_IN_FLIGHT)
+        .layer(tower_http::timeout::TimeoutLayer::with_status_code(
+            axum::http::StatusCode::REQUEST_TIMEOUT,
+            REQUEST_TIMEOUT,
+        ));
+    chain::routes()
+        .merge(addr::routes())
+        .merge(node::routes())
+        .fallback(error::no_route)
+        .layer(limits)
+        .layer(DefaultBodyLimit::max(MAX_BODY))
+        .with_state(api)
+}
+
+async fn serve(listener: TcpListener, api: Api, cookie: PathBuf) {
+    let mut shutdown = api.node.shutdown();
+    let app = router(api);
+    let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+    loop {
+        let slot = tokio::select! {
+            _ = shutdown.changed() => break,
+            s = slots.clone().acquire_owned() => s,
+        };
+        let Ok(slot) = slot else {
+            break;
+        };
+        let stream = tokio::select! {
+            _ = shutdown.changed() => break,
+            r = listener.accept() => match r {
+                Ok((s, _)) => s,
+                Err(_) => continue,
+            },
+        };
+        let svc = hyper_util::service::TowerToHyperService::new(app.clone());
+        let mut stop = shutdown.clone();
+        tokio::spawn(async move {
+            let _slot = slot;
+            let conn = hyper::server::conn::http1::Builder::new()
+                .timer(TokioTimer::new())
+                .header_read_timeout(HEADER_TIMEOUT)
+                .serve_connection(TokioIo::new(stream), svc);
+            tokio::pin!(conn);
+            tokio::select! {
+                _ = conn.as_mut() => {}
+                _ = stop.changed() => {
+                    conn.as_mut().graceful_shutdown();
+                    let _ = tokio::time::timeout(Duration::from_secs(1), conn).await;
+                }
+            }
+        });
+    }
+    let _ = std::fs::remove_file(cookie);
+}
+
+/// Runs `f` (store reads) on the blocking pool.
+///
+/// Errors: whatever `f` returns; a 500 if it panicked.
+pub async fn blocking<T, F>(f: F) -> Result<T, ApiError>
+where
+    T: Send + 'static,
+    F: FnOnce() -> Result<T, ApiError> + Send + 'static,
+{
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| ApiError::internal(format!("task failed: {e}")))?
+}

@@ -1,0 +1,197 @@
+//! The node routes: `GET /api/node/status`, `GET /api/node/peers`,
+//! `GET /api/node/chaintips`, and, with the cookie ([`super::auth`]),
+//! `POST /api/node/peers`, `DELETE /api/node/peers/:addr`,
+//! `POST /api/node/mint`; and `GET /api/events`, Server-Sent Events of
+//! [`crate::net::NodeEvent`]s (event name = the JSON `type`).
+
+use std::collections::HashSet;
+use std::convert::Infallible;
+use std::net::SocketAddr;
+
+use axum::Json;
+use axum::Router;
+use axum::extract::{Path, State};
+use axum::http::HeaderMap;
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::routing::{delete, get, post};
+use futures::Stream;
+use serde_json::{Value, json};
+use tokio::sync::broadcast::error::RecvError;
+
+use super::error::ApiError;
+use super::{Api, auth, blocking};
+use crate::core::address::Address;
+use crate::protocol::{LocalReply, LocalRequest};
+use crate::store::BlockStatus;
+
+/// The routes of this file.
+pub fn routes() -> Router<Api> {
+    Router::new()
+        .route("/api/node/status", get(status))
+        .route("/api/node/peers", get(peers).post(add_peer))
+        .route("/api/node/peers/{addr}", delete(drop_peer))
+        .route("/api/node/chaintips", get(chaintips))
+        .route("/api/node/mint", post(mint))
+        .route("/api/events", get(events))
+}
+
+async fn peer_list(api: &Api) -> Result<Vec<crate::protocol::PeerSummary>, ApiError> {
+    match api.node.local(LocalRequest::Peers).await? {
+        LocalReply::Peers(p) => Ok(p),
+        other => Err(ApiError::internal(format!("unexpected reply {other:?}"))),
+    }
+}
+
+async fn status(State(api): State<Api>) -> Result<Json<Value>, ApiError> {
+    let store = api.node.store().clone();
+    let tip = store.tip_opt()?;
+    let genesis = store.genesis_hash()?;
+    let (count, bytes) = api
+        .node
+        .query(|c| (c.mempool().len(), c.mempool().bytes()))
+        .await?;
+    let peers = peer_list(&api).await?;
+    let best_peer = peers.iter().filter(|p| p.ready).map(|p| p.height).max();
+    let sync = match (tip, best_peer) {
+        (None, _) => "no chain",
+        (Some(t), Some(h)) if h > t.height => "syncing",
+        _ => "synced",
+    };
+    let info = api.node.info();
+    let now = crate::net::reactor::now_ms();
+    Ok(Json(json!({
+        "height": tip.map(|t| t.height),
+        "tip": tip.map(|t| t.hash.to_string()),
+        "genesis": genesis.map(|g| g.to_string()),
+        "difficulty": store.params().ok().map(|p| p.difficulty),
+        "mempool": {"count": count, "bytes": bytes},
+        "peers": peers.len(),
+        "sync": sync,
+        "uptime_s": now.saturating_sub(info.started) / 1000,
+        "minter": info.minter.map(|m| Address(m).to_string()),
+        "mint_threshold": info.mint_threshold,
+        "listen": info.listen.to_string(),
+        "version": env!("CARGO_PKG_VERSION"),
+    })))
+}
+
+async fn peers(State(api): State<Api>) -> Result<Json<Value>, ApiError> {
+    let list: Vec<Value> = peer_list(&api)
+        .await?
+        .into_iter()
+        .map(|p| {
+            json!({
+                "addr": p.addr.to_string(),
+                "direction": if p.inbound { "inbound" } else { "outbound" },
+                "handshake": if p.ready { "done" } else { "pending" },
+                "height": p.height,
+                "ping_ms": p.ping_ms,
+                "score": p.score,
+                "connected_since": p.connected_at / 1000,
+                "bytes_in": null,
+                "bytes_out": null,
+            })
+        })
+        .collect();
+    Ok(Json(Value::Array(list)))
+}
+
+async fn chaintips(State(api): State<Api>) -> Result<Json<Value>, ApiError> {
+    let store = api.node.store().clone();
+    blocking(move || {
+        let index = store.block_index()?;
+        let parents: HashSet<_> = index.iter().map(|(_, m)| m.prev).collect();
+        let tip = store.tip()?;
+        let mut out = Vec::new();
+        for (hash, meta) in index.iter().filter(|(h, _)| !parents.contains(h)) {
+            // Walk back to the best chain: the branch length.
+            let (mut cur, mut m, mut len) = (*hash, *meta, 0u64);
+            while !store.is_on_best_chain(&cur)? && m.height > 0 {
+                len += 1;
+                cur = m.prev;
+                m = match store.block_meta(&cur)? {
+                    Some(m) => m,
+                    None => break,
+                };
+            }
+            let status = match meta.status {
+                _ if *hash == tip.hash => "active",
+                BlockStatus::Invalid => "invalid",
+                BlockStatus::Valid => "valid-fork",
+                BlockStatus::Stored => "valid-headers",
+            };
+            out.push(json!({"height": meta.height, "hash": hash.to_string(),
+                "branchlen": len, "status": status}));
+        }
+        out.sort_by_key(|v| std::cmp::Reverse(v["height"].as_u64()));
+        Ok(Json(Value::Array(out)))
+    })
+    .await
+}
+
+fn done(reply: LocalReply) -> Result<Json<Value>, ApiError> {
+    match reply {
+        LocalReply::Done(what) => Ok(Json(json!({"result": what}))),
+        LocalReply::Rejected(why) => Err(ApiError::refused(why)),
+        other => Err(ApiError::internal(format!("unexpected reply {other:?}"))),
+    }
+}
+
+fn socket_addr(s: &str) -> Result<SocketAddr, ApiError> {
+    s.parse()
+        .map_err(|_| ApiError::bad("addr", format!("{s:?} is not IP:PORT")))
+}
+
+async fn add_peer(
+    State(api): State<Api>,
+    headers: HeaderMap,
+    body: String,
+) -> Result<Json<Value>, ApiError> {
+    auth::check(&headers, &api.auth)?;
+    let v: Value = serde_json::from_str(&body).map_err(|e| ApiError::bad("body", e))?;
+    let addr = v
+        .get("addr")
+        .and_then(Value::as_str)
+        .ok_or_else(|| ApiError::bad("addr", "missing"))?;
+    let addr = socket_addr(addr)?;
+    done(api.node.local(LocalRequest::Connect(addr)).await?)
+}
+
+async fn drop_peer(
+    State(api): State<Api>,
+    headers: HeaderMap,
+    Path(addr): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    auth::check(&headers, &api.auth)?;
+    let addr = socket_addr(&addr)?;
+    done(api.node.local(LocalRequest::Disconnect(addr)).await?)
+}
+
+async fn mint(State(api): State<Api>, headers: HeaderMap) -> Result<Json<Value>, ApiError> {
+    auth::check(&headers, &api.auth)?;
+    done(api.node.local(LocalRequest::Mint).await?)
+}
+
+async fn events(State(api): State<Api>) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
+    let rx = api.node.subscribe();
+    let stop = api.node.shutdown();
+    let stream = futures::stream::unfold((rx, stop), |(mut rx, mut stop)| async move {
+        let got = tokio::select! {
+            _ = stop.changed() => return None,
+            r = rx.recv() => r,
+        };
+        let ev = match got {
+            Ok(ev) => ev,
+            Err(RecvError::Lagged(n)) => {
+                let e = Event::default().event("lagged").data(n.to_string());
+                return Some((Ok(e), (rx, stop)));
+            }
+            Err(RecvError::Closed) => return None,
+        };
+        let data = serde_json::to_value(&ev).unwrap_or_default();
+        let name = data["type"].as_str().unwrap_or("event").to_string();
+        let e = Event::default().event(name).data(data.to_string());
+        Some((Ok(e), (rx, stop)))
+    });
+    Sse::new(stream).keep_alive(KeepAlive::default())
+}
