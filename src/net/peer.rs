@@ -14,7 +14,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use futures::{SinkExt, StreamExt};
 use tokio::net::TcpStream;
-use tokio::sync::{OwnedSemaphorePermit, mpsc};
+use tokio::sync::{Notify, OwnedSemaphorePermit, mpsc};
 use tokio_util::codec::Framed;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info};
@@ -31,7 +31,7 @@ use crate::wire::message::Message;
 pub const PEER_QUEUE_BYTES: u64 = 4 << 20;
 /// Bytes queued to all peers together past which a peer that still has
 /// frames waiting is dropped instead of queued more.
-pub const TOTAL_QUEUE_BYTES: u64 = 64 << 20;
+pub const TOTAL_QUEUE_BYTES: u64 = 32 << 20;
 /// Bytes charged per queued frame besides its encoded length (the queue
 /// node and frame bookkeeping).
 pub const MESSAGE_OVERHEAD: u64 = 128;
@@ -87,6 +87,10 @@ pub struct PeerHandle {
     /// The inbound slot it holds (`None` when outbound), released when the
     /// reactor drops the handle.
     pub permit: Option<OwnedSemaphorePermit>,
+    /// Signalled by the reactor when it has handled the peer's last
+    /// message: the reader reads the next one only then, so what a peer
+    /// makes us hold between its socket and the protocol is one message.
+    pub processed: Arc<Notify>,
     tx: mpsc::UnboundedSender<Queued>,
     queued: Arc<AtomicU64>,
     total: Arc<AtomicU64>,
@@ -153,9 +157,11 @@ pub fn spawn(
     let (tx, rx) = mpsc::unbounded_channel::<Queued>();
     let close = CancellationToken::new();
     let writer = tokio::spawn(write_loop(id, sink, rx, inputs.clone(), close.clone()));
+    let processed = Arc::new(Notify::new());
+    let done = processed.clone();
     let token = close.clone();
     tokio::spawn(async move {
-        let reason = read_loop(id, frames, &inputs, &token).await;
+        let reason = read_loop(id, frames, &inputs, &token, &done).await;
         token.cancel();
         let _ = writer.await;
         drop(socket);
@@ -170,6 +176,7 @@ pub fn spawn(
         addr,
         close,
         permit,
+        processed,
         tx,
         queued: Arc::new(AtomicU64::new(0)),
         total,
@@ -184,6 +191,7 @@ async fn read_loop(
     mut frames: Frames,
     inputs: &mpsc::Sender<Input>,
     close: &CancellationToken,
+    processed: &Notify,
 ) -> String {
     loop {
         let next = tokio::select! {
@@ -204,6 +212,10 @@ async fn read_loop(
         };
         if inputs.send(input).await.is_err() {
             return "shutting down".into();
+        }
+        tokio::select! {
+            _ = close.cancelled() => return "closed".into(),
+            _ = processed.notified() => {}
         }
     }
 }

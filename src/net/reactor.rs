@@ -161,8 +161,16 @@ impl Reactor {
                 }
             }
         }
+        let from = match &input {
+            Input::Received { peer, .. } | Input::Malformed { peer, .. } => Some(*peer),
+            _ => None,
+        };
         for out in self.protocol.step(input, now_ms()) {
             self.execute(out);
+        }
+        // Its message is handled: the peer's reader may read the next one.
+        if let Some(p) = from.and_then(|id| self.peers.get(&id)) {
+            p.processed.notify_one();
         }
     }
 

@@ -24,7 +24,7 @@ use crate::wire::payload::{
 /// before further `getdata` answers wait. Kept well under the net layer's
 /// per-peer send queue (`net::peer::PEER_QUEUE_BYTES`), which the answers
 /// (this plus one block) must fit in.
-pub const ANSWER_BYTES: u64 = 1_000_000;
+pub const ANSWER_BYTES: u64 = 256_000;
 
 /// Block hashes one peer may have waiting to be served (two `inv`s'
 /// worth); further `getdata` items are ignored until it drains, so a peer

@@ -203,6 +203,10 @@ impl FrameCodec {
     }
 }
 
+/// Read-buffer capacity (bytes) above which the buffer is replaced by a
+/// small one once a frame has been taken out of it.
+const SHRINK_ABOVE: usize = 64 * 1024;
+
 impl Decoder for FrameCodec {
     type Item = Frame;
     type Error = FrameError;
@@ -223,6 +227,13 @@ impl Decoder for FrameCodec {
         }
         src.advance(HEADER_LEN);
         let payload = src.split_to(header.len as usize).freeze();
+        // A large frame grew the read buffer; give that room back once it
+        // is no longer needed, so an idle connection holds little memory.
+        if src.capacity() > SHRINK_ABOVE && src.len() <= SHRINK_ABOVE / 8 {
+            let mut fresh = BytesMut::with_capacity(SHRINK_ABOVE / 8);
+            fresh.extend_from_slice(src);
+            *src = fresh;
+        }
         Ok(Some(Frame {
             command: header.command,
             payload,
