@@ -143,11 +143,11 @@ pub fn run(cli: Cli) -> Result<()> {
     match &cli.command {
         Command::Createwallet => {
             let mut w = Wallets::load(&paths.wallet)?;
-            println!("{}", w.create_key()?);
+            super::out(w.create_key()?)?;
         }
         Command::Listaddresses => {
             for a in Wallets::load(&paths.wallet)?.addresses() {
-                println!("{a}");
+                super::out(a)?;
             }
         }
         Command::Createblockchain {
@@ -176,7 +176,7 @@ pub fn run(cli: Cli) -> Result<()> {
             let text = ctx.text(control::Request::CheckChain, |store| {
                 Ok(query::checkchain_text(store)?)
             })?;
-            println!("{text}");
+            super::out(&text)?;
             if text != "OK" {
                 bail!("chain check failed");
             }
@@ -187,7 +187,7 @@ pub fn run(cli: Cli) -> Result<()> {
             } else {
                 query::status_text(&ctx.open_store()?, 0, 0)?
             };
-            println!("{text}");
+            super::out(&text)?;
         }
         Command::Startnode(args) => super::startnode::run(&cli, &paths, args)?,
     }
@@ -241,7 +241,7 @@ impl Ctx<'_> {
         request: control::Request,
         local: impl FnOnce(&ChainStore) -> Result<String>,
     ) -> Result<()> {
-        println!("{}", self.text(request, local)?);
+        super::out(self.text(request, local)?)?;
         Ok(())
     }
 }

@@ -1,6 +1,7 @@
 //! The commands that write: `createblockchain`, `send`, `reindexutxo`.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::{Context, Result, anyhow, bail};
 
@@ -13,6 +14,7 @@ use crate::core::hash::BlockHash;
 use crate::core::params::{MAX_DIFFICULTY, MIN_DIFFICULTY, SUBSIDY, now_secs};
 use crate::core::validation::SigCache;
 use crate::net::control;
+use crate::net::submit::{TxVerdict, submit_tx};
 use crate::store::StoreError;
 use crate::wallet::Wallets;
 use crate::wallet::send::build_payment;
@@ -56,17 +58,21 @@ pub fn createblockchain(ctx: &Ctx, address: &str, difficulty: u32) -> Result<()>
     miner::solve(&mut genesis, threads(), &Default::default());
     store.init_genesis(&genesis)?;
     store.flush()?;
-    println!("{}", genesis.hash());
+    super::out(genesis.hash())?;
     Ok(())
 }
 
+/// How long `send` waits for the seed's verdict over P2P.
+const SEED_VERDICT_WAIT: Duration = Duration::from_secs(10);
+
 /// `send`: pays `amount` (whole coins, `fee` to the minter) from `from` (a
-/// key in this node's wallet) to `to`; prints the txid. A running node
-/// takes it over the control socket; else `--mint` mints it here, or it
-/// goes to `seed` over P2P.
+/// key in this node's wallet) to `to`; prints `txid: HEX` once the node
+/// that takes it has accepted it. A running node takes it over the control
+/// socket; else `--mint` mints it here, or it goes to `seed` over P2P.
 ///
 /// Errors: bad addresses, amount 0, a key not in the wallet, too few coins,
-/// the node's or seed's refusal.
+/// the node's refusal (with the rule) or the seed's (over P2P the rule is
+/// only in the seed's log).
 pub fn send(
     ctx: &Ctx,
     (from, to): (&str, &str),
@@ -95,8 +101,9 @@ pub fn send(
         }
         let coins = control::coins(&ctx.paths.control, &from_addr)?;
         let tx = build_payment(key, &coins, to_addr.0, amount, fee)?;
-        let txid = control::request(&ctx.paths.control, &control::Request::SubmitTx(tx))?;
-        println!("{txid}");
+        let txid = control::request(&ctx.paths.control, &control::Request::SubmitTx(tx))
+            .context("the node rejected the transaction")?;
+        super::out(format_args!("txid: {txid}"))?;
         return Ok(());
     }
     let chain = ChainState::new(ctx.open_store()?, Arc::new(SigCache::new(100_000)))?;
@@ -112,10 +119,17 @@ pub fn send(
         chain.accept_block(&block, now)?;
         chain.store().flush()?;
     } else {
-        crate::net::send_tx_to(seed, &tx)
+        drop(chain);
+        let verdict = submit_tx(seed, &tx, SEED_VERDICT_WAIT)
             .with_context(|| format!("cannot reach seed node {seed}"))?;
+        if verdict != TxVerdict::Accepted {
+            bail!(
+                "transaction {txid} rejected by the seed {seed} (not in its mempool after {} s; see its log for the rule)",
+                SEED_VERDICT_WAIT.as_secs()
+            );
+        }
     }
-    println!("{txid}");
+    super::out(format_args!("txid: {txid}"))?;
     Ok(())
 }
 
@@ -132,6 +146,8 @@ pub fn reindexutxo(ctx: &Ctx) -> Result<()> {
     let store = ctx.open_store()?;
     store.tip()?;
     let (txs, outs) = store.reindex_utxo()?;
-    println!("Done! There are {txs} transactions with {outs} unspent outputs in the UTXO set.");
+    super::out(format_args!(
+        "Done! There are {txs} transactions with {outs} unspent outputs in the UTXO set."
+    ))?;
     Ok(())
 }
