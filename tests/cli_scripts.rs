@@ -99,3 +99,29 @@ fn send_through_the_seed_waits_for_its_verdict() {
     assert_eq!(seed.status().unwrap().mempool, 1);
     seed.stop();
 }
+
+#[test]
+fn twelve_printchain_json_side_by_side_all_succeed() {
+    let tmp = TempDir::new().unwrap();
+    let node = Node::new(tmp.path(), "n");
+    genchain(tmp.path(), node.port, 30, 2);
+    let children: Vec<_> = (0..12)
+        .map(|_| {
+            std::process::Command::new(bin())
+                .arg("--datadir")
+                .arg(&node.datadir)
+                .args(["--port", &node.port.to_string(), "printchain", "--json"])
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for c in children {
+        let out = c.wait_with_output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{err}");
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(v.as_array().map(Vec::len), Some(31));
+    }
+}

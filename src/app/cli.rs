@@ -11,8 +11,12 @@ use clap::{Parser, Subcommand};
 use super::{commands, query};
 use crate::core::params::DEFAULT_DIFFICULTY;
 use crate::net::control;
-use crate::store::ChainStore;
+use crate::store::{ChainStore, StoreError};
 use crate::wallet::Wallets;
+
+/// How long a command on a stopped node waits for the database lock that
+/// another command holds.
+pub const STORE_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// Default page cache of the sled database, in MiB.
 pub const DEFAULT_CACHE_MB: u64 = 64;
@@ -206,14 +210,26 @@ pub struct Ctx<'a> {
 }
 
 impl Ctx<'_> {
-    /// Opens the node's store (the node must be stopped).
+    /// Opens the node's store (the node must be stopped), waiting up to
+    /// [`STORE_WAIT`] for other commands on the same node to finish with it.
     ///
-    /// Errors: the store cannot be opened (locked, corrupt).
+    /// Errors: the store cannot be opened (corrupt; locked: by the node on
+    /// this port if its control socket answers, else by another command).
     pub fn open_store(&self) -> Result<ChainStore> {
-        Ok(ChainStore::open(
-            &self.paths.chain,
-            self.cli.cache_mb << 20,
-        )?)
+        let cache = self.cli.cache_mb << 20;
+        match ChainStore::open_waiting(&self.paths.chain, cache, STORE_WAIT) {
+            Ok(store) => Ok(store),
+            Err(StoreError::Locked(path)) if control::is_running(&self.paths.control) => bail!(
+                "database {path} is held by the node running on port {}: retry the command (it asks the node while it runs)",
+                self.cli.port
+            ),
+            Err(StoreError::Locked(path)) => bail!(
+                "database {path} is still held by another process after {} s (another node command, or a node starting or stopping on port {})",
+                STORE_WAIT.as_secs(),
+                self.cli.port
+            ),
+            Err(e) => Err(e.into()),
+        }
     }
 
     /// The text of a read-only command: from the running node through
