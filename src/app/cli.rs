@@ -32,7 +32,10 @@ pub struct Cli {
     /// Port of the node to act on (and to listen on for `startnode`).
     #[arg(long, global = true, env = "NODE_ID", default_value_t = 3000)]
     pub port: u16,
-    /// Directory holding every node's data.
+    /// Directory holding every node's data. The default `./data` is
+    /// relative to the current directory: run every command of one node
+    /// from the same directory, or give an absolute path. `startnode`
+    /// prints the absolute path it uses.
     #[arg(long, global = true, default_value = "./data")]
     pub datadir: PathBuf,
     /// sled page cache size in MiB.

@@ -95,6 +95,8 @@ pub fn run(cli: &Cli, paths: &NodePaths, args: &NodeArgs) -> Result<()> {
     }
     std::fs::create_dir_all(&paths.dir)?;
     restrict_dir(&paths.dir);
+    let dir = std::fs::canonicalize(&paths.dir).unwrap_or_else(|_| paths.dir.clone());
+    info!("data directory {}", dir.display());
     if control::is_running(&paths.control) {
         return Err(anyhow!("a node is already running on port {}", cli.port));
     }
