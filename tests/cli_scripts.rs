@@ -125,3 +125,167 @@ fn twelve_printchain_json_side_by_side_all_succeed() {
         assert_eq!(v.as_array().map(Vec::len), Some(31));
     }
 }
+
+/// Runs `args` with `--json` and parses stdout.
+fn json(node: &Node, args: &[&str]) -> serde_json::Value {
+    let mut all = args.to_vec();
+    all.push("--json");
+    let out = node.stdout(&all);
+    serde_json::from_str(&out).unwrap_or_else(|e| panic!("{args:?}: {e}: {out}"))
+}
+
+#[test]
+fn every_read_command_speaks_json_on_a_stopped_node() {
+    let tmp = TempDir::new().unwrap();
+    let node = Node::new(tmp.path(), "n");
+    let a = node.create_chain();
+    let b = node.create_wallet();
+    let txid = node.mint_send_fee(&a, &b, 5, 1);
+
+    assert_eq!(json(&node, &["listaddresses"]), serde_json::json!([a, b]));
+    let bal = json(&node, &["getbalance", "--address", &b]);
+    assert_eq!(
+        (bal["address"].as_str(), bal["balance"].as_u64()),
+        (Some(&*b), Some(5))
+    );
+    let chain = json(&node, &["printchain"]);
+    assert_eq!(chain.as_array().map(Vec::len), Some(2));
+    let status = json(&node, &["status"]);
+    assert_eq!(status["running"], false);
+    assert_eq!(status["height"], 1);
+    assert_eq!(status["tip"], chain[0]["hash"]);
+    let check = json(&node, &["checkchain"]);
+    assert_eq!(
+        (check["ok"].as_bool(), check["result"].as_str()),
+        (Some(true), Some("OK"))
+    );
+
+    let tip = chain[0]["hash"].as_str().unwrap();
+    for id in ["1", tip] {
+        let block = json(&node, &["getblock", id]);
+        assert_eq!(block["hash"], tip);
+        assert_eq!(
+            (block["height"].as_u64(), block["confirmations"].as_u64()),
+            (Some(1), Some(1))
+        );
+    }
+    let genesis = json(&node, &["getblock", "0"]);
+    assert_eq!(genesis["confirmations"], 2);
+
+    let tx = json(&node, &["gettx", &txid]);
+    assert_eq!(tx["status"], "confirmed");
+    assert_eq!(tx["block_hash"], tip);
+    assert_eq!(tx["confirmations"], 1);
+    assert_eq!(tx["transaction"]["outputs"][0]["value"], 5);
+
+    let unspent = json(&node, &["listunspent", "--address", &b]);
+    assert_eq!(
+        unspent,
+        serde_json::json!([{ "txid": txid, "vout": 0, "value": 5 }])
+    );
+
+    // Unknown objects and a running node's own commands fail with one line.
+    for args in [
+        vec!["getblock", "7"],
+        vec!["gettx", &"00".repeat(32)],
+        vec!["getblock", "zz"],
+        vec!["peers"],
+        vec!["mempool"],
+        vec!["mint"],
+        vec!["addpeer", "127.0.0.1:1"],
+    ] {
+        let out = node.run(&args);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{args:?} succeeded");
+        assert_eq!(err.trim_end().lines().count(), 1, "{args:?}: {err}");
+        assert!(!err.contains("panicked"), "{err}");
+    }
+    let err = String::from_utf8_lossy(&node.run(&["peers"]).stderr).to_string();
+    assert!(err.contains("needs the node on port"), "{err}");
+}
+
+#[test]
+fn a_running_node_answers_status_peers_mempool_gettx_addpeer_and_mint() {
+    let tmp = TempDir::new().unwrap();
+    let mut minter = Node::new(tmp.path(), "minter");
+    let mut other = Node::new(tmp.path(), "other");
+    let m = minter.create_chain();
+    let to = minter.create_wallet();
+    minter.start_central(&["--minter", &m, "--mint-threshold", "100"]);
+    other.start_seeded(&minter.addr(), &[]);
+    wait_for(WAIT, "the other node to adopt the genesis", || {
+        other.status().is_some_and(|s| s.tip != "none")
+    });
+
+    let status = json(&minter, &["status"]);
+    assert_eq!(
+        (status["running"].as_bool(), status["minter"].as_bool()),
+        (Some(true), Some(true))
+    );
+    assert!(status["uptime_secs"].is_u64(), "{status}");
+    assert!(minter.ok(&["status"]).contains("running: yes"));
+
+    wait_for(WAIT, "the minter to see the other node", || {
+        json(&minter, &["peers"])
+            .as_array()
+            .is_some_and(|p| !p.is_empty())
+    });
+    let peers = json(&other, &["peers"]);
+    assert_eq!(peers[0]["addr"], minter.addr());
+    assert_eq!(peers[0]["direction"], "outbound");
+    let e = other.run(&["addpeer", &minter.addr()]);
+    assert!(String::from_utf8_lossy(&e.stderr).contains("already connected"));
+
+    // An empty mempool: nothing to mint.
+    assert!(!minter.run(&["mint"]).status.success());
+    let txid = sent_txid(&minter.ok(&["send", "--from", &m, "--to", &to, "--amount", "3"]));
+    let pool = json(&minter, &["mempool"]);
+    assert_eq!(pool[0]["txid"], txid);
+    let tx = json(&minter, &["gettx", &txid]);
+    assert_eq!(
+        (tx["status"].as_str(), tx["confirmations"].as_u64()),
+        (Some("mempool"), Some(0))
+    );
+
+    // Below the threshold of 100: only `mint` mints it.
+    assert!(other.run(&["mint"]).status.code() != Some(0));
+    assert!(minter.ok(&["mint"]).contains("minting a block at height 1"));
+    wait_same_tip(&[&minter, &other], 1);
+    let tx = json(&other, &["gettx", &txid]);
+    assert_eq!(
+        (tx["status"].as_str(), tx["confirmations"].as_u64()),
+        (Some("confirmed"), Some(1))
+    );
+    assert_eq!(
+        json(&other, &["listunspent", "--address", &to])[0]["value"],
+        3
+    );
+
+    // --confirmations waits for the block.
+    let out = std::thread::scope(|s| {
+        let send = s.spawn(|| {
+            minter.ok(&[
+                "send",
+                "--from",
+                &to,
+                "--to",
+                &m,
+                "--amount",
+                "1",
+                "--confirmations",
+                "1",
+            ])
+        });
+        wait_for(WAIT, "the payment in the mempool", || {
+            json(&minter, &["mempool"])
+                .as_array()
+                .is_some_and(|p| !p.is_empty())
+        });
+        minter.ok(&["mint"]);
+        send.join().unwrap()
+    });
+    assert!(out.ends_with("confirmations: 1"), "{out}");
+    sent_txid(out.lines().next().unwrap());
+    minter.stop();
+    other.stop();
+}

@@ -52,7 +52,11 @@ pub enum Command {
     /// Create a new key in this node's wallet and print its address.
     Createwallet,
     /// List the addresses in this node's wallet, one per line.
-    Listaddresses,
+    Listaddresses {
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
     /// Create a new chain whose genesis coinbase pays the subsidy to ADDRESS.
     Createblockchain {
         /// Address to receive the genesis subsidy.
@@ -67,6 +71,9 @@ pub enum Command {
         /// The address.
         #[arg(long)]
         address: String,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
     },
     /// Pay AMOUNT coins from FROM (a key in this wallet) to TO.
     ///
@@ -92,6 +99,10 @@ pub enum Command {
         /// Seed node to send the payment to when no node runs on --port.
         #[arg(long, default_value = "127.0.0.1:3000")]
         seed: String,
+        /// After the node accepts it, wait until the payment is this many
+        /// blocks deep (needs the node on --port running).
+        #[arg(long, default_value_t = 0)]
+        confirmations: u64,
     },
     /// Print the best chain from tip to genesis.
     Printchain {
@@ -103,9 +114,63 @@ pub enum Command {
     Reindexutxo,
     /// Verify every block from genesis to tip and compare the UTXO set with a
     /// rebuild; print OK or the first discrepancy.
-    Checkchain,
-    /// Print height, tip, mempool size and peer count.
-    Status,
+    Checkchain {
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print height, tip, mempool size, peer count and whether the node
+    /// runs (and then its uptime, sync state and whether it mints).
+    Status {
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print one block by hash or best-chain height, with its confirmations.
+    Getblock {
+        /// Block hash (64 hex digits) or height.
+        id: String,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print one transaction (mempool of a running node, then the best
+    /// chain, scanned from the tip) with its block and confirmations.
+    Gettx {
+        /// The txid.
+        txid: String,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print the confirmed unspent outputs of an address (TXID:VOUT VALUE).
+    Listunspent {
+        /// The address.
+        #[arg(long)]
+        address: String,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print the running node's connected peers.
+    Peers {
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print the running node's mempool (txid and fee).
+    Mempool {
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Ask the running node to dial HOST:PORT now.
+    Addpeer {
+        /// The peer's address, HOST:PORT.
+        addr: String,
+    },
+    /// Ask the running node (a minter) to mint a block from its mempool now.
+    Mint,
     /// Run the node until Ctrl-C or SIGTERM.
     Startnode(super::startnode::NodeArgs),
 }
@@ -152,8 +217,13 @@ pub fn run(cli: Cli) -> Result<()> {
             let mut w = Wallets::load(&paths.wallet)?;
             super::out(w.create_key()?)?;
         }
-        Command::Listaddresses => {
-            for a in Wallets::load(&paths.wallet)?.addresses() {
+        Command::Listaddresses { json } => {
+            let addrs = Wallets::load(&paths.wallet)?.addresses();
+            if *json {
+                let list: Vec<String> = addrs.iter().map(ToString::to_string).collect();
+                super::out(serde_json::to_string_pretty(&list)?)?;
+            }
+            for a in addrs.iter().filter(|_| !*json) {
                 super::out(a)?;
             }
         }
@@ -161,11 +231,7 @@ pub fn run(cli: Cli) -> Result<()> {
             address,
             difficulty,
         } => commands::createblockchain(&ctx, address, *difficulty)?,
-        Command::Getbalance { address } => {
-            let addr = commands::parse_address(address)?;
-            let req = control::Request::Balance(addr.to_string());
-            ctx.read(req, |store| Ok(query::balance_text(store, &addr)?))?;
-        }
+
         Command::Send {
             from,
             to,
@@ -173,30 +239,22 @@ pub fn run(cli: Cli) -> Result<()> {
             fee,
             mint,
             seed,
-        } => commands::send(&ctx, (from, to), (*amount, *fee), *mint, seed)?,
+            confirmations,
+        } => commands::send(
+            &ctx,
+            (from, to),
+            (*amount, *fee),
+            *mint,
+            seed,
+            *confirmations,
+        )?,
         Command::Printchain { json } => {
             let req = control::Request::PrintChain(*json);
             ctx.read(req, |store| Ok(query::printchain_text(store, *json)?))?;
         }
         Command::Reindexutxo => commands::reindexutxo(&ctx)?,
-        Command::Checkchain => {
-            let text = ctx.text(control::Request::CheckChain, |store| {
-                Ok(query::checkchain_text(store)?)
-            })?;
-            super::out(&text)?;
-            if text != "OK" {
-                bail!("chain check failed");
-            }
-        }
-        Command::Status => {
-            let text = if running {
-                control::request(&paths.control, &control::Request::Status)?
-            } else {
-                query::status_text(&ctx.open_store()?, 0, 0)?
-            };
-            super::out(&text)?;
-        }
         Command::Startnode(args) => super::startnode::run(&cli, &paths, args)?,
+        other => super::reads::run(&ctx, other)?,
     }
     Ok(())
 }

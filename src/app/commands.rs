@@ -79,7 +79,15 @@ pub fn send(
     (amount, fee): (u64, u64),
     mint: bool,
     seed: &str,
+    confirmations: u64,
 ) -> Result<()> {
+    if confirmations > u64::from(mint) && !ctx.running {
+        bail!(
+            "--confirmations {confirmations} needs the node on port {} running, to watch the chain{}",
+            ctx.cli.port,
+            if mint { " (--mint makes 1)" } else { "" }
+        );
+    }
     let from_addr = parse_address(from)?;
     let to_addr = parse_address(to)?;
     if amount == 0 {
@@ -104,7 +112,7 @@ pub fn send(
         let txid = control::request(&ctx.paths.control, &control::Request::SubmitTx(tx))
             .context("the node rejected the transaction")?;
         super::out(format_args!("txid: {txid}"))?;
-        return Ok(());
+        return wait_confirmations(ctx, &txid, confirmations);
     }
     let chain = ChainState::new(ctx.open_store()?, Arc::new(SigCache::new(100_000)))?;
     let mut mempool = Mempool::new();
@@ -131,6 +139,32 @@ pub fn send(
     }
     super::out(format_args!("txid: {txid}"))?;
     Ok(())
+}
+
+/// Polls the running node until `txid` is `n` blocks deep, then prints
+/// `confirmations: N`; returns at once for `n` = 0.
+///
+/// Errors: the transaction left the mempool without being mined (a
+/// conflicting payment was mined, or it was evicted); the node stopped.
+fn wait_confirmations(ctx: &Ctx, txid: &str, n: u64) -> Result<()> {
+    if n == 0 {
+        return Ok(());
+    }
+    let request = control::Request::Read {
+        query: control::Query::Tx(txid.to_string()),
+        json: true,
+    };
+    loop {
+        let text = control::request(&ctx.paths.control, &request)
+            .with_context(|| format!("waiting for {n} confirmations of {txid}"))?;
+        let view: serde_json::Value = serde_json::from_str(&text)?;
+        let have = view["confirmations"].as_u64().unwrap_or(0);
+        if have >= n {
+            super::out(format_args!("confirmations: {have}"))?;
+            return Ok(());
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    }
 }
 
 /// `reindexutxo`: rebuilds the UTXO set from the blocks; prints the counts.

@@ -3,7 +3,10 @@
 
 pub mod cli;
 pub mod commands;
+pub mod inspect;
+pub mod nodeview;
 pub mod query;
+pub mod reads;
 pub mod startnode;
 
 /// Writes `text` and a newline to stdout.

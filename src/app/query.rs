@@ -8,7 +8,7 @@ use serde::Serialize;
 use crate::core::address::Address;
 use crate::core::block::Block;
 use crate::core::params::now_secs;
-use crate::core::tx::{TxIn, TxOut, pubkey_hash, sighash, verify_signature};
+use crate::core::tx::{Transaction, TxIn, TxOut, pubkey_hash, sighash, verify_signature};
 use crate::core::validation::{ParentInfo, check_block_context, check_block_sanity};
 use crate::core::view::UtxoView;
 use crate::store::{ChainStore, StoreError};
@@ -45,20 +45,20 @@ pub fn status_lines(
 }
 
 #[derive(Serialize)]
-struct JsonInput {
+pub(super) struct JsonInput {
     prev_out: String,
     pubkey: String,
     signature_ok: Option<bool>,
 }
 
 #[derive(Serialize)]
-struct JsonOutput {
+pub(super) struct JsonOutput {
     value: u64,
     address: String,
 }
 
 #[derive(Serialize)]
-struct JsonTx {
+pub(super) struct JsonTx {
     txid: String,
     coinbase: bool,
     inputs: Vec<JsonInput>,
@@ -66,7 +66,7 @@ struct JsonTx {
 }
 
 #[derive(Serialize)]
-struct JsonBlock {
+pub(super) struct JsonBlock {
     hash: String,
     prev_block_hash: String,
     height: u64,
@@ -74,46 +74,18 @@ struct JsonBlock {
     bits: u32,
     nonce: u32,
     pow_valid: bool,
-    transactions: Vec<JsonTx>,
+    pub(super) transactions: Vec<JsonTx>,
 }
 
-fn describe(block: &Block, undo: Option<&[TxOut]>) -> JsonBlock {
+/// The JSON view of `block`; `undo` (its spent outputs) lets each input's
+/// signature be checked.
+pub(super) fn describe(block: &Block, undo: Option<&[TxOut]>) -> JsonBlock {
     // The undo data lists the spent outputs in input order, coinbase aside.
     let mut spent = undo.unwrap_or_default().iter().copied();
     let txs = block
         .transactions
         .iter()
-        .map(|tx| {
-            let txid = tx.txid();
-            let coinbase = tx.is_coinbase();
-            let inputs = tx
-                .inputs
-                .iter()
-                .enumerate()
-                .map(|(i, input)| JsonInput {
-                    prev_out: input.prev_out.to_string(),
-                    pubkey: hex::encode(input.pubkey),
-                    signature_ok: (!coinbase)
-                        .then(|| spent.next())
-                        .flatten()
-                        .map(|out| input_signed(&txid, i, input, &out)),
-                })
-                .collect();
-            let outputs = tx
-                .outputs
-                .iter()
-                .map(|o| JsonOutput {
-                    value: o.value,
-                    address: Address(o.pubkey_hash).to_string(),
-                })
-                .collect();
-            JsonTx {
-                txid: txid.to_string(),
-                coinbase,
-                inputs,
-                outputs,
-            }
-        })
+        .map(|tx| describe_tx(tx, &mut spent))
         .collect();
     JsonBlock {
         hash: block.hash().to_string(),
@@ -124,6 +96,40 @@ fn describe(block: &Block, undo: Option<&[TxOut]>) -> JsonBlock {
         nonce: block.header.nonce,
         pow_valid: block.header.meets_target(),
         transactions: txs,
+    }
+}
+
+/// The JSON view of `tx`, taking the outputs its inputs spend from `spent`
+/// (none: signatures unchecked).
+pub(super) fn describe_tx(tx: &Transaction, spent: &mut impl Iterator<Item = TxOut>) -> JsonTx {
+    let txid = tx.txid();
+    let coinbase = tx.is_coinbase();
+    let inputs = tx
+        .inputs
+        .iter()
+        .enumerate()
+        .map(|(i, input)| JsonInput {
+            prev_out: input.prev_out.to_string(),
+            pubkey: hex::encode(input.pubkey),
+            signature_ok: (!coinbase)
+                .then(|| spent.next())
+                .flatten()
+                .map(|out| input_signed(&txid, i, input, &out)),
+        })
+        .collect();
+    let outputs = tx
+        .outputs
+        .iter()
+        .map(|o| JsonOutput {
+            value: o.value,
+            address: Address(o.pubkey_hash).to_string(),
+        })
+        .collect();
+    JsonTx {
+        txid: txid.to_string(),
+        coinbase,
+        inputs,
+        outputs,
     }
 }
 
@@ -152,35 +158,45 @@ pub fn printchain_text(store: &ChainStore, json: bool) -> Result<String, StoreEr
         return serde_json::to_string_pretty(&blocks)
             .map_err(|e| StoreError::Corrupt(e.to_string()));
     }
+    let text: Vec<String> = blocks.iter().map(block_text).collect();
+    Ok(text.join("\n\n"))
+}
+
+/// The text of one block (`printchain`, `getblock`).
+pub(super) fn block_text(b: &JsonBlock) -> String {
     let mut s = String::new();
-    for b in &blocks {
-        s.push_str(&format!("============ Block {} ============\n", b.hash));
-        s.push_str(&format!("Height: {}\n", b.height));
-        s.push_str(&format!("Prev. block: {}\n", b.prev_block_hash));
-        s.push_str(&format!("Timestamp: {}\n", b.timestamp));
-        s.push_str(&format!("Bits: {}\n", b.bits));
-        s.push_str(&format!("Nonce: {}\n", b.nonce));
-        s.push_str(&format!("PoW: {}\n", b.pow_valid));
-        for tx in &b.transactions {
-            let kind = if tx.coinbase { " (coinbase)" } else { "" };
-            s.push_str(&format!("--- Transaction {}{kind}\n", tx.txid));
-            if !tx.coinbase {
-                for (i, input) in tx.inputs.iter().enumerate() {
-                    let ok = match input.signature_ok {
-                        Some(true) => "signature OK",
-                        Some(false) => "signature INVALID",
-                        None => "no undo data",
-                    };
-                    s.push_str(&format!("     Input {i}: {} {ok}\n", input.prev_out));
-                }
-            }
-            for (i, o) in tx.outputs.iter().enumerate() {
-                s.push_str(&format!("     Output {i}: {} to {}\n", o.value, o.address));
-            }
-        }
-        s.push('\n');
+    s.push_str(&format!("============ Block {} ============\n", b.hash));
+    s.push_str(&format!("Height: {}\n", b.height));
+    s.push_str(&format!("Prev. block: {}\n", b.prev_block_hash));
+    s.push_str(&format!("Timestamp: {}\n", b.timestamp));
+    s.push_str(&format!("Bits: {}\n", b.bits));
+    s.push_str(&format!("Nonce: {}\n", b.nonce));
+    s.push_str(&format!("PoW: {}\n", b.pow_valid));
+    for tx in &b.transactions {
+        s.push_str(&tx_text(tx));
     }
-    Ok(s.trim_end().to_string())
+    s.trim_end().to_string()
+}
+
+/// The text of one transaction (`printchain`, `getblock`, `gettx`).
+pub(super) fn tx_text(tx: &JsonTx) -> String {
+    let mut s = String::new();
+    let kind = if tx.coinbase { " (coinbase)" } else { "" };
+    s.push_str(&format!("--- Transaction {}{kind}\n", tx.txid));
+    if !tx.coinbase {
+        for (i, input) in tx.inputs.iter().enumerate() {
+            let ok = match input.signature_ok {
+                Some(true) => "signature OK",
+                Some(false) => "signature INVALID",
+                None => "no undo data",
+            };
+            s.push_str(&format!("     Input {i}: {} {ok}\n", input.prev_out));
+        }
+    }
+    for (i, o) in tx.outputs.iter().enumerate() {
+        s.push_str(&format!("     Output {i}: {} to {}\n", o.value, o.address));
+    }
+    s
 }
 
 /// `checkchain`: verifies every best-chain block from genesis to tip

@@ -132,7 +132,10 @@ pub fn run(cli: &Cli, paths: &NodePaths, args: &NodeArgs) -> Result<()> {
         let _ = tx.send(true);
     })
     .context("cannot install the signal handler")?;
-    crate::net::run_node(config, chain, Arc::new(Text), rx)
+    let text = Text {
+        started: std::time::Instant::now(),
+    };
+    crate::net::run_node(config, chain, Arc::new(text), rx)
 }
 
 fn node_config(
@@ -214,7 +217,10 @@ fn advertised_addr(args: &NodeArgs, port: u16) -> SocketAddr {
 }
 
 /// The control socket's answers: the same text as the stopped-node CLI.
-struct Text;
+struct Text {
+    /// When the node started (for `status`'s uptime).
+    started: std::time::Instant,
+}
 
 impl Queries for Text {
     fn answer(&self, chain: &Chain, request: &Request) -> Result<String> {
@@ -234,9 +240,10 @@ impl Queries for Text {
                     &a.0,
                 )?)?
             }
-            Request::Status | Request::SubmitTx(_) => {
-                return Err(anyhow!("not a chain query"));
+            Request::Read { query, json } => {
+                super::inspect::read(store, Some(chain.mempool()), query, *json)?
             }
+            _ => return Err(anyhow!("not a chain query")),
         })
     }
 
@@ -249,6 +256,23 @@ impl Queries for Text {
                 peers,
             } => query::status_lines(*height, tip.as_ref(), *mempool, *peers),
             other => format!("{other:?}"),
+        }
+    }
+
+    fn node(&self, request: &Request, reply: &LocalReply) -> String {
+        let LocalReply::Info(info) = reply else {
+            return self.status(reply);
+        };
+        match request {
+            Request::Peers(json) => {
+                let now = crate::core::params::now_secs().saturating_mul(1000);
+                super::nodeview::peers(info, now, *json)
+            }
+            Request::Info(json) => {
+                let up = self.started.elapsed().as_secs();
+                super::nodeview::running_status(info, up, *json)
+            }
+            _ => self.status(reply),
         }
     }
 }

@@ -27,6 +27,7 @@
 pub mod addrbook;
 pub mod discovery;
 pub mod eviction;
+mod local;
 pub mod peers;
 pub mod relay;
 pub mod sync;
@@ -46,7 +47,8 @@ use crate::wire::message::Message;
 pub use addrbook::AddrBook;
 pub use peers::Peer;
 pub use types::{
-    Config, DisconnectReason, Event, Input, LocalReply, LocalRequest, Millis, Output, ReplyId,
+    Config, DisconnectReason, Event, Input, LocalReply, LocalRequest, Millis, NodeInfo, Output,
+    PeerInfo, ReplyId,
 };
 
 /// One node's protocol state (module docs).
@@ -257,6 +259,7 @@ impl Protocol {
                 self.replies.entry(txid).or_default().push(id);
                 self.out.push(Output::AcceptTx { tx, from: None });
             }
+            other => self.on_local_node(id, other),
         }
     }
 }

@@ -1,0 +1,97 @@
+//! Control-socket requests about the node itself: its figures and peers,
+//! a peer to dial now, a block to mint now.
+
+use std::net::SocketAddr;
+
+use super::Protocol;
+use super::types::{LocalReply, LocalRequest, NodeInfo, Output, PeerInfo, ReplyId};
+
+impl Protocol {
+    /// Answers [`LocalRequest::Info`], [`LocalRequest::AddPeer`] and
+    /// [`LocalRequest::Mint`] (the others are answered in `on_local`).
+    pub(super) fn on_local_node(&mut self, id: ReplyId, request: LocalRequest) {
+        let reply = match request {
+            LocalRequest::Info => LocalReply::Info(self.node_info()),
+            LocalRequest::AddPeer(addr) => self.add_peer(addr),
+            LocalRequest::Mint => self.mint_now(),
+            LocalRequest::Status | LocalRequest::SubmitTx(_) => {
+                LocalReply::Rejected("not a node request".to_string())
+            }
+        };
+        self.out.push(Output::Reply(id, reply));
+    }
+
+    /// The node's figures and peers.
+    pub fn node_info(&self) -> NodeInfo {
+        let tip = self.tip();
+        let peers: Vec<PeerInfo> = self
+            .peers
+            .values()
+            .map(|p| PeerInfo {
+                addr: p.addr,
+                inbound: p.inbound,
+                ready: p.is_ready(),
+                height: p.best_height,
+                ping_ms: p.ping_rtt,
+                score: p.score,
+                connected_at: p.connected_at,
+            })
+            .collect();
+        let best_peer_height = peers
+            .iter()
+            .filter(|p| p.ready)
+            .map(|p| p.height)
+            .max()
+            .unwrap_or(0);
+        NodeInfo {
+            height: tip.map_or(0, |t| t.height),
+            tip: tip.map(|t| t.hash),
+            mempool: self.mempool.len(),
+            peers,
+            best_peer_height,
+            minter: self.config.minter.is_some(),
+        }
+    }
+
+    fn add_peer(&mut self, addr: SocketAddr) -> LocalReply {
+        if addr == self.config.me {
+            return LocalReply::Rejected(format!("{addr} is this node"));
+        }
+        if self.peers.values().any(|p| !p.inbound && p.addr == addr) {
+            return LocalReply::Rejected(format!("already connected to {addr}"));
+        }
+        self.book.pin([addr]);
+        self.book.dialing(addr);
+        self.out.push(Output::Connect(addr));
+        LocalReply::Done(format!("dialling {addr}"))
+    }
+
+    fn mint_now(&mut self) -> LocalReply {
+        let Some(minter) = self.config.minter else {
+            return LocalReply::Rejected(
+                "this node does not mint: start it with --minter ADDRESS".to_string(),
+            );
+        };
+        let Some(tip) = self.tip() else {
+            return LocalReply::Rejected("no chain yet".to_string());
+        };
+        if self.mempool.is_empty() {
+            return LocalReply::Rejected("the mempool is empty: nothing to mint".to_string());
+        }
+        if self.mint_pending {
+            return LocalReply::Rejected("a block is being minted already".to_string());
+        }
+        self.mint_pending = true;
+        let time = u32::try_from(self.now / 1000).unwrap_or(u32::MAX);
+        self.out.push(Output::Mint {
+            minter,
+            time,
+            threshold: 0,
+        });
+        LocalReply::Done(format!(
+            "minting a block at height {} with {} mempool transaction(s)",
+            tip.height + 1,
+            self.mempool.len()
+        ))
+    }
+}
