@@ -19,9 +19,24 @@ pub fn disconnect(addr: SocketAddr, reason: &DisconnectReason) {
     }
 }
 
-/// A failed dial (retried with backoff).
+/// Addresses whose dial failed already in this process.
+static FAILED_DIALS: std::sync::Mutex<std::collections::BTreeSet<SocketAddr>> =
+    std::sync::Mutex::new(std::collections::BTreeSet::new());
+
+/// A failed dial (retried with backoff): INFO the first time for an
+/// address, so that a mistyped or stopped seed shows, DEBUG after.
 pub fn dial_failed(addr: SocketAddr) {
-    debug!("cannot reach {addr}");
+    let first = FAILED_DIALS
+        .lock()
+        .map(|mut set| set.insert(addr))
+        .unwrap_or(false);
+    if first {
+        info!(
+            "cannot reach {addr}; retrying with backoff (1 s doubling to 60 s; further failures logged at debug level)"
+        );
+    } else {
+        debug!("cannot reach {addr}");
+    }
 }
 
 /// One line for a protocol event.
