@@ -289,3 +289,21 @@ fn a_running_node_answers_status_peers_mempool_gettx_addpeer_and_mint() {
     minter.stop();
     other.stop();
 }
+
+#[test]
+fn an_initial_sync_logs_one_summary_line_instead_of_a_line_per_block() {
+    let tmp = TempDir::new().unwrap();
+    let mut central = Node::new(tmp.path(), "central");
+    let mut fresh = Node::new(tmp.path(), "fresh");
+    genchain(tmp.path(), central.port, 40, 1);
+    central.start_central(&[]);
+    fresh.start_seeded(&central.addr(), &[]);
+    fresh.wait_height(40);
+    let line = fresh.wait_log("synced ");
+    assert!(line.contains("blocks/s"), "{line}");
+    let log = fresh.log_text();
+    assert!(!log.contains("connected at height 20"), "{log}");
+    assert!(log.contains("data directory"), "{log}");
+    fresh.stop();
+    central.stop();
+}
