@@ -182,6 +182,7 @@ pay() { # pay NODE FROM TO AMOUNT: a payment signed by NODE's wallet, relayed by
   # answers (P2P to --seed) could only reach the lab's own address.
   txid=$(ip netns exec "${NS[i]}" "$BIN" --datadir "${DIR[i]}" --port "$PORT" \
     send --from "$2" --to "$3" --amount "$4" --seed "$NET.$i:$PORT") || fail "send on n$i refused"
+  txid=${txid#txid: }
   TXIDS+=("$txid")
   echo "    n$1 sent $4 coin(s): $txid"
 }

@@ -1,6 +1,6 @@
 //! The `node` binary: parses arguments and runs the command. Errors print as
 //! one line on stderr with a non-zero exit; so does an internal panic (never
-//! a backtrace).
+//! a backtrace). A closed stdout pipe ends the command quietly with exit 0.
 
 use clap::Parser;
 
@@ -20,6 +20,15 @@ fn main() {
     }));
     let cli = sledchain::app::cli::Cli::parse();
     if let Err(e) = sledchain::app::cli::run(cli) {
+        // The reader of our output went away (`node printchain | head -1`):
+        // not an error.
+        let closed_pipe = e.chain().any(|c| {
+            c.downcast_ref::<std::io::Error>()
+                .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+        });
+        if closed_pipe {
+            std::process::exit(0);
+        }
         eprintln!("error: {e:#}");
         std::process::exit(1);
     }

@@ -89,7 +89,7 @@ fn createblockchain_pays_genesis_and_refuses_a_second_chain() {
     let status = ok(&dir, &["status"]);
     assert_eq!(
         status.trim_end(),
-        format!("height: 0\ntip: {genesis}\nmempool: 0\npeers: 0")
+        format!("height: 0\ntip: {genesis}\nmempool: 0\npeers: 0\nrunning: no")
     );
     let err = fails(
         &dir,
@@ -135,7 +135,7 @@ fn send_mint_moves_balances_and_pays_the_fee_to_the_minter() {
     assert_eq!(lines[0], "height: 3");
     assert!(lines[1].starts_with("tip: ") && is_hash(&lines[1][5..]));
     assert_ne!(&lines[1][5..], genesis);
-    assert_eq!(lines[2..], ["mempool: 0", "peers: 0"]);
+    assert_eq!(lines[2..], ["mempool: 0", "peers: 0", "running: no"]);
     assert_eq!(ok(&dir, &["checkchain"]).trim_end(), "OK");
 }
 

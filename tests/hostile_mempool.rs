@@ -20,7 +20,7 @@ use sledchain::core::validation::SigCache;
 use sledchain::store::ChainStore;
 use sledchain::wire::message::Message;
 use sledchain::wire::payload::TxMsg;
-use support::{Node, RawPeer, key, now32, owner, signed, solve};
+use support::{Node, RawPeer, key, now32, owner, sent_txid, signed, solve};
 
 const DIFFICULTY: u32 = 8;
 /// Independent coins of the attacker: 12 roots of chains of [`CHAIN`]
@@ -145,9 +145,9 @@ fn an_honest_fee_payment_is_mined_while_an_attacker_floods_the_mempool() {
     let minter_addr = Address(owner(&key(8))).to_string();
     minter.start_seeded(&me, &["--minter", &minter_addr, "--mint-threshold", "1"]);
     minter.wait_height(1);
-    let paid = victim.ok(&[
+    let paid = sent_txid(&victim.ok(&[
         "send", "--from", &honest, "--to", &to, "--amount", "1", "--fee", "1",
-    ]);
+    ]));
     victim.wait_log(&format!("accepted transaction {paid}"));
     victim.wait_height(2);
     assert_eq!(victim.balance(&to), 1);

@@ -159,8 +159,8 @@ fn two_sends_in_a_row_spend_unconfirmed_change_and_both_get_mined() {
         central.status().is_some_and(|s| s.peers >= 1)
     });
 
-    let t1 = central.ok(&["send", "--from", &g, "--to", &b, "--amount", "3"]);
-    let t2 = central.ok(&["send", "--from", &g, "--to", &c, "--amount", "4"]);
+    let t1 = sent_txid(&central.ok(&["send", "--from", &g, "--to", &b, "--amount", "3"]));
+    let t2 = sent_txid(&central.ok(&["send", "--from", &g, "--to", &c, "--amount", "4"]));
     assert_ne!(t1, t2);
     wait_same_tip(&[&central, &minter], 1);
     let chain = central.ok(&["printchain"]);
@@ -182,8 +182,11 @@ fn cli_answers_the_same_with_the_node_running_and_stopped() {
     node.mint_send(&g, &a, 7);
     node.mint_send(&a, &g, 2);
     let snapshot = |n: &Node| -> Vec<String> {
+        // `status` adds `running: ...` and, while it runs, uptime and sync
+        // lines: the figures above them must agree.
+        let status = n.ok(&["status"]);
         vec![
-            n.ok(&["status"]),
+            status.lines().take(4).collect::<Vec<_>>().join("\n"),
             n.ok(&["getbalance", "--address", &g]),
             n.ok(&["getbalance", "--address", &a]),
             n.ok(&["printchain"]),
@@ -324,7 +327,7 @@ fn send_from_stopped_node_goes_to_seed_and_is_minted() {
         central.status().is_some_and(|s| s.peers >= 1)
     });
 
-    let txid = wallet.ok(&[
+    let txid = sent_txid(&wallet.ok(&[
         "send",
         "--from",
         &w,
@@ -334,7 +337,7 @@ fn send_from_stopped_node_goes_to_seed_and_is_minted() {
         "4",
         "--seed",
         &central.addr(),
-    ]);
+    ]));
     wait_same_tip(&[&central, &minter], 2);
     central.wait_log(&format!("accepted transaction {txid}"));
     assert!(central.ok(&["printchain"]).contains(&txid));

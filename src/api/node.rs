@@ -35,9 +35,9 @@ pub fn routes() -> Router<Api> {
         .route("/api/events", get(events))
 }
 
-async fn peer_list(api: &Api) -> Result<Vec<crate::protocol::PeerSummary>, ApiError> {
-    match api.node.local(LocalRequest::Peers).await? {
-        LocalReply::Peers(p) => Ok(p),
+async fn peer_list(api: &Api) -> Result<Vec<crate::protocol::PeerInfo>, ApiError> {
+    match api.node.local(LocalRequest::Info).await? {
+        LocalReply::Info(info) => Ok(info.peers),
         other => Err(ApiError::internal(format!("unexpected reply {other:?}"))),
     }
 }
@@ -154,7 +154,7 @@ async fn add_peer(
         .and_then(Value::as_str)
         .ok_or_else(|| ApiError::bad("addr", "missing"))?;
     let addr = socket_addr(addr)?;
-    done(api.node.local(LocalRequest::Connect(addr)).await?)
+    done(api.node.local(LocalRequest::AddPeer(addr)).await?)
 }
 
 async fn drop_peer(

@@ -11,8 +11,12 @@ use clap::{Parser, Subcommand};
 use super::{commands, query};
 use crate::core::params::DEFAULT_DIFFICULTY;
 use crate::net::control;
-use crate::store::ChainStore;
+use crate::store::{ChainStore, StoreError};
 use crate::wallet::Wallets;
+
+/// How long a command on a stopped node waits for the database lock that
+/// another command holds.
+pub const STORE_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// Default page cache of the sled database, in MiB.
 pub const DEFAULT_CACHE_MB: u64 = 64;
@@ -28,7 +32,10 @@ pub struct Cli {
     /// Port of the node to act on (and to listen on for `startnode`).
     #[arg(long, global = true, env = "NODE_ID", default_value_t = 3000)]
     pub port: u16,
-    /// Directory holding every node's data.
+    /// Directory holding every node's data. The default `./data` is
+    /// relative to the current directory: run every command of one node
+    /// from the same directory, or give an absolute path. `startnode`
+    /// prints the absolute path it uses.
     #[arg(long, global = true, default_value = "./data")]
     pub datadir: PathBuf,
     /// sled page cache size in MiB.
@@ -45,7 +52,11 @@ pub enum Command {
     /// Create a new key in this node's wallet and print its address.
     Createwallet,
     /// List the addresses in this node's wallet, one per line.
-    Listaddresses,
+    Listaddresses {
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
     /// Create a new chain whose genesis coinbase pays the subsidy to ADDRESS.
     Createblockchain {
         /// Address to receive the genesis subsidy.
@@ -60,6 +71,9 @@ pub enum Command {
         /// The address.
         #[arg(long)]
         address: String,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
     },
     /// Pay AMOUNT coins from FROM (a key in this wallet) to TO.
     ///
@@ -85,6 +99,10 @@ pub enum Command {
         /// Seed node to send the payment to when no node runs on --port.
         #[arg(long, default_value = "127.0.0.1:3000")]
         seed: String,
+        /// After the node accepts it, wait until the payment is this many
+        /// blocks deep (needs the node on --port running).
+        #[arg(long, default_value_t = 0)]
+        confirmations: u64,
     },
     /// Print the best chain from tip to genesis, each block with the
     /// validation status recorded when it was connected.
@@ -101,9 +119,63 @@ pub enum Command {
     Reindexutxo,
     /// Verify every block from genesis to tip and compare the UTXO set with a
     /// rebuild; print OK or the first discrepancy.
-    Checkchain,
-    /// Print height, tip, mempool size and peer count.
-    Status,
+    Checkchain {
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print height, tip, mempool size, peer count and whether the node
+    /// runs (and then its uptime, sync state and whether it mints).
+    Status {
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print one block by hash or best-chain height, with its confirmations.
+    Getblock {
+        /// Block hash (64 hex digits) or height.
+        id: String,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print one transaction (mempool of a running node, then the best
+    /// chain, scanned from the tip) with its block and confirmations.
+    Gettx {
+        /// The txid.
+        txid: String,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print the confirmed unspent outputs of an address (TXID:VOUT VALUE).
+    Listunspent {
+        /// The address.
+        #[arg(long)]
+        address: String,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print the running node's connected peers.
+    Peers {
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print the running node's mempool (txid and fee).
+    Mempool {
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Ask the running node to dial HOST:PORT now.
+    Addpeer {
+        /// The peer's address, HOST:PORT.
+        addr: String,
+    },
+    /// Ask the running node (a minter) to mint a block from its mempool now.
+    Mint,
     /// Run the node until Ctrl-C or SIGTERM.
     Startnode(super::startnode::NodeArgs),
 }
@@ -148,22 +220,23 @@ pub fn run(cli: Cli) -> Result<()> {
     match &cli.command {
         Command::Createwallet => {
             let mut w = Wallets::load(&paths.wallet)?;
-            println!("{}", w.create_key()?);
+            super::out(w.create_key()?)?;
         }
-        Command::Listaddresses => {
-            for a in Wallets::load(&paths.wallet)?.addresses() {
-                println!("{a}");
+        Command::Listaddresses { json } => {
+            let addrs = Wallets::load(&paths.wallet)?.addresses();
+            if *json {
+                let list: Vec<String> = addrs.iter().map(ToString::to_string).collect();
+                super::out(serde_json::to_string_pretty(&list)?)?;
+            }
+            for a in addrs.iter().filter(|_| !*json) {
+                super::out(a)?;
             }
         }
         Command::Createblockchain {
             address,
             difficulty,
         } => commands::createblockchain(&ctx, address, *difficulty)?,
-        Command::Getbalance { address } => {
-            let addr = commands::parse_address(address)?;
-            let req = control::Request::Balance(addr.to_string());
-            ctx.read(req, |store| Ok(query::balance_text(store, &addr)?))?;
-        }
+
         Command::Send {
             from,
             to,
@@ -171,7 +244,15 @@ pub fn run(cli: Cli) -> Result<()> {
             fee,
             mint,
             seed,
-        } => commands::send(&ctx, (from, to), (*amount, *fee), *mint, seed)?,
+            confirmations,
+        } => commands::send(
+            &ctx,
+            (from, to),
+            (*amount, *fee),
+            *mint,
+            seed,
+            *confirmations,
+        )?,
         Command::Printchain { json, verify } => {
             let req = if *verify {
                 control::Request::PrintChainVerified(*json)
@@ -183,24 +264,8 @@ pub fn run(cli: Cli) -> Result<()> {
             })?;
         }
         Command::Reindexutxo => commands::reindexutxo(&ctx)?,
-        Command::Checkchain => {
-            let text = ctx.text(control::Request::CheckChain, |store| {
-                Ok(query::checkchain_text(store)?)
-            })?;
-            println!("{text}");
-            if text != "OK" {
-                bail!("chain check failed");
-            }
-        }
-        Command::Status => {
-            let text = if running {
-                control::request(&paths.control, &control::Request::Status)?
-            } else {
-                query::status_text(&ctx.open_store()?, 0, 0)?
-            };
-            println!("{text}");
-        }
         Command::Startnode(args) => super::startnode::run(&cli, &paths, args)?,
+        other => super::reads::run(&ctx, other)?,
     }
     Ok(())
 }
@@ -217,14 +282,26 @@ pub struct Ctx<'a> {
 }
 
 impl Ctx<'_> {
-    /// Opens the node's store (the node must be stopped).
+    /// Opens the node's store (the node must be stopped), waiting up to
+    /// [`STORE_WAIT`] for other commands on the same node to finish with it.
     ///
-    /// Errors: the store cannot be opened (locked, corrupt).
+    /// Errors: the store cannot be opened (corrupt; locked: by the node on
+    /// this port if its control socket answers, else by another command).
     pub fn open_store(&self) -> Result<ChainStore> {
-        Ok(ChainStore::open(
-            &self.paths.chain,
-            self.cli.cache_mb << 20,
-        )?)
+        let cache = self.cli.cache_mb << 20;
+        match ChainStore::open_waiting(&self.paths.chain, cache, STORE_WAIT) {
+            Ok(store) => Ok(store),
+            Err(StoreError::Locked(path)) if control::is_running(&self.paths.control) => bail!(
+                "database {path} is held by the node running on port {}: retry the command (it asks the node while it runs)",
+                self.cli.port
+            ),
+            Err(StoreError::Locked(path)) => bail!(
+                "database {path} is still held by another process after {} s (another node command, or a node starting or stopping on port {})",
+                STORE_WAIT.as_secs(),
+                self.cli.port
+            ),
+            Err(e) => Err(e.into()),
+        }
     }
 
     /// The text of a read-only command: from the running node through
@@ -252,7 +329,7 @@ impl Ctx<'_> {
         request: control::Request,
         local: impl FnOnce(&ChainStore) -> Result<String>,
     ) -> Result<()> {
-        println!("{}", self.text(request, local)?);
+        super::out(self.text(request, local)?)?;
         Ok(())
     }
 }

@@ -1,6 +1,7 @@
 //! The commands that write: `createblockchain`, `send`, `reindexutxo`.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::{Context, Result, anyhow, bail};
 
@@ -13,6 +14,7 @@ use crate::core::hash::BlockHash;
 use crate::core::params::{MAX_DIFFICULTY, MIN_DIFFICULTY, SUBSIDY, now_secs};
 use crate::core::validation::SigCache;
 use crate::net::control;
+use crate::net::submit::{TxVerdict, submit_tx};
 use crate::store::StoreError;
 use crate::wallet::Wallets;
 use crate::wallet::send::build_payment;
@@ -56,24 +58,36 @@ pub fn createblockchain(ctx: &Ctx, address: &str, difficulty: u32) -> Result<()>
     miner::solve(&mut genesis, threads(), &Default::default());
     store.init_genesis(&genesis)?;
     store.flush()?;
-    println!("{}", genesis.hash());
+    super::out(genesis.hash())?;
     Ok(())
 }
 
+/// How long `send` waits for the seed's verdict over P2P.
+const SEED_VERDICT_WAIT: Duration = Duration::from_secs(10);
+
 /// `send`: pays `amount` (whole coins, `fee` to the minter) from `from` (a
-/// key in this node's wallet) to `to`; prints the txid. A running node
-/// takes it over the control socket; else `--mint` mints it here, or it
-/// goes to `seed` over P2P.
+/// key in this node's wallet) to `to`; prints `txid: HEX` once the node
+/// that takes it has accepted it. A running node takes it over the control
+/// socket; else `--mint` mints it here, or it goes to `seed` over P2P.
 ///
 /// Errors: bad addresses, amount 0, a key not in the wallet, too few coins,
-/// the node's or seed's refusal.
+/// the node's refusal (with the rule) or the seed's (over P2P the rule is
+/// only in the seed's log).
 pub fn send(
     ctx: &Ctx,
     (from, to): (&str, &str),
     (amount, fee): (u64, u64),
     mint: bool,
     seed: &str,
+    confirmations: u64,
 ) -> Result<()> {
+    if confirmations > u64::from(mint) && !ctx.running {
+        bail!(
+            "--confirmations {confirmations} needs the node on port {} running, to watch the chain{}",
+            ctx.cli.port,
+            if mint { " (--mint makes 1)" } else { "" }
+        );
+    }
     let from_addr = parse_address(from)?;
     let to_addr = parse_address(to)?;
     if amount == 0 {
@@ -95,9 +109,10 @@ pub fn send(
         }
         let coins = control::coins(&ctx.paths.control, &from_addr)?;
         let tx = build_payment(key, &coins, to_addr.0, amount, fee)?;
-        let txid = control::request(&ctx.paths.control, &control::Request::SubmitTx(tx))?;
-        println!("{txid}");
-        return Ok(());
+        let txid = control::request(&ctx.paths.control, &control::Request::SubmitTx(tx))
+            .context("the node rejected the transaction")?;
+        super::out(format_args!("txid: {txid}"))?;
+        return wait_confirmations(ctx, &txid, confirmations);
     }
     let chain = ChainState::new(ctx.open_store()?, Arc::new(SigCache::new(100_000)))?;
     let mut mempool = Mempool::new();
@@ -112,11 +127,44 @@ pub fn send(
         chain.accept_block(&block, now)?;
         chain.store().flush()?;
     } else {
-        crate::net::send_tx_to(seed, &tx)
+        drop(chain);
+        let verdict = submit_tx(seed, &tx, SEED_VERDICT_WAIT)
             .with_context(|| format!("cannot reach seed node {seed}"))?;
+        if verdict != TxVerdict::Accepted {
+            bail!(
+                "transaction {txid} rejected by the seed {seed} (not in its mempool after {} s; see its log for the rule)",
+                SEED_VERDICT_WAIT.as_secs()
+            );
+        }
     }
-    println!("{txid}");
+    super::out(format_args!("txid: {txid}"))?;
     Ok(())
+}
+
+/// Polls the running node until `txid` is `n` blocks deep, then prints
+/// `confirmations: N`; returns at once for `n` = 0.
+///
+/// Errors: the transaction left the mempool without being mined (a
+/// conflicting payment was mined, or it was evicted); the node stopped.
+fn wait_confirmations(ctx: &Ctx, txid: &str, n: u64) -> Result<()> {
+    if n == 0 {
+        return Ok(());
+    }
+    let request = control::Request::Read {
+        query: control::Query::Tx(txid.to_string()),
+        json: true,
+    };
+    loop {
+        let text = control::request(&ctx.paths.control, &request)
+            .with_context(|| format!("waiting for {n} confirmations of {txid}"))?;
+        let view: serde_json::Value = serde_json::from_str(&text)?;
+        let have = view["confirmations"].as_u64().unwrap_or(0);
+        if have >= n {
+            super::out(format_args!("confirmations: {have}"))?;
+            return Ok(());
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    }
 }
 
 /// `reindexutxo`: rebuilds the UTXO set from the blocks; prints the counts.
@@ -132,6 +180,8 @@ pub fn reindexutxo(ctx: &Ctx) -> Result<()> {
     let store = ctx.open_store()?;
     store.tip()?;
     let (txs, outs) = store.reindex_utxo()?;
-    println!("Done! There are {txs} transactions with {outs} unspent outputs in the UTXO set.");
+    super::out(format_args!(
+        "Done! There are {txs} transactions with {outs} unspent outputs in the UTXO set."
+    ))?;
     Ok(())
 }

@@ -9,7 +9,7 @@ use serde::Serialize;
 use crate::core::address::Address;
 use crate::core::block::Block;
 use crate::core::params::now_secs;
-use crate::core::tx::{TxIn, TxOut, pubkey_hash, sighash, verify_signature};
+use crate::core::tx::{Transaction, TxIn, TxOut, pubkey_hash, sighash, verify_signature};
 use crate::core::validation::{ParentInfo, check_block_context, check_block_sanity};
 use crate::core::view::UtxoView;
 use crate::store::{BlockMeta, BlockStatus, ChainStore, StoreError};
@@ -46,7 +46,7 @@ pub fn status_lines(
 }
 
 #[derive(Serialize)]
-struct JsonInput {
+pub(super) struct JsonInput {
     prev_out: String,
     pubkey: String,
     /// Only with `--verify`: `Some(None)` (JSON null) when the block has no
@@ -56,13 +56,13 @@ struct JsonInput {
 }
 
 #[derive(Serialize)]
-struct JsonOutput {
+pub(super) struct JsonOutput {
     value: u64,
     address: String,
 }
 
 #[derive(Serialize)]
-struct JsonTx {
+pub(super) struct JsonTx {
     txid: String,
     coinbase: bool,
     inputs: Vec<JsonInput>,
@@ -70,7 +70,7 @@ struct JsonTx {
 }
 
 #[derive(Serialize)]
-struct JsonBlock {
+pub(super) struct JsonBlock {
     hash: String,
     prev_block_hash: String,
     height: u64,
@@ -81,50 +81,22 @@ struct JsonBlock {
     /// The block index's status: `valid` for a connected block (every rule,
     /// signatures included, was checked when it was connected).
     status: &'static str,
-    transactions: Vec<JsonTx>,
+    pub(super) transactions: Vec<JsonTx>,
 }
 
 /// One block as printed. With `verify`, `undo` (the outputs its inputs
 /// spent, `None` when missing) is used to re-verify every signature.
-fn describe(block: &Block, status: &'static str, verify: Option<Option<&[TxOut]>>) -> JsonBlock {
+fn describe_block(
+    block: &Block,
+    status: &'static str,
+    verify: Option<Option<&[TxOut]>>,
+) -> JsonBlock {
     // The undo data lists the spent outputs in input order, coinbase aside.
     let mut spent = verify.flatten().unwrap_or_default().iter().copied();
     let txs = block
         .transactions
         .iter()
-        .map(|tx| {
-            let txid = tx.txid();
-            let coinbase = tx.is_coinbase();
-            let inputs = tx
-                .inputs
-                .iter()
-                .enumerate()
-                .map(|(i, input)| JsonInput {
-                    prev_out: input.prev_out.to_string(),
-                    pubkey: hex::encode(input.pubkey),
-                    signature_ok: verify.map(|_| {
-                        (!coinbase)
-                            .then(|| spent.next())
-                            .flatten()
-                            .map(|out| input_signed(&txid, i, input, &out))
-                    }),
-                })
-                .collect();
-            let outputs = tx
-                .outputs
-                .iter()
-                .map(|o| JsonOutput {
-                    value: o.value,
-                    address: Address(o.pubkey_hash).to_string(),
-                })
-                .collect();
-            JsonTx {
-                txid: txid.to_string(),
-                coinbase,
-                inputs,
-                outputs,
-            }
-        })
+        .map(|tx| describe_tx(tx, &mut spent, verify.is_some()))
         .collect();
     JsonBlock {
         hash: block.hash().to_string(),
@@ -136,6 +108,54 @@ fn describe(block: &Block, status: &'static str, verify: Option<Option<&[TxOut]>
         pow_valid: block.header.meets_target(),
         status,
         transactions: txs,
+    }
+}
+
+/// The JSON view of `block` with every signature checked against `undo`
+/// (its spent outputs; only best-chain blocks have them: `valid` then,
+/// `stored` without).
+pub(super) fn describe(block: &Block, undo: Option<&[TxOut]>) -> JsonBlock {
+    let status = if undo.is_some() { "valid" } else { "stored" };
+    describe_block(block, status, Some(undo))
+}
+
+/// The JSON view of `tx`; with `verify`, each input's signature is checked
+/// against the next output of `spent` (none left: `signature_ok` null).
+pub(super) fn describe_tx(
+    tx: &Transaction,
+    spent: &mut impl Iterator<Item = TxOut>,
+    verify: bool,
+) -> JsonTx {
+    let txid = tx.txid();
+    let coinbase = tx.is_coinbase();
+    let inputs = tx
+        .inputs
+        .iter()
+        .enumerate()
+        .map(|(i, input)| JsonInput {
+            prev_out: input.prev_out.to_string(),
+            pubkey: hex::encode(input.pubkey),
+            signature_ok: verify.then(|| {
+                (!coinbase)
+                    .then(|| spent.next())
+                    .flatten()
+                    .map(|out| input_signed(&txid, i, input, &out))
+            }),
+        })
+        .collect();
+    let outputs = tx
+        .outputs
+        .iter()
+        .map(|o| JsonOutput {
+            value: o.value,
+            address: Address(o.pubkey_hash).to_string(),
+        })
+        .collect();
+    JsonTx {
+        txid: txid.to_string(),
+        coinbase,
+        inputs,
+        outputs,
     }
 }
 
@@ -182,11 +202,11 @@ pub fn printchain_text(store: &ChainStore, json: bool, verify: bool) -> Result<S
     }
     let blocks: Vec<JsonBlock> = if verify {
         read.par_iter()
-            .map(|(b, status, undo)| describe(b, status, Some(undo.as_deref())))
+            .map(|(b, status, undo)| describe_block(b, status, Some(undo.as_deref())))
             .collect()
     } else {
         read.iter()
-            .map(|(b, status, _)| describe(b, status, None))
+            .map(|(b, status, _)| describe_block(b, status, None))
             .collect()
     };
     if json {
@@ -198,37 +218,47 @@ pub fn printchain_text(store: &ChainStore, json: bool, verify: bool) -> Result<S
 
 /// The text form of `printchain`.
 fn chain_text(blocks: &[JsonBlock]) -> String {
+    let text: Vec<String> = blocks.iter().map(block_text).collect();
+    text.join("\n\n")
+}
+
+/// The text of one block (`printchain`, `getblock`).
+pub(super) fn block_text(b: &JsonBlock) -> String {
     let mut s = String::new();
-    for b in blocks {
-        s.push_str(&format!("============ Block {} ============\n", b.hash));
-        s.push_str(&format!("Height: {}\n", b.height));
-        s.push_str(&format!("Prev. block: {}\n", b.prev_block_hash));
-        s.push_str(&format!("Timestamp: {}\n", b.timestamp));
-        s.push_str(&format!("Bits: {}\n", b.bits));
-        s.push_str(&format!("Nonce: {}\n", b.nonce));
-        s.push_str(&format!("PoW: {}\n", b.pow_valid));
-        s.push_str(&format!("Status: {}\n", b.status));
-        for tx in &b.transactions {
-            let kind = if tx.coinbase { " (coinbase)" } else { "" };
-            s.push_str(&format!("--- Transaction {}{kind}\n", tx.txid));
-            if !tx.coinbase {
-                for (i, input) in tx.inputs.iter().enumerate() {
-                    let ok = match input.signature_ok {
-                        None => "",
-                        Some(Some(true)) => " signature OK",
-                        Some(Some(false)) => " signature INVALID",
-                        Some(None) => " no undo data",
-                    };
-                    s.push_str(&format!("     Input {i}: {}{ok}\n", input.prev_out));
-                }
-            }
-            for (i, o) in tx.outputs.iter().enumerate() {
-                s.push_str(&format!("     Output {i}: {} to {}\n", o.value, o.address));
-            }
-        }
-        s.push('\n');
+    s.push_str(&format!("============ Block {} ============\n", b.hash));
+    s.push_str(&format!("Height: {}\n", b.height));
+    s.push_str(&format!("Prev. block: {}\n", b.prev_block_hash));
+    s.push_str(&format!("Timestamp: {}\n", b.timestamp));
+    s.push_str(&format!("Bits: {}\n", b.bits));
+    s.push_str(&format!("Nonce: {}\n", b.nonce));
+    s.push_str(&format!("PoW: {}\n", b.pow_valid));
+    s.push_str(&format!("Status: {}\n", b.status));
+    for tx in &b.transactions {
+        s.push_str(&tx_text(tx));
     }
     s.trim_end().to_string()
+}
+
+/// The text of one transaction (`printchain`, `getblock`, `gettx`).
+pub(super) fn tx_text(tx: &JsonTx) -> String {
+    let mut s = String::new();
+    let kind = if tx.coinbase { " (coinbase)" } else { "" };
+    s.push_str(&format!("--- Transaction {}{kind}\n", tx.txid));
+    if !tx.coinbase {
+        for (i, input) in tx.inputs.iter().enumerate() {
+            let ok = match input.signature_ok {
+                None => "",
+                Some(Some(true)) => " signature OK",
+                Some(Some(false)) => " signature INVALID",
+                Some(None) => " no undo data",
+            };
+            s.push_str(&format!("     Input {i}: {}{ok}\n", input.prev_out));
+        }
+    }
+    for (i, o) in tx.outputs.iter().enumerate() {
+        s.push_str(&format!("     Output {i}: {} to {}\n", o.value, o.address));
+    }
+    s
 }
 
 /// `checkchain`: verifies every best-chain block from genesis to tip

@@ -142,6 +142,8 @@ pub fn run(cli: &Cli, paths: &NodePaths, args: &NodeArgs) -> Result<()> {
     }
     std::fs::create_dir_all(&paths.dir)?;
     restrict_dir(&paths.dir);
+    let dir = std::fs::canonicalize(&paths.dir).unwrap_or_else(|_| paths.dir.clone());
+    info!("data directory {}", dir.display());
     if control::is_running(&paths.control) {
         return Err(anyhow!("a node is already running on port {}", cli.port));
     }
@@ -177,8 +179,11 @@ pub fn run(cli: &Cli, paths: &NodePaths, args: &NodeArgs) -> Result<()> {
         let _ = tx.send(true);
     })
     .context("cannot install the signal handler")?;
+    let text = Text {
+        started: std::time::Instant::now(),
+    };
     let services = http_service(cli, paths, args)?.into_iter().collect();
-    crate::net::run_node_with(config, chain, Arc::new(Text), rx, services)
+    crate::net::run_node_with(config, chain, Arc::new(text), rx, services)
 }
 
 fn node_config(
@@ -260,7 +265,10 @@ fn advertised_addr(args: &NodeArgs, port: u16) -> SocketAddr {
 }
 
 /// The control socket's answers: the same text as the stopped-node CLI.
-struct Text;
+struct Text {
+    /// When the node started (for `status`'s uptime).
+    started: std::time::Instant,
+}
 
 impl Queries for Text {
     fn answer(&self, chain: &Chain, request: &Request) -> Result<String> {
@@ -281,9 +289,10 @@ impl Queries for Text {
                     &a.0,
                 )?)?
             }
-            Request::Status | Request::SubmitTx(_) => {
-                return Err(anyhow!("not a chain query"));
+            Request::Read { query, json } => {
+                super::inspect::read(store, Some(chain.mempool()), query, *json)?
             }
+            _ => return Err(anyhow!("not a chain query")),
         })
     }
 
@@ -301,6 +310,23 @@ impl Queries for Text {
             other => Err(anyhow!("unexpected reply {other:?}")),
         }
     }
+
+    fn node(&self, request: &Request, reply: &LocalReply) -> Result<String> {
+        let LocalReply::Info(info) = reply else {
+            return self.status(reply);
+        };
+        Ok(match request {
+            Request::Peers(json) => {
+                let now = crate::core::params::now_secs().saturating_mul(1000);
+                super::nodeview::peers(info, now, *json)
+            }
+            Request::Info(json) => {
+                let up = self.started.elapsed().as_secs();
+                super::nodeview::running_status(info, up, *json)
+            }
+            _ => return self.status(reply),
+        })
+    }
 }
 
 fn init_logging() {
@@ -308,7 +334,7 @@ fn init_logging() {
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
+        .with_writer(crate::net::log::LogWriter)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .try_init();
 }

@@ -1,8 +1,10 @@
 //! The local control socket: how CLI commands reach a running node.
 //!
-//! sled locks the database while the node runs, so `getbalance`, `send`,
-//! `printchain`, `status` and `checkchain` for that port talk to the node
-//! through the Unix socket `DATADIR/PORT/control.sock` instead (mode 0600,
+//! sled locks the database while the node runs, so the read commands
+//! (`getbalance`, `printchain`, `status`, `checkchain`, `getblock`, `gettx`,
+//! `listunspent`), `send`, and the running node's own commands (`peers`,
+//! `mempool`, `addpeer`, `mint`) for that port talk to the node through the
+//! Unix socket `DATADIR/PORT/control.sock` instead (mode 0600,
 //! inside the node's own directory; never the P2P port).
 //!
 //! Protocol: one JSON [`Request`] per line from the client, one JSON
@@ -42,6 +44,40 @@ pub enum Request {
     Coins(String),
     /// Add a signed transaction to the mempool and relay it; answers its txid.
     SubmitTx(Transaction),
+    /// A read-only chain query, as text (`json` false) or JSON.
+    Read {
+        /// What to read.
+        query: Query,
+        /// JSON instead of text.
+        json: bool,
+    },
+    /// `status` with the running node's figures (uptime, peers, sync
+    /// state), text or JSON (`true`).
+    Info(bool),
+    /// The connected peers, text or JSON (`true`).
+    Peers(bool),
+    /// Dial `HOST:PORT` now.
+    AddPeer(String),
+    /// A minter mints a block now from its mempool.
+    Mint,
+}
+
+/// The read-only chain queries of [`Request::Read`]; a stopped node's CLI
+/// answers the same from its store.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub enum Query {
+    /// Confirmed balance of an address.
+    Balance(String),
+    /// Verify the chain and the UTXO set.
+    CheckChain,
+    /// One block by hash or height.
+    Block(String),
+    /// One transaction by txid (mempool, then the best chain).
+    Tx(String),
+    /// Confirmed unspent outputs of an address.
+    Unspent(String),
+    /// The mempool's transactions (a running node only).
+    Mempool,
 }
 
 /// The node's answer: exactly one of `ok` (the text to print) or `err`.

@@ -1,7 +1,14 @@
 //! Log lines for protocol and chain events, and the initial-sync progress
-//! bar (shown only when stderr is a terminal).
+//! bar (shown only when stderr is a terminal). Log lines go through
+//! [`LogWriter`], which lifts the bar while a line is written so the two
+//! never overwrite each other. While a peer is more than
+//! [`QUIET_SYNC_BLOCKS`] ahead, connected blocks are logged at DEBUG, and
+//! one INFO line sums the sync up at the end.
 
 use std::net::SocketAddr;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
 
 use tracing::{debug, info, warn};
 
@@ -11,6 +18,44 @@ use crate::protocol::{DisconnectReason, Event};
 /// Blocks behind a peer before a progress bar is shown.
 const PROGRESS_MIN_BLOCKS: u64 = 100;
 
+/// Blocks behind a peer from which per-block lines go to DEBUG.
+pub const QUIET_SYNC_BLOCKS: u64 = 5;
+
+/// The bar on screen, for [`LogWriter`] to lift around log lines.
+static BAR: Mutex<Option<indicatif::ProgressBar>> = Mutex::new(None);
+
+/// True during an initial sync: connected blocks are logged at DEBUG.
+static SYNCING: AtomicBool = AtomicBool::new(false);
+
+/// A `tracing` writer to stderr that suspends the progress bar while a log
+/// line is written.
+pub struct LogWriter;
+
+/// The writer [`LogWriter`] makes.
+pub struct SuspendingStderr;
+
+impl std::io::Write for SuspendingStderr {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let bar = BAR.lock().ok().and_then(|b| b.clone());
+        match bar {
+            Some(bar) => bar.suspend(|| std::io::stderr().write(buf)),
+            None => std::io::stderr().write(buf),
+        }
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        std::io::stderr().flush()
+    }
+}
+
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for LogWriter {
+    type Writer = SuspendingStderr;
+
+    fn make_writer(&'a self) -> Self::Writer {
+        SuspendingStderr
+    }
+}
+
 /// One line for a peer the protocol dropped.
 pub fn disconnect(addr: SocketAddr, reason: &DisconnectReason) {
     match reason {
@@ -19,9 +64,24 @@ pub fn disconnect(addr: SocketAddr, reason: &DisconnectReason) {
     }
 }
 
-/// A failed dial (retried with backoff).
+/// Addresses whose dial failed already in this process.
+static FAILED_DIALS: std::sync::Mutex<std::collections::BTreeSet<SocketAddr>> =
+    std::sync::Mutex::new(std::collections::BTreeSet::new());
+
+/// A failed dial (retried with backoff): INFO the first time for an
+/// address, so that a mistyped or stopped seed shows, DEBUG after.
 pub fn dial_failed(addr: SocketAddr) {
-    debug!("cannot reach {addr}");
+    let first = FAILED_DIALS
+        .lock()
+        .map(|mut set| set.insert(addr))
+        .unwrap_or(false);
+    if first {
+        info!(
+            "cannot reach {addr}; retrying with backoff (1 s doubling to 60 s; further failures logged at debug level)"
+        );
+    } else {
+        debug!("cannot reach {addr}");
+    }
 }
 
 /// One line for a protocol event.
@@ -64,6 +124,15 @@ pub fn chain(e: &ChainEvent, addr: impl Fn(PeerId) -> Option<SocketAddr>) {
         ChainEvent::GenesisAdopted { hash, bits, .. } => {
             info!("adopted genesis {hash} (difficulty {bits} bits)")
         }
+        ChainEvent::BlockConnected {
+            hash,
+            height,
+            txs,
+            from: f,
+        } if SYNCING.load(Ordering::Relaxed) => debug!(
+            "block {hash} connected at height {height} ({txs} transactions) from {}",
+            from(f)
+        ),
         ChainEvent::BlockConnected {
             hash,
             height,
@@ -113,16 +182,40 @@ pub fn chain(e: &ChainEvent, addr: impl Fn(PeerId) -> Option<SocketAddr>) {
     }
 }
 
-/// The initial-sync progress bar.
+/// An initial sync under way: where it started and the height it aims at.
+struct SyncRun {
+    started: Instant,
+    from: u64,
+    to: u64,
+}
+
+/// The initial sync: its progress bar and its summary line.
 #[derive(Default)]
-pub struct Progress(Option<indicatif::ProgressBar>);
+pub struct Progress {
+    bar: Option<indicatif::ProgressBar>,
+    run: Option<SyncRun>,
+}
 
 impl Progress {
-    /// Shows a bar when we are at `ours` and a peer at `theirs`, far enough
-    /// ahead, on a terminal.
+    /// We are at `ours` and a peer at `theirs`: far enough ahead, an
+    /// initial sync starts (quiet per-block lines) and, on a terminal, a
+    /// bar shows.
     pub fn start(&mut self, ours: u64, theirs: u64) {
-        if self.0.is_some()
-            || theirs.saturating_sub(ours) < PROGRESS_MIN_BLOCKS
+        let behind = theirs.saturating_sub(ours);
+        match &mut self.run {
+            Some(run) => run.to = run.to.max(theirs),
+            None if behind > QUIET_SYNC_BLOCKS => {
+                SYNCING.store(true, Ordering::Relaxed);
+                self.run = Some(SyncRun {
+                    started: Instant::now(),
+                    from: ours,
+                    to: theirs,
+                });
+            }
+            None => {}
+        }
+        if self.bar.is_some()
+            || behind < PROGRESS_MIN_BLOCKS
             || !std::io::IsTerminal::is_terminal(&std::io::stderr())
         {
             return;
@@ -134,17 +227,37 @@ impl Progress {
             bar.set_style(style);
         }
         bar.set_position(ours);
-        self.0 = Some(bar);
+        if let Ok(mut b) = BAR.lock() {
+            *b = Some(bar.clone());
+        }
+        self.bar = Some(bar);
     }
 
-    /// Moves the bar to `height`; clears it at the end.
+    /// The tip moved to `height`: the bar follows; at the target the bar
+    /// clears and one line says `synced N blocks in X s (Y blocks/s)`.
     pub fn update(&mut self, height: u64) {
-        if let Some(bar) = &self.0 {
-            bar.set_position(height);
-            if height >= bar.length().unwrap_or(0) {
-                bar.finish_and_clear();
-                self.0 = None;
-            }
+        if let Some(bar) = &self.bar {
+            bar.set_position(height.min(bar.length().unwrap_or(height)));
         }
+        let Some(run) = &self.run else {
+            return;
+        };
+        if height < run.to {
+            return;
+        }
+        if let Some(bar) = self.bar.take() {
+            if let Ok(mut b) = BAR.lock() {
+                *b = None;
+            }
+            bar.finish_and_clear();
+        }
+        SYNCING.store(false, Ordering::Relaxed);
+        let blocks = height.saturating_sub(run.from);
+        let secs = run.started.elapsed().as_secs_f64();
+        info!(
+            "synced {blocks} blocks in {secs:.1} s ({:.0} blocks/s)",
+            blocks as f64 / secs.max(0.001)
+        );
+        self.run = None;
     }
 }

@@ -6,6 +6,7 @@
 //! * [`worker`]: the chain worker thread (validation, reorgs, mints and
 //!   control queries, in order, off the reactor).
 //! * [`server`] and [`control`]: the local control socket.
+//! * [`submit`]: `node send`'s P2P path to a remote node.
 //! * [`log`]: log lines and the sync progress bar.
 //!
 //! Graceful shutdown follows tokio's mini-redis: a watch channel tells
@@ -18,6 +19,7 @@ pub mod log;
 pub mod peer;
 pub mod reactor;
 pub mod server;
+pub mod submit;
 pub mod worker;
 
 use std::net::SocketAddr;
@@ -26,19 +28,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
-use futures::SinkExt;
 use tokio::net::{TcpListener, UnixListener};
 use tokio::sync::{mpsc, watch};
-use tokio_util::codec::Framed;
 use tracing::info;
 
 use crate::chain::Chain;
-use crate::core::tx::Transaction;
 use crate::protocol::{Config, Protocol};
-use crate::wire::frame::Frame;
-use crate::wire::frame::FrameCodec;
-use crate::wire::message::Message;
-use crate::wire::payload::{PROTOCOL_VERSION, TxMsg, Version};
 pub use handle::{NodeEvent, NodeHandle, NodeInfo, Service};
 pub use server::Queries;
 
@@ -169,41 +164,4 @@ async fn serve(
 fn restrict_file(p: &std::path::Path) {
     use std::os::unix::fs::PermissionsExt;
     let _ = std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o600));
-}
-
-/// Sends one `tx` message to the node at `addr` (`host:port`) on a fresh
-/// connection and closes it: how `node send` reaches the seed when no node
-/// runs locally.
-///
-/// Errors: the connection or the write failed (within 10 seconds).
-pub fn send_tx_to(addr: &str, tx: &Transaction) -> Result<()> {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
-    rt.block_on(async {
-        let stream = tokio::time::timeout(
-            std::time::Duration::from_secs(10),
-            tokio::net::TcpStream::connect(addr),
-        )
-        .await
-        .context("timed out")??;
-        let mut framed = Framed::new(stream, FrameCodec::for_messages());
-        // A peer must say `version` first; this one has no chain and no
-        // listen address.
-        let hello = Message::Version(Version {
-            version: PROTOCOL_VERSION,
-            best_height: 0,
-            addr_from: String::new(),
-            genesis: None,
-            nonce: crate::core::params::now_secs() ^ u64::from(std::process::id()) << 32,
-        });
-        framed.send(hello.to_frame()).await?;
-        let msg = Message::Tx(TxMsg {
-            addr_from: String::new(),
-            transaction: tx.clone(),
-        });
-        framed.send(msg.to_frame()).await?;
-        SinkExt::<Frame>::flush(&mut framed).await?;
-        Ok(())
-    })
 }

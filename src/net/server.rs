@@ -25,6 +25,14 @@ pub trait Queries: Send + Sync + 'static {
     ///
     /// Errors: whatever the application reports (e.g. no chain yet).
     fn status(&self, reply: &LocalReply) -> anyhow::Result<String>;
+    /// The answer to `request` ([`Request::Info`], [`Request::Peers`])
+    /// from the protocol's `reply`; by default [`Queries::status`].
+    ///
+    /// Errors: as [`Queries::status`].
+    fn node(&self, request: &Request, reply: &LocalReply) -> anyhow::Result<String> {
+        let _ = request;
+        self.status(reply)
+    }
 }
 
 /// Serves the control socket until `shutdown` turns true.
@@ -83,10 +91,14 @@ async fn answer(
     control: &mpsc::Sender<Control>,
     jobs: &std_mpsc::Sender<Job>,
 ) -> Result<String, String> {
-    let local = match req {
+    let local = match &req {
         Request::Status => LocalRequest::Status,
-        Request::SubmitTx(tx) => LocalRequest::SubmitTx(tx),
-        other => {
+        Request::SubmitTx(tx) => LocalRequest::SubmitTx(tx.clone()),
+        Request::Info(_) | Request::Peers(_) => LocalRequest::Info,
+        Request::Mint => LocalRequest::Mint,
+        Request::AddPeer(a) => LocalRequest::AddPeer(resolve(a)?),
+        _ => {
+            let other = req;
             let (tx, rx) = oneshot::channel();
             let q = queries.clone();
             let job: super::worker::QueryJob = Box::new(move |chain| q.answer(chain, &other));
@@ -106,7 +118,20 @@ async fn answer(
     match rx.await {
         Ok(LocalReply::Accepted(txid)) => Ok(txid.to_string()),
         Ok(LocalReply::Rejected(e)) => Err(e),
-        Ok(status) => queries.status(&status).map_err(|e| format!("{e:#}")),
+        Ok(LocalReply::Done(text)) => Ok(text),
+        Ok(status @ LocalReply::Status { .. }) => {
+            queries.status(&status).map_err(|e| format!("{e:#}"))
+        }
+        Ok(reply) => queries.node(&req, &reply).map_err(|e| format!("{e:#}")),
         Err(_) => Err("the node is stopping".into()),
     }
+}
+
+/// The first address `host:port` resolves to.
+fn resolve(addr: &str) -> Result<std::net::SocketAddr, String> {
+    use std::net::ToSocketAddrs;
+    addr.to_socket_addrs()
+        .ok()
+        .and_then(|mut a| a.next())
+        .ok_or_else(|| format!("cannot resolve {addr:?}: expected HOST:PORT"))
 }

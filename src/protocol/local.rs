@@ -1,73 +1,116 @@
-//! Local requests beyond status and transactions: the peer list, dialling
-//! and dropping a peer on request, and minting now (the HTTP API's node
-//! routes).
+//! Local requests about the node itself (from the control socket and the
+//! HTTP API): its figures and peers, a peer to dial or drop now, a block to
+//! mint now.
 
-use super::{DisconnectReason, LocalReply, LocalRequest, Output, PeerSummary, Protocol, ReplyId};
+use std::net::SocketAddr;
+
+use super::types::{LocalReply, LocalRequest, NodeInfo, Output, PeerInfo, ReplyId};
+use super::{DisconnectReason, Protocol};
 
 impl Protocol {
-    /// Answers [`LocalRequest::Peers`], [`LocalRequest::Connect`],
-    /// [`LocalRequest::Disconnect`] and [`LocalRequest::Mint`].
-    pub(super) fn on_local_admin(&mut self, id: ReplyId, request: LocalRequest) {
+    /// Answers [`LocalRequest::Info`], [`LocalRequest::AddPeer`],
+    /// [`LocalRequest::Disconnect`] and [`LocalRequest::Mint`] (the others
+    /// are answered in `on_local`).
+    pub(super) fn on_local_node(&mut self, id: ReplyId, request: LocalRequest) {
         let reply = match request {
-            LocalRequest::Peers => LocalReply::Peers(self.peer_summaries()),
-            LocalRequest::Connect(addr) => {
-                self.out.push(Output::Connect(addr));
-                LocalReply::Done(format!("dialling {addr}"))
-            }
-            LocalRequest::Disconnect(addr) => {
-                let ids: Vec<_> = self
-                    .peers
-                    .iter()
-                    .filter(|(_, p)| p.addr == addr)
-                    .map(|(id, _)| *id)
-                    .collect();
-                if ids.is_empty() {
-                    LocalReply::Rejected(format!("no peer at {addr}"))
-                } else {
-                    for peer in ids {
-                        self.disconnect(peer, DisconnectReason::Requested);
-                    }
-                    LocalReply::Done(format!("disconnected {addr}"))
-                }
-            }
+            LocalRequest::Info => LocalReply::Info(self.node_info()),
+            LocalRequest::AddPeer(addr) => self.add_peer(addr),
+            LocalRequest::Disconnect(addr) => self.drop_peer(addr),
             LocalRequest::Mint => self.mint_now(),
-            LocalRequest::Status | LocalRequest::SubmitTx(_) => return,
+            LocalRequest::Status | LocalRequest::SubmitTx(_) => {
+                LocalReply::Rejected("not a node request".to_string())
+            }
         };
         self.out.push(Output::Reply(id, reply));
     }
 
-    fn peer_summaries(&self) -> Vec<PeerSummary> {
-        self.peers
+    /// The node's figures and peers.
+    pub fn node_info(&self) -> NodeInfo {
+        let tip = self.tip();
+        let peers: Vec<PeerInfo> = self
+            .peers
             .values()
-            .map(|p| PeerSummary {
+            .map(|p| PeerInfo {
                 addr: p.addr,
                 inbound: p.inbound,
-                ready: p.version.is_some(),
+                ready: p.is_ready(),
                 height: p.best_height,
                 ping_ms: p.ping_rtt,
                 score: p.score,
                 connected_at: p.connected_at,
             })
-            .collect()
+            .collect();
+        let best_peer_height = peers
+            .iter()
+            .filter(|p| p.ready)
+            .map(|p| p.height)
+            .max()
+            .unwrap_or(0);
+        NodeInfo {
+            height: tip.map_or(0, |t| t.height),
+            tip: tip.map(|t| t.hash),
+            mempool: self.mempool.len(),
+            peers,
+            best_peer_height,
+            minter: self.config.minter.is_some(),
+        }
+    }
+
+    fn add_peer(&mut self, addr: SocketAddr) -> LocalReply {
+        if addr == self.config.me {
+            return LocalReply::Rejected(format!("{addr} is this node"));
+        }
+        if self.peers.values().any(|p| !p.inbound && p.addr == addr) {
+            return LocalReply::Rejected(format!("already connected to {addr}"));
+        }
+        self.book.pin([addr]);
+        self.book.dialing(addr);
+        self.out.push(Output::Connect(addr));
+        LocalReply::Done(format!("dialling {addr}"))
+    }
+
+    fn drop_peer(&mut self, addr: SocketAddr) -> LocalReply {
+        let ids: Vec<_> = self
+            .peers
+            .iter()
+            .filter(|(_, p)| p.addr == addr)
+            .map(|(id, _)| *id)
+            .collect();
+        if ids.is_empty() {
+            return LocalReply::Rejected(format!("no peer at {addr}"));
+        }
+        for peer in ids {
+            self.disconnect(peer, DisconnectReason::Requested);
+        }
+        LocalReply::Done(format!("disconnected {addr}"))
     }
 
     fn mint_now(&mut self) -> LocalReply {
         let Some(minter) = self.config.minter else {
-            return LocalReply::Rejected("this node does not mint (no --minter)".into());
+            return LocalReply::Rejected(
+                "this node does not mint: start it with --minter ADDRESS".to_string(),
+            );
         };
-        if self.tip().is_none() {
-            return LocalReply::Rejected("no chain yet".into());
+        let Some(tip) = self.tip() else {
+            return LocalReply::Rejected("no chain yet".to_string());
+        };
+        if self.mempool.is_empty() {
+            return LocalReply::Rejected("the mempool is empty: nothing to mint".to_string());
         }
         if self.mint_pending {
-            return LocalReply::Rejected("a mint is already in progress".into());
+            return LocalReply::Rejected("a block is being minted already".to_string());
         }
         self.mint_pending = true;
         let time = u32::try_from(self.now / 1000).unwrap_or(u32::MAX);
         self.out.push(Output::Mint {
             minter,
             time,
-            threshold: 1,
+            threshold: 0,
         });
-        LocalReply::Done("minting".into())
+        LocalReply::Done(format!(
+            "minting a block at height {} with {} mempool transaction(s)",
+            tip.height + 1,
+            self.mempool.len()
+        ))
     }
 }

@@ -47,8 +47,8 @@ use crate::wire::message::Message;
 pub use addrbook::AddrBook;
 pub use peers::Peer;
 pub use types::{
-    Config, DisconnectReason, Event, Input, LocalReply, LocalRequest, Millis, Output, PeerSummary,
-    ReplyId,
+    Config, DisconnectReason, Event, Input, LocalReply, LocalRequest, Millis, NodeInfo, Output,
+    PeerInfo, ReplyId,
 };
 
 /// One node's protocol state (module docs).
@@ -259,7 +259,7 @@ impl Protocol {
                 self.replies.entry(txid).or_default().push(id);
                 self.out.push(Output::AcceptTx { tx, from: None });
             }
-            other => self.on_local_admin(id, other),
+            other => self.on_local_node(id, other),
         }
     }
 }

@@ -126,38 +126,57 @@ pub enum LocalRequest {
     Status,
     /// Accept a signed transaction into the mempool and relay it.
     SubmitTx(Transaction),
-    /// The connected peers: answered with [`LocalReply::Peers`].
-    Peers,
-    /// Dial this address now (answered with [`LocalReply::Done`] once the
-    /// dial is asked for, not when it succeeds).
-    Connect(SocketAddr),
+    /// The node's figures and its peers: answered with
+    /// [`LocalReply::Info`].
+    Info,
+    /// Dial this address now (pinned in the address book like a seed):
+    /// answered with [`LocalReply::Done`], or [`LocalReply::Rejected`] when
+    /// it is this node or already connected.
+    AddPeer(SocketAddr),
     /// Disconnect every peer at this address: [`LocalReply::Done`], or
     /// [`LocalReply::Rejected`] when none is connected.
     Disconnect(SocketAddr),
-    /// A minter mints a block now from its mempool (however few
-    /// transactions it holds): [`LocalReply::Done`], or
-    /// [`LocalReply::Rejected`] when this node does not mint, has no chain
-    /// or is minting already.
+    /// A minter mints a block now from its mempool, even below the mint
+    /// threshold: answered with [`LocalReply::Done`], or
+    /// [`LocalReply::Rejected`] when the node does not mint, has no chain or
+    /// is minting already.
     Mint,
 }
 
-/// One connected peer as [`LocalRequest::Peers`] reports it.
+/// One connected peer, for [`LocalReply::Info`].
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PeerSummary {
-    /// Its address (dialled, or the remote address of an inbound peer).
+pub struct PeerInfo {
+    /// Address dialled (outbound) or remote address (inbound).
     pub addr: SocketAddr,
     /// True when it dialled us.
     pub inbound: bool,
-    /// True once its `version` arrived (handshake done).
+    /// True once its `version` arrived.
     pub ready: bool,
-    /// Its best height as it said in `version` (0 before).
+    /// Its best height as we know it.
     pub height: u64,
-    /// Round-trip time of the last answered ping (ms).
+    /// Last ping round trip, ms.
     pub ping_ms: Option<Millis>,
-    /// Its misbehaviour score.
+    /// Misbehaviour points.
     pub score: u32,
-    /// When it connected (ms since the Unix epoch).
+    /// When the connection came up, ms since the Unix epoch.
     pub connected_at: Millis,
+}
+
+/// The node's figures, for [`LocalRequest::Info`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NodeInfo {
+    /// Tip height (0 with no chain).
+    pub height: u64,
+    /// Tip hash (`None` with no chain).
+    pub tip: Option<BlockHash>,
+    /// Transactions in the mempool.
+    pub mempool: usize,
+    /// Connected peers.
+    pub peers: Vec<PeerInfo>,
+    /// Highest best height among ready peers (0 with none).
+    pub best_peer_height: u64,
+    /// True when this node mints.
+    pub minter: bool,
 }
 
 /// The protocol's answer to a [`LocalRequest`].
@@ -176,13 +195,14 @@ pub enum LocalReply {
     },
     /// The transaction was accepted: its txid.
     Accepted(Txid),
-    /// The transaction was refused: the rule, as text. Also the refusal
-    /// of a [`LocalRequest::Disconnect`] or [`LocalRequest::Mint`].
+    /// The transaction was refused: the rule, as text (also any refused
+    /// [`LocalRequest`], with the reason).
     Rejected(String),
-    /// For [`LocalRequest::Peers`].
-    Peers(Vec<PeerSummary>),
-    /// A [`LocalRequest::Connect`], [`LocalRequest::Disconnect`] or
-    /// [`LocalRequest::Mint`] was carried out: what was done, as text.
+    /// For [`LocalRequest::Info`].
+    Info(NodeInfo),
+    /// A [`LocalRequest::AddPeer`], [`LocalRequest::Disconnect`] or
+    /// [`LocalRequest::Mint`] under way or done:
+    /// what is being done, as text.
     Done(String),
 }
 

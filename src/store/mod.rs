@@ -65,7 +65,7 @@ pub enum StoreError {
     #[error("database error: {0}")]
     Db(#[from] sled::Error),
     /// The database is locked by another process (a running node).
-    #[error("database {0} is in use by another process (is a node running on this port?)")]
+    #[error("database {0} is in use by another process")]
     Locked(String),
     /// A stored value does not decode, or a record the chain needs is missing.
     #[error("database is corrupt: {0}")]
@@ -190,16 +190,33 @@ impl ChainStore {
     /// Errors: [`StoreError::Locked`] when another process holds it,
     /// [`StoreError::Db`] otherwise.
     pub fn open(path: &Path, cache_bytes: u64) -> Result<ChainStore, StoreError> {
+        // A process that just closed the database (a CLI command, a node
+        // that is exiting) may hold its lock for a moment: retry briefly.
+        Self::open_waiting(path, cache_bytes, std::time::Duration::from_secs(2))
+    }
+
+    /// [`ChainStore::open`], waiting up to `wait` for another process to
+    /// let go of the database (sled's lock is exclusive, so two commands
+    /// reading the same stopped node take turns); retries back off from 20
+    /// to 250 ms.
+    ///
+    /// Errors: as [`ChainStore::open`], [`StoreError::Locked`] once `wait`
+    /// has passed.
+    pub fn open_waiting(
+        path: &Path,
+        cache_bytes: u64,
+        wait: std::time::Duration,
+    ) -> Result<ChainStore, StoreError> {
         if let Some(parent) = path.parent() {
             std::fs::create_dir_all(parent).map_err(|e| StoreError::Db(e.into()))?;
         }
-        // A process that just closed the database (a CLI command, a node
-        // that is exiting) may hold its lock for a moment: retry briefly.
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
+        let deadline = std::time::Instant::now() + wait;
+        let mut pause = std::time::Duration::from_millis(20);
         let db = loop {
             match Self::open_db(path, cache_bytes) {
                 Err(StoreError::Locked(_)) if std::time::Instant::now() < deadline => {
-                    std::thread::sleep(std::time::Duration::from_millis(50));
+                    std::thread::sleep(pause);
+                    pause = (pause * 2).min(std::time::Duration::from_millis(250));
                 }
                 other => break other?,
             }

@@ -17,6 +17,13 @@ use super::{Node, genchain_bin};
 pub const CLI_DIFFICULTY: &str = "8";
 
 /// True for 64 hex digits (a block hash or txid as printed).
+/// The txid in `send`'s output (`txid: HEX`); panics on anything else.
+pub fn sent_txid(out: &str) -> String {
+    let txid = out.trim().strip_prefix("txid: ").unwrap_or_default();
+    assert!(is_hash(txid), "send prints `txid: HEX`: {out:?}");
+    txid.to_string()
+}
+
 pub fn is_hash(s: &str) -> bool {
     s.len() == 64 && s.bytes().all(|b| b.is_ascii_hexdigit())
 }
@@ -95,9 +102,7 @@ impl Node {
 
     fn mint(&self, args: &[&str]) -> String {
         let out = self.stdout(args);
-        let txid = out.trim_end().to_string();
-        assert!(is_hash(&txid), "send prints the txid: {out:?}");
-        txid
+        sent_txid(&out)
     }
 
     /// `getbalance --address ADDR` (`Balance of ADDR: N`): N.
