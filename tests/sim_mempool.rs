@@ -150,3 +150,66 @@ fn an_honest_payment_with_a_fee_is_mined_through_a_zero_fee_flood() {
     assert!(s.run_while_not(600_000, paid));
     assert!(!s.chain(0).mempool().contains(&honest));
 }
+
+/// A child relayed before its parent (they came from different peers) is
+/// kept as an orphan transaction and enters the mempool once the parent
+/// does, then is relayed like any other.
+#[test]
+fn a_child_that_arrives_before_its_parent_enters_once_the_parent_does() {
+    use sledchain::protocol::Input;
+    use sledchain::sim::{Sim, SimConfig};
+    use sledchain::wire::message::Message;
+    use sledchain::wire::payload::{TxMsg, Version};
+    let config = || SimConfig {
+        nodes: 1,
+        minters: vec![],
+        ..SimConfig::default()
+    };
+    // Build parent and child on one simulation's view of the chain...
+    let mut maker = Sim::new(config()).expect("stores");
+    maker.start(0);
+    let parent = maker
+        .wallet
+        .pay(maker.chain(0), [7; 20], 1)
+        .expect("parent");
+    maker.submit(0, parent.clone());
+    let child = maker.wallet.pay(maker.chain(0), [8; 20], 2).expect("child");
+    assert!(
+        child
+            .inputs
+            .iter()
+            .any(|i| i.prev_out.txid == parent.txid())
+    );
+    // ...and relay them, child first, to a fresh node of the same chain.
+    let mut s = Sim::new(config()).expect("stores");
+    s.start(0);
+    let peer = s.attach(0, "198.51.100.9:40000".parse().expect("addr"));
+    let version = Message::Version(Version {
+        version: sledchain::wire::payload::PROTOCOL_VERSION,
+        best_height: 0,
+        addr_from: String::new(),
+        genesis: Some(s.genesis.hash()),
+        nonce: 3,
+    });
+    s.inject(
+        0,
+        Input::Received {
+            peer,
+            message: version,
+        },
+    );
+    for tx in [&child, &parent] {
+        let message = Message::Tx(TxMsg {
+            addr_from: String::new(),
+            transaction: tx.clone(),
+        });
+        s.inject(0, Input::Received { peer, message });
+        s.run_for(10);
+    }
+    assert_eq!(s.protocol(0).mempool_len(), 2);
+    assert!(s.chain(0).mempool().contains(&child.txid()));
+    assert!(
+        s.stats.disconnects.is_empty(),
+        "a missing parent is not held against the peer"
+    );
+}

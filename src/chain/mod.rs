@@ -14,6 +14,7 @@
 pub mod locator;
 pub mod mempool;
 pub mod miner;
+pub mod orphan_txs;
 pub mod orphans;
 pub mod state;
 
@@ -158,6 +159,7 @@ pub struct Chain {
     state: Option<ChainState>,
     mempool: Mempool,
     orphans: OrphanPool,
+    orphan_txs: orphan_txs::OrphanTxs,
     sig_cache: Arc<SigCache>,
 }
 
@@ -183,6 +185,7 @@ impl Chain {
             state,
             mempool: Mempool::new(),
             orphans: OrphanPool::default(),
+            orphan_txs: Default::default(),
             sig_cache,
         };
         let mut events = Vec::new();
@@ -259,15 +262,38 @@ impl Chain {
     /// [`ChainEvent::TxRemoved`] per expired or evicted transaction, then
     /// [`ChainEvent::TxAccepted`] or [`ChainEvent::TxRejected`]; with no
     /// chain yet every transaction is rejected with
-    /// [`MempoolError::NoChain`].
+    /// [`MempoolError::NoChain`]. A relayed transaction whose input is
+    /// missing waits among the orphan transactions ([`orphan_txs`]); when a
+    /// transaction is accepted, its waiting children are tried next (each
+    /// with its own `TxAccepted` or `TxRejected`).
     pub fn accept_tx(
         &mut self,
         tx: Transaction,
         from: Option<PeerId>,
         now: u64,
     ) -> Vec<ChainEvent> {
-        let txid = tx.txid();
         let mut events = self.expire_mempool(now);
+        let mut queue = vec![(tx, from)];
+        while let Some((tx, from)) = queue.pop() {
+            if let Some(txid) = self.accept_one_tx(tx, from, now, &mut events) {
+                queue.extend(self.orphan_txs.take_children(&txid));
+            }
+        }
+        events
+    }
+
+    /// One transaction through the mempool; its txid when accepted. A
+    /// relayed one with a missing input is kept as an orphan transaction
+    /// (and still reported rejected) until its parent arrives.
+    fn accept_one_tx(
+        &mut self,
+        tx: Transaction,
+        from: Option<PeerId>,
+        now: u64,
+        events: &mut Vec<ChainEvent>,
+    ) -> Option<Txid> {
+        let txid = tx.txid();
+        let kept = tx.clone();
         let result = match &self.state {
             Some(_) => self.mempool.accept(tx, &self.store, &self.sig_cache, now),
             None => Err(MempoolError::NoChain),
@@ -282,14 +308,27 @@ impl Chain {
                     fee: accepted.fee,
                     from,
                 });
+                Some(txid)
             }
-            Err(e) => events.push(ChainEvent::TxRejected {
-                txid,
-                from,
-                error: Arc::new(e),
-            }),
+            Err(e) => {
+                let missing = matches!(
+                    &e,
+                    MempoolError::Invalid {
+                        error: crate::core::validation::TxError::MissingInput { .. },
+                        ..
+                    }
+                );
+                if missing && from.is_some() {
+                    self.orphan_txs.insert(kept, from, now);
+                }
+                events.push(ChainEvent::TxRejected {
+                    txid,
+                    from,
+                    error: Arc::new(e),
+                });
+                None
+            }
         }
-        events
     }
 
     /// Removes the mempool entries expired at `now` (seconds since the Unix
