@@ -114,15 +114,39 @@ pub fn send(
         super::out(format_args!("txid: {txid}"))?;
         return wait_confirmations(ctx, &txid, confirmations);
     }
+    let txid = send_stopped(
+        ctx,
+        key,
+        (from_addr.0, to_addr.0),
+        (amount, fee),
+        mint,
+        seed,
+    )?;
+    super::out(format_args!("txid: {txid}"))?;
+    Ok(())
+}
+
+/// `send` with no node running: the payment from the store's coins,
+/// minted here (`mint`) or handed to `seed` over P2P; its txid once taken.
+///
+/// Errors: as [`send`].
+fn send_stopped(
+    ctx: &Ctx,
+    key: &p256::ecdsa::SigningKey,
+    (from, to): ([u8; 20], [u8; 20]),
+    (amount, fee): (u64, u64),
+    mint: bool,
+    seed: &str,
+) -> Result<crate::core::hash::Txid> {
     let chain = ChainState::new(ctx.open_store()?, Arc::new(SigCache::new(100_000)))?;
     let mut mempool = Mempool::new();
-    let coins = spendable_coins(chain.store(), &mempool, &from_addr.0)?;
-    let tx = build_payment(key, &coins, to_addr.0, amount, fee)?;
+    let coins = spendable_coins(chain.store(), &mempool, &from)?;
+    let tx = build_payment(key, &coins, to, amount, fee)?;
     let txid = tx.txid();
     if mint {
         let now = now_secs();
         mempool.accept(tx, chain.store(), chain.sig_cache(), now)?;
-        let mut block = miner::template(&chain, &mempool, from_addr.0, now as u32)?;
+        let mut block = miner::template(&chain, &mempool, from, now as u32)?;
         miner::solve(&mut block, threads(), &Default::default());
         chain.accept_block(&block, now)?;
         chain.store().flush()?;
@@ -137,8 +161,7 @@ pub fn send(
             );
         }
     }
-    super::out(format_args!("txid: {txid}"))?;
-    Ok(())
+    Ok(txid)
 }
 
 /// Polls the running node until `txid` is `n` blocks deep, then prints

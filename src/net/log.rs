@@ -129,19 +129,15 @@ pub fn chain(e: &ChainEvent, addr: impl Fn(PeerId) -> Option<SocketAddr>) {
             height,
             txs,
             from: f,
-        } if SYNCING.load(Ordering::Relaxed) => debug!(
-            "block {hash} connected at height {height} ({txs} transactions) from {}",
-            from(f)
-        ),
-        ChainEvent::BlockConnected {
-            hash,
-            height,
-            txs,
-            from: f,
-        } => info!(
-            "block {hash} connected at height {height} ({txs} transactions) from {}",
-            from(f)
-        ),
+        } => {
+            let line = format!("block {hash} connected at height {height} ({txs} transactions)");
+            // One line per block, but not during an initial sync.
+            if SYNCING.load(Ordering::Relaxed) {
+                debug!("{line} from {}", from(f))
+            } else {
+                info!("{line} from {}", from(f))
+            }
+        }
         ChainEvent::Reorg {
             disconnected,
             connected,

@@ -104,30 +104,13 @@ async fn serve(
     let listener = TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("cannot listen on {}", config.listen))?;
-    let _ = std::fs::remove_file(&config.control);
-    let control_listener =
-        UnixListener::bind(&config.control).context("cannot create the control socket")?;
-    restrict_file(&config.control);
     let store = chain.store().clone();
-    let known = store
-        .peers()
-        .unwrap_or_default()
-        .into_iter()
-        .filter_map(|(a, _)| a.parse().ok())
-        .collect();
-    let protocol = Protocol::new(config.protocol.clone(), store.clone(), known);
+    let protocol = Protocol::new(config.protocol.clone(), store.clone(), known_peers(&store));
     let (inputs, rx) = mpsc::channel(1024);
     let (jobs, job_rx) = std::sync::mpsc::channel();
     let (control, control_rx) = mpsc::channel(64);
     let (w_jobs, w_inputs, threads) = (jobs.clone(), inputs.clone(), config.threads);
     let worker = std::thread::spawn(move || worker::run(chain, job_rx, w_jobs, w_inputs, threads));
-    tokio::spawn(server::serve(
-        control_listener,
-        queries,
-        control.clone(),
-        jobs.clone(),
-        shutdown.clone(),
-    ));
     let (events, _) = tokio::sync::broadcast::channel(handle::EVENT_BUFFER);
     let handle = NodeHandle {
         control: control.clone(),
@@ -146,6 +129,19 @@ async fn serve(
     for service in services {
         service(handle.clone())?;
     }
+    // The control socket comes last: once it answers, every service (the
+    // HTTP API) is listening too, so whoever waits for it may use them.
+    let _ = std::fs::remove_file(&config.control);
+    let control_listener =
+        UnixListener::bind(&config.control).context("cannot create the control socket")?;
+    restrict_file(&config.control);
+    tokio::spawn(server::serve(
+        control_listener,
+        queries,
+        control.clone(),
+        jobs.clone(),
+        shutdown.clone(),
+    ));
     info!("node listening on {}", config.protocol.me);
     let jobs_stop = jobs.clone();
     let reactor =
@@ -159,6 +155,16 @@ async fn serve(
     let _ = jobs_stop.send(worker::Job::Stop);
     let _ = tokio::task::spawn_blocking(move || worker.join()).await;
     Ok(known)
+}
+
+/// The peer addresses an earlier run saved.
+fn known_peers(store: &crate::store::ChainStore) -> Vec<SocketAddr> {
+    store
+        .peers()
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|(a, _)| a.parse().ok())
+        .collect()
 }
 
 fn restrict_file(p: &std::path::Path) {

@@ -266,26 +266,28 @@ impl Reactor {
                     let _ = r.send(reply);
                 }
             }
-            Output::Event(e) => {
-                if let crate::protocol::Event::Syncing { ours, theirs, .. } = e {
-                    self.progress.start(ours, theirs);
-                }
-                if let crate::protocol::Event::PeerReady {
-                    addr,
-                    height,
-                    inbound,
-                    ..
-                } = e
-                {
-                    self.publish(super::NodeEvent::PeerConnected {
-                        addr: addr.to_string(),
-                        inbound,
-                        height,
-                    });
-                }
-                log::event(&e);
-            }
+            Output::Event(e) => self.event(e),
         }
+    }
+
+    /// A protocol event: the progress bar, live subscribers, a log line.
+    fn event(&mut self, e: crate::protocol::Event) {
+        use crate::protocol::Event;
+        match &e {
+            Event::Syncing { ours, theirs, .. } => self.progress.start(*ours, *theirs),
+            Event::PeerReady {
+                addr,
+                height,
+                inbound,
+                ..
+            } => self.publish(super::NodeEvent::PeerConnected {
+                addr: addr.to_string(),
+                inbound: *inbound,
+                height: *height,
+            }),
+            _ => {}
+        }
+        log::event(&e);
     }
 
     fn job(&self, job: Job) {

@@ -50,13 +50,9 @@ pub fn submit_tx(addr: &str, tx: &Transaction, wait: Duration) -> Result<TxVerdi
     rt.block_on(submit(addr, tx, wait))
 }
 
-async fn submit(addr: &str, tx: &Transaction, wait: Duration) -> Result<TxVerdict> {
-    let stream = tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(addr))
-        .await
-        .context("timed out")??;
-    let mut framed = Framed::new(stream, FrameCodec::for_messages());
-    // A peer must say `version` first; this one has no chain and no listen
-    // address.
+/// Says `version` (a peer must say it first; this one has no chain and no
+/// listen address), then sends `tx`.
+async fn hand_over(framed: &mut Framed<TcpStream, FrameCodec>, tx: &Transaction) -> Result<()> {
     let hello = Message::Version(Version {
         version: PROTOCOL_VERSION,
         best_height: 0,
@@ -70,6 +66,15 @@ async fn submit(addr: &str, tx: &Transaction, wait: Duration) -> Result<TxVerdic
         transaction: tx.clone(),
     });
     framed.send(msg.to_frame()).await?;
+    Ok(())
+}
+
+async fn submit(addr: &str, tx: &Transaction, wait: Duration) -> Result<TxVerdict> {
+    let stream = tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(addr))
+        .await
+        .context("timed out")??;
+    let mut framed = Framed::new(stream, FrameCodec::for_messages());
+    hand_over(&mut framed, tx).await?;
     let txid = tx.txid();
     let deadline = tokio::time::Instant::now() + wait;
     while tokio::time::Instant::now() < deadline {
