@@ -1,7 +1,8 @@
 //! The HTTP API served by every running node (`startnode --http`): the
 //! Esplora-compatible read routes under `/api` ([`chain`], [`addr`]), the
 //! node routes under `/api/node` and the live events at `/api/events`
-//! ([`node`]), and the block explorer page at `/` ([`explorer`]). See `docs/api.md` for every route with an example.
+//! ([`node`]), and the block explorer page at `/` ([`explorer`]). See
+//! `docs/api.md` for every route with an example.
 //!
 //! axum on the node's tokio runtime, through a [`NodeHandle`]: reads of the
 //! store run in `spawn_blocking`, reads of the mempool run as short queries
