@@ -1,7 +1,8 @@
 //! The HTTP API served by every running node (`startnode --http`): the
 //! Esplora-compatible read routes under `/api` ([`chain`], [`addr`]), the
 //! node routes under `/api/node` and the live events at `/api/events`
-//! ([`node`]). See `docs/api.md` for every route with an example.
+//! ([`node`]), and the block explorer page at `/` ([`explorer`]). See
+//! `docs/api.md` for every route with an example.
 //!
 //! axum on the node's tokio runtime, through a [`NodeHandle`]: reads of the
 //! store run in `spawn_blocking`, reads of the mempool run as short queries
@@ -19,6 +20,7 @@ pub mod addr;
 pub mod auth;
 pub mod chain;
 pub mod error;
+pub mod explorer;
 pub mod json;
 pub mod node;
 
@@ -106,6 +108,7 @@ pub fn router(api: Api) -> Router {
     chain::routes()
         .merge(addr::routes())
         .merge(node::routes())
+        .merge(explorer::routes())
         .fallback(error::no_route)
         .layer(limits)
         .layer(DefaultBodyLimit::max(MAX_BODY))
