@@ -290,10 +290,24 @@ fn node_on_another_network_is_refused() {
     assert_ne!(ours.tip, theirs.tip);
     seed.start_central(&[]);
     other.start_seeded(&seed.addr(), &[]);
-    wait_for(WAIT, "a log to say different network", || {
+    // Both sides say why, at WARN, each naming both genesis hashes.
+    wait_for(WAIT, "both logs to say different network", || {
         seed.log_text().contains("different network")
-            || other.log_text().contains("different network")
+            && other.log_text().contains("different network")
     });
+    for log in [seed.log_text(), other.log_text()] {
+        let line = log
+            .lines()
+            .find(|l| l.contains("different network"))
+            .unwrap_or_default()
+            .to_string();
+        assert!(line.contains("WARN"), "{line}");
+        let hashes = line
+            .split(|c: char| !c.is_ascii_hexdigit())
+            .filter(|w| w.len() == 64)
+            .collect::<std::collections::HashSet<_>>();
+        assert_eq!(hashes.len(), 2, "both genesis hashes: {line}");
+    }
     // Let the other node retry a few times: it must never adopt this chain.
     std::thread::sleep(Duration::from_millis(1500));
     let now = other.status().unwrap();

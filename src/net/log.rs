@@ -101,6 +101,9 @@ pub fn event(e: &Event) {
             reason,
         } => warn!("peer {addr}: {reason} (+{points}, score {score})"),
         Event::Banned { ip, until } => warn!("peer {ip} misbehaved: banned until {until} ms"),
+        Event::OtherNetwork { addr, ours, theirs } => {
+            warn!("disconnecting {addr}: different network (genesis {theirs}, ours {ours})")
+        }
         Event::NotBannedLoopback(addr) => {
             warn!("peer {addr} misbehaved: disconnecting (not banned: loopback)")
         }

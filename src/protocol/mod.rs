@@ -183,6 +183,9 @@ impl Protocol {
         let Some(p) = self.peers.get_mut(&peer) else {
             return;
         };
+        if p.closing.is_some() {
+            return;
+        }
         p.last_recv = self.now;
         if p.version.is_none() && !matches!(message, Message::Version(_)) {
             return self.misbehaving(peer, 10, "message before version");

@@ -48,6 +48,9 @@ pub struct Peer {
     pub last_flush: Millis,
     /// Whether our `addr` went out already (once per connection).
     pub addr_sent: bool,
+    /// Set when it is to be dropped at the next tick, for this reason (its
+    /// messages are ignored until then).
+    pub closing: Option<DisconnectReason>,
     /// Addresses it may still send in `addr`, in thousandths
     /// ([`super::discovery`]).
     pub addr_tokens: u64,
@@ -85,6 +88,7 @@ impl Peer {
             unflushed: 0,
             last_flush: now,
             addr_sent: false,
+            closing: None,
             addr_tokens: discovery::ADDR_BURST * discovery::ADDR_MILLI,
             addr_tokens_at: now,
             min_ping: None,
@@ -193,7 +197,7 @@ impl Protocol {
         if let (Some(ours), Some(theirs)) = (ours, v.genesis)
             && ours != theirs
         {
-            return self.disconnect(peer, DisconnectReason::DifferentNetwork { ours, theirs });
+            return self.refuse_network(peer, ours, theirs);
         }
         let Some(p) = self.peers.get_mut(&peer) else {
             return;
@@ -242,6 +246,25 @@ impl Protocol {
             // next block.
             self.send_getblocks(peer);
         }
+    }
+
+    /// A peer on another network: an outbound one is dropped at once (it
+    /// has our `version`); an inbound one first gets our `version`, so it
+    /// can say why too, and is dropped at the next tick, its messages
+    /// ignored meanwhile.
+    fn refuse_network(&mut self, peer: PeerId, ours: BlockHash, theirs: BlockHash) {
+        let reason = DisconnectReason::DifferentNetwork { ours, theirs };
+        let Some(p) = self.peers.get_mut(&peer) else {
+            return;
+        };
+        if !p.inbound {
+            return self.disconnect(peer, reason);
+        }
+        p.closing = Some(reason);
+        let addr = p.addr;
+        let v = self.version_message();
+        self.send(peer, v);
+        self.event(Event::OtherNetwork { addr, ours, theirs });
     }
 
     pub(super) fn on_pong(&mut self, peer: PeerId, nonce: u64) {
@@ -312,6 +335,10 @@ impl Protocol {
         let mut drop = Vec::new();
         let mut ping = Vec::new();
         for (id, p) in &self.peers {
+            if let Some(reason) = &p.closing {
+                drop.push((*id, reason.clone()));
+                continue;
+            }
             let stalled = p.unflushed > 0 && now.saturating_sub(p.last_flush) >= idle;
             let silent = now.saturating_sub(p.last_recv) >= idle;
             if stalled || (silent && p.unflushed > 0) {

@@ -355,6 +355,16 @@ pub enum Event {
     /// A peer was disconnected for misbehaving but not banned, being on
     /// loopback.
     NotBannedLoopback(SocketAddr),
+    /// An inbound peer is on another network: it gets our `version` and is
+    /// dropped at the next tick.
+    OtherNetwork {
+        /// The peer.
+        addr: SocketAddr,
+        /// Our genesis.
+        ours: BlockHash,
+        /// Theirs.
+        theirs: BlockHash,
+    },
     /// With no chain yet, a genesis block from a peer that may not start
     /// our chain (not a seed we dialled, or not the configured genesis)
     /// was dropped.
