@@ -3,7 +3,7 @@
 
 use std::net::SocketAddr;
 
-use sledchain::protocol::{Config, DisconnectReason, Input, Output, Protocol};
+use sledchain::protocol::{DisconnectReason, Input, Output, Protocol};
 use sledchain::store::ChainStore;
 use sledchain::wire::message::Message;
 use sledchain::wire::payload::{PROTOCOL_VERSION, Version};
@@ -14,22 +14,8 @@ fn addr(s: &str) -> SocketAddr {
     s.parse().expect("address")
 }
 
-fn protocol(seeds: Vec<SocketAddr>) -> Protocol {
-    let config = Config {
-        me: addr("198.18.0.1:8333"),
-        seeds,
-        minter: None,
-        mint_threshold: 2,
-        idle_timeout: 60_000,
-        handshake_timeout: 10_000,
-        max_outbound: 8,
-        ban_score: 100,
-        ban_time: 3_600_000,
-        nonce: 5,
-        genesis: None,
-    };
-    Protocol::new(config, ChainStore::temporary().expect("store"), vec![])
-}
+mod sans_io;
+use sans_io::protocol;
 
 fn version() -> Message {
     Message::Version(Version {

@@ -3,26 +3,14 @@
 
 use std::net::SocketAddr;
 
-use sledchain::protocol::{Config, Input, Output, Protocol};
-use sledchain::store::ChainStore;
+use sledchain::protocol::{Input, Output, Protocol};
 
 const T0: u64 = 1_700_000_000_000;
 
+mod sans_io;
+
 fn protocol(seed: SocketAddr) -> Protocol {
-    let config = Config {
-        me: "198.18.0.1:8333".parse().unwrap(),
-        seeds: vec![seed],
-        minter: None,
-        mint_threshold: 2,
-        idle_timeout: 60_000,
-        handshake_timeout: 10_000,
-        max_outbound: 8,
-        ban_score: 100,
-        ban_time: 3_600_000,
-        nonce: 5,
-        genesis: None,
-    };
-    Protocol::new(config, ChainStore::temporary().expect("store"), vec![])
+    sans_io::protocol(vec![seed])
 }
 
 /// Ticks every 100 ms from `now` until the protocol dials `seed`; the time

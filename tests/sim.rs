@@ -9,7 +9,8 @@ use sledchain::sim::{Sim, SimConfig};
 use sledchain::wire::message::Message;
 use sledchain::wire::payload::{BlockMsg, PROTOCOL_VERSION, Version};
 
-const PAYEE: [u8; 20] = [7; 20];
+mod sans_io;
+use sans_io::{PAYEE, heights, race_at_height_one};
 
 fn sim(nodes: usize, minters: Vec<usize>) -> Sim {
     Sim::new(SimConfig {
@@ -35,10 +36,6 @@ fn mint_block(s: &mut Sim, at: usize, height: u64) {
         "not every node reached height {height}: {:?}",
         heights(s)
     );
-}
-
-fn heights(s: &Sim) -> Vec<Option<u64>> {
-    (0..s.nodes.len()).map(|i| s.height(i)).collect()
 }
 
 fn blocks_of(s: &Sim, node: usize) -> Vec<Block> {
@@ -160,27 +157,9 @@ fn orphans_arriving_out_of_order_connect_once_their_parent_arrives() {
 
 #[test]
 fn competing_minters_converge_and_reorg() {
-    let mut s = Sim::new(SimConfig {
-        nodes: 8,
-        minters: vec![2, 6],
-        genesis_everywhere: true,
-        latency: 200,
-        mint_time: 50,
-        seed: 7,
-        ..SimConfig::default()
-    })
-    .expect("stores");
-    s.start_all();
-    s.run_for(3_000);
     // The same two payments reach both minters at the same time: both mint
     // a block at height 1, and the network splits between them.
-    let a = s.wallet.pay(s.chain(2), PAYEE, 1).expect("pay");
-    s.submit(6, a.clone());
-    s.submit(2, a);
-    let b = s.wallet.pay(s.chain(2), PAYEE, 2).expect("pay");
-    s.submit(6, b.clone());
-    s.submit(2, b);
-    assert!(s.run_while_not(10_000, |s| (0..8).all(|i| s.height(i) == Some(1))));
+    let mut s = race_at_height_one();
     assert_eq!(s.stats.minted, 2, "both minters mint");
     let tip = |s: &Sim, i| s.protocol(i).tip().map(|t| t.hash);
     assert_ne!(tip(&s, 2), tip(&s, 6), "a fork at height 1");

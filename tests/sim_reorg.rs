@@ -7,15 +7,8 @@ use sledchain::core::block::Block;
 use sledchain::core::hash::BlockHash;
 use sledchain::sim::{Sim, SimConfig};
 
-const PAYEE: [u8; 20] = [7; 20];
-
-fn heights(s: &Sim) -> Vec<Option<u64>> {
-    (0..s.nodes.len()).map(|i| s.height(i)).collect()
-}
-
-fn tip(s: &Sim, i: usize) -> Option<BlockHash> {
-    s.protocol(i).tip().map(|t| t.hash)
-}
+mod sans_io;
+use sans_io::{PAYEE, heights, race_at_height_one, tip};
 
 /// Node `i`'s best-chain block hash at `height`.
 fn best_at(s: &Sim, i: usize, height: u64) -> Option<BlockHash> {
@@ -32,27 +25,9 @@ fn mempools_empty(s: &Sim) -> bool {
 
 #[test]
 fn a_race_at_the_end_of_activity_converges_on_the_lower_hash_tip() {
-    let mut s = Sim::new(SimConfig {
-        nodes: 8,
-        minters: vec![2, 6],
-        genesis_everywhere: true,
-        latency: 200,
-        mint_time: 50,
-        seed: 7,
-        ..SimConfig::default()
-    })
-    .expect("stores");
-    s.start_all();
-    s.run_for(3_000);
     // The same two payments reach both minters at once: both mint at
     // height 1, and nothing follows.
-    let a = s.wallet.pay(s.chain(2), PAYEE, 1).expect("pay");
-    s.submit(6, a.clone());
-    s.submit(2, a);
-    let b = s.wallet.pay(s.chain(2), PAYEE, 2).expect("pay");
-    s.submit(6, b.clone());
-    s.submit(2, b);
-    assert!(s.run_while_not(10_000, |s| (0..8).all(|i| s.height(i) == Some(1))));
+    let mut s = race_at_height_one();
     let first_2 = best_at(&s, 2, 1).expect("minted");
     let first_6 = best_at(&s, 6, 1).expect("minted");
     assert_eq!(s.stats.minted, 2, "both minters mint");

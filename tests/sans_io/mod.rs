@@ -1,0 +1,68 @@
+//! Helpers shared by the tests that drive the protocol without sockets:
+//! by hand (`tests/protocol*.rs`) or in the simulator (`tests/sim*.rs`).
+#![allow(dead_code)]
+
+use std::net::SocketAddr;
+
+use sledchain::core::hash::BlockHash;
+use sledchain::protocol::{Config, Protocol};
+use sledchain::sim::{Sim, SimConfig};
+use sledchain::store::ChainStore;
+
+/// Who the test payments pay.
+pub const PAYEE: [u8; 20] = [7; 20];
+
+/// A protocol at 198.18.0.1:8333 (nonce 5, default timeouts and limits)
+/// with `seeds`, over an empty temporary store.
+pub fn protocol(seeds: Vec<SocketAddr>) -> Protocol {
+    let config = Config {
+        me: "198.18.0.1:8333".parse().expect("address"),
+        seeds,
+        minter: None,
+        mint_threshold: 2,
+        idle_timeout: 60_000,
+        handshake_timeout: 10_000,
+        max_outbound: 8,
+        ban_score: 100,
+        ban_time: 3_600_000,
+        nonce: 5,
+        genesis: None,
+    };
+    Protocol::new(config, ChainStore::temporary().expect("store"), vec![])
+}
+
+/// Every node's height, for failure messages.
+pub fn heights(s: &Sim) -> Vec<Option<u64>> {
+    (0..s.nodes.len()).map(|i| s.height(i)).collect()
+}
+
+/// Node `i`'s tip hash.
+pub fn tip(s: &Sim, i: usize) -> Option<BlockHash> {
+    s.protocol(i).tip().map(|t| t.hash)
+}
+
+/// Eight nodes, minters at 2 and 6 (seed 7, 200 ms links): the same two
+/// payments reach both minters at once, both mint a block at height 1,
+/// and the run goes on until every node is at height 1.
+pub fn race_at_height_one() -> Sim {
+    let mut s = Sim::new(SimConfig {
+        nodes: 8,
+        minters: vec![2, 6],
+        genesis_everywhere: true,
+        latency: 200,
+        mint_time: 50,
+        seed: 7,
+        ..SimConfig::default()
+    })
+    .expect("stores");
+    s.start_all();
+    s.run_for(3_000);
+    let a = s.wallet.pay(s.chain(2), PAYEE, 1).expect("pay");
+    s.submit(6, a.clone());
+    s.submit(2, a);
+    let b = s.wallet.pay(s.chain(2), PAYEE, 2).expect("pay");
+    s.submit(6, b.clone());
+    s.submit(2, b);
+    assert!(s.run_while_not(10_000, |s| (0..8).all(|i| s.height(i) == Some(1))));
+    s
+}
