@@ -45,7 +45,13 @@ impl OrphanPool {
     /// Keeps `block` (sent by `from`, at `now` seconds since the Unix
     /// epoch), making room by expiry and then by dropping the entry with the
     /// lowest hash (a deterministic choice) when full.
+    /// An orphan held already stays as it is: receiving it again evicts
+    /// nothing (the protocol layer mirrors which orphans are held, and
+    /// would otherwise stop fetching one that is gone).
     pub fn insert(&mut self, block: Block, from: Option<PeerId>, now: u64) {
+        if self.blocks.contains_key(&block.hash()) {
+            return;
+        }
         if self.blocks.len() >= MAX_ORPHANS {
             self.blocks
                 .retain(|_, o| now.saturating_sub(o.added) < ORPHAN_EXPIRY);
@@ -74,5 +80,45 @@ impl OrphanPool {
             .filter_map(|h| self.blocks.remove(&h))
             .map(|o| (o.block, o.from))
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::block::BlockHeader;
+    use crate::core::hash::sha256d;
+
+    fn orphan(n: u32) -> Block {
+        Block {
+            header: BlockHeader {
+                version: 1,
+                prev_block_hash: BlockHash(sha256d(b"unknown parent")),
+                merkle_root: sha256d(b"m"),
+                timestamp: 1,
+                bits: 1,
+                nonce: n,
+            },
+            height: 1,
+            transactions: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn receiving_a_held_orphan_again_evicts_nothing() {
+        let mut pool = OrphanPool::default();
+        let blocks: Vec<Block> = (0..MAX_ORPHANS as u32).map(orphan).collect();
+        for b in &blocks {
+            pool.insert(b.clone(), None, 0);
+        }
+        assert_eq!(pool.len(), MAX_ORPHANS);
+        for b in &blocks {
+            pool.insert(b.clone(), None, 1);
+        }
+        assert_eq!(pool.len(), MAX_ORPHANS);
+        assert!(blocks.iter().all(|b| pool.contains(&b.hash())));
+        // A new one still makes room by dropping the lowest hash.
+        pool.insert(orphan(MAX_ORPHANS as u32), None, 2);
+        assert_eq!(pool.len(), MAX_ORPHANS);
     }
 }
