@@ -31,6 +31,7 @@ mod local;
 pub mod peers;
 pub mod relay;
 pub mod sync;
+mod sync_peer;
 pub mod txflood;
 pub mod types;
 

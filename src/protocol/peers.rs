@@ -324,6 +324,7 @@ impl Protocol {
         self.check_timeouts();
         self.dial();
         self.expire_requests();
+        self.resume_sync();
         self.maybe_mint();
     }
 
@@ -368,6 +369,11 @@ impl Protocol {
     /// another peer's announcement can fetch them.
     fn expire_requests(&mut self) {
         const REQUEST_TIMEOUT: Millis = 60_000;
+        // A `getblocks` is answered at once (an `inv`, or nothing when the
+        // peer has no more); one unanswered this long frees the sync peer
+        // role, so a peer claiming a height it never serves holds it for
+        // this long, once.
+        const GETBLOCKS_TIMEOUT: Millis = 10_000;
         let now = self.now;
         let mut expired: Vec<(BlockHash, PeerId)> = Vec::new();
         for (h, r) in &self.blocks_in_flight {
@@ -375,19 +381,24 @@ impl Protocol {
                 expired.push((*h, r.peer));
             }
         }
+        let height = self.height().unwrap_or(0);
         for (h, p) in expired {
             self.blocks_in_flight.remove(&h);
             if let Some(peer) = self.peers.get_mut(&p) {
                 peer.blocks_pending = peer.blocks_pending.saturating_sub(1);
+                // It did not back its claim: not picked as the sync peer
+                // again until it announces a block.
+                peer.best_height = peer.best_height.min(height);
             }
         }
         self.txs_requested
             .retain(|_, at| now.saturating_sub(*at) < REQUEST_TIMEOUT);
         for p in self.peers.values_mut() {
             if p.getblocks_pending
-                .is_some_and(|at| now.saturating_sub(at) >= REQUEST_TIMEOUT)
+                .is_some_and(|at| now.saturating_sub(at) >= GETBLOCKS_TIMEOUT)
             {
                 p.getblocks_pending = None;
+                p.best_height = p.best_height.min(height);
             }
         }
     }

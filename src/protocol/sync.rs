@@ -43,7 +43,13 @@ pub struct InFlight {
 }
 
 impl Protocol {
+    /// Sends `getblocks` with our block locator to `peer`, unless another
+    /// peer is the sync peer now ([`Protocol::may_sync_from`]); it is then
+    /// asked once that one is done ([`Protocol::resume_sync`]).
     pub(super) fn send_getblocks(&mut self, peer: PeerId) {
+        if !self.may_sync_from(peer) {
+            return;
+        }
         let Some(p) = self.peers.get_mut(&peer) else {
             return;
         };
@@ -91,6 +97,13 @@ impl Protocol {
             .peers
             .get(&peer)
             .map_or(0, |p| MAX_BLOCKS_PER_INV.saturating_sub(p.blocks_pending));
+        // The first hash of an inv answering `getblocks` follows a block we
+        // hold, so it is no orphan of ours: if we mark it as one, the mark
+        // outlived the chain layer's copy, and it is fetched again rather
+        // than waited for forever.
+        if let Some(first) = inv.items.first() {
+            self.orphans.remove(&BlockHash(*first));
+        }
         let wanted: Vec<Hash256> = inv
             .items
             .into_iter()
@@ -332,8 +345,12 @@ impl Protocol {
             Some(h) => p.best_height > h,
             None => false,
         };
-        if p.blocks_pending == 0 && p.getblocks_pending.is_none() && ahead {
-            self.send_getblocks(peer);
+        if p.blocks_pending == 0 && p.getblocks_pending.is_none() {
+            if ahead {
+                self.send_getblocks(peer);
+            } else {
+                self.resume_sync();
+            }
         }
     }
 }

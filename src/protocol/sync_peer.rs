@@ -1,0 +1,53 @@
+//! One sync peer at a time (btcd's `syncPeer`, Bitcoin Core's single
+//! `getblocks` peer before headers-first).
+//!
+//! Blocks are fetched by `getblocks` -> `inv` -> `getdata` from one peer
+//! while it has a `getblocks` or blocks outstanding; another peer is not
+//! asked meanwhile. Two peers answering at once (two connections to the
+//! same node are common) would interleave their ranges, so blocks would
+//! arrive ahead of their parents, as orphans, past the orphan pool's
+//! bound, and be fetched again and again. Announcements of new blocks
+//! (`inv`, pushed `block`) are still taken from every peer.
+//!
+//! When the sync peer has nothing outstanding (caught up, gone, or
+//! stalled past the request timeouts, which also forget the height it
+//! claimed), the next tick or finished block hands the
+//! role to a ready peer ahead of us.
+
+use super::{PeerId, Protocol};
+
+impl Protocol {
+    /// Whether blocks may be asked of `peer` by `getblocks` now: no other
+    /// peer has blocks outstanding, or a `getblocks` outstanding while it
+    /// claims to be ahead of us (one sent to a peer at our height, to
+    /// compare tips, holds nothing up: it may rightly go unanswered).
+    pub(super) fn may_sync_from(&self, peer: PeerId) -> bool {
+        let height = self.height().unwrap_or(0);
+        !self.peers.iter().any(|(id, p)| {
+            *id != peer
+                && (p.blocks_pending > 0
+                    || (p.getblocks_pending.is_some() && p.best_height > height))
+        })
+    }
+
+    /// With no sync peer busy, asks the ready peer furthest ahead of us (the
+    /// lowest id among equals) for blocks. Called on each tick and when a
+    /// peer's blocks are all processed.
+    pub(super) fn resume_sync(&mut self) {
+        let Some(height) = self.height() else {
+            return;
+        };
+        if !self.may_sync_from(PeerId::MAX) {
+            return;
+        }
+        let next = self
+            .peers
+            .iter()
+            .filter(|(_, p)| p.is_ready() && p.best_height > height)
+            .max_by_key(|(id, p)| (p.best_height, std::cmp::Reverse(**id)))
+            .map(|(id, _)| *id);
+        if let Some(peer) = next {
+            self.send_getblocks(peer);
+        }
+    }
+}
