@@ -18,6 +18,7 @@ pub mod orphan_txs;
 pub mod orphans;
 pub mod state;
 
+mod batch;
 mod fork_view;
 mod process;
 
@@ -29,6 +30,7 @@ use crate::core::tx::Transaction;
 use crate::core::validation::SigCache;
 use crate::store::{ChainStore, StoreError, Tip};
 
+pub use batch::MAX_RUN_BLOCKS;
 pub use mempool::{Mempool, MempoolError, MempoolLimits};
 pub use orphans::OrphanPool;
 pub use state::{Activation, BlockOutcome, ChainError, ChainState, beats};

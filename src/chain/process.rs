@@ -93,7 +93,7 @@ impl Chain {
 
     /// Accepts one block; true when it is now stored and valid so far (its
     /// waiting orphans may follow).
-    fn accept_one(
+    pub(super) fn accept_one(
         &mut self,
         block: Block,
         from: Option<PeerId>,
@@ -185,7 +185,7 @@ impl Chain {
 
     /// Removes a connected block's transactions (and conflicts) from the
     /// mempool.
-    fn remove_mined(&mut self, block: &Block, events: &mut Vec<ChainEvent>) {
+    pub(super) fn remove_mined(&mut self, block: &Block, events: &mut Vec<ChainEvent>) {
         if let Some(ChainEvent::BlockConnected { txs, .. }) = events.last_mut() {
             *txs = block.transactions.len();
         }

@@ -10,7 +10,7 @@ use std::sync::mpsc as std_mpsc;
 use tokio::sync::{mpsc, oneshot};
 use tracing::{info, warn};
 
-use crate::chain::{Chain, ChainEvent, PeerId, miner};
+use crate::chain::{Chain, ChainEvent, MAX_RUN_BLOCKS, PeerId, miner};
 use crate::core::block::Block;
 use crate::core::params::now_secs;
 use crate::core::tx::Transaction;
@@ -55,10 +55,14 @@ pub fn run(
     let report = |input: Input| {
         let _ = inputs.blocking_send(input);
     };
-    while let Ok(job) = jobs.recv() {
+    // A job taken from the queue while gathering blocks, run next.
+    let mut next: Option<Job> = None;
+    while let Some(job) = next.take().or_else(|| jobs.recv().ok()) {
         match job {
             Job::Block(block, from) => {
-                let events = chain.process_block(block, from, now_secs());
+                let (batch, after) = gather_blocks((block, from), &jobs);
+                next = after;
+                let events = chain.process_blocks(batch, now_secs());
                 cancel_on_new_tip(&events, &mining);
                 report(Input::Chain(events));
             }
@@ -96,6 +100,31 @@ pub fn run(
         cancel.store(true, Ordering::Relaxed);
     }
     chain
+}
+
+/// Most bytes of blocks handed to [`Chain::process_blocks`] at once.
+const BATCH_BYTES: u64 = 16 << 20;
+
+/// `first` and the blocks queued right behind it, without waiting, up to
+/// [`MAX_RUN_BLOCKS`] blocks or [`BATCH_BYTES`]: during a sync they connect
+/// as one run. Returns them and the first other job met, which runs next.
+fn gather_blocks(
+    first: (Block, Option<PeerId>),
+    jobs: &std_mpsc::Receiver<Job>,
+) -> (Vec<(Block, Option<PeerId>)>, Option<Job>) {
+    let mut bytes = first.0.encoded_size();
+    let mut batch = vec![first];
+    while batch.len() < MAX_RUN_BLOCKS && bytes < BATCH_BYTES {
+        match jobs.try_recv() {
+            Ok(Job::Block(block, from)) => {
+                bytes = bytes.saturating_add(block.encoded_size());
+                batch.push((block, from));
+            }
+            Ok(other) => return (batch, Some(other)),
+            Err(_) => break,
+        }
+    }
+    (batch, None)
 }
 
 fn cancel_on_new_tip(events: &[ChainEvent], mining: &Option<Arc<AtomicBool>>) {

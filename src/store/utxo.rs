@@ -29,6 +29,19 @@ pub(super) fn addr_key(pkh: &[u8; 20], op: &OutPoint) -> [u8; 56] {
 /// What a closure inside a sled transaction returns.
 type TxResult<T> = Result<T, ConflictableTransactionError<StoreError>>;
 
+/// One block's writes in [`ChainStore::connect_blocks`], encoded before the
+/// transaction opens (a sled transaction may run its closure more than once).
+struct ConnectWrite {
+    hash: BlockHash,
+    height: u64,
+    /// The encoded block, `None` when it is stored already.
+    bytes: Option<Vec<u8>>,
+    meta: Vec<u8>,
+    undo: Vec<u8>,
+    delta: UtxoDelta,
+    index: IndexDelta,
+}
+
 impl ChainStore {
     /// The unspent output at `op`, if any.
     pub fn utxo(&self, op: &OutPoint) -> Result<Option<TxOut>, StoreError> {
@@ -97,56 +110,84 @@ impl ChainStore {
     ///
     /// Errors: [`StoreError::NotOnTip`] if the tip moved, [`StoreError::Db`].
     pub fn connect_block(&self, block: &Block, spent: &[TxOut]) -> Result<Tip, StoreError> {
-        let hash = block.hash();
-        let tip = self.tip()?;
-        if block.header.prev_block_hash != tip.hash {
-            return Err(StoreError::NotOnTip {
-                block: hash,
-                tip: tip.hash,
+        self.connect_blocks(&[(block, spent)])
+    }
+
+    /// Connects `blocks`, a run of fully validated blocks each the child of
+    /// the one before and the first extending the tip, in ONE transaction,
+    /// as [`ChainStore::connect_block`] would one by one (each with its
+    /// `spent` undo data). A crash leaves the store before or after the
+    /// whole run, never inside it. Returns the new tip (the old one for an
+    /// empty run).
+    ///
+    /// Errors: [`StoreError::NotOnTip`] if the first block does not extend
+    /// the tip, or a block is not the child of the one before (nothing is
+    /// written); [`StoreError::Db`].
+    pub fn connect_blocks(&self, blocks: &[(&Block, &[TxOut])]) -> Result<Tip, StoreError> {
+        let mut tip = self.tip()?;
+        let mut writes = Vec::with_capacity(blocks.len());
+        for (block, spent) in blocks {
+            let hash = block.hash();
+            if block.header.prev_block_hash != tip.hash {
+                return Err(StoreError::NotOnTip {
+                    block: hash,
+                    tip: tip.hash,
+                });
+            }
+            let meta = BlockMeta {
+                height: block.height,
+                prev: tip.hash,
+                chain_work: tip.chain_work.saturating_add(block_work(block.header.bits)),
+                status: BlockStatus::Valid,
+            };
+            let bytes = if self.blocks.contains_key(hash.as_bytes())? {
+                None
+            } else {
+                Some(encode(*block))
+            };
+            writes.push(ConnectWrite {
+                hash,
+                height: block.height,
+                bytes,
+                meta: encode(&meta),
+                undo: encode(spent),
+                delta: UtxoDelta::of(block, spent)?,
+                index: IndexDelta::of(block, spent)?,
             });
+            tip = Tip {
+                hash,
+                height: block.height,
+                chain_work: meta.chain_work,
+            };
         }
-        let meta = BlockMeta {
-            height: block.height,
-            prev: tip.hash,
-            chain_work: tip.chain_work.saturating_add(block_work(block.header.bits)),
-            status: BlockStatus::Valid,
+        let Some(first) = blocks.first() else {
+            return Ok(tip);
         };
-        let bytes = if self.blocks.contains_key(hash.as_bytes())? {
-            None
-        } else {
-            Some(encode(block))
-        };
-        let m = encode(&meta);
-        let undo = encode(spent);
-        let delta = UtxoDelta::of(block, spent)?;
-        let index = IndexDelta::of(block, spent)?;
-        let prev_tip = tip.hash;
+        let prev_tip = first.0.header.prev_block_hash;
         self.chain_trees()
             .transaction(|(b, i, h, meta_t, u, a, un, ti, ah, sb)| {
                 let current = meta_t.get(TIP)?;
                 if current.as_deref() != Some(prev_tip.as_bytes().as_slice()) {
                     return Err(ConflictableTransactionError::Abort(StoreError::NotOnTip {
-                        block: hash,
+                        block: first.0.hash(),
                         tip: prev_tip,
                     }));
                 }
-                if let Some(bytes) = &bytes {
-                    b.insert(hash.as_bytes(), bytes.as_slice())?;
+                for w in &writes {
+                    if let Some(bytes) = &w.bytes {
+                        b.insert(w.hash.as_bytes(), bytes.as_slice())?;
+                    }
+                    i.insert(w.hash.as_bytes(), w.meta.as_slice())?;
+                    h.insert(&w.height.to_be_bytes()[..], w.hash.as_bytes())?;
+                    w.delta.apply(true, u, a)?;
+                    w.index.apply(true, [ti, ah, sb])?;
+                    un.insert(w.hash.as_bytes(), w.undo.as_slice())?;
                 }
-                i.insert(hash.as_bytes(), m.as_slice())?;
-                h.insert(&block.height.to_be_bytes()[..], hash.as_bytes())?;
-                meta_t.insert(TIP, hash.as_bytes())?;
-                delta.apply(true, u, a)?;
-                index.apply(true, [ti, ah, sb])?;
-                un.insert(hash.as_bytes(), undo.as_slice())?;
+                meta_t.insert(TIP, tip.hash.as_bytes())?;
                 Ok(())
             })
             .map_err(tx_err)?;
-        Ok(Tip {
-            hash,
-            height: block.height,
-            chain_work: meta.chain_work,
-        })
+        Ok(tip)
     }
 
     /// Disconnects the tip block in one transaction, restoring exactly the

@@ -114,6 +114,40 @@ pub fn check_block_context(
     view: &UtxoView,
     cache: Option<&SigCache>,
 ) -> Result<BlockUndo, BlockError> {
+    let checked = check_block_context_deferred(block, parent, difficulty, view)?;
+    verify_sig_checks(&checked.sig_checks, cache).map_err(|(index, input, e)| BlockError::Tx {
+        index,
+        txid: checked.txids.get(index).copied().unwrap_or_default(),
+        error: TxError::BadSignature(input, e),
+    })?;
+    Ok(checked.undo)
+}
+
+/// A block that passed every context rule but its signatures: what
+/// [`check_block_context_deferred`] returns.
+#[derive(Debug, Clone, Default)]
+pub struct DeferredSigs {
+    /// What connecting the block changes.
+    pub undo: BlockUndo,
+    /// The signatures still to verify (`tx_index` is the transaction's
+    /// position in the block).
+    pub sig_checks: Vec<SigCheck>,
+    /// Every txid of the block, in block order.
+    pub txids: Vec<Txid>,
+}
+
+/// [`check_block_context`] without verifying the signatures: they come
+/// back in [`DeferredSigs::sig_checks`], so a batch of blocks can verify
+/// all of theirs in one parallel pass. The block is valid only once they
+/// pass.
+///
+/// Errors: those of [`check_block_context`] but [`TxError::BadSignature`].
+pub fn check_block_context_deferred(
+    block: &Block,
+    parent: &ParentInfo,
+    difficulty: u32,
+    view: &UtxoView,
+) -> Result<DeferredSigs, BlockError> {
     let expected = parent.height + 1;
     if block.height != expected {
         return Err(BlockError::BadHeight {
@@ -127,7 +161,7 @@ pub fn check_block_context(
             got: block.header.bits,
         });
     }
-    let (undo, checks, txids) = check_block_inputs(block, view)?;
+    let (undo, sig_checks, txids) = check_block_inputs(block, view)?;
     let allowed = SUBSIDY
         .checked_add(undo.fees)
         .ok_or(BlockError::FeeOverflow)?;
@@ -140,12 +174,11 @@ pub fn check_block_context(
     if paid > allowed {
         return Err(BlockError::CoinbaseTooLarge { paid, allowed });
     }
-    verify_sig_checks(&checks, cache).map_err(|(index, input, e)| BlockError::Tx {
-        index,
-        txid: txids.get(index).copied().unwrap_or_default(),
-        error: TxError::BadSignature(input, e),
-    })?;
-    Ok(undo)
+    Ok(DeferredSigs {
+        undo,
+        sig_checks,
+        txids,
+    })
 }
 
 /// Checks the inputs of every non-coinbase transaction of `block`, in

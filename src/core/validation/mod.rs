@@ -25,7 +25,10 @@ mod block;
 mod sigs;
 mod tx;
 
-pub use block::{BlockUndo, ParentInfo, check_block_context, check_block_sanity};
+pub use block::{
+    BlockUndo, DeferredSigs, ParentInfo, check_block_context, check_block_context_deferred,
+    check_block_sanity,
+};
 pub use sigs::{SigCache, SigCheck, verify_sig_checks};
 pub use tx::{InputsChecked, check_transaction, check_tx_inputs, check_tx_sanity};
 
