@@ -1,7 +1,8 @@
 //! Builds a test chain quickly: a node datadir (`DATADIR/PORT/`) holding a
 //! wallet of `--keys` keys and a chain of `--blocks` blocks at `--difficulty`
-//! bits, each block with `--txs` transactions of 2 inputs and 2 outputs
-//! (0 = coinbase-only blocks), and `--foreign` extra zero-value coinbase
+//! bits, each block with `--txs` transactions of `--inputs` inputs (default
+//! 2) and 2 outputs, or with `--inputs 1` one input and one output (a plain
+//! payment to another key), 0 transactions = coinbase-only blocks; and `--foreign` extra zero-value coinbase
 //! outputs per block paying addresses outside the wallet (to grow the UTXO
 //! set). Every block is fully validated as it connects.
 //!
@@ -14,7 +15,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 
-use anyhow::{Result, bail};
+use anyhow::{Context, Result, bail};
 use clap::Parser;
 use sledchain::app::cli::NodePaths;
 use sledchain::chain::ChainState;
@@ -36,6 +37,10 @@ struct Args {
     blocks: u64,
     #[arg(long, default_value_t = 4)]
     txs: usize,
+    /// Inputs per transaction, all of one key: 1 makes 1-input 1-output
+    /// payments, 2 or more make 2-output transactions.
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u16).range(1..))]
+    inputs: u16,
     #[arg(long, default_value_t = 8)]
     keys: usize,
     #[arg(long, default_value_t = 4)]
@@ -85,35 +90,9 @@ fn main() -> Result<()> {
     for h in 1..=a.blocks {
         let mut txs = Vec::new();
         for t in 0..a.txs {
-            // A key holding two coins pays two keys.
-            let Some(k) = (0..addrs.len()).find(|k| coins[*k].len() >= 2) else {
+            let Some(tx) = payment(&a, &wallets, &addrs, &mut coins, t)? else {
                 break;
             };
-            let spent: Vec<(OutPoint, TxOut)> = coins[k].drain(..2).collect();
-            let total: u64 = spent.iter().map(|c| c.1.value).sum();
-            let (to1, to2) = ((k + 1 + t) % addrs.len(), (k + 2 + t) % addrs.len());
-            let mut tx = Transaction {
-                version: 1,
-                inputs: spent.iter().map(|c| TxIn::unsigned(c.0)).collect(),
-                outputs: vec![
-                    TxOut {
-                        value: total / 2,
-                        pubkey_hash: addrs[to1].0,
-                    },
-                    TxOut {
-                        value: total - total / 2,
-                        pubkey_hash: addrs[to2].0,
-                    },
-                ],
-                coinbase_height: 0,
-            };
-            let key = wallets.key(&addrs[k]).expect("key in wallet");
-            for (i, c) in spent.iter().enumerate() {
-                tx.sign_input(i, &c.1, key)?;
-            }
-            let txid = tx.txid();
-            coins[to1].push((OutPoint { txid, vout: 0 }, tx.outputs[0]));
-            coins[to2].push((OutPoint { txid, vout: 1 }, tx.outputs[1]));
             txs.push(tx);
         }
         let miner = (h as usize) % addrs.len();
@@ -156,4 +135,61 @@ fn main() -> Result<()> {
     let t = store.tip()?;
     println!("{} {}", t.hash, t.height);
     Ok(())
+}
+
+/// One signed transaction spending `--inputs` coins of the first key that
+/// holds that many, paying keys `k+1+t` (and `k+2+t` with two outputs);
+/// the new outputs join `coins`. `None` when no key holds enough coins.
+fn payment(
+    a: &Args,
+    wallets: &Wallets,
+    addrs: &[sledchain::core::address::Address],
+    coins: &mut [Vec<(OutPoint, TxOut)>],
+    t: usize,
+) -> Result<Option<Transaction>> {
+    let n = usize::from(a.inputs);
+    let Some(k) = (0..addrs.len()).find(|k| coins[*k].len() >= n) else {
+        return Ok(None);
+    };
+    let spent: Vec<(OutPoint, TxOut)> = coins[k].drain(..n).collect();
+    let total: u64 = spent.iter().map(|c| c.1.value).sum();
+    let (to1, to2) = ((k + 1 + t) % addrs.len(), (k + 2 + t) % addrs.len());
+    let outputs = if n == 1 {
+        vec![TxOut {
+            value: total,
+            pubkey_hash: addrs[to1].0,
+        }]
+    } else {
+        vec![
+            TxOut {
+                value: total / 2,
+                pubkey_hash: addrs[to1].0,
+            },
+            TxOut {
+                value: total - total / 2,
+                pubkey_hash: addrs[to2].0,
+            },
+        ]
+    };
+    let mut tx = Transaction {
+        version: 1,
+        inputs: spent.iter().map(|c| TxIn::unsigned(c.0)).collect(),
+        outputs,
+        coinbase_height: 0,
+    };
+    let key = wallets.key(&addrs[k]).context("key in wallet")?;
+    for (i, c) in spent.iter().enumerate() {
+        tx.sign_input(i, &c.1, key)?;
+    }
+    let txid = tx.txid();
+    for (vout, (out, to)) in tx.outputs.iter().zip([to1, to2]).enumerate() {
+        coins[to].push((
+            OutPoint {
+                txid,
+                vout: vout as u32,
+            },
+            *out,
+        ));
+    }
+    Ok(Some(tx))
 }

@@ -1,0 +1,75 @@
+//! Macro benchmark: drives real release `node` processes on loopback and
+//! prints one table (also written as JSON to `target/bench/results.json`):
+//! for each row its value, unit, this machine's limit measured in the same
+//! run (when one applies), the ratio to it, the target and a note. Running
+//! it on two commits gives a before/after table; `docs/bench.md` lists the
+//! rows.
+//!
+//! Scenarios (one module each): limits and mint ([`limits`]); sync of
+//! tx-heavy blocks, of 1-payment blocks, of coinbase-only blocks, with
+//! `printchain`, `reindexutxo` and peak RSS ([`sync`]); relay of signed
+//! payments through three nodes ([`relay`]); block propagation per hop
+//! along a line of five nodes ([`propagation`]); `getbalance`/`send`
+//! latency with a large UTXO set ([`balance`]).
+//!
+//! Environment (defaults in brackets): `BENCH_BLOCKS` [2000], `BENCH_TXS`
+//! [3], `BENCH_PAY_BLOCKS` [2000], `BENCH_PRINT_BLOCKS` [1000],
+//! `BENCH_EMPTY_BLOCKS` [10000], `BENCH_RELAY` [2000], `BENCH_PROP_NODES`
+//! [5], `BENCH_PROP_BLOCKS` [20], `BENCH_PROP_TXS` [100], `BENCH_UTXOS`
+//! [100000], `BENCH_DIFFICULTY` [4], `BENCH_TIMEOUT` seconds per wait
+//! [600], `BENCH_RELAY_TIMEOUT` seconds for the relay to finish [60].
+//! Needs `target/release/examples/genchain` (`make bench` builds it).
+
+use anyhow::{Result, bail};
+use serde_json::json;
+
+#[path = "../../tests/support/mod.rs"]
+mod support;
+
+mod balance;
+mod harness;
+mod limits;
+mod propagation;
+mod relay;
+mod sync;
+
+use harness::{Table, env};
+use support::genchain_bin;
+
+fn main() -> Result<()> {
+    // `cargo bench` passes --bench; `cargo test --all-targets` does not, and
+    // starting nodes for minutes has no place in the test suite.
+    if !std::env::args().any(|a| a == "--bench") {
+        eprintln!("macro benchmark: run it with `cargo bench --bench macro`");
+        return Ok(());
+    }
+    if !genchain_bin().exists() {
+        bail!(
+            "{} missing: run `cargo build --release --examples` (make bench does)",
+            genchain_bin().display()
+        );
+    }
+    let root = tempfile::tempdir()?;
+    let mut table = Table::default();
+    let (_, ver) = limits::run(&mut table);
+    let (dir, seed, fresh) = sync::tx_heavy(&mut table, root.path(), ver)?;
+    relay::run(&mut table, &dir, seed, fresh, env("BENCH_BLOCKS", 2000))?;
+    sync::one_payment(&mut table, root.path())?;
+    propagation::run(&mut table, root.path())?;
+    sync::empty(&mut table, root.path())?;
+    balance::run(&mut table, root.path())?;
+    let params = json!({
+        "blocks": env("BENCH_BLOCKS", 2000),
+        "txs": env("BENCH_TXS", 3),
+        "pay_blocks": env("BENCH_PAY_BLOCKS", 2000),
+        "print_blocks": env("BENCH_PRINT_BLOCKS", 1000),
+        "empty_blocks": env("BENCH_EMPTY_BLOCKS", 10_000),
+        "relay": env("BENCH_RELAY", 2000),
+        "prop_nodes": env("BENCH_PROP_NODES", 5),
+        "prop_blocks": env("BENCH_PROP_BLOCKS", 20),
+        "prop_txs": env("BENCH_PROP_TXS", 100),
+        "utxos": env("BENCH_UTXOS", 100_000),
+    });
+    table.finish(params)?;
+    Ok(())
+}
