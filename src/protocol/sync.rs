@@ -163,6 +163,7 @@ impl Protocol {
                         p.last_flush = self.now;
                     }
                     p.unflushed = p.unflushed.saturating_add(block.encoded_size());
+                    p.best_height = p.best_height.max(block.height);
                     let addr_from = self.config.me.to_string();
                     self.send(peer, Message::Block(BlockMsg { addr_from, block }));
                 }
@@ -208,6 +209,9 @@ impl Protocol {
         let hash = block.hash();
         if block.height == 0 && self.tip().is_none() && !self.may_give_genesis(peer, Some(hash)) {
             return self.refuse_genesis(peer, hash);
+        }
+        if !self.admit_block(peer, hash) {
+            return;
         }
         let now = self.now;
         let entry = self.blocks_in_flight.entry(hash).or_insert(InFlight {
