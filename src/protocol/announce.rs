@@ -107,8 +107,10 @@ impl Protocol {
         if let Some(f) = flight
             && let Some(p) = self.peers.get_mut(&f.peer)
         {
-            // Asked of another peer and not arrived: that request is over.
+            // Asked of another peer and not arrived: that request is over,
+            // and may have been the last that peer's sync waited for.
             p.blocks_pending = p.blocks_pending.saturating_sub(1);
+            self.maybe_continue_sync(f.peer);
         }
         // Taken as asked of `peer`: `on_block` marks it received and
         // `block_done` releases it.

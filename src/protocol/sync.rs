@@ -327,7 +327,7 @@ impl Protocol {
 
     /// Asks `peer` for more blocks once everything asked of it is processed
     /// and it is still ahead of us.
-    fn maybe_continue_sync(&mut self, peer: PeerId) {
+    pub(super) fn maybe_continue_sync(&mut self, peer: PeerId) {
         let height = self.height();
         let Some(p) = self.peers.get(&peer) else {
             return;
