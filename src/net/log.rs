@@ -110,6 +110,9 @@ pub fn event(e: &Event) {
         Event::GenesisRefused { addr, hash } => {
             warn!("peer {addr}: genesis {hash} ignored: not from a seed or the configured genesis")
         }
+        Event::UnrequestedDropped { addr, hash } => {
+            debug!("peer {addr}: unrequested block {hash} dropped (too many being processed)")
+        }
         Event::AddrIgnored { addr, count } => info!(
             "peer {addr}: {count} new addresses ignored (addr rate limit or its share of the address book)"
         ),

@@ -11,8 +11,10 @@
 //!   block locator, `inv` of up to 500 hashes, one `getdata`, repeat while
 //!   the peer is ahead) and serving `getblocks`/`getdata`, with `getdata`
 //!   answers paced by bytes flushed to the peer.
-//! * [`relay`]: transaction relay, block announcements, the mempool as the
-//!   protocol sees it, and the decision to mint.
+//! * [`relay`]: transaction relay, the mempool as the protocol sees it,
+//!   and the decision to mint.
+//! * [`announce`]: block announcements (a new tip pushed whole to synced
+//!   peers, `inv` to the others) and the bound on unrequested blocks.
 //! * [`addrbook`]: known addresses (new and tried tables, per-source
 //!   limits), dial backoff and bans.
 //! * [`eviction`]: which inbound peer makes room for a newcomer.
@@ -25,6 +27,7 @@
 //! [`Input::Chain`], so validation and reorgs never run inside `step`.
 
 pub mod addrbook;
+pub mod announce;
 pub mod discovery;
 pub mod eviction;
 mod local;
@@ -62,6 +65,9 @@ pub struct Protocol {
     book: AddrBook,
     /// Blocks requested or being processed.
     blocks_in_flight: BTreeMap<BlockHash, sync::InFlight>,
+    /// Unrequested blocks with the chain layer, and their senders
+    /// ([`announce`]).
+    unrequested: BTreeMap<BlockHash, PeerId>,
     /// Orphans the chain layer holds (not fetched again).
     orphans: std::collections::BTreeSet<BlockHash>,
     /// The mempool as reported by the chain layer.
@@ -90,6 +96,7 @@ impl Protocol {
             rng,
             peers: BTreeMap::new(),
             blocks_in_flight: BTreeMap::new(),
+            unrequested: BTreeMap::new(),
             orphans: Default::default(),
             mempool: BTreeMap::new(),
             txs_requested: BTreeMap::new(),
@@ -230,7 +237,10 @@ impl Protocol {
                 // Not stored and not blamed: fetched again when announced.
                 self.orphans.remove(&hash);
             }
-            ChainEvent::BlockDone { hash, from } => self.block_done(hash, from),
+            ChainEvent::BlockDone { hash, from } => {
+                self.unrequested_done(hash);
+                self.block_done(hash, from);
+            }
             ChainEvent::TxAccepted { tx, from, .. } => self.tx_accepted(tx, from),
             ChainEvent::TxRejected { txid, from, error } => self.tx_rejected(txid, from, &error),
             ChainEvent::TxRemoved { txid } => {

@@ -1,5 +1,4 @@
-//! Relay: transactions (`inv` -> `getdata` -> `tx`), block announcements,
-//! the mempool as the chain layer reports it, local submissions, and the
+//! Relay: transactions (`inv` -> `getdata` -> `tx`), the mempool as the chain layer reports it, local submissions, and the
 //! decision to mint.
 
 use std::sync::Arc;
@@ -7,7 +6,7 @@ use std::sync::Arc;
 use super::types::{LocalReply, Output};
 use super::{PeerId, Protocol};
 use crate::chain::MempoolError;
-use crate::core::hash::{BlockHash, Hash256, Txid};
+use crate::core::hash::{Hash256, Txid};
 use crate::core::tx::Transaction;
 use crate::core::validation::TxError;
 use crate::wire::message::Message;
@@ -80,12 +79,6 @@ impl Protocol {
             };
             self.send(peer, Message::Inv(inv));
         }
-    }
-
-    /// A block joined the best chain: announced to every peer but its
-    /// sender.
-    pub(super) fn announce_block(&mut self, hash: BlockHash, from: Option<PeerId>) {
-        self.announce(InvKind::Block, hash.0, from);
     }
 
     pub(super) fn tx_accepted(&mut self, tx: Arc<Transaction>, from: Option<PeerId>) {

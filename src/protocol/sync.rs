@@ -176,6 +176,7 @@ impl Protocol {
                         p.last_flush = self.now;
                     }
                     p.unflushed = p.unflushed.saturating_add(block.encoded_size());
+                    p.best_height = p.best_height.max(block.height);
                     let addr_from = self.config.me.to_string();
                     self.send(peer, Message::Block(BlockMsg { addr_from, block }));
                 }
@@ -221,6 +222,9 @@ impl Protocol {
         let hash = block.hash();
         if block.height == 0 && self.tip().is_none() && !self.may_give_genesis(peer, Some(hash)) {
             return self.refuse_genesis(peer, hash);
+        }
+        if !self.admit_block(peer, hash) {
+            return;
         }
         let now = self.now;
         let entry = self.blocks_in_flight.entry(hash).or_insert(InFlight {
@@ -336,7 +340,7 @@ impl Protocol {
 
     /// Asks `peer` for more blocks once everything asked of it is processed
     /// and it is still ahead of us.
-    fn maybe_continue_sync(&mut self, peer: PeerId) {
+    pub(super) fn maybe_continue_sync(&mut self, peer: PeerId) {
         let height = self.height();
         let Some(p) = self.peers.get(&peer) else {
             return;

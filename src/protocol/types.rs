@@ -365,6 +365,15 @@ pub enum Event {
         /// Theirs.
         theirs: BlockHash,
     },
+    /// An unrequested block was dropped: its sender has
+    /// [`super::announce::MAX_UNREQUESTED`] blocks with the chain layer
+    /// already (no score).
+    UnrequestedDropped {
+        /// The sender.
+        addr: SocketAddr,
+        /// The block's hash.
+        hash: BlockHash,
+    },
     /// With no chain yet, a genesis block from a peer that may not start
     /// our chain (not a seed we dialled, or not the configured genesis)
     /// was dropped.

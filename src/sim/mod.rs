@@ -130,6 +130,11 @@ pub struct Stats {
     pub tx_checks: u64,
     /// Every disconnect the protocols asked for: (node, peer, reason).
     pub disconnects: Vec<(usize, u64, crate::protocol::DisconnectReason)>,
+    /// Block hashes asked for in `getdata`, summed over nodes.
+    pub block_getdata: u64,
+    /// Messages sent to peers attached with [`Sim::attach`] (which are
+    /// not delivered anywhere): (node, its peer id, the message).
+    pub to_attached: Vec<(usize, u64, crate::wire::message::Message)>,
     /// When each block was first connected, and when each node connected
     /// it.
     pub block_times: BTreeMap<crate::core::hash::BlockHash, (Millis, Vec<Millis>)>,

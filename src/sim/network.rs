@@ -22,6 +22,8 @@ pub struct Network {
     /// Partition group of each node; nodes in different groups cannot
     /// reach each other. Empty: no partition.
     groups: Vec<u32>,
+    /// Node pairs (lower index first) that cannot reach each other.
+    cut: std::collections::BTreeSet<(usize, usize)>,
 }
 
 impl Network {
@@ -36,6 +38,7 @@ impl Network {
             conns: BTreeMap::new(),
             last: BTreeMap::new(),
             groups: Vec::new(),
+            cut: Default::default(),
         }
     }
 
@@ -50,8 +53,12 @@ impl Network {
             .or_insert_with(|| mean / 2 + rng.below(mean.max(1)))
     }
 
-    /// True when `a` and `b` are on different sides of a partition.
+    /// True when `a` and `b` are on different sides of a partition, or
+    /// their link is cut.
     pub fn blocked(&self, a: usize, b: usize) -> bool {
+        if self.cut.contains(&(a.min(b), a.max(b))) {
+            return true;
+        }
         match (self.groups.get(a), self.groups.get(b)) {
             (Some(x), Some(y)) => x != y,
             _ => false,
@@ -61,6 +68,12 @@ impl Network {
     /// Splits the nodes: `groups[i]` is node i's side.
     pub fn partition(&mut self, groups: Vec<u32>) {
         self.groups = groups;
+    }
+
+    /// Cuts the link between `a` and `b` for good: dials fail and messages
+    /// are lost.
+    pub fn cut(&mut self, a: usize, b: usize) {
+        self.cut.insert((a.min(b), a.max(b)));
     }
 
     /// Ends any partition.

@@ -65,6 +65,8 @@ pub struct SimNode {
     /// Replies to local requests, by id.
     pub replies: BTreeMap<ReplyId, LocalReply>,
     pub(super) next_peer: PeerId,
+    /// Peer ids of fake peers attached by the test.
+    pub(super) attached: Vec<PeerId>,
     pub(super) next_reply: ReplyId,
 }
 
@@ -112,6 +114,7 @@ impl SimNode {
             up: false,
             replies: BTreeMap::new(),
             next_peer: 1,
+            attached: Vec::new(),
             next_reply: 1,
         })
     }

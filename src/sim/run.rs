@@ -86,7 +86,15 @@ impl Sim {
         self.stats.messages += 1;
         let frame = message.to_frame();
         self.stats.bytes += (frame.payload.len() + crate::wire::frame::HEADER_LEN) as u64;
+        if let crate::wire::message::Message::GetData(g) = &message
+            && g.kind == crate::wire::payload::InvKind::Block
+        {
+            self.stats.block_getdata += g.items.len() as u64;
+        }
         let Some((j, pj)) = self.net.other((i, peer)) else {
+            if self.nodes[i].attached.contains(&peer) {
+                self.stats.to_attached.push((i, peer, message));
+            }
             return;
         };
         if let crate::wire::message::Message::Block(b) = &message {
@@ -219,6 +227,13 @@ impl Sim {
         self.net.partition(groups);
     }
 
+    /// Cuts the link between nodes `a` and `b` for the rest of the run:
+    /// dials between them fail and messages are lost.
+    pub fn cut(&mut self, a: usize, b: usize) {
+        self.log(&format!("cut {a} {b}"));
+        self.net.cut(a, b);
+    }
+
     /// Ends the partition.
     pub fn heal(&mut self) {
         self.log("heal");
@@ -227,11 +242,12 @@ impl Sim {
 
     /// Opens a raw connection from a test's fake peer into node `i`:
     /// returns (the node's peer id for it, the fake peer's address). What
-    /// the node sends it is dropped; feed its messages with
-    /// [`Sim::inject`].
+    /// the node sends it goes to [`super::Stats::to_attached`]; feed its
+    /// messages with [`Sim::inject`].
     pub fn attach(&mut self, i: usize, from: SocketAddr) -> u64 {
         let p = self.nodes[i].next_peer;
         self.nodes[i].next_peer += 1;
+        self.nodes[i].attached.push(p);
         self.feed(
             i,
             Input::Connected {
