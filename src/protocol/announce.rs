@@ -118,6 +118,7 @@ impl Protocol {
             peer,
             asked: self.now,
             received: false,
+            bytes: 0,
         };
         self.blocks_in_flight.insert(hash, asked);
         if let Some(p) = self.peers.get_mut(&peer) {

@@ -34,7 +34,7 @@ mod local;
 pub mod peers;
 pub mod relay;
 pub mod sync;
-mod sync_peer;
+pub mod sync_peer;
 pub mod txflood;
 pub mod types;
 

@@ -39,6 +39,10 @@ pub struct Peer {
     pub blocks_pending: usize,
     /// When we sent a `getblocks` whose answer is awaited.
     pub getblocks_pending: Option<Millis>,
+    /// The last block hash of the latest `inv` we asked it for, while
+    /// those blocks are on their way: the next `getblocks` starts its
+    /// locator there, so it is sent before they are processed.
+    pub last_asked: Option<BlockHash>,
     /// Block hashes it asked for and we have not sent yet.
     pub serve_queue: VecDeque<Hash256>,
     /// Bytes of blocks sent and not yet reported flushed.
@@ -84,6 +88,7 @@ impl Peer {
             score: 0,
             blocks_pending: 0,
             getblocks_pending: None,
+            last_asked: None,
             serve_queue: VecDeque::new(),
             unflushed: 0,
             last_flush: now,

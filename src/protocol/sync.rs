@@ -4,9 +4,10 @@
 //! A node behind a peer sends `getblocks`; the answer is an `inv` of up to
 //! 500 best-chain hashes after the fork point; the unknown ones are asked
 //! for in one `getdata` and handed to the chain layer in order as they
-//! arrive; once all of them are processed and the peer is still ahead,
-//! the node asks again. A block is asked of one peer at a time
-//! ([`InFlight`]), and at most 500 blocks of one peer at once. `getdata`
+//! arrive; once the last of them arrives and the peer is still ahead, the
+//! node asks again at once (`sync_peer.rs`). A block is asked of one peer at a time
+//! ([`InFlight`]), and at most 500 blocks of one peer at once (1,000 while
+//! the next `inv` is asked for ahead, [`MAX_BLOCKS_IN_FLIGHT`]). `getdata`
 //! answers are paced: at most [`ANSWER_BYTES`] of blocks are sent and not
 //! yet flushed to one peer.
 
@@ -31,6 +32,11 @@ pub const ANSWER_BYTES: u64 = 256_000;
 /// that never reads holds 32 KB of them, not 1.6 MB.
 pub const SERVE_QUEUE_MAX: usize = 2 * MAX_BLOCKS_PER_INV;
 
+/// Blocks asked of one peer and not yet processed: two `inv`s' worth, so
+/// the next `inv` can be asked for while one is validated
+/// ([`Protocol::ask_ahead`](super::Protocol)).
+pub const MAX_BLOCKS_IN_FLIGHT: usize = 2 * MAX_BLOCKS_PER_INV;
+
 /// A block asked of a peer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct InFlight {
@@ -40,6 +46,8 @@ pub struct InFlight {
     pub asked: super::Millis,
     /// It arrived and is with the chain layer.
     pub received: bool,
+    /// Its encoded size once it arrived (0 before).
+    pub bytes: u64,
 }
 
 impl Protocol {
@@ -54,7 +62,12 @@ impl Protocol {
             return;
         };
         p.getblocks_pending = Some(self.now);
-        let locator = locator(&self.store).unwrap_or_default();
+        let mut locator = locator(&self.store).unwrap_or_default();
+        // Asked ahead: blocks up to `last_asked` are on their way, so the
+        // peer continues after it.
+        if let Some(ahead) = p.last_asked {
+            locator.insert(0, ahead);
+        }
         let me = self.config.me.to_string();
         self.send(
             peer,
@@ -87,16 +100,21 @@ impl Protocol {
         if self.tip().is_none() && !self.may_give_genesis(peer, None) {
             return; // with no chain, blocks only from a peer that may start it
         }
-        if let Some(p) = self.peers.get_mut(&peer) {
-            p.getblocks_pending = None;
-        }
-        // At most one inv's worth of blocks asked of one peer at once: an
-        // inv of 50,000 made-up hashes must not park every later
-        // announcement of them on a peer that never answers.
-        let room = self
-            .peers
-            .get(&peer)
-            .map_or(0, |p| MAX_BLOCKS_PER_INV.saturating_sub(p.blocks_pending));
+        // At most one inv's worth of blocks asked of one peer at once (two
+        // for an answer to our `getblocks`, which may ask ahead): an inv of
+        // 50,000 made-up hashes must not park every later announcement of
+        // them on a peer that never answers.
+        let room = self.peers.get_mut(&peer).map_or(0, |p| {
+            let answer = p.getblocks_pending.take().is_some();
+            let limit = if answer {
+                MAX_BLOCKS_IN_FLIGHT
+            } else {
+                MAX_BLOCKS_PER_INV
+            };
+            limit
+                .saturating_sub(p.blocks_pending)
+                .min(MAX_BLOCKS_PER_INV)
+        });
         // The first hash of an inv answering `getblocks` follows a block we
         // hold, so it is no orphan of ours: if we mark it as one, the mark
         // outlived the chain layer's copy, and it is fetched again rather
@@ -124,11 +142,13 @@ impl Protocol {
                 peer,
                 asked: now,
                 received: false,
+                bytes: 0,
             };
             self.blocks_in_flight.insert(BlockHash(*h), f);
         }
         if let Some(p) = self.peers.get_mut(&peer) {
             p.blocks_pending += wanted.len();
+            p.last_asked = wanted.last().map(|h| BlockHash(*h));
         }
         self.getdata(peer, InvKind::Block, wanted);
     }
@@ -227,10 +247,12 @@ impl Protocol {
             return;
         }
         let now = self.now;
+        let bytes = block.encoded_size();
         let entry = self.blocks_in_flight.entry(hash).or_insert(InFlight {
             peer,
             asked: now,
             received: false,
+            bytes,
         });
         if entry.peer == peer && entry.received {
             return; // sent twice: the first copy is being processed
@@ -242,17 +264,21 @@ impl Protocol {
                 peer,
                 asked: now,
                 received: true,
+                bytes,
             };
             if let Some(p) = self.peers.get_mut(&peer) {
                 p.blocks_pending += 1;
             }
         }
         entry.received = true;
+        entry.bytes = bytes;
         if let Some(p) = self.peers.get_mut(&peer) {
             p.best_height = p.best_height.max(block.height);
         }
+        let height = block.height;
         let from = Some(peer);
         self.out.push(Output::ProcessBlock { block, from });
+        self.ask_ahead(peer, hash, height);
     }
 
     /// With no chain yet: whether `peer` may give us a genesis block with
@@ -350,6 +376,9 @@ impl Protocol {
             None => false,
         };
         if p.blocks_pending == 0 && p.getblocks_pending.is_none() {
+            if let Some(p) = self.peers.get_mut(&peer) {
+                p.last_asked = None;
+            }
             if ahead {
                 self.send_getblocks(peer);
             } else {

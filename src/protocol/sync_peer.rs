@@ -15,6 +15,12 @@
 //! role to a ready peer ahead of us.
 
 use super::{PeerId, Protocol};
+use crate::core::hash::BlockHash;
+
+/// Bytes of blocks received and not yet processed above which the next
+/// blocks are not asked for ahead ([`Protocol::ask_ahead`]): the memory a
+/// sync may hold beyond the blocks in flight.
+pub const ASK_AHEAD_BYTES: u64 = 8 << 20;
 
 impl Protocol {
     /// Whether blocks may be asked of `peer` by `getblocks` now: no other
@@ -47,6 +53,33 @@ impl Protocol {
             .max_by_key(|(id, p)| (p.best_height, std::cmp::Reverse(**id)))
             .map(|(id, _)| *id);
         if let Some(peer) = next {
+            self.send_getblocks(peer);
+        }
+    }
+
+    /// Once the last block of the latest `inv` asked of `peer` (at
+    /// `height`, hash `hash`) arrives, and the peer is further ahead, asks
+    /// it for the next ones at once, while the chain layer still validates
+    /// these: the link never idles. Only while the blocks received and not
+    /// yet processed, from every peer, stay under [`ASK_AHEAD_BYTES`]; the
+    /// blocks asked of one peer stay within
+    /// [`MAX_BLOCKS_IN_FLIGHT`](super::sync::MAX_BLOCKS_IN_FLIGHT).
+    pub(super) fn ask_ahead(&mut self, peer: PeerId, hash: BlockHash, height: u64) {
+        let queued: u64 = self
+            .blocks_in_flight
+            .values()
+            .filter(|f| f.received)
+            .map(|f| f.bytes)
+            .sum();
+        let Some(p) = self.peers.get_mut(&peer) else {
+            return;
+        };
+        if p.last_asked != Some(hash) {
+            return;
+        }
+        p.last_asked = None;
+        if p.best_height > height && p.getblocks_pending.is_none() && queued < ASK_AHEAD_BYTES {
+            p.last_asked = Some(hash);
             self.send_getblocks(peer);
         }
     }
