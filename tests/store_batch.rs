@@ -105,6 +105,9 @@ fn with_undo(genesis: &Block, blocks: &[Block]) -> Vec<(Block, Vec<TxOut>)> {
         .collect()
 }
 
+/// One block of a run handed to `connect_blocks`, with its undo data.
+type Write<'a> = (&'a Block, &'a [TxOut]);
+
 /// A fresh store in `dir/name/chain` holding `genesis`.
 fn store_in(dir: &Path, name: &str, genesis: &Block) -> ChainStore {
     support::store_with(&dir.join(name), genesis)
@@ -264,7 +267,7 @@ fn a_run_off_the_tip_or_with_a_gap_writes_nothing() {
     let tip = store.tip().expect("tip");
     let utxos = store.utxo_snapshot().expect("utxos");
     let history = store.address_history_all(&owner(&key(1))).expect("read");
-    let cases: [(&str, Vec<(&Block, &[TxOut])>); 3] = [
+    let cases: [(&str, Vec<Write>); 3] = [
         ("first block not on the tip", vec![w(1), w(2)]),
         ("a gap inside", vec![w(0), w(2), w(3)]),
         ("a gap at the end", vec![w(0), w(1), w(3)]),
