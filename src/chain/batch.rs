@@ -76,8 +76,10 @@ impl Chain {
 
     /// Takes from the front of `queue` the longest run (at most
     /// [`MAX_RUN_BLOCKS`]) of blocks not stored yet, the first the tip's
-    /// child and each the child of the one before. Empty with no chain, or
-    /// when the front block does not extend the tip.
+    /// child and each the child of the one before; it ends at a block that
+    /// orphans wait for, so they are processed right after it, as
+    /// [`Chain::process_block`] would. Empty with no chain, or when the
+    /// front block does not extend the tip.
     fn tip_run(
         &self,
         queue: &mut VecDeque<(Block, Option<PeerId>)>,
@@ -103,6 +105,11 @@ impl Chain {
             cursor = hash;
             if let Some(item) = queue.pop_front() {
                 run.push(item);
+            }
+            if self.orphans.has_children(&hash) {
+                // Its orphans connect on it before the next block, as one
+                // block at a time would do.
+                break;
             }
         }
         run

@@ -42,6 +42,13 @@ impl OrphanPool {
         self.blocks.contains_key(hash)
     }
 
+    /// True if an orphan held waits for `parent` (its parent block).
+    pub fn has_children(&self, parent: &BlockHash) -> bool {
+        self.blocks
+            .values()
+            .any(|o| o.block.header.prev_block_hash == *parent)
+    }
+
     /// Keeps `block` (sent by `from`, at `now` seconds since the Unix
     /// epoch), making room by expiry and then by dropping the entry with the
     /// lowest hash (a deterministic choice) when full.
