@@ -40,6 +40,7 @@
 //! | `reindex.rs` | the UTXO set rebuilt from the blocks (parallel reads, only the difference written) |
 //! | `peers.rs` | peer records |
 //! | `txindex.rs` | transaction, address-history and spent-by indexes |
+//! | `index_rebuild.rs` | those indexes rebuilt from the blocks (parallel reads, only the difference written) |
 
 use std::path::Path;
 
@@ -50,6 +51,7 @@ use crate::core::hash::{BlockHash, Hash256};
 use crate::core::params::MAX_BLOCK_SIZE;
 
 mod index;
+mod index_rebuild;
 mod peers;
 mod reindex;
 mod txindex;

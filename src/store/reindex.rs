@@ -77,7 +77,7 @@ impl ChainStore {
 
     /// The best chain's block hashes, genesis first, from one scan of
     /// `heights`. Errors: [`StoreError::Corrupt`] on a gap.
-    fn best_chain_hashes(&self) -> Result<Vec<BlockHash>, StoreError> {
+    pub(super) fn best_chain_hashes(&self) -> Result<Vec<BlockHash>, StoreError> {
         let tip = self.tip()?;
         let mut out = Vec::new();
         for kv in self.heights.range(..=tip.height.to_be_bytes()) {

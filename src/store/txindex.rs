@@ -2,7 +2,8 @@
 //! transaction is), `addr_history` (which transactions touch each address)
 //! and `spent_by` (which input spends each output). They change in the same
 //! sled transaction as the UTXO set (see [`IndexDelta`]), and are rebuilt
-//! from the blocks and undo data by [`ChainStore::rebuild_indexes`]: at open
+//! from the blocks and undo data by [`ChainStore::rebuild_indexes`]
+//! (`index_rebuild.rs`): at open
 //! when a store written before they existed lacks them, and by
 //! `reindexutxo`.
 //!
@@ -26,7 +27,7 @@ use crate::core::hash::{BlockHash, Hash256, Txid};
 use crate::core::tx::{OutPoint, TxOut};
 
 /// `meta` key marking the indexes complete.
-const INDEXED: &[u8] = b"indexed";
+pub(super) const INDEXED: &[u8] = b"indexed";
 
 /// One transaction in an address's history, as `addr_history` stores it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -51,7 +52,7 @@ pub struct HistoryEntry {
 /// on connect and removed on disconnect.
 pub(super) struct IndexDelta {
     /// `tx_index`, `addr_history`, `spent_by` entries, in that order.
-    trees: [Vec<(Vec<u8>, Vec<u8>)>; 3],
+    pub(super) trees: [Vec<(Vec<u8>, Vec<u8>)>; 3],
 }
 
 /// Per address touched by one transaction: (received, outputs, sent, inputs).
@@ -219,59 +220,6 @@ impl ChainStore {
     /// True when the indexes are complete (`meta` `b"indexed"`).
     pub fn indexes_complete(&self) -> Result<bool, StoreError> {
         Ok(self.meta.contains_key(INDEXED)?)
-    }
-
-    /// Rebuilds `tx_index`, `addr_history` and `spent_by` from the best
-    /// chain's blocks and undo data, genesis to tip, then marks them
-    /// complete. Returns the number of blocks indexed (0 with no chain).
-    ///
-    /// Errors: [`StoreError::Corrupt`] when a best-chain block or its undo
-    /// data is missing, [`StoreError::Db`].
-    pub fn rebuild_indexes(&self) -> Result<u64, StoreError> {
-        self.meta.remove(INDEXED)?;
-        for t in [&self.tx_index, &self.addr_history, &self.spent_by] {
-            t.clear()?;
-        }
-        let Some(tip) = self.tip_opt()? else {
-            return Ok(0);
-        };
-        for height in 0..=tip.height {
-            let hash = self
-                .hash_at(height)?
-                .ok_or_else(|| corrupt(format!("no block at height {height}")))?;
-            let block = self.block(&hash)?.ok_or(StoreError::MissingBlock(hash))?;
-            let undo = match self.undo(&hash)? {
-                Some(u) => u,
-                None if height == 0 => Vec::new(),
-                None => return Err(corrupt(format!("no undo data for {hash}"))),
-            };
-            let delta = IndexDelta::of(&block, &undo)?;
-            for (entries, tree) in
-                delta
-                    .trees
-                    .iter()
-                    .zip([&self.tx_index, &self.addr_history, &self.spent_by])
-            {
-                let mut batch = sled::Batch::default();
-                for (k, v) in entries {
-                    batch.insert(k.as_slice(), v.as_slice());
-                }
-                tree.apply_batch(batch)?;
-            }
-        }
-        self.meta.insert(INDEXED, &[1u8][..])?;
-        self.db.flush()?;
-        Ok(tip.height + 1)
-    }
-
-    /// Builds the indexes when a chain exists but they are not complete (a
-    /// store written before they existed, or a rebuild cut short).
-    pub(super) fn ensure_indexes(&self) -> Result<(), StoreError> {
-        if self.genesis_hash()?.is_some() && !self.indexes_complete()? {
-            let n = self.rebuild_indexes()?;
-            tracing::info!("built the transaction and address indexes over {n} blocks");
-        }
-        Ok(())
     }
 }
 
