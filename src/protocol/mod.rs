@@ -78,6 +78,9 @@ pub struct Protocol {
     rejects: txflood::RejectFilter,
     mint_pending: bool,
     replies: BTreeMap<Txid, Vec<ReplyId>>,
+    /// Transactions accepted during this step and their senders, announced
+    /// together at its end ([`relay`]).
+    tx_invs: Vec<(Txid, Option<PeerId>)>,
     out: Vec<Output>,
 }
 
@@ -103,6 +106,7 @@ impl Protocol {
             rejects: Default::default(),
             mint_pending: false,
             replies: BTreeMap::new(),
+            tx_invs: Vec::new(),
             out: Vec::new(),
         }
     }
@@ -133,6 +137,7 @@ impl Protocol {
             }
             Input::Local(id, request) => self.on_local(id, request),
         }
+        self.flush_tx_invs();
         std::mem::take(&mut self.out)
     }
 
