@@ -112,3 +112,61 @@ fn a_burst_of_payments_reaches_every_node_and_is_mined() {
     assert!(s.run_while_not(60_000, |s| (0..3).all(|i| mined(s, i)) && s.converged()));
     assert!(s.stats.disconnects.is_empty(), "{:?}", s.stats.disconnects);
 }
+
+/// The transaction `getdata`s node 0 sent to attached peer `peer`.
+fn tx_getdatas(s: &Sim, peer: u64) -> Vec<Vec<Hash256>> {
+    s.stats
+        .to_attached
+        .iter()
+        .filter_map(|(node, p, m)| match m {
+            Message::GetData(g) if *node == 0 && *p == peer && g.kind == InvKind::Tx => {
+                Some(g.items.clone())
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn a_mined_transaction_announced_late_is_not_fetched_nor_held_against_the_peer() {
+    let mut s = Sim::new(SimConfig {
+        nodes: 1,
+        minters: vec![0],
+        genesis_everywhere: true,
+        ..SimConfig::default()
+    })
+    .expect("stores");
+    s.start(0);
+    let peer = handshaked_peer(&mut s, 0, "198.51.100.11:40000", 5);
+    let first = s.pay(0, [9; 20], 1).expect("pay");
+    let paid = s.wallet.pay(s.chain(0), [9; 20], 2).expect("pay");
+    s.submit(0, paid.clone());
+    assert!(s.run_while_not(20_000, |s| s.height(0) == Some(1)));
+    assert_eq!(s.protocol(0).mempool_len(), 0, "both mined");
+    // A slower peer announces and sends the mined transactions: more
+    // copies than its whole budget of missing-input refusals.
+    let inv = Message::Inv(sledchain::wire::payload::Inv {
+        addr_from: String::new(),
+        kind: InvKind::Tx,
+        items: vec![first.0, paid.txid().0],
+    });
+    s.inject(0, Input::Received { peer, message: inv });
+    for _ in 0..=sledchain::protocol::txflood::MISSING_INPUTS_BURST {
+        let message = Message::Tx(TxMsg {
+            addr_from: String::new(),
+            transaction: paid.clone(),
+        });
+        s.inject(0, Input::Received { peer, message });
+    }
+    assert!(tx_getdatas(&s, peer).is_empty(), "mined: not fetched");
+    // Its budget is whole: a new transaction it announces is fetched.
+    let fresh = Hash256([42; 32]);
+    let inv = Message::Inv(sledchain::wire::payload::Inv {
+        addr_from: String::new(),
+        kind: InvKind::Tx,
+        items: vec![fresh],
+    });
+    s.inject(0, Input::Received { peer, message: inv });
+    assert_eq!(tx_getdatas(&s, peer), vec![vec![fresh]]);
+    assert!(s.stats.disconnects.is_empty(), "{:?}", s.stats.disconnects);
+}

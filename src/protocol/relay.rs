@@ -25,6 +25,7 @@ impl Protocol {
                 !self.mempool.contains_key(&t)
                     && !self.txs_requested.contains_key(&t)
                     && !self.rejects.contains(&t)
+                    && !self.removed.contains(&t)
             })
             .collect();
         for h in &wanted {
@@ -38,7 +39,13 @@ impl Protocol {
     pub(super) fn on_tx(&mut self, peer: PeerId, tx: Transaction) {
         let txid = tx.txid();
         self.txs_requested.remove(&txid);
-        if self.mempool.contains_key(&txid) || self.out_of_budget(peer) {
+        // Left the mempool lately (mostly mined): a late copy from another
+        // peer would only fail for missing inputs and spend that peer's
+        // budget, then drop its next, new transactions.
+        if self.mempool.contains_key(&txid)
+            || self.removed.contains(&txid)
+            || self.out_of_budget(peer)
+        {
             return;
         }
         if let Some(points) = self.rejects.get(&txid) {
@@ -105,6 +112,14 @@ impl Protocol {
         // Announced at the end of the step, with the others accepted in it.
         self.tx_invs.push((txid, from));
         self.maybe_mint();
+    }
+
+    /// `txid` left the mempool: remembered so a late announcement of it
+    /// is not fetched again (see [`Protocol::on_tx`]).
+    pub(super) fn tx_removed(&mut self, txid: Txid) {
+        if self.mempool.remove(&txid).is_some() {
+            self.removed.insert(txid, 0);
+        }
     }
 
     /// A missing input is what an honest peer sends when the transaction
