@@ -16,8 +16,11 @@
 //! [3], `BENCH_PAY_BLOCKS` [2000], `BENCH_PRINT_BLOCKS` [1000],
 //! `BENCH_EMPTY_BLOCKS` [10000], `BENCH_RELAY` [2000], `BENCH_PROP_NODES`
 //! [5], `BENCH_PROP_BLOCKS` [20], `BENCH_PROP_TXS` [100], `BENCH_UTXOS`
-//! [100000], `BENCH_DIFFICULTY` [4], `BENCH_TIMEOUT` seconds per wait
-//! [600], `BENCH_RELAY_TIMEOUT` seconds for the relay to finish [60].
+//! [100000], `BENCH_RELAY_CLIENTS` [8] (connections submitting the
+//! relay's payments at once), `BENCH_DIFFICULTY` [4], `BENCH_TIMEOUT`
+//! seconds per wait [600], `BENCH_RELAY_TIMEOUT` seconds for the relay to
+//! finish [60].
+//! `BENCH_ONLY=relay` runs the tx-heavy sync and the relay alone.
 //! Needs `target/release/examples/genchain` (`make bench` builds it).
 
 use anyhow::{Result, bail};
@@ -51,9 +54,20 @@ fn main() -> Result<()> {
     }
     let root = tempfile::tempdir()?;
     let mut table = Table::default();
-    let (_, ver) = limits::run(&mut table);
+    let only_relay = std::env::var("BENCH_ONLY").is_ok_and(|v| v == "relay");
+    // The relay alone skips the limits: the sync's verify ratio means
+    // nothing then.
+    let ver = if only_relay {
+        f64::NAN
+    } else {
+        limits::run(&mut table).1
+    };
     let (dir, seed, fresh) = sync::tx_heavy(&mut table, root.path(), ver)?;
     relay::run(&mut table, &dir, seed, fresh, env("BENCH_BLOCKS", 2000))?;
+    if only_relay {
+        table.finish(json!({ "relay": env("BENCH_RELAY", 2000) }))?;
+        return Ok(());
+    }
     sync::one_payment(&mut table, root.path())?;
     propagation::run(&mut table, root.path())?;
     sync::empty(&mut table, root.path())?;

@@ -66,7 +66,15 @@ pub fn run(
                 cancel_on_new_tip(&events, &mining);
                 report(Input::Chain(events));
             }
-            Job::Tx(tx, from) => report(Input::Chain(chain.accept_tx(tx, from, now_secs()))),
+            Job::Tx(tx, from) => {
+                let (batch, after) = gather_txs((tx, from), &jobs);
+                next = after;
+                let mut events = Vec::new();
+                for (tx, from) in batch {
+                    events.extend(chain.accept_tx(tx, from, now_secs()));
+                }
+                report(Input::Chain(events));
+            }
             Job::Mint {
                 minter,
                 time,
@@ -120,6 +128,28 @@ fn gather_blocks(
                 bytes = bytes.saturating_add(block.encoded_size());
                 batch.push((block, from));
             }
+            Ok(other) => return (batch, Some(other)),
+            Err(_) => break,
+        }
+    }
+    (batch, None)
+}
+
+/// Most transactions checked before their verdicts go back together.
+pub const TX_BATCH: usize = 64;
+
+/// `first` and the transactions queued right behind it, without waiting,
+/// up to [`TX_BATCH`]: their verdicts go back as one [`Input::Chain`], so
+/// the protocol announces them in one `inv` per peer. Returns them and the
+/// first other job met, which runs next.
+fn gather_txs(
+    first: (Transaction, Option<PeerId>),
+    jobs: &std_mpsc::Receiver<Job>,
+) -> (Vec<(Transaction, Option<PeerId>)>, Option<Job>) {
+    let mut batch = vec![first];
+    while batch.len() < TX_BATCH {
+        match jobs.try_recv() {
+            Ok(Job::Tx(tx, from)) => batch.push((tx, from)),
             Ok(other) => return (batch, Some(other)),
             Err(_) => break,
         }

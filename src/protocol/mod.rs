@@ -76,8 +76,15 @@ pub struct Protocol {
     txs_requested: BTreeMap<Txid, Millis>,
     /// Recently rejected transactions, cleared when the tip changes.
     rejects: txflood::RejectFilter,
+    /// Transactions that recently left the mempool (mostly mined): not
+    /// fetched or validated again when other peers announce them late;
+    /// cleared when a block is disconnected ([`relay`]).
+    removed: txflood::RejectFilter,
     mint_pending: bool,
     replies: BTreeMap<Txid, Vec<ReplyId>>,
+    /// Transactions accepted during this step and their senders, announced
+    /// together at its end ([`relay`]).
+    tx_invs: Vec<(Txid, Option<PeerId>)>,
     out: Vec<Output>,
 }
 
@@ -101,8 +108,10 @@ impl Protocol {
             mempool: BTreeMap::new(),
             txs_requested: BTreeMap::new(),
             rejects: Default::default(),
+            removed: Default::default(),
             mint_pending: false,
             replies: BTreeMap::new(),
+            tx_invs: Vec::new(),
             out: Vec::new(),
         }
     }
@@ -133,6 +142,7 @@ impl Protocol {
             }
             Input::Local(id, request) => self.on_local(id, request),
         }
+        self.flush_tx_invs();
         std::mem::take(&mut self.out)
     }
 
@@ -243,9 +253,8 @@ impl Protocol {
             }
             ChainEvent::TxAccepted { tx, from, .. } => self.tx_accepted(tx, from),
             ChainEvent::TxRejected { txid, from, error } => self.tx_rejected(txid, from, &error),
-            ChainEvent::TxRemoved { txid } => {
-                self.mempool.remove(&txid);
-            }
+            ChainEvent::TxRemoved { txid } => self.tx_removed(txid),
+            ChainEvent::BlockDisconnected { .. } => self.removed.clear(),
             _ => {}
         }
     }

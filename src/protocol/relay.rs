@@ -10,7 +10,7 @@ use crate::core::hash::{Hash256, Txid};
 use crate::core::tx::Transaction;
 use crate::core::validation::TxError;
 use crate::wire::message::Message;
-use crate::wire::payload::{Inv, InvKind};
+use crate::wire::payload::{Inv, InvKind, MAX_INV_ITEMS};
 
 impl Protocol {
     pub(super) fn on_tx_inv(&mut self, peer: PeerId, items: Vec<Hash256>) {
@@ -25,6 +25,7 @@ impl Protocol {
                 !self.mempool.contains_key(&t)
                     && !self.txs_requested.contains_key(&t)
                     && !self.rejects.contains(&t)
+                    && !self.removed.contains(&t)
             })
             .collect();
         for h in &wanted {
@@ -38,7 +39,13 @@ impl Protocol {
     pub(super) fn on_tx(&mut self, peer: PeerId, tx: Transaction) {
         let txid = tx.txid();
         self.txs_requested.remove(&txid);
-        if self.mempool.contains_key(&txid) || self.out_of_budget(peer) {
+        // Left the mempool lately (mostly mined): a late copy from another
+        // peer would only fail for missing inputs and spend that peer's
+        // budget, then drop its next, new transactions.
+        if self.mempool.contains_key(&txid)
+            || self.removed.contains(&txid)
+            || self.out_of_budget(peer)
+        {
             return;
         }
         if let Some(points) = self.rejects.get(&txid) {
@@ -64,20 +71,35 @@ impl Protocol {
             .is_some_and(|p| p.missing_inputs.is_empty(now))
     }
 
-    fn announce(&mut self, kind: InvKind, item: Hash256, except: Option<PeerId>) {
+    /// Sends the `inv`s of the transactions accepted during this step:
+    /// one `inv` per ready peer listing every one of them it did not send
+    /// us (in chunks of [`MAX_INV_ITEMS`]), instead of one `inv` per
+    /// transaction. Runs at the end of each step, so it adds no delay.
+    pub(super) fn flush_tx_invs(&mut self) {
+        if self.tx_invs.is_empty() {
+            return;
+        }
+        let pending = std::mem::take(&mut self.tx_invs);
         let targets: Vec<PeerId> = self
             .peers
             .iter()
-            .filter(|(id, p)| p.is_ready() && Some(**id) != except)
+            .filter(|(_, p)| p.is_ready())
             .map(|(id, _)| *id)
             .collect();
         for peer in targets {
-            let inv = Inv {
-                addr_from: self.config.me.to_string(),
-                kind,
-                items: vec![item],
-            };
-            self.send(peer, Message::Inv(inv));
+            let items: Vec<Hash256> = pending
+                .iter()
+                .filter(|(_, from)| *from != Some(peer))
+                .map(|(txid, _)| txid.0)
+                .collect();
+            for chunk in items.chunks(MAX_INV_ITEMS) {
+                let inv = Inv {
+                    addr_from: self.config.me.to_string(),
+                    kind: InvKind::Tx,
+                    items: chunk.to_vec(),
+                };
+                self.send(peer, Message::Inv(inv));
+            }
         }
     }
 
@@ -87,8 +109,17 @@ impl Protocol {
         for id in self.replies.remove(&txid).unwrap_or_default() {
             self.out.push(Output::Reply(id, LocalReply::Accepted(txid)));
         }
-        self.announce(InvKind::Tx, txid.0, from);
+        // Announced at the end of the step, with the others accepted in it.
+        self.tx_invs.push((txid, from));
         self.maybe_mint();
+    }
+
+    /// `txid` left the mempool: remembered so a late announcement of it
+    /// is not fetched again (see [`Protocol::on_tx`]).
+    pub(super) fn tx_removed(&mut self, txid: Txid) {
+        if self.mempool.remove(&txid).is_some() {
+            self.removed.insert(txid, 0);
+        }
     }
 
     /// A missing input is what an honest peer sends when the transaction
