@@ -20,7 +20,8 @@
 //! relay's payments at once), `BENCH_DIFFICULTY` [4], `BENCH_TIMEOUT`
 //! seconds per wait [600], `BENCH_RELAY_TIMEOUT` seconds for the relay to
 //! finish [60].
-//! `BENCH_ONLY=relay` runs the tx-heavy sync and the relay alone.
+//! `BENCH_ONLY=relay` runs the tx-heavy sync and the relay alone;
+//! `BENCH_ONLY=propagation` the line of nodes alone.
 //! Needs `target/release/examples/genchain` (`make bench` builds it).
 
 use anyhow::{Result, bail};
@@ -54,6 +55,11 @@ fn main() -> Result<()> {
     }
     let root = tempfile::tempdir()?;
     let mut table = Table::default();
+    if std::env::var("BENCH_ONLY").is_ok_and(|v| v == "propagation") {
+        propagation::run(&mut table, root.path())?;
+        table.finish(json!({ "propagation": env("BENCH_PROP_BLOCKS", 20) }))?;
+        return Ok(());
+    }
     let only_relay = std::env::var("BENCH_ONLY").is_ok_and(|v| v == "relay");
     // The relay alone skips the limits: the sync's verify ratio means
     // nothing then.

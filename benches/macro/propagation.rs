@@ -60,12 +60,21 @@ pub fn run(table: &mut Table, root: &Path) -> Result<()> {
     let nodes = start_line(&dir, &ports, per, shape.blocks)?;
     check_line(&nodes, &ports)?;
     let (mut hop, mut relay, mut held) = (Vec::new(), Vec::new(), usize::MAX);
+    let mut unmeasured = 0;
     for (r, batch) in payments.chunks(per as usize).enumerate() {
         let height = shape.blocks + r as u64 + 1;
-        let m = round(&nodes, batch, height)?;
-        hop.push(m.hop_ms);
-        relay.push(m.relay_ms);
-        held = held.min(m.held);
+        match round(&nodes, batch, height)? {
+            Ok(m) => {
+                hop.push(m.hop_ms);
+                relay.push(m.relay_ms);
+                held = held.min(m.held);
+            }
+            Err(missing) => {
+                eprintln!("  round {r}: {missing}; not counted");
+
+                unmeasured += 1;
+            }
+        }
     }
     check_line(&nodes, &ports)?;
     for mut node in nodes {
@@ -74,8 +83,13 @@ pub fn run(table: &mut Table, root: &Path) -> Result<()> {
     let (lo, hi) = (min(&hop), max(&hop));
     let note = format!(
         "{rounds} blocks of {per} txs, {} hops, min {lo:.2} max {hi:.2}; \
-         each node held >= {held} of {per} before the block",
-        n - 1
+         each node held >= {held} of {per} before the block{}",
+        n - 1,
+        if unmeasured > 0 {
+            format!("; {unmeasured} rounds without the log lines, not counted")
+        } else {
+            String::new()
+        }
     );
     let name = "block propagation per hop";
     table.row(name, median(&mut hop), "ms", None, "< 5", note);
@@ -163,8 +177,9 @@ struct Round {
 }
 
 /// Submits `batch` to the last node, waits until it is at `height`, and
-/// reads the times from the logs written meanwhile.
-fn round(nodes: &[Node], batch: &[Transaction], height: u64) -> Result<Round> {
+/// reads the times from the logs written meanwhile; `Ok(Err(why))` when a
+/// node's log lacks the block's or the payments' lines.
+fn round(nodes: &[Node], batch: &[Transaction], height: u64) -> Result<Result<Round, String>> {
     let marks: Vec<usize> = nodes.iter().map(|n| n.log_text().len()).collect();
     let last = &nodes[nodes.len() - 1];
     for tx in batch {
@@ -172,25 +187,41 @@ fn round(nodes: &[Node], batch: &[Transaction], height: u64) -> Result<Round> {
     }
     wait_until(timeout(), || Ok(last.height() == Some(height)))
         .with_context(|| format!("block {height} reaching the far end"))?;
+    // The height is the store's; the log line comes a moment later, from
+    // the reactor.
+    let needle = format!(" connected at height {height} (");
+    let logged = |n: &Node, mark: usize| {
+        n.log_text()
+            .get(mark..)
+            .is_some_and(|t| t.contains(&needle))
+    };
+    let _ = wait_until(5, || {
+        Ok(nodes.iter().zip(&marks).all(|(n, m)| logged(n, *m)))
+    });
     let hops = (nodes.len() - 1) as f64;
     let mut times = Vec::new();
-    for (node, mark) in nodes.iter().zip(marks) {
+    for (i, (node, mark)) in nodes.iter().zip(marks).enumerate() {
         let text = node.log_text();
-        times.push(
-            node_times(text.get(mark..).unwrap_or_default(), height).with_context(|| {
-                format!(
-                    "no block {height} or payment lines in {}",
-                    node.log.display()
-                )
-            })?,
-        );
+        let round = text.get(mark..).unwrap_or_default();
+        match node_times(round, height) {
+            Some(t) => times.push(t),
+            None => {
+                let what = if round.contains(&format!(" connected at height {height} (")) {
+                    "no payment line"
+                } else {
+                    "no line for the block"
+                };
+                let log = node.log.display();
+                return Ok(Err(format!("node {i}: {what} at height {height} in {log}")));
+            }
+        }
     }
     let (t1, tn) = (&times[0], &times[times.len() - 1]);
-    Ok(Round {
+    Ok(Ok(Round {
         hop_ms: (tn.block - t1.block) as f64 / 1e3 / hops,
         relay_ms: (t1.last_tx - tn.last_tx) as f64 / 1e3 / hops,
         held: times.iter().map(|t| t.txs_before_block).min().unwrap_or(0),
-    })
+    }))
 }
 
 /// What one node's log says about a round, times in µs since the epoch.
