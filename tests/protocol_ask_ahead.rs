@@ -47,7 +47,11 @@ fn syncing(genesis: &Block, theirs: u64) -> Protocol {
     let store = ChainStore::temporary().expect("store");
     store.init_genesis(genesis).expect("genesis");
     let seed: SocketAddr = "198.51.100.1:8333".parse().expect("addr");
-    let mut p = Protocol::new(sans_io::protocol(vec![seed]).config().clone(), store, vec![]);
+    let mut p = Protocol::new(
+        sans_io::protocol(vec![seed]).config().clone(),
+        store,
+        vec![],
+    );
     let mut out = p.step(
         Input::Connected {
             peer: PEER,
