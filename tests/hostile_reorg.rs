@@ -9,7 +9,7 @@ use sledchain::core::block::Block;
 use sledchain::core::hash::BlockHash;
 use sledchain::core::params::{SUBSIDY, now_secs};
 use sledchain::wire::message::Message;
-use sledchain::wire::payload::BlockMsg;
+use sledchain::wire::payload::{BlockMsg, Inv, InvKind};
 use support::*;
 
 const BITS: u32 = 4;
@@ -107,6 +107,20 @@ fn a_kill_during_a_reorg_onto_an_invalid_branch_leaves_the_node_on_the_valid_cha
     assert!(wait_until(20, || node.status().is_some()), "no start");
     let mut peer = RawPeer::connect(port);
     peer.hello(g.hash(), 0);
+    // Announced and served on request, as an honest peer would (a node
+    // takes only a few unrequested blocks of one peer at a time).
+    peer.send(&Message::Inv(Inv {
+        addr_from: String::new(),
+        kind: InvKind::Block,
+        items: b.iter().map(|x| x.hash().0).collect(),
+    }));
+    let asked = std::iter::from_fn(|| peer.recv(std::time::Duration::from_secs(10)))
+        .find_map(|m| match m {
+            Message::GetData(g) => Some(g.items),
+            _ => None,
+        })
+        .expect("getdata for branch B");
+    assert_eq!(asked.len(), b.len(), "not every block of B asked for");
     for x in &b {
         peer.send(&block_msg(x));
     }
@@ -131,8 +145,12 @@ fn a_kill_during_a_reorg_onto_an_invalid_branch_leaves_the_node_on_the_valid_cha
     // nothing.
     let mut peer = RawPeer::connect(port);
     peer.hello(g.hash(), 0);
+    // The node drops the peer at the first invalid block: the rest may
+    // find the connection closed.
     for x in &b {
-        peer.send(&block_msg(x));
+        if !peer.try_send(&block_msg(x)) {
+            break;
+        }
     }
     assert!(
         wait_until(30, || node.log_text().contains("rejected block")),

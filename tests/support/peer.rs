@@ -51,6 +51,17 @@ impl RawPeer {
         self.send_frame(m.to_frame());
     }
 
+    /// [`RawPeer::send`] that reports a connection the node has closed
+    /// (false) instead of panicking: for a stream of messages the node may
+    /// rightly cut short, e.g. after a misbehaviour disconnect.
+    pub fn try_send(&mut self, m: &Message) -> bool {
+        let mut b = BytesMut::new();
+        FrameCodec::for_messages()
+            .encode(m.to_frame(), &mut b)
+            .expect("encode frame");
+        self.stream.write_all(&b).is_ok()
+    }
+
     /// The next message other than `ping` (answered with `pong`, as a live
     /// peer does) within `timeout`; `None` on timeout. Panics when the node
     /// closes the connection or sends a bad frame or message.
