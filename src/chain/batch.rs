@@ -27,6 +27,7 @@ use crate::core::validation::{
     ParentInfo, check_block_context_deferred, check_block_sanity, verify_sig_checks,
 };
 use crate::core::view::UtxoView;
+use crate::store::Tip;
 
 use super::fork_view::ForkView;
 use super::{Chain, ChainEvent, PeerId};
@@ -162,6 +163,18 @@ impl Chain {
             .store
             .connect_blocks(&writes)
             .map_err(|e| e.to_string())?;
+        Ok(self.connected_run(run, new_tip, now))
+    }
+
+    /// The events of a connected `run` (new tip `new_tip`), the mempool's
+    /// reaction, and the orphans waiting for its blocks processed, as
+    /// [`Chain::process_block`] does for one block.
+    fn connected_run(
+        &mut self,
+        run: &[(Block, Option<PeerId>)],
+        new_tip: Tip,
+        now: u64,
+    ) -> Vec<ChainEvent> {
         let mut events = self.expire_mempool(now);
         for (block, from) in run {
             events.push(ChainEvent::BlockConnected {
@@ -190,6 +203,6 @@ impl Chain {
                 from: *from,
             });
         }
-        Ok(events)
+        events
     }
 }

@@ -369,42 +369,4 @@ impl Protocol {
             self.send(id, Message::Ping(nonce));
         }
     }
-
-    /// Forgets block and transaction requests unanswered for a minute, so
-    /// another peer's announcement can fetch them.
-    fn expire_requests(&mut self) {
-        const REQUEST_TIMEOUT: Millis = 60_000;
-        // A `getblocks` is answered at once (an `inv`, or nothing when the
-        // peer has no more); one unanswered this long frees the sync peer
-        // role, so a peer claiming a height it never serves holds it for
-        // this long, once.
-        const GETBLOCKS_TIMEOUT: Millis = 10_000;
-        let now = self.now;
-        let mut expired: Vec<(BlockHash, PeerId)> = Vec::new();
-        for (h, r) in &self.blocks_in_flight {
-            if !r.received && now.saturating_sub(r.asked) >= REQUEST_TIMEOUT {
-                expired.push((*h, r.peer));
-            }
-        }
-        let height = self.height().unwrap_or(0);
-        for (h, p) in expired {
-            self.blocks_in_flight.remove(&h);
-            if let Some(peer) = self.peers.get_mut(&p) {
-                peer.blocks_pending = peer.blocks_pending.saturating_sub(1);
-                // It did not back its claim: not picked as the sync peer
-                // again until it announces a block.
-                peer.best_height = peer.best_height.min(height);
-            }
-        }
-        self.txs_requested
-            .retain(|_, at| now.saturating_sub(*at) < REQUEST_TIMEOUT);
-        for p in self.peers.values_mut() {
-            if p.getblocks_pending
-                .is_some_and(|at| now.saturating_sub(at) >= GETBLOCKS_TIMEOUT)
-            {
-                p.getblocks_pending = None;
-                p.best_height = p.best_height.min(height);
-            }
-        }
-    }
 }
