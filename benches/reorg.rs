@@ -21,8 +21,6 @@ use p256::ecdsa::SigningKey;
 use sledchain::core::block::Block;
 use sledchain::core::hash::BlockHash;
 use sledchain::core::params::{SUBSIDY, now_secs};
-use sledchain::wire::message::Message;
-use sledchain::wire::payload::BlockMsg;
 
 #[path = "../tests/support/mod.rs"]
 mod support;
@@ -92,12 +90,8 @@ fn main() {
     };
     let mut peer = RawPeer::connect(port);
     peer.hello(g.hash(), 0);
-    for x in &b {
-        peer.send(&Message::Block(BlockMsg {
-            addr_from: String::new(),
-            block: x.clone(),
-        }));
-    }
+    // Announced and served on request, as an honest peer would.
+    peer.serve_blocks(&b, Duration::from_secs(600));
     let (mut lat, took) = poller.join().expect("poller");
     lat.sort_by(|x, y| x.total_cmp(y));
     println!(

@@ -9,7 +9,7 @@ use sledchain::core::block::Block;
 use sledchain::core::hash::BlockHash;
 use sledchain::core::params::{SUBSIDY, now_secs};
 use sledchain::wire::message::Message;
-use sledchain::wire::payload::{BlockMsg, Inv, InvKind};
+use sledchain::wire::payload::BlockMsg;
 use support::*;
 
 const BITS: u32 = 4;
@@ -109,21 +109,7 @@ fn a_kill_during_a_reorg_onto_an_invalid_branch_leaves_the_node_on_the_valid_cha
     peer.hello(g.hash(), 0);
     // Announced and served on request, as an honest peer would (a node
     // takes only a few unrequested blocks of one peer at a time).
-    peer.send(&Message::Inv(Inv {
-        addr_from: String::new(),
-        kind: InvKind::Block,
-        items: b.iter().map(|x| x.hash().0).collect(),
-    }));
-    let asked = std::iter::from_fn(|| peer.recv(std::time::Duration::from_secs(10)))
-        .find_map(|m| match m {
-            Message::GetData(g) => Some(g.items),
-            _ => None,
-        })
-        .expect("getdata for branch B");
-    assert_eq!(asked.len(), b.len(), "not every block of B asked for");
-    for x in &b {
-        peer.send(&block_msg(x));
-    }
+    peer.serve_blocks(&b, std::time::Duration::from_secs(30));
     // Killed once B is stored up to its invalid block: wherever the kill
     // lands (storing the rest, validating B, or done), the outcome is the
     // same.

@@ -6,10 +6,11 @@ use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
+use sledchain::core::block::Block;
 use sledchain::core::hash::{BlockHash, Hash256};
 use sledchain::wire::frame::{Frame, FrameCodec, MAGIC};
 use sledchain::wire::message::Message;
-use sledchain::wire::payload::{GetBlocks, InvKind, PROTOCOL_VERSION, Version};
+use sledchain::wire::payload::{BlockMsg, GetBlocks, Inv, InvKind, PROTOCOL_VERSION, Version};
 use tokio_util::codec::{Decoder, Encoder};
 
 /// A raw peer connected to a node on 127.0.0.1.
@@ -49,6 +50,47 @@ impl RawPeer {
 
     pub fn send(&mut self, m: &Message) {
         self.send_frame(m.to_frame());
+    }
+
+    /// Delivers `blocks` as an honest peer does: announces the ones not
+    /// yet sent by `inv` and answers each `getdata` with the blocks it
+    /// names, announcing again after a quiet second (a node asks for at
+    /// most 500 blocks of one peer at once, and takes only a few
+    /// unrequested ones), until every block went out or the node closed
+    /// the connection. Panics after `timeout` without either.
+    pub fn serve_blocks(&mut self, blocks: &[Block], timeout: Duration) {
+        use std::collections::HashSet;
+        let deadline = Instant::now() + timeout;
+        let mut sent: HashSet<Hash256> = HashSet::new();
+        while sent.len() < blocks.len() {
+            assert!(Instant::now() < deadline, "blocks not all asked for");
+            let items: Vec<Hash256> = blocks
+                .iter()
+                .map(|b| b.hash().0)
+                .filter(|h| !sent.contains(h))
+                .collect();
+            self.send(&Message::Inv(Inv {
+                addr_from: String::new(),
+                kind: InvKind::Block,
+                items,
+            }));
+            while let Some(m) = self.recv(Duration::from_secs(1)) {
+                let Message::GetData(g) = m else { continue };
+                for b in blocks.iter().filter(|b| g.items.contains(&b.hash().0)) {
+                    let m = Message::Block(BlockMsg {
+                        addr_from: String::new(),
+                        block: b.clone(),
+                    });
+                    if !self.try_send(&m) {
+                        return; // dropped, e.g. for an invalid block
+                    }
+                    sent.insert(b.hash().0);
+                }
+                if sent.len() == blocks.len() {
+                    break; // the node may now rightly drop us
+                }
+            }
+        }
     }
 
     /// [`RawPeer::send`] that reports a connection the node has closed
