@@ -156,3 +156,17 @@ fn nothing_is_asked_ahead_past_the_memory_bound() {
     }
     assert!(sent.is_empty(), "asked ahead with {n} MB waiting: {sent:?}");
 }
+
+#[test]
+fn a_peer_answering_getblocks_with_nothing_new_is_not_asked_again() {
+    let blocks = chain(1, 0);
+    let mut p = syncing(&blocks[0], 1_000);
+    // It claims height 1,000 but offers only what we hold.
+    let out = p.step(inv(&blocks[..1]), T0 + 1);
+    assert_eq!(asked(&out), 0);
+    assert!(getblocks(&out).is_empty(), "asked again at once");
+    let out = p.step(Input::Tick, T0 + 2_000);
+    assert!(getblocks(&out).is_empty(), "asked again on the next tick");
+    // A block it announces later is fetched as usual.
+    assert_eq!(asked(&p.step(inv(&blocks[1..]), T0 + 3_000)), 1);
+}

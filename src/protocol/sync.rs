@@ -104,8 +104,11 @@ impl Protocol {
         // for an answer to our `getblocks`, which may ask ahead): an inv of
         // 50,000 made-up hashes must not park every later announcement of
         // them on a peer that never answers.
-        let room = self.peers.get_mut(&peer).map_or(0, |p| {
-            let answer = p.getblocks_pending.take().is_some();
+        let answer = self
+            .peers
+            .get_mut(&peer)
+            .is_some_and(|p| p.getblocks_pending.take().is_some());
+        let room = self.peers.get(&peer).map_or(0, |p| {
             let limit = if answer {
                 MAX_BLOCKS_IN_FLIGHT
             } else {
@@ -134,6 +137,15 @@ impl Protocol {
             .take(room)
             .collect();
         if wanted.is_empty() {
+            if answer && room > 0 {
+                // Asked for what follows our tip, it offers nothing new:
+                // its claimed height is not believed until it announces a
+                // block, so it is not asked again and again.
+                let height = self.height().unwrap_or(0);
+                if let Some(p) = self.peers.get_mut(&peer) {
+                    p.best_height = p.best_height.min(height);
+                }
+            }
             return self.maybe_continue_sync(peer);
         }
         let now = self.now;
