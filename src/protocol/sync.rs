@@ -100,24 +100,7 @@ impl Protocol {
         if self.tip().is_none() && !self.may_give_genesis(peer, None) {
             return; // with no chain, blocks only from a peer that may start it
         }
-        // At most one inv's worth of blocks asked of one peer at once (two
-        // for an answer to our `getblocks`, which may ask ahead): an inv of
-        // 50,000 made-up hashes must not park every later announcement of
-        // them on a peer that never answers.
-        let answer = self
-            .peers
-            .get_mut(&peer)
-            .is_some_and(|p| p.getblocks_pending.take().is_some());
-        let room = self.peers.get(&peer).map_or(0, |p| {
-            let limit = if answer {
-                MAX_BLOCKS_IN_FLIGHT
-            } else {
-                MAX_BLOCKS_PER_INV
-            };
-            limit
-                .saturating_sub(p.blocks_pending)
-                .min(MAX_BLOCKS_PER_INV)
-        });
+        let (answer, room) = self.inv_room(peer);
         // The first hash of an inv answering `getblocks` follows a block we
         // hold, so it is no orphan of ours: if we mark it as one, the mark
         // outlived the chain layer's copy, and it is fetched again rather
@@ -138,13 +121,9 @@ impl Protocol {
             .collect();
         if wanted.is_empty() {
             if answer && room > 0 {
-                // Asked for what follows our tip, it offers nothing new:
-                // its claimed height is not believed until it announces a
-                // block, so it is not asked again and again.
-                let height = self.height().unwrap_or(0);
-                if let Some(p) = self.peers.get_mut(&peer) {
-                    p.best_height = p.best_height.min(height);
-                }
+                // Asked for what follows our tip, it offers nothing new: not
+                // asked again and again.
+                self.doubt_height(peer);
             }
             return self.maybe_continue_sync(peer);
         }

@@ -14,8 +14,10 @@
 //! claimed), the next tick or finished block hands the
 //! role to a ready peer ahead of us.
 
+use super::sync::MAX_BLOCKS_IN_FLIGHT;
 use super::{Millis, PeerId, Protocol};
 use crate::core::hash::BlockHash;
+use crate::wire::payload::MAX_BLOCKS_PER_INV;
 
 /// Bytes of blocks received and not yet processed above which the next
 /// blocks are not asked for ahead ([`Protocol::ask_ahead`]): the memory a
@@ -100,25 +102,62 @@ impl Protocol {
                 expired.push((*h, r.peer));
             }
         }
-        let height = self.height().unwrap_or(0);
         for (h, p) in expired {
             self.blocks_in_flight.remove(&h);
             if let Some(peer) = self.peers.get_mut(&p) {
                 peer.blocks_pending = peer.blocks_pending.saturating_sub(1);
-                // It did not back its claim: not picked as the sync peer
-                // again until it announces a block.
-                peer.best_height = peer.best_height.min(height);
             }
+            self.doubt_height(p);
         }
         self.txs_requested
             .retain(|_, at| now.saturating_sub(*at) < REQUEST_TIMEOUT);
-        for p in self.peers.values_mut() {
-            if p.getblocks_pending
-                .is_some_and(|at| now.saturating_sub(at) >= GETBLOCKS_TIMEOUT)
-            {
+        let unanswered: Vec<PeerId> = self
+            .peers
+            .iter()
+            .filter(|(_, p)| {
+                p.getblocks_pending
+                    .is_some_and(|at| now.saturating_sub(at) >= GETBLOCKS_TIMEOUT)
+            })
+            .map(|(id, _)| *id)
+            .collect();
+        for id in unanswered {
+            if let Some(p) = self.peers.get_mut(&id) {
                 p.getblocks_pending = None;
-                p.best_height = p.best_height.min(height);
             }
+            self.doubt_height(id);
+        }
+    }
+
+    /// For an `inv` of blocks from `peer`: whether it answers our
+    /// `getblocks` (the pending mark is taken), and how many of its blocks
+    /// may be asked for. At most one inv's worth of blocks is asked of one
+    /// peer at once (two for an answer to our `getblocks`, which may ask
+    /// ahead): an inv of 50,000 made-up hashes must not park every later
+    /// announcement of them on a peer that never answers.
+    pub(super) fn inv_room(&mut self, peer: PeerId) -> (bool, usize) {
+        let Some(p) = self.peers.get_mut(&peer) else {
+            return (false, 0);
+        };
+        let answer = p.getblocks_pending.take().is_some();
+        let limit = if answer {
+            MAX_BLOCKS_IN_FLIGHT
+        } else {
+            MAX_BLOCKS_PER_INV
+        };
+        let room = limit
+            .saturating_sub(p.blocks_pending)
+            .min(MAX_BLOCKS_PER_INV);
+        (answer, room)
+    }
+
+    /// `peer` did not back the height it claimed (a request timed out, or
+    /// it answered `getblocks` with nothing new): its height falls to ours,
+    /// so it is not picked as the sync peer again until it announces a
+    /// block.
+    pub(super) fn doubt_height(&mut self, peer: PeerId) {
+        let height = self.height().unwrap_or(0);
+        if let Some(p) = self.peers.get_mut(&peer) {
+            p.best_height = p.best_height.min(height);
         }
     }
 }
