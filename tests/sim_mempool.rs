@@ -4,6 +4,8 @@
 //! paying a fee evicts the attacker's lowest package, is accepted and is
 //! mined.
 
+mod sans_io;
+
 use p256::ecdsa::SigningKey;
 use sledchain::chain::MempoolLimits;
 use sledchain::chain::mempool::spendable_coins;
@@ -157,23 +159,10 @@ fn an_honest_payment_with_a_fee_is_mined_through_a_zero_fee_flood() {
 #[test]
 fn a_child_that_arrives_before_its_parent_enters_once_the_parent_does() {
     use sledchain::protocol::Input;
-    use sledchain::sim::{Sim, SimConfig};
+    use sledchain::sim::Sim;
     use sledchain::wire::message::Message;
     use sledchain::wire::payload::{TxMsg, Version};
-    let config = || SimConfig {
-        nodes: 1,
-        minters: vec![],
-        ..SimConfig::default()
-    };
-    // Build parent and child on one simulation's view of the chain...
-    let mut maker = Sim::new(config()).expect("stores");
-    maker.start(0);
-    let parent = maker
-        .wallet
-        .pay(maker.chain(0), [7; 20], 1)
-        .expect("parent");
-    maker.submit(0, parent.clone());
-    let child = maker.wallet.pay(maker.chain(0), [8; 20], 2).expect("child");
+    let (parent, child) = sans_io::parent_and_child();
     assert!(
         child
             .inputs
@@ -181,7 +170,7 @@ fn a_child_that_arrives_before_its_parent_enters_once_the_parent_does() {
             .any(|i| i.prev_out.txid == parent.txid())
     );
     // ...and relay them, child first, to a fresh node of the same chain.
-    let mut s = Sim::new(config()).expect("stores");
+    let mut s = Sim::new(sans_io::one_quiet_node()).expect("stores");
     s.start(0);
     let peer = s.attach(0, "198.51.100.9:40000".parse().expect("addr"));
     let version = Message::Version(Version {

@@ -3,6 +3,8 @@
 //! that sent them), and a burst of payments submitted at once reaches
 //! every node and is mined.
 
+mod sans_io;
+
 use sledchain::core::hash::Hash256;
 use sledchain::protocol::Input;
 use sledchain::sim::{Sim, SimConfig};
@@ -39,23 +41,10 @@ fn tx_invs(s: &Sim, peer: u64) -> Vec<Vec<Hash256>> {
 
 #[test]
 fn transactions_accepted_together_go_out_in_one_inv_per_peer() {
-    let config = || SimConfig {
-        nodes: 1,
-        minters: vec![],
-        ..SimConfig::default()
-    };
-    // A parent and its child, built on one simulation's view of the chain.
-    let mut maker = Sim::new(config()).expect("stores");
-    maker.start(0);
-    let parent = maker
-        .wallet
-        .pay(maker.chain(0), [7; 20], 1)
-        .expect("parent");
-    maker.submit(0, parent.clone());
-    let child = maker.wallet.pay(maker.chain(0), [8; 20], 2).expect("child");
+    let (parent, child) = sans_io::parent_and_child();
     // Relayed child first: it waits as an orphan, and the parent brings
     // it in, so both are accepted in one go.
-    let mut s = Sim::new(config()).expect("stores");
+    let mut s = Sim::new(sans_io::one_quiet_node()).expect("stores");
     s.start(0);
     let sender = handshaked_peer(&mut s, 0, "198.51.100.9:40000", 3);
     let other = handshaked_peer(&mut s, 0, "198.51.100.10:40000", 4);

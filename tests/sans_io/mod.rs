@@ -5,6 +5,7 @@
 use std::net::SocketAddr;
 
 use sledchain::core::hash::BlockHash;
+use sledchain::core::tx::Transaction;
 use sledchain::protocol::{Config, Protocol};
 use sledchain::sim::{Sim, SimConfig};
 use sledchain::store::ChainStore;
@@ -65,4 +66,27 @@ pub fn race_at_height_one() -> Sim {
     s.submit(2, b);
     assert!(s.run_while_not(10_000, |s| (0..8).all(|i| s.height(i) == Some(1))));
     s
+}
+
+/// One node that does not mint.
+pub fn one_quiet_node() -> SimConfig {
+    SimConfig {
+        nodes: 1,
+        minters: vec![],
+        ..SimConfig::default()
+    }
+}
+
+/// A payment and a child spending its change, made on a simulation of
+/// [`one_quiet_node`] (so valid on a fresh one of the same chain).
+pub fn parent_and_child() -> (Transaction, Transaction) {
+    let mut maker = Sim::new(one_quiet_node()).expect("stores");
+    maker.start(0);
+    let parent = maker
+        .wallet
+        .pay(maker.chain(0), [7; 20], 1)
+        .expect("parent");
+    maker.submit(0, parent.clone());
+    let child = maker.wallet.pay(maker.chain(0), [8; 20], 2).expect("child");
+    (parent, child)
 }
