@@ -18,6 +18,7 @@
 //! * [`addrbook`]: known addresses (new and tried tables, per-source
 //!   limits), dial backoff and bans.
 //! * [`eviction`]: which inbound peer makes room for a newcomer.
+//! * [`points`]: the one table of misbehaviour points.
 //! * [`txflood`]: the filter of recently rejected transactions and each
 //!   peer's budget of transactions with missing inputs.
 //!
@@ -32,6 +33,7 @@ pub mod discovery;
 pub mod eviction;
 mod local;
 pub mod peers;
+pub mod points;
 pub mod relay;
 pub mod sync;
 pub mod sync_peer;
@@ -50,6 +52,7 @@ use crate::store::{ChainStore, Tip};
 use crate::wire::message::Message;
 pub use addrbook::AddrBook;
 pub use peers::Peer;
+pub use points::Misbehavior;
 pub use types::{
     Config, DisconnectReason, Event, Input, LocalReply, LocalRequest, Millis, NodeInfo, Output,
     PeerInfo, ReplyId,
@@ -130,7 +133,7 @@ impl Protocol {
             Input::Disconnected { peer } => self.on_disconnected(peer),
             Input::Received { peer, message } => self.on_message(peer, message),
             Input::Malformed { peer, error } => {
-                self.misbehaving(peer, 20, &format!("dropped message: {error}"))
+                self.misbehaving(peer, Misbehavior::Malformed(error.to_string()))
             }
             Input::Flushed { peer, bytes } => self.on_flushed(peer, bytes),
             Input::Tick => self.on_tick(),
@@ -206,7 +209,7 @@ impl Protocol {
         }
         p.last_recv = self.now;
         if p.version.is_none() && !matches!(message, Message::Version(_)) {
-            return self.misbehaving(peer, 10, "message before version");
+            return self.misbehaving(peer, Misbehavior::MessageBeforeVersion);
         }
         match message {
             Message::Version(v) => self.on_version(peer, v),
@@ -240,7 +243,7 @@ impl Protocol {
             ChainEvent::InvalidBlock { hash, from, error } => {
                 self.orphans.remove(&hash);
                 if let Some(p) = from {
-                    self.misbehaving(p, 100, &format!("invalid block {hash}: {error}"));
+                    self.misbehaving(p, Misbehavior::InvalidBlock(hash, error.to_string()));
                 }
             }
             ChainEvent::FutureBlock { hash, .. } => {

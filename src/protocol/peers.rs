@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 
 use super::eviction::{self, Candidate};
 use super::types::{DisconnectReason, Event, Millis, Output};
-use super::{PeerId, Protocol, discovery};
+use super::{Misbehavior, PeerId, Protocol, discovery};
 use crate::chain::ChainEvent;
 use crate::core::hash::{BlockHash, Hash256};
 use crate::wire::message::Message;
@@ -154,17 +154,21 @@ impl Protocol {
 
     /// Adds `points` to `peer`'s score; at the ban score it is dropped and,
     /// unless on loopback, its IP banned for [`super::Config::ban_time`].
-    pub(super) fn misbehaving(&mut self, peer: PeerId, points: u32, reason: &str) {
+    /// Charges `fault`'s points ([`super::points`]) to `peer`; at the ban
+    /// score it is disconnected and, unless on loopback, banned.
+    pub(super) fn misbehaving(&mut self, peer: PeerId, fault: Misbehavior) {
         let Some(p) = self.peers.get_mut(&peer) else {
             return;
         };
+        let points = fault.points();
+        let reason = fault.to_string();
         p.score = p.score.saturating_add(points);
         let (addr, score) = (p.addr, p.score);
         self.event(Event::Misbehaved {
             addr,
             points,
             score,
-            reason: reason.to_string(),
+            reason,
         });
         if score < self.config.ban_score {
             return;
@@ -208,7 +212,7 @@ impl Protocol {
             return;
         };
         if p.version.is_some() {
-            return self.misbehaving(peer, 20, "second version");
+            return self.misbehaving(peer, Misbehavior::SecondVersion);
         }
         let listen = v.addr_from.parse::<SocketAddr>().ok();
         p.version = Some(listen);

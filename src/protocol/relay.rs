@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use super::types::{LocalReply, Output};
-use super::{PeerId, Protocol};
+use super::{Misbehavior, PeerId, Protocol};
 use crate::chain::MempoolError;
 use crate::core::hash::{Hash256, Txid};
 use crate::core::tx::Transaction;
@@ -51,8 +51,7 @@ impl Protocol {
         if let Some(points) = self.rejects.get(&txid) {
             // Refused since the tip last changed: not validated again.
             if points > 0 {
-                let why = format!("invalid transaction {txid} sent again");
-                self.misbehaving(peer, points, &why);
+                self.misbehaving(peer, Misbehavior::RejectedTxAgain(txid, points));
             }
             return;
         }
@@ -148,7 +147,7 @@ impl Protocol {
                     self.rejects.insert(txid, 10);
                 }
                 if let Some(peer) = from {
-                    self.misbehaving(peer, 10, &format!("invalid transaction {txid}: {e}"));
+                    self.misbehaving(peer, Misbehavior::InvalidTx(txid, e.to_string()));
                 }
             }
             MempoolError::Conflict { .. } => self.rejects.insert(txid, 0),
