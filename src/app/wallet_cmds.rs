@@ -284,8 +284,17 @@ pub fn createwallet(ctx: &Ctx, args: &CreateArgs) -> Result<()> {
             Some(f) => read_secret_file(f, "seed passphrase")?,
             None => Zeroizing::new(String::new()),
         };
-        if let Some(f) = &args.mnemonic_file {
-            write_private(f, &format!("{}\n", *phrase.words()))?;
+        // The phrase is shown (or written) before the seed is saved: a
+        // seed on disk was always shown, even if the process dies here.
+        match &args.mnemonic_file {
+            Some(f) => write_private(f, &format!("{}\n", *phrase.words()))?,
+            None if !args.json => eprintln!(
+                "New wallet {}. Its seed phrase, shown only this once: write it down and keep it safe;\n\
+                 anyone who has it can spend the coins, and `restorewallet` rebuilds the wallet from it:\n\n    {}\n",
+                ctx.paths.wallet.display(),
+                *phrase.words()
+            ),
+            None => {}
         }
         w.set_seed(&phrase, &pass)?;
         phrase_shown = Some(phrase);
@@ -305,14 +314,7 @@ pub fn createwallet(ctx: &Ctx, args: &CreateArgs) -> Result<()> {
         super::out(to_json(&v)?)?;
         return Ok(());
     }
-    if let Some(m) = mnemonic {
-        eprintln!(
-            "New wallet {}. Its seed phrase, shown only this once: write it down and keep it safe;\n\
-             anyone who has it can spend the coins, and `restorewallet` rebuilds the wallet from it:\n\n    {}\n",
-            ctx.paths.wallet.display(),
-            *m
-        );
-    } else if let (Some(_), Some(f)) = (&phrase_shown, &args.mnemonic_file) {
+    if let (Some(_), Some(f)) = (&phrase_shown, &args.mnemonic_file) {
         eprintln!("New wallet; its seed phrase is in {}", f.display());
     }
     super::out(address)?;
