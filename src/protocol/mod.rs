@@ -19,8 +19,12 @@
 //!   limits), dial backoff and bans.
 //! * [`eviction`]: which inbound peer makes room for a newcomer.
 //! * [`points`]: the one table of misbehaviour points.
-//! * [`txflood`]: the filter of recently rejected transactions and each
-//!   peer's budget of transactions with missing inputs.
+//! * [`txs`]: the transaction manager ([`TxMgr`]): the mempool as the
+//!   protocol sees it, every announcer of every txid we lack, one request
+//!   per txid with a timeout that falls back to the next announcer,
+//!   per-peer caps, the reject filters and missing-input budgets
+//!   ([`txflood`]), and paced, deduplicated answers to transaction
+//!   `getdata`.
 //!
 //! The chain is read straight from the store (tip, locator, blocks to
 //! serve); everything that writes it goes out as [`Output::ProcessBlock`],
@@ -38,21 +42,21 @@ pub mod relay;
 pub mod sync;
 pub mod sync_peer;
 pub mod txflood;
+pub mod txs;
 pub mod types;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
-use std::sync::Arc;
 
 use crate::chain::ChainEvent;
 pub use crate::chain::PeerId;
 use crate::core::hash::{BlockHash, Txid};
-use crate::core::tx::Transaction;
 use crate::store::{ChainStore, Tip};
 use crate::wire::message::Message;
 pub use addrbook::AddrBook;
 pub use peers::Peer;
 pub use points::Misbehavior;
+pub use txs::TxMgr;
 pub use types::{
     Config, DisconnectReason, Event, Input, LocalReply, LocalRequest, Millis, NodeInfo, Output,
     PeerInfo, ReplyId,
@@ -73,21 +77,11 @@ pub struct Protocol {
     unrequested: BTreeMap<BlockHash, PeerId>,
     /// Orphans the chain layer holds (not fetched again).
     orphans: std::collections::BTreeSet<BlockHash>,
-    /// The mempool as reported by the chain layer.
-    mempool: BTreeMap<Txid, Arc<Transaction>>,
-    /// Transactions requested by `getdata`, and when.
-    txs_requested: BTreeMap<Txid, Millis>,
-    /// Recently rejected transactions, cleared when the tip changes.
-    rejects: txflood::RejectFilter,
-    /// Transactions that recently left the mempool (mostly mined): not
-    /// fetched or validated again when other peers announce them late;
-    /// cleared when a block is disconnected ([`relay`]).
-    removed: txflood::RejectFilter,
+    /// Transactions: mempool, announcements, requests, filters, answers
+    /// ([`txs`]).
+    txs: TxMgr,
     mint_pending: bool,
     replies: BTreeMap<Txid, Vec<ReplyId>>,
-    /// Transactions accepted during this step and their senders, announced
-    /// together at its end ([`relay`]).
-    tx_invs: Vec<(Txid, Option<PeerId>)>,
     out: Vec<Output>,
 }
 
@@ -108,13 +102,9 @@ impl Protocol {
             blocks_in_flight: BTreeMap::new(),
             unrequested: BTreeMap::new(),
             orphans: Default::default(),
-            mempool: BTreeMap::new(),
-            txs_requested: BTreeMap::new(),
-            rejects: Default::default(),
-            removed: Default::default(),
+            txs: TxMgr::default(),
             mint_pending: false,
             replies: BTreeMap::new(),
-            tx_invs: Vec::new(),
             out: Vec::new(),
         }
     }
@@ -136,6 +126,7 @@ impl Protocol {
                 self.misbehaving(peer, Misbehavior::Malformed(error.to_string()))
             }
             Input::Flushed { peer, bytes } => self.on_flushed(peer, bytes),
+            Input::TxFlushed { peer, bytes } => self.on_tx_flushed(peer, bytes),
             Input::Tick => self.on_tick(),
             Input::InboundFull { addr } => self.on_inbound_full(addr),
             Input::Chain(events) => events.into_iter().for_each(|e| self.on_chain(e)),
@@ -146,6 +137,7 @@ impl Protocol {
             Input::Local(id, request) => self.on_local(id, request),
         }
         self.flush_tx_invs();
+        self.flush_tx_requests();
         std::mem::take(&mut self.out)
     }
 
@@ -166,12 +158,17 @@ impl Protocol {
 
     /// The filter of recently rejected transactions.
     pub fn rejects(&self) -> &txflood::RejectFilter {
-        &self.rejects
+        self.txs.rejects()
     }
 
     /// Transactions in the mempool, as the chain layer reported them.
     pub fn mempool_len(&self) -> usize {
-        self.mempool.len()
+        self.txs.mempool().len()
+    }
+
+    /// The transaction manager.
+    pub fn txs(&self) -> &TxMgr {
+        &self.txs
     }
 
     /// The tip, `None` with no chain (or when the store cannot be read).
@@ -233,7 +230,7 @@ impl Protocol {
                 self.announce_block(hash, from);
             }
             ChainEvent::TipChanged(_) => {
-                self.rejects.clear();
+                self.txs.tip_changed();
                 self.maybe_mint();
             }
             ChainEvent::Orphan { hash, from, .. } => self.orphan(hash, from),
@@ -256,8 +253,8 @@ impl Protocol {
             }
             ChainEvent::TxAccepted { tx, from, .. } => self.tx_accepted(tx, from),
             ChainEvent::TxRejected { txid, from, error } => self.tx_rejected(txid, from, &error),
-            ChainEvent::TxRemoved { txid } => self.tx_removed(txid),
-            ChainEvent::BlockDisconnected { .. } => self.removed.clear(),
+            ChainEvent::TxRemoved { txid } => self.txs.removed(txid),
+            ChainEvent::BlockDisconnected { .. } => self.txs.block_disconnected(),
             _ => {}
         }
     }
@@ -269,14 +266,14 @@ impl Protocol {
                 let reply = LocalReply::Status {
                     height: tip.map_or(0, |t| t.height),
                     tip: tip.map(|t| t.hash),
-                    mempool: self.mempool.len(),
+                    mempool: self.txs.mempool().len(),
                     peers: self.peers.len(),
                 };
                 self.out.push(Output::Reply(id, reply));
             }
             LocalRequest::SubmitTx(tx) => {
                 let txid = tx.txid();
-                if self.mempool.contains_key(&txid) {
+                if self.txs.mempool().contains_key(&txid) {
                     let reply = LocalReply::Rejected(format!(
                         "transaction {txid} is already in the mempool"
                     ));

@@ -68,9 +68,6 @@ pub struct Peer {
     /// When it last delivered a transaction our mempool accepted (ms); 0:
     /// never.
     pub last_tx: Millis,
-    /// Its budget of transactions refused for missing inputs
-    /// ([`super::txflood`]).
-    pub missing_inputs: super::txflood::TxBucket,
 }
 
 impl Peer {
@@ -99,7 +96,6 @@ impl Peer {
             min_ping: None,
             last_block: 0,
             last_tx: 0,
-            missing_inputs: super::txflood::TxBucket::new(now),
         }
     }
 
@@ -121,6 +117,7 @@ impl Protocol {
             self.book.connected(addr);
         }
         self.peers.insert(peer, Peer::new(addr, inbound, self.now));
+        self.txs.connected(peer, inbound, self.now);
         if !inbound {
             let v = self.version_message();
             self.send(peer, v);
@@ -143,6 +140,7 @@ impl Protocol {
 
     fn forget(&mut self, peer: PeerId, p: &Peer) {
         self.blocks_in_flight.retain(|_, r| r.peer != peer);
+        self.txs.disconnected(peer, self.now);
         if !p.inbound {
             if p.is_ready() {
                 self.book.closed(p.addr, self.now);
@@ -333,6 +331,7 @@ impl Protocol {
         self.check_timeouts();
         self.dial();
         self.expire_requests();
+        self.txs.expire(self.now);
         self.resume_sync();
         self.maybe_mint();
     }
@@ -349,7 +348,9 @@ impl Protocol {
                 drop.push((*id, reason.clone()));
                 continue;
             }
-            let stalled = p.unflushed > 0 && now.saturating_sub(p.last_flush) >= idle;
+            let txs_stalled = self.txs.stalled(*id, now, idle);
+            let stalled =
+                txs_stalled || (p.unflushed > 0 && now.saturating_sub(p.last_flush) >= idle);
             let silent = now.saturating_sub(p.last_recv) >= idle;
             if stalled || (silent && p.unflushed > 0) {
                 drop.push((*id, DisconnectReason::NotReading(idle / 1000)));

@@ -97,6 +97,15 @@ pub enum Input {
         /// Bytes written.
         bytes: u64,
     },
+    /// `bytes` of transaction answers (as the transactions' encoded size)
+    /// were written to the peer's socket: room for more transaction
+    /// `getdata` answers ([`super::txs`]).
+    TxFlushed {
+        /// The peer.
+        peer: PeerId,
+        /// Bytes written.
+        bytes: u64,
+    },
     /// Time passed: timeouts, pings, dials and minting are checked.
     Tick,
     /// A connection from `addr` arrived while every inbound slot is taken:
