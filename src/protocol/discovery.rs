@@ -79,21 +79,41 @@ impl Protocol {
     /// addresses, up to the outbound limit, each slot drawn from the tried
     /// table or the new table at even odds (whichever has candidates),
     /// skipping addresses we are connected or dialling to, banned or
-    /// backing off. Only addresses we dialled count as connected: a peer's
-    /// own claim of its listen address proves nothing.
+    /// backing off. Connected means dialled by us, or the listen address
+    /// an inbound peer gave in `version` when it is at the IP the peer
+    /// connected from (it dialled us: dialling it back would only make a
+    /// second connection, dropped as a duplicate, see
+    /// `Protocol::keep_one_connection`); a claim of another IP's address
+    /// proves nothing and is not heeded. With no chain yet, a seed is dialled
+    /// even when it dialled us: only an outbound connection to a seed may
+    /// give us a genesis block.
     pub(super) fn dial(&mut self) {
         let outbound = self.peers.values().filter(|p| !p.inbound).count();
         let mut budget = self.config.max_outbound.saturating_sub(outbound);
         let connected: Vec<SocketAddr> = self
             .peers
             .values()
-            .filter(|p| !p.inbound)
-            .map(|p| p.addr)
+            .filter_map(|p| match (p.inbound, p.version) {
+                (false, _) => Some(p.addr),
+                (true, Some(Some(listen))) if listen.ip() == p.addr.ip() => Some(listen),
+                _ => None,
+            })
             .collect();
         let me = self.config.me;
         let usable = |a: &SocketAddr| *a != me && !connected.contains(a);
+        let no_chain = self.tip().is_none();
+        let dialled: Vec<SocketAddr> = self
+            .peers
+            .values()
+            .filter(|p| !p.inbound)
+            .map(|p| p.addr)
+            .collect();
         let seeds: Vec<SocketAddr> = self.config.seeds.clone();
-        for s in seeds.into_iter().filter(usable) {
+        let seed_usable = |a: &SocketAddr| match no_chain {
+            true => *a != me && !dialled.contains(a),
+            false => usable(a),
+        };
+        for s in seeds.into_iter().filter(seed_usable) {
             if budget > 0 && self.book.due(&s, self.now) {
                 budget -= 1;
                 self.book.dialing(s);

@@ -67,7 +67,14 @@ pub struct Protocol {
     config: Config,
     store: ChainStore,
     now: Millis,
+    /// Local secrets and the nonce we show ([`Secrets`]).
+    secrets: Secrets,
+    /// State of the pseudo-random numbers behind dial choices (never
+    /// shown to peers).
     rng: u64,
+    /// State of the pseudo-random ping nonces (shown to peers, so kept
+    /// apart from `rng`).
+    ping_rng: u64,
     peers: BTreeMap<PeerId, Peer>,
     book: AddrBook,
     /// Blocks requested or being processed.
@@ -85,11 +92,54 @@ pub struct Protocol {
     out: Vec<Output>,
 }
 
+/// The values derived from [`Config::nonce`], each by SHA-256 under its own
+/// label, so none reveals the seed or another: the nonce we show in
+/// `version`, and local secrets no peer ever sees (the eviction key, the
+/// seeds of dial choices and of ping nonces). A peer that learns our
+/// `version` nonce cannot predict which netgroups eviction protects or
+/// which addresses we dial.
+#[derive(Debug, Clone, Copy)]
+struct Secrets {
+    /// Sent in `version`.
+    version: u64,
+    /// Keys the eviction ranking of netgroups.
+    eviction: u64,
+    /// Seeds dial choices.
+    dial: u64,
+    /// Seeds ping nonces.
+    ping: u64,
+}
+
+impl Secrets {
+    fn new(seed: u64) -> Secrets {
+        let derive = |label: &[u8]| {
+            let mut data = label.to_vec();
+            data.extend_from_slice(&seed.to_le_bytes());
+            let h = crate::core::hash::sha256(&data);
+            u64::from_le_bytes([h[0], h[1], h[2], h[3], h[4], h[5], h[6], h[7]])
+        };
+        Secrets {
+            version: derive(b"sledchain version nonce"),
+            eviction: derive(b"sledchain eviction key"),
+            dial: derive(b"sledchain dial seed"),
+            ping: derive(b"sledchain ping seed"),
+        }
+    }
+}
+
+/// One step of xorshift64* over `state`.
+fn xorshift(state: &mut u64) -> u64 {
+    *state ^= *state >> 12;
+    *state ^= *state << 25;
+    *state ^= *state >> 27;
+    state.wrapping_mul(0x2545_f491_4f6c_dd1d)
+}
+
 impl Protocol {
     /// A protocol over `store` (read only: tip, locator, blocks to serve)
     /// with `known` peer addresses from an earlier run.
     pub fn new(config: Config, store: ChainStore, known: Vec<SocketAddr>) -> Protocol {
-        let rng = config.nonce | 1;
+        let secrets = Secrets::new(config.nonce);
         let mut book = AddrBook::new(known);
         book.pin(config.seeds.iter().copied());
         Protocol {
@@ -97,7 +147,9 @@ impl Protocol {
             config,
             store,
             now: 0,
-            rng,
+            rng: secrets.dial | 1,
+            ping_rng: secrets.ping | 1,
+            secrets,
             peers: BTreeMap::new(),
             blocks_in_flight: BTreeMap::new(),
             unrequested: BTreeMap::new(),
@@ -188,13 +240,22 @@ impl Protocol {
         self.out.push(Output::Event(event));
     }
 
-    /// A pseudo-random number from the seed (xorshift64*): deterministic
-    /// for a given [`Config::nonce`].
+    /// The nonce we send in `version` (derived from [`Config::nonce`], see
+    /// [`Secrets`]); a `version` carrying it is our own.
+    pub fn nonce(&self) -> u64 {
+        self.secrets.version
+    }
+
+    /// A pseudo-random number for dial choices (xorshift64*): deterministic
+    /// for a given [`Config::nonce`], never sent.
     fn random(&mut self) -> u64 {
-        self.rng ^= self.rng >> 12;
-        self.rng ^= self.rng << 25;
-        self.rng ^= self.rng >> 27;
-        self.rng.wrapping_mul(0x2545_f491_4f6c_dd1d)
+        xorshift(&mut self.rng)
+    }
+
+    /// A ping nonce, from its own sequence: a peer that sees ping nonces
+    /// learns nothing of the dial choices.
+    fn ping_nonce(&mut self) -> u64 {
+        xorshift(&mut self.ping_rng)
     }
 
     fn on_message(&mut self, peer: PeerId, message: Message) {

@@ -31,6 +31,10 @@ pub struct Peer {
     pub ping_rtt: Option<Millis>,
     /// Its listen address from `version`; `None` until the handshake.
     pub version: Option<Option<SocketAddr>>,
+    /// The nonce of its `version` (0 until the handshake): two
+    /// connections from one IP with one nonce are one node
+    /// ([`Protocol::keep_one_connection`]).
+    pub nonce: u64,
     /// Its best height: from `version`, raised by the blocks it sends.
     pub best_height: u64,
     /// Misbehaviour points.
@@ -81,6 +85,7 @@ impl Peer {
             ping_pending: None,
             ping_rtt: None,
             version: None,
+            nonce: 0,
             best_height: 0,
             score: 0,
             blocks_pending: 0,
@@ -175,7 +180,7 @@ impl Protocol {
             self.event(Event::NotBannedLoopback(addr));
         } else {
             let until = self.now.saturating_add(self.config.ban_time);
-            self.book.ban(addr.ip(), until);
+            self.book.ban(addr.ip(), until, self.now);
             self.event(Event::Banned {
                 ip: addr.ip(),
                 until,
@@ -191,12 +196,12 @@ impl Protocol {
             best_height: tip.map_or(0, |t| t.height),
             addr_from: self.config.me.to_string(),
             genesis: self.store.genesis_hash().ok().flatten(),
-            nonce: self.config.nonce,
+            nonce: self.secrets.version,
         })
     }
 
     pub(super) fn on_version(&mut self, peer: PeerId, v: Version) {
-        if v.nonce == self.config.nonce {
+        if v.nonce == self.secrets.version {
             return self.disconnect(peer, DisconnectReason::SelfConnection);
         }
         let stored = self.store.genesis_hash().ok().flatten();
@@ -212,8 +217,15 @@ impl Protocol {
         if p.version.is_some() {
             return self.misbehaving(peer, Misbehavior::SecondVersion);
         }
+        if v.genesis.is_some() && self.tip().is_some() && !self.keep_one_connection(peer, v.nonce) {
+            return;
+        }
+        let Some(p) = self.peers.get_mut(&peer) else {
+            return;
+        };
         let listen = v.addr_from.parse::<SocketAddr>().ok();
         p.version = Some(listen);
+        p.nonce = v.nonce;
         p.best_height = v.best_height;
         let (addr, inbound) = (p.addr, p.inbound);
         if !inbound {
@@ -253,6 +265,49 @@ impl Protocol {
             // next block.
             self.send_getblocks(peer);
         }
+    }
+
+    /// Two nodes that dialled each other keep one connection, not one each
+    /// way: when `peer` (handshaking with `nonce`) and a ready peer of the
+    /// other direction share the remote IP and the `version` nonce, the
+    /// connection dialled by the node with the lower nonce stays, the
+    /// other is dropped ([`DisconnectReason::Duplicate`]). Both nodes
+    /// apply the same rule to the same two nonces, so they drop the same
+    /// connection. Requiring the same IP keeps a peer that copies another
+    /// node's nonce from closing our connection to that node. Applied
+    /// only when both ends have a chain (ours, and a genesis in its
+    /// `version`): a node with none must keep the connection it dialled to
+    /// its seed, the only peer it takes a genesis block from. Returns
+    /// false when `peer` itself was dropped.
+    pub(super) fn keep_one_connection(&mut self, peer: PeerId, nonce: u64) -> bool {
+        let Some(new) = self.peers.get(&peer) else {
+            return false;
+        };
+        let (ip, inbound) = (new.addr.ip(), new.inbound);
+        let other = self
+            .peers
+            .iter()
+            .find(|(id, p)| {
+                **id != peer
+                    && p.is_ready()
+                    && p.nonce == nonce
+                    && p.inbound != inbound
+                    && p.addr.ip() == ip
+            })
+            .map(|(id, _)| *id);
+        let Some(other) = other else {
+            return true;
+        };
+        // The connection we dialled is the outbound one.
+        let keep_ours = self.secrets.version < nonce;
+        let drop = if keep_ours == inbound { peer } else { other };
+        if let Some(p) = self.peers.get_mut(&drop) {
+            // A handshake, not a failed dial: the address book must not
+            // count it against the address.
+            p.version.get_or_insert(None);
+        }
+        self.disconnect(drop, DisconnectReason::Duplicate);
+        drop != peer
     }
 
     /// A peer on another network: an outbound one is dropped at once (it
@@ -322,13 +377,14 @@ impl Protocol {
                 last_tx: p.last_tx,
             })
             .collect();
-        if let Some(victim) = eviction::select_victim(&candidates, self.config.nonce) {
+        if let Some(victim) = eviction::select_victim(&candidates, self.secrets.eviction) {
             self.disconnect(victim, DisconnectReason::Evicted);
         }
     }
 
     pub(super) fn on_tick(&mut self) {
         self.check_timeouts();
+        self.book.prune_bans(self.now);
         self.dial();
         self.expire_requests();
         self.txs.expire(self.now);
@@ -366,7 +422,7 @@ impl Protocol {
             self.disconnect(id, reason);
         }
         for id in ping {
-            let nonce = self.random();
+            let nonce = self.ping_nonce();
             if let Some(p) = self.peers.get_mut(&id) {
                 p.last_ping = now;
                 p.ping_pending = Some((nonce, now));

@@ -46,8 +46,10 @@ pub struct Config {
     pub ban_score: u32,
     /// How long a ban lasts (ms).
     pub ban_time: Millis,
-    /// Random seed: our `version` nonce (to detect connections to
-    /// ourselves), ping nonces and dial choices derive from it.
+    /// Random seed, never sent as is: our `version` nonce (to detect
+    /// connections to ourselves), ping nonces, the eviction key and dial
+    /// choices are each derived from it by SHA-256 under a distinct label,
+    /// so the nonce peers see does not give away the local secrets.
     pub nonce: u64,
 }
 
