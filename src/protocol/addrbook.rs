@@ -18,6 +18,7 @@ use std::net::{IpAddr, SocketAddr};
 
 use super::eviction::netgroup;
 use super::types::Millis;
+use crate::store::PeerRecord;
 
 /// The netgroup `source` is counted in.
 fn group(source: Option<IpAddr>) -> Option<u64> {
@@ -52,6 +53,9 @@ pub struct AddrEntry {
     /// The IP it was heard from; `None`: configured, saved from an earlier
     /// run, or dialled without being heard of.
     pub source: Option<IpAddr>,
+    /// Last successful contact: an outbound handshake completed, or such
+    /// a connection closed (ms since the Unix epoch; 0: never).
+    pub last_seen: Millis,
 }
 
 /// The address book (module docs).
@@ -238,10 +242,10 @@ impl AddrBook {
         self.dialing.remove(&addr);
     }
 
-    /// An outbound handshake with `addr` completed: it moves to the tried
-    /// table (the tried entry with the most failures makes room when the
-    /// table is full) and its failures are forgotten.
-    pub fn handshaked(&mut self, addr: SocketAddr) {
+    /// An outbound handshake with `addr` completed at `now`: it moves to
+    /// the tried table (the tried entry with the most failures makes room
+    /// when the table is full) and its failures are forgotten.
+    pub fn handshaked(&mut self, addr: SocketAddr, now: Millis) {
         if !self.is_tried(&addr) {
             self.remove(addr);
             if self.known.values().filter(|e| e.tried).count() >= MAX_TRIED {
@@ -260,6 +264,7 @@ impl AddrBook {
         e.tried = true;
         e.source = None;
         e.failures = 0;
+        e.last_seen = now;
     }
 
     /// A connection to `addr` that had completed its handshake closed:
@@ -268,6 +273,73 @@ impl AddrBook {
         self.dialing.remove(&addr);
         if let Some(e) = self.known.get_mut(&addr) {
             e.next_try = now.saturating_add(BACKOFF_MIN);
+            e.last_seen = now;
+        }
+    }
+
+    /// What to save of the book at `now` for the next run (the `peers`
+    /// tree, [`crate::store::PeerRecord`]): one record per known address,
+    /// keyed `host:port`, with its last contact, its consecutive failures
+    /// and the ban of its IP; and one per banned IP no known address
+    /// shares, keyed `ip:0`. Times in seconds since the Unix epoch;
+    /// expired bans are left out. Everything the book forgot is absent, so
+    /// saving exactly this prunes the tree.
+    pub fn records(&self, now: Millis) -> Vec<(SocketAddr, PeerRecord)> {
+        let ban = |ip: &IpAddr| {
+            self.bans
+                .get(ip)
+                .filter(|until| **until > now)
+                .map_or(0, |until| until.div_ceil(1000))
+        };
+        let mut out: Vec<(SocketAddr, PeerRecord)> = self
+            .known
+            .iter()
+            .map(|(a, e)| {
+                let rec = PeerRecord {
+                    last_seen: e.last_seen / 1000,
+                    failures: e.failures,
+                    banned_until: ban(&a.ip()),
+                };
+                (*a, rec)
+            })
+            .collect();
+        for (ip, until) in &self.bans {
+            if *until > now && !self.known.keys().any(|a| a.ip() == *ip) {
+                let rec = PeerRecord {
+                    banned_until: until.div_ceil(1000),
+                    ..PeerRecord::default()
+                };
+                out.push((SocketAddr::new(*ip, 0), rec));
+            }
+        }
+        out
+    }
+
+    /// Takes back what [`AddrBook::records`] saved, at `now`: each address
+    /// (port 0: a ban only) joins the new table with no source (the tried
+    /// table once it was ever reached), keeping its failures and last
+    /// contact; a ban still running at `now` holds again, an expired one
+    /// is dropped.
+    pub fn restore(
+        &mut self,
+        records: impl IntoIterator<Item = (SocketAddr, PeerRecord)>,
+        now: Millis,
+    ) {
+        for (addr, rec) in records {
+            let until = rec.banned_until.saturating_mul(1000);
+            if until > now {
+                self.ban(addr.ip(), until, now);
+            }
+            if addr.port() == 0 {
+                continue;
+            }
+            self.learn([addr], None);
+            if rec.last_seen > 0 && self.known.contains_key(&addr) {
+                self.handshaked(addr, rec.last_seen.saturating_mul(1000));
+            }
+            if let Some(e) = self.known.get_mut(&addr) {
+                e.failures = rec.failures;
+            }
         }
     }
 
@@ -317,7 +389,7 @@ mod tests {
                 1_000, 2_000, 4_000, 8_000, 16_000, 32_000, 60_000, 60_000, 60_000
             ]
         );
-        book.handshaked(a(1));
+        book.handshaked(a(1), 0);
         book.failed(a(1), 0);
         assert_eq!(book.known[&a(1)].next_try, 1_000);
     }
@@ -355,7 +427,7 @@ mod tests {
         let mut book = AddrBook::default();
         book.learn([a(1), a(2)], src(1));
         assert!(!book.is_tried(&a(1)));
-        book.handshaked(a(1));
+        book.handshaked(a(1), 0);
         assert!(book.is_tried(&a(1)));
         assert_eq!(book.from_source(IpAddr::from([100, 1, 0, 9])), 1);
         for _ in 0..MAX_NEW_FAILURES {

@@ -208,6 +208,18 @@ impl Protocol {
         &self.book
     }
 
+    /// Takes back the peer records an earlier run saved (the store's
+    /// `peers` tree), at `now` (ms since the Unix epoch): addresses with
+    /// their failures and last contact, and bans still running
+    /// ([`AddrBook::restore`]).
+    pub fn restore_peers(
+        &mut self,
+        records: impl IntoIterator<Item = (SocketAddr, crate::store::PeerRecord)>,
+        now: Millis,
+    ) {
+        self.book.restore(records, now);
+    }
+
     /// The filter of recently rejected transactions.
     pub fn rejects(&self) -> &txflood::RejectFilter {
         self.txs.rejects()

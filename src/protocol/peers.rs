@@ -229,7 +229,7 @@ impl Protocol {
         p.best_height = v.best_height;
         let (addr, inbound) = (p.addr, p.inbound);
         if !inbound {
-            self.book.handshaked(addr);
+            self.book.handshaked(addr, self.now);
         }
         let left_out = self.book.learn(listen, Some(addr.ip()));
         self.log_ignored(addr, left_out);
