@@ -63,8 +63,8 @@ impl Protocol {
         if self.peers.values().any(|p| !p.inbound && p.addr == addr) {
             return LocalReply::Rejected(format!("already connected to {addr}"));
         }
-        self.book.pin([addr]);
-        self.book.dialing(addr);
+        self.addrs.book.pin([addr]);
+        self.addrs.book.dialing(addr);
         self.out.push(Output::Connect(addr));
         LocalReply::Done(format!("dialling {addr}"))
     }

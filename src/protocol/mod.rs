@@ -32,6 +32,7 @@
 //! [`Input::Chain`], so validation and reorgs never run inside `step`.
 
 pub mod addrbook;
+pub mod addrs;
 pub mod announce;
 pub mod discovery;
 pub mod eviction;
@@ -54,6 +55,7 @@ use crate::core::hash::{BlockHash, Txid};
 use crate::store::{ChainStore, Tip};
 use crate::wire::message::Message;
 pub use addrbook::AddrBook;
+pub use addrs::AddrMgr;
 pub use peers::Peer;
 pub use points::Misbehavior;
 pub use txs::TxMgr;
@@ -76,7 +78,8 @@ pub struct Protocol {
     /// apart from `rng`).
     ping_rng: u64,
     peers: BTreeMap<PeerId, Peer>,
-    book: AddrBook,
+    /// Addresses: the book and per-peer gossip state ([`addrs`]).
+    addrs: AddrMgr,
     /// Blocks requested or being processed.
     blocks_in_flight: BTreeMap<BlockHash, sync::InFlight>,
     /// Unrequested blocks with the chain layer, and their senders
@@ -143,7 +146,7 @@ impl Protocol {
         let mut book = AddrBook::new(known);
         book.pin(config.seeds.iter().copied());
         Protocol {
-            book,
+            addrs: AddrMgr::new(book),
             config,
             store,
             now: 0,
@@ -171,7 +174,7 @@ impl Protocol {
                 addr,
                 inbound,
             } => self.on_connected(peer, addr, inbound),
-            Input::DialFailed { addr } => self.book.failed(addr, self.now),
+            Input::DialFailed { addr } => self.addrs.book.failed(addr, self.now),
             Input::Disconnected { peer } => self.on_disconnected(peer),
             Input::Received { peer, message } => self.on_message(peer, message),
             Input::Malformed { peer, error } => {
@@ -203,9 +206,14 @@ impl Protocol {
         &self.peers
     }
 
+    /// The address manager.
+    pub fn addrs(&self) -> &AddrMgr {
+        &self.addrs
+    }
+
     /// The address book.
     pub fn addrbook(&self) -> &AddrBook {
-        &self.book
+        self.addrs.book()
     }
 
     /// Takes back the peer records an earlier run saved (the store's
@@ -217,7 +225,7 @@ impl Protocol {
         records: impl IntoIterator<Item = (SocketAddr, crate::store::PeerRecord)>,
         now: Millis,
     ) {
-        self.book.restore(records, now);
+        self.addrs.book.restore(records, now);
     }
 
     /// The filter of recently rejected transactions.

@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 
 use super::eviction::{self, Candidate};
 use super::types::{DisconnectReason, Event, Millis, Output};
-use super::{Misbehavior, PeerId, Protocol, discovery};
+use super::{Misbehavior, PeerId, Protocol};
 use crate::chain::ChainEvent;
 use crate::core::hash::{BlockHash, Hash256};
 use crate::wire::message::Message;
@@ -54,16 +54,9 @@ pub struct Peer {
     /// When block answers last made progress (ms): a send with nothing
     /// unflushed, or a flush.
     pub last_flush: Millis,
-    /// Whether our `addr` went out already (once per connection).
-    pub addr_sent: bool,
     /// Set when it is to be dropped at the next tick, for this reason (its
     /// messages are ignored until then).
     pub closing: Option<DisconnectReason>,
-    /// Addresses it may still send in `addr`, in thousandths
-    /// ([`super::discovery`]).
-    pub addr_tokens: u64,
-    /// When `addr_tokens` was last refilled (ms).
-    pub addr_tokens_at: Millis,
     /// Lowest measured ping round trip (ms).
     pub min_ping: Option<Millis>,
     /// When it last delivered a block that joined our best chain (ms); 0:
@@ -94,10 +87,7 @@ impl Peer {
             serve_queue: VecDeque::new(),
             unflushed: 0,
             last_flush: now,
-            addr_sent: false,
             closing: None,
-            addr_tokens: discovery::ADDR_BURST * discovery::ADDR_MILLI,
-            addr_tokens_at: now,
             min_ping: None,
             last_block: 0,
             last_tx: 0,
@@ -112,17 +102,18 @@ impl Peer {
 
 impl Protocol {
     pub(super) fn on_connected(&mut self, peer: PeerId, addr: SocketAddr, inbound: bool) {
-        if inbound && self.book.is_banned(&addr.ip(), self.now) {
+        if inbound && self.addrs.book.is_banned(&addr.ip(), self.now) {
             return self.out.push(Output::Disconnect {
                 peer,
                 reason: DisconnectReason::Banned,
             });
         }
         if !inbound {
-            self.book.connected(addr);
+            self.addrs.book.connected(addr);
         }
         self.peers.insert(peer, Peer::new(addr, inbound, self.now));
         self.txs.connected(peer, inbound, self.now);
+        self.addrs.connected(peer, self.now);
         if !inbound {
             let v = self.version_message();
             self.send(peer, v);
@@ -146,11 +137,12 @@ impl Protocol {
     fn forget(&mut self, peer: PeerId, p: &Peer) {
         self.blocks_in_flight.retain(|_, r| r.peer != peer);
         self.txs.disconnected(peer, self.now);
+        self.addrs.disconnected(peer);
         if !p.inbound {
             if p.is_ready() {
-                self.book.closed(p.addr, self.now);
+                self.addrs.book.closed(p.addr, self.now);
             } else {
-                self.book.failed(p.addr, self.now);
+                self.addrs.book.failed(p.addr, self.now);
             }
         }
     }
@@ -180,7 +172,7 @@ impl Protocol {
             self.event(Event::NotBannedLoopback(addr));
         } else {
             let until = self.now.saturating_add(self.config.ban_time);
-            self.book.ban(addr.ip(), until, self.now);
+            self.addrs.book.ban(addr.ip(), until, self.now);
             self.event(Event::Banned {
                 ip: addr.ip(),
                 until,
@@ -229,9 +221,9 @@ impl Protocol {
         p.best_height = v.best_height;
         let (addr, inbound) = (p.addr, p.inbound);
         if !inbound {
-            self.book.handshaked(addr, self.now);
+            self.addrs.book.handshaked(addr, self.now);
         }
-        let left_out = self.book.learn(listen, Some(addr.ip()));
+        let left_out = self.addrs.book.learn(listen, Some(addr.ip()));
         self.log_ignored(addr, left_out);
         self.event(Event::PeerReady {
             peer,
@@ -360,7 +352,7 @@ impl Protocol {
     /// Inbound slots are full and `addr` knocks: evicts the inbound peer
     /// [`eviction::select_victim`] picks, unless `addr` is banned.
     pub(super) fn on_inbound_full(&mut self, addr: SocketAddr) {
-        if self.book.is_banned(&addr.ip(), self.now) {
+        if self.addrs.book.is_banned(&addr.ip(), self.now) {
             return;
         }
         let candidates: Vec<Candidate> = self
@@ -384,7 +376,7 @@ impl Protocol {
 
     pub(super) fn on_tick(&mut self) {
         self.check_timeouts();
-        self.book.prune_bans(self.now);
+        self.addrs.book.prune_bans(self.now);
         self.dial();
         self.expire_requests();
         self.txs.expire(self.now);
