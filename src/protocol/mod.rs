@@ -4,19 +4,25 @@
 //! carry out. The tokio reactor in [`crate::net`] and the simulator in
 //! [`crate::sim`] drive the same code.
 //!
-//! Sub-machines, one file each:
-//! * [`peers`]: the handshake, misbehaviour scores and bans, pings and the
-//!   idle and handshake timeouts.
+//! `Protocol` composes managers, each owning its per-peer map (keyed by
+//! [`PeerId`]) and its bounds, each told of every connection and
+//! disconnection; one file each:
+//! * [`peers`]: the handshake, misbehaviour scores and bans, pings, the
+//!   idle and handshake timeouts, and one connection per pair of nodes
+//!   ([`Peer`] is its per-peer state).
 //! * [`sync`]: block sync (Bitcoin's pre-headers design: `getblocks` with a
 //!   block locator, `inv` of up to 500 hashes, one `getdata`, repeat while
 //!   the peer is ahead) and serving `getblocks`/`getdata`, with `getdata`
 //!   answers paced by bytes flushed to the peer.
-//! * [`relay`]: transaction relay, the mempool as the protocol sees it,
-//!   and the decision to mint.
+//! * [`relay`]: the wire side of transaction relay (what comes in goes to
+//!   [`TxMgr`], what it decides goes out), local submissions and the
+//!   decision to mint.
 //! * [`announce`]: block announcements (a new tip pushed whole to synced
 //!   peers, `inv` to the others) and the bound on unrequested blocks.
-//! * [`addrbook`]: known addresses (new and tried tables, per-source
-//!   limits), dial backoff and bans.
+//! * [`addrs`]: the address manager ([`AddrMgr`]): the address book
+//!   ([`addrbook`]: new and tried tables, per-netgroup source limits, dial
+//!   backoff, bans, the records saved across restarts) and each peer's
+//!   `addr` state; [`discovery`] gossips and dials through it.
 //! * [`eviction`]: which inbound peer makes room for a newcomer.
 //! * [`points`]: the one table of misbehaviour points.
 //! * [`txs`]: the transaction manager ([`TxMgr`]): the mempool as the
@@ -260,8 +266,10 @@ impl Protocol {
         self.out.push(Output::Event(event));
     }
 
-    /// The nonce we send in `version` (derived from [`Config::nonce`], see
-    /// [`Secrets`]); a `version` carrying it is our own.
+    /// The nonce we send in `version`, derived from [`Config::nonce`] by
+    /// SHA-256 under its own label (the local secrets are derived under
+    /// others, so it gives none of them away); a `version` carrying it is
+    /// our own.
     pub fn nonce(&self) -> u64 {
         self.secrets.version
     }

@@ -33,7 +33,7 @@ pub struct Peer {
     pub version: Option<Option<SocketAddr>>,
     /// The nonce of its `version` (0 until the handshake): two
     /// connections from one IP with one nonce are one node
-    /// ([`Protocol::keep_one_connection`]).
+    /// (`Protocol::keep_one_connection`).
     pub nonce: u64,
     /// Its best height: from `version`, raised by the blocks it sends.
     pub best_height: u64,
