@@ -20,8 +20,9 @@
 //!   touches only the requests that expire, never the whole map.
 //! * **Bounds.** Everything kept per txid is kept for at least one
 //!   announcer and dropped with the last one, and each peer's share is
-//!   capped, so the node-wide state is at most
-//!   `peers × MAX_PEER_TX_ANNOUNCEMENTS` txids. A disconnected peer's
+//!   capped; past [`MAX_TX_ANNOUNCEMENTS`] txids node-wide, only outbound
+//!   peers may add new ones, so the node-wide state is at most that plus
+//!   `outbound peers × MAX_PEER_TX_ANNOUNCEMENTS` txids. A disconnected peer's
 //!   announcements, requests and answers are forgotten at once.
 //! * **Filters.** The reject filter and each peer's missing-input budget
 //!   ([`super::txflood`]), and the filter of transactions that recently
@@ -50,6 +51,13 @@ use crate::core::validation::TxError;
 /// Txids one peer may have announced and not yet settled (Core's
 /// `MAX_PEER_TX_ANNOUNCEMENTS`); its further announcements are ignored.
 pub const MAX_PEER_TX_ANNOUNCEMENTS: usize = 5_000;
+
+/// Txids tracked node-wide past which announcements of new txids from
+/// inbound peers are ignored (outbound peers, which we chose, are still
+/// heard, each within its own cap): with the per-peer cap, many inbound
+/// sockets cannot make the node track more than this plus the outbound
+/// peers' share (about 250 bytes each).
+pub const MAX_TX_ANNOUNCEMENTS: usize = 100_000;
 
 /// Transactions asked of one peer at once (Core's
 /// `MAX_PEER_TX_REQUEST_IN_FLIGHT`).
@@ -207,6 +215,10 @@ impl TxMgr {
             };
             if p.announced.len() >= MAX_PEER_TX_ANNOUNCEMENTS {
                 return;
+            }
+            let full = self.announced.len() >= MAX_TX_ANNOUNCEMENTS;
+            if full && !p.preferred && !self.announced.contains_key(txid) {
+                continue;
             }
             if !p.announced.insert(*txid) {
                 continue;
@@ -706,5 +718,33 @@ mod tests {
         m.flushed(1, size * per_round as u64, 5);
         assert_eq!(m.serve(1, 5).0.len(), per_round);
         assert!(!m.stalled(1, 60_000, 60_000));
+    }
+
+    #[test]
+    fn past_the_node_wide_cap_only_outbound_peers_add_txids() {
+        let mut m = TxMgr::default();
+        let per = MAX_PEER_TX_ANNOUNCEMENTS as u64;
+        let inbound = MAX_TX_ANNOUNCEMENTS as u64 / per;
+        for peer in 0..inbound {
+            m.connected(peer, true, 0);
+            let txids: Vec<Txid> = (0..per).map(|i| t(peer * per + i)).collect();
+            m.announced(peer, &txids, 0);
+        }
+        assert_eq!(m.tracked().0, MAX_TX_ANNOUNCEMENTS);
+        m.connected(1_000, true, 0);
+        m.connected(1_001, false, 0);
+        m.announced(1_000, &[t(u64::MAX), t(0)], 0);
+        assert_eq!(
+            m.tracked().0,
+            MAX_TX_ANNOUNCEMENTS,
+            "a new txid from inbound"
+        );
+        assert_eq!(
+            m.peer_load(1_000),
+            Some((1, 0)),
+            "a known txid is still heard"
+        );
+        m.announced(1_001, &[t(u64::MAX)], 0);
+        assert_eq!(m.tracked().0, MAX_TX_ANNOUNCEMENTS + 1);
     }
 }
