@@ -255,8 +255,7 @@ pub fn transactions(w: &Wallets, view: &dyn ChainView) -> Result<Vec<WalletTx>> 
             p.tx.outputs
                 .iter()
                 .filter(|o| w.contains(&Address(o.pubkey_hash)))
-                .map(|o| o.value)
-                .sum();
+                .fold(0u64, |s, o| s.saturating_add(o.value));
         out.push(WalletTx {
             txid,
             height: None,

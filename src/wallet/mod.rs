@@ -274,6 +274,14 @@ impl Wallets {
             .map_err(|source| io_err("read", path, source))?;
         match parse(&bytes).map_err(|e| e.at(path))? {
             Parsed::V1(scalars) => {
+                // Checked before deriving any address: a million derivations
+                // take minutes.
+                if scalars.len() > MAX_KEYS {
+                    return Err(corrupt(
+                        path,
+                        format!("{} keys, more than the limit of {MAX_KEYS}", scalars.len()),
+                    ));
+                }
                 let secrets = Secrets {
                     seed: Vec::new(),
                     imported: scalars,

@@ -3,6 +3,7 @@ use std::fs::Permissions;
 use super::file::{CHECKSUM_LEN, HEADER_LEN};
 use super::*;
 use crate::core::hash::sha256d;
+use crate::core::tx::{OutPoint, Transaction};
 
 const PHRASE: &str =
     "abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon about";
@@ -296,4 +297,161 @@ fn generated_keys_differ() {
     let a = generate_key().unwrap();
     let b = generate_key().unwrap();
     assert_ne!(address_of(&a), address_of(&b));
+}
+
+/// A chain that knows nothing: every address unused, every tx unknown.
+struct EmptyChain;
+
+impl ledger::ChainView for EmptyChain {
+    fn confirmed(&self, _: &Address) -> anyhow::Result<Vec<(OutPoint, crate::core::TxOut)>> {
+        Ok(Vec::new())
+    }
+    fn spendable(&self, _: &Address) -> anyhow::Result<Vec<(OutPoint, crate::core::TxOut)>> {
+        Ok(Vec::new())
+    }
+    fn history(&self, _: &Address) -> anyhow::Result<Vec<ledger::HistoryItem>> {
+        Ok(Vec::new())
+    }
+    fn tx_state(&self, _: &Txid) -> anyhow::Result<ledger::TxState> {
+        Ok(ledger::TxState::Unknown)
+    }
+    fn spender(&self, _: &OutPoint) -> anyhow::Result<Option<Txid>> {
+        Ok(None)
+    }
+}
+
+/// Replaces the checksum of `bytes` by the right one (an attacker who can
+/// write the file can always do so).
+fn fix_checksum(bytes: &mut Vec<u8>) {
+    let n = bytes.len() - CHECKSUM_LEN;
+    bytes.truncate(n);
+    let c = sha256d(bytes);
+    bytes.extend_from_slice(&c.as_bytes()[..CHECKSUM_LEN]);
+}
+
+/// Everything a command does with a loaded wallet, none of which may panic.
+fn exercise(path: &Path) {
+    let Ok(mut w) = Wallets::load(path) else {
+        return;
+    };
+    let _ = w.unlock(b"pass");
+    let _ = format!("{w:?}");
+    let _ = (w.addresses(), w.locked_outpoints(), w.len(), w.has_seed());
+    let _ = ledger::resolve_pending(&w, &EmptyChain);
+    let _ = ledger::wallet_coins(&w, &EmptyChain, None);
+    let _ = ledger::balance(&w, &EmptyChain, None);
+    let _ = ledger::transactions(&w, &EmptyChain);
+    if let Ok(mut w) = Wallets::open_exclusive(path) {
+        let _ = w.unlock(b"pass");
+        let _ = w.new_address(Chain::Change);
+        let _ = w.save();
+    }
+}
+
+/// A seeded wallet with an address on each chain and a pending payment
+/// paying it, encrypted or not: the file bytes.
+fn sample_file(dir: &tempfile::TempDir, encrypted: bool) -> (PathBuf, Vec<u8>) {
+    let (path, addrs) = saved(dir, 2);
+    let mut w = Wallets::open_exclusive(&path).unwrap();
+    w.new_address(Chain::Change).unwrap();
+    let op = OutPoint {
+        txid: Txid(sha256d(b"coin")),
+        vout: 0,
+    };
+    let tx = Transaction {
+        version: 1,
+        inputs: vec![crate::core::tx::TxIn::unsigned(op)],
+        outputs: vec![crate::core::TxOut {
+            value: 7,
+            pubkey_hash: addrs[1].0,
+        }],
+        coinbase_height: 0,
+    };
+    w.add_pending(tx, 9, 1).unwrap();
+    if encrypted {
+        w.encrypt(b"pass", FAST).unwrap();
+    }
+    drop(w);
+    let bytes = fs::read(&path).unwrap();
+    (path, bytes)
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::test_runner::Config::with_cases(96))]
+
+    /// A wallet file altered by someone who can write it (and so fix the
+    /// checksum): loading, unlocking, the ledger's reads and a save give a
+    /// result or an error, never a panic.
+    #[test]
+    fn hostile_files_with_a_valid_checksum_never_panic(
+        encrypted in proptest::bool::ANY,
+        edits in proptest::collection::vec(
+            (proptest::num::usize::ANY, proptest::num::u8::ANY, 0u8..4),
+            1..6,
+        ),
+    ) {
+        let dir = tempfile::tempdir().unwrap();
+        let (path, mut bytes) = sample_file(&dir, encrypted);
+        for (at, value, op) in edits {
+            let body = HEADER_LEN..bytes.len() - CHECKSUM_LEN;
+            let i = body.start + at % body.len();
+            match op {
+                0 => bytes[i] ^= value | 1,
+                1 => bytes[i] = value,
+                2 => bytes.insert(i, value),
+                _ => {
+                    bytes.remove(i);
+                }
+            }
+        }
+        fix_checksum(&mut bytes);
+        fs::write(&path, &bytes).unwrap();
+        exercise(&path);
+    }
+}
+
+/// A pending payment whose outputs to the wallet add up past u64::MAX (a
+/// hand-made file): the wallet's history is an error-free sum, not a panic.
+#[test]
+fn pending_outputs_overflowing_u64_do_not_panic() {
+    let dir = tempfile::tempdir().unwrap();
+    let (path, addrs) = saved(&dir, 1);
+    let tx = Transaction {
+        version: 1,
+        inputs: vec![crate::core::tx::TxIn::unsigned(OutPoint {
+            txid: Txid(sha256d(b"coin")),
+            vout: 0,
+        })],
+        outputs: vec![
+            crate::core::TxOut {
+                value: u64::MAX,
+                pubkey_hash: addrs[0].0,
+            };
+            2
+        ],
+        coinbase_height: 0,
+    };
+    let mut w = Wallets::open_exclusive(&path).unwrap();
+    w.add_pending(tx, u64::MAX, 1).unwrap();
+    drop(w);
+    exercise(&path);
+}
+
+/// A version-1 file with more than [`MAX_KEYS`] keys is refused by its
+/// count, before any key is derived (a million derivations take minutes):
+/// the invalid last key is never reached.
+#[test]
+fn version_1_file_with_too_many_keys_is_refused_by_its_count() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = wallet_path(&dir);
+    fs::create_dir_all(path.parent().unwrap()).unwrap();
+    let mut one = [0u8; 32];
+    one.copy_from_slice(&generate_key().unwrap().to_bytes());
+    let mut keys = vec![one; MAX_KEYS];
+    keys.push([0; 32]);
+    fs::write(&path, v1_file(&keys)).unwrap();
+    match Wallets::load(&path).unwrap_err() {
+        WalletError::Corrupt { reason, .. } => assert!(reason.contains("limit"), "{reason}"),
+        e => panic!("{e}"),
+    }
 }
