@@ -195,6 +195,19 @@ fn version_1_wallet_file_is_migrated_with_a_backup_and_its_coins_count() {
     assert_eq!(json(&n, &["getbalance"])["total"], 20);
     n.ok(&["send", "--to", &fresh, "--amount", "20", "--mint"]);
     assert_eq!(n.balance(&fresh), 20);
+    // Encrypting the wallet names the backup that still holds the
+    // imported key in plain form.
+    let pass = net.path().join("pass");
+    std::fs::write(&pass, "hunter22\n").unwrap();
+    let v = json(
+        &n,
+        &["encryptwallet", "--passphrase-file", pass.to_str().unwrap()],
+    );
+    assert_eq!(v["encrypted"], true);
+    assert_eq!(
+        v["unencrypted_backups"],
+        serde_json::json!([n.dir().join("wallets.dat.v1-backup").display().to_string()])
+    );
 }
 
 #[test]

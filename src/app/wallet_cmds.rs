@@ -498,8 +498,28 @@ pub fn encryptwallet(ctx: &Ctx, args: &EncryptArgs) -> Result<()> {
         );
     }
     w.encrypt(pass.as_bytes(), crypt::DEFAULT_COST)?;
+    // Backups of a migrated version-1 file still hold its keys in plain
+    // form: encrypting the wallet does not cover them.
+    let plain: Vec<String> = w
+        .v1_backups()
+        .iter()
+        .map(|p| p.display().to_string())
+        .collect();
+    drop(w);
+    if !plain.is_empty() {
+        eprintln!(
+            "warning: {} still hold this wallet's imported keys UNENCRYPTED (backups of its \
+             version-1 file): anyone who reads them can spend those coins. Move them to safe \
+             offline storage, or delete them; the encrypted wallet holds the same keys.",
+            plain.join(", ")
+        );
+    }
     if args.json {
-        let v = serde_json::json!({ "encrypted": true, "wallet": ctx.paths.wallet.display().to_string() });
+        let v = serde_json::json!({
+            "encrypted": true,
+            "wallet": ctx.paths.wallet.display().to_string(),
+            "unencrypted_backups": plain,
+        });
         return Ok(super::out(to_json(&v)?)?);
     }
     super::out(format_args!(

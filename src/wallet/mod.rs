@@ -690,11 +690,10 @@ impl Wallets {
             .to_string_lossy()
             .into_owned();
         if self.from_v1 {
-            let backup = dir.join(format!("{name}.v1-backup"));
-            if !backup.exists() {
-                let old = Zeroizing::new(
-                    fs::read(&self.path).map_err(|source| io_err("read", &self.path, source))?,
-                );
+            let old = Zeroizing::new(
+                fs::read(&self.path).map_err(|source| io_err("read", &self.path, source))?,
+            );
+            if let Some(backup) = v1_backup_name(&dir, &name, &old)? {
                 let tmp = dir.join(format!(".{name}.v1-backup.{}.tmp", std::process::id()));
                 write_synced(&tmp, &old)?;
                 fs::rename(&tmp, &backup).map_err(|source| io_err("rename", &tmp, source))?;
@@ -803,6 +802,35 @@ impl Wallets {
         self.len() == 0
     }
 
+    /// The backups of version-1 files kept next to the wallet
+    /// (`NAME.v1-backup`, `NAME.v1-backup.2`, …): they hold imported keys in
+    /// plain form, whether or not the wallet is encrypted now.
+    pub fn v1_backups(&self) -> Vec<PathBuf> {
+        let (Some(dir), Some(name)) = (self.path.parent(), self.path.file_name()) else {
+            return Vec::new();
+        };
+        let dir = if dir.as_os_str().is_empty() {
+            Path::new(".")
+        } else {
+            dir
+        };
+        let prefix = format!("{}.v1-backup", name.to_string_lossy());
+        let mut found: Vec<PathBuf> = fs::read_dir(dir)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter(|e| {
+                let n = e.file_name().to_string_lossy().into_owned();
+                n == prefix
+                    || n.strip_prefix(&format!("{prefix}."))
+                        .is_some_and(|k| k.parse::<u32>().is_ok())
+            })
+            .map(|e| e.path())
+            .collect();
+        found.sort();
+        found
+    }
+
     /// The wallet file's path.
     pub fn path(&self) -> &Path {
         &self.path
@@ -818,6 +846,35 @@ pub fn derive_address(account: &ExtendedPublicKey, chain: Chain, index: u32) -> 
         .map(|k| k.address())
         .unwrap_or(Address([0; 20]))
 }
+
+/// Where to back up the version-1 file `name` whose bytes are `old`:
+/// `NAME.v1-backup`, or `NAME.v1-backup.2`, `.3`, … when that holds another
+/// version-1 file (one migrated before: never overwritten). `None` when a
+/// backup with these bytes exists already.
+///
+/// Errors: [`WalletError::Io`] if an existing backup cannot be read.
+fn v1_backup_name(dir: &Path, name: &str, old: &[u8]) -> Result<Option<PathBuf>, WalletError> {
+    for n in 1..=MAX_V1_BACKUPS {
+        let backup = match n {
+            1 => dir.join(format!("{name}.v1-backup")),
+            n => dir.join(format!("{name}.v1-backup.{n}")),
+        };
+        match fs::read(&backup).map(Zeroizing::new) {
+            Ok(bytes) if bytes.as_slice() == old => return Ok(None),
+            Ok(_) => continue,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Some(backup)),
+            Err(source) => return Err(io_err("read", &backup, source)),
+        }
+    }
+    Err(io_err(
+        "back up",
+        &dir.join(name),
+        io::Error::other(format!("{MAX_V1_BACKUPS} version-1 backups exist already")),
+    ))
+}
+
+/// Most `.v1-backup` files kept next to a wallet.
+const MAX_V1_BACKUPS: u32 = 1000;
 
 /// The wallet file's directory, created with mode 0700 if missing.
 fn ensure_dir(path: &Path) -> Result<PathBuf, WalletError> {

@@ -455,3 +455,39 @@ fn version_1_file_with_too_many_keys_is_refused_by_its_count() {
         e => panic!("{e}"),
     }
 }
+
+/// A second version-1 file put in place of the wallet (a copy from another
+/// machine, say) is backed up too, without overwriting the backup of the
+/// first: no key of either is lost.
+#[test]
+fn a_second_version_1_migration_keeps_the_first_backup() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = wallet_path(&dir);
+    fs::create_dir_all(path.parent().unwrap()).unwrap();
+    let mut files = Vec::new();
+    for _ in 0..2 {
+        let secrets: Vec<[u8; 32]> = vec![generate_key().unwrap().to_bytes().into()];
+        let old = v1_file(&secrets);
+        fs::write(&path, &old).unwrap();
+        let mut w = Wallets::open_exclusive(&path).unwrap();
+        w.save().unwrap();
+        // Saving again backs up nothing more.
+        w.save().unwrap();
+        files.push(old);
+    }
+    let parent = path.parent().unwrap();
+    let first = parent.join("wallets.dat.v1-backup");
+    let second = parent.join("wallets.dat.v1-backup.2");
+    assert_eq!(fs::read(&first).unwrap(), files[0]);
+    assert_eq!(fs::read(&second).unwrap(), files[1]);
+    let w = Wallets::load(&path).unwrap();
+    assert_eq!(w.v1_backups(), vec![first, second]);
+    assert_eq!(
+        fs::metadata(parent.join("wallets.dat.v1-backup.2"))
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o777,
+        0o600
+    );
+}
