@@ -82,10 +82,25 @@ fn create_pay_restore_on_a_fresh_node_gets_every_coin_back() {
     let all = before["total"].as_u64().unwrap();
     fresh.ok(&["send", "--to", &x, "--amount", &all.to_string(), "--mint"]);
     assert_eq!(fresh.balance(&x), 35 + all);
-    // Restoring a wallet that has a seed is refused.
-    let e = fails(
+    // Restoring the same phrase again is a rescan: nothing lost, nothing
+    // refused.
+    let addresses = json(&fresh, &["listaddresses"]);
+    let again = json(
         &fresh,
         &["restorewallet", "--mnemonic-file", phrase.to_str().unwrap()],
+    );
+    assert_eq!(again["balance"], json(&fresh, &["getbalance"]), "{again}");
+    assert_eq!(json(&fresh, &["listaddresses"]), addresses);
+    // Restoring another phrase into a wallet that has a seed is refused.
+    let other = net.path().join("other.txt");
+    std::fs::write(
+        &other,
+        "legal winner thank year wave sausage worth useful legal winner thank yellow\n",
+    )
+    .unwrap();
+    let e = fails(
+        &fresh,
+        &["restorewallet", "--mnemonic-file", other.to_str().unwrap()],
     );
     assert!(e.contains("already has a seed"), "{e}");
 }

@@ -56,7 +56,9 @@ pub enum Command {
     /// Rebuild this node's wallet from its seed phrase (read from
     /// --mnemonic-file or standard input, never the command line): every
     /// address with history is found by a gap-limit scan of the address
-    /// index; prints the balance.
+    /// index; prints the balance. The scan runs before the wallet is
+    /// written; running it again with the same phrase rescans and adds the
+    /// addresses found (a wallet with another seed is refused).
     Restorewallet(super::wallet_cmds::RestoreArgs),
     /// Encrypt the wallet's seed and keys under a passphrase (Argon2id,
     /// XChaCha20-Poly1305); `send` then asks for it.

@@ -64,7 +64,9 @@ pub struct RestoreArgs {
     /// File holding the BIP39 passphrase given when the wallet was created.
     #[arg(long)]
     pub seed_passphrase_file: Option<PathBuf>,
-    /// Unused addresses in a row after which the scan of a chain stops.
+    /// Unused addresses in a row after which the scan of a chain stops
+    /// (1 to 10000). Restoring the same phrase again with a larger limit
+    /// finds addresses handed out further ahead.
     #[arg(long, default_value_t = ledger::GAP_LIMIT)]
     pub gap_limit: u32,
     /// Print JSON instead of text.
@@ -445,13 +447,7 @@ pub fn restorewallet(ctx: &Ctx, args: &RestoreArgs) -> Result<()> {
     };
     let view = view(ctx)?;
     let mut w = Wallets::open_exclusive(&ctx.paths.wallet)?;
-    w.set_seed(&phrase, &pass)?;
-    let account = w
-        .account()
-        .cloned()
-        .ok_or_else(|| anyhow!("the wallet has no account key after restoring"))?;
-    let (receive, change) = ledger::gap_scan(&account, view.as_ref(), args.gap_limit.max(1))?;
-    w.extend_to(receive, change)?;
+    let (receive, change) = ledger::restore(&mut w, &phrase, &pass, view.as_ref(), args.gap_limit)?;
     let b = ledger::balance(&w, view.as_ref(), None)?;
     drop(w);
     if args.json {

@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use anyhow::Result;
 use serde::Serialize;
 
-use super::hd::ExtendedPublicKey;
+use super::hd::{ExtendedKey, ExtendedPublicKey, SeedPhrase};
 use super::{Chain, Wallets, derive_address};
 use crate::core::address::Address;
 use crate::core::hash::Txid;
@@ -266,16 +266,24 @@ pub fn transactions(w: &Wallets, view: &dyn ChainView) -> Result<Vec<WalletTx>> 
     Ok(out)
 }
 
+/// Largest gap limit a restore takes: each unused address costs two
+/// look-ups, and a wallet holds at most [`super::MAX_KEYS`] addresses.
+pub const MAX_GAP_LIMIT: u32 = 10_000;
+
 /// How many addresses of each chain a restore keeps: one past the last
-/// address with history, scanning until `gap` unused addresses in a row.
-/// Returns (receive count, change count).
+/// address with history, scanning until `gap` (1 to [`MAX_GAP_LIMIT`])
+/// unused addresses in a row or the last non-hardened index. Returns
+/// (receive count, change count).
 ///
-/// Errors: the view's.
+/// Errors: a gap outside 1 ..= [`MAX_GAP_LIMIT`]; the view's.
 pub fn gap_scan(account: &ExtendedPublicKey, view: &dyn ChainView, gap: u32) -> Result<(u32, u32)> {
+    if !(1..=MAX_GAP_LIMIT).contains(&gap) {
+        anyhow::bail!("the gap limit must be 1 to {MAX_GAP_LIMIT}, not {gap}");
+    }
     let mut counts = [0u32; 2];
     for (n, chain) in [Chain::Receive, Chain::Change].into_iter().enumerate() {
         let (mut i, mut unused) = (0u32, 0u32);
-        while unused < gap {
+        while unused < gap && i < super::hd::HARDENED {
             let a = derive_address(account, chain, i);
             if view.history(&a)?.is_empty() && view.spendable(&a)?.is_empty() {
                 unused += 1;
@@ -287,4 +295,44 @@ pub fn gap_scan(account: &ExtendedPublicKey, view: &dyn ChainView, gap: u32) -> 
         }
     }
     Ok((counts[0], counts[1]))
+}
+
+/// Restores the seed of `phrase` (BIP39 `passphrase`) into `w` (opened with
+/// [`Wallets::open_exclusive`]) and records every address a gap-limit scan
+/// ([`gap_scan`]) of `view` finds used. The scan runs before anything is
+/// written, so a failed scan leaves the file as it was; restoring the same
+/// phrase again rescans and adds what is new. Returns (receive count,
+/// change count) found.
+///
+/// Errors: the wallet has another seed ([`super::WalletError::HasSeed`]);
+/// those of [`gap_scan`], [`Wallets::set_seed`] and [`Wallets::extend_to`].
+pub fn restore(
+    w: &mut Wallets,
+    phrase: &SeedPhrase,
+    passphrase: &str,
+    view: &dyn ChainView,
+    gap: u32,
+) -> Result<(u32, u32)> {
+    let account = account_of(phrase, passphrase);
+    if w.account().is_some_and(|a| *a != account) {
+        return Err(super::WalletError::HasSeed {
+            path: w.path().to_path_buf(),
+        }
+        .into());
+    }
+    let (receive, change) = gap_scan(&account, view, gap)?;
+    if !w.has_seed() {
+        w.set_seed(phrase, passphrase)?;
+    }
+    w.extend_to(receive, change)?;
+    Ok((receive, change))
+}
+
+/// The account's extended public key (`m/44'/1'/0'`) of `phrase` with BIP39
+/// `passphrase`.
+pub fn account_of(phrase: &SeedPhrase, passphrase: &str) -> ExtendedPublicKey {
+    let seed = phrase.to_seed(passphrase);
+    ExtendedKey::master(&seed[..])
+        .derive(&super::hd::ACCOUNT_PATH)
+        .public()
 }

@@ -491,3 +491,95 @@ fn a_second_version_1_migration_keeps_the_first_backup() {
         0o600
     );
 }
+
+/// A chain on which some addresses have history, or which fails.
+struct UsedChain {
+    used: Vec<Address>,
+    fail: bool,
+}
+
+impl ledger::ChainView for UsedChain {
+    fn confirmed(&self, a: &Address) -> anyhow::Result<Vec<(OutPoint, crate::core::TxOut)>> {
+        EmptyChain.confirmed(a)
+    }
+    fn spendable(&self, a: &Address) -> anyhow::Result<Vec<(OutPoint, crate::core::TxOut)>> {
+        EmptyChain.spendable(a)
+    }
+    fn history(&self, a: &Address) -> anyhow::Result<Vec<ledger::HistoryItem>> {
+        if self.fail {
+            anyhow::bail!("the node went away");
+        }
+        Ok(self
+            .used
+            .iter()
+            .filter(|u| *u == a)
+            .map(|_| ledger::HistoryItem {
+                txid: Txid(sha256d(&a.0)),
+                height: 1,
+                received: 1,
+                sent: 0,
+            })
+            .collect())
+    }
+    fn tx_state(&self, t: &Txid) -> anyhow::Result<ledger::TxState> {
+        EmptyChain.tx_state(t)
+    }
+    fn spender(&self, o: &OutPoint) -> anyhow::Result<Option<Txid>> {
+        EmptyChain.spender(o)
+    }
+}
+
+/// A restore whose scan fails writes nothing (so it can simply be run
+/// again); the same phrase restored again rescans with a larger gap limit
+/// and adds what it finds; another phrase is refused.
+#[test]
+fn restore_scans_before_writing_and_can_be_run_again() {
+    let phrase = SeedPhrase::parse(PHRASE).unwrap();
+    let account = ledger::account_of(&phrase, "");
+    let r = |i| derive_address(&account, Chain::Receive, i);
+    let c = |i| derive_address(&account, Chain::Change, i);
+    let dir = tempfile::tempdir().unwrap();
+    let path = wallet_path(&dir);
+    let mut w = Wallets::open_exclusive(&path).unwrap();
+    let failing = UsedChain {
+        used: vec![],
+        fail: true,
+    };
+    assert!(ledger::restore(&mut w, &phrase, "", &failing, 20).is_err());
+    assert!(!path.exists(), "a failed restore wrote the wallet");
+    drop(w);
+    let chain = UsedChain {
+        used: vec![r(2), r(30), c(0)],
+        fail: false,
+    };
+    let mut w = Wallets::open_exclusive(&path).unwrap();
+    assert_eq!(
+        ledger::restore(&mut w, &phrase, "", &chain, 20).unwrap(),
+        (3, 1)
+    );
+    drop(w);
+    // Again, with a gap limit that reaches index 30.
+    let mut w = Wallets::open_exclusive(&path).unwrap();
+    assert_eq!(
+        ledger::restore(&mut w, &phrase, "", &chain, 40).unwrap(),
+        (31, 1)
+    );
+    drop(w);
+    let w = Wallets::load(&path).unwrap();
+    assert_eq!(w.receive_addresses().len(), 31);
+    assert_eq!(w.receive_addresses()[30], r(30));
+    assert_eq!(w.change_addresses(), vec![c(0)]);
+    drop(w);
+    // Another phrase, or an absurd gap limit, is refused.
+    let other = SeedPhrase::parse(
+        "legal winner thank year wave sausage worth useful legal winner thank yellow",
+    )
+    .unwrap();
+    let mut w = Wallets::open_exclusive(&path).unwrap();
+    let e = ledger::restore(&mut w, &other, "", &chain, 20).unwrap_err();
+    assert!(
+        matches!(e.downcast_ref(), Some(WalletError::HasSeed { .. })),
+        "{e}"
+    );
+    assert!(ledger::restore(&mut w, &phrase, "", &chain, u32::MAX).is_err());
+}
