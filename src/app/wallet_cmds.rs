@@ -49,6 +49,11 @@ pub struct CreateArgs {
     /// (its first line). Without it the seed has no passphrase.
     #[arg(long)]
     pub seed_passphrase_file: Option<PathBuf>,
+    /// File holding the wallet's passphrase (its first line), needed only
+    /// when an encrypted wallet of imported keys takes its first seed;
+    /// without it the passphrase is asked at a terminal.
+    #[arg(long)]
+    pub passphrase_file: Option<PathBuf>,
     /// Print JSON instead of text.
     #[arg(long)]
     pub json: bool,
@@ -69,6 +74,11 @@ pub struct RestoreArgs {
     /// finds addresses handed out further ahead.
     #[arg(long, default_value_t = ledger::GAP_LIMIT)]
     pub gap_limit: u32,
+    /// File holding the wallet's passphrase (its first line), needed only
+    /// when an encrypted wallet of imported keys takes the seed; without
+    /// it the passphrase is asked at a terminal.
+    #[arg(long)]
+    pub passphrase_file: Option<PathBuf>,
     /// Print JSON instead of text.
     #[arg(long)]
     pub json: bool,
@@ -281,6 +291,9 @@ pub fn createwallet(ctx: &Ctx, args: &CreateArgs) -> Result<()> {
     let mut w = Wallets::open_exclusive(&ctx.paths.wallet)?;
     let mut phrase_shown = None;
     if !w.has_seed() {
+        // An encrypted wallet of imported keys seals its new seed under its
+        // passphrase: unlock it before a phrase is shown.
+        unlock(&mut w, args.passphrase_file.as_deref())?;
         let phrase = SeedPhrase::generate(args.words)?;
         let pass = match &args.seed_passphrase_file {
             Some(f) => read_secret_file(f, "seed passphrase")?,
@@ -447,6 +460,9 @@ pub fn restorewallet(ctx: &Ctx, args: &RestoreArgs) -> Result<()> {
     };
     let view = view(ctx)?;
     let mut w = Wallets::open_exclusive(&ctx.paths.wallet)?;
+    if !w.has_seed() {
+        unlock(&mut w, args.passphrase_file.as_deref())?;
+    }
     let (receive, change) = ledger::restore(&mut w, &phrase, &pass, view.as_ref(), args.gap_limit)?;
     let b = ledger::balance(&w, view.as_ref(), None)?;
     drop(w);

@@ -209,6 +209,9 @@ pub struct Wallets {
     keys: HashMap<Address, SigningKey>,
     /// The exclusive lock on the wallet's directory, when opened for changes.
     lock: Option<File>,
+    /// The passphrase of an encrypted wallet once unlocked (wiped on drop):
+    /// a new seed is sealed under it again.
+    passphrase: Option<Zeroizing<Vec<u8>>>,
 }
 
 impl fmt::Debug for Wallets {
@@ -252,6 +255,7 @@ impl Wallets {
             account_key: None,
             keys: HashMap::new(),
             lock: None,
+            passphrase: None,
         };
         let mut file = match File::open(path) {
             Ok(f) => f,
@@ -449,7 +453,9 @@ impl Wallets {
         })?;
         let secrets = encode::decode::<Secrets>(&plain, plain.len() as u64)
             .map_err(|e| corrupt(&self.path, format!("decrypted secrets: {e}")))?;
-        self.install(secrets)
+        self.install(secrets)?;
+        self.passphrase = Some(Zeroizing::new(passphrase.to_vec()));
+        Ok(())
     }
 
     /// Encrypts the secrets under `passphrase` (Argon2id at `cost`,
@@ -473,11 +479,15 @@ impl Wallets {
             self.stored.secrets = old;
             return Err(e);
         }
+        self.passphrase = Some(Zeroizing::new(passphrase.to_vec()));
         Ok(())
     }
 
     /// Gives this wallet the seed of `phrase` with BIP39 `passphrase` ("" for
-    /// none) and saves. Keys imported before stay.
+    /// none) and saves. Keys imported before stay. An encrypted wallet (one
+    /// of imported keys, migrated from version 1 and then encrypted) must be
+    /// unlocked first: the secrets are sealed again under its passphrase,
+    /// at the same cost, with a fresh salt and nonce.
     ///
     /// Errors: [`WalletError::HasSeed`], [`WalletError::Locked`] (an
     /// encrypted wallet must be unlocked), [`WalletError::NotExclusive`],
@@ -496,23 +506,27 @@ impl Wallets {
             imported: old.imported.clone(),
         };
         let account_key = ExtendedKey::master(&seed[..]).derive(&ACCOUNT_PATH);
+        let boxed = self.seal_like_before(&secrets)?;
         self.stored.account = account_key.public().to_bytes();
         self.account = Some(account_key.public());
-        self.stored.secrets = self.seal_like_before(&secrets)?;
+        self.stored.secrets = boxed;
         self.account_key = Some(account_key);
         self.secrets = Some(secrets);
         self.save()
     }
 
-    /// The secrets boxed the same way as now (plain, or sealed under the
-    /// same passphrase is impossible without it: an encrypted wallet must be
-    /// re-encrypted, so only plain wallets take a new seed in place).
+    /// The secrets boxed the same way as now: plain, or sealed under the
+    /// passphrase the wallet was unlocked with, at the same cost.
     fn seal_like_before(&self, secrets: &Secrets) -> Result<SecretBox, WalletError> {
-        match &self.stored.secrets {
-            SecretBox::Plain(_) => Ok(SecretBox::Plain(encode::encode(secrets))),
-            SecretBox::Sealed(_) => Err(WalletError::Crypt(
-                "an encrypted wallet without a seed cannot take one: create the seed before encrypting".into(),
-            )),
+        match (&self.stored.secrets, &self.passphrase) {
+            (SecretBox::Plain(_), _) => Ok(SecretBox::Plain(encode::encode(secrets))),
+            (SecretBox::Sealed(old), Some(pass)) => {
+                let plain = Zeroizing::new(encode::encode(secrets));
+                crypt::seal(&plain, pass, &MAGIC, old.cost)
+                    .map(SecretBox::Sealed)
+                    .map_err(|e| WalletError::Crypt(e.to_string()))
+            }
+            (SecretBox::Sealed(_), None) => Err(self.locked()),
         }
     }
 

@@ -583,3 +583,45 @@ fn restore_scans_before_writing_and_can_be_run_again() {
     );
     assert!(ledger::restore(&mut w, &phrase, "", &chain, u32::MAX).is_err());
 }
+
+/// A version-1 wallet migrated and then encrypted can still take a seed
+/// (and so hand out new addresses): unlocked, the seed is sealed under the
+/// same passphrase; locked, the refusal says so and changes nothing.
+#[test]
+fn an_encrypted_wallet_of_imported_keys_takes_a_seed_once_unlocked() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = wallet_path(&dir);
+    fs::create_dir_all(path.parent().unwrap()).unwrap();
+    let key = generate_key().unwrap();
+    fs::write(&path, v1_file(&[key.to_bytes().into()])).unwrap();
+    let mut w = Wallets::open_exclusive(&path).unwrap();
+    w.encrypt(b"pass", FAST).unwrap();
+    drop(w);
+    let before = fs::read(&path).unwrap();
+    let phrase = SeedPhrase::parse(PHRASE).unwrap();
+    let mut w = Wallets::open_exclusive(&path).unwrap();
+    assert!(matches!(
+        w.set_seed(&phrase, ""),
+        Err(WalletError::Locked { .. })
+    ));
+    assert_eq!(fs::read(&path).unwrap(), before);
+    w.unlock(b"pass").unwrap();
+    w.set_seed(&phrase, "").unwrap();
+    let fresh = w.new_address(Chain::Receive).unwrap();
+    drop(w);
+    let bytes = fs::read(&path).unwrap();
+    assert!(
+        !bytes
+            .windows(32)
+            .any(|win| win == key.to_bytes().as_slice())
+    );
+    let mut w = Wallets::load(&path).unwrap();
+    assert!(w.is_encrypted() && !w.is_unlocked() && w.has_seed());
+    assert!(matches!(
+        w.unlock(b"wrong"),
+        Err(WalletError::WrongPassphrase { .. })
+    ));
+    w.unlock(b"pass").unwrap();
+    assert_eq!(address_of(w.key(&fresh).unwrap()), fresh);
+    assert_eq!(w.key(&address_of(&key)).unwrap().to_bytes(), key.to_bytes());
+}
