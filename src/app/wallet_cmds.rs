@@ -689,7 +689,15 @@ fn settle_pending(ctx: &Ctx, w: &mut Wallets, view: &dyn ChainView) -> Result<()
         match r {
             Resolution::Mined(t) => gone.push(t),
             Resolution::Conflicted(t, by) => {
-                eprintln!("pending payment {t} conflicted with {by}, mined instead; forgotten");
+                match by {
+                    Some(by) => eprintln!(
+                        "pending payment {t} conflicted with {by}, mined instead; forgotten"
+                    ),
+                    None => eprintln!(
+                        "pending payment {t} spends a coin the chain no longer has (another \
+                         payment spent it); forgotten"
+                    ),
+                }
                 gone.push(t);
             }
         }

@@ -11,7 +11,7 @@ use serde::Serialize;
 use super::hd::{ExtendedKey, ExtendedPublicKey, SeedPhrase};
 use super::{Chain, Wallets, derive_address};
 use crate::core::address::Address;
-use crate::core::hash::Txid;
+use crate::core::hash::{Txid, hash160};
 use crate::core::tx::{OutPoint, TxOut};
 
 /// The standard gap limit: a restore stops after this many unused
@@ -64,16 +64,26 @@ pub enum Resolution {
     /// Mined: it is in the best chain.
     Mined(Txid),
     /// Conflicted: another transaction spent one of its inputs in the best
-    /// chain.
-    Conflicted(Txid, Txid),
+    /// chain (its txid when the view can name it: a running node's control
+    /// socket cannot), or the input is no longer spendable at all.
+    Conflicted(Txid, Option<Txid>),
 }
 
 /// The pending payments that are mined or conflicted (to forget); the
 /// others stay pending.
 ///
+/// A payment neither mined nor in the mempool is conflicted when the view
+/// names another transaction spending one of its inputs, or, for a view
+/// that cannot name spenders (a running node), when one of its inputs is
+/// neither among its owner's confirmed nor spendable coins nor an output of
+/// another pending payment: that coin is gone, the payment can never be
+/// accepted, and its change must not be counted.
+///
 /// Errors: the view's.
 pub fn resolve_pending(w: &Wallets, view: &dyn ChainView) -> Result<Vec<Resolution>> {
     let mut out = Vec::new();
+    let pending: BTreeSet<Txid> = w.pending().iter().map(|p| p.tx.txid()).collect();
+    let mut coins_of: BTreeMap<Address, BTreeSet<OutPoint>> = BTreeMap::new();
     'next: for p in w.pending() {
         let txid = p.tx.txid();
         match view.tx_state(&txid)? {
@@ -84,7 +94,26 @@ pub fn resolve_pending(w: &Wallets, view: &dyn ChainView) -> Result<Vec<Resoluti
                     if let Some(by) = view.spender(&i.prev_out)?
                         && by != txid
                     {
-                        out.push(Resolution::Conflicted(txid, by));
+                        out.push(Resolution::Conflicted(txid, Some(by)));
+                        continue 'next;
+                    }
+                }
+                for i in &p.tx.inputs {
+                    if pending.contains(&i.prev_out.txid) {
+                        continue;
+                    }
+                    let owner = Address(hash160(&i.pubkey));
+                    let coins = match coins_of.entry(owner) {
+                        std::collections::btree_map::Entry::Occupied(e) => e.into_mut(),
+                        std::collections::btree_map::Entry::Vacant(e) => {
+                            let mut set: BTreeSet<OutPoint> =
+                                view.confirmed(&owner)?.into_iter().map(|c| c.0).collect();
+                            set.extend(view.spendable(&owner)?.into_iter().map(|c| c.0));
+                            e.insert(set)
+                        }
+                    };
+                    if !coins.contains(&i.prev_out) {
+                        out.push(Resolution::Conflicted(txid, None));
                         continue 'next;
                     }
                 }

@@ -625,3 +625,89 @@ fn an_encrypted_wallet_of_imported_keys_takes_a_seed_once_unlocked() {
     assert_eq!(address_of(w.key(&fresh).unwrap()), fresh);
     assert_eq!(w.key(&address_of(&key)).unwrap().to_bytes(), key.to_bytes());
 }
+
+/// A running node as the wallet sees it: confirmed coins by address, and
+/// no way to name the transaction that spent a coin.
+struct NodeLike {
+    coins: Vec<(Address, OutPoint)>,
+}
+
+impl ledger::ChainView for NodeLike {
+    fn confirmed(&self, a: &Address) -> anyhow::Result<Vec<(OutPoint, crate::core::TxOut)>> {
+        Ok(self
+            .coins
+            .iter()
+            .filter(|(owner, _)| owner == a)
+            .map(|(_, op)| {
+                (
+                    *op,
+                    crate::core::TxOut {
+                        value: 10,
+                        pubkey_hash: a.0,
+                    },
+                )
+            })
+            .collect())
+    }
+    fn spendable(&self, a: &Address) -> anyhow::Result<Vec<(OutPoint, crate::core::TxOut)>> {
+        self.confirmed(a)
+    }
+    fn history(&self, a: &Address) -> anyhow::Result<Vec<ledger::HistoryItem>> {
+        EmptyChain.history(a)
+    }
+    fn tx_state(&self, t: &Txid) -> anyhow::Result<ledger::TxState> {
+        EmptyChain.tx_state(t)
+    }
+    fn spender(&self, o: &OutPoint) -> anyhow::Result<Option<Txid>> {
+        EmptyChain.spender(o)
+    }
+}
+
+/// With a running node (which cannot name spenders), a pending payment
+/// whose coin another payment spent is found conflicted, so its change is
+/// no longer counted; one whose coin is still there, and one spending a
+/// pending payment's change, stay pending.
+#[test]
+fn a_pending_payment_whose_coin_is_gone_is_conflicted_on_a_running_node() {
+    let dir = tempfile::tempdir().unwrap();
+    let (path, addrs) = saved(&dir, 1);
+    let a = addrs[0];
+    let coin = |tag: &[u8]| OutPoint {
+        txid: Txid(sha256d(tag)),
+        vout: 0,
+    };
+    let mut w = Wallets::open_exclusive(&path).unwrap();
+    let pubkey = crate::core::tx::pubkey_bytes(w.key(&a).unwrap().verifying_key());
+    let pay = |op: OutPoint| {
+        let mut input = crate::core::tx::TxIn::unsigned(op);
+        input.pubkey = pubkey;
+        Transaction {
+            version: 1,
+            inputs: vec![input],
+            outputs: vec![crate::core::TxOut {
+                value: 4,
+                pubkey_hash: a.0,
+            }],
+            coinbase_height: 0,
+        }
+    };
+    let kept = pay(coin(b"still there"));
+    let gone = pay(coin(b"spent by another payment"));
+    let chained = pay(OutPoint {
+        txid: kept.txid(),
+        vout: 0,
+    });
+    for tx in [&kept, &gone, &chained] {
+        w.add_pending(tx.clone(), 10, 1).unwrap();
+    }
+    let node = NodeLike {
+        coins: vec![(a, coin(b"still there"))],
+    };
+    assert_eq!(
+        ledger::resolve_pending(&w, &node).unwrap(),
+        vec![ledger::Resolution::Conflicted(gone.txid(), None)]
+    );
+    w.remove_pending(&[gone.txid()]).unwrap();
+    // kept's change is spent by chained; chained's change is the total.
+    assert_eq!(ledger::balance(&w, &node, None).unwrap().total, 4);
+}
