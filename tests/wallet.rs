@@ -366,3 +366,36 @@ fn kill_9_during_send_and_encryptwallet_loses_no_key() {
     }
     println!("encryptwallet kill loop: {tries} runs");
 }
+
+/// `createwallet --json` prints its answer (with the seed phrase) before
+/// the seed is saved: when the answer cannot be written (here standard
+/// output is a pipe nobody reads), no seed is saved that nobody saw.
+#[test]
+fn createwallet_json_saves_no_seed_it_could_not_show() {
+    let net = TempDir::new().unwrap();
+    let n = Node::new(net.path(), "n");
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    // A closed standard output ends the program quietly (as for `| head`):
+    // its exit status says nothing here, the wallet file does.
+    std::process::Command::new(support::bin())
+        .args(["--datadir", net.path().to_str().unwrap()])
+        .args(["--port", &n.port.to_string(), "createwallet", "--json"])
+        .env_remove("NODE_ID")
+        .stdin(std::process::Stdio::null())
+        .stdout(writer)
+        .output()
+        .unwrap();
+    assert!(
+        n.addresses().is_empty(),
+        "a seed was saved but its phrase never shown"
+    );
+    // With standard output readable, the answer names the first address.
+    let j = json(&n, &["createwallet"]);
+    assert_eq!(j["created"], true);
+    assert_eq!(j["mnemonic"].as_str().unwrap().split(' ').count(), 12);
+    assert_eq!(
+        n.addresses(),
+        vec![j["address"].as_str().unwrap().to_string()]
+    );
+}

@@ -32,7 +32,7 @@ use crate::store::ChainStore;
 use crate::wallet::hd::SeedPhrase;
 use crate::wallet::ledger::{self, ChainView, HistoryItem, Resolution, TxState};
 use crate::wallet::send::build_wallet_payment;
-use crate::wallet::{Chain, Wallets, crypt};
+use crate::wallet::{Chain, Wallets, crypt, derive_address};
 
 /// Arguments of `createwallet`.
 #[derive(Args, Debug, Clone)]
@@ -309,7 +309,24 @@ pub fn createwallet(ctx: &Ctx, args: &CreateArgs) -> Result<()> {
                 ctx.paths.wallet.display(),
                 *phrase.words()
             ),
-            None => {}
+            None => {
+                // --json: the whole answer goes out before the seed is
+                // saved, for the same reason. A wallet without a seed has
+                // no derived address, so its first is index 0.
+                let first = derive_address(&ledger::account_of(&phrase, &pass), Chain::Receive, 0);
+                let v = serde_json::json!({
+                    "address": first.to_string(),
+                    "created": true,
+                    "mnemonic": phrase.words().as_str(),
+                });
+                super::out(to_json(&v)?)?;
+                w.set_seed(&phrase, &pass)?;
+                let address = w.new_address(Chain::Receive)?;
+                if address != first {
+                    bail!("the wallet handed out {address}, not the {first} printed");
+                }
+                return Ok(());
+            }
         }
         w.set_seed(&phrase, &pass)?;
         phrase_shown = Some(phrase);
