@@ -54,7 +54,9 @@ pub struct CreateArgs {
     /// without it the passphrase is asked at a terminal.
     #[arg(long)]
     pub passphrase_file: Option<PathBuf>,
-    /// Print JSON instead of text.
+    /// Print JSON instead of text: `address`, `created`, and a new wallet's
+    /// seed phrase in `mnemonic` (null with --mnemonic-file), on standard
+    /// output instead of standard error.
     #[arg(long)]
     pub json: bool,
 }
