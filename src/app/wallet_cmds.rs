@@ -269,7 +269,9 @@ fn unlock(w: &mut Wallets, file: Option<&Path>) -> Result<()> {
     Ok(())
 }
 
-/// Writes `text` to a new file at `path` with mode 0600, synced.
+/// Writes `text` to a new file at `path` with mode 0600, synced, and syncs
+/// its directory so the file survives a power cut as surely as the seed
+/// saved after it.
 fn write_private(path: &Path, text: &str) -> Result<()> {
     use std::io::Write;
     use std::os::unix::fs::OpenOptionsExt;
@@ -279,8 +281,16 @@ fn write_private(path: &Path, text: &str) -> Result<()> {
         .mode(0o600)
         .open(path)
         .with_context(|| format!("cannot create {} (it must not exist)", path.display()))?;
-    f.write_all(text.as_bytes())?;
-    f.sync_all()?;
+    f.write_all(text.as_bytes())
+        .and_then(|()| f.sync_all())
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    std::fs::File::open(dir)
+        .and_then(|d| d.sync_all())
+        .with_context(|| format!("cannot sync directory {}", dir.display()))?;
     Ok(())
 }
 
