@@ -82,10 +82,25 @@ fn create_pay_restore_on_a_fresh_node_gets_every_coin_back() {
     let all = before["total"].as_u64().unwrap();
     fresh.ok(&["send", "--to", &x, "--amount", &all.to_string(), "--mint"]);
     assert_eq!(fresh.balance(&x), 35 + all);
-    // Restoring a wallet that has a seed is refused.
-    let e = fails(
+    // Restoring the same phrase again is a rescan: nothing lost, nothing
+    // refused.
+    let addresses = json(&fresh, &["listaddresses"]);
+    let again = json(
         &fresh,
         &["restorewallet", "--mnemonic-file", phrase.to_str().unwrap()],
+    );
+    assert_eq!(again["balance"], json(&fresh, &["getbalance"]), "{again}");
+    assert_eq!(json(&fresh, &["listaddresses"]), addresses);
+    // Restoring another phrase into a wallet that has a seed is refused.
+    let other = net.path().join("other.txt");
+    std::fs::write(
+        &other,
+        "legal winner thank year wave sausage worth useful legal winner thank yellow\n",
+    )
+    .unwrap();
+    let e = fails(
+        &fresh,
+        &["restorewallet", "--mnemonic-file", other.to_str().unwrap()],
     );
     assert!(e.contains("already has a seed"), "{e}");
 }
@@ -195,6 +210,19 @@ fn version_1_wallet_file_is_migrated_with_a_backup_and_its_coins_count() {
     assert_eq!(json(&n, &["getbalance"])["total"], 20);
     n.ok(&["send", "--to", &fresh, "--amount", "20", "--mint"]);
     assert_eq!(n.balance(&fresh), 20);
+    // Encrypting the wallet names the backup that still holds the
+    // imported key in plain form.
+    let pass = net.path().join("pass");
+    std::fs::write(&pass, "hunter22\n").unwrap();
+    let v = json(
+        &n,
+        &["encryptwallet", "--passphrase-file", pass.to_str().unwrap()],
+    );
+    assert_eq!(v["encrypted"], true);
+    assert_eq!(
+        v["unencrypted_backups"],
+        serde_json::json!([n.dir().join("wallets.dat.v1-backup").display().to_string()])
+    );
 }
 
 #[test]
@@ -337,4 +365,37 @@ fn kill_9_during_send_and_encryptwallet_loses_no_key() {
         assert!(tries < 60, "encryptwallet never finished");
     }
     println!("encryptwallet kill loop: {tries} runs");
+}
+
+/// `createwallet --json` prints its answer (with the seed phrase) before
+/// the seed is saved: when the answer cannot be written (here standard
+/// output is a pipe nobody reads), no seed is saved that nobody saw.
+#[test]
+fn createwallet_json_saves_no_seed_it_could_not_show() {
+    let net = TempDir::new().unwrap();
+    let n = Node::new(net.path(), "n");
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    // A closed standard output ends the program quietly (as for `| head`):
+    // its exit status says nothing here, the wallet file does.
+    std::process::Command::new(support::bin())
+        .args(["--datadir", net.path().to_str().unwrap()])
+        .args(["--port", &n.port.to_string(), "createwallet", "--json"])
+        .env_remove("NODE_ID")
+        .stdin(std::process::Stdio::null())
+        .stdout(writer)
+        .output()
+        .unwrap();
+    assert!(
+        n.addresses().is_empty(),
+        "a seed was saved but its phrase never shown"
+    );
+    // With standard output readable, the answer names the first address.
+    let j = json(&n, &["createwallet"]);
+    assert_eq!(j["created"], true);
+    assert_eq!(j["mnemonic"].as_str().unwrap().split(' ').count(), 12);
+    assert_eq!(
+        n.addresses(),
+        vec![j["address"].as_str().unwrap().to_string()]
+    );
 }

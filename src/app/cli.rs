@@ -56,10 +56,15 @@ pub enum Command {
     /// Rebuild this node's wallet from its seed phrase (read from
     /// --mnemonic-file or standard input, never the command line): every
     /// address with history is found by a gap-limit scan of the address
-    /// index; prints the balance.
+    /// index; prints the balance. The scan runs before the wallet is
+    /// written; running it again with the same phrase rescans and adds the
+    /// addresses found (a wallet with another seed is refused).
     Restorewallet(super::wallet_cmds::RestoreArgs),
     /// Encrypt the wallet's seed and keys under a passphrase (Argon2id,
-    /// XChaCha20-Poly1305); `send` then asks for it.
+    /// XChaCha20-Poly1305); `send` then asks for it. There is no way back
+    /// and no passphrase recovery: the seed phrase stays the backup. Copies
+    /// of the plain file made before (and version-1 backups, which it
+    /// names) still hold the keys unencrypted.
     Encryptwallet(super::wallet_cmds::EncryptArgs),
     /// List the wallet's transactions (confirmed, then pending) with the
     /// net amount each moved in or out of the wallet.
@@ -109,7 +114,9 @@ pub enum Command {
         /// Fee in whole coins, left to the minter.
         #[arg(long, default_value_t = 0)]
         fee: u64,
-        /// Mint a block with the payment locally, paying subsidy + fee to FROM.
+        /// Mint a block with the payment locally (the node must be stopped),
+        /// paying subsidy + fee to FROM, or without --from to the payment's
+        /// change address (a new change address when there is no change).
         #[arg(long)]
         mint: bool,
         /// Seed node to send the payment to when no node runs on --port.

@@ -32,7 +32,7 @@ use crate::store::ChainStore;
 use crate::wallet::hd::SeedPhrase;
 use crate::wallet::ledger::{self, ChainView, HistoryItem, Resolution, TxState};
 use crate::wallet::send::build_wallet_payment;
-use crate::wallet::{Chain, Wallets, crypt};
+use crate::wallet::{Chain, Wallets, crypt, derive_address};
 
 /// Arguments of `createwallet`.
 #[derive(Args, Debug, Clone)]
@@ -49,7 +49,14 @@ pub struct CreateArgs {
     /// (its first line). Without it the seed has no passphrase.
     #[arg(long)]
     pub seed_passphrase_file: Option<PathBuf>,
-    /// Print JSON instead of text.
+    /// File holding the wallet's passphrase (its first line), needed only
+    /// when an encrypted wallet of imported keys takes its first seed;
+    /// without it the passphrase is asked at a terminal.
+    #[arg(long)]
+    pub passphrase_file: Option<PathBuf>,
+    /// Print JSON instead of text: `address`, `created`, and a new wallet's
+    /// seed phrase in `mnemonic` (null with --mnemonic-file), on standard
+    /// output instead of standard error.
     #[arg(long)]
     pub json: bool,
 }
@@ -64,9 +71,16 @@ pub struct RestoreArgs {
     /// File holding the BIP39 passphrase given when the wallet was created.
     #[arg(long)]
     pub seed_passphrase_file: Option<PathBuf>,
-    /// Unused addresses in a row after which the scan of a chain stops.
+    /// Unused addresses in a row after which the scan of a chain stops
+    /// (1 to 10000). Restoring the same phrase again with a larger limit
+    /// finds addresses handed out further ahead.
     #[arg(long, default_value_t = ledger::GAP_LIMIT)]
     pub gap_limit: u32,
+    /// File holding the wallet's passphrase (its first line), needed only
+    /// when an encrypted wallet of imported keys takes the seed; without
+    /// it the passphrase is asked at a terminal.
+    #[arg(long)]
+    pub passphrase_file: Option<PathBuf>,
     /// Print JSON instead of text.
     #[arg(long)]
     pub json: bool,
@@ -255,7 +269,9 @@ fn unlock(w: &mut Wallets, file: Option<&Path>) -> Result<()> {
     Ok(())
 }
 
-/// Writes `text` to a new file at `path` with mode 0600, synced.
+/// Writes `text` to a new file at `path` with mode 0600, synced, and syncs
+/// its directory so the file survives a power cut as surely as the seed
+/// saved after it.
 fn write_private(path: &Path, text: &str) -> Result<()> {
     use std::io::Write;
     use std::os::unix::fs::OpenOptionsExt;
@@ -265,8 +281,16 @@ fn write_private(path: &Path, text: &str) -> Result<()> {
         .mode(0o600)
         .open(path)
         .with_context(|| format!("cannot create {} (it must not exist)", path.display()))?;
-    f.write_all(text.as_bytes())?;
-    f.sync_all()?;
+    f.write_all(text.as_bytes())
+        .and_then(|()| f.sync_all())
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    std::fs::File::open(dir)
+        .and_then(|d| d.sync_all())
+        .with_context(|| format!("cannot sync directory {}", dir.display()))?;
     Ok(())
 }
 
@@ -279,6 +303,9 @@ pub fn createwallet(ctx: &Ctx, args: &CreateArgs) -> Result<()> {
     let mut w = Wallets::open_exclusive(&ctx.paths.wallet)?;
     let mut phrase_shown = None;
     if !w.has_seed() {
+        // An encrypted wallet of imported keys seals its new seed under its
+        // passphrase: unlock it before a phrase is shown.
+        unlock(&mut w, args.passphrase_file.as_deref())?;
         let phrase = SeedPhrase::generate(args.words)?;
         let pass = match &args.seed_passphrase_file {
             Some(f) => read_secret_file(f, "seed passphrase")?,
@@ -294,7 +321,24 @@ pub fn createwallet(ctx: &Ctx, args: &CreateArgs) -> Result<()> {
                 ctx.paths.wallet.display(),
                 *phrase.words()
             ),
-            None => {}
+            None => {
+                // --json: the whole answer goes out before the seed is
+                // saved, for the same reason. A wallet without a seed has
+                // no derived address, so its first is index 0.
+                let first = derive_address(&ledger::account_of(&phrase, &pass), Chain::Receive, 0);
+                let v = serde_json::json!({
+                    "address": first.to_string(),
+                    "created": true,
+                    "mnemonic": phrase.words().as_str(),
+                });
+                super::out(to_json(&v)?)?;
+                w.set_seed(&phrase, &pass)?;
+                let address = w.new_address(Chain::Receive)?;
+                if address != first {
+                    bail!("the wallet handed out {address}, not the {first} printed");
+                }
+                return Ok(());
+            }
         }
         w.set_seed(&phrase, &pass)?;
         phrase_shown = Some(phrase);
@@ -445,13 +489,10 @@ pub fn restorewallet(ctx: &Ctx, args: &RestoreArgs) -> Result<()> {
     };
     let view = view(ctx)?;
     let mut w = Wallets::open_exclusive(&ctx.paths.wallet)?;
-    w.set_seed(&phrase, &pass)?;
-    let account = w
-        .account()
-        .cloned()
-        .ok_or_else(|| anyhow!("the wallet has no account key after restoring"))?;
-    let (receive, change) = ledger::gap_scan(&account, view.as_ref(), args.gap_limit.max(1))?;
-    w.extend_to(receive, change)?;
+    if !w.has_seed() {
+        unlock(&mut w, args.passphrase_file.as_deref())?;
+    }
+    let (receive, change) = ledger::restore(&mut w, &phrase, &pass, view.as_ref(), args.gap_limit)?;
     let b = ledger::balance(&w, view.as_ref(), None)?;
     drop(w);
     if args.json {
@@ -498,8 +539,28 @@ pub fn encryptwallet(ctx: &Ctx, args: &EncryptArgs) -> Result<()> {
         );
     }
     w.encrypt(pass.as_bytes(), crypt::DEFAULT_COST)?;
+    // Backups of a migrated version-1 file still hold its keys in plain
+    // form: encrypting the wallet does not cover them.
+    let plain: Vec<String> = w
+        .v1_backups()
+        .iter()
+        .map(|p| p.display().to_string())
+        .collect();
+    drop(w);
+    if !plain.is_empty() {
+        eprintln!(
+            "warning: {} still hold this wallet's imported keys UNENCRYPTED (backups of its \
+             version-1 file): anyone who reads them can spend those coins. Move them to safe \
+             offline storage, or delete them; the encrypted wallet holds the same keys.",
+            plain.join(", ")
+        );
+    }
     if args.json {
-        let v = serde_json::json!({ "encrypted": true, "wallet": ctx.paths.wallet.display().to_string() });
+        let v = serde_json::json!({
+            "encrypted": true,
+            "wallet": ctx.paths.wallet.display().to_string(),
+            "unencrypted_backups": plain,
+        });
         return Ok(super::out(to_json(&v)?)?);
     }
     super::out(format_args!(
@@ -657,7 +718,15 @@ fn settle_pending(ctx: &Ctx, w: &mut Wallets, view: &dyn ChainView) -> Result<()
         match r {
             Resolution::Mined(t) => gone.push(t),
             Resolution::Conflicted(t, by) => {
-                eprintln!("pending payment {t} conflicted with {by}, mined instead; forgotten");
+                match by {
+                    Some(by) => eprintln!(
+                        "pending payment {t} conflicted with {by}, mined instead; forgotten"
+                    ),
+                    None => eprintln!(
+                        "pending payment {t} spends a coin the chain no longer has (another \
+                         payment spent it); forgotten"
+                    ),
+                }
                 gone.push(t);
             }
         }

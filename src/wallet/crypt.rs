@@ -33,12 +33,40 @@ pub const DEFAULT_COST: Cost = Cost {
     lanes: 1,
 };
 
-/// Largest memory cost a wallet file may ask for (1 GiB): a damaged or
-/// hostile file cannot make unlocking allocate more.
-pub const MAX_MEMORY_KIB: u32 = 1024 * 1024;
+/// Largest memory cost a wallet file may ask for (256 MiB, four times
+/// [`DEFAULT_COST`]): a damaged or hostile file cannot make unlocking
+/// allocate more.
+pub const MAX_MEMORY_KIB: u32 = 256 * 1024;
 
 /// Most passes a wallet file may ask for.
-pub const MAX_PASSES: u32 = 64;
+pub const MAX_PASSES: u32 = 16;
+
+/// Most lanes a wallet file may ask for.
+pub const MAX_LANES: u32 = 16;
+
+/// Largest total work a wallet file may ask for, in KiB-passes (memory ×
+/// passes: 1 GiB-pass, about five times [`DEFAULT_COST`], a few seconds):
+/// a file cannot combine the largest memory with the most passes and make
+/// unlocking spin for minutes.
+pub const MAX_WORK_KIB_PASSES: u64 = 1024 * 1024;
+
+/// Checks `cost` against the limits above.
+///
+/// Errors: [`CryptError::Params`] naming the cost.
+pub fn check_cost(cost: Cost) -> Result<(), CryptError> {
+    let work = u64::from(cost.memory_kib) * u64::from(cost.passes);
+    if cost.memory_kib > MAX_MEMORY_KIB
+        || cost.passes > MAX_PASSES
+        || cost.lanes > MAX_LANES
+        || work > MAX_WORK_KIB_PASSES
+    {
+        return Err(CryptError::Params(format!(
+            "{cost:?} is above the limits ({MAX_MEMORY_KIB} KiB, {MAX_PASSES} passes, \
+             {MAX_LANES} lanes, {MAX_WORK_KIB_PASSES} KiB-passes)"
+        )));
+    }
+    Ok(())
+}
 
 /// Secrets encrypted under a passphrase.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -73,9 +101,7 @@ fn derive_key(
     salt: &[u8; 16],
     cost: Cost,
 ) -> Result<Zeroizing<[u8; 32]>, CryptError> {
-    if cost.memory_kib > MAX_MEMORY_KIB || cost.passes > MAX_PASSES || cost.lanes > 16 {
-        return Err(CryptError::Params(format!("{cost:?} is above the limits")));
-    }
+    check_cost(cost)?;
     let params = Params::new(cost.memory_kib, cost.passes, cost.lanes, Some(32))
         .map_err(|e| CryptError::Params(e.to_string()))?;
     let mut key = Zeroizing::new([0u8; 32]);
@@ -169,5 +195,27 @@ mod tests {
         let mut s = seal(b"x", b"p", b"", FAST).unwrap();
         s.cost.memory_kib = u32::MAX;
         assert!(matches!(open(&s, b"p", b""), Err(CryptError::Params(_))));
+        // 1 GiB of memory, or the largest memory with the most passes: each
+        // refused at once (not seconds of hashing and then a tag failure).
+        for cost in [
+            Cost {
+                memory_kib: 1024 * 1024,
+                passes: 1,
+                lanes: 1,
+            },
+            Cost {
+                memory_kib: 256 * 1024,
+                passes: 16,
+                lanes: 1,
+            },
+        ] {
+            s.cost = cost;
+            assert!(
+                matches!(open(&s, b"p", b""), Err(CryptError::Params(_))),
+                "{cost:?}"
+            );
+        }
+        // The default cost is within the limits.
+        check_cost(DEFAULT_COST).unwrap();
     }
 }

@@ -84,12 +84,16 @@ impl SeedPhrase {
     /// Errors: [`PhraseError::Words`] for a count other than 12 or 24,
     /// [`PhraseError::Invalid`] for an unknown word or a bad checksum.
     pub fn parse(text: &str) -> Result<SeedPhrase, PhraseError> {
-        let normal = Zeroizing::new(
-            text.split_whitespace()
-                .map(str::to_lowercase)
-                .collect::<Vec<_>>()
-                .join(" "),
-        );
+        // Built in one buffer large enough never to move (lower case can
+        // grow a character to 3 bytes), so no copy of the words is left
+        // behind unwiped.
+        let mut normal = Zeroizing::new(String::with_capacity(text.len() * 3 + 1));
+        for word in text.split_whitespace() {
+            if !normal.is_empty() {
+                normal.push(' ');
+            }
+            normal.extend(word.chars().flat_map(char::to_lowercase));
+        }
         let words = normal.split(' ').filter(|w| !w.is_empty()).count();
         if words != 12 && words != 24 {
             return Err(PhraseError::Words(words));
@@ -221,11 +225,12 @@ impl ExtendedKey {
         } else {
             hmac512(&self.chain_code, &[&ser_p(&self.public().point), &ser_i])
         };
-        let parent = *self.scalar();
+        let parent = Zeroizing::new(*self.scalar());
         loop {
             let (mut l, r) = split(&i);
             if let Some(il) = scalar_below_n(&l) {
-                let k = il + parent;
+                let k = Zeroizing::new(il + *parent);
+                let _il = Zeroizing::new(il);
                 if !bool::from(k.is_zero()) {
                     l.zeroize();
                     return ExtendedKey {

@@ -8,10 +8,10 @@ use std::collections::{BTreeMap, BTreeSet};
 use anyhow::Result;
 use serde::Serialize;
 
-use super::hd::ExtendedPublicKey;
+use super::hd::{ExtendedKey, ExtendedPublicKey, SeedPhrase};
 use super::{Chain, Wallets, derive_address};
 use crate::core::address::Address;
-use crate::core::hash::Txid;
+use crate::core::hash::{Txid, hash160};
 use crate::core::tx::{OutPoint, TxOut};
 
 /// The standard gap limit: a restore stops after this many unused
@@ -64,16 +64,26 @@ pub enum Resolution {
     /// Mined: it is in the best chain.
     Mined(Txid),
     /// Conflicted: another transaction spent one of its inputs in the best
-    /// chain.
-    Conflicted(Txid, Txid),
+    /// chain (its txid when the view can name it: a running node's control
+    /// socket cannot), or the input is no longer spendable at all.
+    Conflicted(Txid, Option<Txid>),
 }
 
 /// The pending payments that are mined or conflicted (to forget); the
 /// others stay pending.
 ///
+/// A payment neither mined nor in the mempool is conflicted when the view
+/// names another transaction spending one of its inputs, or, for a view
+/// that cannot name spenders (a running node), when one of its inputs is
+/// neither among its owner's confirmed nor spendable coins nor an output of
+/// another pending payment: that coin is gone, the payment can never be
+/// accepted, and its change must not be counted.
+///
 /// Errors: the view's.
 pub fn resolve_pending(w: &Wallets, view: &dyn ChainView) -> Result<Vec<Resolution>> {
     let mut out = Vec::new();
+    let pending: BTreeSet<Txid> = w.pending().iter().map(|p| p.tx.txid()).collect();
+    let mut coins_of: BTreeMap<Address, BTreeSet<OutPoint>> = BTreeMap::new();
     'next: for p in w.pending() {
         let txid = p.tx.txid();
         match view.tx_state(&txid)? {
@@ -84,7 +94,26 @@ pub fn resolve_pending(w: &Wallets, view: &dyn ChainView) -> Result<Vec<Resoluti
                     if let Some(by) = view.spender(&i.prev_out)?
                         && by != txid
                     {
-                        out.push(Resolution::Conflicted(txid, by));
+                        out.push(Resolution::Conflicted(txid, Some(by)));
+                        continue 'next;
+                    }
+                }
+                for i in &p.tx.inputs {
+                    if pending.contains(&i.prev_out.txid) {
+                        continue;
+                    }
+                    let owner = Address(hash160(&i.pubkey));
+                    let coins = match coins_of.entry(owner) {
+                        std::collections::btree_map::Entry::Occupied(e) => e.into_mut(),
+                        std::collections::btree_map::Entry::Vacant(e) => {
+                            let mut set: BTreeSet<OutPoint> =
+                                view.confirmed(&owner)?.into_iter().map(|c| c.0).collect();
+                            set.extend(view.spendable(&owner)?.into_iter().map(|c| c.0));
+                            e.insert(set)
+                        }
+                    };
+                    if !coins.contains(&i.prev_out) {
+                        out.push(Resolution::Conflicted(txid, None));
                         continue 'next;
                     }
                 }
@@ -255,8 +284,7 @@ pub fn transactions(w: &Wallets, view: &dyn ChainView) -> Result<Vec<WalletTx>> 
             p.tx.outputs
                 .iter()
                 .filter(|o| w.contains(&Address(o.pubkey_hash)))
-                .map(|o| o.value)
-                .sum();
+                .fold(0u64, |s, o| s.saturating_add(o.value));
         out.push(WalletTx {
             txid,
             height: None,
@@ -267,16 +295,24 @@ pub fn transactions(w: &Wallets, view: &dyn ChainView) -> Result<Vec<WalletTx>> 
     Ok(out)
 }
 
+/// Largest gap limit a restore takes: each unused address costs two
+/// look-ups, and a wallet holds at most [`super::MAX_KEYS`] addresses.
+pub const MAX_GAP_LIMIT: u32 = 10_000;
+
 /// How many addresses of each chain a restore keeps: one past the last
-/// address with history, scanning until `gap` unused addresses in a row.
-/// Returns (receive count, change count).
+/// address with history, scanning until `gap` (1 to [`MAX_GAP_LIMIT`])
+/// unused addresses in a row or the last non-hardened index. Returns
+/// (receive count, change count).
 ///
-/// Errors: the view's.
+/// Errors: a gap outside 1 ..= [`MAX_GAP_LIMIT`]; the view's.
 pub fn gap_scan(account: &ExtendedPublicKey, view: &dyn ChainView, gap: u32) -> Result<(u32, u32)> {
+    if !(1..=MAX_GAP_LIMIT).contains(&gap) {
+        anyhow::bail!("the gap limit must be 1 to {MAX_GAP_LIMIT}, not {gap}");
+    }
     let mut counts = [0u32; 2];
     for (n, chain) in [Chain::Receive, Chain::Change].into_iter().enumerate() {
         let (mut i, mut unused) = (0u32, 0u32);
-        while unused < gap {
+        while unused < gap && i < super::hd::HARDENED {
             let a = derive_address(account, chain, i);
             if view.history(&a)?.is_empty() && view.spendable(&a)?.is_empty() {
                 unused += 1;
@@ -288,4 +324,44 @@ pub fn gap_scan(account: &ExtendedPublicKey, view: &dyn ChainView, gap: u32) -> 
         }
     }
     Ok((counts[0], counts[1]))
+}
+
+/// Restores the seed of `phrase` (BIP39 `passphrase`) into `w` (opened with
+/// [`Wallets::open_exclusive`]) and records every address a gap-limit scan
+/// ([`gap_scan`]) of `view` finds used. The scan runs before anything is
+/// written, so a failed scan leaves the file as it was; restoring the same
+/// phrase again rescans and adds what is new. Returns (receive count,
+/// change count) found.
+///
+/// Errors: the wallet has another seed ([`super::WalletError::HasSeed`]);
+/// those of [`gap_scan`], [`Wallets::set_seed`] and [`Wallets::extend_to`].
+pub fn restore(
+    w: &mut Wallets,
+    phrase: &SeedPhrase,
+    passphrase: &str,
+    view: &dyn ChainView,
+    gap: u32,
+) -> Result<(u32, u32)> {
+    let account = account_of(phrase, passphrase);
+    if w.account().is_some_and(|a| *a != account) {
+        return Err(super::WalletError::HasSeed {
+            path: w.path().to_path_buf(),
+        }
+        .into());
+    }
+    let (receive, change) = gap_scan(&account, view, gap)?;
+    if !w.has_seed() {
+        w.set_seed(phrase, passphrase)?;
+    }
+    w.extend_to(receive, change)?;
+    Ok((receive, change))
+}
+
+/// The account's extended public key (`m/44'/1'/0'`) of `phrase` with BIP39
+/// `passphrase`.
+pub fn account_of(phrase: &SeedPhrase, passphrase: &str) -> ExtendedPublicKey {
+    let seed = phrase.to_seed(passphrase);
+    ExtendedKey::master(&seed[..])
+        .derive(&super::hd::ACCOUNT_PATH)
+        .public()
 }

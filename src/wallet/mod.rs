@@ -209,6 +209,9 @@ pub struct Wallets {
     keys: HashMap<Address, SigningKey>,
     /// The exclusive lock on the wallet's directory, when opened for changes.
     lock: Option<File>,
+    /// The passphrase of an encrypted wallet once unlocked (wiped on drop):
+    /// a new seed is sealed under it again.
+    passphrase: Option<Zeroizing<Vec<u8>>>,
 }
 
 impl fmt::Debug for Wallets {
@@ -252,6 +255,7 @@ impl Wallets {
             account_key: None,
             keys: HashMap::new(),
             lock: None,
+            passphrase: None,
         };
         let mut file = match File::open(path) {
             Ok(f) => f,
@@ -274,6 +278,14 @@ impl Wallets {
             .map_err(|source| io_err("read", path, source))?;
         match parse(&bytes).map_err(|e| e.at(path))? {
             Parsed::V1(scalars) => {
+                // Checked before deriving any address: a million derivations
+                // take minutes.
+                if scalars.len() > MAX_KEYS {
+                    return Err(corrupt(
+                        path,
+                        format!("{} keys, more than the limit of {MAX_KEYS}", scalars.len()),
+                    ));
+                }
                 let secrets = Secrets {
                     seed: Vec::new(),
                     imported: scalars,
@@ -441,7 +453,9 @@ impl Wallets {
         })?;
         let secrets = encode::decode::<Secrets>(&plain, plain.len() as u64)
             .map_err(|e| corrupt(&self.path, format!("decrypted secrets: {e}")))?;
-        self.install(secrets)
+        self.install(secrets)?;
+        self.passphrase = Some(Zeroizing::new(passphrase.to_vec()));
+        Ok(())
     }
 
     /// Encrypts the secrets under `passphrase` (Argon2id at `cost`,
@@ -465,11 +479,15 @@ impl Wallets {
             self.stored.secrets = old;
             return Err(e);
         }
+        self.passphrase = Some(Zeroizing::new(passphrase.to_vec()));
         Ok(())
     }
 
     /// Gives this wallet the seed of `phrase` with BIP39 `passphrase` ("" for
-    /// none) and saves. Keys imported before stay.
+    /// none) and saves. Keys imported before stay. An encrypted wallet (one
+    /// of imported keys, migrated from version 1 and then encrypted) must be
+    /// unlocked first: the secrets are sealed again under its passphrase,
+    /// at the same cost, with a fresh salt and nonce.
     ///
     /// Errors: [`WalletError::HasSeed`], [`WalletError::Locked`] (an
     /// encrypted wallet must be unlocked), [`WalletError::NotExclusive`],
@@ -488,23 +506,27 @@ impl Wallets {
             imported: old.imported.clone(),
         };
         let account_key = ExtendedKey::master(&seed[..]).derive(&ACCOUNT_PATH);
+        let boxed = self.seal_like_before(&secrets)?;
         self.stored.account = account_key.public().to_bytes();
         self.account = Some(account_key.public());
-        self.stored.secrets = self.seal_like_before(&secrets)?;
+        self.stored.secrets = boxed;
         self.account_key = Some(account_key);
         self.secrets = Some(secrets);
         self.save()
     }
 
-    /// The secrets boxed the same way as now (plain, or sealed under the
-    /// same passphrase is impossible without it: an encrypted wallet must be
-    /// re-encrypted, so only plain wallets take a new seed in place).
+    /// The secrets boxed the same way as now: plain, or sealed under the
+    /// passphrase the wallet was unlocked with, at the same cost.
     fn seal_like_before(&self, secrets: &Secrets) -> Result<SecretBox, WalletError> {
-        match &self.stored.secrets {
-            SecretBox::Plain(_) => Ok(SecretBox::Plain(encode::encode(secrets))),
-            SecretBox::Sealed(_) => Err(WalletError::Crypt(
-                "an encrypted wallet without a seed cannot take one: create the seed before encrypting".into(),
-            )),
+        match (&self.stored.secrets, &self.passphrase) {
+            (SecretBox::Plain(_), _) => Ok(SecretBox::Plain(encode::encode(secrets))),
+            (SecretBox::Sealed(old), Some(pass)) => {
+                let plain = Zeroizing::new(encode::encode(secrets));
+                crypt::seal(&plain, pass, &MAGIC, old.cost)
+                    .map(SecretBox::Sealed)
+                    .map_err(|e| WalletError::Crypt(e.to_string()))
+            }
+            (SecretBox::Sealed(_), None) => Err(self.locked()),
         }
     }
 
@@ -682,11 +704,10 @@ impl Wallets {
             .to_string_lossy()
             .into_owned();
         if self.from_v1 {
-            let backup = dir.join(format!("{name}.v1-backup"));
-            if !backup.exists() {
-                let old = Zeroizing::new(
-                    fs::read(&self.path).map_err(|source| io_err("read", &self.path, source))?,
-                );
+            let old = Zeroizing::new(
+                fs::read(&self.path).map_err(|source| io_err("read", &self.path, source))?,
+            );
+            if let Some(backup) = v1_backup_name(&dir, &name, &old)? {
                 let tmp = dir.join(format!(".{name}.v1-backup.{}.tmp", std::process::id()));
                 write_synced(&tmp, &old)?;
                 fs::rename(&tmp, &backup).map_err(|source| io_err("rename", &tmp, source))?;
@@ -795,6 +816,35 @@ impl Wallets {
         self.len() == 0
     }
 
+    /// The backups of version-1 files kept next to the wallet
+    /// (`NAME.v1-backup`, `NAME.v1-backup.2`, …): they hold imported keys in
+    /// plain form, whether or not the wallet is encrypted now.
+    pub fn v1_backups(&self) -> Vec<PathBuf> {
+        let (Some(dir), Some(name)) = (self.path.parent(), self.path.file_name()) else {
+            return Vec::new();
+        };
+        let dir = if dir.as_os_str().is_empty() {
+            Path::new(".")
+        } else {
+            dir
+        };
+        let prefix = format!("{}.v1-backup", name.to_string_lossy());
+        let mut found: Vec<PathBuf> = fs::read_dir(dir)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter(|e| {
+                let n = e.file_name().to_string_lossy().into_owned();
+                n == prefix
+                    || n.strip_prefix(&format!("{prefix}."))
+                        .is_some_and(|k| k.parse::<u32>().is_ok())
+            })
+            .map(|e| e.path())
+            .collect();
+        found.sort();
+        found
+    }
+
     /// The wallet file's path.
     pub fn path(&self) -> &Path {
         &self.path
@@ -810,6 +860,35 @@ pub fn derive_address(account: &ExtendedPublicKey, chain: Chain, index: u32) -> 
         .map(|k| k.address())
         .unwrap_or(Address([0; 20]))
 }
+
+/// Where to back up the version-1 file `name` whose bytes are `old`:
+/// `NAME.v1-backup`, or `NAME.v1-backup.2`, `.3`, … when that holds another
+/// version-1 file (one migrated before: never overwritten). `None` when a
+/// backup with these bytes exists already.
+///
+/// Errors: [`WalletError::Io`] if an existing backup cannot be read.
+fn v1_backup_name(dir: &Path, name: &str, old: &[u8]) -> Result<Option<PathBuf>, WalletError> {
+    for n in 1..=MAX_V1_BACKUPS {
+        let backup = match n {
+            1 => dir.join(format!("{name}.v1-backup")),
+            n => dir.join(format!("{name}.v1-backup.{n}")),
+        };
+        match fs::read(&backup).map(Zeroizing::new) {
+            Ok(bytes) if bytes.as_slice() == old => return Ok(None),
+            Ok(_) => continue,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Some(backup)),
+            Err(source) => return Err(io_err("read", &backup, source)),
+        }
+    }
+    Err(io_err(
+        "back up",
+        &dir.join(name),
+        io::Error::other(format!("{MAX_V1_BACKUPS} version-1 backups exist already")),
+    ))
+}
+
+/// Most `.v1-backup` files kept next to a wallet.
+const MAX_V1_BACKUPS: u32 = 1000;
 
 /// The wallet file's directory, created with mode 0700 if missing.
 fn ensure_dir(path: &Path) -> Result<PathBuf, WalletError> {
