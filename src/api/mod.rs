@@ -21,12 +21,12 @@ pub mod auth;
 pub mod chain;
 pub mod error;
 pub mod explorer;
-pub mod json;
 pub mod node;
+pub mod schema;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use anyhow::Context;
@@ -91,6 +91,49 @@ pub fn service(config: ApiConfig) -> Service {
         tokio::spawn(serve(listener, api, config.cookie));
         Ok(())
     })
+}
+
+/// The API answered in-process, for the CLI over the control socket: the
+/// same router as the HTTP service, so `--json` read commands print the
+/// API's bytes, even with `--http off`. Empty until the node's services
+/// start ([`LocalApi::service`]).
+#[derive(Clone, Default)]
+pub struct LocalApi(Arc<OnceLock<Router>>);
+
+impl LocalApi {
+    /// The node [`Service`] that fills this handle (it listens on nothing).
+    pub fn service(&self) -> Service {
+        let slot = self.0.clone();
+        Box::new(move |node: NodeHandle| {
+            let mut secret = [0u8; 32];
+            getrandom::fill(&mut secret).map_err(|e| anyhow::anyhow!("no randomness: {e}"))?;
+            let api = Api {
+                node,
+                auth: Arc::new(format!("Basic {}", hex::encode(secret))),
+            };
+            let _ = slot.set(router(api));
+            Ok(())
+        })
+    }
+
+    /// `GET path` answered by the router: the status and the body as text.
+    ///
+    /// Errors: the node's services have not started; the body is not UTF-8.
+    pub async fn get(&self, path: &str) -> anyhow::Result<(u16, String)> {
+        use tower::ServiceExt;
+        let router = self
+            .0
+            .get()
+            .cloned()
+            .ok_or_else(|| anyhow::anyhow!("the node is still starting"))?;
+        let req = axum::http::Request::get(path)
+            .header(axum::http::header::HOST, "localhost")
+            .body(axum::body::Body::empty())?;
+        let resp = router.oneshot(req).await?;
+        let status = resp.status().as_u16();
+        let body = axum::body::to_bytes(resp.into_body(), 64 << 20).await?;
+        Ok((status, String::from_utf8(body.to_vec())?))
+    }
 }
 
 /// Every route.

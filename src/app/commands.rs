@@ -6,6 +6,7 @@ use std::time::Duration;
 use anyhow::{Context, Result, anyhow, bail};
 
 use super::cli::{Ctx, threads};
+use super::exit::{Exit, fail};
 use crate::chain::mempool::{Mempool, spendable_coins};
 use crate::chain::{ChainState, miner};
 use crate::core::address::Address;
@@ -21,9 +22,11 @@ use crate::wallet::send::build_payment;
 
 /// Parses a Base58Check address.
 ///
-/// Errors: the address's own error (checksum, version, length).
+/// Errors: the address's own error (checksum, version, length), as
+/// [`Exit::Usage`].
 pub fn parse_address(s: &str) -> Result<Address> {
-    Ok(s.parse::<Address>()?)
+    s.parse::<Address>()
+        .map_err(|e| fail(Exit::Usage, format!("address {s:?}: {e}")))
 }
 
 /// `createblockchain`: a genesis block paying the subsidy to `address`
@@ -63,35 +66,40 @@ pub fn createblockchain(ctx: &Ctx, address: &str, difficulty: u32) -> Result<()>
 }
 
 /// How long `send` waits for the seed's verdict over P2P.
-const SEED_VERDICT_WAIT: Duration = Duration::from_secs(10);
+pub const SEED_VERDICT_WAIT: Duration = Duration::from_secs(10);
 
 /// `send`: pays `amount` (whole coins, `fee` to the minter) from `from` (a
-/// key in this node's wallet) to `to`; prints `txid: HEX` once the node
-/// that takes it has accepted it. A running node takes it over the control
-/// socket; else `--mint` mints it here, or it goes to `seed` over P2P.
+/// key in this node's wallet) to `to`; prints `txid: HEX` (or JSON
+/// `{"txid": HEX}`) once the node that takes it has accepted it. A running
+/// node takes it over the control socket; else `--mint` mints it here, or
+/// it goes to `seed` over P2P.
 ///
-/// Errors: bad addresses, amount 0, a key not in the wallet, too few coins,
-/// the node's refusal (with the rule) or the seed's (over P2P the rule is
-/// only in the seed's log).
+/// Errors: bad addresses ([`Exit::Usage`]), amount 0, a key not in the
+/// wallet, too few coins, the node's refusal ([`Exit::Rejected`], with the
+/// rule) or the seed's (over P2P the rule is only in the seed's log); no
+/// node running and no seed ([`Exit::NotRunning`]).
 pub fn send(
     ctx: &Ctx,
     (from, to): (&str, &str),
     (amount, fee): (u64, u64),
     mint: bool,
-    seed: &str,
-    confirmations: u64,
+    seed: Option<&str>,
+    (confirmations, json): (u64, bool),
 ) -> Result<()> {
     if confirmations > u64::from(mint) && !ctx.running {
-        bail!(
-            "--confirmations {confirmations} needs the node on port {} running, to watch the chain{}",
-            ctx.cli.port,
-            if mint { " (--mint makes 1)" } else { "" }
-        );
+        return Err(fail(
+            Exit::NotRunning,
+            format!(
+                "--confirmations {confirmations} needs the node on port {} running, to watch the chain{}",
+                ctx.cli.port,
+                if mint { " (--mint makes 1)" } else { "" }
+            ),
+        ));
     }
     let from_addr = parse_address(from)?;
     let to_addr = parse_address(to)?;
     if amount == 0 {
-        bail!("amount must be at least 1 coin");
+        return Err(fail(Exit::Usage, "amount must be at least 1 coin"));
     }
     let wallets = Wallets::load(&ctx.paths.wallet)?;
     let key = wallets.key(&from_addr).ok_or_else(|| {
@@ -100,6 +108,21 @@ pub fn send(
             ctx.paths.wallet.display()
         )
     })?;
+    let print = |txid: &str, conf: Option<u64>| -> Result<()> {
+        if json {
+            let mut v = serde_json::json!({ "txid": txid });
+            if let Some(c) = conf {
+                v["confirmations"] = c.into();
+            }
+            super::out(v)?;
+        } else {
+            super::out(format_args!("txid: {txid}"))?;
+            if let Some(c) = conf {
+                super::out(format_args!("confirmations: {c}"))?;
+            }
+        }
+        Ok(())
+    };
     if ctx.running {
         if mint {
             bail!(
@@ -109,10 +132,21 @@ pub fn send(
         }
         let coins = control::coins(&ctx.paths.control, &from_addr)?;
         let tx = build_payment(key, &coins, to_addr.0, amount, fee)?;
-        let txid = control::request(&ctx.paths.control, &control::Request::SubmitTx(tx))
-            .context("the node rejected the transaction")?;
-        super::out(format_args!("txid: {txid}"))?;
-        return wait_confirmations(ctx, &txid, confirmations);
+        let txid = submit_running(ctx, tx)?;
+        if confirmations == 0 {
+            return print(&txid, None);
+        }
+        let have = wait_confirmations(ctx, &txid, confirmations)?;
+        return print(&txid, Some(have));
+    }
+    if !mint && seed.is_none() {
+        return Err(fail(
+            Exit::NotRunning,
+            format!(
+                "no node runs on port {} to take the payment: start it, give --seed HOST:PORT, or --mint",
+                ctx.cli.port
+            ),
+        ));
     }
     let txid = send_stopped(
         ctx,
@@ -120,9 +154,51 @@ pub fn send(
         (from_addr.0, to_addr.0),
         (amount, fee),
         mint,
-        seed,
+        seed.unwrap_or_default(),
     )?;
-    super::out(format_args!("txid: {txid}"))?;
+    print(&txid.to_string(), None)
+}
+
+/// Hands `tx` to the running node; its txid once in the mempool.
+///
+/// Errors: the node's refusal with the rule ([`Exit::Rejected`]); the
+/// node cannot be reached ([`Exit::NotRunning`]).
+pub fn submit_running(ctx: &Ctx, tx: crate::core::tx::Transaction) -> Result<String> {
+    if !control::is_running(&ctx.paths.control) {
+        return Err(fail(
+            Exit::NotRunning,
+            format!("the node on port {} stopped", ctx.cli.port),
+        ));
+    }
+    control::request(&ctx.paths.control, &control::Request::SubmitTx(tx)).map_err(|e| {
+        fail(
+            Exit::Rejected,
+            format!("the node rejected the transaction: {e:#}"),
+        )
+    })
+}
+
+/// Hands `tx` to `seed` over P2P and waits for its verdict.
+///
+/// Errors: the seed cannot be reached ([`Exit::NotRunning`]); it did not
+/// take the transaction ([`Exit::Rejected`]).
+pub fn submit_to_seed(seed: &str, tx: &crate::core::tx::Transaction) -> Result<()> {
+    let txid = tx.txid();
+    let verdict = submit_tx(seed, tx, SEED_VERDICT_WAIT).map_err(|e| {
+        fail(
+            Exit::NotRunning,
+            format!("cannot reach seed node {seed}: {e:#}"),
+        )
+    })?;
+    if verdict != TxVerdict::Accepted {
+        return Err(fail(
+            Exit::Rejected,
+            format!(
+                "transaction {txid} rejected by the seed {seed} (not in its mempool after {} s; see its log for the rule)",
+                SEED_VERDICT_WAIT.as_secs()
+            ),
+        ));
+    }
     Ok(())
 }
 
@@ -138,6 +214,7 @@ fn send_stopped(
     mint: bool,
     seed: &str,
 ) -> Result<crate::core::hash::Txid> {
+    ctx.need_store()?;
     let chain = ChainState::new(ctx.open_store()?, Arc::new(SigCache::new(100_000)))?;
     let mut mempool = Mempool::new();
     let coins = spendable_coins(chain.store(), &mempool, &from)?;
@@ -152,39 +229,42 @@ fn send_stopped(
         chain.store().flush()?;
     } else {
         drop(chain);
-        let verdict = submit_tx(seed, &tx, SEED_VERDICT_WAIT)
-            .with_context(|| format!("cannot reach seed node {seed}"))?;
-        if verdict != TxVerdict::Accepted {
-            bail!(
-                "transaction {txid} rejected by the seed {seed} (not in its mempool after {} s; see its log for the rule)",
-                SEED_VERDICT_WAIT.as_secs()
-            );
-        }
+        submit_to_seed(seed, &tx)?;
     }
     Ok(txid)
 }
 
-/// Polls the running node until `txid` is `n` blocks deep, then prints
-/// `confirmations: N`; returns at once for `n` = 0.
+/// Polls the running node until `txid` is `n` blocks deep; returns the
+/// confirmations then. Each change is reported on stderr.
 ///
 /// Errors: the transaction left the mempool without being mined (a
 /// conflicting payment was mined, or it was evicted); the node stopped.
-fn wait_confirmations(ctx: &Ctx, txid: &str, n: u64) -> Result<()> {
-    if n == 0 {
-        return Ok(());
-    }
-    let request = control::Request::Read {
-        query: control::Query::Tx(txid.to_string()),
-        json: true,
-    };
+fn wait_confirmations(ctx: &Ctx, txid: &str, n: u64) -> Result<u64> {
+    let mut last = None;
     loop {
-        let text = control::request(&ctx.paths.control, &request)
-            .with_context(|| format!("waiting for {n} confirmations of {txid}"))?;
-        let view: serde_json::Value = serde_json::from_str(&text)?;
-        let have = view["confirmations"].as_u64().unwrap_or(0);
+        let tx = super::reads::get_text(ctx, &format!("/api/tx/{txid}/status"), |_| {
+            Err(crate::api::ApiError::unavailable("the node stopped"))
+        })
+        .with_context(|| format!("waiting for {n} confirmations of {txid}"))?;
+        let status: crate::api::schema::TxStatus = serde_json::from_str(&tx)?;
+        let have = match status.block_height {
+            Some(h) => {
+                let tip = super::reads::get_text(ctx, "/api/blocks/tip/height", |_| {
+                    Err(crate::api::ApiError::unavailable("the node stopped"))
+                })?;
+                tip.trim().parse::<u64>()?.saturating_sub(h) + 1
+            }
+            None => 0,
+        };
         if have >= n {
-            super::out(format_args!("confirmations: {have}"))?;
-            return Ok(());
+            return Ok(have);
+        }
+        if last != Some(have) {
+            eprintln!(
+                "{txid}: {} of {n}, waiting",
+                super::text::plural(have, "confirmation")
+            );
+            last = Some(have);
         }
         std::thread::sleep(Duration::from_millis(250));
     }

@@ -179,10 +179,13 @@ pub fn run(cli: &Cli, paths: &NodePaths, args: &NodeArgs) -> Result<()> {
         let _ = tx.send(true);
     })
     .context("cannot install the signal handler")?;
+    let local = crate::api::LocalApi::default();
     let text = Text {
         started: std::time::Instant::now(),
+        local: local.clone(),
     };
-    let services = http_service(cli, paths, args)?.into_iter().collect();
+    let mut services = vec![local.service()];
+    services.extend(http_service(cli, paths, args)?);
     crate::net::run_node_with(config, chain, Arc::new(text), rx, services)
 }
 
@@ -264,13 +267,24 @@ fn advertised_addr(args: &NodeArgs, port: u16) -> SocketAddr {
     }
 }
 
-/// The control socket's answers: the same text as the stopped-node CLI.
+/// The control socket's answers: the same text as the stopped-node CLI,
+/// and the HTTP API's answers for [`Request::Get`].
 struct Text {
     /// When the node started (for `status`'s uptime).
     started: std::time::Instant,
+    /// The API router, answering in-process.
+    local: crate::api::LocalApi,
 }
 
 impl Queries for Text {
+    fn get(&self, path: String) -> futures::future::BoxFuture<'static, Result<String>> {
+        let local = self.local.clone();
+        Box::pin(async move {
+            let (status, body) = local.get(&path).await?;
+            Ok(serde_json::to_string(&control::GetAnswer { status, body })?)
+        })
+    }
+
     fn answer(&self, chain: &Chain, request: &Request) -> Result<String> {
         let store = chain.store();
         if chain.state().is_none() {
