@@ -373,21 +373,25 @@ impl Ctx<'_> {
     /// Errors unless the node's directory holds a chain database: read
     /// commands never create one.
     ///
-    /// Errors: [`Exit::NotRunning`] naming the directory and `--datadir`.
+    /// Errors: no node directory ([`Exit::NotRunning`], naming the
+    /// directory and `--datadir`); a node directory without a chain
+    /// ([`Exit::NotFound`], [`StoreError::NoChain`]'s text).
     pub fn need_store(&self) -> Result<()> {
         if self.paths.chain.is_dir() {
             return Ok(());
         }
-        let what = if self.paths.dir.is_dir() {
-            format!("{} holds no chain database", self.paths.dir.display())
-        } else {
-            format!("{} does not exist", self.paths.dir.display())
-        };
+        if self.paths.dir.is_dir() {
+            return Err(fail(
+                Exit::NotFound,
+                format!("{} (in {})", StoreError::NoChain, self.paths.dir.display()),
+            ));
+        }
         Err(fail(
             Exit::NotRunning,
             format!(
-                "no node on port {}: {what} (check --datadir, now {}, and --port; `createblockchain` or `startnode` make one)",
+                "no node on port {}: {} does not exist (check --datadir, now {}, and --port; `createblockchain` or `startnode` make it)",
                 self.cli.port,
+                self.paths.dir.display(),
                 self.cli.datadir.display()
             ),
         ))

@@ -280,6 +280,7 @@ pub fn reindexutxo(ctx: &Ctx) -> Result<()> {
             ctx.cli.port
         );
     }
+    ctx.need_store()?;
     let store = ctx.open_store()?;
     store.tip()?;
     let (txs, outs) = store.reindex_utxo()?;

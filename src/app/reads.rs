@@ -60,7 +60,15 @@ pub fn run(ctx: &Ctx, command: &Command) -> Result<()> {
             }
         }
         Command::Status { json } => {
-            let (body, s): (_, Status) = get(ctx, "/api/node/status", stopped_status)?;
+            // A node directory without a chain database: report it, and
+            // create nothing.
+            let (body, s): (_, Status) =
+                if !ctx.running && ctx.paths.dir.is_dir() && !ctx.paths.chain.is_dir() {
+                    let s = no_chain_status();
+                    (schema::to_text(&s), s)
+                } else {
+                    get(ctx, "/api/node/status", stopped_status)?
+                };
             print(*json, &body, || text::status(&s))?;
         }
         Command::Getblock { id, json } => getblock(ctx, id, *json)?,
@@ -120,6 +128,25 @@ fn print(json: bool, body: &str, text: impl FnOnce() -> String) -> Result<()> {
         out(text())?;
     }
     Ok(())
+}
+
+/// `status` of a stopped node without a chain database.
+fn no_chain_status() -> Status {
+    Status {
+        running: false,
+        height: None,
+        tip: None,
+        genesis: None,
+        difficulty: None,
+        mempool: None,
+        peers: None,
+        sync: None,
+        uptime_s: None,
+        minter: None,
+        mint_threshold: None,
+        listen: None,
+        version: env!("CARGO_PKG_VERSION").to_string(),
+    }
 }
 
 /// `status` of a stopped node, from its store: `running` false, the
