@@ -221,3 +221,40 @@ fn every_json_read_prints_the_api_body_and_every_exit_code_is_as_documented() {
     assert_eq!(code, 5, "{err}");
     node.stop();
 }
+
+#[test]
+fn a_read_polled_while_the_node_starts_answers_instead_of_waiting_for_the_lock() {
+    let tmp = TempDir::new().unwrap();
+    let node = Node::new(tmp.path(), "n");
+    node.create_chain();
+    let mut child = std::process::Command::new(bin())
+        .arg("--datadir")
+        .arg(tmp.path())
+        .args([
+            "--port",
+            &node.port.to_string(),
+            "startnode",
+            "--http",
+            "off",
+        ])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // From the first moment: every poll answers (from the store before the
+    // node takes it, from the node once its control socket is up), none
+    // fails on the database the starting node holds.
+    let mut answers = Vec::new();
+    while answers.last() != Some(&true) {
+        let (code, out, err) = run(&node, &["status", "--json"]);
+        assert_eq!(code, 0, "status while the node starts: {err}");
+        let v: Value = serde_json::from_str(&out).unwrap();
+        assert_eq!(v["height"], 0);
+        answers.push(v["running"] == true);
+        assert!(answers.len() < 1000, "the node never answered");
+    }
+    let _ = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status();
+    assert!(child.wait().unwrap().success());
+}

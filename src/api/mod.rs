@@ -81,9 +81,10 @@ pub fn service(config: ApiConfig) -> Service {
         let std_listener = std::net::TcpListener::bind(config.listen)
             .with_context(|| format!("cannot listen for HTTP on {}", config.listen))?;
         std_listener.set_nonblocking(true)?;
+        let bound = std_listener.local_addr().unwrap_or(config.listen);
         let listener = TcpListener::from_std(std_listener)?;
         let auth = auth::write_cookie(&config.cookie)?;
-        tracing::info!("HTTP API on http://{}/api", config.listen);
+        tracing::info!("HTTP API on http://{bound}/api");
         let api = Api {
             node,
             auth: Arc::new(auth),
