@@ -279,7 +279,13 @@ async fn mempool_recent(State(api): State<Api>) -> Result<Json<Vec<MempoolEntry>
 }
 
 async fn submit_tx(State(api): State<Api>, body: String) -> Result<String, ApiError> {
-    let bytes = hex::decode(body.trim()).map_err(|e| ApiError::bad("tx", e))?;
+    // The hex, bare (`text/plain`) or as a JSON string (`application/json`).
+    let text = body.trim();
+    let text = text
+        .strip_prefix('"')
+        .and_then(|t| t.strip_suffix('"'))
+        .unwrap_or(text);
+    let bytes = hex::decode(text).map_err(|e| ApiError::bad("tx", e))?;
     let tx: Transaction = crate::core::encode::decode(&bytes, super::MAX_BODY as u64)
         .map_err(|e| ApiError::bad("tx", e))?;
     match api.node.local(LocalRequest::SubmitTx(tx)).await? {

@@ -218,26 +218,97 @@ async fn mint(State(api): State<Api>, headers: HeaderMap) -> Result<Json<Value>,
     done(api.node.local(LocalRequest::Mint).await?)
 }
 
-async fn events(State(api): State<Api>) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
+/// Most event streams open at once, node-wide: their own pool, apart from
+/// the request limits, so streams cannot starve ordinary requests.
+pub const MAX_EVENT_STREAMS: usize = 64;
+/// Most event streams one client IP address may hold.
+pub const MAX_EVENT_STREAMS_PER_CLIENT: usize = 4;
+/// An event stream ends after this long (an `EventSource` reconnects by
+/// itself), so no stream holds its slot for ever.
+pub const EVENT_STREAM_LIFETIME: std::time::Duration = std::time::Duration::from_secs(30 * 60);
+
+/// The event streams' pool: [`MAX_EVENT_STREAMS`] in all,
+/// [`MAX_EVENT_STREAMS_PER_CLIENT`] per client.
+#[derive(Debug, Default)]
+pub struct EventPool {
+    open: std::sync::Mutex<(usize, std::collections::HashMap<std::net::IpAddr, usize>)>,
+}
+
+/// One open event stream, released on drop.
+struct StreamSlot {
+    pool: std::sync::Arc<EventPool>,
+    ip: Option<std::net::IpAddr>,
+}
+
+impl EventPool {
+    fn take(pool: &std::sync::Arc<EventPool>, ip: Option<std::net::IpAddr>) -> Option<StreamSlot> {
+        let mut g = pool.open.lock().unwrap_or_else(|e| e.into_inner());
+        let (total, per) = &mut *g;
+        if *total >= MAX_EVENT_STREAMS {
+            return None;
+        }
+        if let Some(ip) = ip {
+            let n = per.entry(ip).or_insert(0);
+            if *n >= MAX_EVENT_STREAMS_PER_CLIENT {
+                return None;
+            }
+            *n += 1;
+        }
+        *total += 1;
+        Some(StreamSlot {
+            pool: pool.clone(),
+            ip,
+        })
+    }
+}
+
+impl Drop for StreamSlot {
+    fn drop(&mut self) {
+        let mut g = self.pool.open.lock().unwrap_or_else(|e| e.into_inner());
+        let (total, per) = &mut *g;
+        *total = total.saturating_sub(1);
+        if let Some(ip) = self.ip
+            && let Some(n) = per.get_mut(&ip)
+        {
+            *n -= 1;
+            if *n == 0 {
+                per.remove(&ip);
+            }
+        }
+    }
+}
+
+async fn events(
+    State(api): State<Api>,
+    client: Option<axum::Extension<super::ClientIp>>,
+) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
+    let slot = EventPool::take(&api.events, client.map(|c| c.0.0)).ok_or_else(|| {
+        ApiError::unavailable(format!(
+            "busy: event streams are full ({MAX_EVENT_STREAMS} in all, {MAX_EVENT_STREAMS_PER_CLIENT} per client)"
+        ))
+    })?;
     let rx = api.node.subscribe();
     let stop = api.node.shutdown();
-    let stream = futures::stream::unfold((rx, stop), |(mut rx, mut stop)| async move {
+    let end = tokio::time::Instant::now() + EVENT_STREAM_LIFETIME;
+    let state = (rx, stop, slot);
+    let stream = futures::stream::unfold(state, move |(mut rx, mut stop, slot)| async move {
         let got = tokio::select! {
             _ = stop.changed() => return None,
+            _ = tokio::time::sleep_until(end) => return None,
             r = rx.recv() => r,
         };
         let ev = match got {
             Ok(ev) => ev,
             Err(RecvError::Lagged(n)) => {
                 let e = Event::default().event("lagged").data(n.to_string());
-                return Some((Ok(e), (rx, stop)));
+                return Some((Ok(e), (rx, stop, slot)));
             }
             Err(RecvError::Closed) => return None,
         };
         let data = serde_json::to_value(&ev).unwrap_or_default();
         let name = data["type"].as_str().unwrap_or("event").to_string();
         let e = Event::default().event(name).data(data.to_string());
-        Some((Ok(e), (rx, stop)))
+        Some((Ok(e), (rx, stop, slot)))
     });
-    Sse::new(stream).keep_alive(KeepAlive::default())
+    Ok(Sse::new(stream).keep_alive(KeepAlive::default()))
 }

@@ -84,8 +84,18 @@ pub struct NodeArgs {
     /// `--port` - 5000 when that would pass 65535; a default port already
     /// in use only logs a warning, a port given here that is in use stops
     /// the node.
-    #[arg(long, value_name = "IP:PORT|off")]
+    #[arg(long, value_name = "HOST:PORT|off")]
     pub http: Option<String>,
+    /// A host name the HTTP API answers to besides IP addresses and
+    /// `localhost` (repeatable): requests naming any other `Host` are
+    /// refused (421), which stops DNS-rebinding pages.
+    #[arg(long = "http-host", value_name = "NAME")]
+    pub http_hosts: Vec<String>,
+    /// Let the web pages of this origin (`https://site.example`) read the
+    /// HTTP API and post to it (CORS). Off by default: other sites' pages
+    /// can neither read answers nor change the node.
+    #[arg(long = "http-cors", value_name = "ORIGIN")]
+    pub http_cors: Option<String>,
 }
 
 /// Port the HTTP API listens on by default for P2P port `port`.
@@ -118,6 +128,14 @@ fn http_service(
     let service = crate::api::service(crate::api::ApiConfig {
         listen,
         cookie: paths.dir.join(".cookie"),
+        guard: crate::api::guard::Guard {
+            hosts: args
+                .http_hosts
+                .iter()
+                .map(|h| h.to_ascii_lowercase())
+                .collect(),
+            cors: args.http_cors.clone(),
+        },
     });
     if explicit {
         return Ok(Some(service));
