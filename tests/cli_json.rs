@@ -258,3 +258,43 @@ fn a_read_polled_while_the_node_starts_answers_instead_of_waiting_for_the_lock()
         .status();
     assert!(child.wait().unwrap().success());
 }
+
+#[test]
+fn startnode_reads_its_config_file_and_flags_override_it() {
+    let tmp = TempDir::new().unwrap();
+    let mut node = Node::new(tmp.path(), "n");
+    let g = node.create_chain();
+    let port = free_port();
+    std::fs::write(
+        node.dir().join("sledchain.toml"),
+        format!(
+            "minter = \"{g}\"\nmint_threshold = 7\nhttp = \"127.0.0.1:{port}\"\nseed = [\"{}\"]\nmax-inbound = 9\n",
+            node.addr()
+        ),
+    )
+    .unwrap();
+    // The file's HTTP address (the harness adds --http only when asked).
+    node.start(&[
+        "--mint-threshold",
+        "5",
+        "--http",
+        &format!("127.0.0.1:{port}"),
+    ]);
+    wait_for(WAIT, "the HTTP API", || {
+        std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+    });
+    let status = get_json(port, "/api/node/status");
+    assert_eq!(status["minter"], g.as_str(), "from the file");
+    assert_eq!(status["mint_threshold"], 5, "the flag wins");
+    node.stop();
+
+    // --config FILE, and an unknown option is a usage error naming it.
+    let other = tmp.path().join("other.toml");
+    std::fs::write(&other, "no-such-option = 1\n").unwrap();
+    let (code, _, err) = run(&node, &["startnode", "--config", other.to_str().unwrap()]);
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("no-such-option") && err.contains("other.toml"),
+        "{err}"
+    );
+}

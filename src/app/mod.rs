@@ -3,6 +3,7 @@
 
 pub mod cli;
 pub mod commands;
+pub mod config;
 pub mod exit;
 pub mod inspect;
 pub mod nodeview;
@@ -43,7 +44,19 @@ pub fn main() {
             .unwrap_or_default();
         eprintln!("error: internal error{at}: {msg}");
     }));
-    let cli = match cli::Cli::try_parse() {
+    let argv: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    let parsed = cli::Cli::try_parse_from(&argv).and_then(|cli| {
+        // `startnode`'s config file: its options, then the command line's.
+        match config::merge(&argv, &cli) {
+            Ok(None) => Ok(cli),
+            Ok(Some(merged)) => cli::Cli::try_parse_from(merged),
+            Err(e) => {
+                eprintln!("error: {e:#}");
+                std::process::exit(exit::Exit::Usage.code());
+            }
+        }
+    });
+    let cli = match parsed {
         Ok(cli) => cli,
         Err(e) => {
             use clap::error::ErrorKind;

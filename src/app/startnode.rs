@@ -20,9 +20,16 @@ use crate::net::{NodeConfig, Queries};
 use crate::protocol::{Config, LocalReply};
 use crate::store::{ChainStore, StoreError};
 
-/// `startnode` options.
+/// `startnode` options. Each may also be set in a config file
+/// ([`super::config`]): `DATADIR/PORT/sledchain.toml` or `--config FILE`;
+/// flags override it.
 #[derive(clap::Args, Debug, Clone)]
 pub struct NodeArgs {
+    /// Read options from this TOML file (default: DATADIR/PORT/sledchain.toml
+    /// when it exists): `option-name = value` per flag, lists as arrays;
+    /// flags given here override the file.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<std::path::PathBuf>,
     /// Mint blocks paying the subsidy and fees to this address.
     #[arg(long)]
     pub minter: Option<String>,
@@ -169,6 +176,9 @@ pub fn run(cli: &Cli, paths: &NodePaths, args: &NodeArgs) -> Result<()> {
     restrict_dir(&paths.dir);
     let dir = std::fs::canonicalize(&paths.dir).unwrap_or_else(|_| paths.dir.clone());
     info!("data directory {}", dir.display());
+    if let Some(file) = super::config::path(cli) {
+        info!("options from {} (flags override them)", file.display());
+    }
     if control::is_running(&paths.control) {
         return Err(anyhow!("a node is already running on port {}", cli.port));
     }
@@ -421,9 +431,26 @@ impl Queries for Text {
     }
 }
 
+/// The log filter for `RUST_LOG`'s value: a bare level (`debug`, `trace`)
+/// applies to sledchain's own lines, other crates (sled, hyper...) stay at
+/// `warn`; a directive naming targets (`sled=debug,info`) is taken as
+/// written; unset or empty means `info` for sledchain.
+pub fn log_directives(rust_log: Option<&str>) -> String {
+    let v = rust_log.map(str::trim).unwrap_or_default();
+    if v.is_empty() {
+        return "warn,sledchain=info".to_string();
+    }
+    let bare = ["off", "error", "warn", "info", "debug", "trace"];
+    if bare.contains(&v.to_ascii_lowercase().as_str()) {
+        return format!("warn,sledchain={v}");
+    }
+    v.to_string()
+}
+
 fn init_logging() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let directives = log_directives(std::env::var("RUST_LOG").ok().as_deref());
+    let filter = tracing_subscriber::EnvFilter::try_new(&directives)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,sledchain=info"));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(crate::net::log::LogWriter)
@@ -489,6 +516,13 @@ mod tests {
             advertised(&with(&["--external-addr", "[2001:db8::1]:3005"])),
             "[2001:db8::1]:3005".parse().unwrap()
         );
+    }
+
+    #[test]
+    fn a_bare_log_level_is_for_sledchain_only() {
+        assert_eq!(log_directives(Some("debug")), "warn,sledchain=debug");
+        assert_eq!(log_directives(None), "warn,sledchain=info");
+        assert_eq!(log_directives(Some("sled=debug,info")), "sled=debug,info");
     }
 
     #[test]
