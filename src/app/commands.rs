@@ -1,24 +1,20 @@
-//! The commands that write: `createblockchain`, `send`, `reindexutxo`.
+//! The commands that write: `createblockchain`, `reindexutxo` (and the
+//! confirmation wait of `send`, which is in [`super::wallet_cmds`]).
 
-use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::{Context, Result, anyhow, bail};
+use anyhow::{Context, Result, bail};
 
 use super::cli::{Ctx, threads};
 use super::exit::{Exit, fail};
-use crate::chain::mempool::{Mempool, spendable_coins};
-use crate::chain::{ChainState, miner};
+use crate::chain::miner;
 use crate::core::address::Address;
 use crate::core::block::Block;
 use crate::core::hash::BlockHash;
 use crate::core::params::{MAX_DIFFICULTY, MIN_DIFFICULTY, SUBSIDY, now_secs};
-use crate::core::validation::SigCache;
 use crate::net::control;
 use crate::net::submit::{TxVerdict, submit_tx};
 use crate::store::StoreError;
-use crate::wallet::Wallets;
-use crate::wallet::send::build_payment;
 
 /// Parses a Base58Check address.
 ///
@@ -68,97 +64,6 @@ pub fn createblockchain(ctx: &Ctx, address: &str, difficulty: u32) -> Result<()>
 /// How long `send` waits for the seed's verdict over P2P.
 pub const SEED_VERDICT_WAIT: Duration = Duration::from_secs(10);
 
-/// `send`: pays `amount` (whole coins, `fee` to the minter) from `from` (a
-/// key in this node's wallet) to `to`; prints `txid: HEX` (or JSON
-/// `{"txid": HEX}`) once the node that takes it has accepted it. A running
-/// node takes it over the control socket; else `--mint` mints it here, or
-/// it goes to `seed` over P2P.
-///
-/// Errors: bad addresses ([`Exit::Usage`]), amount 0, a key not in the
-/// wallet, too few coins, the node's refusal ([`Exit::Rejected`], with the
-/// rule) or the seed's (over P2P the rule is only in the seed's log); no
-/// node running and no seed ([`Exit::NotRunning`]).
-pub fn send(
-    ctx: &Ctx,
-    (from, to): (&str, &str),
-    (amount, fee): (u64, u64),
-    mint: bool,
-    seed: Option<&str>,
-    (confirmations, json): (u64, bool),
-) -> Result<()> {
-    if confirmations > u64::from(mint) && !ctx.running {
-        return Err(fail(
-            Exit::NotRunning,
-            format!(
-                "--confirmations {confirmations} needs the node on port {} running, to watch the chain{}",
-                ctx.cli.port,
-                if mint { " (--mint makes 1)" } else { "" }
-            ),
-        ));
-    }
-    let from_addr = parse_address(from)?;
-    let to_addr = parse_address(to)?;
-    if amount == 0 {
-        return Err(fail(Exit::Usage, "amount must be at least 1 coin"));
-    }
-    let wallets = Wallets::load(&ctx.paths.wallet)?;
-    let key = wallets.key(&from_addr).ok_or_else(|| {
-        anyhow!(
-            "address {from_addr} is not in this node's wallet ({})",
-            ctx.paths.wallet.display()
-        )
-    })?;
-    let print = |txid: &str, conf: Option<u64>| -> Result<()> {
-        if json {
-            let mut v = serde_json::json!({ "txid": txid });
-            if let Some(c) = conf {
-                v["confirmations"] = c.into();
-            }
-            super::out(v)?;
-        } else {
-            super::out(format_args!("txid: {txid}"))?;
-            if let Some(c) = conf {
-                super::out(format_args!("confirmations: {c}"))?;
-            }
-        }
-        Ok(())
-    };
-    if ctx.running {
-        if mint {
-            bail!(
-                "the node on port {} is running: --mint needs it stopped (without --mint the running node relays the payment)",
-                ctx.cli.port
-            );
-        }
-        let coins = control::coins(&ctx.paths.control, &from_addr)?;
-        let tx = build_payment(key, &coins, to_addr.0, amount, fee)?;
-        let txid = submit_running(ctx, tx)?;
-        if confirmations == 0 {
-            return print(&txid, None);
-        }
-        let have = wait_confirmations(ctx, &txid, confirmations)?;
-        return print(&txid, Some(have));
-    }
-    if !mint && seed.is_none() {
-        return Err(fail(
-            Exit::NotRunning,
-            format!(
-                "no node runs on port {} to take the payment: start it, give --seed HOST:PORT, or --mint",
-                ctx.cli.port
-            ),
-        ));
-    }
-    let txid = send_stopped(
-        ctx,
-        key,
-        (from_addr.0, to_addr.0),
-        (amount, fee),
-        mint,
-        seed.unwrap_or_default(),
-    )?;
-    print(&txid.to_string(), None)
-}
-
 /// Hands `tx` to the running node; its txid once in the mempool.
 ///
 /// Errors: the node's refusal with the rule ([`Exit::Rejected`]); the
@@ -202,44 +107,12 @@ pub fn submit_to_seed(seed: &str, tx: &crate::core::tx::Transaction) -> Result<(
     Ok(())
 }
 
-/// `send` with no node running: the payment from the store's coins,
-/// minted here (`mint`) or handed to `seed` over P2P; its txid once taken.
-///
-/// Errors: as [`send`].
-fn send_stopped(
-    ctx: &Ctx,
-    key: &p256::ecdsa::SigningKey,
-    (from, to): ([u8; 20], [u8; 20]),
-    (amount, fee): (u64, u64),
-    mint: bool,
-    seed: &str,
-) -> Result<crate::core::hash::Txid> {
-    ctx.need_store()?;
-    let chain = ChainState::new(ctx.open_store()?, Arc::new(SigCache::new(100_000)))?;
-    let mut mempool = Mempool::new();
-    let coins = spendable_coins(chain.store(), &mempool, &from)?;
-    let tx = build_payment(key, &coins, to, amount, fee)?;
-    let txid = tx.txid();
-    if mint {
-        let now = now_secs();
-        mempool.accept(tx, chain.store(), chain.sig_cache(), now)?;
-        let mut block = miner::template(&chain, &mempool, from, now as u32)?;
-        miner::solve(&mut block, threads(), &Default::default());
-        chain.accept_block(&block, now)?;
-        chain.store().flush()?;
-    } else {
-        drop(chain);
-        submit_to_seed(seed, &tx)?;
-    }
-    Ok(txid)
-}
-
 /// Polls the running node until `txid` is `n` blocks deep; returns the
 /// confirmations then. Each change is reported on stderr.
 ///
 /// Errors: the transaction left the mempool without being mined (a
 /// conflicting payment was mined, or it was evicted); the node stopped.
-fn wait_confirmations(ctx: &Ctx, txid: &str, n: u64) -> Result<u64> {
+pub(super) fn wait_confirmations(ctx: &Ctx, txid: &str, n: u64) -> Result<u64> {
     let mut last = None;
     loop {
         let tx = super::reads::get_text(ctx, &format!("/api/tx/{txid}/status"), |_| {

@@ -12,6 +12,7 @@ pub mod rawtx;
 pub mod reads;
 pub mod startnode;
 pub mod text;
+pub mod wallet_cmds;
 
 /// Writes `text` and a newline to stdout.
 ///

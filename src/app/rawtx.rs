@@ -4,22 +4,15 @@
 //! transaction's wire encoding, the same bytes `POST /api/tx` takes and
 //! `GET /api/tx/:txid/hex` answers.
 
-use std::sync::Arc;
-
-use anyhow::{Result, anyhow};
+use anyhow::Result;
 
 use super::cli::Ctx;
-use super::commands::{parse_address, submit_running, submit_to_seed};
+use super::commands::{submit_running, submit_to_seed};
 use super::exit::{Exit, fail};
+use super::wallet_cmds::{PaymentArgs, create_raw};
 use crate::api::schema::{self, Tx, TxStatus};
-use crate::chain::ChainState;
-use crate::chain::mempool::{Mempool, spendable_coins};
 use crate::core::params::MAX_TX_SIZE;
 use crate::core::tx::Transaction;
-use crate::core::validation::SigCache;
-use crate::net::control;
-use crate::wallet::Wallets;
-use crate::wallet::send::build_payment;
 
 /// Decodes a transaction from hex (surrounding whitespace ignored).
 ///
@@ -31,31 +24,12 @@ pub fn parse_hex(hex: &str) -> Result<Transaction> {
         .map_err(|e| fail(Exit::Usage, format!("transaction hex: {e}")))
 }
 
-/// `createrawtransaction`: prints the hex of a signed payment.
+/// `createrawtransaction`: prints the hex of a signed payment built from
+/// the wallet as `send` builds it ([`super::wallet_cmds::create_raw`]).
 ///
-/// Errors: bad addresses or amount ([`Exit::Usage`]), a key not in the
-/// wallet, too few coins, no chain.
-pub fn create(ctx: &Ctx, (from, to): (&str, &str), (amount, fee): (u64, u64)) -> Result<()> {
-    let from = parse_address(from)?;
-    let to = parse_address(to)?;
-    if amount == 0 {
-        return Err(fail(Exit::Usage, "amount must be at least 1 coin"));
-    }
-    let wallets = Wallets::load(&ctx.paths.wallet)?;
-    let key = wallets.key(&from).ok_or_else(|| {
-        anyhow!(
-            "address {from} is not in this node's wallet ({})",
-            ctx.paths.wallet.display()
-        )
-    })?;
-    let coins = if ctx.running {
-        control::coins(&ctx.paths.control, &from)?
-    } else {
-        ctx.need_store()?;
-        let chain = ChainState::new(ctx.open_store()?, Arc::new(SigCache::new(1000)))?;
-        spendable_coins(chain.store(), &Mempool::new(), &from.0)?
-    };
-    let tx = build_payment(key, &coins, to.0, amount, fee)?;
+/// Errors: as [`super::wallet_cmds::create_raw`].
+pub fn create(ctx: &Ctx, args: &PaymentArgs) -> Result<()> {
+    let tx = create_raw(ctx, args)?;
     super::out(hex::encode(crate::core::encode::encode(&tx)))?;
     Ok(())
 }

@@ -28,7 +28,10 @@ use crate::store::ChainStore;
 /// answers; `checkchain` finding a discrepancy.
 pub fn run(ctx: &Ctx, command: &Command) -> Result<()> {
     match command {
-        Command::Getbalance { address, json } => {
+        Command::Getbalance {
+            address: Some(address),
+            json,
+        } => {
             let addr = super::commands::parse_address(address)?;
             let path = format!("/api/address/{addr}");
             let (body, stats): (_, AddressStats) = get(ctx, &path, |store| {
@@ -87,7 +90,10 @@ pub fn run(ctx: &Ctx, command: &Command) -> Result<()> {
                 out(text::tx(&t, tip))?;
             }
         }
-        Command::Listunspent { address, json } => {
+        Command::Listunspent {
+            address: Some(address),
+            json,
+        } => {
             let addr = super::commands::parse_address(address)?;
             let (body, list): (_, Vec<schema::Utxo>) =
                 get(ctx, &format!("/api/address/{addr}/utxo"), |store| {
