@@ -837,8 +837,9 @@ fn submit_stopped(
         Exit::Rejected => fail(
             Exit::Rejected,
             format!(
-                "{e:#}; it passed this node's rules, so the seed may know a newer chain where its coins are spent (start this node to sync)"
-            ),
+                "payment {txid} refused by the seed {seed}: it passed this node's rules but is not in the seed's mempool after {} s (the seed may know a newer chain where its coins are spent; start this node to sync)",
+                super::commands::SEED_VERDICT_WAIT.as_secs()
+                        ),
         ),
         _ => e,
     })
