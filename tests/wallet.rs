@@ -64,6 +64,26 @@ fn create_pay_restore_on_a_fresh_node_gets_every_coin_back() {
     assert_eq!(before["unconfirmed"], 0);
     // 4 blocks of 20, 35 paid away (the fee came back as subsidy).
     assert_eq!(before["confirmed"], 80 - 35);
+    // The API's address totals, summed over the wallet's addresses.
+    let chain = &before["chain_stats"];
+    assert_eq!(
+        chain["funded_txo_sum"].as_u64().unwrap() - chain["spent_txo_sum"].as_u64().unwrap(),
+        45
+    );
+    assert_eq!(before["mempool_stats"]["funded_txo_count"], 0);
+    // listunspent: the API's unspent outputs with the address each pays.
+    let coins = json(&alice, &["listunspent"]);
+    let coins = coins.as_array().unwrap();
+    assert!(!coins.is_empty());
+    let mut sum = 0;
+    for c in coins {
+        assert_eq!(c["txid"].as_str().unwrap().len(), 64, "{c}");
+        assert!(c["vout"].is_u64() && c["address"].is_string(), "{c}");
+        assert_eq!(c["status"]["confirmed"], true, "{c}");
+        assert!(c["status"]["block_height"].is_u64(), "{c}");
+        sum += c["value"].as_u64().unwrap();
+    }
+    assert_eq!(sum, 45);
     let addresses = json(&alice, &["listaddresses"]);
     assert!(addresses.as_array().unwrap().len() >= 4, "{addresses}");
     let txs = json(&alice, &["listtransactions"]);

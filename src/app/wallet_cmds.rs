@@ -8,6 +8,8 @@
 //! from the command line; the seed phrase is shown once, when the wallet is
 //! created, on standard error (or written to `--mnemonic-file`).
 
+use std::collections::HashMap;
+use std::collections::hash_map::Entry;
 use std::io::{IsTerminal, Read};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -20,6 +22,7 @@ use zeroize::Zeroizing;
 use super::cli::{Ctx, Source, threads};
 use super::commands::parse_address;
 use super::exit::{Exit, classify, fail};
+use crate::api::schema::{self, AddressStats, TxStatus, TxoStats, Utxo};
 use crate::chain::mempool::Mempool;
 use crate::chain::{ChainState, miner};
 use crate::core::address::Address;
@@ -146,6 +149,17 @@ impl ChainView for StoreView {
 struct NodeView<'a>(&'a Path);
 
 impl NodeView<'_> {
+    /// `GET path` of the node's API, parsed.
+    fn get<T: serde::de::DeserializeOwned>(&self, path: &str) -> Result<T> {
+        let answer = control::request(self.0, &Request::Get(path.to_string()))
+            .map_err(|e| fail(Exit::NotRunning, format!("{e:#}")))?;
+        let a: control::GetAnswer = serde_json::from_str(&answer)?;
+        if !(200..300).contains(&a.status) {
+            return Err(fail(Exit::from_http(a.status), a.body));
+        }
+        Ok(serde_json::from_str(&a.body)?)
+    }
+
     fn read_json(&self, query: Query) -> Result<serde_json::Value> {
         let text = control::request(self.0, &Request::Read { query, json: true })?;
         Ok(serde_json::from_str(&text)?)
@@ -202,18 +216,65 @@ impl ChainView for NodeView<'_> {
     }
 }
 
+/// Where the wallet commands read the chain: the running node or the
+/// stopped node's store.
+enum View<'a> {
+    Node(NodeView<'a>),
+    Store(StoreView),
+}
+
+impl View<'_> {
+    /// As the wallet's [`ChainView`].
+    fn as_ref(&self) -> &dyn ChainView {
+        match self {
+            View::Node(n) => n,
+            View::Store(s) => s,
+        }
+    }
+
+    /// `a`'s totals in the API's shape (`GET /api/address/:address`); on
+    /// a stopped node `mempool_stats` is zero.
+    fn address_stats(&self, a: &Address) -> Result<AddressStats> {
+        match self {
+            View::Node(n) => n.get(&format!("/api/address/{a}")),
+            View::Store(s) => Ok(AddressStats {
+                address: a.to_string(),
+                chain_stats: schema::chain_stats(&s.0, &a.0).map_err(api_err)?,
+                mempool_stats: TxoStats::default(),
+            }),
+        }
+    }
+
+    /// The place of each of `a`'s confirmed unspent outputs, as the API's
+    /// `GET /api/address/:address/utxo` gives it.
+    fn utxo_status(&self, a: &Address) -> Result<HashMap<(String, u32), TxStatus>> {
+        let list: Vec<Utxo> = match self {
+            View::Node(n) => n.get(&format!("/api/address/{a}/utxo"))?,
+            View::Store(s) => schema::utxos(&s.0, &a.0).map_err(api_err)?,
+        };
+        Ok(list
+            .into_iter()
+            .map(|u| ((u.txid, u.vout), u.status))
+            .collect())
+    }
+}
+
+fn api_err(e: crate::api::ApiError) -> anyhow::Error {
+    fail(Exit::from_http(e.status.as_u16()), e.error)
+}
+
 /// The chain view of this port: the running node, else the store
 /// ([`Ctx::source`]: nothing is created, and a node starting meanwhile
 /// answers instead).
 ///
 /// Errors: no node directory ([`Exit::NotRunning`]) or no chain
 /// ([`Exit::NotFound`]); the store cannot be opened.
-fn view<'a>(ctx: &'a Ctx) -> Result<Box<dyn ChainView + 'a>> {
+fn view<'a>(ctx: &'a Ctx) -> Result<View<'a>> {
     match ctx.source()? {
-        Source::Node => Ok(Box::new(NodeView(&ctx.paths.control))),
+        Source::Node => Ok(View::Node(NodeView(&ctx.paths.control))),
         Source::Store(store) => {
             store.tip()?;
-            Ok(Box::new(StoreView(store)))
+            Ok(View::Store(StoreView(store)))
         }
     }
 }
@@ -255,6 +316,10 @@ fn passphrase(file: Option<&Path>, wallet: &Path) -> Result<Zeroizing<String>> {
 }
 
 /// Unlocks `w` if it is encrypted.
+///
+/// Errors: no `--passphrase-file` and no terminal ([`Exit::Usage`]); a
+/// wrong passphrase ([`crate::wallet::WalletError::WrongPassphrase`],
+/// exit 1).
 fn unlock(w: &mut Wallets, file: Option<&Path>) -> Result<()> {
     if w.is_unlocked() {
         return Ok(());
@@ -360,13 +425,65 @@ fn load_current(ctx: &Ctx, view: &dyn ChainView) -> Result<Wallets> {
     Ok(w)
 }
 
-/// `getbalance` without `--address`: the whole wallet's balance.
+/// The whole wallet's balance (`getbalance --json` without `--address`):
+/// the wallet's own figures, and the API's address totals summed over
+/// every wallet address.
+#[derive(Debug, Serialize)]
+struct WalletBalance {
+    /// Sum of the wallet's coins in the best chain, whole coins.
+    confirmed: u64,
+    /// What unconfirmed transactions (pending payments, a running node's
+    /// mempool) change, whole coins; negative while a payment is pending.
+    unconfirmed: i64,
+    /// What the wallet can spend now: `confirmed + unconfirmed`.
+    total: u64,
+    /// Number of addresses summed.
+    addresses: usize,
+    /// `chain_stats` of `GET /api/address/:address`, summed (a
+    /// transaction touching two wallet addresses counts in both
+    /// `tx_count`s).
+    chain_stats: TxoStats,
+    /// `mempool_stats`, summed (zero on a stopped node).
+    mempool_stats: TxoStats,
+}
+
+fn add_stats(sum: &mut TxoStats, s: &TxoStats) {
+    sum.funded_txo_count += s.funded_txo_count;
+    sum.funded_txo_sum = sum.funded_txo_sum.saturating_add(s.funded_txo_sum);
+    sum.spent_txo_count += s.spent_txo_count;
+    sum.spent_txo_sum = sum.spent_txo_sum.saturating_add(s.spent_txo_sum);
+    sum.tx_count += s.tx_count;
+}
+
+/// The whole wallet's [`WalletBalance`].
+///
+/// Errors: the view's.
+fn wallet_balance(w: &Wallets, view: &View) -> Result<WalletBalance> {
+    let b = ledger::balance(w, view.as_ref(), None)?;
+    let mut v = WalletBalance {
+        confirmed: b.confirmed,
+        unconfirmed: b.unconfirmed,
+        total: b.total,
+        addresses: b.addresses,
+        chain_stats: TxoStats::default(),
+        mempool_stats: TxoStats::default(),
+    };
+    for a in w.addresses() {
+        let s = view.address_stats(&a)?;
+        add_stats(&mut v.chain_stats, &s.chain_stats);
+        add_stats(&mut v.mempool_stats, &s.mempool_stats);
+    }
+    Ok(v)
+}
+
+/// `getbalance` without `--address`: the whole wallet's balance; JSON
+/// [`WalletBalance`].
 ///
 /// Errors: the wallet file's; the chain's.
 pub fn getbalance(ctx: &Ctx, json: bool) -> Result<()> {
     let view = view(ctx)?;
     let w = load_current(ctx, view.as_ref())?;
-    let b = ledger::balance(&w, view.as_ref(), None)?;
+    let b = wallet_balance(&w, &view)?;
     if json {
         return Ok(super::out(to_json(&b)?)?);
     }
@@ -377,7 +494,26 @@ pub fn getbalance(ctx: &Ctx, json: bool) -> Result<()> {
     Ok(())
 }
 
-/// `listunspent` without `--address`: every coin the wallet may spend.
+/// One coin of `listunspent --json` without `--address`: the API's
+/// unspent output (`GET /api/address/:address/utxo`) and the wallet
+/// address it pays.
+#[derive(Debug, Serialize)]
+struct WalletUtxo {
+    /// Its transaction.
+    txid: String,
+    /// Its index there.
+    vout: u32,
+    /// Whole coins.
+    value: u64,
+    /// Its transaction's place: `confirmed` false for an output of the
+    /// mempool or of this wallet's pending payments.
+    status: TxStatus,
+    /// The wallet address it pays.
+    address: String,
+}
+
+/// `listunspent` without `--address`: every coin the wallet may spend;
+/// JSON a list of [`WalletUtxo`].
 ///
 /// Errors: the wallet file's; the chain's.
 pub fn listunspent(ctx: &Ctx, json: bool) -> Result<()> {
@@ -385,7 +521,37 @@ pub fn listunspent(ctx: &Ctx, json: bool) -> Result<()> {
     let w = load_current(ctx, view.as_ref())?;
     let coins = ledger::wallet_coins(&w, view.as_ref(), None)?;
     if json {
-        return Ok(super::out(to_json(&coins)?)?);
+        let mut places: HashMap<[u8; 20], HashMap<(String, u32), TxStatus>> = HashMap::new();
+        let mut list = Vec::new();
+        for c in coins {
+            let txid = c.outpoint.txid.to_string();
+            let status = match c.confirmed {
+                false => TxStatus::of(None),
+                true => {
+                    let place = match places.entry(c.address) {
+                        Entry::Occupied(e) => e.into_mut(),
+                        Entry::Vacant(e) => e.insert(view.utxo_status(&Address(c.address))?),
+                    };
+                    place
+                        .get(&(txid.clone(), c.outpoint.vout))
+                        .cloned()
+                        .unwrap_or(TxStatus {
+                            confirmed: true,
+                            block_height: None,
+                            block_hash: None,
+                            block_time: None,
+                        })
+                }
+            };
+            list.push(WalletUtxo {
+                txid,
+                vout: c.outpoint.vout,
+                value: c.value,
+                status,
+                address: Address(c.address).to_string(),
+            });
+        }
+        return Ok(super::out(to_json(&list)?)?);
     }
     if coins.is_empty() {
         return Ok(super::out("no unspent outputs in this wallet")?);
@@ -461,7 +627,7 @@ pub fn restorewallet(ctx: &Ctx, args: &RestoreArgs) -> Result<()> {
         .ok_or_else(|| anyhow!("the wallet has no account key after restoring"))?;
     let (receive, change) = ledger::gap_scan(&account, view.as_ref(), args.gap_limit.max(1))?;
     w.extend_to(receive, change)?;
-    let b = ledger::balance(&w, view.as_ref(), None)?;
+    let b = wallet_balance(&w, &view)?;
     drop(w);
     if args.json {
         let v = serde_json::json!({
@@ -589,7 +755,7 @@ fn open_for_payment<'c>(
     ctx: &'c Ctx,
     a: &PaymentArgs,
     resubmit: bool,
-) -> Result<(Wallets, Box<dyn ChainView + 'c>)> {
+) -> Result<(Wallets, View<'c>)> {
     let from = a.from.map(parse_address).transpose()?;
     parse_address(a.to)?;
     if a.amount == 0 {
@@ -839,7 +1005,7 @@ fn submit_stopped(
             format!(
                 "payment {txid} refused by the seed {seed}: it passed this node's rules but is not in the seed's mempool after {} s (the seed may know a newer chain where its coins are spent; start this node to sync)",
                 super::commands::SEED_VERDICT_WAIT.as_secs()
-                        ),
+            ),
         ),
         _ => e,
     })
