@@ -347,13 +347,14 @@ fn write_private(path: &Path, text: &str) -> Result<()> {
 /// `createwallet` / `getnewaddress`: creates the wallet's seed on first use
 /// (showing the phrase once), then hands out the next receive address.
 ///
-/// Errors: the wallet file's; a bad `--words`; an unwritable
-/// `--mnemonic-file`.
+/// Errors: the wallet file's; a bad `--words` ([`Exit::Usage`]); an
+/// unwritable `--mnemonic-file`.
 pub fn createwallet(ctx: &Ctx, args: &CreateArgs) -> Result<()> {
     let mut w = Wallets::open_exclusive(&ctx.paths.wallet)?;
     let mut phrase_shown = None;
     if !w.has_seed() {
-        let phrase = SeedPhrase::generate(args.words)?;
+        let phrase = SeedPhrase::generate(args.words)
+            .map_err(|e| fail(Exit::Usage, format!("--words: {e}")))?;
         let pass = match &args.seed_passphrase_file {
             Some(f) => read_secret_file(f, "seed passphrase")?,
             None => Zeroizing::new(String::new()),
@@ -594,7 +595,8 @@ pub fn listtransactions(ctx: &Ctx, json: bool) -> Result<()> {
 /// `restorewallet`: the seed from the phrase, every used address found by
 /// a gap-limit scan of the address index, and the balance.
 ///
-/// Errors: a bad phrase; a wallet that has a seed already; the chain's.
+/// Errors: a bad phrase ([`Exit::Usage`]); a wallet that has a seed
+/// already; the chain's.
 pub fn restorewallet(ctx: &Ctx, args: &RestoreArgs) -> Result<()> {
     let text = match &args.mnemonic_file {
         Some(f) => Zeroizing::new(
@@ -613,7 +615,7 @@ pub fn restorewallet(ctx: &Ctx, args: &RestoreArgs) -> Result<()> {
             s
         }
     };
-    let phrase = SeedPhrase::parse(&text)?;
+    let phrase = SeedPhrase::parse(&text).map_err(|e| fail(Exit::Usage, e))?;
     let pass = match &args.seed_passphrase_file {
         Some(f) => read_secret_file(f, "seed passphrase")?,
         None => Zeroizing::new(String::new()),
@@ -647,8 +649,8 @@ pub fn restorewallet(ctx: &Ctx, args: &RestoreArgs) -> Result<()> {
 /// `encryptwallet`: encrypts the seed and imported keys under a new
 /// passphrase.
 ///
-/// Errors: already encrypted; no passphrase source; mismatched prompts;
-/// the wallet file's.
+/// Errors: no passphrase source, mismatched prompts or an empty
+/// passphrase ([`Exit::Usage`]); already encrypted; the wallet file's.
 pub fn encryptwallet(ctx: &Ctx, args: &EncryptArgs) -> Result<()> {
     let pass = match &args.passphrase_file {
         Some(f) => read_secret_file(f, "passphrase")?,
@@ -656,14 +658,25 @@ pub fn encryptwallet(ctx: &Ctx, args: &EncryptArgs) -> Result<()> {
             let a = Zeroizing::new(rpassword::prompt_password("New wallet passphrase: ")?);
             let b = Zeroizing::new(rpassword::prompt_password("Repeat the passphrase: ")?);
             if *a != *b {
-                bail!("the two passphrases differ; the wallet is unchanged");
+                return Err(fail(
+                    Exit::Usage,
+                    "the two passphrases differ; the wallet is unchanged",
+                ));
             }
             a
         }
-        None => bail!("encryptwallet needs --passphrase-file FILE (no terminal to ask on)"),
+        None => {
+            return Err(fail(
+                Exit::Usage,
+                "encryptwallet needs --passphrase-file FILE (no terminal to ask on)",
+            ));
+        }
     };
     if pass.is_empty() {
-        bail!("the passphrase is empty; the wallet is unchanged");
+        return Err(fail(
+            Exit::Usage,
+            "the passphrase is empty; the wallet is unchanged",
+        ));
     }
     let mut w = Wallets::open_exclusive(&ctx.paths.wallet)?;
     if w.is_empty() && !w.has_seed() {
