@@ -305,6 +305,36 @@ fn a_running_node_answers_status_peers_mempool_gettx_addpeer_and_mint() {
     });
     assert!(out.ends_with("confirmations: 1"), "{out}");
     sent_txid(out.lines().next().unwrap());
+    // --json: one object, with the confirmations, once it is that deep.
+    let out = std::thread::scope(|s| {
+        let send = s.spawn(|| {
+            minter.run(&[
+                "send",
+                "--to",
+                &m,
+                "--amount",
+                "1",
+                "--confirmations",
+                "1",
+                "--json",
+            ])
+        });
+        wait_for(WAIT, "the payment in the mempool", || {
+            json(&minter, &["mempool"])
+                .as_array()
+                .is_some_and(|p| !p.is_empty())
+        });
+        minter.ok(&["mint"]);
+        send.join().unwrap()
+    });
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    let sent: serde_json::Value = serde_json::from_slice(&out.stdout).expect("one JSON object");
+    assert_eq!(sent["confirmations"], 1, "{sent}");
+    assert_eq!(
+        json(&minter, &["gettx", sent["txid"].as_str().unwrap()])["status"]["confirmed"],
+        true
+    );
     minter.stop();
     other.stop();
 }
