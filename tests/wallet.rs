@@ -392,6 +392,13 @@ fn send_follows_the_exit_codes_and_createrawtransaction_builds_as_send_does() {
     let v: Value = serde_json::from_str(e.trim()).expect("a JSON error");
     assert_eq!(v["code"], "not_running");
     assert_eq!(std::fs::read(n.wallet_path()).unwrap(), bytes);
+    // Wallet reads on a port without a node: exit 3, nothing created.
+    let ghost = Node::at(net.path(), free_port());
+    for args in [&["getbalance"][..], &["listunspent"], &["listtransactions"]] {
+        let e = fails_with(&ghost, args, 3);
+        assert!(e.contains("--datadir"), "{e}");
+    }
+    assert!(!ghost.dir().exists(), "a wallet read created the node");
     // Bad input: exit 2.
     fails_with(&n, &["send", "--to", "nope", "--amount", "1", "--mint"], 2);
     fails_with(&n, &["send", "--to", &b, "--amount", "0", "--mint"], 2);
