@@ -25,6 +25,14 @@ fn fails(n: &Node, args: &[&str]) -> String {
     String::from_utf8_lossy(&out.stderr).to_string()
 }
 
+/// Runs a command that must fail with exit `code`; its stderr.
+fn fails_with(n: &Node, args: &[&str], code: i32) -> String {
+    let out = n.run(args);
+    let err = String::from_utf8_lossy(&out.stderr).to_string();
+    assert_eq!(out.status.code(), Some(code), "{args:?}: {err}");
+    err
+}
+
 fn copy_dir(from: &Path, to: &Path) {
     std::fs::create_dir_all(to).unwrap();
     for e in std::fs::read_dir(from).unwrap() {
@@ -64,6 +72,26 @@ fn create_pay_restore_on_a_fresh_node_gets_every_coin_back() {
     assert_eq!(before["unconfirmed"], 0);
     // 4 blocks of 20, 35 paid away (the fee came back as subsidy).
     assert_eq!(before["confirmed"], 80 - 35);
+    // The API's address totals, summed over the wallet's addresses.
+    let chain = &before["chain_stats"];
+    assert_eq!(
+        chain["funded_txo_sum"].as_u64().unwrap() - chain["spent_txo_sum"].as_u64().unwrap(),
+        45
+    );
+    assert_eq!(before["mempool_stats"]["funded_txo_count"], 0);
+    // listunspent: the API's unspent outputs with the address each pays.
+    let coins = json(&alice, &["listunspent"]);
+    let coins = coins.as_array().unwrap();
+    assert!(!coins.is_empty());
+    let mut sum = 0;
+    for c in coins {
+        assert_eq!(c["txid"].as_str().unwrap().len(), 64, "{c}");
+        assert!(c["vout"].is_u64() && c["address"].is_string(), "{c}");
+        assert_eq!(c["status"]["confirmed"], true, "{c}");
+        assert!(c["status"]["block_height"].is_u64(), "{c}");
+        sum += c["value"].as_u64().unwrap();
+    }
+    assert_eq!(sum, 45);
     let addresses = json(&alice, &["listaddresses"]);
     assert!(addresses.as_array().unwrap().len() >= 4, "{addresses}");
     let txs = json(&alice, &["listtransactions"]);
@@ -136,20 +164,31 @@ fn encrypted_wallet_needs_its_passphrase_to_sign_and_a_wrong_one_changes_nothing
     std::fs::write(&pass, "correct horse battery staple\n").unwrap();
     std::fs::write(&wrong, "incorrect\n").unwrap();
     n.ok(&["encryptwallet", "--passphrase-file", pass.to_str().unwrap()]);
-    let e = fails(
+    let e = fails_with(
         &n,
         &["encryptwallet", "--passphrase-file", pass.to_str().unwrap()],
+        1,
     );
     assert!(e.contains("already encrypted"), "{e}");
     // New addresses need no passphrase.
     let b = n.create_wallet();
     let bytes = std::fs::read(n.wallet_path()).unwrap();
-    let e = fails(&n, &["send", "--to", &b, "--amount", "1", "--mint"]);
+    // No passphrase and no terminal to ask on: a usage error (exit 2),
+    // JSON on stderr under --json.
+    let e = fails_with(&n, &["send", "--to", &b, "--amount", "1", "--mint"], 2);
     assert!(
         e.contains("encrypted") && e.contains("--passphrase-file"),
         "{e}"
     );
-    let e = fails(
+    let e = fails_with(
+        &n,
+        &["send", "--to", &b, "--amount", "1", "--mint", "--json"],
+        2,
+    );
+    let v: Value = serde_json::from_str(e.trim()).expect("a JSON error");
+    assert_eq!(v["code"], "usage");
+    // A wrong passphrase: exit 1, the file unchanged.
+    let e = fails_with(
         &n,
         &[
             "send",
@@ -161,6 +200,7 @@ fn encrypted_wallet_needs_its_passphrase_to_sign_and_a_wrong_one_changes_nothing
             "--passphrase-file",
             wrong.to_str().unwrap(),
         ],
+        1,
     );
     assert!(e.contains("wrong passphrase"), "{e}");
     assert_eq!(
@@ -397,5 +437,67 @@ fn createwallet_json_saves_no_seed_it_could_not_show() {
     assert_eq!(
         n.addresses(),
         vec![j["address"].as_str().unwrap().to_string()]
+    );
+}
+
+#[test]
+fn send_follows_the_exit_codes_and_createrawtransaction_builds_as_send_does() {
+    let net = TempDir::new().unwrap();
+    let n = Node::new(net.path(), "n");
+    let a = n.create_chain();
+    let b = n.create_wallet();
+    let bytes = std::fs::read(n.wallet_path()).unwrap();
+    // No node running, neither --seed nor --mint: exit 3 before anything
+    // is built or locked.
+    let e = fails_with(&n, &["send", "--to", &b, "--amount", "1", "--json"], 3);
+    let v: Value = serde_json::from_str(e.trim()).expect("a JSON error");
+    assert_eq!(v["code"], "not_running");
+    assert_eq!(std::fs::read(n.wallet_path()).unwrap(), bytes);
+    // Wallet reads on a port without a node: exit 3, nothing created.
+    let ghost = Node::at(net.path(), free_port());
+    for args in [&["getbalance"][..], &["listunspent"], &["listtransactions"]] {
+        let e = fails_with(&ghost, args, 3);
+        assert!(e.contains("--datadir"), "{e}");
+    }
+    assert!(!ghost.dir().exists(), "a wallet read created the node");
+    // Bad input: exit 2.
+    fails_with(&n, &["send", "--to", "nope", "--amount", "1", "--mint"], 2);
+    fails_with(&n, &["send", "--to", &b, "--amount", "0", "--mint"], 2);
+
+    // createrawtransaction: the whole wallet's coins, change to a new
+    // change address, nothing recorded as pending.
+    let hex = n.ok(&["createrawtransaction", "--to", &b, "--amount", "3"]);
+    let tx: Value = serde_json::from_str(&n.ok(&["decoderawtransaction", &hex])).unwrap();
+    let outs = tx["vout"].as_array().unwrap();
+    assert_eq!(outs.len(), 2, "{tx}");
+    let paid = outs.iter().find(|o| o["value"] == 3).expect("the payment");
+    assert_eq!(paid["scriptpubkey_address"], b.as_str());
+    let change = outs.iter().find(|o| o["value"] == 17).expect("the change");
+    let change = change["scriptpubkey_address"].as_str().unwrap().to_string();
+    assert!(
+        change != a && change != b,
+        "change went back to a used address"
+    );
+    assert!(n.addresses().contains(&change), "change outside the wallet");
+    let w = Wallets::load(&n.wallet_path()).unwrap();
+    assert!(w.pending().is_empty(), "createrawtransaction locked coins");
+    // With --from, change goes back to it.
+    let hex = n.ok(&[
+        "createrawtransaction",
+        "--from",
+        &a,
+        "--to",
+        &b,
+        "--amount",
+        "3",
+    ]);
+    let tx: Value = serde_json::from_str(&n.ok(&["decoderawtransaction", &hex])).unwrap();
+    assert!(
+        tx["vout"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|o| o["value"] == 17 && o["scriptpubkey_address"] == a.as_str()),
+        "{tx}"
     );
 }

@@ -53,6 +53,15 @@ impl ApiError {
         }
     }
 
+    /// 503: the node cannot answer now.
+    pub fn unavailable(error: impl std::fmt::Display) -> ApiError {
+        ApiError {
+            status: StatusCode::SERVICE_UNAVAILABLE,
+            error: error.to_string(),
+            field: None,
+        }
+    }
+
     /// 500.
     pub fn internal(error: impl std::fmt::Display) -> ApiError {
         ApiError {

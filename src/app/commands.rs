@@ -6,19 +6,23 @@ use std::time::Duration;
 use anyhow::{Context, Result, bail};
 
 use super::cli::{Ctx, threads};
+use super::exit::{Exit, fail};
 use crate::chain::miner;
 use crate::core::address::Address;
 use crate::core::block::Block;
 use crate::core::hash::BlockHash;
 use crate::core::params::{MAX_DIFFICULTY, MIN_DIFFICULTY, SUBSIDY, now_secs};
 use crate::net::control;
+use crate::net::submit::{TxVerdict, submit_tx};
 use crate::store::StoreError;
 
 /// Parses a Base58Check address.
 ///
-/// Errors: the address's own error (checksum, version, length).
+/// Errors: the address's own error (checksum, version, length), as
+/// [`Exit::Usage`].
 pub fn parse_address(s: &str) -> Result<Address> {
-    Ok(s.parse::<Address>()?)
+    s.parse::<Address>()
+        .map_err(|e| fail(Exit::Usage, format!("address {s:?}: {e}")))
 }
 
 /// `createblockchain`: a genesis block paying the subsidy to `address`
@@ -57,27 +61,83 @@ pub fn createblockchain(ctx: &Ctx, address: &str, difficulty: u32) -> Result<()>
     Ok(())
 }
 
-/// Polls the running node until `txid` is `n` blocks deep, then prints
-/// `confirmations: N`; returns at once for `n` = 0.
+/// How long `send` waits for the seed's verdict over P2P.
+pub const SEED_VERDICT_WAIT: Duration = Duration::from_secs(10);
+
+/// Hands `tx` to the running node; its txid once in the mempool.
+///
+/// Errors: the node's refusal with the rule ([`Exit::Rejected`]); the
+/// node cannot be reached ([`Exit::NotRunning`]).
+pub fn submit_running(ctx: &Ctx, tx: crate::core::tx::Transaction) -> Result<String> {
+    if !control::is_running(&ctx.paths.control) {
+        return Err(fail(
+            Exit::NotRunning,
+            format!("the node on port {} stopped", ctx.cli.port),
+        ));
+    }
+    control::request(&ctx.paths.control, &control::Request::SubmitTx(tx)).map_err(|e| {
+        fail(
+            Exit::Rejected,
+            format!("the node rejected the transaction: {e:#}"),
+        )
+    })
+}
+
+/// Hands `tx` to `seed` over P2P and waits for its verdict.
+///
+/// Errors: the seed cannot be reached ([`Exit::NotRunning`]); it did not
+/// take the transaction ([`Exit::Rejected`]).
+pub fn submit_to_seed(seed: &str, tx: &crate::core::tx::Transaction) -> Result<()> {
+    let txid = tx.txid();
+    let verdict = submit_tx(seed, tx, SEED_VERDICT_WAIT).map_err(|e| {
+        fail(
+            Exit::NotRunning,
+            format!("cannot reach seed node {seed}: {e:#}"),
+        )
+    })?;
+    if verdict != TxVerdict::Accepted {
+        return Err(fail(
+            Exit::Rejected,
+            format!(
+                "transaction {txid} rejected by the seed {seed} (not in its mempool after {} s; see its log for the rule)",
+                SEED_VERDICT_WAIT.as_secs()
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// Polls the running node until `txid` is `n` blocks deep; returns the
+/// confirmations then. Each change is reported on stderr.
 ///
 /// Errors: the transaction left the mempool without being mined (a
 /// conflicting payment was mined, or it was evicted); the node stopped.
-pub(super) fn wait_confirmations(ctx: &Ctx, txid: &str, n: u64) -> Result<()> {
-    if n == 0 {
-        return Ok(());
-    }
-    let request = control::Request::Read {
-        query: control::Query::Tx(txid.to_string()),
-        json: true,
-    };
+pub(super) fn wait_confirmations(ctx: &Ctx, txid: &str, n: u64) -> Result<u64> {
+    let mut last = None;
     loop {
-        let text = control::request(&ctx.paths.control, &request)
-            .with_context(|| format!("waiting for {n} confirmations of {txid}"))?;
-        let view: serde_json::Value = serde_json::from_str(&text)?;
-        let have = view["confirmations"].as_u64().unwrap_or(0);
+        let tx = super::reads::get_text(ctx, &format!("/api/tx/{txid}/status"), |_| {
+            Err(crate::api::ApiError::unavailable("the node stopped"))
+        })
+        .with_context(|| format!("waiting for {n} confirmations of {txid}"))?;
+        let status: crate::api::schema::TxStatus = serde_json::from_str(&tx)?;
+        let have = match status.block_height {
+            Some(h) => {
+                let tip = super::reads::get_text(ctx, "/api/blocks/tip/height", |_| {
+                    Err(crate::api::ApiError::unavailable("the node stopped"))
+                })?;
+                tip.trim().parse::<u64>()?.saturating_sub(h) + 1
+            }
+            None => 0,
+        };
         if have >= n {
-            super::out(format_args!("confirmations: {have}"))?;
-            return Ok(());
+            return Ok(have);
+        }
+        if last != Some(have) {
+            eprintln!(
+                "{txid}: {} of {n}, waiting",
+                super::text::plural(have, "confirmation")
+            );
+            last = Some(have);
         }
         std::thread::sleep(Duration::from_millis(250));
     }
@@ -93,6 +153,7 @@ pub fn reindexutxo(ctx: &Ctx) -> Result<()> {
             ctx.cli.port
         );
     }
+    ctx.need_store()?;
     let store = ctx.open_store()?;
     store.tip()?;
     let (txs, outs) = store.reindex_utxo()?;

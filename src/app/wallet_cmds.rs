@@ -8,17 +8,21 @@
 //! from the command line; the seed phrase is shown once, when the wallet is
 //! created, on standard error (or written to `--mnemonic-file`).
 
+use std::collections::HashMap;
+use std::collections::hash_map::Entry;
 use std::io::{IsTerminal, Read};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use anyhow::{Context, Result, anyhow, bail};
+use anyhow::{Context, Result, bail};
 use clap::Args;
 use serde::Serialize;
 use zeroize::Zeroizing;
 
-use super::cli::{Ctx, threads};
+use super::cli::{Ctx, Source, threads};
 use super::commands::parse_address;
+use super::exit::{Exit, classify, fail};
+use crate::api::schema::{self, AddressStats, TxStatus, TxoStats, Utxo};
 use crate::chain::mempool::Mempool;
 use crate::chain::{ChainState, miner};
 use crate::core::address::Address;
@@ -27,7 +31,6 @@ use crate::core::params::now_secs;
 use crate::core::tx::{OutPoint, Transaction, TxOut};
 use crate::core::validation::SigCache;
 use crate::net::control::{self, Query, Request};
-use crate::net::submit::{TxVerdict, submit_tx};
 use crate::store::ChainStore;
 use crate::wallet::hd::SeedPhrase;
 use crate::wallet::ledger::{self, ChainView, HistoryItem, Resolution, TxState};
@@ -160,6 +163,17 @@ impl ChainView for StoreView {
 struct NodeView<'a>(&'a Path);
 
 impl NodeView<'_> {
+    /// `GET path` of the node's API, parsed.
+    fn get<T: serde::de::DeserializeOwned>(&self, path: &str) -> Result<T> {
+        let answer = control::request(self.0, &Request::Get(path.to_string()))
+            .map_err(|e| fail(Exit::NotRunning, format!("{e:#}")))?;
+        let a: control::GetAnswer = serde_json::from_str(&answer)?;
+        if !(200..300).contains(&a.status) {
+            return Err(fail(Exit::from_http(a.status), a.body));
+        }
+        Ok(serde_json::from_str(&a.body)?)
+    }
+
     fn read_json(&self, query: Query) -> Result<serde_json::Value> {
         let text = control::request(self.0, &Request::Read { query, json: true })?;
         Ok(serde_json::from_str(&text)?)
@@ -216,14 +230,67 @@ impl ChainView for NodeView<'_> {
     }
 }
 
-/// The chain view of this port: the running node, else the store.
-fn view<'a>(ctx: &'a Ctx) -> Result<Box<dyn ChainView + 'a>> {
-    if ctx.running {
-        return Ok(Box::new(NodeView(&ctx.paths.control)));
+/// Where the wallet commands read the chain: the running node or the
+/// stopped node's store.
+enum View<'a> {
+    Node(NodeView<'a>),
+    Store(StoreView),
+}
+
+impl View<'_> {
+    /// As the wallet's [`ChainView`].
+    fn as_ref(&self) -> &dyn ChainView {
+        match self {
+            View::Node(n) => n,
+            View::Store(s) => s,
+        }
     }
-    let store = ctx.open_store()?;
-    store.tip()?;
-    Ok(Box::new(StoreView(store)))
+
+    /// `a`'s totals in the API's shape (`GET /api/address/:address`); on
+    /// a stopped node `mempool_stats` is zero.
+    fn address_stats(&self, a: &Address) -> Result<AddressStats> {
+        match self {
+            View::Node(n) => n.get(&format!("/api/address/{a}")),
+            View::Store(s) => Ok(AddressStats {
+                address: a.to_string(),
+                chain_stats: schema::chain_stats(&s.0, &a.0).map_err(api_err)?,
+                mempool_stats: TxoStats::default(),
+            }),
+        }
+    }
+
+    /// The place of each of `a`'s confirmed unspent outputs, as the API's
+    /// `GET /api/address/:address/utxo` gives it.
+    fn utxo_status(&self, a: &Address) -> Result<HashMap<(String, u32), TxStatus>> {
+        let list: Vec<Utxo> = match self {
+            View::Node(n) => n.get(&format!("/api/address/{a}/utxo"))?,
+            View::Store(s) => schema::utxos(&s.0, &a.0).map_err(api_err)?,
+        };
+        Ok(list
+            .into_iter()
+            .map(|u| ((u.txid, u.vout), u.status))
+            .collect())
+    }
+}
+
+fn api_err(e: crate::api::ApiError) -> anyhow::Error {
+    fail(Exit::from_http(e.status.as_u16()), e.error)
+}
+
+/// The chain view of this port: the running node, else the store
+/// ([`Ctx::source`]: nothing is created, and a node starting meanwhile
+/// answers instead).
+///
+/// Errors: no node directory ([`Exit::NotRunning`]) or no chain
+/// ([`Exit::NotFound`]); the store cannot be opened.
+fn view<'a>(ctx: &'a Ctx) -> Result<View<'a>> {
+    match ctx.source()? {
+        Source::Node => Ok(View::Node(NodeView(&ctx.paths.control))),
+        Source::Store(store) => {
+            store.tip()?;
+            Ok(View::Store(StoreView(store)))
+        }
+    }
 }
 
 fn to_json(v: &impl Serialize) -> Result<String> {
@@ -249,10 +316,13 @@ fn passphrase(file: Option<&Path>, wallet: &Path) -> Result<Zeroizing<String>> {
         return read_secret_file(f, "passphrase");
     }
     if !std::io::stdin().is_terminal() {
-        bail!(
-            "wallet {} is encrypted: give --passphrase-file FILE (no terminal to ask on)",
-            wallet.display()
-        );
+        return Err(fail(
+            Exit::Usage,
+            format!(
+                "wallet {} is encrypted: give --passphrase-file FILE (no terminal to ask on)",
+                wallet.display()
+            ),
+        ));
     }
     Ok(Zeroizing::new(rpassword::prompt_password(
         "Wallet passphrase: ",
@@ -260,6 +330,10 @@ fn passphrase(file: Option<&Path>, wallet: &Path) -> Result<Zeroizing<String>> {
 }
 
 /// Unlocks `w` if it is encrypted.
+///
+/// Errors: no `--passphrase-file` and no terminal ([`Exit::Usage`]); a
+/// wrong passphrase ([`crate::wallet::WalletError::WrongPassphrase`],
+/// exit 1).
 fn unlock(w: &mut Wallets, file: Option<&Path>) -> Result<()> {
     if w.is_unlocked() {
         return Ok(());
@@ -297,8 +371,8 @@ fn write_private(path: &Path, text: &str) -> Result<()> {
 /// `createwallet` / `getnewaddress`: creates the wallet's seed on first use
 /// (showing the phrase once), then hands out the next receive address.
 ///
-/// Errors: the wallet file's; a bad `--words`; an unwritable
-/// `--mnemonic-file`.
+/// Errors: the wallet file's; a bad `--words` ([`Exit::Usage`]); an
+/// unwritable `--mnemonic-file`.
 pub fn createwallet(ctx: &Ctx, args: &CreateArgs) -> Result<()> {
     let mut w = Wallets::open_exclusive(&ctx.paths.wallet)?;
     let mut phrase_shown = None;
@@ -306,7 +380,8 @@ pub fn createwallet(ctx: &Ctx, args: &CreateArgs) -> Result<()> {
         // An encrypted wallet of imported keys seals its new seed under its
         // passphrase: unlock it before a phrase is shown.
         unlock(&mut w, args.passphrase_file.as_deref())?;
-        let phrase = SeedPhrase::generate(args.words)?;
+        let phrase = SeedPhrase::generate(args.words)
+            .map_err(|e| fail(Exit::Usage, format!("--words: {e}")))?;
         let pass = match &args.seed_passphrase_file {
             Some(f) => read_secret_file(f, "seed passphrase")?,
             None => Zeroizing::new(String::new()),
@@ -395,13 +470,65 @@ fn load_current(ctx: &Ctx, view: &dyn ChainView) -> Result<Wallets> {
     Ok(w)
 }
 
-/// `getbalance` without `--address`: the whole wallet's balance.
+/// The whole wallet's balance (`getbalance --json` without `--address`):
+/// the wallet's own figures, and the API's address totals summed over
+/// every wallet address.
+#[derive(Debug, Serialize)]
+struct WalletBalance {
+    /// Sum of the wallet's coins in the best chain, whole coins.
+    confirmed: u64,
+    /// What unconfirmed transactions (pending payments, a running node's
+    /// mempool) change, whole coins; negative while a payment is pending.
+    unconfirmed: i64,
+    /// What the wallet can spend now: `confirmed + unconfirmed`.
+    total: u64,
+    /// Number of addresses summed.
+    addresses: usize,
+    /// `chain_stats` of `GET /api/address/:address`, summed (a
+    /// transaction touching two wallet addresses counts in both
+    /// `tx_count`s).
+    chain_stats: TxoStats,
+    /// `mempool_stats`, summed (zero on a stopped node).
+    mempool_stats: TxoStats,
+}
+
+fn add_stats(sum: &mut TxoStats, s: &TxoStats) {
+    sum.funded_txo_count += s.funded_txo_count;
+    sum.funded_txo_sum = sum.funded_txo_sum.saturating_add(s.funded_txo_sum);
+    sum.spent_txo_count += s.spent_txo_count;
+    sum.spent_txo_sum = sum.spent_txo_sum.saturating_add(s.spent_txo_sum);
+    sum.tx_count += s.tx_count;
+}
+
+/// The whole wallet's [`WalletBalance`].
+///
+/// Errors: the view's.
+fn wallet_balance(w: &Wallets, view: &View) -> Result<WalletBalance> {
+    let b = ledger::balance(w, view.as_ref(), None)?;
+    let mut v = WalletBalance {
+        confirmed: b.confirmed,
+        unconfirmed: b.unconfirmed,
+        total: b.total,
+        addresses: b.addresses,
+        chain_stats: TxoStats::default(),
+        mempool_stats: TxoStats::default(),
+    };
+    for a in w.addresses() {
+        let s = view.address_stats(&a)?;
+        add_stats(&mut v.chain_stats, &s.chain_stats);
+        add_stats(&mut v.mempool_stats, &s.mempool_stats);
+    }
+    Ok(v)
+}
+
+/// `getbalance` without `--address`: the whole wallet's balance; JSON
+/// [`WalletBalance`].
 ///
 /// Errors: the wallet file's; the chain's.
 pub fn getbalance(ctx: &Ctx, json: bool) -> Result<()> {
     let view = view(ctx)?;
     let w = load_current(ctx, view.as_ref())?;
-    let b = ledger::balance(&w, view.as_ref(), None)?;
+    let b = wallet_balance(&w, &view)?;
     if json {
         return Ok(super::out(to_json(&b)?)?);
     }
@@ -412,7 +539,26 @@ pub fn getbalance(ctx: &Ctx, json: bool) -> Result<()> {
     Ok(())
 }
 
-/// `listunspent` without `--address`: every coin the wallet may spend.
+/// One coin of `listunspent --json` without `--address`: the API's
+/// unspent output (`GET /api/address/:address/utxo`) and the wallet
+/// address it pays.
+#[derive(Debug, Serialize)]
+struct WalletUtxo {
+    /// Its transaction.
+    txid: String,
+    /// Its index there.
+    vout: u32,
+    /// Whole coins.
+    value: u64,
+    /// Its transaction's place: `confirmed` false for an output of the
+    /// mempool or of this wallet's pending payments.
+    status: TxStatus,
+    /// The wallet address it pays.
+    address: String,
+}
+
+/// `listunspent` without `--address`: every coin the wallet may spend;
+/// JSON a list of [`WalletUtxo`].
 ///
 /// Errors: the wallet file's; the chain's.
 pub fn listunspent(ctx: &Ctx, json: bool) -> Result<()> {
@@ -420,7 +566,37 @@ pub fn listunspent(ctx: &Ctx, json: bool) -> Result<()> {
     let w = load_current(ctx, view.as_ref())?;
     let coins = ledger::wallet_coins(&w, view.as_ref(), None)?;
     if json {
-        return Ok(super::out(to_json(&coins)?)?);
+        let mut places: HashMap<[u8; 20], HashMap<(String, u32), TxStatus>> = HashMap::new();
+        let mut list = Vec::new();
+        for c in coins {
+            let txid = c.outpoint.txid.to_string();
+            let status = match c.confirmed {
+                false => TxStatus::of(None),
+                true => {
+                    let place = match places.entry(c.address) {
+                        Entry::Occupied(e) => e.into_mut(),
+                        Entry::Vacant(e) => e.insert(view.utxo_status(&Address(c.address))?),
+                    };
+                    place
+                        .get(&(txid.clone(), c.outpoint.vout))
+                        .cloned()
+                        .unwrap_or(TxStatus {
+                            confirmed: true,
+                            block_height: None,
+                            block_hash: None,
+                            block_time: None,
+                        })
+                }
+            };
+            list.push(WalletUtxo {
+                txid,
+                vout: c.outpoint.vout,
+                value: c.value,
+                status,
+                address: Address(c.address).to_string(),
+            });
+        }
+        return Ok(super::out(to_json(&list)?)?);
     }
     if coins.is_empty() {
         return Ok(super::out("no unspent outputs in this wallet")?);
@@ -463,7 +639,8 @@ pub fn listtransactions(ctx: &Ctx, json: bool) -> Result<()> {
 /// `restorewallet`: the seed from the phrase, every used address found by
 /// a gap-limit scan of the address index, and the balance.
 ///
-/// Errors: a bad phrase; a wallet that has a seed already; the chain's.
+/// Errors: a bad phrase ([`Exit::Usage`]); a wallet that has a seed
+/// already; the chain's.
 pub fn restorewallet(ctx: &Ctx, args: &RestoreArgs) -> Result<()> {
     let text = match &args.mnemonic_file {
         Some(f) => Zeroizing::new(
@@ -482,7 +659,7 @@ pub fn restorewallet(ctx: &Ctx, args: &RestoreArgs) -> Result<()> {
             s
         }
     };
-    let phrase = SeedPhrase::parse(&text)?;
+    let phrase = SeedPhrase::parse(&text).map_err(|e| fail(Exit::Usage, e))?;
     let pass = match &args.seed_passphrase_file {
         Some(f) => read_secret_file(f, "seed passphrase")?,
         None => Zeroizing::new(String::new()),
@@ -493,7 +670,7 @@ pub fn restorewallet(ctx: &Ctx, args: &RestoreArgs) -> Result<()> {
         unlock(&mut w, args.passphrase_file.as_deref())?;
     }
     let (receive, change) = ledger::restore(&mut w, &phrase, &pass, view.as_ref(), args.gap_limit)?;
-    let b = ledger::balance(&w, view.as_ref(), None)?;
+    let b = wallet_balance(&w, &view)?;
     drop(w);
     if args.json {
         let v = serde_json::json!({
@@ -513,8 +690,8 @@ pub fn restorewallet(ctx: &Ctx, args: &RestoreArgs) -> Result<()> {
 /// `encryptwallet`: encrypts the seed and imported keys under a new
 /// passphrase.
 ///
-/// Errors: already encrypted; no passphrase source; mismatched prompts;
-/// the wallet file's.
+/// Errors: no passphrase source, mismatched prompts or an empty
+/// passphrase ([`Exit::Usage`]); already encrypted; the wallet file's.
 pub fn encryptwallet(ctx: &Ctx, args: &EncryptArgs) -> Result<()> {
     let pass = match &args.passphrase_file {
         Some(f) => read_secret_file(f, "passphrase")?,
@@ -522,14 +699,25 @@ pub fn encryptwallet(ctx: &Ctx, args: &EncryptArgs) -> Result<()> {
             let a = Zeroizing::new(rpassword::prompt_password("New wallet passphrase: ")?);
             let b = Zeroizing::new(rpassword::prompt_password("Repeat the passphrase: ")?);
             if *a != *b {
-                bail!("the two passphrases differ; the wallet is unchanged");
+                return Err(fail(
+                    Exit::Usage,
+                    "the two passphrases differ; the wallet is unchanged",
+                ));
             }
             a
         }
-        None => bail!("encryptwallet needs --passphrase-file FILE (no terminal to ask on)"),
+        None => {
+            return Err(fail(
+                Exit::Usage,
+                "encryptwallet needs --passphrase-file FILE (no terminal to ask on)",
+            ));
+        }
     };
     if pass.is_empty() {
-        bail!("the passphrase is empty; the wallet is unchanged");
+        return Err(fail(
+            Exit::Usage,
+            "the passphrase is empty; the wallet is unchanged",
+        ));
     }
     let mut w = Wallets::open_exclusive(&ctx.paths.wallet)?;
     if w.is_empty() && !w.has_seed() {
@@ -570,6 +758,20 @@ pub fn encryptwallet(ctx: &Ctx, args: &EncryptArgs) -> Result<()> {
     Ok(())
 }
 
+/// What `send` and `createrawtransaction` both take.
+pub struct PaymentArgs<'a> {
+    /// Paying address (only its coins, change back to it), or the whole wallet.
+    pub from: Option<&'a str>,
+    /// Receiving address.
+    pub to: &'a str,
+    /// Whole coins.
+    pub amount: u64,
+    /// Whole coins left to the minter.
+    pub fee: u64,
+    /// File with the wallet's passphrase.
+    pub passphrase_file: Option<&'a Path>,
+}
+
 /// Arguments of `send` after parsing.
 pub struct SendArgs<'a> {
     /// Paying address (only its coins, change back to it), or the whole wallet.
@@ -582,8 +784,9 @@ pub struct SendArgs<'a> {
     pub fee: u64,
     /// Mint it here (node stopped).
     pub mint: bool,
-    /// Seed node for a stopped node.
-    pub seed: &'a str,
+    /// Seed node for a stopped node; without it (and without `mint`) a
+    /// stopped node's payment fails with [`Exit::NotRunning`].
+    pub seed: Option<&'a str>,
     /// Confirmations to wait for.
     pub confirmations: u64,
     /// File with the wallet's passphrase.
@@ -592,35 +795,45 @@ pub struct SendArgs<'a> {
     pub json: bool,
 }
 
-/// How long `send` waits for the seed's verdict over P2P.
-const SEED_VERDICT_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
+impl SendArgs<'_> {
+    fn payment(&self) -> PaymentArgs<'_> {
+        PaymentArgs {
+            from: self.from,
+            to: self.to,
+            amount: self.amount,
+            fee: self.fee,
+            passphrase_file: self.passphrase_file,
+        }
+    }
+}
 
-/// `send`: pays `amount` to `to` from the wallet (or `--from` one address),
-/// records the payment as pending (its coins locked) before handing it on,
-/// and forgets it again when it is refused, saying why.
+/// A signed payment from the wallet's coins, not yet recorded or handed on.
+struct Payment {
+    tx: Transaction,
+    /// Whole coins its inputs spend.
+    spent: u64,
+    /// `--from`'s address, if given.
+    from: Option<Address>,
+    /// Where its change goes, if it has change.
+    change: Option<Address>,
+}
+
+/// The wallet, unlocked, with its settled pending payments forgotten
+/// (on a running node with `resubmit`, its other pending payments handed
+/// to the node again), and the chain view of this port.
 ///
-/// Errors: bad addresses, amount 0, an address not in the wallet, too few
-/// unlocked coins, a locked wallet without passphrase, the node's or the
-/// local rule check's refusal, an unreachable or refusing seed.
-pub fn send(ctx: &Ctx, a: &SendArgs) -> Result<()> {
-    if a.confirmations > u64::from(a.mint) && !ctx.running {
-        bail!(
-            "--confirmations {} needs the node on port {} running, to watch the chain{}",
-            a.confirmations,
-            ctx.cli.port,
-            if a.mint { " (--mint makes 1)" } else { "" }
-        );
-    }
+/// Errors: bad addresses or amount 0 ([`Exit::Usage`]), `--from` not in
+/// the wallet, a locked wallet without passphrase ([`Exit::Usage`]) or a
+/// wrong one; no chain ([`Ctx::need_store`]).
+fn open_for_payment<'c>(
+    ctx: &'c Ctx,
+    a: &PaymentArgs,
+    resubmit: bool,
+) -> Result<(Wallets, View<'c>)> {
     let from = a.from.map(parse_address).transpose()?;
-    let to = parse_address(a.to)?;
+    parse_address(a.to)?;
     if a.amount == 0 {
-        bail!("amount must be at least 1 coin");
-    }
-    if ctx.running && a.mint {
-        bail!(
-            "the node on port {} is running: --mint needs it stopped (without --mint the running node relays the payment)",
-            ctx.cli.port
-        );
+        return Err(fail(Exit::Usage, "amount must be at least 1 coin"));
     }
     let mut w = Wallets::open_exclusive(&ctx.paths.wallet)?;
     if let Some(f) = &from
@@ -633,8 +846,22 @@ pub fn send(ctx: &Ctx, a: &SendArgs) -> Result<()> {
     }
     unlock(&mut w, a.passphrase_file)?;
     let view = view(ctx)?;
-    settle_pending(ctx, &mut w, view.as_ref())?;
-    let coins: Vec<(OutPoint, TxOut)> = ledger::wallet_coins(&w, view.as_ref(), from.as_ref())?
+    settle_pending(ctx, &mut w, view.as_ref(), resubmit)?;
+    Ok((w, view))
+}
+
+/// Builds and signs `a`'s payment from the coins the wallet may spend
+/// (all of them, or `--from`'s), largest first, leaving out those its
+/// pending payments lock; change to a new change address (saved in the
+/// wallet), or back to `--from`. Shared by `send` and
+/// `createrawtransaction`.
+///
+/// Errors: too few unlocked coins (saying how many pending payments
+/// lock); the wallet file's.
+fn build_payment(w: &mut Wallets, view: &dyn ChainView, a: &PaymentArgs) -> Result<Payment> {
+    let from = a.from.map(parse_address).transpose()?;
+    let to = parse_address(a.to)?;
+    let coins: Vec<(OutPoint, TxOut)> = ledger::wallet_coins(w, view, from.as_ref())?
         .into_iter()
         .map(|c| {
             (
@@ -656,7 +883,7 @@ pub fn send(ctx: &Ctx, a: &SendArgs) -> Result<()> {
             change,
         )
     };
-    let change_needed = match build(&w, [0; 20]) {
+    let change_needed = match build(w, [0; 20]) {
         Ok((tx, _)) => tx.outputs.len() > 1,
         Err(e) if locked > 0 => {
             bail!("{e} ({locked} coins are locked by this wallet's pending payments)")
@@ -664,26 +891,86 @@ pub fn send(ctx: &Ctx, a: &SendArgs) -> Result<()> {
         Err(e) => return Err(e.into()),
     };
     let change = match (from, change_needed) {
+        (_, false) => None,
+        (Some(f), true) => Some(f),
+        (None, true) => Some(w.new_address(Chain::Change)?),
+    };
+    let (tx, spent) = build(w, change.map_or([0; 20], |c| c.0))?;
+    Ok(Payment {
+        tx,
+        spent,
+        from,
+        change,
+    })
+}
+
+/// `createrawtransaction`: builds and signs a payment as `send` does
+/// (the same coin selection and change) and returns it, recording
+/// nothing but the new change address: the payment is not pending and
+/// locks no coins until the wallet sees it in the mempool or a block.
+///
+/// Errors: as `send`'s checks before it hands the payment on.
+pub fn create_raw(ctx: &Ctx, a: &PaymentArgs) -> Result<Transaction> {
+    let (mut w, view) = open_for_payment(ctx, a, false)?;
+    Ok(build_payment(&mut w, view.as_ref(), a)?.tx)
+}
+
+/// `send`: pays `amount` to `to` from the wallet (or `--from` one address),
+/// records the payment as pending (its coins locked) before handing it on,
+/// and forgets it again when it is refused, saying why. Prints `txid: TXID`
+/// (then, with `--confirmations N`, `confirmations: N` once it is that deep,
+/// progress on standard error), or one JSON object `{"txid", "amount",
+/// "fee", "change_address", "mined"` (and `"confirmations"`)`}`.
+///
+/// Errors: bad addresses or amount 0 ([`Exit::Usage`]); `--confirmations`
+/// or no `--seed`/`--mint` with the node stopped ([`Exit::NotRunning`]);
+/// an address not in the wallet, too few unlocked coins, a wrong
+/// passphrase (exit 1); the node's, the local rule check's or the seed's
+/// refusal ([`Exit::Rejected`]); an unreachable seed ([`Exit::NotRunning`]).
+pub fn send(ctx: &Ctx, a: &SendArgs) -> Result<()> {
+    if a.confirmations > u64::from(a.mint) && !ctx.running {
+        return Err(fail(
+            Exit::NotRunning,
+            format!(
+                "--confirmations {} needs the node on port {} running, to watch the chain{}",
+                a.confirmations,
+                ctx.cli.port,
+                if a.mint { " (--mint makes 1)" } else { "" }
+            ),
+        ));
+    }
+    if ctx.running && a.mint {
+        bail!(
+            "the node on port {} is running: --mint needs it stopped (without --mint the running node relays the payment)",
+            ctx.cli.port
+        );
+    }
+    if !ctx.running && !a.mint && a.seed.is_none() {
+        // Checked before anything is built or locked.
+        parse_address(a.to)?;
+        return Err(fail(
+            Exit::NotRunning,
+            format!(
+                "no node runs on port {} to take the payment: start it, give --seed HOST:PORT, or --mint",
+                ctx.cli.port
+            ),
+        ));
+    }
+    let (mut w, view) = open_for_payment(ctx, &a.payment(), true)?;
+    let p = build_payment(&mut w, view.as_ref(), &a.payment())?;
+    drop(view);
+    let miner = match (p.from, p.change) {
         (Some(f), _) => f,
-        (None, true) => w.new_address(Chain::Change)?,
-        (None, false) => Address([0; 20]),
+        (None, Some(c)) => c,
+        (None, None) if a.mint => w.new_address(Chain::Change)?,
+        (None, None) => Address([0; 20]),
     };
-    let miner = match from {
-        Some(f) => f,
-        None if a.mint && !change_needed => w.new_address(Chain::Change)?,
-        None => change,
-    };
-    let (tx, spent) = build(&w, change.0)?;
-    let txid = tx.txid();
-    w.add_pending(tx.clone(), spent, now_secs())?;
+    let txid = p.tx.txid();
+    w.add_pending(p.tx.clone(), p.spent, now_secs())?;
     let result = if ctx.running {
-        drop(view);
-        control::request(&ctx.paths.control, &Request::SubmitTx(tx))
-            .map(|_| ())
-            .map_err(|e| anyhow!("the node refused payment {txid}: {e}"))
+        super::commands::submit_running(ctx, p.tx).map(|_| ())
     } else {
-        drop(view);
-        submit_stopped(ctx, &w, tx, a.mint, a.seed, miner)
+        submit_stopped(ctx, &w, p.tx, a.mint, a.seed.unwrap_or_default(), miner)
     };
     match result {
         Ok(()) if a.mint => w.remove_pending(&[txid])?,
@@ -694,25 +981,37 @@ pub fn send(ctx: &Ctx, a: &SendArgs) -> Result<()> {
         }
     }
     drop(w);
-    if a.json {
-        let v = serde_json::json!({
-            "txid": txid.to_string(),
-            "amount": a.amount,
-            "fee": a.fee,
-            "change_address": (change_needed).then(|| change.to_string()),
-            "mined": a.mint,
-        });
-        super::out(to_json(&v)?)?;
-    } else {
+    let txid = txid.to_string();
+    if !a.json {
         super::out(format_args!("txid: {txid}"))?;
     }
-    super::commands::wait_confirmations(ctx, &txid.to_string(), a.confirmations)
+    let confirmations = match a.confirmations {
+        0 => None,
+        _ if a.mint => Some(1),
+        n => Some(super::commands::wait_confirmations(ctx, &txid, n)?),
+    };
+    if a.json {
+        let mut v = serde_json::json!({
+            "txid": txid,
+            "amount": a.amount,
+            "fee": a.fee,
+            "change_address": p.change.map(|c| c.to_string()),
+            "mined": a.mint,
+        });
+        if let Some(c) = confirmations {
+            v["confirmations"] = c.into();
+        }
+        super::out(to_json(&v)?)?;
+    } else if let Some(c) = confirmations {
+        super::out(format_args!("confirmations: {c}"))?;
+    }
+    Ok(())
 }
 
-/// Forgets mined and conflicted pending payments; on a running node,
-/// hands the others it does not know to it again and forgets those it
-/// refuses (saying why on standard error).
-fn settle_pending(ctx: &Ctx, w: &mut Wallets, view: &dyn ChainView) -> Result<()> {
+/// Forgets mined and conflicted pending payments; on a running node with
+/// `resubmit`, hands the others it does not know to it again and forgets
+/// those it refuses (saying why on standard error).
+fn settle_pending(ctx: &Ctx, w: &mut Wallets, view: &dyn ChainView, resubmit: bool) -> Result<()> {
     let mut gone = Vec::new();
     for r in ledger::resolve_pending(w, view)? {
         match r {
@@ -731,7 +1030,7 @@ fn settle_pending(ctx: &Ctx, w: &mut Wallets, view: &dyn ChainView) -> Result<()
             }
         }
     }
-    if ctx.running {
+    if ctx.running && resubmit {
         for p in w.pending().to_vec() {
             let txid = p.tx.txid();
             if gone.contains(&txid) || view.tx_state(&txid)? != TxState::Unknown {
@@ -751,6 +1050,9 @@ fn settle_pending(ctx: &Ctx, w: &mut Wallets, view: &dyn ChainView) -> Result<()
 /// rules first (with the wallet's other pending payments in a mempool, so
 /// the reason of a refusal is known here), then mints it (`mint`, paying
 /// `miner`) or sends it to `seed`.
+///
+/// Errors: a broken rule ([`Exit::Rejected`]); the seed's
+/// ([`super::commands::submit_to_seed`]).
 fn submit_stopped(
     ctx: &Ctx,
     w: &Wallets,
@@ -770,7 +1072,7 @@ fn submit_stopped(
     }
     mempool
         .accept(tx.clone(), chain.store(), chain.sig_cache(), now)
-        .map_err(|e| anyhow!("payment {txid} breaks a rule: {e}"))?;
+        .map_err(|e| fail(Exit::Rejected, format!("payment {txid} breaks a rule: {e}")))?;
     if mint {
         let mut block = miner::template(&chain, &mempool, miner.0, now as u32)?;
         miner::solve(&mut block, threads(), &Default::default());
@@ -779,13 +1081,14 @@ fn submit_stopped(
         return Ok(());
     }
     drop(chain);
-    let verdict = submit_tx(seed, &tx, SEED_VERDICT_WAIT)
-        .with_context(|| format!("cannot reach seed node {seed}"))?;
-    if verdict != TxVerdict::Accepted {
-        bail!(
-            "payment {txid} refused by the seed {seed}: it passed this node's rules but is not in the seed's mempool after {} s (the seed may know a newer chain where its coins are spent; start this node to sync)",
-            SEED_VERDICT_WAIT.as_secs()
-        );
-    }
-    Ok(())
+    super::commands::submit_to_seed(seed, &tx).map_err(|e| match classify(&e) {
+        Exit::Rejected => fail(
+            Exit::Rejected,
+            format!(
+                "payment {txid} refused by the seed {seed}: it passed this node's rules but is not in the seed's mempool after {} s (the seed may know a newer chain where its coins are spent; start this node to sync)",
+                super::commands::SEED_VERDICT_WAIT.as_secs()
+            ),
+        ),
+        _ => e,
+    })
 }

@@ -60,6 +60,18 @@ pub enum Request {
     AddPeer(String),
     /// A minter mints a block now from its mempool.
     Mint,
+    /// `GET` of this HTTP API path (`/api/...`), answered in-process by the
+    /// node's API router (even with `--http off`) as a JSON [`GetAnswer`].
+    Get(String),
+}
+
+/// The answer to [`Request::Get`]: the HTTP status and body.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct GetAnswer {
+    /// HTTP status code.
+    pub status: u16,
+    /// The body, as the HTTP API sends it.
+    pub body: String,
 }
 
 /// The read-only chain queries of [`Request::Read`]; a stopped node's CLI

@@ -147,7 +147,11 @@ async fn serve(
         jobs.clone(),
         shutdown.clone(),
     ));
-    info!("node listening on {}", config.protocol.me);
+    let bound = listener.local_addr().unwrap_or(config.listen);
+    info!(
+        "node listening on {bound} (advertised to peers as {})",
+        config.protocol.me
+    );
     let jobs_stop = jobs.clone();
     let reactor =
         reactor::Reactor::new(protocol, inputs, jobs, config.max_inbound).with_events(events);
