@@ -111,14 +111,6 @@ fn describe_block(
     }
 }
 
-/// The JSON view of `block` with every signature checked against `undo`
-/// (its spent outputs; only best-chain blocks have them: `valid` then,
-/// `stored` without).
-pub(super) fn describe(block: &Block, undo: Option<&[TxOut]>) -> JsonBlock {
-    let status = if undo.is_some() { "valid" } else { "stored" };
-    describe_block(block, status, Some(undo))
-}
-
 /// The JSON view of `tx`; with `verify`, each input's signature is checked
 /// against the next output of `spent` (none left: `signature_ok` null).
 pub(super) fn describe_tx(
