@@ -286,6 +286,29 @@ fn startnode_reads_its_config_file_and_flags_override_it() {
     let status = get_json(port, "/api/node/status");
     assert_eq!(status["minter"], g.as_str(), "from the file");
     assert_eq!(status["mint_threshold"], 5, "the flag wins");
+
+    // Below the mint threshold, --confirmations reports its progress and
+    // gives up at --timeout instead of waiting silently for ever.
+    let (code, out, err) = run(
+        &node,
+        &[
+            "send",
+            "--from",
+            &g,
+            "--to",
+            &g,
+            "--amount",
+            "1",
+            "--confirmations",
+            "1",
+            "--timeout",
+            "1",
+        ],
+    );
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(out.starts_with("txid: "), "{out}");
+    assert!(err.contains("0 confirmations of 1, waiting"), "{err}");
+    assert!(err.contains("gave up after 1 s"), "{err}");
     node.stop();
 
     // --config FILE, and an unknown option is a usage error naming it.

@@ -110,6 +110,10 @@ pub enum Command {
         /// blocks deep (needs the node on --port running).
         #[arg(long, default_value_t = 0)]
         confirmations: u64,
+        /// Give up waiting for --confirmations after this many seconds
+        /// (exit 1; the payment stays in the mempool). Default: no limit.
+        #[arg(long, value_name = "SECS")]
+        timeout: Option<u64>,
         /// Print `{"txid": TXID}` (and `"confirmations"`) as JSON.
         #[arg(long)]
         json: bool,
@@ -314,6 +318,7 @@ pub fn run(cli: Cli) -> Result<()> {
             mint,
             seed,
             confirmations,
+            timeout,
             json,
         } => commands::send(
             &ctx,
@@ -321,7 +326,7 @@ pub fn run(cli: Cli) -> Result<()> {
             (*amount, *fee),
             *mint,
             seed.as_deref(),
-            (*confirmations, *json),
+            (*confirmations, *timeout, *json),
         )?,
         Command::Createrawtransaction {
             from,

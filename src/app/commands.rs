@@ -84,7 +84,7 @@ pub fn send(
     (amount, fee): (u64, u64),
     mint: bool,
     seed: Option<&str>,
-    (confirmations, json): (u64, bool),
+    (confirmations, timeout, json): (u64, Option<u64>, bool),
 ) -> Result<()> {
     if confirmations > u64::from(mint) && !ctx.running {
         return Err(fail(
@@ -136,7 +136,14 @@ pub fn send(
         if confirmations == 0 {
             return print(&txid, None);
         }
-        let have = wait_confirmations(ctx, &txid, confirmations)?;
+        if !json {
+            // The txid at once: the payment is in, whatever the wait gives.
+            super::out(format_args!("txid: {txid}"))?;
+        }
+        let have = wait_confirmations(ctx, &txid, confirmations, timeout)?;
+        if !json {
+            return Ok(super::out(format_args!("confirmations: {have}"))?);
+        }
         return print(&txid, Some(have));
     }
     if !mint && seed.is_none() {
@@ -238,9 +245,11 @@ fn send_stopped(
 /// confirmations then. Each change is reported on stderr.
 ///
 /// Errors: the transaction left the mempool without being mined (a
-/// conflicting payment was mined, or it was evicted); the node stopped.
-fn wait_confirmations(ctx: &Ctx, txid: &str, n: u64) -> Result<u64> {
+/// conflicting payment was mined, or it was evicted); the node stopped;
+/// `timeout` seconds passed.
+fn wait_confirmations(ctx: &Ctx, txid: &str, n: u64, timeout: Option<u64>) -> Result<u64> {
     let mut last = None;
+    let start = std::time::Instant::now();
     loop {
         let tx = super::reads::get_text(ctx, &format!("/api/tx/{txid}/status"), |_| {
             Err(crate::api::ApiError::unavailable("the node stopped"))
@@ -258,6 +267,14 @@ fn wait_confirmations(ctx: &Ctx, txid: &str, n: u64) -> Result<u64> {
         };
         if have >= n {
             return Ok(have);
+        }
+        if let Some(t) = timeout
+            && start.elapsed() >= Duration::from_secs(t)
+        {
+            bail!(
+                "gave up after {t} s with {} of {n} for {txid} (it stays in the mempool; `gettx` follows it)",
+                super::text::plural(have, "confirmation")
+            );
         }
         if last != Some(have) {
             eprintln!(
