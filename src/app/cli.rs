@@ -296,6 +296,11 @@ pub fn run(cli: Cli) -> Result<()> {
             super::out(w.create_key()?)?;
         }
         Command::Listaddresses { json } => {
+            // A port with no node directory is a mistake, not an empty
+            // wallet (read commands create nothing).
+            if !paths.dir.is_dir() {
+                ctx.need_store()?;
+            }
             let addrs = Wallets::load(&paths.wallet)?.addresses();
             if *json {
                 let list: Vec<String> = addrs.iter().map(ToString::to_string).collect();
