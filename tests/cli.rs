@@ -182,7 +182,7 @@ fn printchain_text_and_json_newest_first() {
     // The status recorded at connect time; signatures are not re-verified.
     assert_eq!(text.matches("Status: valid\n").count(), 2, "{text}");
     assert!(!text.contains("signature"), "{text}");
-    assert!(text.contains(&format!("7 to {b}")));
+    assert!(text.contains(&format!("7 coins to {b}")));
     let verified = ok(&dir, &["printchain", "--verify"]);
     assert_eq!(verified.matches("signature OK").count(), 1, "{verified}");
     assert!(!verified.contains("INVALID") && !verified.contains("no undo data"));

@@ -220,7 +220,11 @@ pub(super) fn block_text(b: &JsonBlock) -> String {
     s.push_str(&format!("============ Block {} ============\n", b.hash));
     s.push_str(&format!("Height: {}\n", b.height));
     s.push_str(&format!("Prev. block: {}\n", b.prev_block_hash));
-    s.push_str(&format!("Timestamp: {}\n", b.timestamp));
+    // No age here: the text must not change between two runs.
+    s.push_str(&format!(
+        "Time: {}\n",
+        super::text::iso(u64::from(b.timestamp))
+    ));
     s.push_str(&format!("Bits: {}\n", b.bits));
     s.push_str(&format!("Nonce: {}\n", b.nonce));
     s.push_str(&format!("PoW: {}\n", b.pow_valid));
@@ -248,7 +252,11 @@ pub(super) fn tx_text(tx: &JsonTx) -> String {
         }
     }
     for (i, o) in tx.outputs.iter().enumerate() {
-        s.push_str(&format!("     Output {i}: {} to {}\n", o.value, o.address));
+        s.push_str(&format!(
+            "     Output {i}: {} to {}\n",
+            super::text::coins(o.value),
+            o.address
+        ));
     }
     s
 }
