@@ -420,6 +420,16 @@ fn help_describes_every_command_and_flag() {
     for flag in ["--port", "--datadir", "--cache-mb"] {
         assert!(top.contains(flag), "--help shows {flag}");
     }
+    // The exit code table.
+    for code in [
+        "0  success",
+        "2  usage",
+        "3  not_running",
+        "4  not_found",
+        "5  rejected",
+    ] {
+        assert!(top.contains(code), "--help lists exit {code}: {top}");
+    }
     let cases: &[(&str, &[&str])] = &[
         ("createwallet", &[]),
         ("listaddresses", &[]),

@@ -321,3 +321,14 @@ fn startnode_reads_its_config_file_and_flags_override_it() {
         "{err}"
     );
 }
+
+#[test]
+fn the_program_is_also_installed_as_sledchain() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_sledchain"))
+        .args(["decoderawtransaction", "zz"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err: Value = serde_json::from_slice(&out.stderr).unwrap();
+    assert_eq!(err["code"], "usage");
+}
