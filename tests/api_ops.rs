@@ -56,6 +56,17 @@ fn metrics_health_origin_rules_and_the_event_pool() {
         TcpStream::connect(("127.0.0.1", port)).is_ok()
     });
 
+    // A method a route does not take: 405 with the JSON error body.
+    let (s, _, body) = raw(
+        port,
+        "DELETE",
+        "/api/blocks",
+        &[&format!("Host: 127.0.0.1:{port}")],
+        "",
+    );
+    assert_eq!(s, 405, "{body}");
+    assert!(body.contains("not allowed"), "{body}");
+
     // Health and readiness.
     assert_eq!(get_json(port, "/api/node/health")["status"], "ok");
     assert_eq!(get_json(port, "/api/node/ready")["height"], 1);

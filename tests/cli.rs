@@ -65,7 +65,14 @@ fn send_mint(dir: &TempDir, from: &str, to: &str, amount: u64, fee: u64) -> Stri
 #[test]
 fn createwallet_and_listaddresses() {
     let dir = TempDir::new().unwrap();
-    assert_eq!(ok(&dir, &["listaddresses"]), "");
+    // No node yet on this port: an error naming the directory (exit 3),
+    // not an empty list, and nothing is created.
+    let e = fails(&dir, &["listaddresses"]);
+    assert!(
+        e.contains("does not exist") && e.contains("--datadir"),
+        "{e}"
+    );
+    assert!(std::fs::read_dir(dir.path()).unwrap().next().is_none());
     let a = new_address(&dir);
     let b = new_address(&dir);
     assert_ne!(a, b);
@@ -75,9 +82,9 @@ fn createwallet_and_listaddresses() {
         .collect();
     assert_eq!(listed.len(), 2);
     assert!(listed.contains(&a) && listed.contains(&b));
-    // Another port is another node with its own wallet.
+    // Another port is another node with its own wallet (none yet).
     let other = Node::at(dir.path(), 3001).run(&["listaddresses"]);
-    assert!(other.status.success());
+    assert_eq!(other.status.code(), Some(3));
     assert!(other.stdout.is_empty());
 }
 
@@ -175,7 +182,7 @@ fn printchain_text_and_json_newest_first() {
     // The status recorded at connect time; signatures are not re-verified.
     assert_eq!(text.matches("Status: valid\n").count(), 2, "{text}");
     assert!(!text.contains("signature"), "{text}");
-    assert!(text.contains(&format!("7 to {b}")));
+    assert!(text.contains(&format!("7 coins to {b}")));
     let verified = ok(&dir, &["printchain", "--verify"]);
     assert_eq!(verified.matches("signature OK").count(), 1, "{verified}");
     assert!(!verified.contains("INVALID") && !verified.contains("no undo data"));
@@ -412,6 +419,16 @@ fn help_describes_every_command_and_flag() {
     }
     for flag in ["--port", "--datadir", "--cache-mb"] {
         assert!(top.contains(flag), "--help shows {flag}");
+    }
+    // The exit code table.
+    for code in [
+        "0  success",
+        "2  usage",
+        "3  not_running",
+        "4  not_found",
+        "5  rejected",
+    ] {
+        assert!(top.contains(code), "--help lists exit {code}: {top}");
     }
     let cases: &[(&str, &[&str])] = &[
         ("createwallet", &[]),

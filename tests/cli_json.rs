@@ -286,6 +286,29 @@ fn startnode_reads_its_config_file_and_flags_override_it() {
     let status = get_json(port, "/api/node/status");
     assert_eq!(status["minter"], g.as_str(), "from the file");
     assert_eq!(status["mint_threshold"], 5, "the flag wins");
+
+    // Below the mint threshold, --confirmations reports its progress and
+    // gives up at --timeout instead of waiting silently for ever.
+    let (code, out, err) = run(
+        &node,
+        &[
+            "send",
+            "--from",
+            &g,
+            "--to",
+            &g,
+            "--amount",
+            "1",
+            "--confirmations",
+            "1",
+            "--timeout",
+            "1",
+        ],
+    );
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(out.starts_with("txid: "), "{out}");
+    assert!(err.contains("0 confirmations of 1, waiting"), "{err}");
+    assert!(err.contains("gave up after 1 s"), "{err}");
     node.stop();
 
     // --config FILE, and an unknown option is a usage error naming it.
@@ -297,4 +320,15 @@ fn startnode_reads_its_config_file_and_flags_override_it() {
         err.contains("no-such-option") && err.contains("other.toml"),
         "{err}"
     );
+}
+
+#[test]
+fn the_program_is_also_installed_as_sledchain() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_sledchain"))
+        .args(["decoderawtransaction", "zz"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err: Value = serde_json::from_slice(&out.stderr).unwrap();
+    assert_eq!(err["code"], "usage");
 }

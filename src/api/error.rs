@@ -103,6 +103,15 @@ pub async fn no_route() -> ApiError {
     ApiError::not_found("route")
 }
 
+/// Answer to a known path with a method it does not take (405).
+pub async fn no_method(method: axum::http::Method) -> ApiError {
+    ApiError {
+        status: StatusCode::METHOD_NOT_ALLOWED,
+        error: format!("method {method} not allowed on this route"),
+        field: None,
+    }
+}
+
 /// Answer when the request limits refuse a request (overload or time).
 pub async fn overloaded(e: tower::BoxError) -> ApiError {
     ApiError {

@@ -177,6 +177,7 @@ pub fn router(api: Api) -> Router {
         .merge(explorer::routes())
         .route("/metrics", axum::routing::get(metrics::scrape))
         .fallback(error::no_route)
+        .method_not_allowed_fallback(error::no_method)
         .layer(limits)
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .layer(axum::middleware::from_fn_with_state(rules, guard::check))

@@ -133,6 +133,10 @@ pub enum Command {
         /// blocks deep (needs the node on --port running).
         #[arg(long, default_value_t = 0)]
         confirmations: u64,
+        /// Give up waiting for --confirmations after this many seconds
+        /// (exit 1; the payment stays in the mempool). Default: no limit.
+        #[arg(long, value_name = "SECS")]
+        timeout: Option<u64>,
         /// File holding the passphrase of an encrypted wallet (else asked
         /// at the terminal; without a terminal the command fails).
         #[arg(long)]
@@ -353,6 +357,7 @@ pub fn run(cli: Cli) -> Result<()> {
             mint,
             seed,
             confirmations,
+            timeout,
             passphrase_file,
             json,
         } => wallet_cmds::send(
@@ -365,6 +370,7 @@ pub fn run(cli: Cli) -> Result<()> {
                 mint: *mint,
                 seed: seed.as_deref(),
                 confirmations: *confirmations,
+                timeout: *timeout,
                 passphrase_file: passphrase_file.as_deref(),
                 json: *json,
             },

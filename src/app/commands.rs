@@ -111,9 +111,16 @@ pub fn submit_to_seed(seed: &str, tx: &crate::core::tx::Transaction) -> Result<(
 /// confirmations then. Each change is reported on stderr.
 ///
 /// Errors: the transaction left the mempool without being mined (a
-/// conflicting payment was mined, or it was evicted); the node stopped.
-pub(super) fn wait_confirmations(ctx: &Ctx, txid: &str, n: u64) -> Result<u64> {
+/// conflicting payment was mined, or it was evicted); the node stopped;
+/// `timeout` seconds passed.
+pub(super) fn wait_confirmations(
+    ctx: &Ctx,
+    txid: &str,
+    n: u64,
+    timeout: Option<u64>,
+) -> Result<u64> {
     let mut last = None;
+    let start = std::time::Instant::now();
     loop {
         let tx = super::reads::get_text(ctx, &format!("/api/tx/{txid}/status"), |_| {
             Err(crate::api::ApiError::unavailable("the node stopped"))
@@ -131,6 +138,14 @@ pub(super) fn wait_confirmations(ctx: &Ctx, txid: &str, n: u64) -> Result<u64> {
         };
         if have >= n {
             return Ok(have);
+        }
+        if let Some(t) = timeout
+            && start.elapsed() >= Duration::from_secs(t)
+        {
+            bail!(
+                "gave up after {t} s with {} of {n} for {txid} (it stays in the mempool; `gettx` follows it)",
+                super::text::plural(have, "confirmation")
+            );
         }
         if last != Some(have) {
             eprintln!(

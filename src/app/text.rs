@@ -29,6 +29,12 @@ pub fn duration(secs: u64) -> String {
     }
 }
 
+/// Seconds since the Unix epoch as ISO 8601 UTC: `2026-12-05T08:27:48Z`.
+pub fn iso(secs: u64) -> String {
+    let t = std::time::UNIX_EPOCH + std::time::Duration::from_secs(secs);
+    humantime::format_rfc3339_seconds(t).to_string()
+}
+
 /// Seconds since the Unix epoch as ISO 8601 UTC with the age against
 /// `now`: `2026-12-05T08:27:48Z (3 min ago)`.
 pub fn date(secs: u64, now: u64) -> String {

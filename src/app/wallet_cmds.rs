@@ -165,13 +165,22 @@ struct NodeView<'a>(&'a Path);
 impl NodeView<'_> {
     /// `GET path` of the node's API, parsed.
     fn get<T: serde::de::DeserializeOwned>(&self, path: &str) -> Result<T> {
+        self.get_found(path)?
+            .ok_or_else(|| fail(Exit::NotFound, format!("{path}: not found")))
+    }
+
+    /// `GET path` of the node's API, parsed; `None` on 404.
+    fn get_found<T: serde::de::DeserializeOwned>(&self, path: &str) -> Result<Option<T>> {
         let answer = control::request(self.0, &Request::Get(path.to_string()))
             .map_err(|e| fail(Exit::NotRunning, format!("{e:#}")))?;
         let a: control::GetAnswer = serde_json::from_str(&answer)?;
+        if a.status == 404 {
+            return Ok(None);
+        }
         if !(200..300).contains(&a.status) {
             return Err(fail(Exit::from_http(a.status), a.body));
         }
-        Ok(serde_json::from_str(&a.body)?)
+        Ok(Some(serde_json::from_str(&a.body)?))
     }
 
     fn read_json(&self, query: Query) -> Result<serde_json::Value> {
@@ -182,15 +191,14 @@ impl NodeView<'_> {
 
 impl ChainView for NodeView<'_> {
     fn confirmed(&self, a: &Address) -> Result<Vec<(OutPoint, TxOut)>> {
-        let v = self.read_json(Query::Unspent(a.to_string()))?;
-        let mut out = Vec::new();
-        for u in v.as_array().into_iter().flatten() {
-            let txid: Txid = u["txid"].as_str().unwrap_or_default().parse()?;
+        let list: Vec<Utxo> = self.get(&format!("/api/address/{a}/utxo"))?;
+        let mut out = Vec::with_capacity(list.len());
+        for u in list.into_iter().filter(|u| u.status.confirmed) {
             let op = OutPoint {
-                txid,
-                vout: u["vout"].as_u64().unwrap_or_default() as u32,
+                txid: u.txid.parse()?,
+                vout: u.vout,
             };
-            let value = u["value"].as_u64().unwrap_or_default();
+            let value = u.value;
             out.push((
                 op,
                 TxOut {
@@ -218,12 +226,14 @@ impl ChainView for NodeView<'_> {
         Ok(out)
     }
     fn tx_state(&self, txid: &Txid) -> Result<TxState> {
-        match self.read_json(Query::Tx(txid.to_string())) {
-            Ok(v) if v["status"] == "mempool" => Ok(TxState::Mempool),
-            Ok(v) => Ok(TxState::Confirmed(v["confirmations"].as_u64().unwrap_or(1))),
-            Err(e) if e.to_string().contains("not found") => Ok(TxState::Unknown),
-            Err(e) => Err(e),
-        }
+        let Some(status) = self.get_found::<TxStatus>(&format!("/api/tx/{txid}/status"))? else {
+            return Ok(TxState::Unknown);
+        };
+        let Some(height) = status.block_height.filter(|_| status.confirmed) else {
+            return Ok(TxState::Mempool);
+        };
+        let tip: u64 = self.get("/api/blocks/tip/height")?;
+        Ok(TxState::Confirmed(tip.saturating_sub(height) + 1))
     }
     fn spender(&self, _op: &OutPoint) -> Result<Option<Txid>> {
         Ok(None)
@@ -442,8 +452,14 @@ pub fn createwallet(ctx: &Ctx, args: &CreateArgs) -> Result<()> {
 
 /// `listaddresses`: every address of the wallet.
 ///
-/// Errors: the wallet file's.
+/// Errors: no node directory on this port ([`Exit::NotRunning`], naming
+/// it and `--datadir`); the wallet file's.
 pub fn listaddresses(ctx: &Ctx, json: bool) -> Result<()> {
+    // A port with no node directory is a mistake, not an empty wallet
+    // (read commands create nothing).
+    if !ctx.paths.dir.is_dir() {
+        ctx.need_store()?;
+    }
     let addrs = Wallets::load(&ctx.paths.wallet)?.addresses();
     if json {
         let list: Vec<String> = addrs.iter().map(ToString::to_string).collect();
@@ -789,6 +805,8 @@ pub struct SendArgs<'a> {
     pub seed: Option<&'a str>,
     /// Confirmations to wait for.
     pub confirmations: u64,
+    /// Give up waiting for `confirmations` after this many seconds.
+    pub timeout: Option<u64>,
     /// File with the wallet's passphrase.
     pub passphrase_file: Option<&'a Path>,
     /// Print JSON.
@@ -988,7 +1006,9 @@ pub fn send(ctx: &Ctx, a: &SendArgs) -> Result<()> {
     let confirmations = match a.confirmations {
         0 => None,
         _ if a.mint => Some(1),
-        n => Some(super::commands::wait_confirmations(ctx, &txid, n)?),
+        n => Some(super::commands::wait_confirmations(
+            ctx, &txid, n, a.timeout,
+        )?),
     };
     if a.json {
         let mut v = serde_json::json!({
