@@ -23,7 +23,7 @@ use crate::core::hash::BlockHash;
 use crate::core::params::ChainParams;
 use crate::core::tx::TxOut;
 use crate::core::validation::{
-    BlockError, ParentInfo, SigCache, check_block_context, check_block_sanity,
+    BlockError, ParentInfo, SigCache, check_block_context, check_block_sanity, check_header_pow,
 };
 use crate::core::view::UtxoView;
 use crate::store::{BlockStatus, ChainStore, StoreError, Tip};
@@ -153,16 +153,11 @@ impl ChainState {
             }
             return Ok(BlockOutcome::Duplicate);
         }
+        // The chain's proof of work first, before anything costlier (a
+        // block at a lower difficulty costs nothing to make, and is not
+        // kept as an orphan either).
+        check_header_pow(&block.header, self.params.difficulty).map_err(invalid)?;
         check_block_sanity(block, now).map_err(invalid)?;
-        // The difficulty is fixed for the chain: checked before the parent
-        // lookup, so a block at a lower one is not kept as an orphan (its
-        // proof of work would cost nothing).
-        if block.header.bits != self.params.difficulty {
-            return Err(invalid(BlockError::BadBits {
-                expected: self.params.difficulty,
-                got: block.header.bits,
-            }));
-        }
         let Some(parent) = self.store.block_meta(&block.header.prev_block_hash)? else {
             return Ok(BlockOutcome::Orphan);
         };

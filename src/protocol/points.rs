@@ -25,6 +25,12 @@ pub enum Misbehavior {
     /// A transaction that broke a consensus or standardness rule (the rule
     /// as text).
     InvalidTx(Txid, String),
+    /// A block whose proof of work does not meet the chain's difficulty
+    /// (its hash and the bits it claims), caught before any other check.
+    LowProofOfWork(BlockHash, u32),
+    /// A block sent unasked whose parent we do not know (an orphan pushed
+    /// at us): Bitcoin Core's unconnecting headers, charged per block.
+    UnconnectedBlock(BlockHash),
     /// A transaction refused earlier, sent again while its refusal is
     /// remembered, with the points of that refusal.
     RejectedTxAgain(Txid, u32),
@@ -40,6 +46,8 @@ impl Misbehavior {
             Misbehavior::InvalidBlock(..) => 100,
             Misbehavior::InvalidTx(..) => 10,
             Misbehavior::RejectedTxAgain(_, points) => *points,
+            Misbehavior::LowProofOfWork(..) => 100,
+            Misbehavior::UnconnectedBlock(_) => 10,
         }
     }
 }
@@ -52,6 +60,18 @@ impl std::fmt::Display for Misbehavior {
             Misbehavior::SecondVersion => write!(f, "second version"),
             Misbehavior::InvalidBlock(hash, e) => write!(f, "invalid block {hash}: {e}"),
             Misbehavior::InvalidTx(txid, e) => write!(f, "invalid transaction {txid}: {e}"),
+            Misbehavior::LowProofOfWork(hash, bits) => {
+                write!(
+                    f,
+                    "block {hash} with proof of work below the chain's ({bits} bits)"
+                )
+            }
+            Misbehavior::UnconnectedBlock(hash) => {
+                write!(
+                    f,
+                    "unrequested block {hash} does not connect to any block we know"
+                )
+            }
             Misbehavior::RejectedTxAgain(txid, _) => {
                 write!(f, "invalid transaction {txid} sent again")
             }

@@ -6,13 +6,32 @@ use std::collections::{HashMap, HashSet};
 use super::sigs::{SigCache, SigCheck, verify_sig_checks};
 use super::tx::{check_tx_sanity, inputs_with};
 use super::{BlockError, TxError};
-use crate::core::block::Block;
+use crate::core::block::{Block, BlockHeader};
 use crate::core::hash::{BlockHash, Txid};
 use crate::core::params::{
     MAX_BLOCK_SIZE, MAX_DIFFICULTY, MAX_FUTURE_BLOCK_TIME, MIN_DIFFICULTY, SUBSIDY,
 };
 use crate::core::tx::{OutPoint, TxOut};
 use crate::core::view::UtxoView;
+
+/// The chain's proof-of-work rule for a header: its bits are the chain's
+/// `difficulty` (fixed per chain, from genesis) and its hash has that many
+/// leading zero bits. One hash of 80 bytes: checked before anything else
+/// costly, so a block made cheaply (bits 1) costs its sender, not us.
+///
+/// Errors: [`BlockError::BadBits`], then [`BlockError::BadProofOfWork`].
+pub fn check_header_pow(header: &BlockHeader, difficulty: u32) -> Result<(), BlockError> {
+    if header.bits != difficulty {
+        return Err(BlockError::BadBits {
+            expected: difficulty,
+            got: header.bits,
+        });
+    }
+    if !header.meets_target() {
+        return Err(BlockError::BadProofOfWork(header.bits));
+    }
+    Ok(())
+}
 
 /// Context-free checks of a block, at clock `now` (seconds since the Unix
 /// epoch): size, bits within

@@ -27,7 +27,7 @@ mod tx;
 
 pub use block::{
     BlockUndo, DeferredSigs, ParentInfo, check_block_context, check_block_context_deferred,
-    check_block_sanity,
+    check_block_sanity, check_header_pow,
 };
 pub use sigs::{SigCache, SigCheck, verify_sig_checks};
 pub use tx::{InputsChecked, check_transaction, check_tx_inputs, check_tx_sanity};
