@@ -26,8 +26,8 @@ pub enum Misbehavior {
     /// as text).
     InvalidTx(Txid, String),
     /// A block whose proof of work does not meet the chain's difficulty
-    /// (its hash and the bits it claims), caught before any other check.
-    LowProofOfWork(BlockHash, u32),
+    /// (its hash and the rule, as text), caught before any other check.
+    LowProofOfWork(BlockHash, String),
     /// A block sent unasked whose parent we do not know (an orphan pushed
     /// at us): Bitcoin Core's unconnecting headers, charged per block.
     UnconnectedBlock(BlockHash),

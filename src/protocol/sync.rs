@@ -319,12 +319,12 @@ impl Protocol {
         let Some(difficulty) = difficulty else {
             return true;
         };
-        if check_header_pow(&block.header, difficulty).is_ok() {
+        let Err(e) = check_header_pow(&block.header, difficulty) else {
             return true;
-        }
+        };
         let hash = block.hash();
         self.sync.release(&hash, peer, Some(false));
-        self.misbehaving(peer, Misbehavior::LowProofOfWork(hash, block.header.bits));
+        self.misbehaving(peer, Misbehavior::LowProofOfWork(hash, e.to_string()));
         false
     }
 
