@@ -31,6 +31,10 @@ pub enum Misbehavior {
     /// A block sent unasked whose parent we do not know (an orphan pushed
     /// at us): Bitcoin Core's unconnecting headers, charged per block.
     UnconnectedBlock(BlockHash),
+    /// A block pushed unasked on a side branch that trails our tip by more
+    /// than the anti-DoS margin (`sync::SIDE_BRANCH_MARGIN_BLOCKS`): not
+    /// stored, and charged so a peer cannot fill our disk with them.
+    LowWorkBlock(BlockHash),
     /// A transaction refused earlier, sent again while its refusal is
     /// remembered, with the points of that refusal.
     RejectedTxAgain(Txid, u32),
@@ -48,6 +52,7 @@ impl Misbehavior {
             Misbehavior::RejectedTxAgain(_, points) => *points,
             Misbehavior::LowProofOfWork(..) => 100,
             Misbehavior::UnconnectedBlock(_) => 10,
+            Misbehavior::LowWorkBlock(_) => 20,
         }
     }
 }
@@ -70,6 +75,12 @@ impl std::fmt::Display for Misbehavior {
                 write!(
                     f,
                     "unrequested block {hash} does not connect to any block we know"
+                )
+            }
+            Misbehavior::LowWorkBlock(hash) => {
+                write!(
+                    f,
+                    "unrequested block {hash} on a side branch with too little work"
                 )
             }
             Misbehavior::RejectedTxAgain(txid, _) => {

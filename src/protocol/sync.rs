@@ -17,6 +17,10 @@
 //! for a timestamp too far ahead is neither fetched nor validated again
 //! until our clock is within two hours of it ([`SyncMgr::is_future`]).
 //!
+//! A block on a side branch trailing our tip by more than
+//! [`SIDE_BRANCH_MARGIN_BLOCKS`] blocks' work is not stored unless it came
+//! in the sync window (Core's "too-little-chainwork").
+//!
 //! The state all this reads and writes is owned by [`SyncMgr`] (`mgr.rs`).
 
 pub mod mgr;
@@ -26,7 +30,7 @@ pub use mgr::{Asked, InFlight, SyncMgr, SyncPeer};
 use super::Misbehavior;
 use super::types::{Event, Output};
 use super::{PeerId, Protocol};
-use crate::core::block::Block;
+use crate::core::block::{Block, block_work};
 use crate::core::hash::{BlockHash, Hash256, Txid};
 use crate::core::validation::check_header_pow;
 use crate::wire::message::Message;
@@ -44,6 +48,11 @@ pub const ANSWER_BYTES: u64 = 256_000;
 /// worth); further `getdata` items are ignored until it drains, so a peer
 /// that never reads holds 32 KB of them, not 1.6 MB.
 pub const SERVE_QUEUE_MAX: usize = 2 * MAX_BLOCKS_PER_INV;
+
+/// How many blocks' work a side branch may trail our tip by and still
+/// have its blocks stored ([`Protocol::too_little_work`](super::Protocol)):
+/// room for a race or a short reorg to build up block by block.
+pub const SIDE_BRANCH_MARGIN_BLOCKS: u64 = 6;
 
 /// Blocks asked of one peer and not yet processed: two `inv`s' worth, so
 /// the next `inv` can be asked for while one is validated
@@ -297,6 +306,9 @@ impl Protocol {
                 }
             }
         }
+        if self.too_little_work(peer, &block) {
+            return self.maybe_continue_sync(peer);
+        }
         self.sync
             .received(hash, peer, block.encoded_size(), self.now);
         let height = block.height;
@@ -326,6 +338,50 @@ impl Protocol {
         self.sync.release(&hash, peer, Some(false));
         self.misbehaving(peer, Misbehavior::LowProofOfWork(hash, e.to_string()));
         false
+    }
+
+    /// Bitcoin Core's "too-little-chainwork" rule: a block on a side branch
+    /// whose cumulative work stays more than [`SIDE_BRANCH_MARGIN_BLOCKS`]
+    /// blocks' work below our tip's is not handed to the chain layer (so
+    /// not stored), unless it came in the sync window (the peer's answer
+    /// to our `getblocks`: the branch it says is best, which a reorg deeper
+    /// than the margin needs). Pushed unasked, it costs its sender
+    /// [`Misbehavior::LowWorkBlock`]; announced and fetched, nothing (a
+    /// node on the losing side of a partition announces such blocks).
+    /// True when the block is dropped (its request released).
+    fn too_little_work(&mut self, peer: PeerId, block: &Block) -> bool {
+        let hash = block.hash();
+        let Some(f) = self.sync.in_flight(&hash) else {
+            return false;
+        };
+        if f.kind == Asked::Sync {
+            return false;
+        }
+        let prev = block.header.prev_block_hash;
+        let Some(Some(tip)) = self.read(self.store.tip()) else {
+            return false;
+        };
+        if prev == tip.hash {
+            return false;
+        }
+        let Some(parent) = self.read(self.store.block_meta(&prev)) else {
+            self.sync.release(&hash, peer, None);
+            return true; // cannot tell: not stored on a guess
+        };
+        let Some(parent) = parent else {
+            return false; // an orphan: the chain layer keeps it aside
+        };
+        let unit = block_work(block.header.bits);
+        let work = parent.chain_work.saturating_add(unit);
+        let margin = unit.saturating_mul(u128::from(SIDE_BRANCH_MARGIN_BLOCKS));
+        if work.saturating_add(margin) >= tip.chain_work {
+            return false;
+        }
+        self.sync.release(&hash, peer, None);
+        if f.kind == Asked::Unrequested {
+            self.misbehaving(peer, Misbehavior::LowWorkBlock(hash));
+        }
+        true
     }
 
     /// With no chain yet: whether `peer` may give us a genesis block with
