@@ -12,6 +12,7 @@ use sledchain::core::hash::BlockHash;
 use sledchain::core::params::SUBSIDY;
 use sledchain::protocol::Input;
 use sledchain::protocol::sync::SIDE_BRANCH_MARGIN_BLOCKS;
+use sledchain::protocol::sync::mgr::MAX_UNCONNECTING_BLOCKS;
 use sledchain::sim::{Sim, SimConfig};
 use sledchain::wire::message::Message;
 use sledchain::wire::payload::{BlockMsg, Inv, InvKind, PROTOCOL_VERSION, Version};
@@ -142,17 +143,22 @@ fn a_side_block_within_the_margin_is_stored() {
 }
 
 #[test]
-fn an_unrequested_block_that_connects_to_nothing_we_know_is_charged() {
+fn unrequested_blocks_that_connect_to_nothing_we_know_are_charged_past_a_few() {
     let (mut s, peer) = setup();
     let before = stored(&s);
     let unknown = BlockHash(sledchain::core::hash::Hash256([0xab; 32]));
-    let b = side(&s, unknown, TIP + 5, 0);
-    s.inject(0, block(peer, b));
-    s.run_for(500);
+    let free = MAX_UNCONNECTING_BLOCKS;
+    for i in 0..free + 2 {
+        let b = side(&s, unknown, TIP + 5, i);
+        s.inject(0, block(peer, b));
+        s.run_for(500);
+        let want = 10 * (i + 1).saturating_sub(free);
+        assert_eq!(
+            score(&s, peer),
+            Some(want),
+            "after {} unconnected pushes",
+            i + 1
+        );
+    }
     assert_eq!(stored(&s), before);
-    assert_eq!(
-        score(&s, peer),
-        Some(10),
-        "an unconnected push was not charged"
-    );
 }

@@ -261,7 +261,7 @@ impl Protocol {
             } => {
                 self.sync.remove_orphan(&hash);
                 if let Some(p) = from {
-                    self.sync.prove(p, height);
+                    self.sync.connected(p, height);
                 }
                 self.announce_block(hash, from);
             }

@@ -147,7 +147,12 @@ impl Protocol {
             }
         }
         if wanted.is_empty() {
-            if answer && room > 0 && busy == 0 {
+            if answer && busy > 0 {
+                // What it offers is on its way from others: asked again on
+                // a later tick, not at once and again and again.
+                return;
+            }
+            if answer && room > 0 {
                 // Asked for what follows our tip, it offers nothing new: not
                 // asked again and again.
                 self.doubt_height(peer);
@@ -422,9 +427,10 @@ impl Protocol {
 
     /// The chain layer keeps `hash` (at `height`) as an orphan: remember
     /// not to fetch it again (as many as the chain layer keeps) and ask its
-    /// sender for the blocks before it. An orphan its sender pushed
-    /// unasked costs it [`Misbehavior::UnconnectedBlock`]; its height is a
-    /// claim, not a proof.
+    /// sender for the blocks before it. Orphans its sender pushed unasked,
+    /// past [`mgr::MAX_UNCONNECTING_BLOCKS`] in a row, cost it
+    /// [`Misbehavior::UnconnectedBlock`] each; its height is a claim, not a
+    /// proof.
     pub(super) fn orphan(&mut self, hash: BlockHash, from: Option<PeerId>, height: u64) {
         self.sync.add_orphan(hash);
         let Some(p) = from else { return };
@@ -433,7 +439,7 @@ impl Protocol {
             .in_flight(&hash)
             .is_some_and(|f| f.peer == p && f.kind == Asked::Unrequested);
         self.sync.claim(p, height);
-        if pushed {
+        if pushed && self.sync.unconnecting(p) {
             self.misbehaving(p, Misbehavior::UnconnectedBlock(hash));
         }
         self.send_getblocks(p);

@@ -14,7 +14,9 @@
 //! A peer that has blocks asked of it and delivers none of them for
 //! [`BLOCK_STALLING_TIMEOUT`] is disconnected
 //! ([`DisconnectReason::Stalling`]): it can hold the window (or a block
-//! others announce) for that long, once per connection. A claimed height
+//! others announce) for that long, once per connection. The clock does not
+//! run while [`ASK_AHEAD_BYTES`] of received blocks wait for the chain
+//! layer: then the delay is ours. A claimed height
 //! is only a hint of whom to ask: a peer that answers `getblocks` with
 //! nothing new, or not within [`GETBLOCKS_TIMEOUT`], loses it.
 //!
@@ -107,6 +109,11 @@ impl Protocol {
     pub(super) fn expire_requests(&mut self) {
         const REQUEST_TIMEOUT: Millis = 60_000;
         let now = self.now;
+        if self.sync.queued_bytes() >= ASK_AHEAD_BYTES {
+            // The chain layer is behind: blocks may wait on our side (a
+            // full queue stops reading), so nobody is stalling.
+            self.sync.pause_stall_clocks(now);
+        }
         let stalled = self.sync.expire(now.saturating_sub(BLOCK_STALLING_TIMEOUT));
         for peer in stalled {
             self.disconnect(

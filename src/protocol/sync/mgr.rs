@@ -65,6 +65,10 @@ pub struct SyncPeer {
     /// When a block we asked it for last arrived (ms; 0: never): stall
     /// detection measures from here.
     pub last_delivery: Millis,
+    /// Blocks it pushed unasked in a row whose parent we did not know
+    /// (reset when one of its blocks connects): past
+    /// [`MAX_UNCONNECTING_BLOCKS`] each costs points.
+    pub unconnecting: u32,
     /// Block hashes it asked for and we have not sent yet.
     pub serve_queue: VecDeque<Hash256>,
     /// Bytes of blocks sent and not yet reported flushed.
@@ -94,6 +98,13 @@ impl SyncPeer {
 /// ([`SyncPeer::shown_height`]) or aimed at by a sync (`Event::Syncing`):
 /// two `inv`s' worth, what one round of requests can show.
 pub const MAX_CLAIM_AHEAD: u64 = 1_000;
+
+/// Unrequested blocks in a row that do not connect which a peer may push
+/// before each further one costs points (Bitcoin Core's
+/// `MAX_UNCONNECTING_HEADERS`, smaller: each of ours is a whole block): an
+/// honest peer may push a tip whose parent we lack once or twice after a
+/// race.
+pub const MAX_UNCONNECTING_BLOCKS: u32 = 3;
 
 /// Blocks refused for a timestamp too far ahead that are remembered (not
 /// fetched again while remembered); past it the one dated furthest ahead
@@ -310,6 +321,23 @@ impl SyncMgr {
         }
     }
 
+    /// Every peer's stall clock restarts at `now`: we, not they, held the
+    /// blocks back (the chain layer's queue was full).
+    pub fn pause_stall_clocks(&mut self, now: Millis) {
+        for p in self.peers.values_mut() {
+            p.last_delivery = now;
+        }
+    }
+
+    /// `peer` pushed an unasked block that does not connect: true when it
+    /// is past [`MAX_UNCONNECTING_BLOCKS`] in a row.
+    pub fn unconnecting(&mut self, peer: PeerId) -> bool {
+        self.peers.get_mut(&peer).is_some_and(|p| {
+            p.unconnecting = p.unconnecting.saturating_add(1);
+            p.unconnecting > MAX_UNCONNECTING_BLOCKS
+        })
+    }
+
     /// `peer` claims `height` (its `version`, an unvalidated block).
     pub fn claim(&mut self, peer: PeerId, height: u64) {
         if let Some(p) = self.peers.get_mut(&peer) {
@@ -322,6 +350,15 @@ impl SyncMgr {
     pub fn prove(&mut self, peer: PeerId, height: u64) {
         if let Some(p) = self.peers.get_mut(&peer) {
             p.known = p.known.max(height);
+        }
+    }
+
+    /// A block from `peer` connected to our chain at `height`: proven,
+    /// and its run of unconnecting blocks ends.
+    pub fn connected(&mut self, peer: PeerId, height: u64) {
+        self.prove(peer, height);
+        if let Some(p) = self.peers.get_mut(&peer) {
+            p.unconnecting = 0;
         }
     }
 }
