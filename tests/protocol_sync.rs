@@ -14,8 +14,8 @@ use sledchain::core::block::Block;
 use sledchain::core::hash::BlockHash;
 use sledchain::protocol::sync::mgr::MAX_CLAIM_AHEAD;
 use sledchain::protocol::sync_peer::GETBLOCKS_TIMEOUT;
-use sledchain::protocol::{Event, Input, Output, Protocol};
-use sledchain::store::ChainStore;
+use sledchain::protocol::{BlockReader, Event, Input, Output, Protocol};
+use sledchain::store::{BlockMeta, ChainStore, StoreError, Tip};
 use sledchain::wire::message::Message;
 use sledchain::wire::payload::{BlockMsg, Inv, InvKind, PROTOCOL_VERSION, Version};
 
@@ -182,4 +182,150 @@ fn a_block_refused_for_its_time_is_not_fetched_again() {
         p.peers().contains_key(&PEER),
         "blamed for a clock difference"
     );
+}
+
+/// A chain that cannot be read: every read fails, but the genesis hash
+/// when one is given.
+struct Unreadable(Option<BlockHash>);
+
+fn broken() -> Result<std::convert::Infallible, StoreError> {
+    Err(StoreError::Corrupt("disk gone".into()))
+}
+
+impl BlockReader for Unreadable {
+    fn tip(&self) -> Result<Option<Tip>, StoreError> {
+        broken().map(|_| None)
+    }
+    fn genesis(&self) -> Result<Option<BlockHash>, StoreError> {
+        match self.0 {
+            Some(g) => Ok(Some(g)),
+            None => broken().map(|_| None),
+        }
+    }
+    fn difficulty(&self) -> Result<Option<u32>, StoreError> {
+        broken().map(|_| None)
+    }
+    fn block(&self, _: &BlockHash) -> Result<Option<Block>, StoreError> {
+        broken().map(|_| None)
+    }
+    fn block_meta(&self, _: &BlockHash) -> Result<Option<BlockMeta>, StoreError> {
+        broken().map(|_| None)
+    }
+    fn locator(&self) -> Result<Vec<BlockHash>, StoreError> {
+        broken().map(|_| Vec::new())
+    }
+    fn hashes_after(
+        &self,
+        _: &[BlockHash],
+        _: &BlockHash,
+        _: usize,
+    ) -> Result<Vec<BlockHash>, StoreError> {
+        broken().map(|_| Vec::new())
+    }
+}
+
+/// A protocol over `reader` with a seed connected that said `version`
+/// on the network of `genesis`; returns it with the `version` step's
+/// outputs.
+fn over(reader: Unreadable, genesis: BlockHash) -> (Protocol, Vec<Output>) {
+    let seed: SocketAddr = "198.51.100.1:8333".parse().expect("addr");
+    let config = sans_io::protocol(vec![seed]).config().clone();
+    let mut p = Protocol::with_reader(config, Box::new(reader), vec![]);
+    p.step(
+        Input::Connected {
+            peer: PEER,
+            addr: seed,
+            inbound: false,
+        },
+        T0,
+    );
+    let out = p.step(
+        received(Message::Version(Version {
+            version: PROTOCOL_VERSION,
+            best_height: 10,
+            addr_from: seed.to_string(),
+            genesis: Some(genesis),
+            nonce: 77,
+        })),
+        T0,
+    );
+    (p, out)
+}
+
+fn read_failed(out: &[Output]) -> bool {
+    out.iter()
+        .any(|o| matches!(o, Output::Event(Event::ChainReadFailed(_))))
+}
+
+#[test]
+fn a_failed_genesis_read_is_reported_and_never_taken_for_no_chain() {
+    // A seed of any network: with the genesis check unreadable it must not
+    // pass as "no chain yet".
+    let (_, out) = over(Unreadable(None), BlockHash::ZERO);
+    assert!(
+        read_failed(&out),
+        "the failed read was not reported: {out:?}"
+    );
+    let ready = out
+        .iter()
+        .any(|o| matches!(o, Output::Event(Event::PeerReady { .. })));
+    assert!(!ready, "a peer passed an unreadable genesis check");
+    assert_eq!(getdata_or_getblocks(&out), 0, "asked for blocks on a guess");
+}
+
+#[test]
+fn a_failed_block_read_is_not_answered_as_unknown() {
+    let g = genesis().hash();
+    let (mut p, out) = over(Unreadable(Some(g)), g);
+    assert!(
+        out.iter()
+            .any(|o| matches!(o, Output::Event(Event::PeerReady { .. }))),
+        "not ready: {out:?}"
+    );
+    let out = p.step(
+        received(Message::GetData(sledchain::wire::payload::GetData {
+            addr_from: String::new(),
+            kind: InvKind::Block,
+            items: vec![g.0],
+        })),
+        T0 + 1,
+    );
+    assert!(
+        read_failed(&out),
+        "the failed read was not reported: {out:?}"
+    );
+    let notfound = out.iter().any(|o| {
+        matches!(
+            o,
+            Output::Send {
+                message: Message::NotFound(_),
+                ..
+            }
+        )
+    });
+    assert!(!notfound, "an unreadable block was answered as unknown");
+    // An `inv` is not asked for on a guess of "we lack it" either.
+    let out = p.step(
+        received(Message::Inv(Inv {
+            addr_from: String::new(),
+            kind: InvKind::Block,
+            items: vec![sledchain::core::hash::Hash256([3; 32])],
+        })),
+        T0 + 2,
+    );
+    assert_eq!(asked(&out), 0, "asked for a block on a failed read");
+}
+
+fn getdata_or_getblocks(out: &[Output]) -> usize {
+    out.iter()
+        .filter(|o| {
+            matches!(
+                o,
+                Output::Send {
+                    message: Message::GetData(_) | Message::GetBlocks(_),
+                    ..
+                }
+            )
+        })
+        .count()
 }
