@@ -29,7 +29,8 @@ pub enum Misbehavior {
     /// (its hash and the rule, as text), caught before any other check.
     LowProofOfWork(BlockHash, String),
     /// A block sent unasked whose parent we do not know (an orphan pushed
-    /// at us): Bitcoin Core's unconnecting headers, charged per block.
+    /// at us), past `sync::mgr::MAX_UNCONNECTING_BLOCKS` in a row: Bitcoin
+    /// Core's unconnecting headers.
     UnconnectedBlock(BlockHash),
     /// A block pushed unasked on a side branch that trails our tip by more
     /// than the anti-DoS margin (`sync::SIDE_BRANCH_MARGIN_BLOCKS`): not

@@ -17,9 +17,9 @@
 //! for a timestamp too far ahead is neither fetched nor validated again
 //! until our clock is within two hours of it ([`SyncMgr::is_future`]).
 //!
-//! A block on a side branch trailing our tip by more than
-//! [`SIDE_BRANCH_MARGIN_BLOCKS`] blocks' work is not stored unless it came
-//! in the sync window (Core's "too-little-chainwork").
+//! A block pushed unasked on a side branch trailing our tip by more than
+//! [`SIDE_BRANCH_MARGIN_BLOCKS`] blocks' work is not stored (Core's
+//! "too-little-chainwork"); blocks we asked for are.
 //!
 //! The state all this reads and writes is owned by [`SyncMgr`] (`mgr.rs`).
 
@@ -345,21 +345,20 @@ impl Protocol {
         false
     }
 
-    /// Bitcoin Core's "too-little-chainwork" rule: a block on a side branch
-    /// whose cumulative work stays more than [`SIDE_BRANCH_MARGIN_BLOCKS`]
-    /// blocks' work below our tip's is not handed to the chain layer (so
-    /// not stored), unless it came in the sync window (the peer's answer
-    /// to our `getblocks`: the branch it says is best, which a reorg deeper
-    /// than the margin needs). Pushed unasked, it costs its sender
-    /// [`Misbehavior::LowWorkBlock`]; announced and fetched, nothing (a
-    /// node on the losing side of a partition announces such blocks).
-    /// True when the block is dropped (its request released).
+    /// Bitcoin Core's "too-little-chainwork" rule for blocks pushed
+    /// unasked: one on a side branch whose cumulative work stays more than
+    /// [`SIDE_BRANCH_MARGIN_BLOCKS`] blocks' work below our tip's is not
+    /// handed to the chain layer (so not stored) and costs its sender
+    /// [`Misbehavior::LowWorkBlock`]. Blocks we asked for (from a
+    /// `getblocks` answer or an `inv`) still go through: without headers
+    /// we cannot tell a deep reorg's first blocks from junk (headers-first
+    /// sync would). True when the block is dropped (its request released).
     fn too_little_work(&mut self, peer: PeerId, block: &Block) -> bool {
         let hash = block.hash();
         let Some(f) = self.sync.in_flight(&hash) else {
             return false;
         };
-        if f.kind == Asked::Sync {
+        if f.kind != Asked::Unrequested {
             return false;
         }
         let prev = block.header.prev_block_hash;
@@ -383,9 +382,7 @@ impl Protocol {
             return false;
         }
         self.sync.release(&hash, peer, None);
-        if f.kind == Asked::Unrequested {
-            self.misbehaving(peer, Misbehavior::LowWorkBlock(hash));
-        }
+        self.misbehaving(peer, Misbehavior::LowWorkBlock(hash));
         true
     }
 
