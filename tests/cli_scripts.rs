@@ -79,6 +79,7 @@ fn send_through_the_seed_waits_for_its_verdict() {
             &seed.addr(),
         ])
     };
+    let before = std::fs::read(wallet.wallet_path()).unwrap();
     let out = send("1");
     assert!(
         out.status.success(),
@@ -89,14 +90,27 @@ fn send_through_the_seed_waits_for_its_verdict() {
     assert_eq!(seed.status().unwrap().mempool, 1);
     seed.wait_log(&format!("accepted transaction {txid}"));
 
-    // The stopped wallet does not know its coin is spent: the same coin
-    // paid again is a double spend the seed refuses.
+    // The wallet remembers the pending payment: the same payment again is
+    // built from its change, a second transaction the seed takes too.
+    let out = send("1");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let second = sent_txid(&String::from_utf8_lossy(&out.stdout));
+    assert_ne!(second, txid, "the second send reused the first one's coin");
+    assert_eq!(seed.status().unwrap().mempool, 2);
+
+    // A wallet that does not know (its file from before both payments)
+    // pays the spent coin again: a double spend the seed refuses.
+    std::fs::write(wallet.wallet_path(), &before).unwrap();
     let out = send("2");
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success(), "a double spend was reported sent");
     assert!(out.stdout.is_empty());
-    assert!(err.contains("rejected by the seed"), "{err}");
-    assert_eq!(seed.status().unwrap().mempool, 1);
+    assert!(err.contains("refused by the seed"), "{err}");
+    assert_eq!(seed.status().unwrap().mempool, 2);
     seed.stop();
 }
 

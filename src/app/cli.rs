@@ -8,11 +8,10 @@ use std::path::PathBuf;
 use anyhow::{Result, bail};
 use clap::{Parser, Subcommand};
 
-use super::{commands, query};
+use super::{commands, query, wallet_cmds};
 use crate::core::params::DEFAULT_DIFFICULTY;
 use crate::net::control;
 use crate::store::{ChainStore, StoreError};
-use crate::wallet::Wallets;
 
 /// How long a command on a stopped node waits for the database lock that
 /// another command holds.
@@ -49,8 +48,22 @@ pub struct Cli {
 /// The commands.
 #[derive(Subcommand, Debug)]
 pub enum Command {
-    /// Create a new key in this node's wallet and print its address.
-    Createwallet,
+    /// Print a new receive address of this node's wallet. On first use this
+    /// creates the wallet from a new seed phrase (BIP39), shown once on
+    /// standard error: write it down, it restores every key.
+    #[command(alias = "getnewaddress")]
+    Createwallet(super::wallet_cmds::CreateArgs),
+    /// Rebuild this node's wallet from its seed phrase (read from
+    /// --mnemonic-file or standard input, never the command line): every
+    /// address with history is found by a gap-limit scan of the address
+    /// index; prints the balance.
+    Restorewallet(super::wallet_cmds::RestoreArgs),
+    /// Encrypt the wallet's seed and keys under a passphrase (Argon2id,
+    /// XChaCha20-Poly1305); `send` then asks for it.
+    Encryptwallet(super::wallet_cmds::EncryptArgs),
+    /// List the wallet's transactions (confirmed, then pending) with the
+    /// net amount each moved in or out of the wallet.
+    Listtransactions(super::wallet_cmds::ReadArgs),
     /// List the addresses in this node's wallet, one per line.
     Listaddresses {
         /// Print JSON instead of text.
@@ -66,24 +79,27 @@ pub enum Command {
         #[arg(long, default_value_t = DEFAULT_DIFFICULTY)]
         difficulty: u32,
     },
-    /// Print the confirmed balance of ADDRESS in whole coins.
+    /// Print the wallet's balance in whole coins (confirmed, unconfirmed
+    /// and total), or with --address the confirmed balance of ADDRESS.
     Getbalance {
-        /// The address.
+        /// One address (any, not only the wallet's).
         #[arg(long)]
-        address: String,
+        address: Option<String>,
         /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
     },
-    /// Pay AMOUNT coins from FROM (a key in this wallet) to TO.
+    /// Pay AMOUNT coins to TO from the wallet's coins, change to a new change
+    /// address; with --from, from that address's coins only, change back to it.
     ///
-    /// With --mint, mint a block holding the payment right here (the node
+    /// The payment is recorded as pending (its coins locked) until mined or
+    /// conflicted, so a second send never reuses its coins. With --mint, mint a block holding the payment right here (the node
     /// must be stopped). Without it, the payment goes to the running node on
     /// --port, or, if none runs, to the seed node over the network.
     Send {
         /// Paying address; its key must be in this node's wallet.
         #[arg(long)]
-        from: String,
+        from: Option<String>,
         /// Receiving address.
         #[arg(long)]
         to: String,
@@ -103,6 +119,13 @@ pub enum Command {
         /// blocks deep (needs the node on --port running).
         #[arg(long, default_value_t = 0)]
         confirmations: u64,
+        /// File holding the passphrase of an encrypted wallet (else asked
+        /// at the terminal).
+        #[arg(long)]
+        passphrase_file: Option<PathBuf>,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
     },
     /// Print the best chain from tip to genesis, each block with the
     /// validation status recorded when it was connected.
@@ -148,11 +171,12 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Print the confirmed unspent outputs of an address (TXID:VOUT VALUE).
+    /// Print the wallet's spendable outputs (TXID:VOUT VALUE ADDRESS), or
+    /// with --address the confirmed unspent outputs of ADDRESS.
     Listunspent {
-        /// The address.
+        /// One address (any, not only the wallet's).
         #[arg(long)]
-        address: String,
+        address: Option<String>,
         /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
@@ -218,20 +242,19 @@ pub fn run(cli: Cli) -> Result<()> {
         running,
     };
     match &cli.command {
-        Command::Createwallet => {
-            let mut w = Wallets::load(&paths.wallet)?;
-            super::out(w.create_key()?)?;
-        }
-        Command::Listaddresses { json } => {
-            let addrs = Wallets::load(&paths.wallet)?.addresses();
-            if *json {
-                let list: Vec<String> = addrs.iter().map(ToString::to_string).collect();
-                super::out(serde_json::to_string_pretty(&list)?)?;
-            }
-            for a in addrs.iter().filter(|_| !*json) {
-                super::out(a)?;
-            }
-        }
+        Command::Createwallet(args) => wallet_cmds::createwallet(&ctx, args)?,
+        Command::Restorewallet(args) => wallet_cmds::restorewallet(&ctx, args)?,
+        Command::Encryptwallet(args) => wallet_cmds::encryptwallet(&ctx, args)?,
+        Command::Listtransactions(args) => wallet_cmds::listtransactions(&ctx, args.json)?,
+        Command::Listaddresses { json } => wallet_cmds::listaddresses(&ctx, *json)?,
+        Command::Getbalance {
+            address: None,
+            json,
+        } => wallet_cmds::getbalance(&ctx, *json)?,
+        Command::Listunspent {
+            address: None,
+            json,
+        } => wallet_cmds::listunspent(&ctx, *json)?,
         Command::Createblockchain {
             address,
             difficulty,
@@ -245,13 +268,21 @@ pub fn run(cli: Cli) -> Result<()> {
             mint,
             seed,
             confirmations,
-        } => commands::send(
+            passphrase_file,
+            json,
+        } => wallet_cmds::send(
             &ctx,
-            (from, to),
-            (*amount, *fee),
-            *mint,
-            seed,
-            *confirmations,
+            &wallet_cmds::SendArgs {
+                from: from.as_deref(),
+                to,
+                amount: *amount,
+                fee: *fee,
+                mint: *mint,
+                seed,
+                confirmations: *confirmations,
+                passphrase_file: passphrase_file.as_deref(),
+                json: *json,
+            },
         )?,
         Command::Printchain { json, verify } => {
             let req = if *verify {

@@ -45,6 +45,7 @@ pub fn read(
         Query::Block(id) => block(store, id, json),
         Query::Tx(id) => tx(store, mempool, id, json),
         Query::Unspent(a) => unspent(store, a, json),
+        Query::History(a) => history(store, a),
         Query::Mempool => {
             let m = mempool.ok_or_else(|| anyhow!("mempool: the node is not running"))?;
             mempool_view(m, json)
@@ -208,6 +209,25 @@ fn unspent(store: &ChainStore, a: &str, json: bool) -> Result<String> {
         .map(|u| format!("{}:{} {}", u.txid, u.vout, u.value))
         .collect();
     Ok(lines.join("\n"))
+}
+
+/// The confirmed history of an address as JSON (for wallets): txid,
+/// height, received and sent whole coins, oldest first.
+fn history(store: &ChainStore, a: &str) -> Result<String> {
+    let addr: Address = a.parse()?;
+    let list: Vec<serde_json::Value> = store
+        .address_history_all(&addr.0)?
+        .into_iter()
+        .map(|h| {
+            serde_json::json!({
+                "txid": h.txid.to_string(),
+                "height": h.height,
+                "received": h.received,
+                "sent": h.sent,
+            })
+        })
+        .collect();
+    to_json(&list)
 }
 
 #[derive(Serialize)]

@@ -8,6 +8,7 @@ pub mod nodeview;
 pub mod query;
 pub mod reads;
 pub mod startnode;
+pub mod wallet_cmds;
 
 /// Writes `text` and a newline to stdout.
 ///

@@ -20,7 +20,10 @@ pub fn run(ctx: &Ctx, command: &Command) -> Result<()> {
         })
     };
     match command {
-        Command::Getbalance { address, json } => {
+        Command::Getbalance {
+            address: Some(address),
+            json,
+        } => {
             let addr = super::commands::parse_address(address)?;
             out(read(Query::Balance(addr.to_string()), *json)?)?;
         }
@@ -39,7 +42,10 @@ pub fn run(ctx: &Ctx, command: &Command) -> Result<()> {
         Command::Status { json } => out(status(ctx, *json)?)?,
         Command::Getblock { id, json } => out(read(Query::Block(id.clone()), *json)?)?,
         Command::Gettx { txid, json } => out(read(Query::Tx(txid.clone()), *json)?)?,
-        Command::Listunspent { address, json } => {
+        Command::Listunspent {
+            address: Some(address),
+            json,
+        } => {
             let addr = super::commands::parse_address(address)?;
             out(read(Query::Unspent(addr.to_string()), *json)?)?;
         }

@@ -78,6 +78,9 @@ pub enum Query {
     Unspent(String),
     /// The mempool's transactions (a running node only).
     Mempool,
+    /// Confirmed history of an address, oldest first (JSON list of txid,
+    /// height, received, sent).
+    History(String),
 }
 
 /// The node's answer: exactly one of `ok` (the text to print) or `err`.

@@ -36,6 +36,9 @@ pub enum Misbehavior {
     /// than the anti-DoS margin (`sync::SIDE_BRANCH_MARGIN_BLOCKS`): not
     /// stored, and charged so a peer cannot fill our disk with them.
     LowWorkBlock(BlockHash),
+    /// A transaction over the standard size limit (its size in bytes):
+    /// honest nodes run the same policy and never relay one.
+    NonStandardTx(Txid, u64),
     /// A transaction refused earlier, sent again while its refusal is
     /// remembered, with the points of that refusal.
     RejectedTxAgain(Txid, u32),
@@ -50,6 +53,7 @@ impl Misbehavior {
             Misbehavior::SecondVersion => 20,
             Misbehavior::InvalidBlock(..) => 100,
             Misbehavior::InvalidTx(..) => 10,
+            Misbehavior::NonStandardTx(..) => 10,
             Misbehavior::RejectedTxAgain(_, points) => *points,
             Misbehavior::LowProofOfWork(..) => 100,
             Misbehavior::UnconnectedBlock(_) => 10,
@@ -83,6 +87,9 @@ impl std::fmt::Display for Misbehavior {
                     f,
                     "unrequested block {hash} on a side branch with too little work"
                 )
+            }
+            Misbehavior::NonStandardTx(txid, size) => {
+                write!(f, "non-standard transaction {txid}: {size} bytes")
             }
             Misbehavior::RejectedTxAgain(txid, _) => {
                 write!(f, "invalid transaction {txid} sent again")

@@ -103,11 +103,9 @@ impl Protocol {
     /// Stall detection and request timeouts: a peer that delivered none of
     /// the blocks asked of it for [`BLOCK_STALLING_TIMEOUT`] is
     /// disconnected; one that left our `getblocks` unanswered for
-    /// [`GETBLOCKS_TIMEOUT`] loses its claimed height. Transaction requests
-    /// unanswered for a minute are forgotten, so another peer's
-    /// announcement can fetch them.
+    /// [`GETBLOCKS_TIMEOUT`] loses its claimed height. (Transaction
+    /// requests time out in `TxMgr`.)
     pub(super) fn expire_requests(&mut self) {
-        const REQUEST_TIMEOUT: Millis = 60_000;
         let now = self.now;
         if self.sync.queued_bytes() >= ASK_AHEAD_BYTES {
             // The chain layer is behind: blocks may wait on our side (a
@@ -122,8 +120,6 @@ impl Protocol {
             );
         }
         self.sync.expire_future(now);
-        self.txs_requested
-            .retain(|_, at| now.saturating_sub(*at) < REQUEST_TIMEOUT);
         let unanswered: Vec<PeerId> = self
             .sync
             .peers()
