@@ -28,7 +28,7 @@ fn chain(n: u64, pad: usize) -> Vec<Block> {
     let mut prev = BlockHash::ZERO;
     let mut out = Vec::new();
     for height in 0..=n {
-        let mut b = Block::template(prev, height, 1, t, [1; 20], 20, vec![]);
+        let mut b = Block::template(prev, height, 1, t + height as u32, [1; 20], 20, vec![]);
         if let Some(cb) = b.transactions.first_mut() {
             let extra = cb.outputs[0];
             cb.outputs.extend(std::iter::repeat_n(extra, pad));

@@ -148,7 +148,7 @@ fn unrequested_blocks_from_one_peer_are_bounded_and_not_scored() {
     assert_eq!(stored(&s), MAX_UNREQUESTED + 1);
     s.run_for(1_000);
     let p = s.protocol(0).peers().get(&peer).expect("still connected");
-    assert_eq!((p.score, p.blocks_pending), (0, 0));
+    assert_eq!((p.score, s.protocol(0).sync().pending(peer)), (0, 0));
     // Nothing was announced again for the block re-sent.
     assert!(s.stats.messages - before <= 1, "re-announced");
 }

@@ -1,13 +1,15 @@
-//! One sync peer at a time, in the deterministic simulator: blocks are
-//! fetched by `getblocks` from one peer while it has requests outstanding,
-//! and a peer that claims a height it never serves holds that role for
-//! the `getblocks` timeout (10 s) once, not for ever.
+//! Who holds the sync window, in the deterministic simulator: a peer that
+//! claims a height it never serves, or announces made-up block hashes,
+//! does not hold sync from honest peers up; one that answers our
+//! `getblocks` with made-up hashes holds it for the stall timeout once,
+//! and is disconnected.
 
-use sledchain::core::hash::BlockHash;
-use sledchain::protocol::Input;
+use sledchain::core::hash::Hash256;
+use sledchain::protocol::sync_peer::BLOCK_STALLING_TIMEOUT;
+use sledchain::protocol::{DisconnectReason, Input};
 use sledchain::sim::{Sim, SimConfig};
 use sledchain::wire::message::Message;
-use sledchain::wire::payload::{PROTOCOL_VERSION, Version};
+use sledchain::wire::payload::{Inv, InvKind, PROTOCOL_VERSION, Version};
 
 const PAYEE: [u8; 20] = [7; 20];
 /// A hand-driven peer's address (TEST-NET-2: not a simulated node).
@@ -27,8 +29,10 @@ fn mint(s: &mut Sim, blocks: u64) {
     }
 }
 
-#[test]
-fn a_peer_claiming_a_height_it_never_serves_delays_sync_once() {
+/// Two nodes, node 0 minting `blocks` blocks, node 1 started and a
+/// hand-driven liar attached to it that said `version` claiming
+/// `claimed`. Returns the sim and the liar's peer id at node 1.
+fn with_liar(blocks: u64, claimed: u64) -> (Sim, u64) {
     let mut s = Sim::new(SimConfig {
         nodes: 2,
         genesis_everywhere: true,
@@ -36,17 +40,14 @@ fn a_peer_claiming_a_height_it_never_serves_delays_sync_once() {
     })
     .expect("temporary stores");
     s.start(0);
-    mint(&mut s, 3);
-    // Node 1 starts; before it dials the seed, a peer tells it of a chain
-    // at height 1,000 and then answers nothing.
+    mint(&mut s, blocks);
     s.start(1);
     let liar = s.attach(1, LIAR.parse().expect("addr"));
-    let genesis: BlockHash = s.genesis.hash();
     let v = Version {
         version: PROTOCOL_VERSION,
-        best_height: 1_000,
+        best_height: claimed,
         addr_from: String::new(),
-        genesis: Some(genesis),
+        genesis: Some(s.genesis.hash()),
         nonce: 77,
     };
     s.inject(
@@ -56,16 +57,82 @@ fn a_peer_claiming_a_height_it_never_serves_delays_sync_once() {
             message: Message::Version(v),
         },
     );
+    (s, liar)
+}
+
+/// An `inv` of `n` made-up block hashes from `peer`.
+fn fake_inv(peer: u64, n: usize) -> Input {
+    let items = (0..n)
+        .map(|i| {
+            let mut h = [0xee; 32];
+            h[..8].copy_from_slice(&(i as u64).to_le_bytes());
+            Hash256(h)
+        })
+        .collect();
+    Input::Received {
+        peer,
+        message: Message::Inv(Inv {
+            addr_from: String::new(),
+            kind: InvKind::Block,
+            items,
+        }),
+    }
+}
+
+#[test]
+fn a_peer_claiming_a_height_it_never_serves_does_not_delay_sync() {
+    let (mut s, _) = with_liar(3, 1_000);
     let start = s.now();
-    // The liar is the sync peer: the seed, connected meanwhile and ahead,
-    // is not asked while the liar's `getblocks` is outstanding.
-    s.run_until(start + 9_000);
-    assert_eq!(s.height(1), Some(0), "synced from a second peer at once");
-    // Past the timeout the liar's claim is forgotten and the seed serves.
+    // The liar's `getblocks` is outstanding; the seed, connected
+    // meanwhile, is asked all the same.
     assert!(
-        s.run_while_not(20_000, |s| s.height(1) == Some(3)),
+        s.run_while_not(3_000, |s| s.height(1) == Some(3)),
+        "node 1 waited on the liar: height {:?}",
+        s.height(1)
+    );
+    assert!(s.now() < start + 3_000);
+}
+
+#[test]
+fn an_inv_of_made_up_hashes_does_not_stall_sync_from_honest_peers() {
+    let (mut s, liar) = with_liar(3, 0);
+    // Announced unasked: 500 hashes nobody will ever deliver.
+    s.inject(1, fake_inv(liar, 500));
+    let start = s.now();
+    assert!(
+        s.run_while_not(3_000, |s| s.height(1) == Some(3)),
+        "sync stalled behind made-up hashes: height {:?}",
+        s.height(1)
+    );
+    assert!(s.now() < start + 3_000);
+}
+
+#[test]
+fn a_sync_peer_answering_with_made_up_hashes_is_dropped_for_stalling() {
+    let (mut s, liar) = with_liar(3, 1_000);
+    // It answers our `getblocks` with hashes it never delivers: it holds
+    // the sync window.
+    s.inject(1, fake_inv(liar, 500));
+    let start = s.now();
+    s.run_until(start + BLOCK_STALLING_TIMEOUT - 1_000);
+    assert_eq!(s.height(1), Some(0), "the window holder was bypassed");
+    // Past the stall timeout it is dropped and the seed serves.
+    assert!(
+        s.run_while_not(10_000, |s| s.height(1) == Some(3)),
         "node 1 never synced from the seed: height {:?}",
         s.height(1)
     );
-    assert!(s.now() < start + 15_000, "sync waited past the timeout");
+    assert!(
+        s.now() < start + BLOCK_STALLING_TIMEOUT + 5_000,
+        "sync waited past the stall timeout"
+    );
+    assert!(
+        s.stats
+            .disconnects
+            .iter()
+            .any(|(i, p, r)| (*i, *p) == (1, liar) && matches!(r, DisconnectReason::Stalling(_))),
+        "the staller was not dropped: {:?}",
+        s.stats.disconnects
+    );
+    assert!(!s.protocol(1).peers().contains_key(&liar));
 }

@@ -128,7 +128,8 @@ impl Chain {
         run: &[(Block, Option<PeerId>)],
         now: u64,
     ) -> Result<Vec<ChainEvent>, String> {
-        let difficulty = self.state.as_ref().ok_or("no chain")?.params().difficulty;
+        let state = self.state.as_ref().ok_or("no chain")?;
+        let difficulty = state.params().difficulty;
         let tip = self.store.tip().map_err(|e| e.to_string())?;
         let mut view = ForkView::new(&self.store);
         let mut parent = ParentInfo {
@@ -141,6 +142,7 @@ impl Chain {
             let hash = block.hash();
             let fail = |e: &dyn std::fmt::Display| format!("block {hash}: {e}");
             check_block_sanity(block, now).map_err(|e| fail(&e))?;
+            state.check_time(block).map_err(|e| fail(&e))?;
             let utxos = UtxoView::for_block(block, &view).map_err(|e| fail(&e))?;
             let deferred = check_block_context_deferred(block, &parent, difficulty, &utxos)
                 .map_err(|e| fail(&e))?;

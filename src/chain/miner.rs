@@ -17,10 +17,12 @@ pub const TEMPLATE_RESERVE: u64 = 10_000;
 /// An unsolved block on the tip: a coinbase paying the subsidy (20 coins)
 /// plus the fees of the selected mempool transactions to `minter` (a pubkey
 /// hash), then those transactions (parents before children, within
-/// `MAX_BLOCK_SIZE - TEMPLATE_RESERVE` bytes). `time` is the header
-/// timestamp in seconds since the Unix epoch.
+/// `MAX_BLOCK_SIZE - TEMPLATE_RESERVE` bytes). `time` is the clock in
+/// seconds since the Unix epoch; the header's time is the later of it and
+/// one second past the tip's median time past (BIP113), so a slow clock
+/// still mints a valid block.
 ///
-/// Errors: [`StoreError`] reading the tip.
+/// Errors: [`StoreError`] reading the tip or the times before it.
 pub fn template(
     chain: &ChainState,
     mempool: &Mempool,
@@ -28,6 +30,7 @@ pub fn template(
     time: u32,
 ) -> Result<Block, StoreError> {
     let tip = chain.tip()?;
+    let time = time.max(chain.median_time_past(tip.hash)?.saturating_add(1));
     let (txs, fees) = mempool.select(MAX_BLOCK_SIZE - TEMPLATE_RESERVE);
     Ok(Block::template(
         tip.hash,

@@ -14,6 +14,7 @@
 pub mod locator;
 pub mod mempool;
 pub mod miner;
+pub mod mtp;
 pub mod orphan_txs;
 pub mod orphans;
 pub mod state;

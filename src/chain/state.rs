@@ -23,12 +23,14 @@ use crate::core::hash::BlockHash;
 use crate::core::params::ChainParams;
 use crate::core::tx::TxOut;
 use crate::core::validation::{
-    BlockError, ParentInfo, SigCache, check_block_context, check_block_sanity,
+    BlockError, ParentInfo, SigCache, check_block_context, check_block_sanity, check_block_time,
+    check_header_pow,
 };
 use crate::core::view::UtxoView;
 use crate::store::{BlockStatus, ChainStore, StoreError, Tip};
 
 use super::fork_view::ForkView;
+use super::mtp::HeaderTimes;
 
 /// Errors from accepting a block.
 #[derive(Debug, thiserror::Error)]
@@ -90,6 +92,7 @@ pub struct ChainState {
     params: ChainParams,
     genesis: BlockHash,
     sig_cache: Arc<SigCache>,
+    times: HeaderTimes,
 }
 
 impl ChainState {
@@ -102,6 +105,7 @@ impl ChainState {
             params,
             genesis,
             sig_cache,
+            times: HeaderTimes::default(),
         })
     }
 
@@ -123,6 +127,26 @@ impl ChainState {
     /// The signature cache shared with the mempool.
     pub fn sig_cache(&self) -> &Arc<SigCache> {
         &self.sig_cache
+    }
+
+    /// The median time past (BIP113) of the chain ending at `hash`, in
+    /// seconds since the Unix epoch: a child of `hash` must be dated after
+    /// it. Errors: [`StoreError`].
+    pub fn median_time_past(&self, hash: BlockHash) -> Result<u32, StoreError> {
+        self.times.median_time_past(&self.store, hash)
+    }
+
+    /// BIP113 for `block` (its parent stored): its time is after its
+    /// parent's median time past. Errors: [`ChainError::Invalid`] with
+    /// [`BlockError::TimeTooOld`]; [`ChainError::Store`].
+    pub fn check_time(&self, block: &Block) -> Result<(), ChainError> {
+        let median = self.median_time_past(block.header.prev_block_hash)?;
+        check_block_time(&block.header, median).map_err(|error| ChainError::Invalid {
+            hash: block.hash(),
+            error,
+        })?;
+        self.times.note(&block.header);
+        Ok(())
     }
 
     /// The tip.
@@ -153,16 +177,11 @@ impl ChainState {
             }
             return Ok(BlockOutcome::Duplicate);
         }
+        // The chain's proof of work first, before anything costlier (a
+        // block at a lower difficulty costs nothing to make, and is not
+        // kept as an orphan either).
+        check_header_pow(&block.header, self.params.difficulty).map_err(invalid)?;
         check_block_sanity(block, now).map_err(invalid)?;
-        // The difficulty is fixed for the chain: checked before the parent
-        // lookup, so a block at a lower one is not kept as an orphan (its
-        // proof of work would cost nothing).
-        if block.header.bits != self.params.difficulty {
-            return Err(invalid(BlockError::BadBits {
-                expected: self.params.difficulty,
-                got: block.header.bits,
-            }));
-        }
         let Some(parent) = self.store.block_meta(&block.header.prev_block_hash)? else {
             return Ok(BlockOutcome::Orphan);
         };
@@ -179,6 +198,7 @@ impl ChainState {
                 got: block.height,
             }));
         }
+        self.check_time(block)?;
         let tip = self.store.tip()?;
         if block.header.prev_block_hash == tip.hash {
             let t = self.connect(block)?;

@@ -10,7 +10,7 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
-use tracing::{debug, info, warn};
+use tracing::{debug, error, info, warn};
 
 use crate::chain::{ChainEvent, MempoolError, PeerId};
 use crate::protocol::{DisconnectReason, Event};
@@ -113,6 +113,7 @@ pub fn event(e: &Event) {
         Event::UnrequestedDropped { addr, hash } => {
             debug!("peer {addr}: unrequested block {hash} dropped (too many being processed)")
         }
+        Event::ChainReadFailed(e) => error!("cannot read the chain: {e}"),
         Event::AddrIgnored { addr, count } => info!(
             "peer {addr}: {count} new addresses ignored (addr rate limit or its share of the address book)"
         ),

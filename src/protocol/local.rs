@@ -27,14 +27,15 @@ impl Protocol {
     /// The node's figures and peers.
     pub fn node_info(&self) -> NodeInfo {
         let tip = self.tip();
+        let ours = tip.map_or(0, |t| t.height);
         let peers: Vec<PeerInfo> = self
             .peers
-            .values()
-            .map(|p| PeerInfo {
+            .iter()
+            .map(|(id, p)| PeerInfo {
                 addr: p.addr,
                 inbound: p.inbound,
                 ready: p.is_ready(),
-                height: p.best_height,
+                height: self.sync.peer(*id).map_or(0, |s| s.shown_height(ours)),
                 ping_ms: p.ping_rtt,
                 score: p.score,
                 connected_at: p.connected_at,

@@ -13,7 +13,9 @@
 //! * [`sync`]: block sync (Bitcoin's pre-headers design: `getblocks` with a
 //!   block locator, `inv` of up to 500 hashes, one `getdata`, repeat while
 //!   the peer is ahead) and serving `getblocks`/`getdata`, with `getdata`
-//!   answers paced by bytes flushed to the peer.
+//!   answers paced by bytes flushed to the peer. Its state (blocks in
+//!   flight, orphans, each peer's sync facts) has one owner, [`SyncMgr`];
+//!   who holds the sync window and stall detection are in [`sync_peer`].
 //! * [`relay`]: the wire side of transaction relay (what comes in goes to
 //!   [`TxMgr`], what it decides goes out), local submissions and the
 //!   decision to mint.
@@ -32,8 +34,9 @@
 //!   ([`txflood`]), and paced, deduplicated answers to transaction
 //!   `getdata`.
 //!
-//! The chain is read straight from the store (tip, locator, blocks to
-//! serve); everything that writes it goes out as [`Output::ProcessBlock`],
+//! The chain is read through [`BlockReader`] (tip, locator, blocks to
+//! serve; the node passes its store), and a failed read is reported, never
+//! taken for an answer; everything that writes it goes out as [`Output::ProcessBlock`],
 //! [`Output::AcceptTx`] or [`Output::Mint`] and comes back as
 //! [`Input::Chain`], so validation and reorgs never run inside `step`.
 
@@ -45,6 +48,7 @@ pub mod eviction;
 mod local;
 pub mod peers;
 pub mod points;
+pub mod reader;
 pub mod relay;
 pub mod sync;
 pub mod sync_peer;
@@ -57,13 +61,15 @@ use std::net::SocketAddr;
 
 use crate::chain::ChainEvent;
 pub use crate::chain::PeerId;
-use crate::core::hash::{BlockHash, Txid};
-use crate::store::{ChainStore, Tip};
+use crate::core::hash::Txid;
+use crate::store::{ChainStore, StoreError, Tip};
 use crate::wire::message::Message;
 pub use addrbook::AddrBook;
 pub use addrs::AddrMgr;
 pub use peers::Peer;
 pub use points::Misbehavior;
+pub use reader::BlockReader;
+pub use sync::{Asked, SyncMgr, SyncPeer};
 pub use txs::TxMgr;
 pub use types::{
     Config, DisconnectReason, Event, Input, LocalReply, LocalRequest, Millis, NodeInfo, Output,
@@ -73,7 +79,7 @@ pub use types::{
 /// One node's protocol state (module docs).
 pub struct Protocol {
     config: Config,
-    store: ChainStore,
+    store: Box<dyn BlockReader>,
     now: Millis,
     /// Local secrets and the nonce we show ([`Secrets`]).
     secrets: Secrets,
@@ -86,13 +92,8 @@ pub struct Protocol {
     peers: BTreeMap<PeerId, Peer>,
     /// Addresses: the book and per-peer gossip state ([`addrs`]).
     addrs: AddrMgr,
-    /// Blocks requested or being processed.
-    blocks_in_flight: BTreeMap<BlockHash, sync::InFlight>,
-    /// Unrequested blocks with the chain layer, and their senders
-    /// ([`announce`]).
-    unrequested: BTreeMap<BlockHash, PeerId>,
-    /// Orphans the chain layer holds (not fetched again).
-    orphans: std::collections::BTreeSet<BlockHash>,
+    /// Block sync: blocks in flight, orphans, each peer's sync facts.
+    sync: SyncMgr,
     /// Transactions: mempool, announcements, requests, filters, answers
     /// ([`txs`]).
     txs: TxMgr,
@@ -148,6 +149,16 @@ impl Protocol {
     /// A protocol over `store` (read only: tip, locator, blocks to serve)
     /// with `known` peer addresses from an earlier run.
     pub fn new(config: Config, store: ChainStore, known: Vec<SocketAddr>) -> Protocol {
+        Protocol::with_reader(config, Box::new(store), known)
+    }
+
+    /// A protocol reading the chain through `store` (any [`BlockReader`])
+    /// with `known` peer addresses from an earlier run.
+    pub fn with_reader(
+        config: Config,
+        store: Box<dyn BlockReader>,
+        known: Vec<SocketAddr>,
+    ) -> Protocol {
         let secrets = Secrets::new(config.nonce);
         let mut book = AddrBook::new(known);
         book.pin(config.seeds.iter().copied());
@@ -160,9 +171,7 @@ impl Protocol {
             ping_rng: secrets.ping | 1,
             secrets,
             peers: BTreeMap::new(),
-            blocks_in_flight: BTreeMap::new(),
-            unrequested: BTreeMap::new(),
-            orphans: Default::default(),
+            sync: SyncMgr::default(),
             txs: TxMgr::default(),
             mint_pending: false,
             replies: BTreeMap::new(),
@@ -249,9 +258,28 @@ impl Protocol {
         &self.txs
     }
 
-    /// The tip, `None` with no chain (or when the store cannot be read).
+    /// The block-sync state: blocks in flight, each peer's sync facts.
+    pub fn sync(&self) -> &SyncMgr {
+        &self.sync
+    }
+
+    /// The tip, `None` with no chain (or when the store cannot be read:
+    /// the paths that must tell the two apart use [`Protocol::read`]).
     pub fn tip(&self) -> Option<Tip> {
-        self.store.tip_opt().ok().flatten()
+        self.store.tip().ok().flatten()
+    }
+
+    /// `r`'s value, or `None` after reporting the failed chain read
+    /// ([`Event::ChainReadFailed`]): the caller then does nothing rather
+    /// than act on a guess.
+    fn read<T>(&mut self, r: Result<T, StoreError>) -> Option<T> {
+        match r {
+            Ok(v) => Some(v),
+            Err(e) => {
+                self.event(Event::ChainReadFailed(e.to_string()));
+                None
+            }
+        }
     }
 
     fn height(&self) -> Option<u64> {
@@ -314,32 +342,36 @@ impl Protocol {
     fn on_chain(&mut self, event: ChainEvent) {
         self.note_useful(&event);
         match event {
-            ChainEvent::BlockConnected { hash, from, .. } => {
-                self.orphans.remove(&hash);
+            ChainEvent::BlockConnected {
+                hash, from, height, ..
+            } => {
+                self.sync.remove_orphan(&hash);
+                if let Some(p) = from {
+                    self.sync.connected(p, height);
+                }
                 self.announce_block(hash, from);
             }
             ChainEvent::TipChanged(_) => {
                 self.txs.tip_changed();
                 self.maybe_mint();
             }
-            ChainEvent::Orphan { hash, from, .. } => self.orphan(hash, from),
+            ChainEvent::Orphan { hash, from, height } => self.orphan(hash, from, height),
             ChainEvent::SideBranch { hash, .. } => {
-                self.orphans.remove(&hash);
+                self.sync.remove_orphan(&hash);
             }
             ChainEvent::InvalidBlock { hash, from, error } => {
-                self.orphans.remove(&hash);
+                self.sync.remove_orphan(&hash);
                 if let Some(p) = from {
                     self.misbehaving(p, Misbehavior::InvalidBlock(hash, error.to_string()));
                 }
             }
-            ChainEvent::FutureBlock { hash, .. } => {
-                // Not stored and not blamed: fetched again when announced.
-                self.orphans.remove(&hash);
+            ChainEvent::FutureBlock { hash, time, .. } => {
+                // Not stored and not blamed (the clocks may differ), but
+                // not fetched again until it may be valid.
+                self.sync.remove_orphan(&hash);
+                self.sync.add_future(hash, time);
             }
-            ChainEvent::BlockDone { hash, from } => {
-                self.unrequested_done(hash);
-                self.block_done(hash, from);
-            }
+            ChainEvent::BlockDone { hash, from } => self.block_done(hash, from),
             ChainEvent::TxAccepted { tx, from, .. } => self.tx_accepted(tx, from),
             ChainEvent::TxRejected { txid, from, error } => self.tx_rejected(txid, from, &error),
             ChainEvent::TxRemoved { txid } => self.txs.removed(txid),

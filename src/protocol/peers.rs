@@ -1,14 +1,13 @@
 //! Peers: connection and handshake, misbehaviour scores and bans, pings,
 //! the idle and handshake timeouts, and dialling.
 
-use std::collections::VecDeque;
 use std::net::SocketAddr;
 
 use super::eviction::{self, Candidate};
 use super::types::{DisconnectReason, Event, Millis, Output};
 use super::{Misbehavior, PeerId, Protocol};
 use crate::chain::ChainEvent;
-use crate::core::hash::{BlockHash, Hash256};
+use crate::core::hash::BlockHash;
 use crate::wire::message::Message;
 use crate::wire::payload::{PROTOCOL_VERSION, Version};
 
@@ -35,25 +34,8 @@ pub struct Peer {
     /// connections from one IP with one nonce are one node
     /// (`Protocol::keep_one_connection`).
     pub nonce: u64,
-    /// Its best height: from `version`, raised by the blocks it sends.
-    pub best_height: u64,
     /// Misbehaviour points.
     pub score: u32,
-    /// Blocks asked of it that are not processed yet.
-    pub blocks_pending: usize,
-    /// When we sent a `getblocks` whose answer is awaited.
-    pub getblocks_pending: Option<Millis>,
-    /// The last block hash of the latest `inv` we asked it for, while
-    /// those blocks are on their way: the next `getblocks` starts its
-    /// locator there, so it is sent before they are processed.
-    pub last_asked: Option<BlockHash>,
-    /// Block hashes it asked for and we have not sent yet.
-    pub serve_queue: VecDeque<Hash256>,
-    /// Bytes of blocks sent and not yet reported flushed.
-    pub unflushed: u64,
-    /// When block answers last made progress (ms): a send with nothing
-    /// unflushed, or a flush.
-    pub last_flush: Millis,
     /// Set when it is to be dropped at the next tick, for this reason (its
     /// messages are ignored until then).
     pub closing: Option<DisconnectReason>,
@@ -79,14 +61,7 @@ impl Peer {
             ping_rtt: None,
             version: None,
             nonce: 0,
-            best_height: 0,
             score: 0,
-            blocks_pending: 0,
-            getblocks_pending: None,
-            last_asked: None,
-            serve_queue: VecDeque::new(),
-            unflushed: 0,
-            last_flush: now,
             closing: None,
             min_ping: None,
             last_block: 0,
@@ -112,6 +87,7 @@ impl Protocol {
             self.addrs.book.connected(addr);
         }
         self.peers.insert(peer, Peer::new(addr, inbound, self.now));
+        self.sync.add_peer(peer, self.now);
         self.txs.connected(peer, inbound, self.now);
         self.addrs.connected(peer, self.now);
         if !inbound {
@@ -135,7 +111,7 @@ impl Protocol {
     }
 
     fn forget(&mut self, peer: PeerId, p: &Peer) {
-        self.blocks_in_flight.retain(|_, r| r.peer != peer);
+        self.sync.remove_peer(peer);
         self.txs.disconnected(peer, self.now);
         self.addrs.disconnected(peer);
         if !p.inbound {
@@ -187,7 +163,7 @@ impl Protocol {
             version: PROTOCOL_VERSION,
             best_height: tip.map_or(0, |t| t.height),
             addr_from: self.config.me.to_string(),
-            genesis: self.store.genesis_hash().ok().flatten(),
+            genesis: self.store.genesis().ok().flatten(),
             nonce: self.secrets.version,
         })
     }
@@ -196,7 +172,9 @@ impl Protocol {
         if v.nonce == self.secrets.version {
             return self.disconnect(peer, DisconnectReason::SelfConnection);
         }
-        let stored = self.store.genesis_hash().ok().flatten();
+        let Some(stored) = self.read(self.store.genesis()) else {
+            return; // cannot check its network: not taken as ready
+        };
         let ours = stored.or(self.config.genesis);
         if let (Some(ours), Some(theirs)) = (ours, v.genesis)
             && ours != theirs
@@ -218,8 +196,8 @@ impl Protocol {
         let listen = v.addr_from.parse::<SocketAddr>().ok();
         p.version = Some(listen);
         p.nonce = v.nonce;
-        p.best_height = v.best_height;
         let (addr, inbound) = (p.addr, p.inbound);
+        self.sync.claim(peer, v.best_height);
         if !inbound {
             self.addrs.book.handshaked(addr, self.now);
         }
@@ -243,12 +221,8 @@ impl Protocol {
             Some(h) => v.best_height > h,
         };
         if behind {
-            let ours = self.height().unwrap_or(0);
-            self.event(Event::Syncing {
-                peer,
-                ours,
-                theirs: v.best_height,
-            });
+            // Its claim is only a hint: the sync starts (`Event::Syncing`)
+            // once it answers with blocks.
             self.send_getblocks(peer);
         } else if self.height().is_some_and(|h| h > 0 && h == v.best_height) {
             // Same height: the peer may be on another branch of equal work,
@@ -396,11 +370,14 @@ impl Protocol {
                 drop.push((*id, reason.clone()));
                 continue;
             }
-            let txs_stalled = self.txs.stalled(*id, now, idle);
-            let stalled =
-                txs_stalled || (p.unflushed > 0 && now.saturating_sub(p.last_flush) >= idle);
+            let (unflushed, last_flush) = self
+                .sync
+                .peer(*id)
+                .map_or((0, now), |s| (s.unflushed, s.last_flush));
+            let stalled = self.txs.stalled(*id, now, idle)
+                || (unflushed > 0 && now.saturating_sub(last_flush) >= idle);
             let silent = now.saturating_sub(p.last_recv) >= idle;
-            if stalled || (silent && p.unflushed > 0) {
+            if stalled || (silent && unflushed > 0) {
                 drop.push((*id, DisconnectReason::NotReading(idle / 1000)));
             } else if silent {
                 drop.push((*id, DisconnectReason::Idle(idle / 1000)));

@@ -25,6 +25,17 @@ pub enum Misbehavior {
     /// A transaction that broke a consensus or standardness rule (the rule
     /// as text).
     InvalidTx(Txid, String),
+    /// A block whose proof of work does not meet the chain's difficulty
+    /// (its hash and the rule, as text), caught before any other check.
+    LowProofOfWork(BlockHash, String),
+    /// A block sent unasked whose parent we do not know (an orphan pushed
+    /// at us), past `sync::mgr::MAX_UNCONNECTING_BLOCKS` in a row: Bitcoin
+    /// Core's unconnecting headers.
+    UnconnectedBlock(BlockHash),
+    /// A block pushed unasked on a side branch that trails our tip by more
+    /// than the anti-DoS margin (`sync::SIDE_BRANCH_MARGIN_BLOCKS`): not
+    /// stored, and charged so a peer cannot fill our disk with them.
+    LowWorkBlock(BlockHash),
     /// A transaction over the standard size limit (its size in bytes):
     /// honest nodes run the same policy and never relay one.
     NonStandardTx(Txid, u64),
@@ -44,6 +55,9 @@ impl Misbehavior {
             Misbehavior::InvalidTx(..) => 10,
             Misbehavior::NonStandardTx(..) => 10,
             Misbehavior::RejectedTxAgain(_, points) => *points,
+            Misbehavior::LowProofOfWork(..) => 100,
+            Misbehavior::UnconnectedBlock(_) => 10,
+            Misbehavior::LowWorkBlock(_) => 20,
         }
     }
 }
@@ -56,6 +70,24 @@ impl std::fmt::Display for Misbehavior {
             Misbehavior::SecondVersion => write!(f, "second version"),
             Misbehavior::InvalidBlock(hash, e) => write!(f, "invalid block {hash}: {e}"),
             Misbehavior::InvalidTx(txid, e) => write!(f, "invalid transaction {txid}: {e}"),
+            Misbehavior::LowProofOfWork(hash, bits) => {
+                write!(
+                    f,
+                    "block {hash} with proof of work below the chain's ({bits} bits)"
+                )
+            }
+            Misbehavior::UnconnectedBlock(hash) => {
+                write!(
+                    f,
+                    "unrequested block {hash} does not connect to any block we know"
+                )
+            }
+            Misbehavior::LowWorkBlock(hash) => {
+                write!(
+                    f,
+                    "unrequested block {hash} on a side branch with too little work"
+                )
+            }
             Misbehavior::NonStandardTx(txid, size) => {
                 write!(f, "non-standard transaction {txid}: {size} bytes")
             }

@@ -5,17 +5,34 @@
 //! 500 best-chain hashes after the fork point; the unknown ones are asked
 //! for in one `getdata` and handed to the chain layer in order as they
 //! arrive; once the last of them arrives and the peer is still ahead, the
-//! node asks again at once (`sync_peer.rs`). A block is asked of one peer at a time
-//! ([`InFlight`]), and at most 500 blocks of one peer at once (1,000 while
-//! the next `inv` is asked for ahead, [`MAX_BLOCKS_IN_FLIGHT`]). `getdata`
-//! answers are paced: at most [`ANSWER_BYTES`] of blocks are sent and not
-//! yet flushed to one peer.
+//! node asks again at once (`sync_peer.rs`). A block is asked of one peer
+//! at a time ([`InFlight`]), and at most 500 blocks of one peer at once
+//! (1,000 while the next `inv` is asked for ahead,
+//! [`MAX_BLOCKS_IN_FLIGHT`]). `getdata` answers are paced: at most
+//! [`ANSWER_BYTES`] of blocks are sent and not yet flushed to one peer.
+//!
+//! A block's proof of work is checked against the chain's difficulty on
+//! arrival, before it goes to the chain layer: one with less costs its
+//! sender [`Misbehavior::LowProofOfWork`] and is dropped. A block refused
+//! for a timestamp too far ahead is neither fetched nor validated again
+//! until our clock is within two hours of it ([`SyncMgr::is_future`]).
+//!
+//! A block pushed unasked on a side branch trailing our tip by more than
+//! [`SIDE_BRANCH_MARGIN_BLOCKS`] blocks' work is not stored (Core's
+//! "too-little-chainwork"); blocks we asked for are.
+//!
+//! The state all this reads and writes is owned by [`SyncMgr`] (`mgr.rs`).
 
-use super::types::Output;
+pub mod mgr;
+
+pub use mgr::{Asked, InFlight, SyncMgr, SyncPeer};
+
+use super::Misbehavior;
+use super::types::{Event, Output};
 use super::{PeerId, Protocol};
-use crate::chain::locator::{hashes_after_locator, locator};
-use crate::core::block::Block;
+use crate::core::block::{Block, block_work};
 use crate::core::hash::{BlockHash, Hash256};
+use crate::core::validation::check_header_pow;
 use crate::wire::message::Message;
 use crate::wire::payload::{
     BlockMsg, GetBlocks, GetData, Inv, InvKind, MAX_BLOCKS_PER_INV, MAX_INV_ITEMS, NotFound,
@@ -32,37 +49,36 @@ pub const ANSWER_BYTES: u64 = 256_000;
 /// that never reads holds 32 KB of them, not 1.6 MB.
 pub const SERVE_QUEUE_MAX: usize = 2 * MAX_BLOCKS_PER_INV;
 
+/// How many blocks' work a side branch may trail our tip by and still
+/// have its blocks stored ([`Protocol::too_little_work`](super::Protocol)):
+/// room for a race or a short reorg to build up block by block.
+pub const SIDE_BRANCH_MARGIN_BLOCKS: u64 = 6;
+
 /// Blocks asked of one peer and not yet processed: two `inv`s' worth, so
 /// the next `inv` can be asked for while one is validated
 /// ([`Protocol::ask_ahead`](super::Protocol)).
 pub const MAX_BLOCKS_IN_FLIGHT: usize = 2 * MAX_BLOCKS_PER_INV;
 
-/// A block asked of a peer.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct InFlight {
-    /// The peer asked.
-    pub peer: PeerId,
-    /// When (ms).
-    pub asked: super::Millis,
-    /// It arrived and is with the chain layer.
-    pub received: bool,
-    /// Its encoded size once it arrived (0 before).
-    pub bytes: u64,
-}
-
 impl Protocol {
-    /// Sends `getblocks` with our block locator to `peer`, unless another
-    /// peer is the sync peer now ([`Protocol::may_sync_from`]); it is then
-    /// asked once that one is done ([`Protocol::resume_sync`]).
+    /// Sends `getblocks` with our block locator to `peer`, unless one is
+    /// awaited from it already or another peer holds the sync window
+    /// ([`Protocol::may_sync_from`]); it is then asked once that one is
+    /// done ([`Protocol::resume_sync`]).
     pub(super) fn send_getblocks(&mut self, peer: PeerId) {
         if !self.may_sync_from(peer) {
             return;
         }
-        let Some(p) = self.peers.get_mut(&peer) else {
+        let Some(mut locator) = self.read(self.store.locator()) else {
             return;
         };
-        p.getblocks_pending = Some(self.now);
-        let mut locator = locator(&self.store).unwrap_or_default();
+        let now = self.now;
+        let Some(p) = self.sync.peer_mut(peer) else {
+            return;
+        };
+        if p.getblocks_pending.is_some() {
+            return;
+        }
+        p.getblocks_pending = Some(now);
         // Asked ahead: blocks up to `last_asked` are on their way, so the
         // peer continues after it.
         if let Some(ahead) = p.last_asked {
@@ -80,8 +96,12 @@ impl Protocol {
     }
 
     pub(super) fn on_getblocks(&mut self, peer: PeerId, g: GetBlocks) {
-        let hashes = hashes_after_locator(&self.store, &g.locator, &g.stop, MAX_BLOCKS_PER_INV)
-            .unwrap_or_default();
+        let read = self
+            .store
+            .hashes_after(&g.locator, &g.stop, MAX_BLOCKS_PER_INV);
+        let Some(hashes) = self.read(read) else {
+            return;
+        };
         if hashes.is_empty() {
             return;
         }
@@ -106,20 +126,32 @@ impl Protocol {
         // outlived the chain layer's copy, and it is fetched again rather
         // than waited for forever.
         if let Some(first) = inv.items.first() {
-            self.orphans.remove(&BlockHash(*first));
+            self.sync.remove_orphan(&BlockHash(*first));
         }
-        let wanted: Vec<Hash256> = inv
-            .items
-            .into_iter()
-            .filter(|h| {
-                let h = BlockHash(*h);
-                !self.blocks_in_flight.contains_key(&h)
-                    && !self.orphans.contains(&h)
-                    && !self.store.has_block(&h).unwrap_or(true)
-            })
-            .take(room)
-            .collect();
+        let mut wanted: Vec<Hash256> = Vec::new();
+        let mut busy = 0;
+        for h in inv.items {
+            let hash = BlockHash(h);
+            if self.sync.in_flight(&hash).is_some() {
+                busy += 1;
+                continue;
+            }
+            if self.sync.is_orphan(&hash) || self.sync.is_future(&hash, self.now) {
+                continue;
+            }
+            let Some(known) = self.read(self.store.block_meta(&hash)) else {
+                return; // cannot tell whether we have it: ask for nothing
+            };
+            if known.is_none() && wanted.len() < room {
+                wanted.push(h);
+            }
+        }
         if wanted.is_empty() {
+            if answer && busy > 0 {
+                // What it offers is on its way from others: asked again on
+                // a later tick, not at once and again and again.
+                return;
+            }
             if answer && room > 0 {
                 // Asked for what follows our tip, it offers nothing new: not
                 // asked again and again.
@@ -127,21 +159,41 @@ impl Protocol {
             }
             return self.maybe_continue_sync(peer);
         }
+        if answer && !self.may_sync_from(peer) {
+            // Another peer holds the sync window: this one is asked again
+            // once it is free, so ranges do not interleave.
+            return;
+        }
+        let kind = if answer {
+            Asked::Sync
+        } else {
+            Asked::Announced
+        };
         let now = self.now;
         for h in &wanted {
-            let f = InFlight {
-                peer,
-                asked: now,
-                received: false,
-                bytes: 0,
-            };
-            self.blocks_in_flight.insert(BlockHash(*h), f);
+            self.sync.request(BlockHash(*h), peer, kind, now);
         }
-        if let Some(p) = self.peers.get_mut(&peer) {
-            p.blocks_pending += wanted.len();
-            p.last_asked = wanted.last().map(|h| BlockHash(*h));
+        if answer {
+            if let Some(p) = self.sync.peer_mut(peer) {
+                p.last_asked = wanted.last().map(|h| BlockHash(*h));
+            }
+            self.syncing_event(peer);
         }
         self.getdata(peer, InvKind::Block, wanted);
+    }
+
+    /// Reports a sync from `peer` under way, aiming at the height its
+    /// requests can show: its claimed height, but never further ahead of
+    /// our tip than the blocks it offered (a claim alone, even of 2^64-1,
+    /// starts no sync run).
+    fn syncing_event(&mut self, peer: PeerId) {
+        let ours = self.height().unwrap_or(0);
+        let offered = self.sync.pending_of(peer, Asked::Sync) as u64;
+        let claimed = self.sync.peer(peer).map_or(0, |p| p.height());
+        let theirs = claimed.min(ours.saturating_add(offered));
+        if theirs > ours {
+            self.event(Event::Syncing { peer, ours, theirs });
+        }
     }
 
     pub(super) fn getdata(&mut self, peer: PeerId, kind: InvKind, items: Vec<Hash256>) {
@@ -159,7 +211,7 @@ impl Protocol {
         if g.kind == InvKind::Tx {
             return self.serve_txs(peer, g.items);
         }
-        let Some(p) = self.peers.get_mut(&peer) else {
+        let Some(p) = self.sync.peer_mut(peer) else {
             return;
         };
         let room = SERVE_QUEUE_MAX.saturating_sub(p.serve_queue.len());
@@ -168,11 +220,12 @@ impl Protocol {
     }
 
     /// Sends queued blocks while less than [`ANSWER_BYTES`] are unflushed;
-    /// unknown ones are answered with one `notfound`.
+    /// unknown ones are answered with one `notfound`. A failed read stops
+    /// serving (reported, not answered as unknown).
     fn serve_blocks(&mut self, peer: PeerId) {
         let mut missing = Vec::new();
         loop {
-            let Some(p) = self.peers.get_mut(&peer) else {
+            let Some(p) = self.sync.peer_mut(peer) else {
                 return;
             };
             if p.unflushed >= ANSWER_BYTES {
@@ -181,13 +234,19 @@ impl Protocol {
             let Some(h) = p.serve_queue.pop_front() else {
                 break;
             };
-            match self.store.block(&BlockHash(h)).ok().flatten() {
+            let Some(found) = self.read(self.store.block(&BlockHash(h))) else {
+                break;
+            };
+            match found {
                 Some(block) => {
-                    if p.unflushed == 0 {
-                        p.last_flush = self.now;
+                    let now = self.now;
+                    if let Some(p) = self.sync.peer_mut(peer) {
+                        if p.unflushed == 0 {
+                            p.last_flush = now;
+                        }
+                        p.unflushed = p.unflushed.saturating_add(block.encoded_size());
                     }
-                    p.unflushed = p.unflushed.saturating_add(block.encoded_size());
-                    p.best_height = p.best_height.max(block.height);
+                    self.sync.prove(peer, block.height);
                     let addr_from = self.config.me.to_string();
                     self.send(peer, Message::Block(BlockMsg { addr_from, block }));
                 }
@@ -205,9 +264,10 @@ impl Protocol {
     }
 
     pub(super) fn on_flushed(&mut self, peer: PeerId, bytes: u64) {
-        if let Some(p) = self.peers.get_mut(&peer) {
+        let now = self.now;
+        if let Some(p) = self.sync.peer_mut(peer) {
             p.unflushed = p.unflushed.saturating_sub(bytes);
-            p.last_flush = self.now;
+            p.last_flush = now;
             self.serve_blocks(peer);
         }
     }
@@ -217,42 +277,96 @@ impl Protocol {
         if block.height == 0 && self.tip().is_none() && !self.may_give_genesis(peer, Some(hash)) {
             return self.refuse_genesis(peer, hash);
         }
-        if !self.admit_block(peer, hash) {
+        if !self.enough_work(peer, &block) {
             return;
         }
-        let now = self.now;
-        let bytes = block.encoded_size();
-        let entry = self.blocks_in_flight.entry(hash).or_insert(InFlight {
-            peer,
-            asked: now,
-            received: false,
-            bytes,
-        });
-        if entry.peer == peer && entry.received {
-            return; // sent twice: the first copy is being processed
+        if self.sync.is_future(&hash, self.now) {
+            // Refused lately for its timestamp: not validated again.
+            self.sync.release(&hash, peer, Some(false));
+            return self.maybe_continue_sync(peer);
         }
-        if entry.peer != peer {
-            // Unrequested, or asked of another peer: process it anyway
-            // (announcements by block push), counted against this peer.
-            *entry = InFlight {
-                peer,
-                asked: now,
-                received: true,
-                bytes,
-            };
-            if let Some(p) = self.peers.get_mut(&peer) {
-                p.blocks_pending += 1;
+        match self.sync.in_flight(&hash) {
+            Some(f) if f.peer == peer && f.received => return, // the first copy is being processed
+            Some(f) if f.peer == peer => {}
+            _ => {
+                if !self.admit_block(peer, hash) {
+                    return;
+                }
             }
         }
-        entry.received = true;
-        entry.bytes = bytes;
-        if let Some(p) = self.peers.get_mut(&peer) {
-            p.best_height = p.best_height.max(block.height);
+        if self.too_little_work(peer, &block) {
+            return self.maybe_continue_sync(peer);
         }
+        self.sync
+            .received(hash, peer, block.encoded_size(), self.now);
         let height = block.height;
+        self.sync.claim(peer, height);
         let from = Some(peer);
         self.out.push(Output::ProcessBlock { block, from });
         self.ask_ahead(peer, hash, height);
+    }
+
+    /// Whether `block`'s proof of work meets the chain's difficulty
+    /// (`core::validation::check_header_pow`), checked before anything
+    /// costly: a block short of it costs `peer`
+    /// [`Misbehavior::LowProofOfWork`] and goes no further. True with no
+    /// chain yet (genesis sets the difficulty) and false when the
+    /// difficulty cannot be read.
+    fn enough_work(&mut self, peer: PeerId, block: &Block) -> bool {
+        let Some(difficulty) = self.read(self.store.difficulty()) else {
+            return false;
+        };
+        let Some(difficulty) = difficulty else {
+            return true;
+        };
+        let Err(e) = check_header_pow(&block.header, difficulty) else {
+            return true;
+        };
+        let hash = block.hash();
+        self.sync.release(&hash, peer, Some(false));
+        self.misbehaving(peer, Misbehavior::LowProofOfWork(hash, e.to_string()));
+        false
+    }
+
+    /// Bitcoin Core's "too-little-chainwork" rule for blocks pushed
+    /// unasked: one on a side branch whose cumulative work stays more than
+    /// [`SIDE_BRANCH_MARGIN_BLOCKS`] blocks' work below our tip's is not
+    /// handed to the chain layer (so not stored) and costs its sender
+    /// [`Misbehavior::LowWorkBlock`]. Blocks we asked for (from a
+    /// `getblocks` answer or an `inv`) still go through: without headers
+    /// we cannot tell a deep reorg's first blocks from junk (headers-first
+    /// sync would). True when the block is dropped (its request released).
+    fn too_little_work(&mut self, peer: PeerId, block: &Block) -> bool {
+        let hash = block.hash();
+        let Some(f) = self.sync.in_flight(&hash) else {
+            return false;
+        };
+        if f.kind != Asked::Unrequested {
+            return false;
+        }
+        let prev = block.header.prev_block_hash;
+        let Some(Some(tip)) = self.read(self.store.tip()) else {
+            return false;
+        };
+        if prev == tip.hash {
+            return false;
+        }
+        let Some(parent) = self.read(self.store.block_meta(&prev)) else {
+            self.sync.release(&hash, peer, None);
+            return true; // cannot tell: not stored on a guess
+        };
+        let Some(parent) = parent else {
+            return false; // an orphan: the chain layer keeps it aside
+        };
+        let unit = block_work(block.header.bits);
+        let work = parent.chain_work.saturating_add(unit);
+        let margin = unit.saturating_mul(u128::from(SIDE_BRANCH_MARGIN_BLOCKS));
+        if work.saturating_add(margin) >= tip.chain_work {
+            return false;
+        }
+        self.sync.release(&hash, peer, None);
+        self.misbehaving(peer, Misbehavior::LowWorkBlock(hash));
+        true
     }
 
     /// With no chain yet: whether `peer` may give us a genesis block with
@@ -275,16 +389,7 @@ impl Protocol {
     /// Drops a genesis block `peer` may not give us (no score: it may be an
     /// honest node of another network), forgetting our request for it.
     fn refuse_genesis(&mut self, peer: PeerId, hash: BlockHash) {
-        if self
-            .blocks_in_flight
-            .get(&hash)
-            .is_some_and(|f| f.peer == peer && !f.received)
-        {
-            self.blocks_in_flight.remove(&hash);
-            if let Some(p) = self.peers.get_mut(&peer) {
-                p.blocks_pending = p.blocks_pending.saturating_sub(1);
-            }
-        }
+        self.sync.release(&hash, peer, Some(false));
         if let Some(addr) = self.peers.get(&peer).map(|p| p.addr) {
             self.event(super::Event::GenesisRefused { addr, hash });
         }
@@ -295,64 +400,49 @@ impl Protocol {
             return self.on_tx_notfound(peer, n.items);
         }
         for h in n.items {
-            if self
-                .blocks_in_flight
-                .get(&BlockHash(h))
-                .is_some_and(|f| f.peer == peer && !f.received)
-            {
-                self.blocks_in_flight.remove(&BlockHash(h));
-                if let Some(p) = self.peers.get_mut(&peer) {
-                    p.blocks_pending = p.blocks_pending.saturating_sub(1);
-                }
-            }
+            self.sync.release(&BlockHash(h), peer, Some(false));
         }
         self.maybe_continue_sync(peer);
     }
 
-    /// The chain layer keeps `hash` as an orphan: remember not to fetch it
-    /// again (as many as the chain layer keeps) and ask its sender for the
-    /// blocks before it.
-    pub(super) fn orphan(&mut self, hash: BlockHash, from: Option<PeerId>) {
-        self.orphans.insert(hash);
-        while self.orphans.len() > crate::chain::orphans::MAX_ORPHANS {
-            self.orphans.pop_first();
+    /// The chain layer keeps `hash` (at `height`) as an orphan: remember
+    /// not to fetch it again (as many as the chain layer keeps) and ask its
+    /// sender for the blocks before it. Orphans its sender pushed unasked,
+    /// past [`mgr::MAX_UNCONNECTING_BLOCKS`] in a row, cost it
+    /// [`Misbehavior::UnconnectedBlock`] each; its height is a claim, not a
+    /// proof.
+    pub(super) fn orphan(&mut self, hash: BlockHash, from: Option<PeerId>, height: u64) {
+        self.sync.add_orphan(hash);
+        let Some(p) = from else { return };
+        let pushed = self
+            .sync
+            .in_flight(&hash)
+            .is_some_and(|f| f.peer == p && f.kind == Asked::Unrequested);
+        self.sync.claim(p, height);
+        if pushed && self.sync.unconnecting(p) {
+            self.misbehaving(p, Misbehavior::UnconnectedBlock(hash));
         }
-        if let Some(p) = from {
-            self.send_getblocks(p);
-        }
+        self.send_getblocks(p);
     }
 
     /// The chain layer finished with a block from `from`.
     pub(super) fn block_done(&mut self, hash: BlockHash, from: Option<super::PeerId>) {
         let Some(peer) = from else { return };
-        if self
-            .blocks_in_flight
-            .get(&hash)
-            .is_some_and(|f| f.peer == peer)
-        {
-            self.blocks_in_flight.remove(&hash);
-            if let Some(p) = self.peers.get_mut(&peer) {
-                p.blocks_pending = p.blocks_pending.saturating_sub(1);
-            }
-        }
+        self.sync.release(&hash, peer, None);
         self.maybe_continue_sync(peer);
     }
 
-    /// Asks `peer` for more blocks once everything asked of it is processed
-    /// and it is still ahead of us.
+    /// Asks `peer` for more blocks once everything asked of it for sync is
+    /// processed and it is still ahead of us.
     pub(super) fn maybe_continue_sync(&mut self, peer: PeerId) {
         let height = self.height();
-        let Some(p) = self.peers.get(&peer) else {
+        let window = self.sync.pending_of(peer, Asked::Sync);
+        let Some(p) = self.sync.peer_mut(peer) else {
             return;
         };
-        let ahead = match height {
-            Some(h) => p.best_height > h,
-            None => false,
-        };
-        if p.blocks_pending == 0 && p.getblocks_pending.is_none() {
-            if let Some(p) = self.peers.get_mut(&peer) {
-                p.last_asked = None;
-            }
+        let ahead = height.is_some_and(|h| p.height() > h);
+        if window == 0 && p.getblocks_pending.is_none() {
+            p.last_asked = None;
             if ahead {
                 self.send_getblocks(peer);
             } else {

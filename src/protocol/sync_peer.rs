@@ -1,20 +1,31 @@
-//! One sync peer at a time (btcd's `syncPeer`, Bitcoin Core's single
-//! `getblocks` peer before headers-first).
+//! Who holds the sync window, and stall detection (btcd's `syncPeer`,
+//! Bitcoin Core's `BLOCK_STALLING_TIMEOUT`).
 //!
-//! Blocks are fetched by `getblocks` -> `inv` -> `getdata` from one peer
-//! while it has a `getblocks` or blocks outstanding; another peer is not
-//! asked meanwhile. Two peers answering at once (two connections to the
-//! same node are common) would interleave their ranges, so blocks would
-//! arrive ahead of their parents, as orphans, past the orphan pool's
-//! bound, and be fetched again and again. Announcements of new blocks
-//! (`inv`, pushed `block`) are still taken from every peer.
+//! Blocks are fetched by `getblocks` -> `inv` -> `getdata`. The blocks
+//! asked for from an answer to our `getblocks` form the sync window, held
+//! by one peer at a time: two peers answering at once (two connections to
+//! the same node are common) would interleave their ranges, so blocks
+//! would arrive ahead of their parents, as orphans, past the orphan pool's
+//! bound, and be fetched again and again. Nothing else holds sync up: a
+//! `getblocks` awaited from a peer that claims a height, or blocks asked
+//! for because a peer announced them unasked (an `inv` of made-up hashes),
+//! never keep another peer from being asked.
 //!
-//! When the sync peer has nothing outstanding (caught up, gone, or
-//! stalled past the request timeouts, which also forget the height it
-//! claimed), the next tick or finished block hands the
-//! role to a ready peer ahead of us.
+//! A peer that has blocks asked of it and delivers none of them for
+//! [`BLOCK_STALLING_TIMEOUT`] is disconnected
+//! ([`DisconnectReason::Stalling`]): it can hold the window (or a block
+//! others announce) for that long, once per connection. The clock does not
+//! run while [`ASK_AHEAD_BYTES`] of received blocks wait for the chain
+//! layer: then the delay is ours. A claimed height
+//! is only a hint of whom to ask: a peer that answers `getblocks` with
+//! nothing new, or not within [`GETBLOCKS_TIMEOUT`], loses it.
+//!
+//! When the window is free (caught up, holder gone or stalled), the next
+//! tick or finished block hands it to a ready peer ahead of us.
 
+use super::sync::Asked;
 use super::sync::MAX_BLOCKS_IN_FLIGHT;
+use super::types::DisconnectReason;
 use super::{Millis, PeerId, Protocol};
 use crate::core::hash::BlockHash;
 use crate::wire::payload::MAX_BLOCKS_PER_INV;
@@ -24,35 +35,43 @@ use crate::wire::payload::MAX_BLOCKS_PER_INV;
 /// sync may hold beyond the blocks in flight.
 pub const ASK_AHEAD_BYTES: u64 = 8 << 20;
 
+/// How long a peer with blocks asked of it may deliver none of them
+/// before it is disconnected (ms): Bitcoin Core's `BLOCK_STALLING_TIMEOUT`
+/// (2 s there, adapting up to 64 s; one fixed, generous value here).
+pub const BLOCK_STALLING_TIMEOUT: Millis = 10_000;
+
+/// How long an answer to `getblocks` is awaited (ms): it is answered at
+/// once (an `inv`, or nothing when the peer has no more); one unanswered
+/// this long costs the peer its claimed height.
+pub const GETBLOCKS_TIMEOUT: Millis = 10_000;
+
 impl Protocol {
-    /// Whether blocks may be asked of `peer` by `getblocks` now: no other
-    /// peer has blocks outstanding, or a `getblocks` outstanding while it
-    /// claims to be ahead of us (one sent to a peer at our height, to
-    /// compare tips, holds nothing up: it may rightly go unanswered).
+    /// Whether blocks may be asked of `peer` from a `getblocks` answer now:
+    /// no other peer holds the sync window (module docs).
     pub(super) fn may_sync_from(&self, peer: PeerId) -> bool {
-        let height = self.height().unwrap_or(0);
-        !self.peers.iter().any(|(id, p)| {
-            *id != peer
-                && (p.blocks_pending > 0
-                    || (p.getblocks_pending.is_some() && p.best_height > height))
-        })
+        self.sync.window_holder().is_none_or(|h| h == peer)
     }
 
-    /// With no sync peer busy, asks the ready peer furthest ahead of us (the
-    /// lowest id among equals) for blocks. Called on each tick and when a
-    /// peer's blocks are all processed.
+    /// With the sync window free, asks the ready peer furthest ahead of us
+    /// (the lowest id among equals) that is not asked already for blocks.
+    /// Called on each tick and when a peer's blocks are all processed.
     pub(super) fn resume_sync(&mut self) {
         let Some(height) = self.height() else {
             return;
         };
-        if !self.may_sync_from(PeerId::MAX) {
+        if self.sync.window_holder().is_some() {
             return;
         }
         let next = self
-            .peers
+            .sync
+            .peers()
             .iter()
-            .filter(|(_, p)| p.is_ready() && p.best_height > height)
-            .max_by_key(|(id, p)| (p.best_height, std::cmp::Reverse(**id)))
+            .filter(|(id, s)| {
+                s.height() > height
+                    && s.getblocks_pending.is_none()
+                    && self.peers.get(id).is_some_and(|p| p.is_ready())
+            })
+            .max_by_key(|(id, s)| (s.height(), std::cmp::Reverse(**id)))
             .map(|(id, _)| *id);
         if let Some(peer) = next {
             self.send_getblocks(peer);
@@ -67,50 +86,43 @@ impl Protocol {
     /// blocks asked of one peer stay within
     /// [`MAX_BLOCKS_IN_FLIGHT`](super::sync::MAX_BLOCKS_IN_FLIGHT).
     pub(super) fn ask_ahead(&mut self, peer: PeerId, hash: BlockHash, height: u64) {
-        let queued: u64 = self
-            .blocks_in_flight
-            .values()
-            .filter(|f| f.received)
-            .map(|f| f.bytes)
-            .sum();
-        let Some(p) = self.peers.get_mut(&peer) else {
+        let queued = self.sync.queued_bytes();
+        let Some(p) = self.sync.peer_mut(peer) else {
             return;
         };
         if p.last_asked != Some(hash) {
             return;
         }
         p.last_asked = None;
-        if p.best_height > height && p.getblocks_pending.is_none() && queued < ASK_AHEAD_BYTES {
+        if p.height() > height && p.getblocks_pending.is_none() && queued < ASK_AHEAD_BYTES {
             p.last_asked = Some(hash);
             self.send_getblocks(peer);
         }
     }
 
-    /// Forgets block requests unanswered for a minute, so
-    /// another peer's announcement can fetch them.
+    /// Stall detection and request timeouts: a peer that delivered none of
+    /// the blocks asked of it for [`BLOCK_STALLING_TIMEOUT`] is
+    /// disconnected; one that left our `getblocks` unanswered for
+    /// [`GETBLOCKS_TIMEOUT`] loses its claimed height. (Transaction
+    /// requests time out in `TxMgr`.)
     pub(super) fn expire_requests(&mut self) {
-        const REQUEST_TIMEOUT: Millis = 60_000;
-        // A `getblocks` is answered at once (an `inv`, or nothing when the
-        // peer has no more); one unanswered this long frees the sync peer
-        // role, so a peer claiming a height it never serves holds it for
-        // this long, once.
-        const GETBLOCKS_TIMEOUT: Millis = 10_000;
         let now = self.now;
-        let mut expired: Vec<(BlockHash, PeerId)> = Vec::new();
-        for (h, r) in &self.blocks_in_flight {
-            if !r.received && now.saturating_sub(r.asked) >= REQUEST_TIMEOUT {
-                expired.push((*h, r.peer));
-            }
+        if self.sync.queued_bytes() >= ASK_AHEAD_BYTES {
+            // The chain layer is behind: blocks may wait on our side (a
+            // full queue stops reading), so nobody is stalling.
+            self.sync.pause_stall_clocks(now);
         }
-        for (h, p) in expired {
-            self.blocks_in_flight.remove(&h);
-            if let Some(peer) = self.peers.get_mut(&p) {
-                peer.blocks_pending = peer.blocks_pending.saturating_sub(1);
-            }
-            self.doubt_height(p);
+        let stalled = self.sync.expire(now.saturating_sub(BLOCK_STALLING_TIMEOUT));
+        for peer in stalled {
+            self.disconnect(
+                peer,
+                DisconnectReason::Stalling(BLOCK_STALLING_TIMEOUT / 1000),
+            );
         }
+        self.sync.expire_future(now);
         let unanswered: Vec<PeerId> = self
-            .peers
+            .sync
+            .peers()
             .iter()
             .filter(|(_, p)| {
                 p.getblocks_pending
@@ -119,7 +131,7 @@ impl Protocol {
             .map(|(id, _)| *id)
             .collect();
         for id in unanswered {
-            if let Some(p) = self.peers.get_mut(&id) {
+            if let Some(p) = self.sync.peer_mut(id) {
                 p.getblocks_pending = None;
             }
             self.doubt_height(id);
@@ -133,7 +145,8 @@ impl Protocol {
     /// ahead): an inv of 50,000 made-up hashes must not park every later
     /// announcement of them on a peer that never answers.
     pub(super) fn inv_room(&mut self, peer: PeerId) -> (bool, usize) {
-        let Some(p) = self.peers.get_mut(&peer) else {
+        let pending = self.sync.pending(peer);
+        let Some(p) = self.sync.peer_mut(peer) else {
             return (false, 0);
         };
         let answer = p.getblocks_pending.take().is_some();
@@ -142,9 +155,7 @@ impl Protocol {
         } else {
             MAX_BLOCKS_PER_INV
         };
-        let room = limit
-            .saturating_sub(p.blocks_pending)
-            .min(MAX_BLOCKS_PER_INV);
+        let room = limit.saturating_sub(pending).min(MAX_BLOCKS_PER_INV);
         (answer, room)
     }
 
@@ -154,8 +165,11 @@ impl Protocol {
     /// block.
     pub(super) fn doubt_height(&mut self, peer: PeerId) {
         let height = self.height().unwrap_or(0);
-        if let Some(p) = self.peers.get_mut(&peer) {
-            p.best_height = p.best_height.min(height);
-        }
+        self.sync.doubt(peer, height);
+    }
+
+    /// True when `peer` holds blocks in the sync window.
+    pub fn holds_window(&self, peer: PeerId) -> bool {
+        self.sync.pending_of(peer, Asked::Sync) > 0
     }
 }

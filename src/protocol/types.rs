@@ -163,7 +163,10 @@ pub struct PeerInfo {
     pub inbound: bool,
     /// True once its `version` arrived.
     pub ready: bool,
-    /// Its best height as we know it.
+    /// Its best height as we know it: what it proved, or a claim being
+    /// tested, never more than
+    /// [`MAX_CLAIM_AHEAD`](super::sync::mgr::MAX_CLAIM_AHEAD) beyond that
+    /// unproven.
     pub height: u64,
     /// Last ping round trip, ms.
     pub ping_ms: Option<Millis>,
@@ -242,6 +245,9 @@ pub enum DisconnectReason {
     /// Blocks sent to it were not flushed for this many seconds: it does
     /// not read.
     NotReading(u64),
+    /// It delivered none of the blocks asked of it for this many seconds
+    /// ([`super::sync_peer::BLOCK_STALLING_TIMEOUT`]).
+    Stalling(u64),
     /// Inbound slots were full and a newcomer took this peer's slot.
     Evicted,
     /// The node's operator asked for it ([`LocalRequest::Disconnect`]).
@@ -261,6 +267,7 @@ impl std::fmt::Display for DisconnectReason {
             Self::Banned => write!(f, "banned"),
             Self::Duplicate => write!(f, "already connected to this address"),
             Self::NotReading(s) => write!(f, "not reading: getdata answers stalled for {s}s"),
+            Self::Stalling(s) => write!(f, "stalling: no block asked of it delivered for {s}s"),
             Self::Evicted => write!(f, "evicted: inbound slots full, a newcomer took the slot"),
             Self::Requested => write!(f, "disconnected on request"),
         }
@@ -336,13 +343,15 @@ pub enum Event {
         /// True when it dialled us.
         inbound: bool,
     },
-    /// We are behind `peer` and asked it for blocks.
+    /// `peer` answered our `getblocks` with blocks we lack, and we asked
+    /// for them.
     Syncing {
         /// The peer.
         peer: PeerId,
         /// Our height.
         ours: u64,
-        /// Its height.
+        /// The height this sync aims at: its claimed height, but no
+        /// further ahead of ours than the blocks it offered.
         theirs: u64,
     },
     /// A peer earned misbehaviour points.
@@ -394,6 +403,9 @@ pub enum Event {
         /// The block's hash.
         hash: BlockHash,
     },
+    /// The chain could not be read (the store's error as text): what
+    /// needed it was not done (no guess such as "no chain" or "have it").
+    ChainReadFailed(String),
     /// Addresses from `addr` (or a `version` listen address) ignored: the
     /// sender is over its rate limit or its share of the address book.
     AddrIgnored {

@@ -6,13 +6,65 @@ use std::collections::{HashMap, HashSet};
 use super::sigs::{SigCache, SigCheck, verify_sig_checks};
 use super::tx::{check_tx_sanity, inputs_with};
 use super::{BlockError, TxError};
-use crate::core::block::Block;
+use crate::core::block::{Block, BlockHeader};
 use crate::core::hash::{BlockHash, Txid};
 use crate::core::params::{
     MAX_BLOCK_SIZE, MAX_DIFFICULTY, MAX_FUTURE_BLOCK_TIME, MIN_DIFFICULTY, SUBSIDY,
 };
 use crate::core::tx::{OutPoint, TxOut};
 use crate::core::view::UtxoView;
+
+/// The chain's proof-of-work rule for a header: its bits are within
+/// [`MIN_DIFFICULTY`]..=[`MAX_DIFFICULTY`] and are the chain's `difficulty`
+/// (fixed per chain, from genesis), and its hash has that many leading
+/// zero bits. One hash of 80 bytes: checked before anything else costly,
+/// so a block made cheaply (bits 1) costs its sender, not us.
+///
+/// Errors: [`BlockError::BitsOutOfRange`], [`BlockError::BadBits`], then
+/// [`BlockError::BadProofOfWork`].
+pub fn check_header_pow(header: &BlockHeader, difficulty: u32) -> Result<(), BlockError> {
+    if !(MIN_DIFFICULTY..=MAX_DIFFICULTY).contains(&header.bits) {
+        return Err(BlockError::BitsOutOfRange(header.bits));
+    }
+    if header.bits != difficulty {
+        return Err(BlockError::BadBits {
+            expected: difficulty,
+            got: header.bits,
+        });
+    }
+    if !header.meets_target() {
+        return Err(BlockError::BadProofOfWork(header.bits));
+    }
+    Ok(())
+}
+
+/// How many blocks' times make the median time past (BIP113): the block
+/// itself and the ten before it, for the median a child must exceed.
+pub const MEDIAN_TIME_SPAN: usize = 11;
+
+/// The median of `times` (at most [`MEDIAN_TIME_SPAN`] header times, in any
+/// order), as Bitcoin Core's `GetMedianTimePast`: sorted, the element at
+/// half the count (the upper median for an even count); 0 for none.
+pub fn median_time(times: &[u32]) -> u32 {
+    let mut t = times.to_vec();
+    t.sort_unstable();
+    t.get(t.len() / 2).copied().unwrap_or(0)
+}
+
+/// BIP113: a block's time must be after `median_time_past`, the
+/// [`median_time`] of its parent and the ten blocks before it (fewer near
+/// genesis). Keeps timestamps moving forward although each may be off.
+///
+/// Errors: [`BlockError::TimeTooOld`].
+pub fn check_block_time(header: &BlockHeader, median_time_past: u32) -> Result<(), BlockError> {
+    if header.timestamp <= median_time_past {
+        return Err(BlockError::TimeTooOld {
+            time: header.timestamp,
+            median: median_time_past,
+        });
+    }
+    Ok(())
+}
 
 /// Context-free checks of a block, at clock `now` (seconds since the Unix
 /// epoch): size, bits within

@@ -26,8 +26,9 @@ mod sigs;
 mod tx;
 
 pub use block::{
-    BlockUndo, DeferredSigs, ParentInfo, check_block_context, check_block_context_deferred,
-    check_block_sanity,
+    BlockUndo, DeferredSigs, MEDIAN_TIME_SPAN, ParentInfo, check_block_context,
+    check_block_context_deferred, check_block_sanity, check_block_time, check_header_pow,
+    median_time,
 };
 pub use sigs::{SigCache, SigCheck, verify_sig_checks};
 pub use tx::{InputsChecked, check_transaction, check_tx_inputs, check_tx_sanity};
@@ -136,6 +137,15 @@ pub enum BlockError {
     /// [`MAX_FUTURE_BLOCK_TIME`](crate::core::params::MAX_FUTURE_BLOCK_TIME) ahead of the clock.
     #[error("timestamp {0} is more than 2 hours in the future")]
     TimeTooNew(u32),
+    /// The header time is not after the median time past of its parent
+    /// (BIP113: the median of the previous 11 blocks' times).
+    #[error("timestamp {time} is not after the median time past {median}")]
+    TimeTooOld {
+        /// The block's time (seconds since the Unix epoch).
+        time: u32,
+        /// The median time past it must exceed.
+        median: u32,
+    },
     /// A transaction broke a rule.
     #[error("transaction {index} ({txid}): {error}")]
     Tx {

@@ -1,0 +1,422 @@
+//! [`SyncMgr`]: the one owner of block-sync state (nakamoto's `syncmgr`,
+//! Bitcoin Core's `mapBlocksInFlight` and per-peer `CNodeState` sync
+//! fields). Nothing outside this file writes these fields; the rules that
+//! read them live in `sync.rs`, `sync_peer.rs` and `announce.rs`.
+//!
+//! What a peer has pending is derived from the one map of blocks in
+//! flight ([`SyncMgr::pending`]), never counted by hand: a request that
+//! ends (arrived and processed, `notfound`, timed out, peer gone) leaves
+//! the map, and every count follows.
+
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+
+use super::super::{Millis, PeerId};
+use crate::core::hash::{BlockHash, Hash256};
+use crate::core::params::MAX_FUTURE_BLOCK_TIME;
+
+/// Why a block is in flight.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Asked {
+    /// Asked for from a peer's answer to our `getblocks`: part of the
+    /// sync window (one peer holds it at a time, `sync_peer.rs`).
+    Sync,
+    /// Asked for because the peer announced it by `inv` unasked: never
+    /// holds the sync window up.
+    Announced,
+    /// Sent to us unasked (block push) and taken
+    /// (`announce.rs::admit_block`).
+    Unrequested,
+}
+
+/// A block asked of a peer, or sent by it unasked and taken.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct InFlight {
+    /// The peer asked (or that sent it).
+    pub peer: PeerId,
+    /// When (ms since the Unix epoch).
+    pub asked: Millis,
+    /// Why.
+    pub kind: Asked,
+    /// It arrived and is with the chain layer.
+    pub received: bool,
+    /// Its encoded size once it arrived (0 before).
+    pub bytes: u64,
+}
+
+/// One peer's sync facts (its connection facts stay in
+/// [`super::super::Peer`]).
+#[derive(Debug, Clone, Default)]
+pub struct SyncPeer {
+    /// The height it claims: from its `version`, or a block it sent that
+    /// is not validated yet (an orphan). Only a hint of whom to ask for
+    /// blocks: it is dropped as soon as the peer fails to back it
+    /// ([`SyncMgr::doubt`]), and never reported beyond what the peer
+    /// showed ([`SyncPeer::shown_height`]).
+    pub claimed: u64,
+    /// The height it proved: blocks it sent that the chain layer stored
+    /// on a valid branch, and blocks we sent it.
+    pub known: u64,
+    /// When we sent a `getblocks` whose answer is awaited (ms).
+    pub getblocks_pending: Option<Millis>,
+    /// The last block hash of the latest `inv` we asked it for, while
+    /// those blocks are on their way: the next `getblocks` starts its
+    /// locator there, so it is sent before they are processed.
+    pub last_asked: Option<BlockHash>,
+    /// When a block we asked it for last arrived (ms; 0: never): stall
+    /// detection measures from here.
+    pub last_delivery: Millis,
+    /// Blocks it pushed unasked in a row whose parent we did not know
+    /// (reset when one of its blocks connects): past
+    /// [`MAX_UNCONNECTING_BLOCKS`] each costs points.
+    pub unconnecting: u32,
+    /// Block hashes it asked for and we have not sent yet.
+    pub serve_queue: VecDeque<Hash256>,
+    /// Bytes of blocks sent and not yet reported flushed.
+    pub unflushed: u64,
+    /// When block answers last made progress (ms): a send with nothing
+    /// unflushed, or a flush.
+    pub last_flush: Millis,
+}
+
+impl SyncPeer {
+    /// Its best height for sync decisions: the higher of the claimed and
+    /// the proven one.
+    pub fn height(&self) -> u64 {
+        self.claimed.max(self.known)
+    }
+
+    /// Its height as reported to the operator: the proven height, or the
+    /// claim while that is being tested, but never more than
+    /// [`MAX_CLAIM_AHEAD`] blocks beyond `ours` without proof.
+    pub fn shown_height(&self, ours: u64) -> u64 {
+        let bound = ours.max(self.known).saturating_add(MAX_CLAIM_AHEAD);
+        self.known.max(self.claimed.min(bound))
+    }
+}
+
+/// How far ahead of what it proved a peer's claimed height is reported
+/// ([`SyncPeer::shown_height`]) or aimed at by a sync (`Event::Syncing`):
+/// two `inv`s' worth, what one round of requests can show.
+pub const MAX_CLAIM_AHEAD: u64 = 1_000;
+
+/// Unrequested blocks in a row that do not connect which a peer may push
+/// before each further one costs points (Bitcoin Core's
+/// `MAX_UNCONNECTING_HEADERS`, smaller: each of ours is a whole block): an
+/// honest peer may push a tip whose parent we lack once or twice after a
+/// race.
+pub const MAX_UNCONNECTING_BLOCKS: u32 = 3;
+
+/// Blocks refused for a timestamp too far ahead that are remembered (not
+/// fetched again while remembered); past it the one dated furthest ahead
+/// is forgotten first.
+pub const MAX_FUTURE_REMEMBERED: usize = 1_000;
+
+/// The block-sync state of one node (module docs).
+#[derive(Debug, Default)]
+pub struct SyncMgr {
+    in_flight: BTreeMap<BlockHash, InFlight>,
+    /// Orphans the chain layer holds (not fetched again).
+    orphans: BTreeSet<BlockHash>,
+    /// Blocks refused as too far in the future, and their header times
+    /// (seconds since the Unix epoch).
+    future: BTreeMap<BlockHash, u32>,
+    peers: BTreeMap<PeerId, SyncPeer>,
+}
+
+impl SyncMgr {
+    /// A peer connected.
+    pub fn add_peer(&mut self, peer: PeerId, now: Millis) {
+        self.peers.insert(
+            peer,
+            SyncPeer {
+                last_flush: now,
+                ..SyncPeer::default()
+            },
+        );
+    }
+
+    /// A peer left: its requests end (others may be asked), its facts go.
+    pub fn remove_peer(&mut self, peer: PeerId) {
+        self.peers.remove(&peer);
+        self.in_flight.retain(|_, f| f.peer != peer);
+    }
+
+    /// One peer's sync facts.
+    pub fn peer(&self, peer: PeerId) -> Option<&SyncPeer> {
+        self.peers.get(&peer)
+    }
+
+    pub(in crate::protocol) fn peer_mut(&mut self, peer: PeerId) -> Option<&mut SyncPeer> {
+        self.peers.get_mut(&peer)
+    }
+
+    /// Every peer's sync facts, by id.
+    pub fn peers(&self) -> &BTreeMap<PeerId, SyncPeer> {
+        &self.peers
+    }
+
+    /// Blocks asked of `peer` (or taken from it unasked) that are not
+    /// processed yet: derived from the blocks in flight.
+    pub fn pending(&self, peer: PeerId) -> usize {
+        self.in_flight.values().filter(|f| f.peer == peer).count()
+    }
+
+    /// [`SyncMgr::pending`] of one kind.
+    pub fn pending_of(&self, peer: PeerId, kind: Asked) -> usize {
+        self.in_flight
+            .values()
+            .filter(|f| f.peer == peer && f.kind == kind)
+            .count()
+    }
+
+    /// The peer holding the sync window: the one with blocks asked from a
+    /// `getblocks` answer not processed yet (at most one, `sync_peer.rs`).
+    pub fn window_holder(&self) -> Option<PeerId> {
+        self.in_flight
+            .values()
+            .find(|f| f.kind == Asked::Sync)
+            .map(|f| f.peer)
+    }
+
+    /// The request for `hash`, if any.
+    pub fn in_flight(&self, hash: &BlockHash) -> Option<InFlight> {
+        self.in_flight.get(hash).copied()
+    }
+
+    /// Every request, by block hash.
+    pub fn all_in_flight(&self) -> &BTreeMap<BlockHash, InFlight> {
+        &self.in_flight
+    }
+
+    /// Bytes of blocks received and not yet processed, from every peer.
+    pub fn queued_bytes(&self) -> u64 {
+        self.in_flight
+            .values()
+            .filter(|f| f.received)
+            .map(|f| f.bytes)
+            .sum()
+    }
+
+    /// Records `hash` as asked of `peer` at `now` (replacing any earlier
+    /// request for it).
+    pub fn request(&mut self, hash: BlockHash, peer: PeerId, kind: Asked, now: Millis) {
+        let f = InFlight {
+            peer,
+            asked: now,
+            kind,
+            received: false,
+            bytes: 0,
+        };
+        self.in_flight.insert(hash, f);
+    }
+
+    /// `hash` arrived from `peer` (`bytes` encoded) and goes to the chain
+    /// layer.
+    pub fn received(&mut self, hash: BlockHash, peer: PeerId, bytes: u64, now: Millis) {
+        if let Some(f) = self.in_flight.get_mut(&hash) {
+            f.received = true;
+            f.bytes = bytes;
+        }
+        if let Some(p) = self.peers.get_mut(&peer) {
+            p.last_delivery = now;
+        }
+    }
+
+    /// Ends the request for `hash` when it is `peer`'s (`received`: only
+    /// if it arrived; `Some(false)`: only if it did not). True when one
+    /// ended.
+    pub fn release(&mut self, hash: &BlockHash, peer: PeerId, received: Option<bool>) -> bool {
+        let mine = self
+            .in_flight
+            .get(hash)
+            .is_some_and(|f| f.peer == peer && received.is_none_or(|r| f.received == r));
+        if mine {
+            self.in_flight.remove(hash);
+        }
+        mine
+    }
+
+    /// Ends every request not answered since `cutoff` (ms): asked before
+    /// it and the peer delivered nothing after it. Returns the peers that
+    /// held them, once each.
+    pub fn expire(&mut self, cutoff: Millis) -> Vec<PeerId> {
+        let peers = &self.peers;
+        let mut late = BTreeSet::new();
+        self.in_flight.retain(|_, f| {
+            let progress = peers.get(&f.peer).map_or(0, |p| p.last_delivery);
+            let stale = !f.received && f.asked < cutoff && progress < cutoff;
+            if stale {
+                late.insert(f.peer);
+            }
+            !stale
+        });
+        late.into_iter().collect()
+    }
+
+    /// Peers holding requests not answered since `cutoff` (ms), as for
+    /// [`SyncMgr::expire`], without ending them.
+    pub fn stalled(&self, cutoff: Millis) -> Vec<PeerId> {
+        let mut late = BTreeSet::new();
+        for f in self.in_flight.values() {
+            let progress = self.peers.get(&f.peer).map_or(0, |p| p.last_delivery);
+            if !f.received && f.asked < cutoff && progress < cutoff {
+                late.insert(f.peer);
+            }
+        }
+        late.into_iter().collect()
+    }
+
+    /// The chain layer holds `hash` as an orphan; at most as many as it
+    /// keeps are remembered.
+    pub fn add_orphan(&mut self, hash: BlockHash) {
+        self.orphans.insert(hash);
+        while self.orphans.len() > crate::chain::orphans::MAX_ORPHANS {
+            self.orphans.pop_first();
+        }
+    }
+
+    /// `hash` is no orphan (connected, stored, refused, or its mark
+    /// outlived the chain layer's copy).
+    pub fn remove_orphan(&mut self, hash: &BlockHash) {
+        self.orphans.remove(hash);
+    }
+
+    /// True when the chain layer holds `hash` as an orphan.
+    pub fn is_orphan(&self, hash: &BlockHash) -> bool {
+        self.orphans.contains(hash)
+    }
+
+    /// `hash`, dated `time` (seconds since the Unix epoch), was refused
+    /// for a timestamp too far ahead: it is not fetched again until our
+    /// clock is within [`MAX_FUTURE_BLOCK_TIME`] of it.
+    pub fn add_future(&mut self, hash: BlockHash, time: u32) {
+        self.future.insert(hash, time);
+        while self.future.len() > MAX_FUTURE_REMEMBERED {
+            let latest = self.future.iter().max_by_key(|(_, t)| **t).map(|(h, _)| *h);
+            if let Some(h) = latest {
+                self.future.remove(&h);
+            }
+        }
+    }
+
+    /// True when `hash` was refused for a timestamp that is still too far
+    /// ahead at `now` (ms since the Unix epoch).
+    pub fn is_future(&self, hash: &BlockHash, now: Millis) -> bool {
+        self.future
+            .get(hash)
+            .is_some_and(|t| too_far_ahead(*t, now))
+    }
+
+    /// Forgets refusals whose blocks are no longer too far ahead at `now`.
+    pub fn expire_future(&mut self, now: Millis) {
+        self.future.retain(|_, t| too_far_ahead(*t, now));
+    }
+
+    /// `peer` did not back the height it claimed: its heights fall to
+    /// `ours`.
+    pub fn doubt(&mut self, peer: PeerId, ours: u64) {
+        if let Some(p) = self.peers.get_mut(&peer) {
+            p.claimed = p.claimed.min(ours);
+            p.known = p.known.min(ours);
+        }
+    }
+
+    /// Every peer's stall clock restarts at `now`: we, not they, held the
+    /// blocks back (the chain layer's queue was full).
+    pub fn pause_stall_clocks(&mut self, now: Millis) {
+        for p in self.peers.values_mut() {
+            p.last_delivery = now;
+        }
+    }
+
+    /// `peer` pushed an unasked block that does not connect: true when it
+    /// is past [`MAX_UNCONNECTING_BLOCKS`] in a row.
+    pub fn unconnecting(&mut self, peer: PeerId) -> bool {
+        self.peers.get_mut(&peer).is_some_and(|p| {
+            p.unconnecting = p.unconnecting.saturating_add(1);
+            p.unconnecting > MAX_UNCONNECTING_BLOCKS
+        })
+    }
+
+    /// `peer` claims `height` (its `version`, an unvalidated block).
+    pub fn claim(&mut self, peer: PeerId, height: u64) {
+        if let Some(p) = self.peers.get_mut(&peer) {
+            p.claimed = p.claimed.max(height);
+        }
+    }
+
+    /// `peer` proved `height` (a block of it stored on a valid branch, a
+    /// block we sent it).
+    pub fn prove(&mut self, peer: PeerId, height: u64) {
+        if let Some(p) = self.peers.get_mut(&peer) {
+            p.known = p.known.max(height);
+        }
+    }
+
+    /// A block from `peer` connected to our chain at `height`: proven,
+    /// and its run of unconnecting blocks ends.
+    pub fn connected(&mut self, peer: PeerId, height: u64) {
+        self.prove(peer, height);
+        if let Some(p) = self.peers.get_mut(&peer) {
+            p.unconnecting = 0;
+        }
+    }
+}
+
+/// True when a header dated `time` (seconds) is beyond
+/// [`MAX_FUTURE_BLOCK_TIME`] of the clock `now` (ms), the rule of
+/// `core::validation::check_block_sanity`.
+fn too_far_ahead(time: u32, now: Millis) -> bool {
+    u64::from(time) > (now / 1000).saturating_add(MAX_FUTURE_BLOCK_TIME)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn h(i: u8) -> BlockHash {
+        BlockHash(Hash256([i; 32]))
+    }
+
+    #[test]
+    fn pending_counts_follow_the_map() {
+        let mut m = SyncMgr::default();
+        m.add_peer(1, 0);
+        m.add_peer(2, 0);
+        m.request(h(1), 1, Asked::Sync, 0);
+        m.request(h(2), 1, Asked::Announced, 0);
+        m.request(h(3), 2, Asked::Unrequested, 0);
+        assert_eq!((m.pending(1), m.pending(2)), (2, 1));
+        assert_eq!(m.window_holder(), Some(1));
+        // Released by its own peer only.
+        assert!(!m.release(&h(1), 2, None));
+        assert!(m.release(&h(1), 1, Some(false)));
+        assert_eq!(m.window_holder(), None);
+        m.remove_peer(1);
+        assert_eq!((m.pending(1), m.pending(2)), (0, 1));
+    }
+
+    #[test]
+    fn a_request_expires_only_without_delivery() {
+        let mut m = SyncMgr::default();
+        m.add_peer(1, 0);
+        m.request(h(1), 1, Asked::Sync, 100);
+        m.request(h(2), 1, Asked::Sync, 100);
+        m.received(h(2), 1, 10, 5_000);
+        // Delivered something after the cutoff: not stalled.
+        assert!(m.expire(1_000).is_empty());
+        assert_eq!(m.expire(6_000), vec![1]);
+        assert_eq!(m.pending(1), 1, "the received block stays");
+    }
+
+    #[test]
+    fn a_claim_is_shown_only_within_reach() {
+        let p = SyncPeer {
+            claimed: u64::MAX,
+            known: 5,
+            ..SyncPeer::default()
+        };
+        assert_eq!(p.height(), u64::MAX);
+        assert_eq!(p.shown_height(10), 10 + MAX_CLAIM_AHEAD);
+    }
+}
