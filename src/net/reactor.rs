@@ -219,8 +219,12 @@ impl Reactor {
     ) -> PeerId {
         let id = self.next_peer;
         self.next_peer += 1;
-        let total = self.queued_total.clone();
-        let handle = peer::spawn(id, stream, addr, self.inputs.clone(), permits, total);
+        let wiring = peer::Wiring {
+            inputs: self.inputs.clone(),
+            total: self.queued_total.clone(),
+            write_timeout: Duration::from_millis(self.protocol.config().idle_timeout.max(1000)),
+        };
+        let handle = peer::spawn(id, stream, addr, wiring, permits);
         self.peers.insert(id, handle);
         id
     }
@@ -238,6 +242,7 @@ impl Reactor {
                     warn!("disconnected {}: not reading ({full})", p.addr);
                     p.close.cancel();
                 }
+                self.shed_send_queues();
             }
             Output::Connect(addr) => self.dial(addr),
             Output::Disconnect { peer, reason } => {
@@ -267,6 +272,39 @@ impl Reactor {
                 }
             }
             Output::Event(e) => self.event(e),
+        }
+    }
+
+    /// While the node's queued bytes pass [`peer::TOTAL_QUEUE_BYTES`],
+    /// drops the open peer whose queue has waited longest without a frame
+    /// written (then the larger queue): the peers that do not read pay for
+    /// the cap, not whoever happens to send next. Bytes of peers already
+    /// closing are not counted: they are released as their writers stop.
+    fn shed_send_queues(&mut self) {
+        use std::sync::atomic::Ordering;
+        let mut total = self.queued_total.load(Ordering::Relaxed);
+        if total <= peer::TOTAL_QUEUE_BYTES {
+            return;
+        }
+        let now = now_ms();
+        let closing: u64 = self
+            .peers
+            .values()
+            .filter(|p| p.close.is_cancelled())
+            .map(|p| p.queued())
+            .sum();
+        total = total.saturating_sub(closing);
+        while total > peer::TOTAL_QUEUE_BYTES {
+            let victim = self
+                .peers
+                .values()
+                .filter(|p| !p.close.is_cancelled() && p.queued() > 0)
+                .max_by_key(|p| (p.stalled_ms(now), p.queued()));
+            let Some(p) = victim else { return };
+            let full = peer::QueueFull::Node(p.queued(), p.stalled_ms(now));
+            warn!("disconnected {}: not reading ({full})", p.addr);
+            total = total.saturating_sub(p.queued());
+            p.close.cancel();
         }
     }
 
