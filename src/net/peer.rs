@@ -32,6 +32,7 @@ use tokio_util::codec::Framed;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info};
 
+use super::queue::Load;
 use crate::chain::PeerId;
 use crate::protocol::Input;
 use crate::wire::frame::{Frame, FrameCodec, FrameError, HEADER_LEN};
@@ -54,6 +55,10 @@ pub const TOTAL_QUEUE_BYTES: u64 = 32 << 20;
 /// Bytes charged per queued frame besides its encoded length (the queue
 /// node and frame bookkeeping).
 pub const MESSAGE_OVERHEAD: u64 = 128;
+
+/// How often a reader paused for the chain worker ([`Load::over`]) looks
+/// again.
+const WORKER_POLL: Duration = Duration::from_millis(20);
 
 /// Why a peer's queue is given up: the peer is dropped as not reading.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -114,6 +119,8 @@ pub struct PeerHandle {
     /// message: the reader reads the next one only then, so what a peer
     /// makes us hold between its socket and the protocol is one message.
     pub processed: Arc<Notify>,
+    /// What it has waiting for the chain worker.
+    pub load: Arc<Load>,
     tx: mpsc::UnboundedSender<Queued>,
     queue: Arc<SendQueue>,
     total: Arc<AtomicU64>,
@@ -198,6 +205,8 @@ pub struct Wiring {
     pub total: Arc<AtomicU64>,
     /// The write timeout (the protocol's idle timeout).
     pub write_timeout: Duration,
+    /// The peer's share of the chain worker's queue.
+    pub load: Arc<Load>,
 }
 
 /// Starts the tasks of a connection and returns its handle. `permit` (an
@@ -219,6 +228,7 @@ pub fn spawn(
         inputs,
         total,
         write_timeout,
+        load,
     } = wiring;
     let writer = Writer {
         id,
@@ -231,7 +241,7 @@ pub fn spawn(
     let processed = Arc::new(Notify::new());
     let done = processed.clone();
     let token = close.clone();
-    let paused = queue.clone();
+    let paused = (queue.clone(), load.clone());
     tokio::spawn(async move {
         let mut reason = read_loop(id, frames, &inputs, &token, &done, &paused).await;
         token.cancel();
@@ -251,6 +261,7 @@ pub fn spawn(
         close,
         permit,
         processed,
+        load,
         tx,
         queue,
         total,
@@ -266,7 +277,7 @@ async fn read_loop(
     inputs: &mpsc::Sender<Input>,
     close: &CancellationToken,
     processed: &Notify,
-    queue: &SendQueue,
+    (queue, load): &(Arc<SendQueue>, Arc<Load>),
 ) -> String {
     loop {
         let next = tokio::select! {
@@ -297,6 +308,13 @@ async fn read_loop(
             tokio::select! {
                 _ = close.cancelled() => return "closed".into(),
                 _ = queue.drained.notified() => {}
+            }
+        }
+        // The chain worker is behind on its blocks: wait for it.
+        while load.over() {
+            tokio::select! {
+                _ = close.cancelled() => return "closed".into(),
+                _ = tokio::time::sleep(WORKER_POLL) => {}
             }
         }
     }

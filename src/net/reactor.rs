@@ -5,7 +5,6 @@
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::mpsc as std_mpsc;
 use std::time::Duration;
 
 use tokio::net::{TcpListener, TcpStream};
@@ -14,6 +13,7 @@ use tracing::{debug, warn};
 
 use super::log;
 use super::peer::{self, PeerHandle};
+use super::queue::JobSender;
 use super::worker::Job;
 use crate::chain::PeerId;
 use crate::protocol::{Input, LocalReply, Millis, Output, Protocol, ReplyId};
@@ -38,7 +38,7 @@ pub struct Reactor {
     next_reply: ReplyId,
     replies: HashMap<ReplyId, oneshot::Sender<LocalReply>>,
     inputs: mpsc::Sender<Input>,
-    jobs: std_mpsc::Sender<Job>,
+    jobs: JobSender,
     inbound: Arc<Semaphore>,
     /// Inbound sockets open, those still closing included.
     sockets: Arc<Semaphore>,
@@ -68,7 +68,7 @@ impl Reactor {
     pub fn new(
         protocol: Protocol,
         inputs: mpsc::Sender<Input>,
-        jobs: std_mpsc::Sender<Job>,
+        jobs: JobSender,
         max_inbound: usize,
     ) -> Reactor {
         let (dialed, dialed_rx) = mpsc::channel(64);
@@ -223,6 +223,7 @@ impl Reactor {
             inputs: self.inputs.clone(),
             total: self.queued_total.clone(),
             write_timeout: Duration::from_millis(self.protocol.config().idle_timeout.max(1000)),
+            load: self.jobs.new_load(),
         };
         let handle = peer::spawn(id, stream, addr, wiring, permits);
         self.peers.insert(id, handle);
@@ -255,17 +256,20 @@ impl Reactor {
                     });
                 }
             }
-            Output::ProcessBlock { block, from } => self.job(Job::Block(block, from)),
-            Output::AcceptTx { tx, from } => self.job(Job::Tx(tx, from)),
+            Output::ProcessBlock { block, from } => self.job(Job::Block(block, from), from),
+            Output::AcceptTx { tx, from } => self.job(Job::Tx(tx, from), from),
             Output::Mint {
                 minter,
                 time,
                 threshold,
-            } => self.job(Job::Mint {
-                minter,
-                time,
-                threshold,
-            }),
+            } => self.job(
+                Job::Mint {
+                    minter,
+                    time,
+                    threshold,
+                },
+                None,
+            ),
             Output::Reply(id, reply) => {
                 if let Some(r) = self.replies.remove(&id) {
                     let _ = r.send(reply);
@@ -328,8 +332,14 @@ impl Reactor {
         log::event(&e);
     }
 
-    fn job(&self, job: Job) {
-        if self.jobs.send(job).is_err() {
+    /// Queues `job` for the chain worker, charged to peer `from`'s load
+    /// (its reader pauses while the load is over, [`super::queue`]).
+    fn job(&self, job: Job, from: Option<PeerId>) {
+        let sent = match from.and_then(|id| self.peers.get(&id)) {
+            Some(p) => self.jobs.send_charged(job, &p.load),
+            None => self.jobs.send(job),
+        };
+        if sent.is_err() {
             warn!("chain worker stopped");
         }
     }
