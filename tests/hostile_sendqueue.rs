@@ -131,3 +131,37 @@ fn an_honest_peer_syncs_while_sockets_never_read() {
     seed.assert_alive();
     fresh.assert_alive();
 }
+
+/// One socket asks for two 1.6 MB answers, never reads them and sends a
+/// `pong` every 200 ms: it is dropped (its pongs are not read while its
+/// answers wait), instead of holding 3 MB of the node's send queues for as
+/// long as it keeps talking.
+#[test]
+fn a_peer_that_never_reads_is_dropped_though_it_sends_pongs() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let mut seed = Node::new(tmp.path(), "seed");
+    genchain(tmp.path(), seed.port, 5, 0);
+    seed.start_central(&["--idle-timeout", "3"]);
+    let mut probe = RawPeer::connect(seed.port);
+    let genesis = BlockHash(probe.fetch_inv()[0]);
+    drop(probe);
+    let stop = Arc::new(AtomicBool::new(false));
+    let used = Arc::new(Mutex::new(HashSet::new()));
+    let attacker = {
+        let (addr, stop, used) = (seed.addr(), stop.clone(), used.clone());
+        std::thread::spawn(move || attack(addr, genesis, stop, used))
+    };
+    support::wait_for(Duration::from_secs(5), "the attacker", || {
+        !used.lock().expect("lock").is_empty()
+    });
+    let who = used.lock().expect("lock").iter().next().cloned();
+    let who = who.expect("attacker address");
+    let line = seed.wait_log(&format!("disconnected {who}:"));
+    assert!(
+        line.contains("idle") || line.contains("not reading"),
+        "{line}"
+    );
+    stop.store(true, Ordering::Relaxed);
+    attacker.join().expect("attacker thread");
+    seed.assert_alive();
+}

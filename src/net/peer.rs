@@ -11,6 +11,8 @@
 //!   read (so not served either), whatever it is: a peer that does not
 //!   read its answers goes silent to the protocol and is dropped as idle,
 //!   pongs or not;
+//! * its socket's kernel send buffer is fixed ([`SOCKET_SEND_BUFFER`]), so
+//!   what it parks beyond this accounting stays small;
 //! * a frame its writer cannot hand to the socket within the write timeout
 //!   (the idle timeout) drops it as not reading;
 //! * a peer whose queue would pass [`PEER_QUEUE_BYTES`] is dropped;
@@ -55,6 +57,13 @@ pub const TOTAL_QUEUE_BYTES: u64 = 32 << 20;
 /// Bytes charged per queued frame besides its encoded length (the queue
 /// node and frame bookkeeping).
 pub const MESSAGE_OVERHEAD: u64 = 128;
+
+/// The kernel send buffer asked for on each peer socket (Linux doubles
+/// it): what a peer that does not read can park in the kernel, beyond our
+/// own accounting, before its frames wait in its queue and it is paused.
+/// Left to autotuning, one non-reading socket on loopback held 4 MB there
+/// and kept talking.
+pub const SOCKET_SEND_BUFFER: usize = 256 << 10;
 
 /// How often a reader paused for the chain worker ([`Load::over`]) looks
 /// again.
@@ -220,6 +229,7 @@ pub fn spawn(
     (permit, socket): (Option<OwnedSemaphorePermit>, Option<OwnedSemaphorePermit>),
 ) -> PeerHandle {
     let _ = stream.set_nodelay(true);
+    let _ = socket2::SockRef::from(&stream).set_send_buffer_size(SOCKET_SEND_BUFFER);
     let (sink, frames) = Framed::new(stream, FrameCodec::for_messages()).split();
     let (tx, rx) = mpsc::unbounded_channel::<Queued>();
     let close = CancellationToken::new();
