@@ -385,6 +385,8 @@ impl Writer {
             }
         }
         self.close.cancel();
+        // What is still queued is released now, not after the close.
+        drop(rx);
         let _ = tokio::time::timeout(Duration::from_secs(1), sink.close()).await;
         stalled
     }
