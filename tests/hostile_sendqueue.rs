@@ -15,7 +15,7 @@ use bytes::BytesMut;
 use sledchain::core::hash::{BlockHash, Hash256};
 use sledchain::wire::frame::FrameCodec;
 use sledchain::wire::message::Message;
-use sledchain::wire::payload::{GetData, InvKind, PROTOCOL_VERSION, Version};
+use sledchain::wire::payload::{GetBlocks, GetData, InvKind, PROTOCOL_VERSION, Version};
 use support::{Node, RawPeer, genchain};
 use tokio_util::codec::Encoder;
 
@@ -31,13 +31,23 @@ fn frame(m: &Message) -> Vec<u8> {
     b.to_vec()
 }
 
+/// What an attacker sends every 200 ms once its big requests are out.
+#[derive(Clone, Copy)]
+enum Then {
+    /// A `pong`: it stays alive, asks for nothing more.
+    Pong,
+    /// A `getblocks` from genesis: an 18 KB `inv` more each time.
+    GetBlocks,
+}
+
 /// One attacker: connects, asks twice for 50,000 unknown transactions (a
-/// 1.6 MB `notfound` each), then sends a `pong` every 200 ms until `stop`
-/// or the node closes it, never reading a byte. Its local address goes
-/// into `used`.
+/// 1.6 MB `notfound` each), then sends `then` every 200 ms until `stop` or
+/// the node closes it, never reading a byte. Its local address goes into
+/// `used`.
 fn attack(
     addr: String,
     genesis: BlockHash,
+    then: Then,
     stop: Arc<AtomicBool>,
     used: Arc<Mutex<HashSet<String>>>,
 ) {
@@ -59,8 +69,22 @@ fn attack(
             })
             .collect(),
     }));
-    let pong = frame(&Message::Pong(1));
-    let mut s = TcpStream::connect(&addr).expect("connect to the seed");
+    let more = frame(&match then {
+        Then::Pong => Message::Pong(1),
+        Then::GetBlocks => Message::GetBlocks(GetBlocks {
+            addr_from: String::new(),
+            locator: vec![],
+            stop: BlockHash::ZERO,
+        }),
+    });
+    // A small receive window, as a peer that never reads soon has: what
+    // the node sends then waits in its own queues, not in the kernel's.
+    let socket =
+        socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).expect("socket");
+    socket.set_recv_buffer_size(4096).expect("SO_RCVBUF");
+    let to: std::net::SocketAddr = addr.parse().expect("seed address");
+    socket.connect(&to.into()).expect("connect to the seed");
+    let mut s: TcpStream = socket.into();
     let me = s.local_addr().expect("local address");
     used.lock().expect("lock").insert(me.to_string());
     let _ = s.set_write_timeout(Some(Duration::from_millis(500)));
@@ -69,7 +93,7 @@ fn attack(
         let ok = match round {
             0 => s.write_all(&version).is_ok(),
             1 | 2 => s.write_all(&getdata).is_ok(),
-            _ => s.write_all(&pong).is_ok(),
+            _ => s.write_all(&more).is_ok(),
         };
         if !ok {
             // Dropped by the node: its kernel buffers are gone too.
@@ -80,8 +104,8 @@ fn attack(
     }
 }
 
-/// 16 sockets that ask for 1.6 MB answers and never read (kept alive
-/// with pongs) against a seed, while a fresh
+/// 16 sockets that ask for 1.6 MB answers and then for an `inv` every
+/// 200 ms, never reading, against a seed, while a fresh
 /// node syncs 1,000 blocks from it: the node-wide send cap never drops
 /// the honest node (every peer dropped as not reading is an attacker),
 /// and the fresh node reaches the tip.
@@ -99,7 +123,7 @@ fn an_honest_peer_syncs_while_sockets_never_read() {
     let threads: Vec<_> = (0..ATTACKERS)
         .map(|_| {
             let (addr, stop, used) = (seed.addr(), stop.clone(), used.clone());
-            std::thread::spawn(move || attack(addr, genesis, stop, used))
+            std::thread::spawn(move || attack(addr, genesis, Then::GetBlocks, stop, used))
         })
         .collect();
     // Let the attackers' queues fill before the honest node comes.
@@ -149,7 +173,7 @@ fn a_peer_that_never_reads_is_dropped_though_it_sends_pongs() {
     let used = Arc::new(Mutex::new(HashSet::new()));
     let attacker = {
         let (addr, stop, used) = (seed.addr(), stop.clone(), used.clone());
-        std::thread::spawn(move || attack(addr, genesis, stop, used))
+        std::thread::spawn(move || attack(addr, genesis, Then::Pong, stop, used))
     };
     support::wait_for(Duration::from_secs(5), "the attacker", || {
         !used.lock().expect("lock").is_empty()
