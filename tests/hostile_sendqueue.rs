@@ -87,7 +87,7 @@ fn attack(
     let mut s: TcpStream = socket.into();
     let me = s.local_addr().expect("local address");
     used.lock().expect("lock").insert(me.to_string());
-    let _ = s.set_write_timeout(Some(Duration::from_millis(500)));
+    let _ = s.set_write_timeout(Some(Duration::from_secs(5)));
     let mut round = 0u32;
     while !stop.load(Ordering::Relaxed) {
         let ok = match round {
@@ -144,6 +144,14 @@ fn an_honest_peer_syncs_while_sockets_never_read() {
     let used = used.lock().expect("lock");
     let log = seed.log_text();
     let not_reading: Vec<&str> = log.lines().filter(|l| l.contains("not reading")).collect();
+    if std::env::var("SENDQUEUE_DEBUG").is_ok() {
+        for l in log
+            .lines()
+            .filter(|l| l.contains("disconnected") || l.contains("WARN"))
+        {
+            eprintln!("{l}");
+        }
+    }
     for line in &not_reading {
         let who = line
             .split("disconnected ")
