@@ -144,14 +144,6 @@ fn an_honest_peer_syncs_while_sockets_never_read() {
     let used = used.lock().expect("lock");
     let log = seed.log_text();
     let not_reading: Vec<&str> = log.lines().filter(|l| l.contains("not reading")).collect();
-    if std::env::var("SENDQUEUE_DEBUG").is_ok() {
-        for l in log
-            .lines()
-            .filter(|l| l.contains("disconnected") || l.contains("WARN"))
-        {
-            eprintln!("{l}");
-        }
-    }
     for line in &not_reading {
         let who = line
             .split("disconnected ")
