@@ -27,8 +27,9 @@ use crate::chain::{MAX_RUN_BLOCKS, PeerId};
 /// worker before its socket is not read: one batch of blocks.
 pub const PEER_JOBS: u64 = MAX_RUN_BLOCKS as u64;
 /// Bytes of blocks and transactions (as encoded) one peer may have waiting
-/// for the chain worker before its socket is not read.
-pub const PEER_JOB_BYTES: u64 = 8 << 20;
+/// for the chain worker before its socket is not read: also the most of
+/// one peer's work a block from another peer waits behind (one batch).
+pub const PEER_JOB_BYTES: u64 = 4 << 20;
 /// Bytes waiting for the chain worker from all peers together past which
 /// every peer with jobs waiting is not read.
 pub const TOTAL_JOB_BYTES: u64 = 64 << 20;
