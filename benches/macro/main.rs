@@ -10,7 +10,9 @@
 //! `printchain`, `reindexutxo` and peak RSS ([`sync`]); relay of signed
 //! payments through three nodes ([`relay`]); block propagation per hop
 //! along a line of five nodes ([`propagation`]); `getbalance`/`send`
-//! latency with a large UTXO set ([`balance`]).
+//! latency with a large UTXO set ([`balance`]); hostile peers: memory under
+//! sockets that never read, an honest tip under a side-branch flood, sync
+//! under fake `inv`s ([`hostile`]).
 //!
 //! Environment (defaults in brackets): `BENCH_BLOCKS` [2000], `BENCH_TXS`
 //! [3], `BENCH_PAY_BLOCKS` [2000], `BENCH_PRINT_BLOCKS` [1000],
@@ -21,7 +23,9 @@
 //! seconds per wait [600], `BENCH_RELAY_TIMEOUT` seconds for the relay to
 //! finish [60].
 //! `BENCH_ONLY=relay` runs the tx-heavy sync and the relay alone;
-//! `BENCH_ONLY=propagation` the line of nodes alone.
+//! `BENCH_ONLY=propagation` the line of nodes alone; `BENCH_ONLY=hostile`
+//! the hostile-peer rows alone ([`hostile`]: `BENCH_HOSTILE_SOCKETS` [16],
+//! `BENCH_SIDE_BLOCKS` [150], `BENCH_FAKE_SYNC_BLOCKS` [3000]).
 //! Needs `target/release/examples/genchain` (`make bench` builds it).
 
 use anyhow::{Result, bail};
@@ -32,6 +36,7 @@ mod support;
 
 mod balance;
 mod harness;
+mod hostile;
 mod limits;
 mod propagation;
 mod relay;
@@ -60,6 +65,11 @@ fn main() -> Result<()> {
         table.finish(json!({ "propagation": env("BENCH_PROP_BLOCKS", 20) }))?;
         return Ok(());
     }
+    if std::env::var("BENCH_ONLY").is_ok_and(|v| v == "hostile") {
+        hostile::run(&mut table, root.path())?;
+        table.finish(json!({ "side_blocks": env("BENCH_SIDE_BLOCKS", 150) }))?;
+        return Ok(());
+    }
     let only_relay = std::env::var("BENCH_ONLY").is_ok_and(|v| v == "relay");
     // The relay alone skips the limits: the sync's verify ratio means
     // nothing then.
@@ -78,6 +88,7 @@ fn main() -> Result<()> {
     propagation::run(&mut table, root.path())?;
     sync::empty(&mut table, root.path())?;
     balance::run(&mut table, root.path())?;
+    hostile::run(&mut table, root.path())?;
     let params = json!({
         "blocks": env("BENCH_BLOCKS", 2000),
         "txs": env("BENCH_TXS", 3),

@@ -5,7 +5,7 @@
 //! `POST /api/node/mint`; and `GET /api/events`, Server-Sent Events of
 //! [`crate::net::NodeEvent`]s (event name = the JSON `type`).
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::convert::Infallible;
 use std::net::SocketAddr;
 
@@ -20,11 +20,12 @@ use serde_json::{Value, json};
 use tokio::sync::broadcast::error::RecvError;
 
 use super::error::ApiError;
-use super::schema::{ChainTip, MempoolCount, Peer, Status};
+use super::schema::{ChainTip as SchemaTip, MempoolCount, Peer, Status};
 use super::{Api, auth, blocking};
 use crate::core::address::Address;
+use crate::core::hash::BlockHash;
 use crate::protocol::{LocalReply, LocalRequest};
-use crate::store::BlockStatus;
+use crate::store::{BlockMeta, BlockStatus, StoreError};
 
 /// The routes of this file.
 pub fn routes() -> Router<Api> {
@@ -138,41 +139,94 @@ async fn peers(State(api): State<Api>) -> Result<Json<Vec<Peer>>, ApiError> {
     Ok(Json(peers_list(&api).await?))
 }
 
-async fn chaintips(State(api): State<Api>) -> Result<Json<Vec<ChainTip>>, ApiError> {
+/// Most tips `GET /api/node/chaintips` lists (the highest first).
+pub const MAX_CHAINTIPS: usize = 1_000;
+
+/// One request at a time computes the tips: concurrent requests wait for
+/// it instead of each burning a core.
+static CHAINTIPS: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+async fn chaintips(State(api): State<Api>) -> Result<Json<Vec<SchemaTip>>, ApiError> {
+    let _one = CHAINTIPS.lock().await;
     let store = api.node.store().clone();
     blocking(move || {
         let index = store.block_index()?;
-        let parents: HashSet<_> = index.iter().map(|(_, m)| m.prev).collect();
         let tip = store.tip()?;
+        let on_best = |h: &BlockHash, height: u64| Ok(store.hash_at(height)? == Some(*h));
         let mut out = Vec::new();
-        for (hash, meta) in index.iter().filter(|(h, _)| !parents.contains(h)) {
-            // Walk back to the best chain: the branch length.
-            let (mut cur, mut m, mut len) = (*hash, *meta, 0u64);
-            while !store.is_on_best_chain(&cur)? && m.height > 0 {
-                len += 1;
-                cur = m.prev;
-                m = match store.block_meta(&cur)? {
-                    Some(m) => m,
-                    None => break,
-                };
-            }
-            let status = match meta.status {
-                _ if *hash == tip.hash => "active",
+        for t in chain_tips(&index, on_best)?.into_iter().take(MAX_CHAINTIPS) {
+            let status = match t.status {
+                _ if t.hash == tip.hash => "active",
                 BlockStatus::Invalid => "invalid",
                 BlockStatus::Valid => "valid-fork",
                 BlockStatus::Stored => "valid-headers",
             };
-            out.push(ChainTip {
-                height: meta.height,
-                hash: hash.to_string(),
-                branchlen: len,
+            out.push(SchemaTip {
+                height: t.height,
+                hash: t.hash.to_string(),
+                branchlen: t.branchlen,
                 status: status.to_string(),
             });
         }
-        out.sort_by_key(|t| std::cmp::Reverse(t.height));
         Ok(Json(out))
     })
     .await
+}
+
+/// A block no other block names as parent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct ChainTip {
+    hash: BlockHash,
+    height: u64,
+    /// Blocks between it and the best chain (0 on it).
+    branchlen: u64,
+    status: BlockStatus,
+}
+
+/// The tips of `index`, highest first, each with its branch length.
+/// `on_best(hash, height)` is asked at most once per indexed block: each
+/// walk back towards the best chain stops at a block an earlier walk
+/// measured, so the work is bounded by the index, not tips times depth.
+///
+/// Errors: whatever `on_best` returns.
+fn chain_tips(
+    index: &[(BlockHash, BlockMeta)],
+    mut on_best: impl FnMut(&BlockHash, u64) -> Result<bool, StoreError>,
+) -> Result<Vec<ChainTip>, StoreError> {
+    let metas: HashMap<BlockHash, &BlockMeta> = index.iter().map(|(h, m)| (*h, m)).collect();
+    let parents: HashSet<BlockHash> = index.iter().map(|(_, m)| m.prev).collect();
+    // Blocks between a block and the best chain, once measured.
+    let mut dist: HashMap<BlockHash, u64> = HashMap::new();
+    let mut out = Vec::new();
+    for (hash, meta) in index.iter().filter(|(h, _)| !parents.contains(h)) {
+        let mut path = Vec::new();
+        let mut cur = *hash;
+        let base = loop {
+            if let Some(d) = dist.get(&cur) {
+                break *d;
+            }
+            let Some(m) = metas.get(&cur) else {
+                break 0; // parent not indexed: the branch ends here
+            };
+            if m.height == 0 || on_best(&cur, m.height)? {
+                dist.insert(cur, 0);
+                break 0;
+            }
+            path.push(cur);
+            cur = m.prev;
+        };
+        for (i, h) in path.iter().rev().enumerate() {
+            dist.insert(*h, base + i as u64 + 1);
+        }
+        out.push(ChainTip {
+            hash: *hash,
+            height: meta.height,
+            branchlen: dist.get(hash).copied().unwrap_or(0),
+            status: meta.status,
+        });
+    }
+    out.sort_by_key(|t| std::cmp::Reverse(t.height));
+    Ok(out)
 }
 
 fn done(reply: LocalReply) -> Result<Json<Value>, ApiError> {
@@ -311,4 +365,66 @@ async fn events(
         Some((Ok(e), (rx, stop, slot)))
     });
     Ok(Sse::new(stream).keep_alive(KeepAlive::default()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hash(n: u64) -> BlockHash {
+        let mut h = [0u8; 32];
+        h[..8].copy_from_slice(&n.to_le_bytes());
+        BlockHash(crate::core::hash::Hash256(h))
+    }
+
+    fn meta(prev: BlockHash, height: u64) -> BlockMeta {
+        BlockMeta {
+            prev,
+            height,
+            chain_work: 0,
+            status: BlockStatus::Stored,
+        }
+    }
+
+    /// A best chain of 200 blocks and a comb of 150 side tips, each a
+    /// branch of 1 to 150 blocks forking at height 10: every block is
+    /// asked about once, not once per tip walking through it.
+    #[test]
+    fn tips_of_a_comb_cost_one_question_per_block() {
+        let mut index = vec![(hash(0), meta(BlockHash::ZERO, 0))];
+        for h in 1..200 {
+            index.push((hash(h), meta(hash(h - 1), h)));
+        }
+        let mut next = 1_000_000;
+        let mut prev = hash(10);
+        // One spine of 150 side blocks off height 10, each with a tip.
+        for d in 1..=150u64 {
+            let spine = hash(next);
+            index.push((spine, meta(prev, 10 + d)));
+            index.push((hash(next + 1), meta(spine, 11 + d)));
+            prev = spine;
+            next += 2;
+        }
+        let best: HashSet<BlockHash> = (0..200).map(hash).collect();
+        let mut asked = 0;
+        let tips = chain_tips(&index, |h, _| {
+            asked += 1;
+            Ok(best.contains(h))
+        })
+        .expect("tips");
+        assert_eq!(tips.len(), 151, "the best tip and 150 teeth");
+        assert!(
+            asked <= index.len(),
+            "{asked} questions for {} blocks",
+            index.len()
+        );
+        assert_eq!(
+            tips.iter()
+                .find(|t| t.hash == hash(199))
+                .map(|t| t.branchlen),
+            Some(0)
+        );
+        let deepest = tips.iter().map(|t| t.branchlen).max();
+        assert_eq!(deepest, Some(151));
+    }
 }

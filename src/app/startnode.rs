@@ -398,6 +398,29 @@ impl Queries for Text {
         })
     }
 
+    /// The long scans (`checkchain`, `printchain`, `printchain --verify`)
+    /// read the store alone, off the chain worker.
+    fn answer_from_store(&self, store: &ChainStore, request: &Request) -> Option<Result<String>> {
+        let scan = |f: &dyn Fn() -> Result<String>| {
+            if matches!(store.tip(), Err(StoreError::NoChain)) {
+                return Err(StoreError::NoChain.into());
+            }
+            f()
+        };
+        Some(match request {
+            Request::PrintChain(json) => scan(&|| Ok(query::printchain_text(store, *json, false)?)),
+            Request::PrintChainVerified(json) => {
+                scan(&|| Ok(query::printchain_text(store, *json, true)?))
+            }
+            Request::CheckChain => scan(&|| Ok(query::checkchain_text(store)?)),
+            Request::Read {
+                query: q @ crate::net::control::Query::CheckChain,
+                json,
+            } => scan(&|| super::inspect::read(store, None, q, *json)),
+            _ => return None,
+        })
+    }
+
     /// As on a stopped node: with no chain yet, `status` is the
     /// no-chain error (so scripts waiting for height 0 wait for a genesis).
     fn status(&self, reply: &LocalReply) -> Result<String> {

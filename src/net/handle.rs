@@ -4,11 +4,11 @@
 //! [`NodeEvent`]s fed by the reactor.
 
 use std::net::SocketAddr;
-use std::sync::mpsc as std_mpsc;
 
 use serde::Serialize;
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
 
+use super::queue::JobSender;
 use super::reactor::Control;
 use super::worker::Job;
 use crate::chain::{Chain, ChainEvent};
@@ -136,7 +136,7 @@ pub struct Stopping;
 #[derive(Clone)]
 pub struct NodeHandle {
     pub(super) control: mpsc::Sender<Control>,
-    pub(super) jobs: std_mpsc::Sender<Job>,
+    pub(super) jobs: JobSender,
     pub(super) store: ChainStore,
     pub(super) events: broadcast::Sender<NodeEvent>,
     pub(super) shutdown: watch::Receiver<bool>,
@@ -158,7 +158,8 @@ impl NodeHandle {
 
     /// Runs `f` on the chain worker between chain updates (it sees the
     /// mempool) and returns its result. `f` must be short: chain work
-    /// waits for it.
+    /// waits for it. Scans that need only the store belong in
+    /// `spawn_blocking` on [`NodeHandle::store`] instead.
     ///
     /// Errors: [`Stopping`].
     pub async fn query<T, F>(&self, f: F) -> Result<T, Stopping>

@@ -4,7 +4,8 @@
 //!   outputs; timers become [`crate::protocol::Input::Tick`]s.
 //! * [`peer`]: a reader and a writer task per connection.
 //! * [`worker`]: the chain worker thread (validation, reorgs, mints and
-//!   control queries, in order, off the reactor).
+//!   control queries that need the mempool, off the reactor), fed by
+//!   [`queue`]: bounded per peer and in total, drained fairly.
 //! * [`server`] and [`control`]: the local control socket.
 //! * [`submit`]: `node send`'s P2P path to a remote node.
 //! * [`log`]: log lines and the sync progress bar.
@@ -17,6 +18,7 @@ pub mod control;
 pub mod handle;
 pub mod log;
 pub mod peer;
+pub mod queue;
 pub mod reactor;
 pub mod server;
 pub mod submit;
@@ -112,7 +114,7 @@ async fn serve(
     let mut protocol = Protocol::new(config.protocol.clone(), store.clone(), Vec::new());
     protocol.restore_peers(known_peers(&store), reactor::now_ms());
     let (inputs, rx) = mpsc::channel(1024);
-    let (jobs, job_rx) = std::sync::mpsc::channel();
+    let (jobs, job_rx) = queue::channel();
     let (control, control_rx) = mpsc::channel(64);
     let (w_jobs, w_inputs, threads) = (jobs.clone(), inputs.clone(), config.threads);
     let worker = std::thread::spawn(move || worker::run(chain, job_rx, w_jobs, w_inputs, threads));
@@ -140,11 +142,15 @@ async fn serve(
     let control_listener =
         UnixListener::bind(&config.control).context("cannot create the control socket")?;
     restrict_file(&config.control);
+    let backends = server::Backends {
+        control: control.clone(),
+        jobs: jobs.clone(),
+        store: handle.store.clone(),
+    };
     tokio::spawn(server::serve(
         control_listener,
         queries,
-        control.clone(),
-        jobs.clone(),
+        backends,
         shutdown.clone(),
     ));
     let bound = listener.local_addr().unwrap_or(config.listen);

@@ -4,13 +4,28 @@
 //! Every queued frame is charged (its encoded length plus
 //! [`MESSAGE_OVERHEAD`]) to its peer and to the whole node until the
 //! writer has handed it to the socket, or it is dropped with the
-//! connection. A peer whose charge would pass [`PEER_QUEUE_BYTES`], or
-//! that has frames waiting while the node's total would pass
-//! [`TOTAL_QUEUE_BYTES`], does not read and is dropped.
+//! connection. The cost of a peer that does not read falls on that peer
+//! alone (Bitcoin Core's `fPauseSend`):
+//!
+//! * while more than [`PAUSE_BYTES`] wait for it, its next message is not
+//!   read (so not served either), whatever it is: a peer that does not
+//!   read its answers goes silent to the protocol and is dropped as idle,
+//!   pongs or not;
+//! * its socket's kernel send buffer is fixed ([`SOCKET_SEND_BUFFER`]), so
+//!   what it parks beyond this accounting stays small;
+//! * a frame its writer cannot hand to the socket within the write timeout
+//!   (the idle timeout) drops it as not reading;
+//! * a peer whose queue would pass [`PEER_QUEUE_BYTES`] is dropped;
+//! * when the node's total passes [`TOTAL_QUEUE_BYTES`], the reactor drops
+//!   the peer whose queue has waited longest without a frame written
+//!   ([`PeerHandle::stalled_ms`]), never one merely for having frames
+//!   waiting: a peer that reads keeps its queue moving and is not chosen
+//!   while a stalled one exists.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
 use futures::{SinkExt, StreamExt};
 use tokio::net::TcpStream;
@@ -19,6 +34,7 @@ use tokio_util::codec::Framed;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info};
 
+use super::queue::Load;
 use crate::chain::PeerId;
 use crate::protocol::Input;
 use crate::wire::frame::{Frame, FrameCodec, FrameError, HEADER_LEN};
@@ -29,28 +45,49 @@ use crate::wire::message::Message;
 /// ([`crate::protocol::sync::ANSWER_BYTES`] plus one 1 MB block) and a
 /// largest `notfound` (50,000 hashes, 1.6 MB).
 pub const PEER_QUEUE_BYTES: u64 = 4 << 20;
-/// Bytes queued to all peers together past which a peer that still has
-/// frames waiting is dropped instead of queued more.
+/// Bytes queued to one peer past which its next message is not read until
+/// the writer has brought the queue back under (module docs). Above the
+/// paced block answers ([`crate::protocol::sync::ANSWER_BYTES`] plus one
+/// 1 MB block), so a syncing peer is paused only while it is behind on
+/// reading.
+pub const PAUSE_BYTES: u64 = 1 << 20;
+/// Bytes queued to all peers together past which the most stalled peer is
+/// dropped (module docs).
 pub const TOTAL_QUEUE_BYTES: u64 = 32 << 20;
 /// Bytes charged per queued frame besides its encoded length (the queue
 /// node and frame bookkeeping).
 pub const MESSAGE_OVERHEAD: u64 = 128;
 
-/// Why a message could not be queued: the peer is dropped.
+/// The kernel send buffer asked for on each peer socket (Linux doubles
+/// it): what a peer that does not read can park in the kernel, beyond our
+/// own accounting, before its frames wait in its queue and it is paused.
+/// Left to autotuning, one non-reading socket on loopback held 4 MB there
+/// and kept talking.
+pub const SOCKET_SEND_BUFFER: usize = 256 << 10;
+
+/// How often a reader paused for the chain worker ([`Load::over`]) looks
+/// again.
+const WORKER_POLL: Duration = Duration::from_millis(20);
+
+/// Why a peer's queue is given up: the peer is dropped as not reading.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum QueueFull {
     /// The peer's own queue would pass [`PEER_QUEUE_BYTES`]; bytes queued.
     Peer(u64),
-    /// The node's total would pass [`TOTAL_QUEUE_BYTES`] and the peer has
-    /// this many bytes waiting.
-    Node(u64),
+    /// The node's total passed [`TOTAL_QUEUE_BYTES`] and this peer's queue
+    /// had waited longest: bytes queued, milliseconds since its writer
+    /// last wrote a frame.
+    Node(u64, u64),
 }
 
 impl std::fmt::Display for QueueFull {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Self::Peer(n) => write!(f, "send queue full: {n} bytes waiting"),
-            Self::Node(n) => write!(f, "node send queues full; {n} bytes waiting for it"),
+            Self::Node(n, ms) => write!(
+                f,
+                "node send queues full; {n} bytes waiting for it, none written for {ms} ms"
+            ),
         }
     }
 }
@@ -91,16 +128,32 @@ pub struct PeerHandle {
     /// message: the reader reads the next one only then, so what a peer
     /// makes us hold between its socket and the protocol is one message.
     pub processed: Arc<Notify>,
+    /// What it has waiting for the chain worker.
+    pub load: Arc<Load>,
     tx: mpsc::UnboundedSender<Queued>,
-    queued: Arc<AtomicU64>,
+    queue: Arc<SendQueue>,
     total: Arc<AtomicU64>,
+}
+
+/// A peer's send queue as its reader, writer and the reactor see it.
+#[derive(Default)]
+struct SendQueue {
+    /// Bytes charged and not yet written.
+    bytes: Arc<AtomicU64>,
+    /// When the writer last wrote a frame, or the queue last turned
+    /// non-empty (ms since the Unix epoch).
+    moved: AtomicU64,
+    /// Signalled by the writer after each frame: a paused reader checks
+    /// the queue again.
+    drained: Notify,
 }
 
 impl PeerHandle {
     /// Queues `message` for the writer.
     ///
-    /// Errors: [`QueueFull`] when the peer's or the node's queue is full
-    /// (module docs); nothing is queued then.
+    /// Errors: [`QueueFull::Peer`] when the peer's queue would pass
+    /// [`PEER_QUEUE_BYTES`]; nothing is queued then. The node's total is
+    /// the reactor's to enforce ([`PeerHandle::stalled_ms`]).
     pub fn send(&self, message: Message) -> Result<(), QueueFull> {
         let block_bytes = match &message {
             Message::Block(b) => Some((b.block.encoded_size(), false)),
@@ -109,19 +162,20 @@ impl PeerHandle {
         };
         let frame = message.to_frame();
         let bytes = (frame.payload.len() + HEADER_LEN) as u64 + MESSAGE_OVERHEAD;
-        let queued = self.queued.load(Ordering::Relaxed);
+        let queued = self.queued();
         if queued.saturating_add(bytes) > PEER_QUEUE_BYTES {
             return Err(QueueFull::Peer(queued));
         }
-        let total = self.total.load(Ordering::Relaxed);
-        if queued > 0 && total.saturating_add(bytes) > TOTAL_QUEUE_BYTES {
-            return Err(QueueFull::Node(queued));
+        if queued == 0 {
+            self.queue
+                .moved
+                .store(super::reactor::now_ms(), Ordering::Relaxed);
         }
-        self.queued.fetch_add(bytes, Ordering::Relaxed);
+        self.queue.bytes.fetch_add(bytes, Ordering::Relaxed);
         self.total.fetch_add(bytes, Ordering::Relaxed);
         let charge = Charge {
             bytes,
-            peer: self.queued.clone(),
+            peer: self.queue.bytes.clone(),
             total: self.total.clone(),
         };
         let item = Queued {
@@ -136,35 +190,75 @@ impl PeerHandle {
 
     /// Bytes queued to this peer and not yet written.
     pub fn queued(&self) -> u64 {
-        self.queued.load(Ordering::Relaxed)
+        self.queue.bytes.load(Ordering::Relaxed)
+    }
+
+    /// Milliseconds (at `now`, ms since the Unix epoch) its queue has
+    /// waited without the writer writing a frame; 0 when nothing waits.
+    pub fn stalled_ms(&self, now: u64) -> u64 {
+        if self.queued() == 0 {
+            return 0;
+        }
+        now.saturating_sub(self.queue.moved.load(Ordering::Relaxed))
     }
 }
 
-/// Starts the tasks of a connection and returns its handle. Inputs go to
-/// `inputs`, ending with [`Input::Disconnected`]. `permit` (an inbound
-/// slot) is kept in the handle; `socket` (an inbound socket) is held until
-/// the socket is really closed; `total` counts the bytes queued to every
-/// peer of the node.
+/// What a connection needs besides its socket: where inputs go (ending
+/// with [`Input::Disconnected`]), the node's total of queued bytes, and
+/// the most a frame may take to be written before the peer is dropped as
+/// not reading.
+#[derive(Clone)]
+pub struct Wiring {
+    /// The reactor's input channel.
+    pub inputs: mpsc::Sender<Input>,
+    /// Bytes queued to every peer of the node.
+    pub total: Arc<AtomicU64>,
+    /// The write timeout (the protocol's idle timeout).
+    pub write_timeout: Duration,
+    /// The peer's share of the chain worker's queue.
+    pub load: Arc<Load>,
+}
+
+/// Starts the tasks of a connection and returns its handle. `permit` (an
+/// inbound slot) is kept in the handle; `socket` (an inbound socket) is
+/// held until the socket is really closed.
 pub fn spawn(
     id: PeerId,
     stream: TcpStream,
     addr: SocketAddr,
-    inputs: mpsc::Sender<Input>,
+    wiring: Wiring,
     (permit, socket): (Option<OwnedSemaphorePermit>, Option<OwnedSemaphorePermit>),
-    total: Arc<AtomicU64>,
 ) -> PeerHandle {
     let _ = stream.set_nodelay(true);
+    let _ = socket2::SockRef::from(&stream).set_send_buffer_size(SOCKET_SEND_BUFFER);
     let (sink, frames) = Framed::new(stream, FrameCodec::for_messages()).split();
     let (tx, rx) = mpsc::unbounded_channel::<Queued>();
     let close = CancellationToken::new();
-    let writer = tokio::spawn(write_loop(id, sink, rx, inputs.clone(), close.clone()));
+    let queue = Arc::new(SendQueue::default());
+    let Wiring {
+        inputs,
+        total,
+        write_timeout,
+        load,
+    } = wiring;
+    let writer = Writer {
+        id,
+        inputs: inputs.clone(),
+        close: close.clone(),
+        queue: queue.clone(),
+        timeout: write_timeout,
+    };
+    let writer = tokio::spawn(writer.run(sink, rx));
     let processed = Arc::new(Notify::new());
     let done = processed.clone();
     let token = close.clone();
+    let paused = (queue.clone(), load.clone());
     tokio::spawn(async move {
-        let reason = read_loop(id, frames, &inputs, &token, &done).await;
+        let mut reason = read_loop(id, frames, &inputs, &token, &done, &paused).await;
         token.cancel();
-        let _ = writer.await;
+        if let Ok(Some(stalled)) = writer.await {
+            reason = stalled;
+        }
         drop(socket);
         if reason == "closed by peer" || reason == "closed" {
             debug!("disconnected {addr}: {reason}");
@@ -178,8 +272,9 @@ pub fn spawn(
         close,
         permit,
         processed,
+        load,
         tx,
-        queued: Arc::new(AtomicU64::new(0)),
+        queue,
         total,
     }
 }
@@ -193,6 +288,7 @@ async fn read_loop(
     inputs: &mpsc::Sender<Input>,
     close: &CancellationToken,
     processed: &Notify,
+    (queue, load): &(Arc<SendQueue>, Arc<Load>),
 ) -> String {
     loop {
         let next = tokio::select! {
@@ -218,42 +314,85 @@ async fn read_loop(
             _ = close.cancelled() => return "closed".into(),
             _ = processed.notified() => {}
         }
+        // Its answers are not read: neither is its next message.
+        while queue.bytes.load(Ordering::Relaxed) > PAUSE_BYTES {
+            tokio::select! {
+                _ = close.cancelled() => return "closed".into(),
+                _ = queue.drained.notified() => {}
+            }
+        }
+        // The chain worker is behind on its blocks: wait for it.
+        while load.over() {
+            tokio::select! {
+                _ = close.cancelled() => return "closed".into(),
+                _ = tokio::time::sleep(WORKER_POLL) => {}
+            }
+        }
     }
 }
 
-async fn write_loop(
+/// A connection's writer task.
+struct Writer {
     id: PeerId,
-    mut sink: Sink,
-    mut rx: mpsc::UnboundedReceiver<Queued>,
     inputs: mpsc::Sender<Input>,
     close: CancellationToken,
-) {
-    loop {
-        let m = tokio::select! {
-            _ = close.cancelled() => break,
-            m = rx.recv() => match m { Some(m) => m, None => break },
-        };
-        let Queued {
-            frame,
-            block_bytes,
-            _charge: charge,
-        } = m;
-        let sent = tokio::select! {
-            _ = close.cancelled() => break,
-            r = sink.send(frame) => r,
-        };
-        drop(charge);
-        if sent.is_err() {
-            break;
-        }
-        if let Some((bytes, tx)) = block_bytes {
-            let input = match tx {
-                true => Input::TxFlushed { peer: id, bytes },
-                false => Input::Flushed { peer: id, bytes },
+    queue: Arc<SendQueue>,
+    timeout: Duration,
+}
+
+impl Writer {
+    /// Writes queued frames until the connection closes; returns why it
+    /// closed it, if it did (a frame not written within the timeout).
+    async fn run(self, mut sink: Sink, mut rx: mpsc::UnboundedReceiver<Queued>) -> Option<String> {
+        let mut stalled = None;
+        loop {
+            let m = tokio::select! {
+                _ = self.close.cancelled() => break,
+                m = rx.recv() => match m { Some(m) => m, None => break },
             };
-            let _ = inputs.send(input).await;
+            let Queued {
+                frame,
+                block_bytes,
+                _charge: charge,
+            } = m;
+            let sent = tokio::select! {
+                _ = self.close.cancelled() => break,
+                r = tokio::time::timeout(self.timeout, sink.send(frame)) => r,
+            };
+            drop(charge);
+            match sent {
+                Ok(Ok(())) => {}
+                Ok(Err(_)) => break,
+                Err(_) => {
+                    stalled = Some(format!(
+                        "not reading: a frame waited {}s to be written",
+                        self.timeout.as_secs()
+                    ));
+                    break;
+                }
+            }
+            self.queue
+                .moved
+                .store(super::reactor::now_ms(), Ordering::Relaxed);
+            self.queue.drained.notify_one();
+            if let Some((bytes, tx)) = block_bytes {
+                let input = match tx {
+                    true => Input::TxFlushed {
+                        peer: self.id,
+                        bytes,
+                    },
+                    false => Input::Flushed {
+                        peer: self.id,
+                        bytes,
+                    },
+                };
+                let _ = self.inputs.send(input).await;
+            }
         }
+        self.close.cancel();
+        // What is still queued is released now, not after the close.
+        drop(rx);
+        let _ = tokio::time::timeout(Duration::from_secs(1), sink.close()).await;
+        stalled
     }
-    close.cancel();
-    let _ = tokio::time::timeout(std::time::Duration::from_secs(1), sink.close()).await;
 }

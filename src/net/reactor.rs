@@ -5,7 +5,6 @@
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::mpsc as std_mpsc;
 use std::time::Duration;
 
 use tokio::net::{TcpListener, TcpStream};
@@ -14,6 +13,7 @@ use tracing::{debug, warn};
 
 use super::log;
 use super::peer::{self, PeerHandle};
+use super::queue::JobSender;
 use super::worker::Job;
 use crate::chain::PeerId;
 use crate::protocol::{Input, LocalReply, Millis, Output, Protocol, ReplyId};
@@ -38,7 +38,7 @@ pub struct Reactor {
     next_reply: ReplyId,
     replies: HashMap<ReplyId, oneshot::Sender<LocalReply>>,
     inputs: mpsc::Sender<Input>,
-    jobs: std_mpsc::Sender<Job>,
+    jobs: JobSender,
     inbound: Arc<Semaphore>,
     /// Inbound sockets open, those still closing included.
     sockets: Arc<Semaphore>,
@@ -68,7 +68,7 @@ impl Reactor {
     pub fn new(
         protocol: Protocol,
         inputs: mpsc::Sender<Input>,
-        jobs: std_mpsc::Sender<Job>,
+        jobs: JobSender,
         max_inbound: usize,
     ) -> Reactor {
         let (dialed, dialed_rx) = mpsc::channel(64);
@@ -219,8 +219,13 @@ impl Reactor {
     ) -> PeerId {
         let id = self.next_peer;
         self.next_peer += 1;
-        let total = self.queued_total.clone();
-        let handle = peer::spawn(id, stream, addr, self.inputs.clone(), permits, total);
+        let wiring = peer::Wiring {
+            inputs: self.inputs.clone(),
+            total: self.queued_total.clone(),
+            write_timeout: Duration::from_millis(self.protocol.config().idle_timeout.max(1000)),
+            load: self.jobs.new_load(),
+        };
+        let handle = peer::spawn(id, stream, addr, wiring, permits);
         self.peers.insert(id, handle);
         id
     }
@@ -238,6 +243,7 @@ impl Reactor {
                     warn!("disconnected {}: not reading ({full})", p.addr);
                     p.close.cancel();
                 }
+                self.shed_send_queues();
             }
             Output::Connect(addr) => self.dial(addr),
             Output::Disconnect { peer, reason } => {
@@ -250,23 +256,59 @@ impl Reactor {
                     });
                 }
             }
-            Output::ProcessBlock { block, from } => self.job(Job::Block(block, from)),
-            Output::AcceptTx { tx, from } => self.job(Job::Tx(tx, from)),
+            Output::ProcessBlock { block, from } => self.job(Job::Block(block, from), from),
+            Output::AcceptTx { tx, from } => self.job(Job::Tx(tx, from), from),
             Output::Mint {
                 minter,
                 time,
                 threshold,
-            } => self.job(Job::Mint {
-                minter,
-                time,
-                threshold,
-            }),
+            } => self.job(
+                Job::Mint {
+                    minter,
+                    time,
+                    threshold,
+                },
+                None,
+            ),
             Output::Reply(id, reply) => {
                 if let Some(r) = self.replies.remove(&id) {
                     let _ = r.send(reply);
                 }
             }
             Output::Event(e) => self.event(e),
+        }
+    }
+
+    /// While the node's queued bytes pass [`peer::TOTAL_QUEUE_BYTES`],
+    /// drops the open peer whose queue has waited longest without a frame
+    /// written (then the larger queue): the peers that do not read pay for
+    /// the cap, not whoever happens to send next. Bytes of peers already
+    /// closing are not counted: they are released as their writers stop.
+    fn shed_send_queues(&mut self) {
+        use std::sync::atomic::Ordering;
+        let mut total = self.queued_total.load(Ordering::Relaxed);
+        if total <= peer::TOTAL_QUEUE_BYTES {
+            return;
+        }
+        let now = now_ms();
+        let closing: u64 = self
+            .peers
+            .values()
+            .filter(|p| p.close.is_cancelled())
+            .map(|p| p.queued())
+            .sum();
+        total = total.saturating_sub(closing);
+        while total > peer::TOTAL_QUEUE_BYTES {
+            let victim = self
+                .peers
+                .values()
+                .filter(|p| !p.close.is_cancelled() && p.queued() > 0)
+                .max_by_key(|p| (p.stalled_ms(now), p.queued()));
+            let Some(p) = victim else { return };
+            let full = peer::QueueFull::Node(p.queued(), p.stalled_ms(now));
+            warn!("disconnected {}: not reading ({full})", p.addr);
+            total = total.saturating_sub(p.queued());
+            p.close.cancel();
         }
     }
 
@@ -290,8 +332,14 @@ impl Reactor {
         log::event(&e);
     }
 
-    fn job(&self, job: Job) {
-        if self.jobs.send(job).is_err() {
+    /// Queues `job` for the chain worker, charged to peer `from`'s load
+    /// (its reader pauses while the load is over, [`super::queue`]).
+    fn job(&self, job: Job, from: Option<PeerId>) {
+        let sent = match from.and_then(|id| self.peers.get(&id)) {
+            Some(p) => self.jobs.send_charged(job, &p.load),
+            None => self.jobs.send(job),
+        };
+        if sent.is_err() {
             warn!("chain worker stopped");
         }
     }

@@ -2,17 +2,18 @@
 //! CLI, one JSON response back (see [`super::control`]).
 
 use std::sync::Arc;
-use std::sync::mpsc as std_mpsc;
 
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::{mpsc, oneshot, watch};
 
 use super::control::{MAX_REQUEST, Request, Response};
+use super::queue::JobSender;
 use super::reactor::Control;
 use super::worker::Job;
 use crate::chain::Chain;
 use crate::protocol::{LocalReply, LocalRequest};
+use crate::store::ChainStore;
 
 /// The text of the control socket's answers, given by the application.
 pub trait Queries: Send + Sync + 'static {
@@ -21,6 +22,22 @@ pub trait Queries: Send + Sync + 'static {
     ///
     /// Errors: whatever the query reports; sent back as the error text.
     fn answer(&self, chain: &Chain, request: &Request) -> anyhow::Result<String>;
+    /// The answer to a read-only request that needs only the store (long
+    /// scans such as `checkchain` and `printchain --verify`), computed on
+    /// a blocking thread off the chain worker, so chain work never waits
+    /// for it; `None` (the default) sends the request to
+    /// [`Queries::answer`] on the worker. Answered again (at most
+    /// [`STORE_ANSWER_TRIES`] times) while the tip moves under it.
+    ///
+    /// Errors: whatever the query reports; sent back as the error text.
+    fn answer_from_store(
+        &self,
+        store: &ChainStore,
+        request: &Request,
+    ) -> Option<anyhow::Result<String>> {
+        let _ = (store, request);
+        None
+    }
     /// The text of `status` from the protocol's figures.
     ///
     /// Errors: whatever the application reports (e.g. no chain yet).
@@ -42,31 +59,45 @@ pub trait Queries: Send + Sync + 'static {
     }
 }
 
+/// Times a store-only answer is computed while the tip keeps moving
+/// during it; the last one is sent as it is.
+pub const STORE_ANSWER_TRIES: usize = 3;
+
+/// Where the control socket's requests go: the protocol (`control`), the
+/// chain worker (`jobs`) and the store read on blocking threads.
+#[derive(Clone)]
+pub struct Backends {
+    /// The reactor's local requests.
+    pub control: mpsc::Sender<Control>,
+    /// The chain worker's queue.
+    pub jobs: JobSender,
+    /// The store.
+    pub store: ChainStore,
+}
+
 /// Serves the control socket until `shutdown` turns true.
 pub async fn serve(
     listener: UnixListener,
     queries: Arc<dyn Queries>,
-    control: mpsc::Sender<Control>,
-    jobs: std_mpsc::Sender<Job>,
+    backends: Backends,
     mut shutdown: watch::Receiver<bool>,
 ) {
     loop {
         tokio::select! {
             _ = shutdown.changed() => return,
             r = listener.accept() => if let Ok((stream, _)) = r {
-                let (q, c, j) = (queries.clone(), control.clone(), jobs.clone());
-                tokio::spawn(handle(stream, q, c, j));
+                tokio::spawn(handle(stream, queries.clone(), backends.clone()));
             }
         }
     }
 }
 
-async fn handle(
-    stream: UnixStream,
-    queries: Arc<dyn Queries>,
-    control: mpsc::Sender<Control>,
-    jobs: std_mpsc::Sender<Job>,
-) {
+async fn handle(stream: UnixStream, queries: Arc<dyn Queries>, backends: Backends) {
+    let Backends {
+        control,
+        jobs,
+        store,
+    } = backends;
     let (rd, mut wr) = stream.into_split();
     let mut line = String::new();
     let mut reader = BufReader::new(rd.take(MAX_REQUEST as u64));
@@ -74,7 +105,10 @@ async fn handle(
         return;
     }
     let resp = match serde_json::from_str::<Request>(&line) {
-        Ok(req) => answer(req, queries, &control, &jobs).await,
+        Ok(req) => match from_store(&req, &queries, &store).await {
+            Some(r) => r,
+            None => answer(req, queries, &control, &jobs).await,
+        },
         Err(e) => Err(format!("bad request: {e}")),
     };
     let resp = match resp {
@@ -92,11 +126,38 @@ async fn handle(
     let _ = wr.write_all(out.as_bytes()).await;
 }
 
+/// [`Queries::answer_from_store`] on a blocking thread, again while the
+/// tip moved during it; `None` when the request needs the chain worker.
+async fn from_store(
+    req: &Request,
+    queries: &Arc<dyn Queries>,
+    store: &ChainStore,
+) -> Option<Result<String, String>> {
+    let (req, queries, store) = (req.clone(), queries.clone(), store.clone());
+    let job = move || {
+        let mut last = None;
+        for _ in 0..STORE_ANSWER_TRIES {
+            let before = store.tip().ok().map(|t| t.hash);
+            let answer = queries.answer_from_store(&store, &req)?;
+            let after = store.tip().ok().map(|t| t.hash);
+            last = Some(answer);
+            if before == after {
+                break;
+            }
+        }
+        last
+    };
+    match tokio::task::spawn_blocking(job).await {
+        Ok(answer) => answer.map(|r| r.map_err(|e| format!("{e:#}"))),
+        Err(_) => Some(Err("the query failed".into())),
+    }
+}
+
 async fn answer(
     req: Request,
     queries: Arc<dyn Queries>,
     control: &mpsc::Sender<Control>,
-    jobs: &std_mpsc::Sender<Job>,
+    jobs: &JobSender,
 ) -> Result<String, String> {
     let local = match &req {
         Request::Get(path) => {

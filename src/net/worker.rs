@@ -1,15 +1,16 @@
-//! The chain worker: one thread that owns the [`Chain`] and runs, in
-//! order, the block processing, transaction checks, mints and control
-//! queries the reactor hands it, so validation and reorgs never block the
-//! reactor. Results go back to the reactor as [`Input`]s.
+//! The chain worker: one thread that owns the [`Chain`] and runs the
+//! block processing, transaction checks, mints and control queries the
+//! reactor hands it (each peer's in order, peers in turn: [`super::queue`]),
+//! so validation and reorgs never block the reactor. Results go back to
+//! the reactor as [`Input`]s.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc as std_mpsc;
 
 use tokio::sync::{mpsc, oneshot};
 use tracing::{info, warn};
 
+use super::queue::{JobReceiver, JobSender};
 use crate::chain::{Chain, ChainEvent, MAX_RUN_BLOCKS, PeerId, miner};
 use crate::core::block::Block;
 use crate::core::params::now_secs;
@@ -46,8 +47,8 @@ pub enum Job {
 /// gone); returns the chain so the caller can flush its store.
 pub fn run(
     mut chain: Chain,
-    jobs: std_mpsc::Receiver<Job>,
-    own: std_mpsc::Sender<Job>,
+    jobs: JobReceiver,
+    own: JobSender,
     inputs: mpsc::Sender<Input>,
     threads: usize,
 ) -> Chain {
@@ -118,7 +119,7 @@ const BATCH_BYTES: u64 = 16 << 20;
 /// as one run. Returns them and the first other job met, which runs next.
 fn gather_blocks(
     first: (Block, Option<PeerId>),
-    jobs: &std_mpsc::Receiver<Job>,
+    jobs: &JobReceiver,
 ) -> (Vec<(Block, Option<PeerId>)>, Option<Job>) {
     let mut bytes = first.0.encoded_size();
     let mut batch = vec![first];
@@ -144,7 +145,7 @@ pub const TX_BATCH: usize = 64;
 /// first other job met, which runs next.
 fn gather_txs(
     first: (Transaction, Option<PeerId>),
-    jobs: &std_mpsc::Receiver<Job>,
+    jobs: &JobReceiver,
 ) -> (Vec<(Transaction, Option<PeerId>)>, Option<Job>) {
     let mut batch = vec![first];
     while batch.len() < TX_BATCH {
@@ -169,7 +170,7 @@ fn cancel_on_new_tip(events: &[ChainEvent], mining: &Option<Arc<AtomicBool>>) {
 
 /// Solves `block` on a thread of its own; the result comes back as
 /// [`Job::Minted`]. Returns the flag that abandons it.
-fn spawn_miner(mut block: Block, threads: usize, jobs: std_mpsc::Sender<Job>) -> Arc<AtomicBool> {
+fn spawn_miner(mut block: Block, threads: usize, jobs: JobSender) -> Arc<AtomicBool> {
     let cancel = Arc::new(AtomicBool::new(false));
     let flag = cancel.clone();
     info!(
