@@ -13,6 +13,8 @@ const SVG_NS = 'http://www.w3.org/2000/svg';
 const TX_PAGE = 25;
 /// Confirmed transactions an address page reads at most (40 API pages).
 const ADDRESS_TX_CAP = 1000;
+/// How often the chain tips and peers pages read the node again, ms.
+const POLL_MS = 4000;
 
 // ---- helpers ----------------------------------------------------------
 
@@ -458,7 +460,7 @@ function flow(tx) {
   const H = Math.max(90, Math.min(30, 200 / rows) * rows + 40);
   const total = Math.max(1, ins.reduce((s, i) => s + i.v, 0), outs.reduce((s, o) => s + o.v, 0));
   const span = H - 30, mid = W / 2;
-  const svg = svgEl('svg', {viewBox: `0 0 ${W} ${H}`, width: W, height: H, role: 'img', id: 'flow',
+  const svg = svgEl('svg', {viewBox: `0 0 ${W} ${H}`, width: W, height: H, role: 'group', id: 'flow',
     'aria-label': `Flow of ${plural(tx.vin.length, 'input')} into ${plural(tx.vout.length, 'output')}`});
   svg.append(svgEl('title', {}, `${plural(tx.vin.length, 'input')} → ${plural(tx.vout.length, 'output')}`));
   const side = (items, left) => {
@@ -667,7 +669,7 @@ function tipsPicture(tips, active) {
   const hi = Math.max(active.height, ...forks.map((t) => t.height));
   const x = (h) => 12 + ((h - lo) / Math.max(1, hi - lo)) * (W - 40);
   const H = rowH * (forks.length + 1) + 10;
-  const svg = svgEl('svg', {viewBox: `0 0 ${W} ${H}`, width: W, height: H, role: 'img', id: 'tips-picture',
+  const svg = svgEl('svg', {viewBox: `0 0 ${W} ${H}`, width: W, height: H, role: 'group', id: 'tips-picture',
     'aria-label': `Best chain to height ${active.height} and ${plural(forks.length, 'fork')}`});
   svg.append(svgEl('title', {}, `Best chain to height ${active.height} and ${plural(forks.length, 'fork')}`));
   const yA = 26;
@@ -739,8 +741,8 @@ const ROUTES = {
   tx: [viewTx, ['block', 'tx'], 1],
   address: [viewAddress, ['block', 'tx'], 2],
   mempool: [viewMempool, ['block', 'tx'], 0],
-  peers: [viewPeers, ['peer'], 0],
-  tips: [viewTips, ['block'], 0],
+  peers: [viewPeers, ['peer', 'poll'], 0],
+  tips: [viewTips, ['block', 'poll'], 0],
   search: [viewSearch, [], 1],
 };
 
@@ -844,6 +846,9 @@ function live() {
 setInterval(() => {
   for (const t of document.querySelectorAll('time[data-t]')) t.textContent = ago(Number(t.dataset.t));
 }, 30000);
+// What no event announces (a block stored on a side branch, a new ping
+// time) reaches the chain tips and peers pages by polling.
+setInterval(() => { if (!document.hidden) liveUpdate('poll'); }, POLL_MS);
 window.addEventListener('hashchange', () => route(false));
 refreshSummary().catch((e) => { document.getElementById('summary').textContent = e.message; }).then(() => route(false));
 live();
