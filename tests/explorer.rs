@@ -342,7 +342,8 @@ async fn goto(c: &Client, p: u16, route: &str) {
 }
 
 /// The 3-node network: the central node (HTTP API on `port`), a wallet
-/// node holding four keys (two funded), a minter minting at 2 transactions.
+/// node holding four keys (two funded), a minter minting when told to
+/// (`node mint`; its threshold of 100 transactions is never reached).
 /// The central node's chain has 14 blocks at the start (13 paying its own
 /// genesis key `genesis_key`, so its history spans two pages).
 struct Net {
@@ -373,7 +374,10 @@ fn network() -> Net {
     let port = free_port();
     central.start_central(&["--http", &format!("127.0.0.1:{port}")]);
     wallet.start_seeded(&central.addr(), &[]);
-    minter.start_seeded(&central.addr(), &["--minter", &m, "--mint-threshold", "2"]);
+    minter.start_seeded(
+        &central.addr(),
+        &["--minter", &m, "--mint-threshold", "100"],
+    );
     wait_same_tip(&[&central, &wallet, &minter], 13);
     wait_for(WAIT, "both nodes to connect to the central node", || {
         central.status().is_some_and(|s| s.peers >= 2)
@@ -434,14 +438,30 @@ fn send_block(peer: &mut RawPeer, block: &Block) {
     }));
 }
 
-/// The txid a `send` printed.
+/// A payment of `amount` coins with a fee of 1 coin from the wallet
+/// node: its txid.
 fn send(net: &Net, from: &str, to: &str, amount: &str) -> String {
+    send_from(&net.wallet, from, to, amount)
+}
+
+fn send_from(node: &Node, from: &str, to: &str, amount: &str) -> String {
     tokio::task::block_in_place(|| {
-        sent_txid(
-            &net.wallet
-                .ok(&["send", "--from", from, "--to", to, "--amount", amount]),
-        )
+        sent_txid(&node.ok(&[
+            "send", "--from", from, "--to", to, "--amount", amount, "--fee", "1",
+        ]))
     })
+}
+
+/// The minter mints its mempool (once it holds `txs` transactions) into
+/// block `height`; waits until the central node has it.
+fn mint(net: &Net, txs: usize, height: u64) {
+    tokio::task::block_in_place(|| {
+        wait_for(WAIT, "the payments to reach the minter", || {
+            net.minter.status().is_some_and(|s| s.mempool >= txs)
+        });
+        net.minter.ok(&["mint"]);
+        net.central.wait_height(height);
+    });
 }
 
 fn coins(v: u64) -> String {
@@ -500,14 +520,7 @@ async fn drive(net: &Net, profile: &Path) {
     wait_title(&c, "Blocks · sledchain explorer").await;
     wait_present(&c, &format!("#block-list tr[data-hash='{tip}']")).await;
     let pay2 = send(net, &k[1], &k[3], "2");
-    tokio::task::block_in_place(|| {
-        assert!(
-            wait_until(60, || net.central.height() >= Some(14)),
-            "no block 14; the minter's log:\n{}\nwallet:\n{}",
-            net.minter.tail(30),
-            net.wallet.tail(10)
-        )
-    });
+    mint(net, 2, 14);
     let b14 = http_get(p, "/api/blocks/tip/hash").1;
     let row = format!("#block-list tr[data-hash='{b14}']");
     wait_text(&c, &format!("{row} td"), |t| t == "14").await;
@@ -579,7 +592,13 @@ async fn drive(net: &Net, profile: &Path) {
     let tx = get_json(p, &format!("/api/tx/{pay2}"));
     let fee = tx["fee"].as_u64().expect("fee");
     wait_text(&c, "dd[data-field=fee]", |t| t == coins(fee)).await;
-    wait_text(&c, "dd[data-field=fee_rate]", |t| t.ends_with("coins/B")).await;
+    let size = tx["size"].as_f64().expect("size");
+    let rate = wait_text(&c, "dd[data-field=fee_rate]", |t| t.ends_with(" coins/B")).await;
+    let shown: f64 = rate.trim_end_matches(" coins/B").parse().expect("a rate");
+    assert!(
+        (shown / (fee as f64 / size) - 1.0).abs() < 0.01,
+        "fee rate {rate} for {fee} coins / {size} B"
+    );
     wait_text(&c, "dd[data-field=confirmations]", |t| t == "1").await;
     let pos = get_json(p, &format!("/api/tx/{pay2}/merkle-proof"))["pos"].to_string();
     wait_text(&c, "dd[data-field=merkle_pos]", |t| t == pos).await;
@@ -593,9 +612,9 @@ async fn drive(net: &Net, profile: &Path) {
     }
     check_page(&c, "06-transaction").await;
     visit(&c, &mut seen, "dd[data-field=merkle_pos]").await;
-    send(net, &k[2], &k[0], "1");
-    send(net, &k[3], &k[1], "1");
-    tokio::task::block_in_place(|| net.central.wait_height(15));
+    send(net, &k[0], &k[2], "1");
+    send(net, &k[1], &k[0], "1");
+    mint(net, 2, 15);
     wait_text(&c, "dd[data-field=confirmations]", |t| t == "2").await;
 
     // The payee's address: balance, totals, QR code, history.
@@ -651,7 +670,7 @@ async fn drive(net: &Net, profile: &Path) {
         .expect("attr");
     assert_eq!(last.as_deref(), Some(genesis_cb.as_str()), "oldest last");
     check_page(&c, "08-address-page-2").await;
-    visit(&c, &mut seen, &format!(".txrow[data-txid='{genesis_cb}']")).await;
+    visit(&c, &mut seen, "#address-txs .txrow").await;
 
     // Peers: every connection the API lists.
     click(&c, "nav a[data-nav=peers]").await;
@@ -670,7 +689,12 @@ async fn drive(net: &Net, profile: &Path) {
     let b15 = get_json(p, &format!("/api/block/{tip15}"));
     let bits = b15["bits"].as_u64().expect("bits") as u32;
     let parent = b15["previousblockhash"].as_str().expect("parent");
-    let f15 = fork_block(parent, 15, bits, 21);
+    // Equal work goes to the lower hash (chain/state.rs `beats`): a
+    // higher one stays a fork.
+    let f15 = (21..=120)
+        .map(|seed| fork_block(parent, 15, bits, seed))
+        .find(|b| b.hash().to_string() > tip15)
+        .expect("one of 100 blocks hashes higher");
     let f15_hash = f15.hash().to_string();
     let mut peer = RawPeer::connect(net.central.socket_addr().port());
     peer.hello(genesis.parse().expect("genesis hash"), 15);
@@ -745,6 +769,32 @@ async fn drive(net: &Net, profile: &Path) {
     wait_text(&c, "#error-searched", |t| t == "notanaddress").await;
     check_page(&c, "14-bad-address").await;
     visit(&c, &mut seen, "#error-searched").await;
+
+    // A block of more than 25 transactions pages them: 26 payments (and
+    // the two of the stale block 15, back in the mempool) in block 17.
+    let pending = get_json(p, "/api/mempool")["count"]
+        .as_u64()
+        .expect("count") as usize;
+    let other = tokio::task::block_in_place(|| net.central.create_wallet());
+    for _ in 0..26 {
+        send_from(&net.central, &net.genesis_key, &other, "1");
+    }
+    mint(net, pending + 26, 17);
+    let b17 = http_get(p, "/api/block-height/17").1;
+    let txids17 = get_json(p, &format!("/api/block/{b17}/txids"));
+    let txids17 = txids17.as_array().expect("txids");
+    assert!(txids17.len() > 26, "{} transactions", txids17.len());
+    goto(&c, p, &format!("block/{b17}")).await;
+    wait_present(&c, &format!("#block-txs .txrow[data-txid={}]", txids17[0])).await;
+    while c.find(Locator::Css(".pager a.next")).await.is_ok() {
+        let here = wait_text(&c, ".pager .where", |_| true).await;
+        click(&c, ".pager a.next").await;
+        wait_text(&c, ".pager .where", |t| t != here).await;
+    }
+    let last = txids17.last().expect("a txid");
+    wait_present(&c, &format!("#block-txs .txrow[data-txid={last}]")).await;
+    check_page(&c, "15-block-last-page").await;
+    visit(&c, &mut seen, &format!(".txrow[data-txid={last}]")).await;
 
     // Every URL lands on the same page after a reload.
     for v in &seen {

@@ -417,7 +417,7 @@ async function viewBlock(view, hash, startArg) {
         ['‹ Previous', start > 0 ? href('block', hash) + '/' + Math.max(0, start - TX_PAGE) : undefined],
         [`page ${Math.floor(start / TX_PAGE) + 1} of ${Math.ceil(b.tx_count / TX_PAGE)}`, null],
         ['Next ›', start + TX_PAGE < b.tx_count ? href('block', hash) + '/' + (start + TX_PAGE) : undefined, 'next']])));
-  return `Block ${b.height}`;
+  return `Block ${b.height}` + (start > 0 ? `, transactions ${start + 1}–${start + txs.length}` : '');
 }
 
 // A transaction in a list: txid, fee and rate, its inputs and outputs.
@@ -605,7 +605,7 @@ async function viewAddress(view, addr, pageArg) {
         [`page ${page} of ${pages}`, null],
         ['Older ›', page < pages ? `${base}/${page + 1}` : undefined, 'older'],
         ['Oldest »', page < pages ? `${base}/${pages}` : undefined]])));
-  return `Address ${short(addr, 6)}`;
+  return `Address ${short(addr, 6)}` + (page > 1 ? `, page ${page}` : '');
 }
 
 // ---- mempool, peers, chain tips ---------------------------------------------
