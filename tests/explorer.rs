@@ -529,10 +529,8 @@ async fn drive(net: &Net, profile: &Path) {
     })
     .await;
     let block = get_json(p, &format!("/api/block/{b14}"));
-    wait_text(&c, &format!("{row} td:nth-child(4)"), |t| {
-        t == block["tx_count"].to_string()
-    })
-    .await;
+    let tx_count = block["tx_count"].to_string();
+    wait_text(&c, &format!("{row} td:nth-child(4)"), |t| t == tx_count).await;
     check_page(&c, "03-blocks").await;
     visit(&c, &mut seen, "#block-list").await;
 
