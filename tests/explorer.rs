@@ -514,6 +514,18 @@ async fn drive(net: &Net, profile: &Path) {
     check_page(&c, "02-mempool").await;
     visit(&c, &mut seen, "#mempool-count").await;
 
+    // The unconfirmed payment: its mempool status and position.
+    click(&c, &format!("#mempool-recent tr[data-hash='{pay1}'] a")).await;
+    wait_text(&c, "dd[data-field=txid] [data-full]", |t| t == pay1).await;
+    wait_present(&c, "#unconfirmed").await;
+    wait_text(&c, "dd[data-field=confirmations]", |t| t == "0").await;
+    wait_text(&c, "dd[data-field=mempool_position]", |t| {
+        t.starts_with("1 of 1 by fee rate") && t.ends_with("fits in the next block")
+    })
+    .await;
+    check_page(&c, "02-transaction-unconfirmed").await;
+    visit(&c, &mut seen, "dd[data-field=txid]").await;
+
     // Blocks: the second payment makes the minter mint block 14, which
     // appears on the block list without a reload.
     click(&c, "nav a[data-nav=blocks]").await;

@@ -246,24 +246,22 @@ function barChart(title, values, fmtA, fmtB) {
   return svg;
 }
 
-// A line of `points` ([x, y]) as a step chart (balance over time).
-function stepChart(title, points, fmtY, fmtX) {
+// The balance after each transaction (`points`, oldest first) as steps,
+// one step per transaction; `first`/`last` label the ends of the x axis.
+function stepChart(title, points, fmtY, first, last) {
   const W = drawWidth(), H = 140, pad = 20;
-  const svg = svgEl('svg', {viewBox: `0 0 ${W} ${H}`, width: W, height: H, role: 'img', 'aria-label': title});
+  const svg = svgEl('svg', {viewBox: `0 0 ${W} ${H}`, width: W, height: H, role: 'img', 'aria-label': title, id: 'balance-chart'});
   svg.append(svgEl('title', {}, title));
-  if (points.length === 0) return svg;
-  const xs = points.map((p) => p[0]), ys = points.map((p) => p[1]);
-  const x0 = Math.min(...xs), x1 = Math.max(x0 + 1, ...xs), top = Math.max(1, ...ys);
-  const X = (x) => 6 + ((x - x0) / (x1 - x0)) * (W - 12), Y = (y) => H - pad - (y / top) * (H - 2 * pad);
-  let d = `M ${X(points[0][0])} ${Y(0)}`;
-  let prev = 0;
-  for (const [x, y] of points) { d += ` L ${X(x)} ${Y(prev)} L ${X(x)} ${Y(y)}`; prev = y; }
-  d += ` L ${W - 6} ${Y(prev)}`;
+  const top = Math.max(1, ...points);
+  const step = (W - 12) / points.length;
+  const X = (i) => 6 + i * step, Y = (y) => H - pad - (y / top) * (H - 2 * pad);
+  let d = `M ${X(0)} ${Y(0)}`;
+  points.forEach((y, i) => { d += ` L ${X(i)} ${Y(y)} L ${X(i + 1)} ${Y(y)}`; });
   svg.append(svgEl('line', {x1: 0, x2: W, y1: H - pad, y2: H - pad, class: 'axis'}));
-  svg.append(svgEl('path', {d, fill: 'none', 'stroke-width': 2, class: 'line'}));
-  svg.append(svgEl('text', {x: 6, y: 12, class: 'muted'}, `max ${fmtY(top)}`));
-  svg.append(svgEl('text', {x: 6, y: H - 5, class: 'muted'}, fmtX(x0)));
-  svg.append(svgEl('text', {x: W - 6, y: H - 5, 'text-anchor': 'end', class: 'muted'}, fmtX(x1)));
+  svg.append(svgEl('path', {d, 'stroke-width': 2, class: 'line'}));
+  svg.append(svgEl('text', {x: 6, y: 12, class: 'muted'}, `max ${fmtY(top)} · now ${fmtY(points[points.length - 1])}`));
+  svg.append(svgEl('text', {x: 6, y: H - 5, class: 'muted'}, first));
+  if (W > 420 || points.length > 1) svg.append(svgEl('text', {x: W - 6, y: H - 5, 'text-anchor': 'end', class: 'muted'}, last));
   return svg;
 }
 
@@ -442,6 +440,7 @@ function ioLists(tx, compact) {
     hashLink('address', o.scriptpubkey_address, {copy: !compact, n: compact ? 6 : 10}), ' ', el('b', {}, coins(o.value)))));
   return el('div', {class: 'io-list'},
     el('div', {}, compact ? null : el('h2', {}, `Inputs (${tx.vin.length})`), ins),
+    el('div', {class: 'arrow', 'aria-hidden': 'true'}),
     el('div', {}, compact ? null : el('h2', {}, `Outputs (${tx.vout.length})`), outs));
 }
 
@@ -499,8 +498,9 @@ function flow(tx) {
 async function viewTx(view, txid) {
   const tx = await api('/tx/' + txid);
   const s = tx.status;
-  const [spends, proof] = await Promise.all([api(`/tx/${txid}/outspends`).catch(() => null),
-    s.confirmed ? api(`/tx/${txid}/merkle-proof`).catch(() => null) : null]);
+  const [spends, proof, pool] = await Promise.all([api(`/tx/${txid}/outspends`).catch(() => null),
+    s.confirmed ? api(`/tx/${txid}/merkle-proof`).catch(() => null) : null,
+    s.confirmed ? null : api('/node/mempool').catch(() => null)]);
   const conf = s.confirmed ? tipHeight() - s.block_height + 1 : 0;
   const inTotal = tx.vin.every((i) => i.prevout) ? tx.vin.reduce((a, i) => a + i.prevout.value, 0) : null;
   const coinbase = tx.vin[0]?.is_coinbase;
@@ -513,6 +513,7 @@ async function viewTx(view, txid) {
         ? el('span', {}, 'confirmed in block ', link('block', s.block_hash, s.block_height), ' ', when(s.block_time))
         : 'in the mempool, waiting for a block'],
       ['confirmations', 'Confirmations', conf],
+      ['mempool_position', 'Mempool position', pool ? mempoolPosition(tx, pool) : undefined],
       ['fee', 'Fee', coinbase ? 'none (coinbase)' : coins(tx.fee)],
       ['fee_rate', 'Fee rate', coinbase ? '-' : rate(tx.fee, tx.size)],
       ['size', 'Size', bytes(tx.size)],
@@ -532,6 +533,20 @@ async function viewTx(view, txid) {
     ]), el('p', {class: 'explain'}, 'Hash this transaction (its wtxid) with each sibling in turn, left or right as the position\'s bits say, to reach the block\'s merkle root.')));
   }
   return `Transaction ${short(txid, 6)}`;
+}
+
+/// Bytes a block may hold (the consensus limit).
+const MAX_BLOCK_SIZE = 1000000;
+
+// Where an unconfirmed transaction stands among the mempool's by fee rate,
+// and in about how many blocks that rate gets it mined.
+function mempoolPosition(tx, pool) {
+  const mine = (tx.fee ?? 0) / tx.size;
+  const ahead = pool.filter((t) => t.txid !== tx.txid && (t.fee ?? 0) / t.vsize > mine);
+  const bytesAhead = ahead.reduce((s, t) => s + t.vsize, 0);
+  const blocks = Math.floor(bytesAhead / MAX_BLOCK_SIZE) + 1;
+  return `${ahead.length + 1} of ${pool.length} by fee rate (${bytes(bytesAhead)} pay more): ` +
+    (blocks === 1 ? 'fits in the next block' : `about ${blocks} blocks away`);
 }
 
 // ---- addresses ------------------------------------------------------------
@@ -575,10 +590,11 @@ async function viewAddress(view, addr, pageArg) {
   }
   const c = a.chain_stats, m = a.mempool_stats;
   // Balance after each confirmed transaction, oldest first.
-  const points = [];
+  const points = [], times = [];
   let bal = c.funded_txo_sum - c.spent_txo_sum;
-  for (const t of chain) { points.push([t.status.block_time, bal]); bal -= delta(t, addr); }
+  for (const t of chain) { points.push(bal); times.push(t.status.block_time); bal -= delta(t, addr); }
   points.reverse();
+  times.reverse();
   const slice = all.slice((page - 1) * TX_PAGE, page * TX_PAGE);
   const base = href('address', addr);
   put(view, 
@@ -594,7 +610,8 @@ async function viewAddress(view, addr, pageArg) {
         ['mempool_count', 'Of which unconfirmed', m.tx_count],
       ])), qr(a.address))),
     card(el('h2', {}, 'Balance over time'), points.length
-      ? stepChart('Confirmed balance after each transaction', points, coins, (t) => exact(t).slice(0, 16))
+      ? stepChart('Confirmed balance after each confirmed transaction, oldest first', points, coins,
+        `${exact(times[0]).slice(0, 16)} UTC`, `${exact(times[times.length - 1]).slice(0, 16)} UTC`)
       : el('p', {}, 'No confirmed transactions yet.'),
     chain.length >= ADDRESS_TX_CAP ? el('p', {class: 'explain'}, `The newest ${ADDRESS_TX_CAP} transactions.`) : null),
     card(el('h2', {}, `History ${all.length ? `${(page - 1) * TX_PAGE + 1}–${(page - 1) * TX_PAGE + slice.length} of ${all.length}` : ''}`),
@@ -673,7 +690,9 @@ function tipsPicture(tips, active) {
     'aria-label': `Best chain to height ${active.height} and ${plural(forks.length, 'fork')}`});
   svg.append(svgEl('title', {}, `Best chain to height ${active.height} and ${plural(forks.length, 'fork')}`));
   const yA = 26;
-  const label = (t, xx, y, text) => svg.append(svgEl('text', {x: Math.min(xx, W - 8), y, 'text-anchor': xx > W * 0.6 ? 'end' : 'start'}, text));
+  // A label starting at xx, moved left as far as it must to fit (about
+  // 6.7 px a character of the 11 px monospace font).
+  const label = (t, xx, y, text) => svg.append(svgEl('text', {x: Math.max(4, Math.min(xx, W - 8 - text.length * 6.7)), y}, text));
   svg.append(svgEl('line', {x1: x(lo), y1: yA, x2: x(active.height), y2: yA, class: 'tip-line active', 'stroke-width': 5, 'stroke-linecap': 'round'}));
   label(active, x(lo), yA - 9, `${lo > 0 ? '… ' : 'genesis '}best chain to height ${active.height}`);
   const a = svgEl('a', {href: href('block', active.hash ?? '')});
