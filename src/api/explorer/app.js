@@ -223,7 +223,7 @@ function barChart(title, values, fmtA, fmtB) {
   svg.append(svgEl('title', {}, title));
   const maxA = Math.max(1, ...values.map((v) => v[1]));
   const maxB = Math.max(1, ...values.map((v) => v[2] ?? 0));
-  const n = values.length, slot = (W - 10) / Math.max(1, n), bw = Math.max(2, slot * (values[0]?.length > 2 ? 0.38 : 0.7));
+  const n = values.length, slot = (W - 10) / Math.max(1, n), bw = Math.min(48, Math.max(2, slot * (values[0]?.length > 2 ? 0.38 : 0.7)));
   const y0 = H - pad;
   svg.append(svgEl('line', {x1: 0, x2: W, y1: y0, y2: y0, class: 'axis'}));
   values.forEach(([label, a, b], i) => {
@@ -285,8 +285,8 @@ async function viewHome(view) {
       card(el('h2', {}, 'Mempool'),
         el('div', {class: 'stats'}, stat('home-mempool-count', 'Transactions', pool.count),
           stat('home-mempool-bytes', 'Size', bytes(pool.vsize)), stat('home-mempool-fee', 'Total fees', coins(pool.total_fee))),
-        el('h2', {style: null}, 'Newest'),
-        recentTable(recent.slice(0, 6)),
+        el('h2', {class: 'sub'}, 'Newest'),
+        recent.length ? recentTable(recent.slice(0, 6)) : el('p', {id: 'mempool-empty'}, 'No transaction is waiting.'),
         pager([['Mempool →', '#/mempool']]))),
     card(el('h2', {}, 'Recent blocks: interval and size'), blockChart([...blocks, ...older])));
   return 'Overview';
@@ -633,9 +633,9 @@ async function viewMempool(view) {
   put(view, el('h1', {}, 'Mempool'),
     card(el('div', {class: 'stats'},
       stat('mempool-count', 'Transactions', pool.count), stat('mempool-bytes', 'Size', bytes(pool.vsize)),
-      stat('mempool-fee', 'Total fees', coins(pool.total_fee)), stat('mempool-next', 'Rate for the next block', fmtRate(est['1'] ?? 0)))),
+      stat('mempool-fee', 'Total fees', coins(pool.total_fee)), stat('mempool-next', 'Rate needed for the next block', fmtRate(est['1'] ?? 0)))),
     card(el('h2', {}, 'Fee rates (coins per byte)'), hist.length
-      ? [el('div', {class: 'legend'}, el('span', {}, el('i', {class: 'a'}), 'bytes of transactions paying at least that rate')),
+      ? [el('div', {class: 'legend'}, el('span', {}, el('i', {class: 'a'}), 'bytes of the transactions paying about that rate (from it up to the next bar\'s)')),
         barChart('Bytes waiting by fee rate', hist, bytes)]
       : el('p', {}, 'The mempool is empty.')),
     card(el('h2', {}, 'Newest transactions'), recent.length ? recentTable(recent) : el('p', {id: 'mempool-empty'}, 'No transaction is waiting.')));
