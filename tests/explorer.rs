@@ -10,7 +10,9 @@
 //! scroll sideways at 400 px. Screenshots of every page at 1400 px and
 //! 400 px go to `target/explorer-screenshots/`.
 //!
-//! When `chromium` or `chromedriver` is not installed the browser test
+//! `$CHROMIUM` and `$CHROMEDRIVER` name the two programs (default
+//! `/usr/bin/chromium`, `/usr/bin/chromedriver`, as Debian installs them).
+//! When either is not installed the browser test
 //! prints that it is skipped and passes, except under `CI=true`, where it
 //! fails (`.ci/run` installs both).
 
@@ -36,8 +38,15 @@ const AXE_JS: &str = include_str!("vendor/axe-core/axe.min.js");
 /// The two window widths every page is checked and photographed at.
 const WIDTHS: [u32; 2] = [1400, 400];
 
-const CHROMIUM: &str = "/usr/bin/chromium";
-const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
+/// The browser, `$CHROMIUM` or Debian's path.
+fn chromium() -> String {
+    std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into())
+}
+
+/// Its WebDriver server, `$CHROMEDRIVER` or Debian's path.
+fn chromedriver() -> String {
+    std::env::var("CHROMEDRIVER").unwrap_or_else(|_| "/usr/bin/chromedriver".into())
+}
 /// Longest wait for one condition on the page.
 const PAGE_WAIT: Duration = Duration::from_secs(30);
 
@@ -138,7 +147,7 @@ fn screenshots() -> PathBuf {
 
 async fn browser(profile: &Path) -> (Driver, Client) {
     let port = free_port();
-    let driver = Command::new(CHROMEDRIVER)
+    let driver = Command::new(chromedriver())
         .arg(format!("--port={port}"))
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -162,7 +171,7 @@ async fn browser(profile: &Path) -> (Driver, Client) {
     ];
     let mut args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
     args.push(format!("--user-data-dir={}", profile.display()));
-    let caps = json!({"goog:chromeOptions": {"binary": CHROMIUM, "args": args}});
+    let caps = json!({"goog:chromeOptions": {"binary": chromium(), "args": args}});
     let Value::Object(caps) = caps else {
         unreachable!("a JSON object")
     };
@@ -396,9 +405,10 @@ fn network() -> Net {
 
 #[test]
 fn explorer_in_a_browser_follows_the_network_live() {
-    if !Path::new(CHROMIUM).exists() || !Path::new(CHROMEDRIVER).exists() {
+    let (browser, driver) = (chromium(), chromedriver());
+    if !Path::new(&browser).exists() || !Path::new(&driver).exists() {
         let msg = format!(
-            "{CHROMIUM} or {CHROMEDRIVER} is not installed \
+            "{browser} or {driver} is not installed \
              (apt-get install chromium chromium-driver; .ci/run does it as root)"
         );
         assert!(
