@@ -602,6 +602,8 @@ async fn drive(net: &Net, profile: &Path) {
     for t in txids.as_array().expect("txids") {
         wait_present(&c, &format!("#block-txs .txrow[data-txid={t}]")).await;
     }
+    click(&c, "dd[data-field=hash] button.copy").await;
+    wait_text(&c, "dd[data-field=hash] button.copy", |t| t == "copied").await;
     check_page(&c, "05-block").await;
     visit(&c, &mut seen, "dd[data-field=pow]").await;
 
@@ -764,8 +766,16 @@ async fn drive(net: &Net, profile: &Path) {
     check_page(&c, "12-block-stale").await;
     visit(&c, &mut seen, "dd[data-field=branch]").await;
 
-    // Search: by height; friendly pages for what is not there.
-    let input = c.find(Locator::Css("#search")).await.expect("search box");
+    // Search from the keyboard ("/" focuses the box): by height; friendly
+    // pages for what is not there.
+    let body = c.find(Locator::Css("body")).await.expect("body");
+    body.send_keys("/").await.expect("type /");
+    let input = c.active_element().await.expect("focus");
+    assert_eq!(
+        input.attr("id").await.expect("id").as_deref(),
+        Some("search"),
+        "\"/\" focuses the search box"
+    );
     input.send_keys("1\n").await.expect("type");
     let one = http_get(p, "/api/block-height/1").1;
     wait_text(&c, "dd[data-field=hash] [data-full]", |t| t == one).await;

@@ -121,7 +121,8 @@ function duration(s) {
   return `${(s / 3600).toFixed(1)} h`;
 }
 
-async function copy(text, button) {
+// Copies `text`; the button says so for 1.5 s (its accessible name too).
+async function copy(text, button, what) {
   try {
     await navigator.clipboard.writeText(text);
   } catch {
@@ -132,11 +133,16 @@ async function copy(text, button) {
     t.remove();
   }
   button.textContent = 'copied';
+  button.setAttribute('aria-label', `Copied ${what}`);
   button.classList.add('done');
-  setTimeout(() => { button.textContent = 'copy'; button.classList.remove('done'); }, 1500);
+  setTimeout(() => {
+    button.textContent = 'copy';
+    button.setAttribute('aria-label', `Copy ${what}`);
+    button.classList.remove('done');
+  }, 1500);
 }
 const copyButton = (text, what) => el('button', {type: 'button', class: 'copy', 'aria-label': `Copy ${what}`,
-  title: `Copy ${what}`, onclick: (e) => copy(text, e.currentTarget)}, 'copy');
+  title: `Copy ${what}`, onclick: (e) => copy(text, e.currentTarget, what)}, 'copy');
 
 const href = (kind, id) => `#/${kind}/${encodeURIComponent(id)}`;
 // A link to a hash or address shortened in the middle; the full value in
@@ -815,7 +821,9 @@ async function route(live) {
 let resized = null;
 window.addEventListener('resize', () => {
   clearTimeout(resized);
-  resized = setTimeout(() => route(true), 150);
+  resized = setTimeout(() => {
+    if (String(window.innerWidth) !== document.getElementById('view').dataset.width) route(true);
+  }, 150);
 });
 
 document.getElementById('search-form').addEventListener('submit', (e) => {
