@@ -800,6 +800,11 @@ async function route(live) {
   }
   if (seq !== routeSeq || title === null) return;
   const main = document.getElementById('view');
+  // A live re-render that changed nothing leaves the page alone (a text
+  // selection, the focus and a running scan keep their nodes).
+  if (live && main.childNodes.length === view.childNodes.length &&
+      [...main.childNodes].every((n, i) => n.isEqualNode(view.childNodes[i])) &&
+      main.dataset.width === String(window.innerWidth)) return;
   const seen = new Set([...main.querySelectorAll('[data-hash], [data-txid]')].map((e) => e.dataset.hash || e.dataset.txid));
   main.replaceChildren(...view.childNodes);
   if (live) {
