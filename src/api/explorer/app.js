@@ -177,7 +177,7 @@ const card = (...kids) => el('section', {class: 'card'}, ...kids);
 const stat = (id, label, value) => el('div', {}, el('span', {}, label), el('b', {id}, value));
 
 function pager(items) {
-  const nav = el('nav', {class: 'pager', 'aria-label': 'Pages'});
+  const nav = el('nav', {class: 'pager', 'aria-label': 'Pagination'});
   for (const [label, target, cls] of items) {
     if (target === null) nav.append(el('span', {class: cls || 'where'}, label));
     else if (target !== undefined) nav.append(el('a', {href: target, class: cls}, label));
@@ -287,13 +287,13 @@ async function viewHome(view) {
     el('div', {class: 'grid2'},
       card(el('h2', {}, 'Latest blocks'),
         table(['Height', ['Hash', 'opt'], 'Age', ['Txs', 'num'], ['Size', 'num']], blocks.slice(0, 8).map((b) => blockRow(b)), {id: 'blocks'}),
-        pager([['All blocks →', '#/blocks']])),
+        el('p', {class: 'more'}, el('a', {href: '#/blocks'}, 'All blocks →'))),
       card(el('h2', {}, 'Mempool'),
         el('div', {class: 'stats'}, stat('home-mempool-count', 'Transactions', pool.count),
           stat('home-mempool-bytes', 'Size', bytes(pool.vsize)), stat('home-mempool-fee', 'Total fees', coins(pool.total_fee))),
         el('h2', {class: 'sub'}, 'Newest'),
         recent.length ? recentTable(recent.slice(0, 6)) : el('p', {id: 'mempool-empty'}, 'No transaction is waiting.'),
-        pager([['Mempool →', '#/mempool']]))),
+        el('p', {class: 'more'}, el('a', {href: '#/mempool'}, 'Mempool →')))),
     card(el('h2', {}, 'Recent blocks: interval and size'), blockChart([...blocks, ...older])));
   return 'Overview';
 }
