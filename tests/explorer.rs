@@ -553,6 +553,18 @@ async fn drive(net: &Net, profile: &Path) {
     let block = get_json(p, &format!("/api/block/{b14}"));
     let tx_count = block["tx_count"].to_string();
     wait_text(&c, &format!("{row} td:nth-child(4)"), |t| t == tx_count).await;
+    let txs14 = get_json(p, &format!("/api/block/{b14}/txs"));
+    let fees14: u64 = txs14
+        .as_array()
+        .expect("transactions")
+        .iter()
+        .map(|t| t["fee"].as_u64().expect("fee"))
+        .sum();
+    assert_eq!(fees14, 2, "two payments of fee 1");
+    wait_text(&c, &format!("{row} td:nth-child(6)"), |t| {
+        t == coins(fees14)
+    })
+    .await;
     check_page(&c, "03-blocks").await;
     visit(&c, &mut seen, "#block-list").await;
 
@@ -590,6 +602,14 @@ async fn drive(net: &Net, profile: &Path) {
     .await;
     wait_text(&c, "dd[data-field=pow]", |t| t.ends_with("valid")).await;
     wait_text(&c, "dd[data-field=confirmations]", |t| t == "1").await;
+    wait_text(&c, "dd[data-field=fees]", |t| t == coins(fees14)).await;
+    let reward: u64 = txs14[0]["vout"]
+        .as_array()
+        .expect("coinbase outputs")
+        .iter()
+        .map(|o| o["value"].as_u64().expect("value"))
+        .sum();
+    wait_text(&c, "dd[data-field=reward]", |t| t == coins(reward)).await;
     let prev = block["previousblockhash"].as_str().expect("parent");
     wait_attr(
         &c,
