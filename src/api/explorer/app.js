@@ -429,7 +429,7 @@ function txSummary(tx, addr) {
   const mine = addr ? delta(tx, addr) : null;
   return el('div', {class: 'txrow', 'data-txid': tx.txid},
     el('div', {}, hashLink('tx', tx.txid, {n: 10}), ' ',
-      tx.vin[0]?.is_coinbase ? el('span', {class: 'badge'}, 'coinbase') : el('span', {class: 'muted'}, `fee ${coins(tx.fee)} · ${rate(tx.fee, tx.size)}`),
+      tx.vin[0]?.is_coinbase ? el('span', {class: 'badge'}, 'coinbase') : el('span', {class: 'muted'}, tx.fee === null ? 'fee unknown' : `fee ${coins(tx.fee)} · ${rate(tx.fee, tx.size)}`),
       mine === null ? null : el('b', {class: 'delta'}, ' ', signed(mine)),
       tx.status && !tx.status.confirmed ? el('span', {class: 'badge warn'}, ' mempool') : null),
     ioLists(tx, true));
@@ -438,10 +438,11 @@ function txSummary(tx, addr) {
 // Inputs and outputs as two numbered lists (the text beside the flow).
 function ioLists(tx, compact) {
   const ins = el('ol', {start: 0, 'aria-label': 'Inputs'}, tx.vin.map((i, n) => el('li', {'data-vin': n},
-    i.is_coinbase ? 'coinbase (new coins)' : [
-      i.prevout ? hashLink('address', i.prevout.scriptpubkey_address, {copy: !compact, n: compact ? 6 : 10}) : 'unknown',
-      ' ', el('b', {}, i.prevout ? coins(i.prevout.value) : '?'),
-      compact ? null : [' from ', link('tx', i.txid, `${short(i.txid, 6)}:${i.vout}`)]])));
+    i.is_coinbase ? 'coinbase (new coins)' : !i.prevout
+      ? ['output ', link('tx', i.txid, `${short(i.txid, 6)}:${i.vout}`), ' (not known to this node\'s best chain)']
+      : [hashLink('address', i.prevout.scriptpubkey_address, {copy: !compact, n: compact ? 6 : 10}),
+        ' ', el('b', {}, coins(i.prevout.value)),
+        compact ? null : [' from ', link('tx', i.txid, `${short(i.txid, 6)}:${i.vout}`)]])));
   const outs = el('ol', {start: 0, 'aria-label': 'Outputs'}, tx.vout.map((o, n) => el('li', {'data-vout': n},
     hashLink('address', o.scriptpubkey_address, {copy: !compact, n: compact ? 6 : 10}), ' ', el('b', {}, coins(o.value)))));
   return el('div', {class: 'io-list'},
