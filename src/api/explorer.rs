@@ -1,7 +1,10 @@
-//! The block explorer: one page served at `/`, its script and style under
-//! `/explorer/*`, embedded in the binary (no build step, nothing fetched
-//! from elsewhere). The page reads only this node's `/api` routes and
-//! follows `/api/events`; see `src/api/explorer/app.js`.
+//! The block explorer: one page served at `/`, its script, style, icon and
+//! vendored QR code library under `/explorer/*`, embedded in the binary (no
+//! build step, nothing fetched from elsewhere). The page reads only this
+//! node's `/api` routes and follows `/api/events`; its pages are hash routes
+//! (`/#/block/HASH`, ...), so every page's URL is `/` to the server. See
+//! `src/api/explorer/app.js`; the vendored files and their licenses are
+//! listed in `src/api/explorer/vendor/README.md`.
 
 use axum::Router;
 use axum::http::header;
@@ -16,6 +19,11 @@ pub const INDEX_HTML: &str = include_str!("explorer/index.html");
 pub const APP_JS: &str = include_str!("explorer/app.js");
 /// The page's style (`GET /explorer/style.css`).
 pub const STYLE_CSS: &str = include_str!("explorer/style.css");
+/// The page's icon, SVG (`GET /explorer/favicon.svg`, also `/favicon.ico`).
+pub const FAVICON_SVG: &str = include_str!("explorer/favicon.svg");
+/// qrcode-generator 2.0.4 (MIT), unchanged from npm
+/// (`GET /explorer/vendor/qrcode.js`): draws an address's QR code.
+pub const QRCODE_JS: &str = include_str!("explorer/vendor/qrcode.js");
 
 /// The routes of this file.
 pub fn routes() -> Router<Api> {
@@ -28,6 +36,15 @@ pub fn routes() -> Router<Api> {
         .route(
             "/explorer/style.css",
             get(|| asset("text/css; charset=utf-8", STYLE_CSS)),
+        )
+        .route(
+            "/explorer/favicon.svg",
+            get(|| asset("image/svg+xml", FAVICON_SVG)),
+        )
+        .route("/favicon.ico", get(|| asset("image/svg+xml", FAVICON_SVG)))
+        .route(
+            "/explorer/vendor/qrcode.js",
+            get(|| asset("text/javascript; charset=utf-8", QRCODE_JS)),
         )
 }
 
