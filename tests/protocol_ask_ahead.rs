@@ -8,15 +8,12 @@
 
 mod sans_io;
 
-use std::net::SocketAddr;
-
 use sledchain::core::block::Block;
 use sledchain::core::hash::BlockHash;
 use sledchain::protocol::sync_peer::ASK_AHEAD_BYTES;
 use sledchain::protocol::{Input, Output, Protocol};
-use sledchain::store::ChainStore;
 use sledchain::wire::message::Message;
-use sledchain::wire::payload::{BlockMsg, Inv, InvKind, PROTOCOL_VERSION, Version};
+use sledchain::wire::payload::{BlockMsg, Inv, InvKind};
 
 const T0: u64 = 1_700_000_000_000;
 const PEER: u64 = 1;
@@ -44,35 +41,7 @@ fn chain(n: u64, pad: usize) -> Vec<Block> {
 /// A protocol holding `genesis` and an outbound seed at height `theirs`
 /// that is ready; returns it with the `getblocks` sent.
 fn syncing(genesis: &Block, theirs: u64) -> Protocol {
-    let store = ChainStore::temporary().expect("store");
-    store.init_genesis(genesis).expect("genesis");
-    let seed: SocketAddr = "198.51.100.1:8333".parse().expect("addr");
-    let mut p = Protocol::new(
-        sans_io::protocol(vec![seed]).config().clone(),
-        store,
-        vec![],
-    );
-    let mut out = p.step(
-        Input::Connected {
-            peer: PEER,
-            addr: seed,
-            inbound: false,
-        },
-        T0,
-    );
-    out.extend(p.step(
-        Input::Received {
-            peer: PEER,
-            message: Message::Version(Version {
-                version: PROTOCOL_VERSION,
-                best_height: theirs,
-                addr_from: seed.to_string(),
-                genesis: Some(genesis.hash()),
-                nonce: 77,
-            }),
-        },
-        T0,
-    ));
+    let (p, out) = sans_io::handshaken(genesis, theirs, PEER, T0);
     assert!(!getblocks(&out).is_empty(), "no getblocks at handshake");
     p
 }

@@ -15,7 +15,7 @@ use sledchain::core::hash::BlockHash;
 use sledchain::protocol::sync::mgr::MAX_CLAIM_AHEAD;
 use sledchain::protocol::sync_peer::GETBLOCKS_TIMEOUT;
 use sledchain::protocol::{BlockReader, Event, Input, Output, Protocol};
-use sledchain::store::{BlockMeta, ChainStore, StoreError, Tip};
+use sledchain::store::{BlockMeta, StoreError, Tip};
 use sledchain::wire::message::Message;
 use sledchain::wire::payload::{BlockMsg, Inv, InvKind, PROTOCOL_VERSION, Version};
 
@@ -38,36 +38,7 @@ fn genesis() -> Block {
 /// A protocol holding `genesis` and a ready outbound seed that claimed
 /// `theirs` in `version`; returns it with the outputs of the handshake.
 fn connected(genesis: &Block, theirs: u64) -> (Protocol, Vec<Output>) {
-    let store = ChainStore::temporary().expect("store");
-    store.init_genesis(genesis).expect("genesis");
-    let seed: SocketAddr = "198.51.100.1:8333".parse().expect("addr");
-    let mut p = Protocol::new(
-        sans_io::protocol(vec![seed]).config().clone(),
-        store,
-        vec![],
-    );
-    let mut out = p.step(
-        Input::Connected {
-            peer: PEER,
-            addr: seed,
-            inbound: false,
-        },
-        T0,
-    );
-    out.extend(p.step(
-        Input::Received {
-            peer: PEER,
-            message: Message::Version(Version {
-                version: PROTOCOL_VERSION,
-                best_height: theirs,
-                addr_from: seed.to_string(),
-                genesis: Some(genesis.hash()),
-                nonce: 77,
-            }),
-        },
-        T0,
-    ));
-    (p, out)
+    sans_io::handshaken(genesis, theirs, PEER, T0)
 }
 
 fn received(message: Message) -> Input {

@@ -4,11 +4,14 @@
 
 use std::net::SocketAddr;
 
+use sledchain::core::block::Block;
 use sledchain::core::hash::BlockHash;
 use sledchain::core::tx::Transaction;
-use sledchain::protocol::{Config, Protocol};
+use sledchain::protocol::{Config, Input, Output, PeerId, Protocol};
 use sledchain::sim::{Sim, SimConfig};
 use sledchain::store::ChainStore;
+use sledchain::wire::message::Message;
+use sledchain::wire::payload::{PROTOCOL_VERSION, Version};
 
 /// Who the test payments pay.
 pub const PAYEE: [u8; 20] = [7; 20];
@@ -89,4 +92,36 @@ pub fn parent_and_child() -> (Transaction, Transaction) {
     maker.submit(0, parent.clone());
     let child = maker.wallet.pay(maker.chain(0), [8; 20], 2).expect("child");
     (parent, child)
+}
+
+/// A [`protocol`] holding `genesis` whose outbound seed 198.51.100.1:8333,
+/// connected as `peer` at time `t0`, finished the handshake claiming
+/// `theirs` in `version`; returns it with the outputs of the handshake.
+pub fn handshaken(genesis: &Block, theirs: u64, peer: PeerId, t0: u64) -> (Protocol, Vec<Output>) {
+    let store = ChainStore::temporary().expect("store");
+    store.init_genesis(genesis).expect("genesis");
+    let seed: SocketAddr = "198.51.100.1:8333".parse().expect("addr");
+    let mut p = Protocol::new(protocol(vec![seed]).config().clone(), store, vec![]);
+    let mut out = p.step(
+        Input::Connected {
+            peer,
+            addr: seed,
+            inbound: false,
+        },
+        t0,
+    );
+    out.extend(p.step(
+        Input::Received {
+            peer,
+            message: Message::Version(Version {
+                version: PROTOCOL_VERSION,
+                best_height: theirs,
+                addr_from: seed.to_string(),
+                genesis: Some(genesis.hash()),
+                nonce: 77,
+            }),
+        },
+        t0,
+    ));
+    (p, out)
 }
