@@ -165,14 +165,7 @@ fn stopped_status(store: &ChainStore) -> Result<Status, ApiError> {
         tip: tip.map(|t| t.hash.to_string()),
         genesis: store.genesis_hash()?.map(|g| g.to_string()),
         difficulty: store.params().ok().map(|p| p.difficulty),
-        mempool: None,
-        peers: None,
-        sync: None,
-        uptime_s: None,
-        minter: None,
-        mint_threshold: None,
-        listen: None,
-        version: env!("CARGO_PKG_VERSION").to_string(),
+        ..no_chain_status()
     })
 }
 
