@@ -333,9 +333,10 @@ pub struct Peer {
     pub score: u32,
     /// When the connection came up, seconds since the Unix epoch.
     pub connected_since: u64,
-    /// Bytes received from it (`null` where not counted).
+    /// Bytes received from it on this connection: whole frames, header
+    /// and payload (`null` when it closed while the list was made).
     pub bytes_in: Option<u64>,
-    /// Bytes sent to it (`null` where not counted).
+    /// Bytes sent to it on this connection, as `bytes_in`.
     pub bytes_out: Option<u64>,
 }
 

@@ -141,6 +141,7 @@ pub struct NodeHandle {
     pub(super) events: broadcast::Sender<NodeEvent>,
     pub(super) shutdown: watch::Receiver<bool>,
     pub(super) info: NodeInfo,
+    pub(super) traffic: std::sync::Arc<super::peer::Traffic>,
 }
 
 impl NodeHandle {
@@ -198,6 +199,13 @@ impl NodeHandle {
     /// Static facts about the node.
     pub fn info(&self) -> &NodeInfo {
         &self.info
+    }
+
+    /// Bytes read from and written to peers since the node started, every
+    /// connection together (closed ones included): whole frames, header
+    /// and payload.
+    pub fn traffic(&self) -> &super::peer::Traffic {
+        &self.traffic
     }
 }
 

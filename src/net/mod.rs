@@ -119,7 +119,9 @@ async fn serve(
     let (w_jobs, w_inputs, threads) = (jobs.clone(), inputs.clone(), config.threads);
     let worker = std::thread::spawn(move || worker::run(chain, job_rx, w_jobs, w_inputs, threads));
     let (events, _) = tokio::sync::broadcast::channel(handle::EVENT_BUFFER);
+    let traffic = Arc::new(peer::Traffic::default());
     let handle = NodeHandle {
+        traffic: traffic.clone(),
         control: control.clone(),
         jobs: jobs.clone(),
         store,
@@ -159,8 +161,9 @@ async fn serve(
         config.protocol.me
     );
     let jobs_stop = jobs.clone();
-    let reactor =
-        reactor::Reactor::new(protocol, inputs, jobs, config.max_inbound).with_events(events);
+    let reactor = reactor::Reactor::new(protocol, inputs, jobs, config.max_inbound)
+        .with_events(events)
+        .with_traffic(traffic);
     let protocol = reactor.run(listener, rx, control_rx, shutdown).await;
     info!("shutting down");
     let known = protocol.addrbook().records(reactor::now_ms());

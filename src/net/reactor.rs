@@ -50,6 +50,8 @@ pub struct Reactor {
     queued_total: Arc<std::sync::atomic::AtomicU64>,
     /// Live events for subscribers (the HTTP API), if any.
     events: Option<tokio::sync::broadcast::Sender<super::NodeEvent>>,
+    /// Bytes read and written by every connection together.
+    traffic: Arc<peer::Traffic>,
 }
 
 type Dialed = (SocketAddr, Option<TcpStream>);
@@ -88,6 +90,7 @@ impl Reactor {
             max_inbound,
             queued_total: Arc::default(),
             events: None,
+            traffic: Arc::default(),
         }
     }
 
@@ -97,6 +100,13 @@ impl Reactor {
         events: tokio::sync::broadcast::Sender<super::NodeEvent>,
     ) -> Reactor {
         self.events = Some(events);
+        self
+    }
+
+    /// Counts the bytes of every connection into `traffic` (the node's
+    /// totals, shared with [`super::NodeHandle::traffic`]).
+    pub fn with_traffic(mut self, traffic: Arc<peer::Traffic>) -> Reactor {
+        self.traffic = traffic;
         self
     }
 
@@ -224,6 +234,7 @@ impl Reactor {
             total: self.queued_total.clone(),
             write_timeout: Duration::from_millis(self.protocol.config().idle_timeout.max(1000)),
             load: self.jobs.new_load(),
+            traffic: self.traffic.clone(),
         };
         let handle = peer::spawn(id, stream, addr, wiring, permits);
         self.peers.insert(id, handle);
@@ -270,7 +281,17 @@ impl Reactor {
                 },
                 None,
             ),
-            Output::Reply(id, reply) => {
+            Output::Reply(id, mut reply) => {
+                // The protocol never sees the sockets: the bytes each
+                // connection moved are the reactor's to add.
+                if let LocalReply::Info(info) = &mut reply {
+                    for p in &mut info.peers {
+                        if let Some(h) = self.peers.get(&p.peer) {
+                            p.bytes_in = Some(h.traffic.bytes_in());
+                            p.bytes_out = Some(h.traffic.bytes_out());
+                        }
+                    }
+                }
                 if let Some(r) = self.replies.remove(&id) {
                     let _ = r.send(reply);
                 }

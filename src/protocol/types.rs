@@ -157,6 +157,8 @@ pub enum LocalRequest {
 /// One connected peer, for [`LocalReply::Info`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PeerInfo {
+    /// The connection's id.
+    pub peer: PeerId,
     /// Address dialled (outbound) or remote address (inbound).
     pub addr: SocketAddr,
     /// True when it dialled us.
@@ -174,6 +176,12 @@ pub struct PeerInfo {
     pub score: u32,
     /// When the connection came up, ms since the Unix epoch.
     pub connected_at: Millis,
+    /// Bytes received from it, whole frames. The protocol never sees the
+    /// socket, so it answers `None`; the reactor fills it in from the
+    /// connection's counters before the reply leaves it.
+    pub bytes_in: Option<u64>,
+    /// Bytes sent to it, whole frames (filled in as `bytes_in`).
+    pub bytes_out: Option<u64>,
 }
 
 /// The node's figures, for [`LocalRequest::Info`].
