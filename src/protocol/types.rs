@@ -26,6 +26,12 @@ pub struct Config {
     /// With no chain and no [`Config::genesis`], a genesis block is adopted
     /// only from an outbound peer dialled at one of these addresses.
     pub seeds: Vec<SocketAddr>,
+    /// The seeds among [`Config::seeds`] the node picked for itself
+    /// because none was given (`startnode` without `--seed`:
+    /// `127.0.0.1:3000`): a guess about this machine, so dialled as a seed
+    /// but never passed on in `addr`, saved with the peer records, or
+    /// learned from a peer ([`super::AddrBook::hide`]).
+    pub default_seeds: Vec<SocketAddr>,
     /// The genesis hash of the network to join (`startnode --genesis`).
     /// With no chain, only a genesis block with this hash is adopted, from
     /// any peer; `None`: whatever genesis a seed sends.
