@@ -161,11 +161,13 @@ impl Reactor {
             }
         }
         if let Input::Chain(events) = &input {
+            let mut after_reorg = false;
             for e in events {
                 if let Some(ev) = super::NodeEvent::from_chain(e) {
                     self.publish(ev);
                 }
-                log::chain(e, |id| self.peers.get(&id).map(|p| p.addr));
+                after_reorg |= matches!(e, crate::chain::ChainEvent::Reorg { .. });
+                log::chain(e, after_reorg, |id| self.peers.get(&id).map(|p| p.addr));
                 if let crate::chain::ChainEvent::TipChanged(t) = e {
                     self.progress.update(t.height);
                 }
