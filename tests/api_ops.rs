@@ -224,7 +224,7 @@ fn scrape(port: u16) -> Vec<(String, std::collections::HashMap<String, String>, 
 }
 
 #[test]
-fn bytes_in_and_out_are_counted_per_peer_and_in_total() {
+fn bytes_worker_times_and_queue_depth_are_in_the_metrics() {
     let tmp = TempDir::new().unwrap();
     let mut node = Node::new(tmp.path(), "n");
     let g = node.create_chain();
@@ -236,7 +236,8 @@ fn bytes_in_and_out_are_counted_per_peer_and_in_total() {
         TcpStream::connect(("127.0.0.1", port)).is_ok()
     });
     let mut peer = Node::new(tmp.path(), "peer");
-    peer.start_seeded(&node.addr(), &["--http", "off"]);
+    let peer_port = free_port();
+    peer.start_seeded(&node.addr(), &["--http", &format!("127.0.0.1:{peer_port}")]);
     wait_same_tip(&[&node, &peer], 1);
 
     // Block 1 went to the peer: what it was sent is at least that block.
@@ -273,6 +274,22 @@ fn bytes_in_and_out_are_counted_per_peer_and_in_total() {
     assert!(value("sledchain_peer_received_bytes", Some(addr)) >= bytes_in as f64);
     assert!(value("sledchain_sent_bytes_total", None) >= bytes_out as f64);
     assert!(value("sledchain_received_bytes_total", None) >= bytes_in as f64);
+
+    // The peer's chain worker validated and connected what it synced; its
+    // queue is read when scraped.
+    let samples = scrape(peer_port);
+    let value = |name: &str| {
+        samples
+            .iter()
+            .find(|(m, _, _)| m == name)
+            .map(|s| s.2)
+            .unwrap_or_else(|| panic!("{name} missing"))
+    };
+    assert!(value("sledchain_block_batch_seconds_count") >= 1.0);
+    assert!(value("sledchain_block_batch_seconds_sum") > 0.0);
+    assert!(value("sledchain_tx_validation_seconds_count") >= 0.0);
+    assert!(value("sledchain_chain_queue_jobs") >= 0.0);
+    assert!(value("sledchain_chain_queue_bytes") >= 0.0);
     peer.stop();
     node.stop();
 }

@@ -11,6 +11,10 @@
 //! | `sledchain_peer_sent_bytes` | gauge | `addr`, `direction` | bytes sent to each open connection |
 //! | `sledchain_received_bytes_total` | counter | | bytes received from every peer, closed connections included |
 //! | `sledchain_sent_bytes_total` | counter | | bytes sent to every peer, closed connections included |
+//! | `sledchain_chain_queue_jobs` | gauge | | jobs waiting for the chain worker |
+//! | `sledchain_chain_queue_bytes` | gauge | | bytes of peers' blocks and transactions among them |
+//! | `sledchain_block_batch_seconds` | histogram | | chain worker time per batch of blocks (validation, connect or reorg, mempool update) |
+//! | `sledchain_tx_validation_seconds` | histogram | | chain worker time per transaction checked for the mempool |
 //! | `sledchain_mempool_transactions` | gauge | | transactions in the mempool |
 //! | `sledchain_mempool_bytes` | gauge | | their encoded bytes |
 //! | `sledchain_uptime_seconds` | gauge | | since the node started |
@@ -76,6 +80,8 @@ pub struct Metrics {
     /// Held while the byte counters catch up, so two scrapes at once
     /// cannot both add the same bytes.
     catch_up: std::sync::Mutex<()>,
+    queue_jobs: Gauge,
+    queue_bytes: Gauge,
     mempool_txs: Gauge,
     mempool_bytes: Gauge,
     uptime: Gauge,
@@ -99,6 +105,8 @@ impl Default for Metrics {
             bytes_in: Counter::default(),
             bytes_out: Counter::default(),
             catch_up: std::sync::Mutex::default(),
+            queue_jobs: Gauge::default(),
+            queue_bytes: Gauge::default(),
             mempool_txs: Gauge::default(),
             mempool_bytes: Gauge::default(),
             uptime: Gauge::default(),
@@ -140,6 +148,16 @@ impl Default for Metrics {
             "sledchain_sent_bytes",
             "Bytes sent to peers since the node started",
             m.bytes_out.clone(),
+        );
+        r.register(
+            "sledchain_chain_queue_jobs",
+            "Jobs waiting for the chain worker",
+            m.queue_jobs.clone(),
+        );
+        r.register(
+            "sledchain_chain_queue_bytes",
+            "Bytes of peers' blocks and transactions waiting for the chain worker",
+            m.queue_bytes.clone(),
         );
         r.register(
             "sledchain_mempool_transactions",
@@ -191,6 +209,24 @@ impl Default for Metrics {
 }
 
 impl Metrics {
+    /// The metrics of `node`: the defaults and the chain worker's
+    /// histograms, which the worker fills itself.
+    pub fn for_node(node: &crate::net::NodeHandle) -> Metrics {
+        let mut m = Metrics::default();
+        let t = node.timings();
+        m.registry.register(
+            "sledchain_block_batch_seconds",
+            "Chain worker seconds per batch of blocks: validation, connect or reorg, mempool update",
+            t.blocks.clone(),
+        );
+        m.registry.register(
+            "sledchain_tx_validation_seconds",
+            "Chain worker seconds per transaction checked for the mempool",
+            t.txs.clone(),
+        );
+        m
+    }
+
     /// Counts one node event.
     pub fn event(&self, e: &NodeEvent) {
         match e {
@@ -278,6 +314,9 @@ pub async fn scrape(State(api): State<Api>) -> Result<Response, ApiError> {
         .query(|c| (c.mempool().len(), c.mempool().bytes()))
         .await?;
     m.mempool_txs.set(count as i64);
+    let (jobs, queued) = api.node.chain_queue();
+    m.queue_jobs.set(jobs as i64);
+    m.queue_bytes.set(queued as i64);
     m.mempool_bytes.set(bytes as i64);
     let peers = super::node::peers_list(&api).await?;
     for dir in ["inbound", "outbound"] {

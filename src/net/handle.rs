@@ -142,6 +142,7 @@ pub struct NodeHandle {
     pub(super) shutdown: watch::Receiver<bool>,
     pub(super) info: NodeInfo,
     pub(super) traffic: std::sync::Arc<super::peer::Traffic>,
+    pub(super) timings: super::worker::Timings,
 }
 
 impl NodeHandle {
@@ -206,6 +207,17 @@ impl NodeHandle {
     /// and payload.
     pub fn traffic(&self) -> &super::peer::Traffic {
         &self.traffic
+    }
+
+    /// The chain worker's timings (histograms it fills as it works).
+    pub fn timings(&self) -> &super::worker::Timings {
+        &self.timings
+    }
+
+    /// The chain worker's queue: jobs waiting, and bytes of blocks and
+    /// transactions from peers among them.
+    pub fn chain_queue(&self) -> (usize, u64) {
+        (self.jobs.depth(), self.jobs.total_bytes())
     }
 }
 

@@ -116,12 +116,17 @@ async fn serve(
     let (inputs, rx) = mpsc::channel(1024);
     let (jobs, job_rx) = queue::channel();
     let (control, control_rx) = mpsc::channel(64);
+    let timings = worker::Timings::default();
     let (w_jobs, w_inputs, threads) = (jobs.clone(), inputs.clone(), config.threads);
-    let worker = std::thread::spawn(move || worker::run(chain, job_rx, w_jobs, w_inputs, threads));
+    let w_timings = timings.clone();
+    let worker = std::thread::spawn(move || {
+        worker::run(chain, job_rx, w_jobs, (w_inputs, w_timings), threads)
+    });
     let (events, _) = tokio::sync::broadcast::channel(handle::EVENT_BUFFER);
     let traffic = Arc::new(peer::Traffic::default());
     let handle = NodeHandle {
         traffic: traffic.clone(),
+        timings,
         control: control.clone(),
         jobs: jobs.clone(),
         store,
