@@ -763,6 +763,15 @@ async fn drive(net: &Net, profile: &Path) {
     for peer in peers.as_array().expect("peers") {
         let addr = peer["addr"].as_str().expect("addr");
         wait_present(&c, &format!("#peers tr[data-addr='{addr}']")).await;
+        // Bytes in and out (columns 5 and 6) are counted: a size, never
+        // "not counted".
+        for col in [5, 6] {
+            let css = format!("#peers tr[data-addr='{addr}'] td:nth-child({col})");
+            wait_text(&c, &css, |t| {
+                t.ends_with(" B") || t.ends_with("kB") || t.ends_with("MB")
+            })
+            .await;
+        }
     }
     check_page(&c, "09-peers").await;
     visit(&c, &mut seen, "#peers").await;
