@@ -643,6 +643,13 @@ async fn drive(net: &Net, profile: &Path) {
     })
     .await;
     wait_text(&c, "dd[data-field=pow]", |t| t.ends_with("valid")).await;
+    let mtp = block["mediantime"].as_u64().expect("mediantime");
+    let mtp = std::time::UNIX_EPOCH + Duration::from_secs(mtp);
+    let want = humantime::format_rfc3339_seconds(mtp)
+        .to_string()
+        .replace('T', " ")
+        .replace('Z', " UTC");
+    wait_text(&c, "dd[data-field=mediantime]", |t| t == want).await;
     wait_text(&c, "dd[data-field=confirmations]", |t| t == "1").await;
     wait_text(&c, "dd[data-field=fees]", |t| t == coins(fees14)).await;
     let reward: u64 = txs14[0]["vout"]
