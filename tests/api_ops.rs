@@ -188,3 +188,108 @@ fn metrics_health_origin_rules_and_the_event_pool() {
     assert!(value("sledchain_http_requests_total", Some(("status", "421"))) >= 1.0);
     node.stop();
 }
+
+/// Parses a `/metrics` answer into (metric, labels, value) samples.
+fn scrape(port: u16) -> Vec<(String, std::collections::HashMap<String, String>, f64)> {
+    let (s, _, text) = raw(
+        port,
+        "GET",
+        "/metrics",
+        &[&format!("Host: 127.0.0.1:{port}")],
+        "",
+    );
+    assert_eq!(s, 200, "{text}");
+    let lines = text.lines().map(|l| Ok(l.to_string()));
+    let scrape = prometheus_parse::Scrape::parse(lines).expect("Prometheus text");
+    scrape
+        .samples
+        .into_iter()
+        .map(|s| {
+            let v = match s.value {
+                prometheus_parse::Value::Gauge(v)
+                | prometheus_parse::Value::Counter(v)
+                | prometheus_parse::Value::Untyped(v) => v,
+                _ => f64::NAN,
+            };
+            (
+                s.metric,
+                s.labels
+                    .iter()
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect(),
+                v,
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn bytes_worker_times_and_queue_depth_are_in_the_metrics() {
+    let tmp = TempDir::new().unwrap();
+    let mut node = Node::new(tmp.path(), "n");
+    let g = node.create_chain();
+    let payee = node.create_wallet();
+    node.mint_send(&g, &payee, 3);
+    let port = free_port();
+    node.start_central(&["--http", &format!("127.0.0.1:{port}")]);
+    wait_for(WAIT, "the HTTP API", || {
+        TcpStream::connect(("127.0.0.1", port)).is_ok()
+    });
+    let mut peer = Node::new(tmp.path(), "peer");
+    let peer_port = free_port();
+    peer.start_seeded(&node.addr(), &["--http", &format!("127.0.0.1:{peer_port}")]);
+    wait_same_tip(&[&node, &peer], 1);
+
+    // Block 1 went to the peer: what it was sent is at least that block.
+    let tip = http_get(port, "/api/blocks/tip/hash").1;
+    let size = get_json(port, &format!("/api/block/{tip}"))["size"]
+        .as_u64()
+        .expect("block size");
+    let peers = get_json(port, "/api/node/peers");
+    let inbound = peers
+        .as_array()
+        .expect("peers")
+        .iter()
+        .find(|p| p["direction"] == "inbound")
+        .unwrap_or_else(|| panic!("no inbound peer in {peers}"));
+    let (bytes_in, bytes_out) = (
+        inbound["bytes_in"].as_u64().expect("bytes_in counted"),
+        inbound["bytes_out"].as_u64().expect("bytes_out counted"),
+    );
+    assert!(bytes_in > 0, "{inbound}");
+    assert!(bytes_out > size, "{inbound}: block 1 is {size} bytes");
+
+    let samples = scrape(port);
+    let value = |name: &str, addr: Option<&str>| {
+        samples
+            .iter()
+            .find(|(m, l, _)| {
+                m == name && addr.is_none_or(|a| l.get("addr").map(String::as_str) == Some(a))
+            })
+            .map(|s| s.2)
+            .unwrap_or_else(|| panic!("{name} {addr:?} missing"))
+    };
+    let addr = inbound["addr"].as_str().expect("addr");
+    assert!(value("sledchain_peer_sent_bytes", Some(addr)) >= bytes_out as f64);
+    assert!(value("sledchain_peer_received_bytes", Some(addr)) >= bytes_in as f64);
+    assert!(value("sledchain_sent_bytes_total", None) >= bytes_out as f64);
+    assert!(value("sledchain_received_bytes_total", None) >= bytes_in as f64);
+
+    // The peer's chain worker validated and connected what it synced; its
+    // queue is read when scraped.
+    let samples = scrape(peer_port);
+    let value = |name: &str| {
+        samples
+            .iter()
+            .find(|(m, _, _)| m == name)
+            .map(|s| s.2)
+            .unwrap_or_else(|| panic!("{name} missing"))
+    };
+    assert!(value("sledchain_block_batch_seconds_count") >= 1.0);
+    assert!(value("sledchain_block_batch_seconds_sum") > 0.0);
+    assert!(value("sledchain_tx_validation_seconds_count") >= 0.0);
+    assert!(value("sledchain_chain_queue_jobs") >= 0.0);
+    assert!(value("sledchain_chain_queue_bytes") >= 0.0);
+    peer.stop();
+    node.stop();
+}

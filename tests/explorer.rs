@@ -12,9 +12,11 @@
 //!
 //! `$CHROMIUM` and `$CHROMEDRIVER` name the two programs (default
 //! `/usr/bin/chromium`, `/usr/bin/chromedriver`, as Debian installs them).
-//! When either is not installed the browser test
-//! prints that it is skipped and passes, except under `CI=true`, where it
-//! fails (`.ci/run` installs both).
+//! When either is not installed the browser test says so and is reported
+//! as ignored, except under `CI=true`, where it fails (`.ci/run` installs
+//! both), so a green CI always means the browser ran. The tests run under
+//! `libtest-mimic` (`harness = false`), which can mark a test ignored at
+//! run time.
 
 mod support;
 
@@ -23,6 +25,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use fantoccini::{Client, ClientBuilder, Locator};
+use libtest_mimic::{Arguments, Failed, Trial};
 use serde_json::{Value, json};
 use sledchain::core::block::Block;
 use sledchain::core::hash::BlockHash;
@@ -50,7 +53,58 @@ fn chromedriver() -> String {
 /// Longest wait for one condition on the page.
 const PAGE_WAIT: Duration = Duration::from_secs(30);
 
-#[test]
+/// True when `CI=true`: a test that cannot run must fail, not be ignored.
+fn in_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| v == "true")
+}
+
+/// Why the browser test cannot run here (a program missing), if it cannot.
+fn browser_missing() -> Option<String> {
+    let (browser, driver) = (chromium(), chromedriver());
+    let missing: Vec<&String> = [&browser, &driver]
+        .into_iter()
+        .filter(|p| !Path::new(p).exists())
+        .collect();
+    if missing.is_empty() {
+        return None;
+    }
+    let names: Vec<&str> = missing.iter().map(|p| p.as_str()).collect();
+    Some(format!(
+        "{} not installed (apt-get install chromium chromium-driver; .ci/run does it as root)",
+        names.join(" and ")
+    ))
+}
+
+fn main() {
+    let args = Arguments::from_args();
+    let missing = browser_missing();
+    let ignored = missing.is_some() && !in_ci();
+    if let (true, Some(why)) = (ignored, &missing) {
+        eprintln!("IGNORED: the browser test needs Chromium and chromedriver: {why}");
+    }
+    let browser = Trial::test(
+        "explorer_in_a_browser_follows_the_network_live",
+        move || match missing {
+            Some(why) => Err(Failed::from(format!(
+                "CI=true requires the browser test to run, but it cannot: {why}"
+            ))),
+            None => {
+                explorer_in_a_browser_follows_the_network_live();
+                Ok(())
+            }
+        },
+    )
+    .with_ignored_flag(ignored);
+    let trials = vec![
+        Trial::test("page_serves_only_same_origin_assets", || {
+            page_serves_only_same_origin_assets();
+            Ok(())
+        }),
+        browser,
+    ];
+    libtest_mimic::run(&args, trials).exit();
+}
+
 fn page_serves_only_same_origin_assets() {
     let (status, page) = explorer_node_page();
     assert_eq!(status, 200);
@@ -403,21 +457,9 @@ fn network() -> Net {
     }
 }
 
-#[test]
+/// The walk through every page (module docs); panics on the first
+/// mismatch. Needs [`chromium`] and [`chromedriver`].
 fn explorer_in_a_browser_follows_the_network_live() {
-    let (browser, driver) = (chromium(), chromedriver());
-    if !Path::new(&browser).exists() || !Path::new(&driver).exists() {
-        let msg = format!(
-            "{browser} or {driver} is not installed \
-             (apt-get install chromium chromium-driver; .ci/run does it as root)"
-        );
-        assert!(
-            std::env::var("CI").as_deref() != Ok("true"),
-            "CI=true requires the browser test to run: {msg}"
-        );
-        eprintln!("SKIPPED: {msg}");
-        return;
-    }
     let mut net = network();
     let profile = TempDir::new().expect("browser profile");
     let rt = tokio::runtime::Runtime::new().expect("runtime");
@@ -601,6 +643,13 @@ async fn drive(net: &Net, profile: &Path) {
     })
     .await;
     wait_text(&c, "dd[data-field=pow]", |t| t.ends_with("valid")).await;
+    let mtp = block["mediantime"].as_u64().expect("mediantime");
+    let mtp = std::time::UNIX_EPOCH + Duration::from_secs(mtp);
+    let want = humantime::format_rfc3339_seconds(mtp)
+        .to_string()
+        .replace('T', " ")
+        .replace('Z', " UTC");
+    wait_text(&c, "dd[data-field=mediantime]", |t| t == want).await;
     wait_text(&c, "dd[data-field=confirmations]", |t| t == "1").await;
     wait_text(&c, "dd[data-field=fees]", |t| t == coins(fees14)).await;
     let reward: u64 = txs14[0]["vout"]
@@ -721,6 +770,15 @@ async fn drive(net: &Net, profile: &Path) {
     for peer in peers.as_array().expect("peers") {
         let addr = peer["addr"].as_str().expect("addr");
         wait_present(&c, &format!("#peers tr[data-addr='{addr}']")).await;
+        // Bytes in and out (columns 5 and 6) are counted: a size, never
+        // "not counted".
+        for col in [5, 6] {
+            let css = format!("#peers tr[data-addr='{addr}'] td:nth-child({col})");
+            wait_text(&c, &css, |t| {
+                t.ends_with(" B") || t.ends_with("kB") || t.ends_with("MB")
+            })
+            .await;
+        }
     }
     check_page(&c, "09-peers").await;
     visit(&c, &mut seen, "#peers").await;

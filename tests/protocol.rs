@@ -239,3 +239,109 @@ fn an_inv_of_50000_unknown_blocks_asks_for_500_at_most() {
         }
     )));
 }
+
+/// The addresses in the `addr` messages among `out`.
+fn addrs_sent(out: &[Output]) -> Vec<String> {
+    out.iter()
+        .filter_map(|o| match o {
+            Output::Send {
+                message: Message::Addr(a),
+                ..
+            } => Some(a.addrs.clone()),
+            _ => None,
+        })
+        .flatten()
+        .collect()
+}
+
+fn version_from(listen: &str) -> Message {
+    Message::Version(Version {
+        version: PROTOCOL_VERSION,
+        best_height: 0,
+        addr_from: listen.into(),
+        genesis: None,
+        nonce: 78,
+    })
+}
+
+#[test]
+fn the_default_seed_is_dialled_but_never_passed_on_or_saved() {
+    let seed = addr("198.18.0.2:8333");
+    let other = "198.18.0.7:8333";
+    // As given with --seed, the seed is passed on like any address it
+    // reached; as the node's own default, it never is.
+    for default in [false, true] {
+        let mut config = sans_io::config(vec![seed]);
+        if default {
+            config.default_seeds = vec![seed];
+        }
+        let mut p = Protocol::new(config, ChainStore::temporary().expect("store"), vec![]);
+        assert_eq!(connects(&p.step(Input::Tick, T0)), [seed], "dialled");
+        p.step(
+            Input::Connected {
+                peer: 1,
+                addr: seed,
+                inbound: false,
+            },
+            T0 + 10,
+        );
+        p.step(
+            Input::Received {
+                peer: 1,
+                message: version_from("198.18.0.2:8333"),
+            },
+            T0 + 20,
+        );
+        // A peer gossips the seed's address too, with another one.
+        p.step(
+            Input::Connected {
+                peer: 2,
+                addr: addr("198.18.0.3:40000"),
+                inbound: true,
+            },
+            T0 + 30,
+        );
+        p.step(
+            Input::Received {
+                peer: 2,
+                message: version_from("198.18.0.3:8333"),
+            },
+            T0 + 40,
+        );
+        p.step(
+            Input::Received {
+                peer: 2,
+                message: Message::Addr(sledchain::wire::payload::Addr {
+                    addrs: vec![seed.to_string(), other.to_string()],
+                }),
+            },
+            T0 + 50,
+        );
+        // What a newcomer is told, and what is saved for the next run.
+        p.step(
+            Input::Connected {
+                peer: 3,
+                addr: addr("198.18.0.4:40000"),
+                inbound: true,
+            },
+            T0 + 60,
+        );
+        let told = addrs_sent(&p.step(
+            Input::Received {
+                peer: 3,
+                message: version_from("198.18.0.4:8333"),
+            },
+            T0 + 70,
+        ));
+        assert!(told.contains(&other.to_string()), "{told:?}");
+        let saved: Vec<SocketAddr> = p
+            .addrbook()
+            .records(T0 + 80)
+            .into_iter()
+            .map(|(a, _)| a)
+            .collect();
+        assert_eq!(told.contains(&seed.to_string()), !default, "{told:?}");
+        assert_eq!(saved.contains(&seed), !default, "{saved:?}");
+        assert!(saved.contains(&addr(other)), "{saved:?}");
+    }
+}

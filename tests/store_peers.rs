@@ -16,6 +16,7 @@ fn config() -> Config {
     Config {
         me: "198.18.0.1:8333".parse().expect("address"),
         seeds: vec![],
+        default_seeds: vec![],
         minter: None,
         mint_threshold: 2,
         idle_timeout: 60_000,

@@ -14,6 +14,7 @@ use serde_json::{Value, json};
 use super::error::{self, ApiError};
 use super::schema::{self, BlockStatus, Outspend, Tx, TxStatus, confirmed, load_block};
 use super::{Api, blocking};
+use crate::chain::mtp::HeaderTimes;
 use crate::core::block::Block;
 use crate::core::hash::Txid;
 use crate::core::tx::{OutPoint, Transaction};
@@ -90,9 +91,14 @@ async fn blocks_page(api: Api, start: u64) -> Result<Json<Vec<schema::Block>>, A
     let store = api.node.store().clone();
     blocking(move || {
         let mut out = Vec::new();
+        let times = HeaderTimes::default();
         for h in (start.saturating_sub(BLOCKS_PAGE - 1)..=start).rev() {
             if let Some(hash) = store.hash_at(h)? {
-                out.push(schema::Block::from(&load_block(&store, &hash)?));
+                out.push(schema::Block::new(
+                    &load_block(&store, &hash)?,
+                    &store,
+                    &times,
+                )?);
             }
         }
         Ok(Json(out))
@@ -104,7 +110,14 @@ async fn block(
     State(api): State<Api>,
     Path(hash): Path<String>,
 ) -> Result<Json<schema::Block>, ApiError> {
-    with_block(&api, &hash, |_, b| Ok(Json(schema::Block::from(&b)))).await
+    with_block(&api, &hash, |store, b| {
+        Ok(Json(schema::Block::new(
+            &b,
+            store,
+            &HeaderTimes::default(),
+        )?))
+    })
+    .await
 }
 
 async fn block_status(

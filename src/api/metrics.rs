@@ -7,6 +7,14 @@
 //! | `sledchain_height` | gauge | | best chain tip height |
 //! | `sledchain_tip_age_seconds` | gauge | | now minus the tip's header time |
 //! | `sledchain_peers` | gauge | `direction` (`inbound`, `outbound`) | open connections |
+//! | `sledchain_peer_received_bytes` | gauge | `addr`, `direction` | bytes received from each open connection (whole frames) |
+//! | `sledchain_peer_sent_bytes` | gauge | `addr`, `direction` | bytes sent to each open connection |
+//! | `sledchain_received_bytes_total` | counter | | bytes received from every peer, closed connections included |
+//! | `sledchain_sent_bytes_total` | counter | | bytes sent to every peer, closed connections included |
+//! | `sledchain_chain_queue_jobs` | gauge | | jobs waiting for the chain worker |
+//! | `sledchain_chain_queue_bytes` | gauge | | bytes of peers' blocks and transactions among them |
+//! | `sledchain_block_batch_seconds` | histogram | | chain worker time per batch of blocks (validation, connect or reorg, mempool update) |
+//! | `sledchain_tx_validation_seconds` | histogram | | chain worker time per transaction checked for the mempool |
 //! | `sledchain_mempool_transactions` | gauge | | transactions in the mempool |
 //! | `sledchain_mempool_bytes` | gauge | | their encoded bytes |
 //! | `sledchain_uptime_seconds` | gauge | | since the node started |
@@ -41,6 +49,15 @@ pub struct Direction {
     pub direction: String,
 }
 
+/// Labels of the per-peer byte gauges.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct PeerLabels {
+    /// The peer's address (as `GET /api/node/peers` gives it).
+    pub addr: String,
+    /// `inbound` or `outbound`.
+    pub direction: String,
+}
+
 /// Labels of `sledchain_http_requests_total`.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct HttpLabels {
@@ -56,6 +73,15 @@ pub struct Metrics {
     height: Gauge,
     tip_age: Gauge,
     peers: Family<Direction, Gauge>,
+    peer_in: Family<PeerLabels, Gauge>,
+    peer_out: Family<PeerLabels, Gauge>,
+    bytes_in: Counter,
+    bytes_out: Counter,
+    /// Held while the byte counters catch up, so two scrapes at once
+    /// cannot both add the same bytes.
+    catch_up: std::sync::Mutex<()>,
+    queue_jobs: Gauge,
+    queue_bytes: Gauge,
     mempool_txs: Gauge,
     mempool_bytes: Gauge,
     uptime: Gauge,
@@ -74,6 +100,13 @@ impl Default for Metrics {
             height: Gauge::default(),
             tip_age: Gauge::default(),
             peers: Family::default(),
+            peer_in: Family::default(),
+            peer_out: Family::default(),
+            bytes_in: Counter::default(),
+            bytes_out: Counter::default(),
+            catch_up: std::sync::Mutex::default(),
+            queue_jobs: Gauge::default(),
+            queue_bytes: Gauge::default(),
             mempool_txs: Gauge::default(),
             mempool_bytes: Gauge::default(),
             uptime: Gauge::default(),
@@ -96,6 +129,36 @@ impl Default for Metrics {
             m.tip_age.clone(),
         );
         r.register("sledchain_peers", "Open peer connections", m.peers.clone());
+        r.register(
+            "sledchain_peer_received_bytes",
+            "Bytes received from an open peer connection",
+            m.peer_in.clone(),
+        );
+        r.register(
+            "sledchain_peer_sent_bytes",
+            "Bytes sent to an open peer connection",
+            m.peer_out.clone(),
+        );
+        r.register(
+            "sledchain_received_bytes",
+            "Bytes received from peers since the node started",
+            m.bytes_in.clone(),
+        );
+        r.register(
+            "sledchain_sent_bytes",
+            "Bytes sent to peers since the node started",
+            m.bytes_out.clone(),
+        );
+        r.register(
+            "sledchain_chain_queue_jobs",
+            "Jobs waiting for the chain worker",
+            m.queue_jobs.clone(),
+        );
+        r.register(
+            "sledchain_chain_queue_bytes",
+            "Bytes of peers' blocks and transactions waiting for the chain worker",
+            m.queue_bytes.clone(),
+        );
         r.register(
             "sledchain_mempool_transactions",
             "Transactions in the mempool",
@@ -146,6 +209,24 @@ impl Default for Metrics {
 }
 
 impl Metrics {
+    /// The metrics of `node`: the defaults and the chain worker's
+    /// histograms, which the worker fills itself.
+    pub fn for_node(node: &crate::net::NodeHandle) -> Metrics {
+        let mut m = Metrics::default();
+        let t = node.timings();
+        m.registry.register(
+            "sledchain_block_batch_seconds",
+            "Chain worker seconds per batch of blocks: validation, connect or reorg, mempool update",
+            t.blocks.clone(),
+        );
+        m.registry.register(
+            "sledchain_tx_validation_seconds",
+            "Chain worker seconds per transaction checked for the mempool",
+            t.txs.clone(),
+        );
+        m
+    }
+
     /// Counts one node event.
     pub fn event(&self, e: &NodeEvent) {
         match e {
@@ -233,6 +314,9 @@ pub async fn scrape(State(api): State<Api>) -> Result<Response, ApiError> {
         .query(|c| (c.mempool().len(), c.mempool().bytes()))
         .await?;
     m.mempool_txs.set(count as i64);
+    let (jobs, queued) = api.node.chain_queue();
+    m.queue_jobs.set(jobs as i64);
+    m.queue_bytes.set(queued as i64);
     m.mempool_bytes.set(bytes as i64);
     let peers = super::node::peers_list(&api).await?;
     for dir in ["inbound", "outbound"] {
@@ -242,6 +326,30 @@ pub async fn scrape(State(api): State<Api>) -> Result<Response, ApiError> {
                 direction: dir.to_string(),
             })
             .set(n as i64);
+    }
+    // Closed connections leave the per-peer gauges.
+    m.peer_in.clear();
+    m.peer_out.clear();
+    for p in &peers {
+        let labels = PeerLabels {
+            addr: p.addr.clone(),
+            direction: p.direction.clone(),
+        };
+        if let Some(n) = p.bytes_in {
+            m.peer_in.get_or_create(&labels).set(n as i64);
+        }
+        if let Some(n) = p.bytes_out {
+            m.peer_out.get_or_create(&labels).set(n as i64);
+        }
+    }
+    // The node's totals only grow: the counters catch up with them.
+    let traffic = api.node.traffic();
+    {
+        let _one = m.catch_up.lock().unwrap_or_else(|e| e.into_inner());
+        m.bytes_in
+            .inc_by(traffic.bytes_in().saturating_sub(m.bytes_in.get()));
+        m.bytes_out
+            .inc_by(traffic.bytes_out().saturating_sub(m.bytes_out.get()));
     }
     let started = api.node.info().started;
     m.uptime

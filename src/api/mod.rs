@@ -98,10 +98,11 @@ pub fn service(config: ApiConfig) -> Service {
         let listener = TcpListener::from_std(std_listener)?;
         let auth = auth::write_cookie(&config.cookie)?;
         tracing::info!("HTTP API on http://{bound}/api");
+        let metrics = Arc::new(metrics::Metrics::for_node(&node));
         let api = Api {
             node,
             auth: Arc::new(auth),
-            metrics: Arc::default(),
+            metrics,
             guard: Arc::new(config.guard),
             events: Arc::default(),
         };

@@ -129,8 +129,8 @@ pub async fn peers_list(api: &Api) -> Result<Vec<Peer>, ApiError> {
             ping_ms: p.ping_ms,
             score: p.score,
             connected_since: p.connected_at / 1000,
-            bytes_in: None,
-            bytes_out: None,
+            bytes_in: p.bytes_in,
+            bytes_out: p.bytes_out,
         })
         .collect())
 }

@@ -56,12 +56,27 @@ pub struct Block {
     pub bits: u32,
     /// The same number as `bits` (Esplora's is a float).
     pub difficulty: u32,
+    /// Median time past (BIP113), seconds since the Unix epoch: the
+    /// median of the header times of this block and the ten before it in
+    /// its own chain (fewer near genesis). A child's time must exceed it.
+    pub mediantime: u32,
 }
 
-impl From<&CoreBlock> for Block {
-    fn from(b: &CoreBlock) -> Block {
-        Block {
-            id: b.hash().to_string(),
+impl Block {
+    /// The JSON of `b`, its `mediantime` read from `store` through `times`
+    /// (one cache may serve a whole page of blocks).
+    ///
+    /// Errors: 500 reading an ancestor from the store.
+    pub fn new(
+        b: &CoreBlock,
+        store: &ChainStore,
+        times: &crate::chain::mtp::HeaderTimes,
+    ) -> Result<Block, ApiError> {
+        let hash = b.hash();
+        times.note(&b.header);
+        Ok(Block {
+            mediantime: times.median_time_past(store, hash)?,
+            id: hash.to_string(),
             height: b.height,
             version: b.header.version,
             timestamp: b.header.timestamp,
@@ -72,7 +87,7 @@ impl From<&CoreBlock> for Block {
             nonce: b.header.nonce,
             bits: b.header.bits,
             difficulty: b.header.bits,
-        }
+        })
     }
 }
 
@@ -333,9 +348,10 @@ pub struct Peer {
     pub score: u32,
     /// When the connection came up, seconds since the Unix epoch.
     pub connected_since: u64,
-    /// Bytes received from it (`null` where not counted).
+    /// Bytes received from it on this connection: whole frames, header
+    /// and payload (`null` when it closed while the list was made).
     pub bytes_in: Option<u64>,
-    /// Bytes sent to it (`null` where not counted).
+    /// Bytes sent to it on this connection, as `bytes_in`.
     pub bytes_out: Option<u64>,
 }
 
@@ -662,6 +678,37 @@ pub fn fee_estimates(entries: &[(u64, u64)], block_bytes: u64) -> Vec<(u32, f64)
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn mediantime_is_the_median_of_the_block_and_its_ancestors() {
+        use crate::chain::mtp::HeaderTimes;
+        const T0: u32 = 1_700_000_000;
+        let mined = |prev, height, time| {
+            let mut b = CoreBlock::template(prev, height, 1, time, [1; 20], 20, vec![]);
+            let stop = std::sync::atomic::AtomicBool::new(false);
+            assert!(crate::chain::miner::solve(&mut b, 1, &stop));
+            b
+        };
+        let store = ChainStore::temporary().expect("store");
+        let g = mined(BlockHash::ZERO, 0, T0);
+        store.init_genesis(&g).expect("genesis");
+        let mut chain = vec![g];
+        for (h, t) in [(1, T0 + 1_000), (2, T0 + 1_001), (3, T0 + 1_002)] {
+            let b = mined(chain.last().expect("parent").hash(), h, t);
+            store.store_block(&b).expect("store");
+            chain.push(b);
+        }
+        let times = HeaderTimes::default();
+        let median = |i: usize| {
+            Block::new(&chain[i], &store, &times)
+                .expect("json")
+                .mediantime
+        };
+        // Genesis alone; then the upper median of the times so far.
+        assert_eq!(median(0), T0);
+        assert_eq!(median(1), T0 + 1_000);
+        assert_eq!(median(3), T0 + 1_001);
+    }
 
     #[test]
     fn the_histogram_groups_bytes_by_rate_highest_first() {

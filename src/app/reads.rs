@@ -194,7 +194,8 @@ fn getblock(ctx: &Ctx, id: &str, json: bool) -> Result<()> {
         text.trim().parse()?
     };
     let (body, b): (_, Block) = get(ctx, &format!("/api/block/{hash}"), |store| {
-        Ok(Block::from(&schema::load_block(store, &hash)?))
+        let b = schema::load_block(store, &hash)?;
+        Block::new(&b, store, &Default::default())
     })?;
     if json {
         return Ok(out(body)?);

@@ -36,7 +36,8 @@ pub struct NodeArgs {
     /// Seed node(s) to greet first, `HOST:PORT` (a host name or an IP). A
     /// node listening on a seed address is the central node. Without any,
     /// a node whose `--port` is not 3000 uses 127.0.0.1:3000 (the default
-    /// central node on one machine); node 3000 has no seed.
+    /// central node on one machine), never passed on to peers nor saved;
+    /// node 3000 has no seed.
     #[arg(long = "seed")]
     pub seeds: Vec<String>,
     /// Join only the network whose genesis block has this hash: with no
@@ -237,7 +238,7 @@ fn node_config(
             args.bind
         );
     }
-    let mut seeds = Vec::new();
+    let (mut seeds, mut hidden) = (Vec::new(), Vec::new());
     let defaults = default_seeds(cli.port, &args.seeds);
     if args.seeds.is_empty() && !defaults.is_empty() {
         info!(
@@ -245,9 +246,19 @@ fn node_config(
             defaults.join(", ")
         );
     }
-    for s in args.seeds.iter().chain(&defaults) {
+    for (s, default) in args
+        .seeds
+        .iter()
+        .map(|s| (s, false))
+        .chain(defaults.iter().map(|s| (s, true)))
+    {
         match s.to_socket_addrs().map(|mut a| a.next()) {
-            Ok(Some(a)) => seeds.push(a),
+            Ok(Some(a)) => {
+                seeds.push(a);
+                if default {
+                    hidden.push(a);
+                }
+            }
             _ => warn!("cannot resolve seed {s}; ignored"),
         }
     }
@@ -259,6 +270,7 @@ fn node_config(
         protocol: Config {
             me,
             seeds,
+            default_seeds: hidden,
             genesis: args.genesis,
             minter: minter.map(|m| m.0),
             mint_threshold: args.mint_threshold,

@@ -141,10 +141,11 @@ pub fn block(b: &Block, st: &BlockStatus, tip: u64, txids: &[String]) -> String 
         "no".to_string()
     };
     let mut s = format!(
-        "Block {}\nHeight: {}\nTime: {}\nPrev. block: {}\nMerkle root: {}\nBits: {}\nNonce: {}\nSize: {} bytes\nIn best chain: {conf}\nTransactions: {}",
+        "Block {}\nHeight: {}\nTime: {}\nMedian time past: {}\nPrev. block: {}\nMerkle root: {}\nBits: {}\nNonce: {}\nSize: {} bytes\nIn best chain: {conf}\nTransactions: {}",
         b.id,
         b.height,
         date(u64::from(b.timestamp), now()),
+        date(u64::from(b.mediantime), now()),
         b.previousblockhash,
         b.merkle_root,
         b.bits,
@@ -244,6 +245,8 @@ pub fn peers(list: &[Peer]) -> String {
                 p.handshake.clone(),
                 p.height.to_string(),
                 p.ping_ms.map_or("-".into(), |m| format!("{m} ms")),
+                p.bytes_in.map_or("-".into(), |n| format!("{n} B")),
+                p.bytes_out.map_or("-".into(), |n| format!("{n} B")),
                 p.score.to_string(),
                 duration(now.saturating_sub(p.connected_since)),
             ]
@@ -256,6 +259,8 @@ pub fn peers(list: &[Peer]) -> String {
             "HANDSHAKE",
             "HEIGHT",
             "PING",
+            "BYTES IN",
+            "BYTES OUT",
             "SCORE",
             "CONNECTED",
         ],

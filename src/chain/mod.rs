@@ -60,7 +60,10 @@ pub enum ChainEvent {
         height: u64,
         /// Its number of transactions, coinbase included.
         txs: usize,
-        /// Who sent it (`None`: minted here or re-connected in a reorg).
+        /// Who sent it: in a reorg, the sender of the block that made the
+        /// branch the best one (the new tip). `None`: minted here, or a
+        /// block of the branch stored earlier (after a
+        /// [`ChainEvent::Reorg`], its sender is not kept).
         from: Option<PeerId>,
     },
     /// A block left the best chain in a reorg.

@@ -157,7 +157,7 @@ impl Chain {
             BlockOutcome::Reorged {
                 disconnected,
                 connected,
-                ..
+                tip,
             } => {
                 events.push(ChainEvent::Reorg {
                     disconnected: disconnected.len(),
@@ -170,11 +170,15 @@ impl Chain {
                     });
                 }
                 for b in &connected {
+                    // The new tip is the block that made the branch heavier:
+                    // its sender's. The others were stored on the side
+                    // branch earlier, their senders not kept.
+                    let hash = b.hash();
                     events.push(ChainEvent::BlockConnected {
-                        hash: b.hash(),
+                        hash,
                         height: b.height,
                         txs: b.transactions.len(),
-                        from: None,
+                        from: if hash == tip.hash { from } else { None },
                     });
                 }
                 self.readmit_after_reorg(&disconnected, &connected, now, events);
@@ -254,4 +258,63 @@ fn rejected(hash: BlockHash, from: Option<PeerId>, e: ChainError) -> ChainEvent 
         other => (from, other.to_string()),
     };
     ChainEvent::InvalidBlock { hash, from, error }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::sync::atomic::AtomicBool;
+
+    use crate::chain::{Chain, ChainEvent, PeerId, miner};
+    use crate::core::block::Block;
+    use crate::core::hash::BlockHash;
+    use crate::core::validation::SigCache;
+    use crate::store::ChainStore;
+
+    const T0: u32 = 1_700_000_000;
+
+    fn mined(prev: BlockHash, height: u64, time: u32, payee: u8) -> Block {
+        let mut b = Block::template(prev, height, 1, time, [payee; 20], 20, vec![]);
+        assert!(miner::solve(&mut b, 1, &AtomicBool::new(false)));
+        b
+    }
+
+    fn senders(events: &[ChainEvent]) -> Vec<(BlockHash, Option<PeerId>)> {
+        events
+            .iter()
+            .filter_map(|e| match e {
+                ChainEvent::BlockConnected { hash, from, .. } => Some((*hash, *from)),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn the_block_that_triggers_a_reorg_keeps_its_sender() {
+        let store = ChainStore::temporary().expect("store");
+        let g = mined(BlockHash::ZERO, 0, T0, 1);
+        store.init_genesis(&g).expect("genesis");
+        let (mut chain, _) = Chain::open(store, Arc::new(SigCache::new(16))).expect("chain");
+        let now = u64::from(T0) + 1_000;
+        let a1 = mined(g.hash(), 1, T0 + 1, 2);
+        chain.process_block(a1.clone(), Some(1), now);
+        // b1 loses the tie with a1 (equal work: the lower hash wins), so
+        // it waits on a side branch until b2 makes that branch heavier.
+        let b1 = (2..)
+            .map(|t| mined(g.hash(), 1, T0 + t, 3))
+            .find(|b| b.hash() > a1.hash())
+            .expect("a losing b1");
+        let side = chain.process_block(b1.clone(), Some(2), now);
+        assert!(senders(&side).is_empty(), "{side:?}");
+        let b2 = mined(b1.hash(), 2, T0 + 100, 3);
+        let events = chain.process_block(b2.clone(), Some(3), now);
+        assert!(
+            events.iter().any(|e| matches!(e, ChainEvent::Reorg { .. })),
+            "{events:?}"
+        );
+        assert_eq!(
+            senders(&events),
+            vec![(b1.hash(), None), (b2.hash(), Some(3))]
+        );
+    }
 }

@@ -141,6 +141,8 @@ pub struct NodeHandle {
     pub(super) events: broadcast::Sender<NodeEvent>,
     pub(super) shutdown: watch::Receiver<bool>,
     pub(super) info: NodeInfo,
+    pub(super) traffic: std::sync::Arc<super::peer::Traffic>,
+    pub(super) timings: super::worker::Timings,
 }
 
 impl NodeHandle {
@@ -198,6 +200,24 @@ impl NodeHandle {
     /// Static facts about the node.
     pub fn info(&self) -> &NodeInfo {
         &self.info
+    }
+
+    /// Bytes read from and written to peers since the node started, every
+    /// connection together (closed ones included): whole frames, header
+    /// and payload.
+    pub fn traffic(&self) -> &super::peer::Traffic {
+        &self.traffic
+    }
+
+    /// The chain worker's timings (histograms it fills as it works).
+    pub fn timings(&self) -> &super::worker::Timings {
+        &self.timings
+    }
+
+    /// The chain worker's queue: jobs waiting, and bytes of blocks and
+    /// transactions from peers among them.
+    pub fn chain_queue(&self) -> (usize, u64) {
+        (self.jobs.depth(), self.jobs.total_bytes())
     }
 }
 

@@ -121,11 +121,19 @@ pub fn event(e: &Event) {
 }
 
 /// One line per chain event worth one; `addr` names the peer a block or
-/// transaction came from.
-pub fn chain(e: &ChainEvent, addr: impl Fn(PeerId) -> Option<SocketAddr>) {
-    let from = |p: &Option<PeerId>| match p.and_then(&addr) {
-        Some(a) => a.to_string(),
-        None => "this node".to_string(),
+/// transaction came from. `after_reorg`: a [`ChainEvent::Reorg`] came
+/// earlier in the same batch, so a connected block with no sender is one
+/// of the branch stored earlier, not one minted here.
+///
+/// The sender named is the one the chain reports
+/// ([`ChainEvent::BlockConnected`]'s `from`): a peer's address while it is
+/// connected, `peer N (disconnected)` after, `this node` only for what
+/// was minted or submitted here.
+pub fn chain(e: &ChainEvent, after_reorg: bool, addr: impl Fn(PeerId) -> Option<SocketAddr>) {
+    let from = |p: &Option<PeerId>| match (p, p.and_then(&addr)) {
+        (_, Some(a)) => a.to_string(),
+        (Some(id), None) => format!("peer {id} (disconnected)"),
+        (None, None) => "this node".to_string(),
     };
     match e {
         ChainEvent::GenesisAdopted { hash, bits, .. } => {
@@ -138,11 +146,15 @@ pub fn chain(e: &ChainEvent, addr: impl Fn(PeerId) -> Option<SocketAddr>) {
             from: f,
         } => {
             let line = format!("block {hash} connected at height {height} ({txs} transactions)");
+            let source = match f {
+                None if after_reorg => "from the side branch it was stored on".to_string(),
+                _ => format!("from {}", from(f)),
+            };
             // One line per block, but not during an initial sync.
             if SYNCING.load(Ordering::Relaxed) {
-                debug!("{line} from {}", from(f))
+                debug!("{line} {source}")
             } else {
-                info!("{line} from {}", from(f))
+                info!("{line} {source}")
             }
         }
         ChainEvent::Reorg {

@@ -116,10 +116,17 @@ async fn serve(
     let (inputs, rx) = mpsc::channel(1024);
     let (jobs, job_rx) = queue::channel();
     let (control, control_rx) = mpsc::channel(64);
+    let timings = worker::Timings::default();
     let (w_jobs, w_inputs, threads) = (jobs.clone(), inputs.clone(), config.threads);
-    let worker = std::thread::spawn(move || worker::run(chain, job_rx, w_jobs, w_inputs, threads));
+    let w_timings = timings.clone();
+    let worker = std::thread::spawn(move || {
+        worker::run(chain, job_rx, w_jobs, (w_inputs, w_timings), threads)
+    });
     let (events, _) = tokio::sync::broadcast::channel(handle::EVENT_BUFFER);
+    let traffic = Arc::new(peer::Traffic::default());
     let handle = NodeHandle {
+        traffic: traffic.clone(),
+        timings,
         control: control.clone(),
         jobs: jobs.clone(),
         store,
@@ -159,8 +166,9 @@ async fn serve(
         config.protocol.me
     );
     let jobs_stop = jobs.clone();
-    let reactor =
-        reactor::Reactor::new(protocol, inputs, jobs, config.max_inbound).with_events(events);
+    let reactor = reactor::Reactor::new(protocol, inputs, jobs, config.max_inbound)
+        .with_events(events)
+        .with_traffic(traffic);
     let protocol = reactor.run(listener, rx, control_rx, shutdown).await;
     info!("shutting down");
     let known = protocol.addrbook().records(reactor::now_ms());

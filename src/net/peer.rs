@@ -69,6 +69,48 @@ pub const SOCKET_SEND_BUFFER: usize = 256 << 10;
 /// again.
 const WORKER_POLL: Duration = Duration::from_millis(20);
 
+/// Bytes a connection has read and written: whole frames (header and
+/// payload) as they crossed the socket, counted by the reader when a frame
+/// is decoded and by the writer when the socket took it. Kept per peer (on
+/// its [`PeerHandle`]) and for the whole node (in [`Wiring::traffic`],
+/// closed connections included).
+#[derive(Debug, Default)]
+pub struct Traffic {
+    read: AtomicU64,
+    written: AtomicU64,
+}
+
+impl Traffic {
+    /// Bytes received so far.
+    pub fn bytes_in(&self) -> u64 {
+        self.read.load(Ordering::Relaxed)
+    }
+
+    /// Bytes sent so far.
+    pub fn bytes_out(&self) -> u64 {
+        self.written.load(Ordering::Relaxed)
+    }
+}
+
+/// A connection's counter and the node's total, counted together.
+#[derive(Clone)]
+struct Counted {
+    peer: Arc<Traffic>,
+    node: Arc<Traffic>,
+}
+
+impl Counted {
+    fn read(&self, bytes: u64) {
+        self.peer.read.fetch_add(bytes, Ordering::Relaxed);
+        self.node.read.fetch_add(bytes, Ordering::Relaxed);
+    }
+
+    fn written(&self, bytes: u64) {
+        self.peer.written.fetch_add(bytes, Ordering::Relaxed);
+        self.node.written.fetch_add(bytes, Ordering::Relaxed);
+    }
+}
+
 /// Why a peer's queue is given up: the peer is dropped as not reading.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum QueueFull {
@@ -130,6 +172,8 @@ pub struct PeerHandle {
     pub processed: Arc<Notify>,
     /// What it has waiting for the chain worker.
     pub load: Arc<Load>,
+    /// Bytes read from and written to it ([`Traffic`]).
+    pub traffic: Arc<Traffic>,
     tx: mpsc::UnboundedSender<Queued>,
     queue: Arc<SendQueue>,
     total: Arc<AtomicU64>,
@@ -217,6 +261,8 @@ pub struct Wiring {
     pub write_timeout: Duration,
     /// The peer's share of the chain worker's queue.
     pub load: Arc<Load>,
+    /// Bytes read and written by every connection of the node.
+    pub traffic: Arc<Traffic>,
 }
 
 /// Starts the tasks of a connection and returns its handle. `permit` (an
@@ -240,8 +286,15 @@ pub fn spawn(
         total,
         write_timeout,
         load,
+        traffic: node_traffic,
     } = wiring;
+    let traffic = Arc::new(Traffic::default());
+    let counted = Counted {
+        peer: traffic.clone(),
+        node: node_traffic,
+    };
     let writer = Writer {
+        counted: counted.clone(),
         id,
         inputs: inputs.clone(),
         close: close.clone(),
@@ -254,7 +307,7 @@ pub fn spawn(
     let token = close.clone();
     let paused = (queue.clone(), load.clone());
     tokio::spawn(async move {
-        let mut reason = read_loop(id, frames, &inputs, &token, &done, &paused).await;
+        let mut reason = read_loop(id, frames, &inputs, &token, &done, &paused, &counted).await;
         token.cancel();
         if let Ok(Some(stalled)) = writer.await {
             reason = stalled;
@@ -273,6 +326,7 @@ pub fn spawn(
         permit,
         processed,
         load,
+        traffic,
         tx,
         queue,
         total,
@@ -289,6 +343,7 @@ async fn read_loop(
     close: &CancellationToken,
     processed: &Notify,
     (queue, load): &(Arc<SendQueue>, Arc<Load>),
+    counted: &Counted,
 ) -> String {
     loop {
         let next = tokio::select! {
@@ -299,13 +354,16 @@ async fn read_loop(
             None => return "closed by peer".into(),
             Some(Err(FrameError::Io(e))) => return format!("read error: {e}"),
             Some(Err(e)) => return format!("protocol violation: {e}"),
-            Some(Ok(frame)) => match Message::from_frame(&frame) {
-                Ok(message) => Input::Received { peer: id, message },
-                Err(e) => Input::Malformed {
-                    peer: id,
-                    error: std::sync::Arc::new(e),
-                },
-            },
+            Some(Ok(frame)) => {
+                counted.read((frame.payload.len() + HEADER_LEN) as u64);
+                match Message::from_frame(&frame) {
+                    Ok(message) => Input::Received { peer: id, message },
+                    Err(e) => Input::Malformed {
+                        peer: id,
+                        error: std::sync::Arc::new(e),
+                    },
+                }
+            }
         };
         if inputs.send(input).await.is_err() {
             return "shutting down".into();
@@ -334,6 +392,7 @@ async fn read_loop(
 /// A connection's writer task.
 struct Writer {
     id: PeerId,
+    counted: Counted,
     inputs: mpsc::Sender<Input>,
     close: CancellationToken,
     queue: Arc<SendQueue>,
@@ -355,13 +414,14 @@ impl Writer {
                 block_bytes,
                 _charge: charge,
             } = m;
+            let len = (frame.payload.len() + HEADER_LEN) as u64;
             let sent = tokio::select! {
                 _ = self.close.cancelled() => break,
                 r = tokio::time::timeout(self.timeout, sink.send(frame)) => r,
             };
             drop(charge);
             match sent {
-                Ok(Ok(())) => {}
+                Ok(Ok(())) => self.counted.written(len),
                 Ok(Err(_)) => break,
                 Err(_) => {
                     stalled = Some(format!(

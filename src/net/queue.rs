@@ -173,6 +173,12 @@ impl JobSender {
         self.shared.total.load(Ordering::Relaxed)
     }
 
+    /// Jobs waiting in every lane (the queue's depth; a job the worker has
+    /// taken no longer counts).
+    pub fn depth(&self) -> usize {
+        self.shared.lock().lanes.values().map(VecDeque::len).sum()
+    }
+
     fn push(&self, job: Job, ticket: Option<Ticket>) -> Result<(), Stopped> {
         let mut s = self.shared.lock();
         if s.closed {

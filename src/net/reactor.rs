@@ -50,6 +50,8 @@ pub struct Reactor {
     queued_total: Arc<std::sync::atomic::AtomicU64>,
     /// Live events for subscribers (the HTTP API), if any.
     events: Option<tokio::sync::broadcast::Sender<super::NodeEvent>>,
+    /// Bytes read and written by every connection together.
+    traffic: Arc<peer::Traffic>,
 }
 
 type Dialed = (SocketAddr, Option<TcpStream>);
@@ -88,6 +90,7 @@ impl Reactor {
             max_inbound,
             queued_total: Arc::default(),
             events: None,
+            traffic: Arc::default(),
         }
     }
 
@@ -97,6 +100,13 @@ impl Reactor {
         events: tokio::sync::broadcast::Sender<super::NodeEvent>,
     ) -> Reactor {
         self.events = Some(events);
+        self
+    }
+
+    /// Counts the bytes of every connection into `traffic` (the node's
+    /// totals, shared with [`super::NodeHandle::traffic`]).
+    pub fn with_traffic(mut self, traffic: Arc<peer::Traffic>) -> Reactor {
+        self.traffic = traffic;
         self
     }
 
@@ -151,11 +161,13 @@ impl Reactor {
             }
         }
         if let Input::Chain(events) = &input {
+            let mut after_reorg = false;
             for e in events {
                 if let Some(ev) = super::NodeEvent::from_chain(e) {
                     self.publish(ev);
                 }
-                log::chain(e, |id| self.peers.get(&id).map(|p| p.addr));
+                after_reorg |= matches!(e, crate::chain::ChainEvent::Reorg { .. });
+                log::chain(e, after_reorg, |id| self.peers.get(&id).map(|p| p.addr));
                 if let crate::chain::ChainEvent::TipChanged(t) = e {
                     self.progress.update(t.height);
                 }
@@ -224,6 +236,7 @@ impl Reactor {
             total: self.queued_total.clone(),
             write_timeout: Duration::from_millis(self.protocol.config().idle_timeout.max(1000)),
             load: self.jobs.new_load(),
+            traffic: self.traffic.clone(),
         };
         let handle = peer::spawn(id, stream, addr, wiring, permits);
         self.peers.insert(id, handle);
@@ -270,7 +283,17 @@ impl Reactor {
                 },
                 None,
             ),
-            Output::Reply(id, reply) => {
+            Output::Reply(id, mut reply) => {
+                // The protocol never sees the sockets: the bytes each
+                // connection moved are the reactor's to add.
+                if let LocalReply::Info(info) = &mut reply {
+                    for p in &mut info.peers {
+                        if let Some(h) = self.peers.get(&p.peer) {
+                            p.bytes_in = Some(h.traffic.bytes_in());
+                            p.bytes_out = Some(h.traffic.bytes_out());
+                        }
+                    }
+                }
                 if let Some(r) = self.replies.remove(&id) {
                     let _ = r.send(reply);
                 }

@@ -11,7 +11,11 @@
 //! attacker with many IPs in one /16 gets one share, not one per IP. An address becomes *tried* only after an outbound connection to
 //! it completed the handshake. Addresses that keep failing are forgotten
 //! ([`MAX_NEW_FAILURES`], [`MAX_TRIED_FAILURES`] consecutive failures),
-//! except pinned ones (the configured seeds).
+//! except pinned ones (the configured seeds). Hidden addresses (the
+//! default seed a node picks for itself when given none) are dialled and
+//! backed off like any other, but never passed on
+//! ([`AddrBook::shareable`]), saved ([`AddrBook::records`]) or learned
+//! from gossip.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::{IpAddr, SocketAddr};
@@ -65,6 +69,8 @@ pub struct AddrBook {
     /// New-table entries per source netgroup (`None`: no source).
     per_source: BTreeMap<Option<u64>, usize>,
     pinned: BTreeSet<SocketAddr>,
+    /// Never passed on, saved or learned (module docs).
+    hidden: BTreeSet<SocketAddr>,
     /// Banned IPs and until when (ms); expired ones are pruned
     /// ([`AddrBook::prune_bans`], and on every new ban).
     bans: BTreeMap<IpAddr, Millis>,
@@ -84,7 +90,15 @@ impl AddrBook {
         self.pinned.extend(addrs);
     }
 
-    /// Puts addresses not known yet in the new table, credited to
+    /// Hides `addrs` (the default seed, a guess about this machine rather
+    /// than an address anyone gave us): they stay dialable, but
+    /// [`AddrBook::shareable`] and [`AddrBook::records`] leave them out and
+    /// [`AddrBook::learn`] does not take them in.
+    pub fn hide(&mut self, addrs: impl IntoIterator<Item = SocketAddr>) {
+        self.hidden.extend(addrs);
+    }
+
+    /// Puts addresses not known yet (and not hidden) in the new table, credited to
     /// `source`'s netgroup; returns how many new ones were left out because
     /// that netgroup has [`MAX_PER_SOURCE`] already (or the table is full
     /// of pinned and sourceless entries).
@@ -95,7 +109,7 @@ impl AddrBook {
     ) -> usize {
         let mut left_out = 0;
         for a in addrs {
-            if self.known.contains_key(&a) {
+            if self.known.contains_key(&a) || self.hidden.contains(&a) {
                 continue;
             }
             let credited = self.per_source.get(&group(source)).copied().unwrap_or(0);
@@ -154,6 +168,16 @@ impl AddrBook {
     /// Every known address, in order.
     pub fn addresses(&self) -> Vec<SocketAddr> {
         self.known.keys().copied().collect()
+    }
+
+    /// The known addresses we pass on in `addr`: all but the hidden ones,
+    /// in order.
+    pub fn shareable(&self) -> Vec<SocketAddr> {
+        self.known
+            .keys()
+            .filter(|a| !self.hidden.contains(a))
+            .copied()
+            .collect()
     }
 
     /// The entry of `addr`, if known.
@@ -278,8 +302,8 @@ impl AddrBook {
     }
 
     /// What to save of the book at `now` for the next run (the `peers`
-    /// tree, [`crate::store::PeerRecord`]): one record per known address,
-    /// keyed `host:port`, with its last contact, its consecutive failures
+    /// tree, [`crate::store::PeerRecord`]): one record per known address
+    /// that is not hidden, keyed `host:port`, with its last contact, its consecutive failures
     /// and the ban of its IP; and one per banned IP no known address
     /// shares, keyed `ip:0`. Times in seconds since the Unix epoch;
     /// expired bans are left out. Everything the book forgot is absent, so
@@ -294,6 +318,7 @@ impl AddrBook {
         let mut out: Vec<(SocketAddr, PeerRecord)> = self
             .known
             .iter()
+            .filter(|(a, _)| !self.hidden.contains(a))
             .map(|(a, e)| {
                 let rec = PeerRecord {
                     last_seen: e.last_seen / 1000,

@@ -21,7 +21,7 @@ impl Protocol {
         let mut addrs: Vec<String> = self
             .addrs
             .book
-            .addresses()
+            .shareable()
             .iter()
             .map(ToString::to_string)
             .collect();

@@ -32,6 +32,7 @@ impl Protocol {
             .peers
             .iter()
             .map(|(id, p)| PeerInfo {
+                peer: *id,
                 addr: p.addr,
                 inbound: p.inbound,
                 ready: p.is_ready(),
@@ -39,6 +40,8 @@ impl Protocol {
                 ping_ms: p.ping_rtt,
                 score: p.score,
                 connected_at: p.connected_at,
+                bytes_in: None,
+                bytes_out: None,
             })
             .collect();
         let best_peer_height = peers

@@ -162,6 +162,7 @@ impl Protocol {
         let secrets = Secrets::new(config.nonce);
         let mut book = AddrBook::new(known);
         book.pin(config.seeds.iter().copied());
+        book.hide(config.default_seeds.iter().copied());
         Protocol {
             addrs: AddrMgr::new(book),
             config,

@@ -26,6 +26,12 @@ pub struct Config {
     /// With no chain and no [`Config::genesis`], a genesis block is adopted
     /// only from an outbound peer dialled at one of these addresses.
     pub seeds: Vec<SocketAddr>,
+    /// The seeds among [`Config::seeds`] the node picked for itself
+    /// because none was given (`startnode` without `--seed`:
+    /// `127.0.0.1:3000`): a guess about this machine, so dialled as a seed
+    /// but never passed on in `addr`, saved with the peer records, or
+    /// learned from a peer ([`super::AddrBook::hide`]).
+    pub default_seeds: Vec<SocketAddr>,
     /// The genesis hash of the network to join (`startnode --genesis`).
     /// With no chain, only a genesis block with this hash is adopted, from
     /// any peer; `None`: whatever genesis a seed sends.
@@ -157,6 +163,8 @@ pub enum LocalRequest {
 /// One connected peer, for [`LocalReply::Info`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PeerInfo {
+    /// The connection's id.
+    pub peer: PeerId,
     /// Address dialled (outbound) or remote address (inbound).
     pub addr: SocketAddr,
     /// True when it dialled us.
@@ -174,6 +182,12 @@ pub struct PeerInfo {
     pub score: u32,
     /// When the connection came up, ms since the Unix epoch.
     pub connected_at: Millis,
+    /// Bytes received from it, whole frames. The protocol never sees the
+    /// socket, so it answers `None`; the reactor fills it in from the
+    /// connection's counters before the reply leaves it.
+    pub bytes_in: Option<u64>,
+    /// Bytes sent to it, whole frames (filled in as `bytes_in`).
+    pub bytes_out: Option<u64>,
 }
 
 /// The node's figures, for [`LocalRequest::Info`].

@@ -93,6 +93,7 @@ impl SimNode {
         let protocol_config = Config {
             me: addr,
             seeds: vec![address(0)],
+            default_seeds: Vec::new(),
             genesis: config.pin_genesis.then(|| genesis.0.hash()),
             minter,
             mint_threshold: config.mint_threshold,

@@ -19,9 +19,19 @@ pub const PAYEE: [u8; 20] = [7; 20];
 /// A protocol at 198.18.0.1:8333 (nonce 5, default timeouts and limits)
 /// with `seeds`, over an empty temporary store.
 pub fn protocol(seeds: Vec<SocketAddr>) -> Protocol {
-    let config = Config {
+    Protocol::new(
+        config(seeds),
+        ChainStore::temporary().expect("store"),
+        vec![],
+    )
+}
+
+/// The [`Config`] of [`protocol`].
+pub fn config(seeds: Vec<SocketAddr>) -> Config {
+    Config {
         me: "198.18.0.1:8333".parse().expect("address"),
         seeds,
+        default_seeds: vec![],
         minter: None,
         mint_threshold: 2,
         idle_timeout: 60_000,
@@ -31,8 +41,7 @@ pub fn protocol(seeds: Vec<SocketAddr>) -> Protocol {
         ban_time: 3_600_000,
         nonce: 5,
         genesis: None,
-    };
-    Protocol::new(config, ChainStore::temporary().expect("store"), vec![])
+    }
 }
 
 /// Every node's height, for failure messages.

@@ -399,6 +399,7 @@ async function viewBlock(view, hash, startArg) {
         ' · ', el('a', {href: '#/tips'}, 'chain tips')) : 'fork point unknown') : undefined],
       ['confirmations', 'Confirmations', confirmations],
       ['timestamp', 'Time', el('span', {}, exact(b.timestamp), ' (', when(b.timestamp), ')')],
+      ['mediantime', 'Median time past', el('span', {title: 'BIP113: the median time of this block and the ten before it; the next block must be later'}, exact(b.mediantime))],
       ['previous', 'Previous block', b.height === 0 ? 'none (genesis)' : el('span', {}, link('block', b.previousblockhash, `‹ block ${b.height - 1}`), ' ', hashLink('block', b.previousblockhash, {text: short(b.previousblockhash, 6)}))],
       ['next', 'Next block', st.next_best ? el('span', {}, link('block', st.next_best, `block ${b.height + 1} ›`), ' ', hashLink('block', st.next_best, {text: short(st.next_best, 6)})) : (st.in_best_chain ? 'none yet (this is the tip)' : 'none on the best chain')],
       ['tx_count', 'Transactions', b.tx_count],
