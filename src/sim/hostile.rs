@@ -2,22 +2,25 @@
 //! connections into honest nodes and carry out the protocol's threat
 //! list, so a scenario can mix them among honest nodes.
 //!
-//! Each round, on every connection it holds, a hostile node:
+//! Each round (a call of [`Hostile::attack`]), on every connection it
+//! holds, a hostile node:
 //!
 //! * has claimed a huge height in its `version` and never answers
 //!   `getblocks` or `getdata`;
 //! * announces made-up block hashes and made-up txids (never delivered);
 //! * floods `getdata` naming one txid (the latest honest payment) 1,000
 //!   times;
-//! * pushes, unasked, a side-branch block on genesis (too little work once
-//!   the chain is a few blocks long) and a block on the tip below the
-//!   chain's difficulty;
-//! * pings, so it is not dropped as idle.
+//! * pings, so it is not dropped as idle;
+//!
+//! and every [`PUSH_EVERY`] rounds it pushes, unasked, a side-branch block
+//! on genesis (too little work once the chain is a few blocks long), and
+//! as often, half-way between, a block on the tip below the chain's
+//! difficulty (which gets it banned).
 //!
 //! It also announces every honest payment's txid first, the moment it is
-//! made ([`Hostile::announce_first`]), and never delivers it. A dropped
-//! connection is dialled again at the next round (and refused once the
-//! hostile node's address is banned). What honest nodes send a hostile
+//! made ([`Hostile::announce_first`]), and never delivers it. A dropped or
+//! banned connection is dialled again at the next round from a fresh
+//! address (a Sybil), so the attacks never stop. What honest nodes send a hostile
 //! node lands in [`super::Stats::to_attached`] and is never answered.
 
 use std::net::SocketAddr;
@@ -38,15 +41,19 @@ pub const SIDE_PAYEE: [u8; 20] = [0xba; 20];
 pub const EASY_PAYEE: [u8; 20] = [0xbb; 20];
 /// Height hostile nodes claim in their `version`.
 pub const CLAIMED_HEIGHT: u64 = 1_000_000_000;
+/// Rounds between two block pushes of one kind.
+pub const PUSH_EVERY: u32 = 10;
 /// Leading zero bits the easy blocks lack against the chain's difficulty.
 const EASIER_BITS: u32 = 4;
 
 /// One connection of hostile node `hostile` into honest node `node`, as
-/// that node's peer `peer` (0 before the first dial).
+/// that node's peer `peer` (0 before the first dial), from its `dials`-th
+/// address.
 struct Link {
     hostile: usize,
     node: usize,
     peer: u64,
+    dials: u32,
 }
 
 /// A set of hostile nodes and their connections (module docs).
@@ -56,15 +63,11 @@ pub struct Hostile {
     round: u32,
 }
 
-/// The address of hostile node `k`: in TEST-NET-2 or TEST-NET-3
-/// (RFC 5737), outside the simulated nodes' range; at most 508 nodes.
-pub fn address(k: usize) -> SocketAddr {
-    let host = (k % 254) as u8 + 1;
-    let ip = if k < 254 {
-        [198, 51, 100, host]
-    } else {
-        [203, 0, 113, host]
-    };
+/// The `dial`-th address of hostile node `k`: 100.64.0.0/10 (RFC 6598),
+/// outside the simulated nodes' range; 256 addresses per node, one /24
+/// each (reused past that, so refused while banned).
+pub fn address(k: usize, dial: u32) -> SocketAddr {
+    let ip = [100, 64 | ((k >> 8) as u8 & 0x3f), k as u8, dial as u8];
     SocketAddr::from((ip, 40_000))
 }
 
@@ -89,7 +92,7 @@ fn solved(prev: BlockHash, height: u64, bits: u32, time: u32, to: [u8; 20]) -> B
 }
 
 impl Hostile {
-    /// `count` hostile nodes (at most 508), each connecting into `links`
+    /// `count` hostile nodes (at most 16,384), each connecting into `links`
     /// distinct honest nodes of `sim` drawn with `seed`, and sending its
     /// `version`.
     pub fn new(sim: &mut Sim, count: usize, links: usize, seed: u64) -> Hostile {
@@ -99,7 +102,7 @@ impl Hostile {
             rng: Rng::new(seed ^ 0xbad),
             round: 0,
         };
-        for hostile in 0..count.min(508) {
+        for hostile in 0..count.min(1 << 14) {
             let mut nodes: Vec<usize> = Vec::new();
             while nodes.len() < links.min(honest) {
                 let n = h.rng.below(honest as u64) as usize;
@@ -112,6 +115,7 @@ impl Hostile {
                     hostile,
                     node,
                     peer: 0,
+                    dials: 0,
                 });
             }
         }
@@ -128,19 +132,21 @@ impl Hostile {
         l.peer != 0 && sim.protocol(l.node).peers().contains_key(&l.peer)
     }
 
-    /// Dials again on every dropped connection, with a `version` claiming
-    /// [`CLAIMED_HEIGHT`].
+    /// Dials again from a fresh address on every dropped connection, with a
+    /// `version` claiming [`CLAIMED_HEIGHT`].
     fn reconnect(&mut self, sim: &mut Sim) {
         let genesis = sim.genesis.hash();
         for l in &mut self.links {
             if Self::open(sim, l) {
                 continue;
             }
-            l.peer = sim.attach(l.node, address(l.hostile));
+            l.dials += 1;
+            let from = address(l.hostile, l.dials);
+            l.peer = sim.attach(l.node, from);
             let v = Version {
                 version: PROTOCOL_VERSION,
                 best_height: CLAIMED_HEIGHT,
-                addr_from: address(l.hostile).to_string(),
+                addr_from: from.to_string(),
                 genesis: Some(genesis),
                 nonce: 7_000 + l.hostile as u64,
             };
@@ -195,10 +201,14 @@ impl Hostile {
         }
         let bits = sim.config().bits;
         let time = (sim.now() / 1000) as u32;
-        let genesis = sim.genesis.hash();
-        let side = solved(genesis, 1, bits, time + self.round % 60, SIDE_PAYEE);
-        self.broadcast(sim, &block(side));
-        if let Some(tip) = sim.protocol(0).tip() {
+        if self.round.is_multiple_of(PUSH_EVERY) {
+            let genesis = sim.genesis.hash();
+            let side = solved(genesis, 1, bits, time, SIDE_PAYEE);
+            self.broadcast(sim, &block(side));
+        }
+        if self.round % PUSH_EVERY == PUSH_EVERY / 2
+            && let Some(tip) = sim.protocol(0).tip()
+        {
             let easy_bits = bits.saturating_sub(EASIER_BITS);
             let easy = solved(tip.hash, tip.height + 1, easy_bits, time, EASY_PAYEE);
             self.broadcast(sim, &block(easy));
