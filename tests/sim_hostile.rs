@@ -1,10 +1,11 @@
 //! A network with 10% hostile nodes, in the deterministic simulator: 27
 //! honest nodes (two of them minting) and 3 hostile ones
 //! ([`sledchain::sim::Hostile`]), each holding inbound connections into 8
-//! honest nodes and, every second, claiming a huge height, announcing
-//! made-up block hashes and txids, announcing every honest payment first
-//! and never delivering it, flooding `getdata` with one txid, and pushing
-//! side-branch blocks and blocks below the chain's difficulty.
+//! honest nodes: claiming a huge height; every second announcing made-up
+//! block hashes and txids and flooding `getdata` with one txid; announcing
+//! every honest payment first and never delivering it; every ten seconds
+//! pushing a side-branch block and a block below the chain's difficulty;
+//! and dialling back from a fresh address whenever dropped or banned.
 //!
 //! The honest network must still converge on one tip with every honest
 //! payment mined, no bad block on the best chain, and the run must be the
