@@ -52,6 +52,6 @@ clean:
 	rm -rf data/*/
 
 # A large seeded run of the network simulator (SIM_SEED, SIM_NODES,
-# SIM_BLOCKS, SIM_LATENCY_MS; see examples/sim.rs).
+# SIM_BLOCKS, SIM_LATENCY_MS, SIM_HOSTILE; see examples/sim.rs).
 sim:
 	$(CARGO) run --release --example sim

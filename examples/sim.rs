@@ -1,19 +1,27 @@
 //! `make sim`: a large seeded run of the network simulator.
 //!
 //! Environment: `SIM_SEED` (default 1), `SIM_NODES` (1000), `SIM_BLOCKS`
-//! (50), `SIM_LATENCY_MS` (100, mean one-way per link), `SIM_MINTERS` (5),
-//! `SIM_MINT_MS` (2000, mean time a minter needs for a block),
-//! `SIM_INTERVAL_MS` (5000, sim time between two payments' rounds). Every
-//! node starts with the genesis block and 8 outbound links to random known
-//! nodes; each round two payments enter at a random node and relay to the
-//! minters. Prints, per block on the final best chain, the sim time to
-//! reach 50%, 90% and 100% of the nodes (medians over blocks), forks,
-//! reorgs, messages and bytes, the wall-clock time, and last the digest of
-//! the event log: the same seed prints the same digest.
+//! (50 payment rounds), `SIM_LATENCY_MS` (100, mean one-way per link),
+//! `SIM_MINTERS` (5), `SIM_MINT_MS` (2000, mean time a minter needs for a
+//! block), `SIM_INTERVAL_MS` (5000, sim time between two payments'
+//! rounds), `SIM_HOSTILE` (0, percent of all nodes that are hostile, at
+//! most 50). Every node starts with the genesis block and 8 outbound links
+//! to random known nodes; each round two payments enter at one random
+//! node and relay to the minters. Hostile nodes
+//! ([`sledchain::sim::Hostile`]) each connect into 8 honest nodes and
+//! attack every second of sim time; they announce every payment first and
+//! never deliver it.
+//!
+//! Prints, per block on the final best chain, the sim time to reach 50%,
+//! 90% and 100% of the nodes (medians over blocks), forks, reorgs,
+//! messages and bytes, how many payments the best chain holds, the
+//! wall-clock time, and last the digest of the event log: the same seed
+//! prints the same digest.
 
 use std::time::Instant;
 
-use sledchain::sim::{Rng, Sim, SimConfig};
+use sledchain::core::hash::Txid;
+use sledchain::sim::{Hostile, Rng, Sim, SimConfig};
 
 fn env(name: &str, default: u64) -> u64 {
     std::env::var(name)
@@ -56,19 +64,47 @@ fn main() {
     };
     sim.start_all();
     sim.run_for(10_000);
-    let mut payments = 0u64;
+    let percent = env("SIM_HOSTILE", 0).min(50) as usize;
+    let hostile_count = nodes * percent / (100 - percent);
+    let mut hostile = (hostile_count > 0).then(|| Hostile::new(&mut sim, hostile_count, 8, seed));
+    let mut payments: Vec<Txid> = Vec::new();
     for _ in 0..blocks {
+        // Both at one node: the wallet builds each payment from that node's
+        // view, so two nodes paying at one instant could spend one coin twice.
+        let at = rng.below(nodes as u64) as usize;
         for amount in [1, 2] {
-            let at = rng.below(nodes as u64) as usize;
-            payments += u64::from(sim.pay(at, [9; 20], amount).is_some());
+            if let Some(txid) = sim.pay(at, [9; 20], amount) {
+                payments.push(txid);
+                if let Some(h) = &hostile {
+                    h.announce_first(&mut sim, txid);
+                }
+            }
         }
-        sim.run_for(interval);
+        run(&mut sim, &mut hostile, interval, payments.last().copied());
     }
-    sim.run_for(60_000);
-    report(&sim, nodes, payments, started);
+    run(&mut sim, &mut hostile, 60_000, payments.last().copied());
+    if let Some(h) = &hostile {
+        println!(
+            "hostile nodes: {hostile_count} ({percent}%), connections still open: {}",
+            h.connected(&sim)
+        );
+    }
+    report(&sim, nodes, &payments, started);
 }
 
-fn report(sim: &Sim, nodes: usize, payments: u64, started: Instant) {
+/// Runs `ms` of sim time; hostile nodes attack every second of it.
+fn run(sim: &mut Sim, hostile: &mut Option<Hostile>, ms: u64, recent: Option<Txid>) {
+    let Some(h) = hostile else {
+        return sim.run_for(ms);
+    };
+    for _ in 0..ms / 1000 {
+        h.attack(sim, recent);
+        sim.run_for(1000);
+    }
+    sim.run_for(ms % 1000);
+}
+
+fn report(sim: &Sim, nodes: usize, payments: &[Txid], started: Instant) {
     let store = sim.chain(0).store();
     let height = store.tip().map(|t| t.height).unwrap_or(0);
     let (mut p50, mut p90, mut p100) = (Vec::new(), Vec::new(), Vec::new());
@@ -90,7 +126,14 @@ fn report(sim: &Sim, nodes: usize, payments: u64, started: Instant) {
             p100.push(c);
         }
     }
-    println!("nodes: {nodes}, payments: {payments}, blocks on the best chain: {height}");
+    let mined = payments
+        .iter()
+        .filter(|t| matches!(store.tx_location(t), Ok(Some(_))))
+        .count();
+    println!(
+        "nodes: {nodes}, payments: {}, mined on the best chain: {mined}, blocks on the best chain: {height}",
+        payments.len()
+    );
     println!(
         "block propagation (median over {} blocks): 50% {} ms, 90% {} ms, 100% {} ms",
         p100.len(),

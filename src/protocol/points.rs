@@ -110,4 +110,52 @@ mod tests {
         assert_eq!(Misbehavior::RejectedTxAgain(Txid::default(), 7).points(), 7);
         assert_eq!(Misbehavior::SecondVersion.to_string(), "second version");
     }
+
+    /// The variant's name, matched exhaustively so that a new fault does
+    /// not compile until it is listed here (and so in docs/protocol.md).
+    fn name(m: &Misbehavior) -> &'static str {
+        match m {
+            Misbehavior::Malformed(_) => "Malformed",
+            Misbehavior::MessageBeforeVersion => "MessageBeforeVersion",
+            Misbehavior::SecondVersion => "SecondVersion",
+            Misbehavior::InvalidBlock(..) => "InvalidBlock",
+            Misbehavior::InvalidTx(..) => "InvalidTx",
+            Misbehavior::LowProofOfWork(..) => "LowProofOfWork",
+            Misbehavior::UnconnectedBlock(_) => "UnconnectedBlock",
+            Misbehavior::LowWorkBlock(_) => "LowWorkBlock",
+            Misbehavior::NonStandardTx(..) => "NonStandardTx",
+            Misbehavior::RejectedTxAgain(..) => "RejectedTxAgain",
+        }
+    }
+
+    #[test]
+    fn docs_protocol_lists_every_fault_with_its_points() {
+        let doc = include_str!("../../docs/protocol.md");
+        let (b, t) = (BlockHash::default(), Txid::default());
+        let faults = [
+            Misbehavior::Malformed(String::new()),
+            Misbehavior::MessageBeforeVersion,
+            Misbehavior::SecondVersion,
+            Misbehavior::InvalidBlock(b, String::new()),
+            Misbehavior::InvalidTx(t, String::new()),
+            Misbehavior::LowProofOfWork(b, String::new()),
+            Misbehavior::UnconnectedBlock(b),
+            Misbehavior::LowWorkBlock(b),
+            Misbehavior::NonStandardTx(t, 0),
+        ];
+        for f in &faults {
+            let row = doc
+                .lines()
+                .find(|l| l.starts_with(&format!("| `{}`:", name(f))))
+                .unwrap_or_else(|| panic!("docs/protocol.md lacks a row for {}", name(f)));
+            assert!(
+                row.ends_with(&format!("| {} |", f.points())),
+                "docs/protocol.md gives {} other points than {}",
+                name(f),
+                f.points()
+            );
+        }
+        let again = Misbehavior::RejectedTxAgain(t, 0);
+        assert!(doc.contains(&format!("| `{}`:", name(&again))));
+    }
 }

@@ -90,8 +90,10 @@ struct Announced {
 struct TxPeer {
     /// Outbound (dialled by us): asked before inbound announcers.
     preferred: bool,
-    /// Txids it announced that are not settled yet.
-    announced: HashSet<Txid>,
+    /// Txids it announced that are not settled yet; ordered, so a
+    /// disconnect hands them on in the same order every run (the
+    /// simulator replays runs exactly).
+    announced: BTreeSet<Txid>,
     /// Txids asked of it and not answered yet.
     in_flight: usize,
     /// Txids it announced that nobody is asked for: asked of it when it
@@ -149,7 +151,7 @@ impl TxMgr {
             peer,
             TxPeer {
                 preferred: !inbound,
-                announced: HashSet::new(),
+                announced: BTreeSet::new(),
                 in_flight: 0,
                 waiting: BTreeSet::new(),
                 missing_inputs: TxBucket::new(now),

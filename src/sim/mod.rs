@@ -16,6 +16,7 @@
 //! assert!(sim.converged());
 //! ```
 
+pub mod hostile;
 mod network;
 mod node;
 mod rng;
@@ -33,6 +34,7 @@ use crate::core::block::Block;
 use crate::core::validation::SigCache;
 use crate::protocol::{Millis, Protocol};
 
+pub use hostile::Hostile;
 pub use node::SimNode;
 pub use rng::Rng;
 pub use wallet::SimWallet;

@@ -41,3 +41,5 @@ mod bound;
 
 #[cfg(test)]
 mod codec_tests;
+#[cfg(test)]
+mod protocol_doc_tests;
