@@ -346,6 +346,13 @@ impl ChainStore {
                     Ok(height <= t.height && self.hash_at(height)? == Some(hash))
                 };
                 let ok = holds(r.flushed)? || r.pending.map(holds).transpose()?.unwrap_or(false);
+                if !ok && self.replay_can_reach(r.flushed)? {
+                    // The chain state is behind, but the recorded block and
+                    // its branch are stored: opening the chain replays them
+                    // (`Chain::open`), which then checks it got there
+                    // ([`ChainStore::check_replayed`]).
+                    return Ok(());
+                }
                 if !ok {
                     return Err(StoreError::Damaged(format!(
                         "its chain state is at height {} (block {}), but {} records a flush at height {} (block {})",
@@ -362,6 +369,48 @@ impl ChainStore {
                 Ok(())
             }
         }
+    }
+
+    /// True when block `mark` and every block below it down to the best
+    /// chain are stored, not known invalid: replaying them brings the chain
+    /// state back to it.
+    fn replay_can_reach(&self, (hash, height): record::Mark) -> Result<bool, StoreError> {
+        let mut cursor = hash;
+        loop {
+            if self.is_on_best_chain(&cursor)? {
+                return Ok(true);
+            }
+            let Some(meta) = self.block_meta(&cursor)? else {
+                return Ok(false);
+            };
+            if meta.status == BlockStatus::Invalid
+                || !self.blocks.contains_key(cursor.as_bytes())?
+                || (cursor == hash && meta.height != height)
+            {
+                return Ok(false);
+            }
+            cursor = meta.prev;
+        }
+    }
+
+    /// After the chain was opened and its stored blocks replayed: the tip
+    /// must have at least the work of the block the best-block record says
+    /// was flushed.
+    ///
+    /// Errors: [`StoreError::Damaged`] naming both, when replay fell short
+    /// (a stored block no longer valid, or unreadable).
+    pub fn check_replayed(&self) -> Result<(), StoreError> {
+        let (Some(r), Some(tip)) = (self.best_record()?, self.tip_opt()?) else {
+            return Ok(());
+        };
+        let work = self.block_meta(&r.flushed.0)?.map_or(0, |m| m.chain_work);
+        if tip.chain_work >= work {
+            return Ok(());
+        }
+        Err(StoreError::Damaged(format!(
+            "replaying its stored blocks reached height {} (block {}), short of the flushed height {} (block {})",
+            tip.height, tip.hash, r.flushed.1, r.flushed.0
+        )))
     }
 
     /// What the best-block record holds now (`None`: no record, or none
