@@ -216,6 +216,20 @@ impl ChainStore {
         Ok(out)
     }
 
+    /// Height up to which the explorer indexes (`tx_index`, `addr_history`,
+    /// `spent_by`) answer for the best chain: `None` while they are not
+    /// complete (being built at open), else the tip's height. They change
+    /// in the same step of the chain-state cache as the UTXO set, so once
+    /// complete they are never behind the tip.
+    ///
+    /// Errors: [`StoreError`] reading the tip or the mark.
+    pub fn indexed_height(&self) -> Result<Option<u64>, StoreError> {
+        if !self.indexes_complete()? {
+            return Ok(None);
+        }
+        Ok(self.tip_opt()?.map(|t| t.height))
+    }
+
     /// True when the indexes are complete (`meta` `b"indexed"`).
     pub fn indexes_complete(&self) -> Result<bool, StoreError> {
         Ok(self.state.get(Space::Meta, INDEXED)?.is_some())

@@ -120,7 +120,33 @@ impl ChainStore {
     /// the tip, or a block is not the child of the one before (nothing is
     /// written); [`StoreError::Db`].
     pub fn connect_blocks(&self, blocks: &[(&Block, &[TxOut])]) -> Result<Tip, StoreError> {
-        let mut tip = self.tip()?;
+        if blocks.is_empty() {
+            return self.tip();
+        }
+        self.state.write(|w| self.connect_in(w, blocks))
+    }
+
+    /// The tip as the cache holds it, inside a write step.
+    fn tip_in(&self, w: &Writer<'_>) -> Result<Tip, StoreError> {
+        let hash = w.get(Space::Meta, TIP)?.ok_or(StoreError::NoChain)?;
+        let hash = super::hash_from(&hash)?;
+        let meta = self
+            .block_meta(&hash)?
+            .ok_or_else(|| corrupt(format!("tip {hash} has no index entry")))?;
+        Ok(Tip {
+            hash,
+            height: meta.height,
+            chain_work: meta.chain_work,
+        })
+    }
+
+    /// [`ChainStore::connect_blocks`] inside a write step of the cache.
+    fn connect_in(
+        &self,
+        w: &mut Writer<'_>,
+        blocks: &[(&Block, &[TxOut])],
+    ) -> Result<Tip, StoreError> {
+        let mut tip = self.tip_in(w)?;
         let mut writes = Vec::with_capacity(blocks.len());
         for (block, spent) in blocks {
             let hash = block.hash();
@@ -156,75 +182,99 @@ impl ChainStore {
                 chain_work: meta.chain_work,
             };
         }
-        let Some(first) = blocks.first() else {
-            return Ok(tip);
-        };
-        let prev_tip = first.0.header.prev_block_hash;
-        self.state.write(|w| {
-            let current = w.get(Space::Meta, TIP)?;
-            if current.as_deref() != Some(prev_tip.as_bytes().as_slice()) {
-                return Err(StoreError::NotOnTip {
-                    block: first.0.hash(),
-                    tip: prev_tip,
-                });
+        let mut bytes = sled::Batch::default();
+        let mut metas = sled::Batch::default();
+        for cw in &writes {
+            if let Some(b) = &cw.bytes {
+                bytes.insert(cw.hash.as_bytes(), b.as_slice());
             }
-            let mut bytes = sled::Batch::default();
-            let mut metas = sled::Batch::default();
-            for cw in &writes {
-                if let Some(b) = &cw.bytes {
-                    bytes.insert(cw.hash.as_bytes(), b.as_slice());
-                }
-                metas.insert(cw.hash.as_bytes(), cw.meta.as_slice());
-            }
-            self.blocks.apply_batch(bytes)?;
-            self.index.apply_batch(metas)?;
-            for cw in &writes {
-                w.create(Space::Heights, &cw.height.to_be_bytes(), cw.hash.as_bytes());
-                cw.delta.apply(true, w);
-                cw.index.apply(true, w);
-                w.create(Space::Undo, cw.hash.as_bytes(), &cw.undo);
-            }
-            w.set(Space::Meta, TIP, tip.hash.as_bytes());
-            Ok(())
-        })?;
+            metas.insert(cw.hash.as_bytes(), cw.meta.as_slice());
+        }
+        self.blocks.apply_batch(bytes)?;
+        self.index.apply_batch(metas)?;
+        for cw in &writes {
+            w.create(Space::Heights, &cw.height.to_be_bytes(), cw.hash.as_bytes());
+            cw.delta.apply(true, w);
+            cw.index.apply(true, w);
+            w.create(Space::Undo, cw.hash.as_bytes(), &cw.undo);
+        }
+        w.set(Space::Meta, TIP, tip.hash.as_bytes());
         Ok(tip)
     }
 
-    /// Disconnects the tip block in one step of the cache, restoring exactly the
-    /// UTXO set before it from its undo data; the block stays stored. Returns
-    /// the disconnected block.
+    /// Disconnects the tip block in one step of the cache, restoring exactly
+    /// the UTXO set before it from its undo data; the block stays stored.
+    /// Returns the disconnected block.
     ///
     /// Errors: [`StoreError::Corrupt`] when the tip is genesis or its undo
     /// data is missing.
     pub fn disconnect_tip(&self) -> Result<Block, StoreError> {
-        let tip = self.tip()?;
+        let block = self.state.write(|w| self.disconnect_in(w))?;
+        self.disconnects
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        Ok(block)
+    }
+
+    /// [`ChainStore::disconnect_tip`] inside a write step of the cache.
+    fn disconnect_in(&self, w: &mut Writer<'_>) -> Result<Block, StoreError> {
+        let tip = self.tip_in(w)?;
         if tip.height == 0 {
             return Err(corrupt("cannot disconnect genesis"));
         }
         let block = self
             .block(&tip.hash)?
             .ok_or(StoreError::MissingBlock(tip.hash))?;
-        let spent: Vec<TxOut> = self
-            .undo(&tip.hash)?
+        let spent: Vec<TxOut> = w
+            .get(Space::Undo, tip.hash.as_bytes())?
+            .map(|v| decode(&v, VALUE_LIMIT).map_err(corrupt))
+            .transpose()?
             .ok_or_else(|| corrupt(format!("no undo data for {}", tip.hash)))?;
         let delta = UtxoDelta::of(&block, &spent)?;
         let index = IndexDelta::of(&block, &spent)?;
-        let prev = block.header.prev_block_hash;
-        let height = block.height;
-        self.state.write(|w| {
-            if w.get(Space::Meta, TIP)?.as_deref() != Some(tip.hash.as_bytes().as_slice()) {
-                return Err(corrupt("the tip moved during a disconnect"));
-            }
-            delta.apply(false, w);
-            index.apply(false, w);
-            w.remove(Space::Heights, &height.to_be_bytes());
-            w.set(Space::Meta, TIP, prev.as_bytes());
-            w.remove(Space::Undo, tip.hash.as_bytes());
-            Ok(())
-        })?;
-        self.disconnects
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        delta.apply(false, w);
+        index.apply(false, w);
+        w.remove(Space::Heights, &block.height.to_be_bytes());
+        w.set(Space::Meta, TIP, block.header.prev_block_hash.as_bytes());
+        w.remove(Space::Undo, tip.hash.as_bytes());
         Ok(block)
+    }
+
+    /// A reorg in ONE step of the cache: disconnects best-chain blocks down
+    /// to `fork`, then connects `blocks` (validated, each with its undo
+    /// data, the first a child of `fork`), so a reader sees the chain before
+    /// or after, never in between. Returns the blocks disconnected (tip
+    /// first) and the new tip.
+    ///
+    /// Errors: as [`ChainStore::disconnect_tip`] and
+    /// [`ChainStore::connect_blocks`] (nothing is changed then, unless the
+    /// store failed mid-way; `fork` must be on the best chain).
+    pub fn reorganize(
+        &self,
+        fork: &BlockHash,
+        blocks: &[(&Block, &[TxOut])],
+    ) -> Result<(Vec<Block>, Tip), StoreError> {
+        if !self.is_on_best_chain(fork)? {
+            return Err(corrupt(format!(
+                "fork point {fork} is not on the best chain"
+            )));
+        }
+        let (disconnected, tip) = self.state.write(|w| {
+            let mut disconnected = Vec::new();
+            while self.tip_in(w)?.hash != *fork {
+                disconnected.push(self.disconnect_in(w)?);
+            }
+            let tip = if blocks.is_empty() {
+                self.tip_in(w)?
+            } else {
+                self.connect_in(w, blocks)?
+            };
+            Ok((disconnected, tip))
+        })?;
+        self.disconnects.fetch_add(
+            disconnected.len() as u64,
+            std::sync::atomic::Ordering::Relaxed,
+        );
+        Ok((disconnected, tip))
     }
 }
 
