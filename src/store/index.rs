@@ -1,11 +1,13 @@
 //! Blocks, the block index, best-chain heights, the tip and the chain
 //! metadata (genesis, difficulty): trees `blocks`, `index`, `heights`, `meta`.
 
+use sled::Transactional;
+
 use super::txindex::IndexDelta;
 use super::utxo::UtxoDelta;
 use super::{
     BlockMeta, BlockStatus, ChainStore, DIFFICULTY, GENESIS, Space, StoreError, TIP, Tip,
-    VALUE_LIMIT, corrupt, hash_from,
+    VALUE_LIMIT, corrupt, hash_from, tx_err,
 };
 use crate::core::block::{Block, block_work};
 use crate::core::encode::{decode, encode};
@@ -101,9 +103,8 @@ impl ChainStore {
     /// status [`BlockStatus::Stored`]; its parent must be indexed. Returns the
     /// new index entry. Storing a known block again changes nothing.
     ///
-    /// Written at once, outside the chain-state cache: the block's bytes,
-    /// then its index entry (sled recovers a prefix of its writes, so an
-    /// index entry never survives a crash without its block).
+    /// Written at once, outside the chain-state cache, the block's bytes
+    /// and its index entry in one sled transaction.
     ///
     /// Errors: [`StoreError::MissingBlock`] when the parent is unknown.
     pub fn store_block(&self, block: &Block) -> Result<BlockMeta, StoreError> {
@@ -122,8 +123,17 @@ impl ChainStore {
                 .saturating_add(block_work(block.header.bits)),
             status: BlockStatus::Stored,
         };
-        self.blocks.insert(hash.as_bytes(), encode(block))?;
-        self.index.insert(hash.as_bytes(), encode(&meta))?;
+        let (bytes, m) = (encode(block), encode(&meta));
+        // One small transaction: sled writes it out whole and at once (a
+        // plain insert may wait in its buffers for the next flush and be
+        // lost to a kill).
+        (&self.blocks, &self.index)
+            .transaction(|(b, i)| {
+                b.insert(hash.as_bytes(), bytes.as_slice())?;
+                i.insert(hash.as_bytes(), m.as_slice())?;
+                Ok(())
+            })
+            .map_err(tx_err)?;
         Ok(meta)
     }
 
