@@ -79,7 +79,7 @@ done
 
 step "balances"
 printf '%-8s %-36s %s\n' NAME ADDRESS BALANCE
-bal() { node "$CENTRAL_PORT" getbalance --address "$1" | awk '{print $NF}'; }
+bal() { node "$CENTRAL_PORT" getbalance --address "$1" | awk '{print $(NF-1)}'; }
 printf '%-8s %-36s %s\n' CENTRAL "$CENTRAL" "$(bal "$CENTRAL")"
 for i in 0 1 2 3; do printf '%-8s %-36s %s\n' "W$((i+1))" "${W[$i]}" "$(bal "${W[$i]}")"; done
 printf '%-8s %-36s %s\n' MINER "$MINER" "$(bal "$MINER")"

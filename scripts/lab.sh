@@ -290,7 +290,7 @@ printf '    %-4s %-36s %-8s %s\n' NAME ADDRESS EXPECTED "BALANCE ON n1..n$N"
 for k in "${!ADDRS[@]}"; do
   a=${ADDRS[k]} name=${NAMES[k]} line=""
   for i in $(seq 1 $N); do
-    b=$(cli "$i" getbalance --address "$a" | awk '{print $NF}') || fail "getbalance on n$i"
+    b=$(cli "$i" getbalance --address "$a" | awk '{print $(NF-1)}') || fail "getbalance on n$i"
     line+="$b "
     [ "$b" = "${EXPECT[$name]}" ] || BAD+=("$name on n$i: $b, expected ${EXPECT[$name]}")
   done

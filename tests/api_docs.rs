@@ -408,6 +408,7 @@ fn every_route_is_documented_and_every_example_matches_a_real_node() {
         ("height", "1".to_string()),
         ("start_height", "1".to_string()),
         ("start_index", "0".to_string()),
+        ("index", "0".to_string()),
         ("txid", payment.clone()),
         ("vout", "0".to_string()),
         ("spent_txid", spent),

@@ -65,7 +65,14 @@ fn send_mint(dir: &TempDir, from: &str, to: &str, amount: u64, fee: u64) -> Stri
 #[test]
 fn createwallet_and_listaddresses() {
     let dir = TempDir::new().unwrap();
-    assert_eq!(ok(&dir, &["listaddresses"]), "");
+    // No node yet on this port: an error naming the directory (exit 3),
+    // not an empty list, and nothing is created.
+    let e = fails(&dir, &["listaddresses"]);
+    assert!(
+        e.contains("does not exist") && e.contains("--datadir"),
+        "{e}"
+    );
+    assert!(std::fs::read_dir(dir.path()).unwrap().next().is_none());
     let a = new_address(&dir);
     let b = new_address(&dir);
     assert_ne!(a, b);
@@ -75,9 +82,9 @@ fn createwallet_and_listaddresses() {
         .collect();
     assert_eq!(listed.len(), 2);
     assert!(listed.contains(&a) && listed.contains(&b));
-    // Another port is another node with its own wallet.
+    // Another port is another node with its own wallet (none yet).
     let other = Node::at(dir.path(), 3001).run(&["listaddresses"]);
-    assert!(other.status.success());
+    assert_eq!(other.status.code(), Some(3));
     assert!(other.stdout.is_empty());
 }
 
@@ -89,7 +96,9 @@ fn createblockchain_pays_genesis_and_refuses_a_second_chain() {
     let status = ok(&dir, &["status"]);
     assert_eq!(
         status.trim_end(),
-        format!("height: 0\ntip: {genesis}\nmempool: 0\npeers: 0\nrunning: no")
+        format!(
+            "height: 0\ntip: {genesis}\ngenesis: {genesis}\ndifficulty: 8 leading zero bits\nrunning: no\nmempool: 0 transactions (0 bytes)\npeers: 0"
+        )
     );
     let err = fails(
         &dir,
@@ -135,7 +144,15 @@ fn send_mint_moves_balances_and_pays_the_fee_to_the_minter() {
     assert_eq!(lines[0], "height: 3");
     assert!(lines[1].starts_with("tip: ") && is_hash(&lines[1][5..]));
     assert_ne!(&lines[1][5..], genesis);
-    assert_eq!(lines[2..], ["mempool: 0", "peers: 0", "running: no"]);
+    assert_eq!(lines[2], format!("genesis: {genesis}"));
+    assert_eq!(
+        lines[4..],
+        [
+            "running: no",
+            "mempool: 0 transactions (0 bytes)",
+            "peers: 0"
+        ]
+    );
     assert_eq!(ok(&dir, &["checkchain"]).trim_end(), "OK");
 }
 
@@ -165,7 +182,7 @@ fn printchain_text_and_json_newest_first() {
     // The status recorded at connect time; signatures are not re-verified.
     assert_eq!(text.matches("Status: valid\n").count(), 2, "{text}");
     assert!(!text.contains("signature"), "{text}");
-    assert!(text.contains(&format!("7 to {b}")));
+    assert!(text.contains(&format!("7 coins to {b}")));
     let verified = ok(&dir, &["printchain", "--verify"]);
     assert_eq!(verified.matches("signature OK").count(), 1, "{verified}");
     assert!(!verified.contains("INVALID") && !verified.contains("no undo data"));
@@ -357,12 +374,14 @@ fn commands_without_a_chain_say_so() {
         vec!["printchain", "--json"],
         vec!["reindexutxo"],
         vec!["checkchain"],
-        vec!["status"],
         vec!["send", "--from", &a, "--to", &b, "--amount", "1", "--mint"],
     ] {
         let e = fails(&dir, &args);
         assert!(e.contains("no chain yet"), "{args:?}: {e}");
     }
+    // `status` reports the missing chain, and no command above made one.
+    assert!(ok(&dir, &["status"]).starts_with("height: none (no chain yet)\n"));
+    assert!(!node(&dir).dir().join("chain").exists());
 }
 
 #[test]
@@ -377,8 +396,7 @@ fn difficulty_out_of_range_is_refused() {
         assert!(e.contains("difficulty"), "{d}: {e}");
     }
     // Nothing was created.
-    let e = fails(&dir, &["status"]);
-    assert!(e.contains("no chain yet"), "{e}");
+    assert!(ok(&dir, &["status"]).starts_with("height: none (no chain yet)\n"));
 }
 
 #[test]
@@ -401,6 +419,16 @@ fn help_describes_every_command_and_flag() {
     }
     for flag in ["--port", "--datadir", "--cache-mb"] {
         assert!(top.contains(flag), "--help shows {flag}");
+    }
+    // The exit code table.
+    for code in [
+        "0  success",
+        "2  usage",
+        "3  not_running",
+        "4  not_found",
+        "5  rejected",
+    ] {
+        assert!(top.contains(code), "--help lists exit {code}: {top}");
     }
     let cases: &[(&str, &[&str])] = &[
         ("createwallet", &[]),

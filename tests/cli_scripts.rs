@@ -79,6 +79,7 @@ fn send_through_the_seed_waits_for_its_verdict() {
             &seed.addr(),
         ])
     };
+    let before = std::fs::read(wallet.wallet_path()).unwrap();
     let out = send("1");
     assert!(
         out.status.success(),
@@ -89,14 +90,27 @@ fn send_through_the_seed_waits_for_its_verdict() {
     assert_eq!(seed.status().unwrap().mempool, 1);
     seed.wait_log(&format!("accepted transaction {txid}"));
 
-    // The stopped wallet does not know its coin is spent: the same coin
-    // paid again is a double spend the seed refuses.
+    // The wallet remembers the pending payment: the same payment again is
+    // built from its change, a second transaction the seed takes too.
+    let out = send("1");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let second = sent_txid(&String::from_utf8_lossy(&out.stdout));
+    assert_ne!(second, txid, "the second send reused the first one's coin");
+    assert_eq!(seed.status().unwrap().mempool, 2);
+
+    // A wallet that does not know (its file from before both payments)
+    // pays the spent coin again: a double spend the seed refuses.
+    std::fs::write(wallet.wallet_path(), &before).unwrap();
     let out = send("2");
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success(), "a double spend was reported sent");
     assert!(out.stdout.is_empty());
-    assert!(err.contains("rejected by the seed"), "{err}");
-    assert_eq!(seed.status().unwrap().mempool, 1);
+    assert!(err.contains("refused by the seed"), "{err}");
+    assert_eq!(seed.status().unwrap().mempool, 2);
     seed.stop();
 }
 
@@ -145,7 +159,10 @@ fn every_read_command_speaks_json_on_a_stopped_node() {
     assert_eq!(json(&node, &["listaddresses"]), serde_json::json!([a, b]));
     let bal = json(&node, &["getbalance", "--address", &b]);
     assert_eq!(
-        (bal["address"].as_str(), bal["balance"].as_u64()),
+        (
+            bal["address"].as_str(),
+            bal["chain_stats"]["funded_txo_sum"].as_u64()
+        ),
         (Some(&*b), Some(5))
     );
     let chain = json(&node, &["printchain"]);
@@ -163,26 +180,28 @@ fn every_read_command_speaks_json_on_a_stopped_node() {
     let tip = chain[0]["hash"].as_str().unwrap();
     for id in ["1", tip] {
         let block = json(&node, &["getblock", id]);
-        assert_eq!(block["hash"], tip);
+        assert_eq!(block["id"], tip);
         assert_eq!(
-            (block["height"].as_u64(), block["confirmations"].as_u64()),
-            (Some(1), Some(1))
+            (block["height"].as_u64(), block["tx_count"].as_u64()),
+            (Some(1), Some(2))
         );
     }
     let genesis = json(&node, &["getblock", "0"]);
-    assert_eq!(genesis["confirmations"], 2);
+    assert_eq!(genesis["height"], 0);
 
     let tx = json(&node, &["gettx", &txid]);
-    assert_eq!(tx["status"], "confirmed");
-    assert_eq!(tx["block_hash"], tip);
-    assert_eq!(tx["confirmations"], 1);
-    assert_eq!(tx["transaction"]["outputs"][0]["value"], 5);
+    assert_eq!(tx["status"]["confirmed"], true);
+    assert_eq!(tx["status"]["block_hash"], tip);
+    assert_eq!(tx["fee"], 1);
+    assert_eq!(tx["vout"][0]["value"], 5);
 
     let unspent = json(&node, &["listunspent", "--address", &b]);
+    assert_eq!(unspent[0]["txid"], txid.as_str());
     assert_eq!(
-        unspent,
-        serde_json::json!([{ "txid": txid, "vout": 0, "value": 5 }])
+        (unspent[0]["vout"].as_u64(), unspent[0]["value"].as_u64()),
+        (Some(0), Some(5))
     );
+    assert_eq!(unspent.as_array().map(Vec::len), Some(1));
 
     // Unknown objects and a running node's own commands fail with one line.
     for args in [
@@ -219,10 +238,10 @@ fn a_running_node_answers_status_peers_mempool_gettx_addpeer_and_mint() {
 
     let status = json(&minter, &["status"]);
     assert_eq!(
-        (status["running"].as_bool(), status["minter"].as_bool()),
-        (Some(true), Some(true))
+        (status["running"].as_bool(), status["minter"].as_str()),
+        (Some(true), Some(m.as_str()))
     );
-    assert!(status["uptime_secs"].is_u64(), "{status}");
+    assert!(status["uptime_s"].is_u64(), "{status}");
     assert!(minter.ok(&["status"]).contains("running: yes"));
 
     wait_for(WAIT, "the minter to see the other node", || {
@@ -242,10 +261,7 @@ fn a_running_node_answers_status_peers_mempool_gettx_addpeer_and_mint() {
     let pool = json(&minter, &["mempool"]);
     assert_eq!(pool[0]["txid"], txid);
     let tx = json(&minter, &["gettx", &txid]);
-    assert_eq!(
-        (tx["status"].as_str(), tx["confirmations"].as_u64()),
-        (Some("mempool"), Some(0))
-    );
+    assert_eq!(tx["status"], serde_json::json!({"confirmed": false}));
 
     // Below the threshold of 100: only `mint` mints it.
     assert!(other.run(&["mint"]).status.code() != Some(0));
@@ -253,8 +269,11 @@ fn a_running_node_answers_status_peers_mempool_gettx_addpeer_and_mint() {
     wait_same_tip(&[&minter, &other], 1);
     let tx = json(&other, &["gettx", &txid]);
     assert_eq!(
-        (tx["status"].as_str(), tx["confirmations"].as_u64()),
-        (Some("confirmed"), Some(1))
+        (
+            tx["status"]["confirmed"].as_bool(),
+            tx["status"]["block_height"].as_u64()
+        ),
+        (Some(true), Some(1))
     );
     assert_eq!(
         json(&other, &["listunspent", "--address", &to])[0]["value"],
@@ -286,6 +305,36 @@ fn a_running_node_answers_status_peers_mempool_gettx_addpeer_and_mint() {
     });
     assert!(out.ends_with("confirmations: 1"), "{out}");
     sent_txid(out.lines().next().unwrap());
+    // --json: one object, with the confirmations, once it is that deep.
+    let out = std::thread::scope(|s| {
+        let send = s.spawn(|| {
+            minter.run(&[
+                "send",
+                "--to",
+                &m,
+                "--amount",
+                "1",
+                "--confirmations",
+                "1",
+                "--json",
+            ])
+        });
+        wait_for(WAIT, "the payment in the mempool", || {
+            json(&minter, &["mempool"])
+                .as_array()
+                .is_some_and(|p| !p.is_empty())
+        });
+        minter.ok(&["mint"]);
+        send.join().unwrap()
+    });
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    let sent: serde_json::Value = serde_json::from_slice(&out.stdout).expect("one JSON object");
+    assert_eq!(sent["confirmations"], 1, "{sent}");
+    assert_eq!(
+        json(&minter, &["gettx", sent["txid"].as_str().unwrap()])["status"]["confirmed"],
+        true
+    );
     minter.stop();
     other.stop();
 }

@@ -126,7 +126,7 @@ fn our_own_nonce_and_a_silent_peer_are_disconnected() {
     );
     let mut me = version();
     if let Message::Version(v) = &mut me {
-        v.nonce = 5;
+        v.nonce = p.nonce();
     }
     let out = p.step(
         Input::Received {

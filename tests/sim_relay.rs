@@ -6,7 +6,7 @@
 mod sans_io;
 
 use sledchain::core::hash::Hash256;
-use sledchain::protocol::Input;
+use sledchain::protocol::{DisconnectReason, Input};
 use sledchain::sim::{Sim, SimConfig};
 use sledchain::wire::message::Message;
 use sledchain::wire::payload::{InvKind, PROTOCOL_VERSION, TxMsg, Version};
@@ -99,7 +99,13 @@ fn a_burst_of_payments_reaches_every_node_and_is_mined() {
         coins.iter().map(|c| c.1).sum::<u64>() == total
     };
     assert!(s.run_while_not(60_000, |s| (0..3).all(|i| mined(s, i)) && s.converged()));
-    assert!(s.stats.disconnects.is_empty(), "{:?}", s.stats.disconnects);
+    // Only the second connection of a pair that dialled each other is
+    // dropped.
+    let drops = s.stats.disconnects.iter();
+    let other: Vec<_> = drops
+        .filter(|d| d.2 != DisconnectReason::Duplicate)
+        .collect();
+    assert!(other.is_empty(), "{other:?}");
 }
 
 /// The transaction `getdata`s node 0 sent to attached peer `peer`.

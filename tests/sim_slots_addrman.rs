@@ -185,7 +185,7 @@ fn addr_is_rate_limited_per_peer() {
     // The whole burst spent on one junk address repeated.
     let burst = vec!["198.51.100.1:1".to_string(); ADDR_BURST as usize];
     s.inject(1, addr(p, burst));
-    assert_eq!(s.protocol(1).peers()[&p].addr_tokens, 0);
+    assert_eq!(s.protocol(1).addrs().addr_tokens(p), Some(0));
     let real = s.nodes[2].addr;
     s.inject(1, addr(p, vec![real.to_string()]));
     assert!(
@@ -196,7 +196,7 @@ fn addr_is_rate_limited_per_peer() {
     s.run_for(20_000);
     s.inject(1, addr(p, vec![real.to_string()]));
     assert!(s.protocol(1).addrbook().entry(&real).is_some());
-    assert_eq!(s.protocol(1).peers()[&p].addr_tokens, 1_000);
+    assert_eq!(s.protocol(1).addrs().addr_tokens(p), Some(1_000));
 }
 
 #[test]

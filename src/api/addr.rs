@@ -1,6 +1,7 @@
 //! Esplora's address and mempool routes and transaction broadcast:
-//! `address/:address[/txs[/chain/:last_seen_txid]|/utxo]`, `mempool`,
-//! `mempool/txids`, `mempool/recent`, `POST tx`.
+//! `address/:address[/txs[/chain[/:last_seen_txid]|/mempool]|/utxo]`,
+//! `mempool`, `mempool/txids`, `mempool/recent`, `fee-estimates`,
+//! `POST tx`; and sledchain's `node/mempool` (every mempool entry).
 //!
 //! Confirmed history comes from the store's `addr_history` index; the
 //! mempool side is computed on the chain worker by a pass over the mempool
@@ -13,21 +14,22 @@ use axum::routing::{get, post};
 use serde_json::{Value, json};
 
 use super::error::{self, ApiError};
-use super::{Api, blocking, json};
+use super::schema::{self, AddressStats, MempoolEntry, MempoolInfo, TxStatus, TxoStats, Utxo};
+use super::{Api, blocking};
 use crate::chain::{Chain, Mempool};
 use crate::core::address::Address;
 use crate::core::hash::Txid;
-use crate::core::tx::{OutPoint, Transaction, TxOut};
+use crate::core::tx::{OutPoint, Transaction};
 use crate::protocol::{LocalReply, LocalRequest};
 
 /// Confirmed transactions per page of `address/:address/txs`.
 pub const CHAIN_TXS_PAGE: usize = 25;
 /// Mempool transactions listed first by `address/:address/txs`.
 pub const MEMPOOL_TXS: usize = 50;
-/// Most outputs `address/:address/utxo` lists.
-pub const MAX_UTXOS: usize = 1000;
 /// Transactions `mempool/recent` lists.
 pub const RECENT: usize = 10;
+/// Most entries `node/mempool` lists (highest fee rate first).
+pub const MAX_MEMPOOL_LIST: usize = 10_000;
 
 /// The routes of this file.
 pub fn routes() -> Router<Api> {
@@ -38,36 +40,21 @@ pub fn routes() -> Router<Api> {
             "/api/address/{address}/txs/chain/{last_seen_txid}",
             get(address_txs_chain),
         )
+        .route(
+            "/api/address/{address}/txs/chain",
+            get(address_txs_chain_first),
+        )
+        .route(
+            "/api/address/{address}/txs/mempool",
+            get(address_txs_mempool),
+        )
         .route("/api/address/{address}/utxo", get(address_utxo))
         .route("/api/mempool", get(mempool))
+        .route("/api/node/mempool", get(mempool_entries))
+        .route("/api/fee-estimates", get(fee_estimates))
         .route("/api/mempool/txids", get(mempool_txids))
         .route("/api/mempool/recent", get(mempool_recent))
         .route("/api/tx", post(submit_tx))
-}
-
-/// The output `op` spends as the worker sees it: the UTXO set, else the
-/// mempool.
-fn prevout(chain: &Chain, op: &OutPoint) -> Option<TxOut> {
-    chain
-        .store()
-        .utxo(op)
-        .ok()
-        .flatten()
-        .or_else(|| chain.mempool().output(op))
-}
-
-/// A mempool transaction as JSON, `None` when not in the mempool.
-///
-/// Errors: 503 when the node is stopping.
-pub async fn mempool_tx(api: &Api, txid: Txid) -> Result<Option<Value>, ApiError> {
-    Ok(api
-        .node
-        .query(move |c| {
-            let t = c.mempool().get(&txid)?;
-            let prev: Vec<_> = t.inputs.iter().map(|i| prevout(c, &i.prev_out)).collect();
-            Some(json::tx(t, &prev, json::status(None)))
-        })
-        .await?)
 }
 
 /// The mempool transaction spending `op` and the input index.
@@ -81,69 +68,62 @@ pub fn mempool_spender(pool: &Mempool, op: &OutPoint) -> Option<(Txid, u32)> {
     Some((txid, vin as u32))
 }
 
-/// (funded count, funded sum, spent count, spent sum, tx count) plus the
-/// mempool transactions (JSON, newest first) touching `pkh`.
-fn mempool_side(c: &Chain, pkh: [u8; 20], list: bool) -> ([u64; 5], Vec<Value>) {
-    let mut s = [0u64; 5];
+/// The mempool totals of `pkh` and the mempool transactions (newest
+/// first, at most [`MEMPOOL_TXS`] when `list`) touching it.
+fn mempool_side(c: &Chain, pkh: [u8; 20], list: bool) -> (TxoStats, Vec<schema::Tx>) {
+    let mut s = TxoStats::default();
     let mut txs = Vec::new();
     for txid in c.mempool().txids().into_iter().rev() {
         let Some(t) = c.mempool().get(&txid) else {
             continue;
         };
-        let prev: Vec<_> = t.inputs.iter().map(|i| prevout(c, &i.prev_out)).collect();
+        let prev: Vec<_> = t
+            .inputs
+            .iter()
+            .map(|i| schema::prevout(c, &i.prev_out))
+            .collect();
         let mut touched = false;
         for o in t.outputs.iter().filter(|o| o.pubkey_hash == pkh) {
-            s[0] += 1;
-            s[1] = s[1].saturating_add(o.value);
+            s.funded_txo_count += 1;
+            s.funded_txo_sum = s.funded_txo_sum.saturating_add(o.value);
             touched = true;
         }
         for o in prev.iter().flatten().filter(|o| o.pubkey_hash == pkh) {
-            s[2] += 1;
-            s[3] = s[3].saturating_add(o.value);
+            s.spent_txo_count += 1;
+            s.spent_txo_sum = s.spent_txo_sum.saturating_add(o.value);
             touched = true;
         }
         if touched {
-            s[4] += 1;
+            s.tx_count += 1;
             if list && txs.len() < MEMPOOL_TXS {
-                txs.push(json::tx(t, &prev, json::status(None)));
+                txs.push(schema::Tx::new(t, &prev, TxStatus::of(None)));
             }
         }
     }
     (s, txs)
 }
 
-fn stats(s: [u64; 5]) -> Value {
-    json!({
-        "funded_txo_count": s[0], "funded_txo_sum": s[1],
-        "spent_txo_count": s[2], "spent_txo_sum": s[3], "tx_count": s[4],
-    })
-}
-
-async fn address(State(api): State<Api>, Path(a): Path<String>) -> Result<Json<Value>, ApiError> {
+async fn address(
+    State(api): State<Api>,
+    Path(a): Path<String>,
+) -> Result<Json<AddressStats>, ApiError> {
     let addr = error::address("address", &a)?;
     let pkh = addr.pubkey_hash();
     let store = api.node.store().clone();
-    let chain = blocking(move || {
-        let mut s = [0u64; 5];
-        for e in store.address_history_all(&pkh)? {
-            s[0] += u64::from(e.outputs);
-            s[1] = s[1].saturating_add(e.received);
-            s[2] += u64::from(e.inputs);
-            s[3] = s[3].saturating_add(e.sent);
-            s[4] += 1;
-        }
-        Ok(s)
-    })
-    .await?;
+    let chain = blocking(move || schema::chain_stats(&store, &pkh)).await?;
     let (pool, _) = api.node.query(move |c| mempool_side(c, pkh, false)).await?;
-    Ok(Json(json!({
-        "address": addr.to_string(),
-        "chain_stats": stats(chain),
-        "mempool_stats": stats(pool),
-    })))
+    Ok(Json(AddressStats {
+        address: addr.to_string(),
+        chain_stats: chain,
+        mempool_stats: pool,
+    }))
 }
 
-async fn chain_txs(api: &Api, addr: Address, before: Option<Txid>) -> Result<Vec<Value>, ApiError> {
+async fn chain_txs(
+    api: &Api,
+    addr: Address,
+    before: Option<Txid>,
+) -> Result<Vec<schema::Tx>, ApiError> {
     let store = api.node.store().clone();
     blocking(move || {
         let before = match before {
@@ -166,9 +146,9 @@ async fn chain_txs(api: &Api, addr: Address, before: Option<Txid>) -> Result<Vec
             let Some(b) = store.block(&hash)? else {
                 continue;
             };
-            let prev = json::confirmed_prevouts(&store, &b, pos as usize)?;
+            let prev = schema::confirmed_prevouts(&store, &b, pos as usize)?;
             if let Some(t) = b.transactions.get(pos as usize) {
-                out.push(json::tx(t, &prev, json::status(Some(&b))));
+                out.push(schema::Tx::new(t, &prev, TxStatus::of(Some(&b))));
             }
         }
         Ok(out)
@@ -179,66 +159,100 @@ async fn chain_txs(api: &Api, addr: Address, before: Option<Txid>) -> Result<Vec
 async fn address_txs(
     State(api): State<Api>,
     Path(a): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Vec<schema::Tx>>, ApiError> {
     let addr = error::address("address", &a)?;
     let pkh = addr.pubkey_hash();
     let (_, mut txs) = api.node.query(move |c| mempool_side(c, pkh, true)).await?;
     txs.extend(chain_txs(&api, addr, None).await?);
-    Ok(Json(Value::Array(txs)))
+    Ok(Json(txs))
+}
+
+async fn address_txs_chain_first(
+    State(api): State<Api>,
+    Path(a): Path<String>,
+) -> Result<Json<Vec<schema::Tx>>, ApiError> {
+    let addr = error::address("address", &a)?;
+    Ok(Json(chain_txs(&api, addr, None).await?))
 }
 
 async fn address_txs_chain(
     State(api): State<Api>,
     Path((a, last)): Path<(String, String)>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Vec<schema::Tx>>, ApiError> {
     let addr = error::address("address", &a)?;
     let last = error::txid("last_seen_txid", &last)?;
-    Ok(Json(Value::Array(chain_txs(&api, addr, Some(last)).await?)))
+    Ok(Json(chain_txs(&api, addr, Some(last)).await?))
+}
+
+async fn address_txs_mempool(
+    State(api): State<Api>,
+    Path(a): Path<String>,
+) -> Result<Json<Vec<schema::Tx>>, ApiError> {
+    let addr = error::address("address", &a)?;
+    let pkh = addr.pubkey_hash();
+    let (_, txs) = api.node.query(move |c| mempool_side(c, pkh, true)).await?;
+    Ok(Json(txs))
 }
 
 async fn address_utxo(
     State(api): State<Api>,
     Path(a): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Vec<Utxo>>, ApiError> {
     let addr = error::address("address", &a)?;
     let store = api.node.store().clone();
-    blocking(move || {
-        let mut out = Vec::new();
-        for (op, value) in store
-            .utxos_of(&addr.pubkey_hash())?
-            .into_iter()
-            .take(MAX_UTXOS)
-        {
-            let b = match store.tx_location(&op.txid)? {
-                Some((hash, _)) => store.block(&hash)?,
-                None => None,
-            };
-            out.push(json!({
-                "txid": op.txid.to_string(), "vout": op.vout, "value": value,
-                "status": json::status(b.as_ref()),
-            }));
-        }
-        Ok(Json(Value::Array(out)))
-    })
-    .await
+    Ok(Json(
+        blocking(move || schema::utxos(&store, &addr.pubkey_hash())).await?,
+    ))
 }
 
-async fn mempool(State(api): State<Api>) -> Result<Json<Value>, ApiError> {
-    let (count, bytes, fee) = api
+async fn mempool(State(api): State<Api>) -> Result<Json<MempoolInfo>, ApiError> {
+    Ok(Json(
+        api.node
+            .query(|c| schema::mempool_info(c.mempool()))
+            .await?,
+    ))
+}
+
+/// Every mempool entry (at most [`MAX_MEMPOOL_LIST`]), in the order the
+/// mempool took them.
+///
+/// Errors: 503 when the node is stopping.
+pub async fn mempool_list(api: &Api) -> Result<Vec<MempoolEntry>, ApiError> {
+    Ok(api
         .node
         .query(|c| {
             let m = c.mempool();
-            let fee = m
-                .txids()
+            m.txids()
                 .iter()
-                .filter_map(|t| m.fee(t))
-                .fold(0u64, u64::saturating_add);
-            (m.len(), m.bytes(), fee)
+                .take(MAX_MEMPOOL_LIST)
+                .filter_map(|t| schema::mempool_entry(m, t))
+                .collect::<Vec<_>>()
+        })
+        .await?)
+}
+
+async fn mempool_entries(State(api): State<Api>) -> Result<Json<Vec<MempoolEntry>>, ApiError> {
+    Ok(Json(mempool_list(&api).await?))
+}
+
+async fn fee_estimates(State(api): State<Api>) -> Result<Json<Value>, ApiError> {
+    let entries = api
+        .node
+        .query(|c| {
+            let m = c.mempool();
+            m.txids()
+                .iter()
+                .filter_map(|t| schema::mempool_entry(m, t))
+                .map(|e| (e.fee, e.vsize))
+                .collect::<Vec<_>>()
         })
         .await?;
-    Ok(Json(
-        json!({"count": count, "vsize": bytes, "total_fee": fee, "fee_histogram": []}),
-    ))
+    let est = schema::fee_estimates(&entries, crate::core::params::MAX_BLOCK_SIZE);
+    let map: serde_json::Map<String, Value> = est
+        .into_iter()
+        .map(|(n, r)| (n.to_string(), json!(r)))
+        .collect();
+    Ok(Json(Value::Object(map)))
 }
 
 async fn mempool_txids(State(api): State<Api>) -> Result<Json<Value>, ApiError> {
@@ -248,7 +262,7 @@ async fn mempool_txids(State(api): State<Api>) -> Result<Json<Value>, ApiError> 
     )))
 }
 
-async fn mempool_recent(State(api): State<Api>) -> Result<Json<Value>, ApiError> {
+async fn mempool_recent(State(api): State<Api>) -> Result<Json<Vec<MempoolEntry>>, ApiError> {
     let recent = api
         .node
         .query(|c| {
@@ -257,23 +271,21 @@ async fn mempool_recent(State(api): State<Api>) -> Result<Json<Value>, ApiError>
                 .into_iter()
                 .rev()
                 .take(RECENT)
-                .filter_map(|t| {
-                    let tx = m.get(&t)?;
-                    Some(json!({
-                        "txid": t.to_string(),
-                        "fee": m.fee(&t),
-                        "vsize": crate::core::encode::encoded_len(tx.as_ref()),
-                        "value": tx.output_sum(),
-                    }))
-                })
+                .filter_map(|t| schema::mempool_entry(m, &t))
                 .collect::<Vec<_>>()
         })
         .await?;
-    Ok(Json(Value::Array(recent)))
+    Ok(Json(recent))
 }
 
 async fn submit_tx(State(api): State<Api>, body: String) -> Result<String, ApiError> {
-    let bytes = hex::decode(body.trim()).map_err(|e| ApiError::bad("tx", e))?;
+    // The hex, bare (`text/plain`) or as a JSON string (`application/json`).
+    let text = body.trim();
+    let text = text
+        .strip_prefix('"')
+        .and_then(|t| t.strip_suffix('"'))
+        .unwrap_or(text);
+    let bytes = hex::decode(text).map_err(|e| ApiError::bad("tx", e))?;
     let tx: Transaction = crate::core::encode::decode(&bytes, super::MAX_BODY as u64)
         .map_err(|e| ApiError::bad("tx", e))?;
     match api.node.local(LocalRequest::SubmitTx(tx)).await? {

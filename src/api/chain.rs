@@ -1,18 +1,22 @@
-//! Esplora's block and transaction routes: `blocks/tip/*`, `blocks`,
-//! `block/:hash[/status|/txids|/txs]`, `block-height/:height`,
-//! `tx/:txid[/status|/merkle-proof|/outspend/:vout|/outspends]`.
+//! Esplora's block and transaction routes: `blocks[/tip|/:start_height]`,
+//! `blocks/tip/{height,hash}`, `block/:hash[/status|/txids|/txid/:index|
+//! /txs[/:start_index]|/header|/raw]`, `block-height/:height`,
+//! `tx/:txid[/status|/hex|/raw|/merkle-proof|/outspend/:vout|/outspends]`.
 
 use axum::Json;
 use axum::Router;
 use axum::extract::{Path, State};
+use axum::http::header;
+use axum::response::IntoResponse;
 use axum::routing::get;
 use serde_json::{Value, json};
 
 use super::error::{self, ApiError};
-use super::{Api, blocking, json};
+use super::schema::{self, BlockStatus, Outspend, Tx, TxStatus, confirmed, load_block};
+use super::{Api, blocking};
 use crate::core::block::Block;
-use crate::core::hash::{BlockHash, Txid};
-use crate::core::tx::OutPoint;
+use crate::core::hash::Txid;
+use crate::core::tx::{OutPoint, Transaction};
 use crate::store::ChainStore;
 
 /// Transactions per page of `block/:hash/txs`.
@@ -26,15 +30,21 @@ pub fn routes() -> Router<Api> {
         .route("/api/blocks/tip/height", get(tip_height))
         .route("/api/blocks/tip/hash", get(tip_hash))
         .route("/api/blocks", get(blocks_tip))
+        .route("/api/blocks/tip", get(blocks_tip))
         .route("/api/blocks/{start_height}", get(blocks_from))
         .route("/api/block/{hash}", get(block))
         .route("/api/block/{hash}/status", get(block_status))
         .route("/api/block/{hash}/txids", get(block_txids))
+        .route("/api/block/{hash}/txid/{index}", get(block_txid))
         .route("/api/block/{hash}/txs", get(block_txs_first))
         .route("/api/block/{hash}/txs/{start_index}", get(block_txs))
+        .route("/api/block/{hash}/header", get(block_header))
+        .route("/api/block/{hash}/raw", get(block_raw))
         .route("/api/block-height/{height}", get(block_height))
         .route("/api/tx/{txid}", get(tx))
         .route("/api/tx/{txid}/status", get(tx_status))
+        .route("/api/tx/{txid}/hex", get(tx_hex))
+        .route("/api/tx/{txid}/raw", get(tx_raw))
         .route("/api/tx/{txid}/merkle-proof", get(merkle_proof))
         .route("/api/tx/{txid}/outspend/{vout}", get(outspend))
         .route("/api/tx/{txid}/outspends", get(outspends))
@@ -46,12 +56,6 @@ async fn tip_height(State(api): State<Api>) -> Result<String, ApiError> {
 
 async fn tip_hash(State(api): State<Api>) -> Result<String, ApiError> {
     Ok(api.node.store().tip()?.hash.to_string())
-}
-
-fn load_block(store: &ChainStore, hash: &BlockHash) -> Result<Block, ApiError> {
-    store
-        .block(hash)?
-        .ok_or_else(|| ApiError::not_found(format!("block {hash}")))
 }
 
 async fn with_block<T: Send + 'static>(
@@ -68,7 +72,7 @@ async fn with_block<T: Send + 'static>(
     .await
 }
 
-async fn blocks_tip(State(api): State<Api>) -> Result<Json<Value>, ApiError> {
+async fn blocks_tip(State(api): State<Api>) -> Result<Json<Vec<schema::Block>>, ApiError> {
     let tip = api.node.store().tip()?.height;
     blocks_page(api, tip).await
 }
@@ -76,46 +80,39 @@ async fn blocks_tip(State(api): State<Api>) -> Result<Json<Value>, ApiError> {
 async fn blocks_from(
     State(api): State<Api>,
     Path(start): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Vec<schema::Block>>, ApiError> {
     let start: u64 = error::number("start_height", &start)?;
     let tip = api.node.store().tip()?.height;
     blocks_page(api, start.min(tip)).await
 }
 
-async fn blocks_page(api: Api, start: u64) -> Result<Json<Value>, ApiError> {
+async fn blocks_page(api: Api, start: u64) -> Result<Json<Vec<schema::Block>>, ApiError> {
     let store = api.node.store().clone();
     blocking(move || {
         let mut out = Vec::new();
         for h in (start.saturating_sub(BLOCKS_PAGE - 1)..=start).rev() {
             if let Some(hash) = store.hash_at(h)? {
-                out.push(json::block(&load_block(&store, &hash)?));
+                out.push(schema::Block::from(&load_block(&store, &hash)?));
             }
         }
-        Ok(Json(Value::Array(out)))
+        Ok(Json(out))
     })
     .await
 }
 
-async fn block(State(api): State<Api>, Path(hash): Path<String>) -> Result<Json<Value>, ApiError> {
-    with_block(&api, &hash, |_, b| Ok(Json(json::block(&b)))).await
+async fn block(
+    State(api): State<Api>,
+    Path(hash): Path<String>,
+) -> Result<Json<schema::Block>, ApiError> {
+    with_block(&api, &hash, |_, b| Ok(Json(schema::Block::from(&b)))).await
 }
 
 async fn block_status(
     State(api): State<Api>,
     Path(hash): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<BlockStatus>, ApiError> {
     with_block(&api, &hash, |store, b| {
-        let best = store.is_on_best_chain(&b.hash())?;
-        let next = if best {
-            store.hash_at(b.height + 1)?.map(|h| h.to_string())
-        } else {
-            None
-        };
-        Ok(Json(json!({
-            "in_best_chain": best,
-            "height": b.height,
-            "next_best": next,
-        })))
+        Ok(Json(schema::block_status(store, &b)?))
     })
     .await
 }
@@ -132,22 +129,58 @@ async fn block_txids(
     .await
 }
 
+async fn block_txid(
+    State(api): State<Api>,
+    Path((hash, index)): Path<(String, String)>,
+) -> Result<String, ApiError> {
+    let index: usize = error::number("index", &index)?;
+    with_block(&api, &hash, move |_, b| {
+        b.transactions
+            .get(index)
+            .map(|t| t.txid().to_string())
+            .ok_or_else(|| ApiError::not_found(format!("transaction {index} of the block")))
+    })
+    .await
+}
+
+/// An `application/octet-stream` answer.
+fn octets(bytes: Vec<u8>) -> impl IntoResponse {
+    ([(header::CONTENT_TYPE, "application/octet-stream")], bytes)
+}
+
+async fn block_header(
+    State(api): State<Api>,
+    Path(hash): Path<String>,
+) -> Result<String, ApiError> {
+    with_block(&api, &hash, |_, b| Ok(hex::encode(b.header.encode()))).await
+}
+
+async fn block_raw(
+    State(api): State<Api>,
+    Path(hash): Path<String>,
+) -> Result<impl IntoResponse, ApiError> {
+    with_block(&api, &hash, |_, b| {
+        Ok(octets(crate::core::encode::encode(&b)))
+    })
+    .await
+}
+
 async fn block_txs_first(
     State(api): State<Api>,
     Path(hash): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Vec<Tx>>, ApiError> {
     block_txs_page(api, hash, 0).await
 }
 
 async fn block_txs(
     State(api): State<Api>,
     Path((hash, start)): Path<(String, String)>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Vec<Tx>>, ApiError> {
     let start: usize = error::number("start_index", &start)?;
     block_txs_page(api, hash, start).await
 }
 
-async fn block_txs_page(api: Api, hash: String, start: usize) -> Result<Json<Value>, ApiError> {
+async fn block_txs_page(api: Api, hash: String, start: usize) -> Result<Json<Vec<Tx>>, ApiError> {
     with_block(&api, &hash, move |store, b| {
         if start >= b.transactions.len() {
             return Err(ApiError::bad(
@@ -155,15 +188,15 @@ async fn block_txs_page(api: Api, hash: String, start: usize) -> Result<Json<Val
                 "past the block's last transaction",
             ));
         }
-        let st = json::status(Some(&b));
+        let st = TxStatus::of(Some(&b));
         let mut out = Vec::new();
         for pos in start..(start + TXS_PAGE).min(b.transactions.len()) {
-            let prev = json::confirmed_prevouts(store, &b, pos)?;
+            let prev = schema::confirmed_prevouts(store, &b, pos)?;
             if let Some(t) = b.transactions.get(pos) {
-                out.push(json::tx(t, &prev, st.clone()));
+                out.push(Tx::new(t, &prev, st.clone()));
             }
         }
-        Ok(Json(Value::Array(out)))
+        Ok(Json(out))
     })
     .await
 }
@@ -179,51 +212,69 @@ async fn block_height(
     }
 }
 
-/// The best-chain block holding `txid` and the position, if confirmed.
-fn confirmed(store: &ChainStore, txid: &Txid) -> Result<Option<(Block, usize)>, ApiError> {
-    let Some((hash, pos)) = store.tx_location(txid)? else {
-        return Ok(None);
-    };
-    Ok(Some((load_block(store, &hash)?, pos as usize)))
+/// Transaction `txid`: confirmed, else from the mempool.
+///
+/// Errors: 404 when neither has it; 500; 503 when the node is stopping.
+pub async fn find_tx(api: &Api, txid: Txid) -> Result<Tx, ApiError> {
+    let store = api.node.store().clone();
+    if let Some(t) = blocking(move || schema::confirmed_tx(&store, &txid)).await? {
+        return Ok(t);
+    }
+    api.node
+        .query(move |c| schema::mempool_tx(c, &txid))
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("transaction {txid}")))
 }
 
-async fn tx(State(api): State<Api>, Path(txid): Path<String>) -> Result<Json<Value>, ApiError> {
+async fn tx(State(api): State<Api>, Path(txid): Path<String>) -> Result<Json<Tx>, ApiError> {
     let txid = error::txid("txid", &txid)?;
+    Ok(Json(find_tx(&api, txid).await?))
+}
+
+/// The transaction `txid` itself: confirmed, else from the mempool.
+async fn raw_tx(api: &Api, txid: Txid) -> Result<Transaction, ApiError> {
     let store = api.node.store().clone();
     let found = blocking(move || {
-        let Some((b, pos)) = confirmed(&store, &txid)? else {
-            return Ok(None);
-        };
-        let prev = json::confirmed_prevouts(&store, &b, pos)?;
-        let t = b
-            .transactions
-            .get(pos)
-            .ok_or_else(|| ApiError::internal("tx_index"))?;
-        Ok(Some(json::tx(t, &prev, json::status(Some(&b)))))
+        Ok(confirmed(&store, &txid)?.and_then(|(b, p)| b.transactions.get(p).cloned()))
     })
     .await?;
-    if let Some(v) = found {
-        return Ok(Json(v));
+    if let Some(t) = found {
+        return Ok(t);
     }
-    super::addr::mempool_tx(&api, txid)
+    api.node
+        .query(move |c| c.mempool().get(&txid).map(|t| t.as_ref().clone()))
         .await?
-        .map(Json)
         .ok_or_else(|| ApiError::not_found(format!("transaction {txid}")))
+}
+
+async fn tx_hex(State(api): State<Api>, Path(txid): Path<String>) -> Result<String, ApiError> {
+    let txid = error::txid("txid", &txid)?;
+    let t = raw_tx(&api, txid).await?;
+    Ok(hex::encode(crate::core::encode::encode(&t)))
+}
+
+async fn tx_raw(
+    State(api): State<Api>,
+    Path(txid): Path<String>,
+) -> Result<impl IntoResponse, ApiError> {
+    let txid = error::txid("txid", &txid)?;
+    let t = raw_tx(&api, txid).await?;
+    Ok(octets(crate::core::encode::encode(&t)))
 }
 
 async fn tx_status(
     State(api): State<Api>,
     Path(txid): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<TxStatus>, ApiError> {
     let txid = error::txid("txid", &txid)?;
     let store = api.node.store().clone();
     let found = blocking(move || Ok(confirmed(&store, &txid)?.map(|(b, _)| b))).await?;
     if let Some(b) = found {
-        return Ok(Json(json::status(Some(&b))));
+        return Ok(Json(TxStatus::of(Some(&b))));
     }
     let in_pool = api.node.query(move |c| c.mempool().contains(&txid)).await?;
     if in_pool {
-        Ok(Json(json::status(None)))
+        Ok(Json(TxStatus::of(None)))
     } else {
         Err(ApiError::not_found(format!("transaction {txid}")))
     }
@@ -273,27 +324,37 @@ async fn merkle_proof(
     .await
 }
 
-async fn spend_of(api: &Api, op: OutPoint) -> Result<Value, ApiError> {
+async fn spend_of(api: &Api, op: OutPoint) -> Result<Outspend, ApiError> {
     let store = api.node.store().clone();
     let found = blocking(move || {
         let Some((txid, vin)) = store.spender(&op)? else {
             return Ok(None);
         };
         let b = confirmed(&store, &txid)?.map(|(b, _)| b);
-        Ok(Some((txid, vin, json::status(b.as_ref()))))
+        Ok(Some((txid, vin, TxStatus::of(b.as_ref()))))
     })
     .await?;
+    let spent = |txid: Txid, vin: u32, status: TxStatus| Outspend {
+        spent: true,
+        txid: Some(txid.to_string()),
+        vin: Some(vin),
+        status: Some(status),
+    };
     if let Some((txid, vin, status)) = found {
-        return Ok(json!({"spent": true, "txid": txid.to_string(), "vin": vin, "status": status}));
+        return Ok(spent(txid, vin, status));
     }
     let pool = api
         .node
         .query(move |c| super::addr::mempool_spender(c.mempool(), &op))
         .await?;
     Ok(match pool {
-        Some((txid, vin)) => json!({"spent": true, "txid": txid.to_string(), "vin": vin,
-            "status": json::status(None)}),
-        None => json!({"spent": false}),
+        Some((txid, vin)) => spent(txid, vin, TxStatus::of(None)),
+        None => Outspend {
+            spent: false,
+            txid: None,
+            vin: None,
+            status: None,
+        },
     })
 }
 
@@ -316,7 +377,7 @@ async fn outputs_of(api: &Api, txid: Txid) -> Result<usize, ApiError> {
 async fn outspend(
     State(api): State<Api>,
     Path((txid, vout)): Path<(String, String)>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Outspend>, ApiError> {
     let txid = error::txid("txid", &txid)?;
     let vout: u32 = error::number("vout", &vout)?;
     if vout as usize >= outputs_of(&api, txid).await? {
@@ -328,12 +389,12 @@ async fn outspend(
 async fn outspends(
     State(api): State<Api>,
     Path(txid): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Vec<Outspend>>, ApiError> {
     let txid = error::txid("txid", &txid)?;
     let n = outputs_of(&api, txid).await?;
     let mut out = Vec::with_capacity(n);
     for vout in 0..n as u32 {
         out.push(spend_of(&api, OutPoint { txid, vout }).await?);
     }
-    Ok(Json(Value::Array(out)))
+    Ok(Json(out))
 }

@@ -53,6 +53,15 @@ impl ApiError {
         }
     }
 
+    /// 503: the node cannot answer now.
+    pub fn unavailable(error: impl std::fmt::Display) -> ApiError {
+        ApiError {
+            status: StatusCode::SERVICE_UNAVAILABLE,
+            error: error.to_string(),
+            field: None,
+        }
+    }
+
     /// 500.
     pub fn internal(error: impl std::fmt::Display) -> ApiError {
         ApiError {
@@ -92,6 +101,15 @@ impl IntoResponse for ApiError {
 /// Answer to a path no route has.
 pub async fn no_route() -> ApiError {
     ApiError::not_found("route")
+}
+
+/// Answer to a known path with a method it does not take (405).
+pub async fn no_method(method: axum::http::Method) -> ApiError {
+    ApiError {
+        status: StatusCode::METHOD_NOT_ALLOWED,
+        error: format!("method {method} not allowed on this route"),
+        field: None,
+    }
 }
 
 /// Answer when the request limits refuse a request (overload or time).

@@ -21,12 +21,14 @@ pub mod auth;
 pub mod chain;
 pub mod error;
 pub mod explorer;
-pub mod json;
+pub mod guard;
+pub mod metrics;
 pub mod node;
+pub mod schema;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use anyhow::Context;
@@ -35,7 +37,7 @@ use axum::extract::DefaultBodyLimit;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
-use tower::ServiceBuilder;
+use tower::{ServiceBuilder, ServiceExt};
 
 pub use error::ApiError;
 
@@ -45,6 +47,9 @@ use crate::net::{NodeHandle, Service};
 pub const MAX_BODY: usize = 2_000_000;
 /// Most connections served at once.
 pub const MAX_CONNECTIONS: usize = 256;
+/// Most connections one client IP address may hold open at once; more are
+/// closed as soon as accepted, so no client takes every slot.
+pub const MAX_CONNECTIONS_PER_CLIENT: usize = 32;
 /// Most requests being handled at once (answers stream afterwards).
 pub const MAX_IN_FLIGHT: usize = 64;
 /// Longest time to answer one request.
@@ -60,6 +65,8 @@ pub struct ApiConfig {
     /// The cookie file (`DATADIR/PORT/.cookie`), written at start with
     /// mode 0600 and removed at shutdown.
     pub cookie: PathBuf,
+    /// Host and origin rules ([`guard`]).
+    pub guard: guard::Guard,
 }
 
 /// What every handler gets.
@@ -69,6 +76,12 @@ pub struct Api {
     pub node: NodeHandle,
     /// The `Authorization` header value the mutating routes require.
     pub auth: Arc<String>,
+    /// The node's metrics (`GET /metrics`).
+    pub metrics: Arc<metrics::Metrics>,
+    /// Host and origin rules ([`guard`]).
+    pub guard: Arc<guard::Guard>,
+    /// The event streams' own pool ([`node::EventPool`]).
+    pub events: Arc<node::EventPool>,
 }
 
 /// The API as a node [`Service`]: binds `config.listen`, writes the
@@ -81,16 +94,66 @@ pub fn service(config: ApiConfig) -> Service {
         let std_listener = std::net::TcpListener::bind(config.listen)
             .with_context(|| format!("cannot listen for HTTP on {}", config.listen))?;
         std_listener.set_nonblocking(true)?;
+        let bound = std_listener.local_addr().unwrap_or(config.listen);
         let listener = TcpListener::from_std(std_listener)?;
         let auth = auth::write_cookie(&config.cookie)?;
-        tracing::info!("HTTP API on http://{}/api", config.listen);
+        tracing::info!("HTTP API on http://{bound}/api");
         let api = Api {
             node,
             auth: Arc::new(auth),
+            metrics: Arc::default(),
+            guard: Arc::new(config.guard),
+            events: Arc::default(),
         };
+        metrics::count_events(&api);
         tokio::spawn(serve(listener, api, config.cookie));
         Ok(())
     })
+}
+
+/// The API answered in-process, for the CLI over the control socket: the
+/// same router as the HTTP service, so `--json` read commands print the
+/// API's bytes, even with `--http off`. Empty until the node's services
+/// start ([`LocalApi::service`]).
+#[derive(Clone, Default)]
+pub struct LocalApi(Arc<OnceLock<Router>>);
+
+impl LocalApi {
+    /// The node [`Service`] that fills this handle (it listens on nothing).
+    pub fn service(&self) -> Service {
+        let slot = self.0.clone();
+        Box::new(move |node: NodeHandle| {
+            let mut secret = [0u8; 32];
+            getrandom::fill(&mut secret).map_err(|e| anyhow::anyhow!("no randomness: {e}"))?;
+            let api = Api {
+                node,
+                auth: Arc::new(format!("Basic {}", hex::encode(secret))),
+                metrics: Arc::default(),
+                guard: Arc::default(),
+                events: Arc::default(),
+            };
+            let _ = slot.set(router(api));
+            Ok(())
+        })
+    }
+
+    /// `GET path` answered by the router: the status and the body as text.
+    ///
+    /// Errors: the node's services have not started; the body is not UTF-8.
+    pub async fn get(&self, path: &str) -> anyhow::Result<(u16, String)> {
+        let router = self
+            .0
+            .get()
+            .cloned()
+            .ok_or_else(|| anyhow::anyhow!("the node is still starting"))?;
+        let req = axum::http::Request::get(path)
+            .header(axum::http::header::HOST, "localhost")
+            .body(axum::body::Body::empty())?;
+        let resp = router.oneshot(req).await?;
+        let status = resp.status().as_u16();
+        let body = axum::body::to_bytes(resp.into_body(), 64 << 20).await?;
+        Ok((status, String::from_utf8(body.to_vec())?))
+    }
 }
 
 /// Every route.
@@ -105,20 +168,34 @@ pub fn router(api: Api) -> Router {
             axum::http::StatusCode::REQUEST_TIMEOUT,
             REQUEST_TIMEOUT,
         ));
-    chain::routes()
+    let metrics = api.metrics.clone();
+    let rules = api.guard.clone();
+    let cors = guard::cors(&rules);
+    let router = chain::routes()
         .merge(addr::routes())
         .merge(node::routes())
         .merge(explorer::routes())
+        .route("/metrics", axum::routing::get(metrics::scrape))
         .fallback(error::no_route)
+        .method_not_allowed_fallback(error::no_method)
         .layer(limits)
         .layer(DefaultBodyLimit::max(MAX_BODY))
-        .with_state(api)
+        .layer(axum::middleware::from_fn_with_state(rules, guard::check))
+        .layer(axum::middleware::from_fn_with_state(
+            metrics,
+            metrics::track,
+        ));
+    match cors {
+        Some(c) => router.layer(c).with_state(api),
+        None => router.with_state(api),
+    }
 }
 
 async fn serve(listener: TcpListener, api: Api, cookie: PathBuf) {
     let mut shutdown = api.node.shutdown();
     let app = router(api);
     let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+    let per_client: PerClient = Arc::default();
     loop {
         let slot = tokio::select! {
             _ = shutdown.changed() => break,
@@ -127,17 +204,28 @@ async fn serve(listener: TcpListener, api: Api, cookie: PathBuf) {
         let Ok(slot) = slot else {
             break;
         };
-        let stream = tokio::select! {
+        let (stream, peer) = tokio::select! {
             _ = shutdown.changed() => break,
             r = listener.accept() => match r {
-                Ok((s, _)) => s,
+                Ok(s) => s,
                 Err(_) => continue,
             },
         };
-        let svc = hyper_util::service::TowerToHyperService::new(app.clone());
+        let Some(client) = ClientSlot::take(&per_client, peer.ip()) else {
+            continue; // over its share: closed at once
+        };
+        let ip = peer.ip();
+        let app = app
+            .clone()
+            .map_request(move |mut r: axum::http::Request<_>| {
+                r.extensions_mut().insert(ClientIp(ip));
+                r
+            });
+        let svc = hyper_util::service::TowerToHyperService::new(app);
         let mut stop = shutdown.clone();
         tokio::spawn(async move {
             let _slot = slot;
+            let _client = client;
             let conn = hyper::server::conn::http1::Builder::new()
                 .timer(TokioTimer::new())
                 .header_read_timeout(HEADER_TIMEOUT)
@@ -153,6 +241,48 @@ async fn serve(listener: TcpListener, api: Api, cookie: PathBuf) {
         });
     }
     let _ = std::fs::remove_file(cookie);
+}
+
+/// The IP address of the client of a request (a request extension).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClientIp(pub std::net::IpAddr);
+
+/// Open connections per client IP address.
+type PerClient = Arc<std::sync::Mutex<std::collections::HashMap<std::net::IpAddr, usize>>>;
+
+/// One connection counted against its client's share; released on drop.
+struct ClientSlot {
+    map: PerClient,
+    ip: std::net::IpAddr,
+}
+
+impl ClientSlot {
+    /// Counts a connection from `ip`, `None` when it holds
+    /// [`MAX_CONNECTIONS_PER_CLIENT`] already.
+    fn take(map: &PerClient, ip: std::net::IpAddr) -> Option<ClientSlot> {
+        let mut m = map.lock().unwrap_or_else(|e| e.into_inner());
+        let n = m.entry(ip).or_insert(0);
+        if *n >= MAX_CONNECTIONS_PER_CLIENT {
+            return None;
+        }
+        *n += 1;
+        Some(ClientSlot {
+            map: map.clone(),
+            ip,
+        })
+    }
+}
+
+impl Drop for ClientSlot {
+    fn drop(&mut self) {
+        let mut m = self.map.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(n) = m.get_mut(&self.ip) {
+            *n -= 1;
+            if *n == 0 {
+                m.remove(&self.ip);
+            }
+        }
+    }
 }
 
 /// Runs `f` (store reads) on the blocking pool.

@@ -8,15 +8,19 @@ use std::path::PathBuf;
 use anyhow::{Result, bail};
 use clap::{Parser, Subcommand};
 
-use super::{commands, query};
+use super::exit::{EXIT_HELP, Exit, fail};
+use super::{commands, query, wallet_cmds};
 use crate::core::params::DEFAULT_DIFFICULTY;
 use crate::net::control;
 use crate::store::{ChainStore, StoreError};
-use crate::wallet::Wallets;
 
 /// How long a command on a stopped node waits for the database lock that
 /// another command holds.
 pub const STORE_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// How long a read command that finds the database locked waits for a
+/// starting node's control socket before it waits for the lock instead.
+pub const START_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// Default page cache of the sled database, in MiB.
 pub const DEFAULT_CACHE_MB: u64 = 64;
@@ -27,7 +31,7 @@ pub const DEFAULT_CACHE_MB: u64 = 64;
 /// (the chain database `chain/`, the wallet file `wallets.dat` and, while it
 /// runs, the control socket `control.sock`).
 #[derive(Parser, Debug)]
-#[command(name = "node", version, about, long_about = None)]
+#[command(name = "node", version, about, long_about = None, after_help = EXIT_HELP)]
 pub struct Cli {
     /// Port of the node to act on (and to listen on for `startnode`).
     #[arg(long, global = true, env = "NODE_ID", default_value_t = 3000)]
@@ -49,8 +53,27 @@ pub struct Cli {
 /// The commands.
 #[derive(Subcommand, Debug)]
 pub enum Command {
-    /// Create a new key in this node's wallet and print its address.
-    Createwallet,
+    /// Print a new receive address of this node's wallet. On first use this
+    /// creates the wallet from a new seed phrase (BIP39), shown once on
+    /// standard error: write it down, it restores every key.
+    #[command(alias = "getnewaddress")]
+    Createwallet(super::wallet_cmds::CreateArgs),
+    /// Rebuild this node's wallet from its seed phrase (read from
+    /// --mnemonic-file or standard input, never the command line): every
+    /// address with history is found by a gap-limit scan of the address
+    /// index; prints the balance. The scan runs before the wallet is
+    /// written; running it again with the same phrase rescans and adds the
+    /// addresses found (a wallet with another seed is refused).
+    Restorewallet(super::wallet_cmds::RestoreArgs),
+    /// Encrypt the wallet's seed and keys under a passphrase (Argon2id,
+    /// XChaCha20-Poly1305); `send` then asks for it. There is no way back
+    /// and no passphrase recovery: the seed phrase stays the backup. Copies
+    /// of the plain file made before (and version-1 backups, which it
+    /// names) still hold the keys unencrypted.
+    Encryptwallet(super::wallet_cmds::EncryptArgs),
+    /// List the wallet's transactions (confirmed, then pending) with the
+    /// net amount each moved in or out of the wallet.
+    Listtransactions(super::wallet_cmds::ReadArgs),
     /// List the addresses in this node's wallet, one per line.
     Listaddresses {
         /// Print JSON instead of text.
@@ -66,24 +89,27 @@ pub enum Command {
         #[arg(long, default_value_t = DEFAULT_DIFFICULTY)]
         difficulty: u32,
     },
-    /// Print the confirmed balance of ADDRESS in whole coins.
+    /// Print the wallet's balance in whole coins (confirmed, unconfirmed
+    /// and total), or with --address the confirmed balance of ADDRESS.
     Getbalance {
-        /// The address.
+        /// One address (any, not only the wallet's).
         #[arg(long)]
-        address: String,
+        address: Option<String>,
         /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
     },
-    /// Pay AMOUNT coins from FROM (a key in this wallet) to TO.
+    /// Pay AMOUNT coins to TO from the wallet's coins, change to a new change
+    /// address; with --from, from that address's coins only, change back to it.
     ///
-    /// With --mint, mint a block holding the payment right here (the node
+    /// The payment is recorded as pending (its coins locked) until mined or
+    /// conflicted, so a second send never reuses its coins. With --mint, mint a block holding the payment right here (the node
     /// must be stopped). Without it, the payment goes to the running node on
     /// --port, or, if none runs, to the seed node over the network.
     Send {
         /// Paying address; its key must be in this node's wallet.
         #[arg(long)]
-        from: String,
+        from: Option<String>,
         /// Receiving address.
         #[arg(long)]
         to: String,
@@ -93,16 +119,76 @@ pub enum Command {
         /// Fee in whole coins, left to the minter.
         #[arg(long, default_value_t = 0)]
         fee: u64,
-        /// Mint a block with the payment locally, paying subsidy + fee to FROM.
+        /// Mint a block with the payment locally (the node must be stopped),
+        /// paying subsidy + fee to FROM, or without --from to the payment's
+        /// change address (a new change address when there is no change).
         #[arg(long)]
         mint: bool,
-        /// Seed node to send the payment to when no node runs on --port.
-        #[arg(long, default_value = "127.0.0.1:3000")]
-        seed: String,
+        /// Node to send the payment to over the network when no node runs
+        /// on --port (`HOST:PORT`); without it, a stopped node's payment
+        /// fails with exit 3.
+        #[arg(long)]
+        seed: Option<String>,
         /// After the node accepts it, wait until the payment is this many
         /// blocks deep (needs the node on --port running).
         #[arg(long, default_value_t = 0)]
         confirmations: u64,
+        /// Give up waiting for --confirmations after this many seconds
+        /// (exit 1; the payment stays in the mempool). Default: no limit.
+        #[arg(long, value_name = "SECS")]
+        timeout: Option<u64>,
+        /// File holding the passphrase of an encrypted wallet (else asked
+        /// at the terminal; without a terminal the command fails).
+        #[arg(long)]
+        passphrase_file: Option<PathBuf>,
+        /// Print JSON (`txid`, `amount`, `fee`, `change_address`, `mined`,
+        /// and `confirmations` with --confirmations).
+        #[arg(long)]
+        json: bool,
+    },
+    /// Build and sign a payment of AMOUNT coins to TO from the wallet's
+    /// coins (or with --from one address's), change to a new change
+    /// address (or back to FROM), and print its hex; submits nothing and
+    /// locks no coins (see `sendrawtransaction` and `POST /api/tx`). Coins
+    /// come from the running node (mempool included) or, when it is
+    /// stopped, from its store; the wallet's pending payments' coins are
+    /// left out.
+    Createrawtransaction {
+        /// Paying address; its key must be in this node's wallet.
+        #[arg(long)]
+        from: Option<String>,
+        /// Receiving address.
+        #[arg(long)]
+        to: String,
+        /// Amount in whole coins (at least 1).
+        #[arg(long)]
+        amount: u64,
+        /// Fee in whole coins, left to the minter.
+        #[arg(long, default_value_t = 0)]
+        fee: u64,
+        /// File holding the passphrase of an encrypted wallet (else asked
+        /// at the terminal; without a terminal the command fails).
+        #[arg(long)]
+        passphrase_file: Option<PathBuf>,
+    },
+    /// Submit a signed transaction (hex, as `createrawtransaction` prints
+    /// it) to the running node on --port, or, if none runs, to --seed over
+    /// the network; prints its txid once accepted. Exit 5 when refused.
+    Sendrawtransaction {
+        /// The transaction's hex.
+        hex: String,
+        /// Node to send it to when no node runs on --port.
+        #[arg(long)]
+        seed: Option<String>,
+        /// Print `{"txid": TXID}` as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print a transaction given as hex as the API's JSON (spent outputs
+    /// and fee `null`: they are not in the hex).
+    Decoderawtransaction {
+        /// The transaction's hex.
+        hex: String,
     },
     /// Print the best chain from tip to genesis, each block with the
     /// validation status recorded when it was connected.
@@ -148,11 +234,12 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Print the confirmed unspent outputs of an address (TXID:VOUT VALUE).
+    /// Print the wallet's spendable outputs (TXID:VOUT VALUE ADDRESS), or
+    /// with --address the confirmed unspent outputs of ADDRESS.
     Listunspent {
-        /// The address.
+        /// One address (any, not only the wallet's).
         #[arg(long)]
-        address: String,
+        address: Option<String>,
         /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
@@ -178,6 +265,32 @@ pub enum Command {
     Mint,
     /// Run the node until Ctrl-C or SIGTERM.
     Startnode(super::startnode::NodeArgs),
+}
+
+impl Cli {
+    /// True when the command was given `--json` (errors are JSON then).
+    pub fn wants_json(&self) -> bool {
+        match &self.command {
+            Command::Createwallet(super::wallet_cmds::CreateArgs { json, .. })
+            | Command::Restorewallet(super::wallet_cmds::RestoreArgs { json, .. })
+            | Command::Encryptwallet(super::wallet_cmds::EncryptArgs { json, .. })
+            | Command::Listtransactions(super::wallet_cmds::ReadArgs { json })
+            | Command::Listaddresses { json }
+            | Command::Getbalance { json, .. }
+            | Command::Send { json, .. }
+            | Command::Printchain { json, .. }
+            | Command::Checkchain { json }
+            | Command::Status { json }
+            | Command::Getblock { json, .. }
+            | Command::Gettx { json, .. }
+            | Command::Listunspent { json, .. }
+            | Command::Peers { json }
+            | Command::Mempool { json }
+            | Command::Sendrawtransaction { json, .. } => *json,
+            Command::Decoderawtransaction { .. } => true,
+            _ => false,
+        }
+    }
 }
 
 /// Paths of one node's data.
@@ -218,20 +331,19 @@ pub fn run(cli: Cli) -> Result<()> {
         running,
     };
     match &cli.command {
-        Command::Createwallet => {
-            let mut w = Wallets::load(&paths.wallet)?;
-            super::out(w.create_key()?)?;
-        }
-        Command::Listaddresses { json } => {
-            let addrs = Wallets::load(&paths.wallet)?.addresses();
-            if *json {
-                let list: Vec<String> = addrs.iter().map(ToString::to_string).collect();
-                super::out(serde_json::to_string_pretty(&list)?)?;
-            }
-            for a in addrs.iter().filter(|_| !*json) {
-                super::out(a)?;
-            }
-        }
+        Command::Createwallet(args) => wallet_cmds::createwallet(&ctx, args)?,
+        Command::Restorewallet(args) => wallet_cmds::restorewallet(&ctx, args)?,
+        Command::Encryptwallet(args) => wallet_cmds::encryptwallet(&ctx, args)?,
+        Command::Listtransactions(args) => wallet_cmds::listtransactions(&ctx, args.json)?,
+        Command::Listaddresses { json } => wallet_cmds::listaddresses(&ctx, *json)?,
+        Command::Getbalance {
+            address: None,
+            json,
+        } => wallet_cmds::getbalance(&ctx, *json)?,
+        Command::Listunspent {
+            address: None,
+            json,
+        } => wallet_cmds::listunspent(&ctx, *json)?,
         Command::Createblockchain {
             address,
             difficulty,
@@ -245,14 +357,44 @@ pub fn run(cli: Cli) -> Result<()> {
             mint,
             seed,
             confirmations,
-        } => commands::send(
+            timeout,
+            passphrase_file,
+            json,
+        } => wallet_cmds::send(
             &ctx,
-            (from, to),
-            (*amount, *fee),
-            *mint,
-            seed,
-            *confirmations,
+            &wallet_cmds::SendArgs {
+                from: from.as_deref(),
+                to,
+                amount: *amount,
+                fee: *fee,
+                mint: *mint,
+                seed: seed.as_deref(),
+                confirmations: *confirmations,
+                timeout: *timeout,
+                passphrase_file: passphrase_file.as_deref(),
+                json: *json,
+            },
         )?,
+        Command::Createrawtransaction {
+            from,
+            to,
+            amount,
+            fee,
+            passphrase_file,
+        } => super::rawtx::create(
+            &ctx,
+            &wallet_cmds::PaymentArgs {
+                from: from.as_deref(),
+                to,
+                amount: *amount,
+                fee: *fee,
+                passphrase_file: passphrase_file.as_deref(),
+            },
+        )?,
+        Command::Sendrawtransaction { hex, seed, json } => {
+            super::rawtx::send(&ctx, hex, seed.as_deref(), *json)?
+        }
+        Command::Decoderawtransaction { hex } => super::rawtx::decode(hex)?,
         Command::Printchain { json, verify } => {
             let req = if *verify {
                 control::Request::PrintChainVerified(*json)
@@ -281,7 +423,42 @@ pub struct Ctx<'a> {
     pub running: bool,
 }
 
+/// Where a read command's answer comes from.
+pub enum Source {
+    /// The running node, over its control socket.
+    Node,
+    /// The stopped node's store.
+    Store(ChainStore),
+}
+
 impl Ctx<'_> {
+    /// Errors unless the node's directory holds a chain database: read
+    /// commands never create one.
+    ///
+    /// Errors: no node directory ([`Exit::NotRunning`], naming the
+    /// directory and `--datadir`); a node directory without a chain
+    /// ([`Exit::NotFound`], [`StoreError::NoChain`]'s text).
+    pub fn need_store(&self) -> Result<()> {
+        if self.paths.chain.is_dir() {
+            return Ok(());
+        }
+        if self.paths.dir.is_dir() {
+            return Err(fail(
+                Exit::NotFound,
+                format!("{} (in {})", StoreError::NoChain, self.paths.dir.display()),
+            ));
+        }
+        Err(fail(
+            Exit::NotRunning,
+            format!(
+                "no node on port {}: {} does not exist (check --datadir, now {}, and --port; `createblockchain` or `startnode` make it)",
+                self.cli.port,
+                self.paths.dir.display(),
+                self.cli.datadir.display()
+            ),
+        ))
+    }
+
     /// Opens the node's store (the node must be stopped), waiting up to
     /// [`STORE_WAIT`] for other commands on the same node to finish with it.
     ///
@@ -319,6 +496,37 @@ impl Ctx<'_> {
         }
     }
 
+    /// Where a read's answer comes from: the running node, else the store.
+    /// A node that starts while this waits for the database lock (its
+    /// control socket appears within [`START_WAIT`]) answers instead.
+    ///
+    /// Errors: no chain database ([`Ctx::need_store`]); the store cannot
+    /// be opened ([`Ctx::open_store`]).
+    pub fn source(&self) -> Result<Source> {
+        if self.running {
+            return Ok(Source::Node);
+        }
+        self.need_store()?;
+        let cache = self.cli.cache_mb << 20;
+        let start = std::time::Instant::now();
+        while start.elapsed() < START_WAIT {
+            match ChainStore::open_waiting(
+                &self.paths.chain,
+                cache,
+                std::time::Duration::from_millis(50),
+            ) {
+                Ok(store) => return Ok(Source::Store(store)),
+                Err(StoreError::Locked(_)) => {
+                    if control::is_running(&self.paths.control) {
+                        return Ok(Source::Node);
+                    }
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Ok(Source::Store(self.open_store()?))
+    }
+
     /// The text of a read-only command: from the running node through
     /// `request`, else from the store by `local` (which needs a chain).
     ///
@@ -328,12 +536,13 @@ impl Ctx<'_> {
         request: control::Request,
         local: impl FnOnce(&ChainStore) -> Result<String>,
     ) -> Result<String> {
-        if self.running {
-            return control::request(&self.paths.control, &request);
+        match self.source()? {
+            Source::Node => control::request(&self.paths.control, &request),
+            Source::Store(store) => {
+                store.tip()?;
+                local(&store)
+            }
         }
-        let store = self.open_store()?;
-        store.tip()?;
-        local(&store)
     }
 
     /// Prints [`Ctx::text`].

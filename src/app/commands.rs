@@ -1,29 +1,28 @@
-//! The commands that write: `createblockchain`, `send`, `reindexutxo`.
+//! The commands that write: `createblockchain`, `reindexutxo` (and the
+//! confirmation wait of `send`, which is in [`super::wallet_cmds`]).
 
-use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::{Context, Result, anyhow, bail};
+use anyhow::{Context, Result, bail};
 
 use super::cli::{Ctx, threads};
-use crate::chain::mempool::{Mempool, spendable_coins};
-use crate::chain::{ChainState, miner};
+use super::exit::{Exit, fail};
+use crate::chain::miner;
 use crate::core::address::Address;
 use crate::core::block::Block;
 use crate::core::hash::BlockHash;
 use crate::core::params::{MAX_DIFFICULTY, MIN_DIFFICULTY, SUBSIDY, now_secs};
-use crate::core::validation::SigCache;
 use crate::net::control;
 use crate::net::submit::{TxVerdict, submit_tx};
 use crate::store::StoreError;
-use crate::wallet::Wallets;
-use crate::wallet::send::build_payment;
 
 /// Parses a Base58Check address.
 ///
-/// Errors: the address's own error (checksum, version, length).
+/// Errors: the address's own error (checksum, version, length), as
+/// [`Exit::Usage`].
 pub fn parse_address(s: &str) -> Result<Address> {
-    Ok(s.parse::<Address>()?)
+    s.parse::<Address>()
+        .map_err(|e| fail(Exit::Usage, format!("address {s:?}: {e}")))
 }
 
 /// `createblockchain`: a genesis block paying the subsidy to `address`
@@ -63,128 +62,97 @@ pub fn createblockchain(ctx: &Ctx, address: &str, difficulty: u32) -> Result<()>
 }
 
 /// How long `send` waits for the seed's verdict over P2P.
-const SEED_VERDICT_WAIT: Duration = Duration::from_secs(10);
+pub const SEED_VERDICT_WAIT: Duration = Duration::from_secs(10);
 
-/// `send`: pays `amount` (whole coins, `fee` to the minter) from `from` (a
-/// key in this node's wallet) to `to`; prints `txid: HEX` once the node
-/// that takes it has accepted it. A running node takes it over the control
-/// socket; else `--mint` mints it here, or it goes to `seed` over P2P.
+/// Hands `tx` to the running node; its txid once in the mempool.
 ///
-/// Errors: bad addresses, amount 0, a key not in the wallet, too few coins,
-/// the node's refusal (with the rule) or the seed's (over P2P the rule is
-/// only in the seed's log).
-pub fn send(
-    ctx: &Ctx,
-    (from, to): (&str, &str),
-    (amount, fee): (u64, u64),
-    mint: bool,
-    seed: &str,
-    confirmations: u64,
-) -> Result<()> {
-    if confirmations > u64::from(mint) && !ctx.running {
-        bail!(
-            "--confirmations {confirmations} needs the node on port {} running, to watch the chain{}",
-            ctx.cli.port,
-            if mint { " (--mint makes 1)" } else { "" }
-        );
+/// Errors: the node's refusal with the rule ([`Exit::Rejected`]); the
+/// node cannot be reached ([`Exit::NotRunning`]).
+pub fn submit_running(ctx: &Ctx, tx: crate::core::tx::Transaction) -> Result<String> {
+    if !control::is_running(&ctx.paths.control) {
+        return Err(fail(
+            Exit::NotRunning,
+            format!("the node on port {} stopped", ctx.cli.port),
+        ));
     }
-    let from_addr = parse_address(from)?;
-    let to_addr = parse_address(to)?;
-    if amount == 0 {
-        bail!("amount must be at least 1 coin");
-    }
-    let wallets = Wallets::load(&ctx.paths.wallet)?;
-    let key = wallets.key(&from_addr).ok_or_else(|| {
-        anyhow!(
-            "address {from_addr} is not in this node's wallet ({})",
-            ctx.paths.wallet.display()
+    control::request(&ctx.paths.control, &control::Request::SubmitTx(tx)).map_err(|e| {
+        fail(
+            Exit::Rejected,
+            format!("the node rejected the transaction: {e:#}"),
+        )
+    })
+}
+
+/// Hands `tx` to `seed` over P2P and waits for its verdict.
+///
+/// Errors: the seed cannot be reached ([`Exit::NotRunning`]); it did not
+/// take the transaction ([`Exit::Rejected`]).
+pub fn submit_to_seed(seed: &str, tx: &crate::core::tx::Transaction) -> Result<()> {
+    let txid = tx.txid();
+    let verdict = submit_tx(seed, tx, SEED_VERDICT_WAIT).map_err(|e| {
+        fail(
+            Exit::NotRunning,
+            format!("cannot reach seed node {seed}: {e:#}"),
         )
     })?;
-    if ctx.running {
-        if mint {
-            bail!(
-                "the node on port {} is running: --mint needs it stopped (without --mint the running node relays the payment)",
-                ctx.cli.port
-            );
-        }
-        let coins = control::coins(&ctx.paths.control, &from_addr)?;
-        let tx = build_payment(key, &coins, to_addr.0, amount, fee)?;
-        let txid = control::request(&ctx.paths.control, &control::Request::SubmitTx(tx))
-            .context("the node rejected the transaction")?;
-        super::out(format_args!("txid: {txid}"))?;
-        return wait_confirmations(ctx, &txid, confirmations);
+    if verdict != TxVerdict::Accepted {
+        return Err(fail(
+            Exit::Rejected,
+            format!(
+                "transaction {txid} rejected by the seed {seed} (not in its mempool after {} s; see its log for the rule)",
+                SEED_VERDICT_WAIT.as_secs()
+            ),
+        ));
     }
-    let txid = send_stopped(
-        ctx,
-        key,
-        (from_addr.0, to_addr.0),
-        (amount, fee),
-        mint,
-        seed,
-    )?;
-    super::out(format_args!("txid: {txid}"))?;
     Ok(())
 }
 
-/// `send` with no node running: the payment from the store's coins,
-/// minted here (`mint`) or handed to `seed` over P2P; its txid once taken.
-///
-/// Errors: as [`send`].
-fn send_stopped(
-    ctx: &Ctx,
-    key: &p256::ecdsa::SigningKey,
-    (from, to): ([u8; 20], [u8; 20]),
-    (amount, fee): (u64, u64),
-    mint: bool,
-    seed: &str,
-) -> Result<crate::core::hash::Txid> {
-    let chain = ChainState::new(ctx.open_store()?, Arc::new(SigCache::new(100_000)))?;
-    let mut mempool = Mempool::new();
-    let coins = spendable_coins(chain.store(), &mempool, &from)?;
-    let tx = build_payment(key, &coins, to, amount, fee)?;
-    let txid = tx.txid();
-    if mint {
-        let now = now_secs();
-        mempool.accept(tx, chain.store(), chain.sig_cache(), now)?;
-        let mut block = miner::template(&chain, &mempool, from, now as u32)?;
-        miner::solve(&mut block, threads(), &Default::default());
-        chain.accept_block(&block, now)?;
-        chain.store().flush()?;
-    } else {
-        drop(chain);
-        let verdict = submit_tx(seed, &tx, SEED_VERDICT_WAIT)
-            .with_context(|| format!("cannot reach seed node {seed}"))?;
-        if verdict != TxVerdict::Accepted {
-            bail!(
-                "transaction {txid} rejected by the seed {seed} (not in its mempool after {} s; see its log for the rule)",
-                SEED_VERDICT_WAIT.as_secs()
-            );
-        }
-    }
-    Ok(txid)
-}
-
-/// Polls the running node until `txid` is `n` blocks deep, then prints
-/// `confirmations: N`; returns at once for `n` = 0.
+/// Polls the running node until `txid` is `n` blocks deep; returns the
+/// confirmations then. Each change is reported on stderr.
 ///
 /// Errors: the transaction left the mempool without being mined (a
-/// conflicting payment was mined, or it was evicted); the node stopped.
-fn wait_confirmations(ctx: &Ctx, txid: &str, n: u64) -> Result<()> {
-    if n == 0 {
-        return Ok(());
-    }
-    let request = control::Request::Read {
-        query: control::Query::Tx(txid.to_string()),
-        json: true,
-    };
+/// conflicting payment was mined, or it was evicted); the node stopped;
+/// `timeout` seconds passed.
+pub(super) fn wait_confirmations(
+    ctx: &Ctx,
+    txid: &str,
+    n: u64,
+    timeout: Option<u64>,
+) -> Result<u64> {
+    let mut last = None;
+    let start = std::time::Instant::now();
     loop {
-        let text = control::request(&ctx.paths.control, &request)
-            .with_context(|| format!("waiting for {n} confirmations of {txid}"))?;
-        let view: serde_json::Value = serde_json::from_str(&text)?;
-        let have = view["confirmations"].as_u64().unwrap_or(0);
+        let tx = super::reads::get_text(ctx, &format!("/api/tx/{txid}/status"), |_| {
+            Err(crate::api::ApiError::unavailable("the node stopped"))
+        })
+        .with_context(|| format!("waiting for {n} confirmations of {txid}"))?;
+        let status: crate::api::schema::TxStatus = serde_json::from_str(&tx)?;
+        let have = match status.block_height {
+            Some(h) => {
+                let tip = super::reads::get_text(ctx, "/api/blocks/tip/height", |_| {
+                    Err(crate::api::ApiError::unavailable("the node stopped"))
+                })?;
+                tip.trim().parse::<u64>()?.saturating_sub(h) + 1
+            }
+            None => 0,
+        };
         if have >= n {
-            super::out(format_args!("confirmations: {have}"))?;
-            return Ok(());
+            return Ok(have);
+        }
+        if let Some(t) = timeout
+            && start.elapsed() >= Duration::from_secs(t)
+        {
+            bail!(
+                "gave up after {t} s with {} of {n} for {txid} (it stays in the mempool; `gettx` follows it)",
+                super::text::plural(have, "confirmation")
+            );
+        }
+        if last != Some(have) {
+            eprintln!(
+                "{txid}: {} of {n}, waiting",
+                super::text::plural(have, "confirmation")
+            );
+            last = Some(have);
         }
         std::thread::sleep(Duration::from_millis(250));
     }
@@ -200,6 +168,7 @@ pub fn reindexutxo(ctx: &Ctx) -> Result<()> {
             ctx.cli.port
         );
     }
+    ctx.need_store()?;
     // A damaged store (its chain state below the recorded tip) is what
     // reindexutxo repairs: it opens without that check and records the tip
     // it rebuilt.

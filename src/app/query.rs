@@ -111,14 +111,6 @@ fn describe_block(
     }
 }
 
-/// The JSON view of `block` with every signature checked against `undo`
-/// (its spent outputs; only best-chain blocks have them: `valid` then,
-/// `stored` without).
-pub(super) fn describe(block: &Block, undo: Option<&[TxOut]>) -> JsonBlock {
-    let status = if undo.is_some() { "valid" } else { "stored" };
-    describe_block(block, status, Some(undo))
-}
-
 /// The JSON view of `tx`; with `verify`, each input's signature is checked
 /// against the next output of `spent` (none left: `signature_ok` null).
 pub(super) fn describe_tx(
@@ -228,7 +220,11 @@ pub(super) fn block_text(b: &JsonBlock) -> String {
     s.push_str(&format!("============ Block {} ============\n", b.hash));
     s.push_str(&format!("Height: {}\n", b.height));
     s.push_str(&format!("Prev. block: {}\n", b.prev_block_hash));
-    s.push_str(&format!("Timestamp: {}\n", b.timestamp));
+    // No age here: the text must not change between two runs.
+    s.push_str(&format!(
+        "Time: {}\n",
+        super::text::iso(u64::from(b.timestamp))
+    ));
     s.push_str(&format!("Bits: {}\n", b.bits));
     s.push_str(&format!("Nonce: {}\n", b.nonce));
     s.push_str(&format!("PoW: {}\n", b.pow_valid));
@@ -256,7 +252,11 @@ pub(super) fn tx_text(tx: &JsonTx) -> String {
         }
     }
     for (i, o) in tx.outputs.iter().enumerate() {
-        s.push_str(&format!("     Output {i}: {} to {}\n", o.value, o.address));
+        s.push_str(&format!(
+            "     Output {i}: {} to {}\n",
+            super::text::coins(o.value),
+            o.address
+        ));
     }
     s
 }

@@ -20,29 +20,40 @@ use crate::net::{NodeConfig, Queries};
 use crate::protocol::{Config, LocalReply};
 use crate::store::{ChainStore, StoreError};
 
-/// `startnode` options.
+/// `startnode` options. Each may also be set in a config file
+/// ([`super::config`]): `DATADIR/PORT/sledchain.toml` or `--config FILE`;
+/// flags override it.
 #[derive(clap::Args, Debug, Clone)]
 pub struct NodeArgs {
+    /// Read options from this TOML file (default: DATADIR/PORT/sledchain.toml
+    /// when it exists): `option-name = value` per flag, lists as arrays;
+    /// flags given here override the file.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<std::path::PathBuf>,
     /// Mint blocks paying the subsidy and fees to this address.
     #[arg(long)]
     pub minter: Option<String>,
-    /// Seed node(s) to greet first, `host:port`. A node listening on a seed
-    /// address is the central node.
-    #[arg(long = "seed", default_values_t = vec!["127.0.0.1:3000".to_string()])]
+    /// Seed node(s) to greet first, `HOST:PORT` (a host name or an IP). A
+    /// node listening on a seed address is the central node. Without any,
+    /// a node whose `--port` is not 3000 uses 127.0.0.1:3000 (the default
+    /// central node on one machine); node 3000 has no seed.
+    #[arg(long = "seed")]
     pub seeds: Vec<String>,
     /// Join only the network whose genesis block has this hash: with no
     /// chain yet, a genesis with this hash is adopted from any peer (without
     /// it, whatever genesis a `--seed` sends, and only a seed).
     #[arg(long, value_name = "HASH")]
     pub genesis: Option<BlockHash>,
-    /// IP address to listen on (`0.0.0.0`: every interface). Also the
-    /// address advertised to peers, unless `--external-addr` is given.
-    #[arg(long, default_value = "127.0.0.1")]
+    /// IP address (or host name, resolved at start) to listen on
+    /// (`0.0.0.0`: every interface). Also the address advertised to peers,
+    /// unless `--external-addr` is given.
+    #[arg(long, default_value = "127.0.0.1", value_parser = parse_host_ip)]
     pub bind: IpAddr,
-    /// The address peers should dial to reach this node, `IP` or `IP:PORT`
-    /// (the port defaults to `--port`), sent in `version` and `addr`. Needed
-    /// across machines with `--bind 0.0.0.0`, which otherwise advertises
-    /// 127.0.0.1.
+    /// The address peers should dial to reach this node, `HOST` or
+    /// `HOST:PORT` (an IP or a host name, resolved once at start: peers are
+    /// told the IP; the port defaults to `--port`), sent in `version` and
+    /// `addr`. Needed across machines with `--bind 0.0.0.0`, which
+    /// otherwise advertises 127.0.0.1.
     #[arg(long = "external-addr", value_parser = parse_external_addr)]
     pub external_addr: Option<ExternalAddr>,
     /// Mint once the mempool holds at least this many valid transactions.
@@ -82,13 +93,24 @@ pub struct NodeArgs {
     /// memory grows by about this much.
     #[arg(long, default_value_t = crate::store::DEFAULT_DBCACHE_MB)]
     pub dbcache: u64,
-    /// Serve the HTTP API (and explorer) on this `IP:PORT`, or `off`.
+    /// Serve the HTTP API (and explorer) on this `HOST:PORT` (an IP or a
+    /// host name), or `off`.
     /// Default: 127.0.0.1 on port `--port` + 5000 (3000 -> 8000), or
     /// `--port` - 5000 when that would pass 65535; a default port already
     /// in use only logs a warning, a port given here that is in use stops
     /// the node.
-    #[arg(long, value_name = "IP:PORT|off")]
+    #[arg(long, value_name = "HOST:PORT|off")]
     pub http: Option<String>,
+    /// A host name the HTTP API answers to besides IP addresses and
+    /// `localhost` (repeatable): requests naming any other `Host` are
+    /// refused (421), which stops DNS-rebinding pages.
+    #[arg(long = "http-host", value_name = "NAME")]
+    pub http_hosts: Vec<String>,
+    /// Let the web pages of this origin (`https://site.example`) read the
+    /// HTTP API and post to it (CORS). Off by default: other sites' pages
+    /// can neither read answers nor change the node.
+    #[arg(long = "http-cors", value_name = "ORIGIN")]
+    pub http_cors: Option<String>,
 }
 
 /// Port the HTTP API listens on by default for P2P port `port`.
@@ -107,8 +129,10 @@ fn http_service(
     let (listen, explicit) = match args.http.as_deref() {
         Some("off") => return Ok(None),
         Some(a) => (
-            a.parse::<SocketAddr>()
-                .map_err(|_| anyhow!("--http {a}: expected IP:PORT or off"))?,
+            a.to_socket_addrs()
+                .ok()
+                .and_then(|mut r| r.next())
+                .ok_or_else(|| anyhow!("--http {a}: expected HOST:PORT or off"))?,
             true,
         ),
         None => (
@@ -119,6 +143,14 @@ fn http_service(
     let service = crate::api::service(crate::api::ApiConfig {
         listen,
         cookie: paths.dir.join(".cookie"),
+        guard: crate::api::guard::Guard {
+            hosts: args
+                .http_hosts
+                .iter()
+                .map(|h| h.to_ascii_lowercase())
+                .collect(),
+            cors: args.http_cors.clone(),
+        },
     });
     if explicit {
         return Ok(Some(service));
@@ -155,6 +187,9 @@ pub fn run(cli: &Cli, paths: &NodePaths, args: &NodeArgs) -> Result<()> {
     restrict_dir(&paths.dir);
     let dir = std::fs::canonicalize(&paths.dir).unwrap_or_else(|_| paths.dir.clone());
     info!("data directory {}", dir.display());
+    if let Some(file) = super::config::path(cli) {
+        info!("options from {} (flags override them)", file.display());
+    }
     if control::is_running(&paths.control) {
         return Err(anyhow!("a node is already running on port {}", cli.port));
     }
@@ -191,10 +226,13 @@ pub fn run(cli: &Cli, paths: &NodePaths, args: &NodeArgs) -> Result<()> {
         let _ = tx.send(true);
     })
     .context("cannot install the signal handler")?;
+    let local = crate::api::LocalApi::default();
     let text = Text {
         started: std::time::Instant::now(),
+        local: local.clone(),
     };
-    let services = http_service(cli, paths, args)?.into_iter().collect();
+    let mut services = vec![local.service()];
+    services.extend(http_service(cli, paths, args)?);
     crate::net::run_node_with(config, chain, Arc::new(text), rx, services)
 }
 
@@ -212,7 +250,14 @@ fn node_config(
         );
     }
     let mut seeds = Vec::new();
-    for s in &args.seeds {
+    let defaults = default_seeds(cli.port, &args.seeds);
+    if args.seeds.is_empty() && !defaults.is_empty() {
+        info!(
+            "no --seed given: using the default seed {}",
+            defaults.join(", ")
+        );
+    }
+    for s in args.seeds.iter().chain(&defaults) {
         match s.to_socket_addrs().map(|mut a| a.next()) {
             Ok(Some(a)) => seeds.push(a),
             _ => warn!("cannot resolve seed {s}; ignored"),
@@ -239,6 +284,19 @@ fn node_config(
     })
 }
 
+/// The seed a node on `port` uses when `given` names none: 127.0.0.1:3000,
+/// unless the node is 3000 itself.
+pub fn default_seeds(port: u16, given: &[String]) -> Vec<String> {
+    if given.is_empty() && port != DEFAULT_SEED_PORT {
+        vec![format!("127.0.0.1:{DEFAULT_SEED_PORT}")]
+    } else {
+        Vec::new()
+    }
+}
+
+/// The port of the default seed (the central node on one machine).
+pub const DEFAULT_SEED_PORT: u16 = 3000;
+
 /// `--external-addr`: an IP address, with the port peers should dial when
 /// it differs from the listening port.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -249,21 +307,54 @@ pub struct ExternalAddr {
     pub port: Option<u16>,
 }
 
-/// Parses `IP` or `IP:PORT` (`[IPv6]:PORT` for IPv6 with a port).
+/// Resolves `host` (an IP or a name) to its first IP address.
 ///
-/// Errors: anything else, as a message for clap (host names are refused:
-/// peers are told an address, not a name).
+/// Errors: a message for clap when it does not resolve.
+fn parse_host_ip(host: &str) -> Result<IpAddr, String> {
+    if let Ok(ip) = host.parse::<IpAddr>() {
+        return Ok(ip);
+    }
+    if host.is_empty() || host.contains(['/', ' ']) {
+        return Err(format!(
+            "expected an IP address or a host name, got {host:?}"
+        ));
+    }
+    (host, 0)
+        .to_socket_addrs()
+        .ok()
+        .and_then(|mut a| a.next())
+        .map(|a| a.ip())
+        .ok_or_else(|| format!("cannot resolve host name {host:?}"))
+}
+
+/// Parses `HOST` or `HOST:PORT` (`[IPv6]:PORT` for IPv6 with a port); a
+/// host name is resolved now (peers are told an address, not a name).
+///
+/// Errors: anything else, or a name that does not resolve, as a message
+/// for clap.
 fn parse_external_addr(s: &str) -> Result<ExternalAddr, String> {
     if let Ok(ip) = s.parse::<IpAddr>() {
         return Ok(ExternalAddr { ip, port: None });
     }
-    match s.parse::<SocketAddr>() {
-        Ok(a) => Ok(ExternalAddr {
+    if let Ok(a) = s.parse::<SocketAddr>() {
+        return Ok(ExternalAddr {
             ip: a.ip(),
             port: Some(a.port()),
-        }),
-        Err(_) => Err(format!("expected IP or IP:PORT, got {s:?}")),
+        });
     }
+    let (host, port) = match s.rsplit_once(':') {
+        Some((h, p)) if !h.contains(':') => {
+            let port = p
+                .parse::<u16>()
+                .map_err(|_| format!("expected HOST or HOST:PORT, got {s:?}"))?;
+            (h, Some(port))
+        }
+        _ => (s, None),
+    };
+    Ok(ExternalAddr {
+        ip: parse_host_ip(host)?,
+        port,
+    })
 }
 
 /// The address sent to peers: `--external-addr` when given, else the
@@ -276,13 +367,24 @@ fn advertised_addr(args: &NodeArgs, port: u16) -> SocketAddr {
     }
 }
 
-/// The control socket's answers: the same text as the stopped-node CLI.
+/// The control socket's answers: the same text as the stopped-node CLI,
+/// and the HTTP API's answers for [`Request::Get`].
 struct Text {
     /// When the node started (for `status`'s uptime).
     started: std::time::Instant,
+    /// The API router, answering in-process.
+    local: crate::api::LocalApi,
 }
 
 impl Queries for Text {
+    fn get(&self, path: String) -> futures::future::BoxFuture<'static, Result<String>> {
+        let local = self.local.clone();
+        Box::pin(async move {
+            let (status, body) = local.get(&path).await?;
+            Ok(serde_json::to_string(&control::GetAnswer { status, body })?)
+        })
+    }
+
     fn answer(&self, chain: &Chain, request: &Request) -> Result<String> {
         let store = chain.store();
         if chain.state().is_none() {
@@ -341,9 +443,26 @@ impl Queries for Text {
     }
 }
 
+/// The log filter for `RUST_LOG`'s value: a bare level (`debug`, `trace`)
+/// applies to sledchain's own lines, other crates (sled, hyper...) stay at
+/// `warn`; a directive naming targets (`sled=debug,info`) is taken as
+/// written; unset or empty means `info` for sledchain.
+pub fn log_directives(rust_log: Option<&str>) -> String {
+    let v = rust_log.map(str::trim).unwrap_or_default();
+    if v.is_empty() {
+        return "warn,sledchain=info".to_string();
+    }
+    let bare = ["off", "error", "warn", "info", "debug", "trace"];
+    if bare.contains(&v.to_ascii_lowercase().as_str()) {
+        return format!("warn,sledchain={v}");
+    }
+    v.to_string()
+}
+
 fn init_logging() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let directives = log_directives(std::env::var("RUST_LOG").ok().as_deref());
+    let filter = tracing_subscriber::EnvFilter::try_new(&directives)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,sledchain=info"));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(crate::net::log::LogWriter)
@@ -412,10 +531,28 @@ mod tests {
     }
 
     #[test]
-    fn external_addr_refuses_names_and_junk() {
+    fn a_bare_log_level_is_for_sledchain_only() {
+        assert_eq!(log_directives(Some("debug")), "warn,sledchain=debug");
+        assert_eq!(log_directives(None), "warn,sledchain=info");
+        assert_eq!(log_directives(Some("sled=debug,info")), "sled=debug,info");
+    }
+
+    #[test]
+    fn the_default_seed_is_3000_except_for_3000_itself() {
+        assert_eq!(default_seeds(3001, &[]), vec!["127.0.0.1:3000"]);
+        assert!(default_seeds(3000, &[]).is_empty());
+        assert!(default_seeds(3001, &["10.0.0.1:3000".into()]).is_empty());
+    }
+
+    #[test]
+    fn external_addr_takes_host_names_and_refuses_junk() {
+        let local = parse_external_addr("localhost:3005").expect("localhost resolves");
+        assert!(local.ip.is_loopback());
+        assert_eq!(local.port, Some(3005));
+        assert!(parse_host_ip("localhost").is_ok_and(|ip| ip.is_loopback()));
         for bad in [
-            "example.com",
-            "example.com:3000",
+            "no-such-host.invalid",
+            "no-such-host.invalid:3000",
             "10.0.0.1:",
             "10.0.0.1:70000",
             "",

@@ -5,7 +5,9 @@
 //! `listunspent`), `send`, and the running node's own commands (`peers`,
 //! `mempool`, `addpeer`, `mint`) for that port talk to the node through the
 //! Unix socket `DATADIR/PORT/control.sock` instead (mode 0600,
-//! inside the node's own directory; never the P2P port).
+//! inside the node's own directory; never the P2P port). The object reads
+//! ask the node's HTTP API routes in-process ([`Request::Get`]), so they
+//! print exactly what the API answers.
 //!
 //! Protocol: one JSON [`Request`] per line from the client, one JSON
 //! [`Response`] line back, then the client closes. Private keys never cross
@@ -60,24 +62,29 @@ pub enum Request {
     AddPeer(String),
     /// A minter mints a block now from its mempool.
     Mint,
+    /// `GET` of this HTTP API path (`/api/...`), answered in-process by the
+    /// node's API router (even with `--http off`) as a JSON [`GetAnswer`].
+    Get(String),
+}
+
+/// The answer to [`Request::Get`]: the HTTP status and body.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct GetAnswer {
+    /// HTTP status code.
+    pub status: u16,
+    /// The body, as the HTTP API sends it.
+    pub body: String,
 }
 
 /// The read-only chain queries of [`Request::Read`]; a stopped node's CLI
 /// answers the same from its store.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub enum Query {
-    /// Confirmed balance of an address.
-    Balance(String),
     /// Verify the chain and the UTXO set.
     CheckChain,
-    /// One block by hash or height.
-    Block(String),
-    /// One transaction by txid (mempool, then the best chain).
-    Tx(String),
-    /// Confirmed unspent outputs of an address.
-    Unspent(String),
-    /// The mempool's transactions (a running node only).
-    Mempool,
+    /// Confirmed history of an address, oldest first (JSON list of txid,
+    /// height, received, sent).
+    History(String),
 }
 
 /// The node's answer: exactly one of `ok` (the text to print) or `err`.

@@ -30,10 +30,11 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use tokio::net::{TcpListener, UnixListener};
 use tokio::sync::{mpsc, watch};
-use tracing::info;
+use tracing::{info, warn};
 
 use crate::chain::Chain;
 use crate::protocol::{Config, Protocol};
+use crate::store::PeerRecord;
 pub use handle::{NodeEvent, NodeHandle, NodeInfo, Service};
 pub use server::Queries;
 
@@ -85,9 +86,12 @@ pub fn run_node_with(
     let result = rt.block_on(serve(&config, chain, queries, shutdown, services));
     rt.shutdown_timeout(Duration::from_secs(2));
     let _ = std::fs::remove_file(&config.control);
-    let known = result?;
-    for addr in known {
-        let _ = store.put_peer(&addr.to_string(), &Default::default());
+    let known: Vec<(String, PeerRecord)> = result?
+        .into_iter()
+        .map(|(a, r)| (a.to_string(), r))
+        .collect();
+    if let Err(e) = store.replace_peers(&known) {
+        warn!("cannot save the peer records: {e}");
     }
     store.flush()?;
     info!("database flushed; node stopped");
@@ -100,12 +104,13 @@ async fn serve(
     queries: Arc<dyn Queries>,
     shutdown: watch::Receiver<bool>,
     services: Vec<Service>,
-) -> Result<Vec<SocketAddr>> {
+) -> Result<Vec<(SocketAddr, PeerRecord)>> {
     let listener = TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("cannot listen on {}", config.listen))?;
     let store = chain.store().clone();
-    let protocol = Protocol::new(config.protocol.clone(), store.clone(), known_peers(&store));
+    let mut protocol = Protocol::new(config.protocol.clone(), store.clone(), Vec::new());
+    protocol.restore_peers(known_peers(&store), reactor::now_ms());
     let (inputs, rx) = mpsc::channel(1024);
     let (jobs, job_rx) = std::sync::mpsc::channel();
     let (control, control_rx) = mpsc::channel(64);
@@ -142,13 +147,17 @@ async fn serve(
         jobs.clone(),
         shutdown.clone(),
     ));
-    info!("node listening on {}", config.protocol.me);
+    let bound = listener.local_addr().unwrap_or(config.listen);
+    info!(
+        "node listening on {bound} (advertised to peers as {})",
+        config.protocol.me
+    );
     let jobs_stop = jobs.clone();
     let reactor =
         reactor::Reactor::new(protocol, inputs, jobs, config.max_inbound).with_events(events);
     let protocol = reactor.run(listener, rx, control_rx, shutdown).await;
     info!("shutting down");
-    let known = protocol.addrbook().addresses();
+    let known = protocol.addrbook().records(reactor::now_ms());
     drop(protocol);
     // The worker finishes what is queued (nothing accepted is lost), then
     // stops; wait for it off the runtime.
@@ -157,13 +166,13 @@ async fn serve(
     Ok(known)
 }
 
-/// The peer addresses an earlier run saved.
-fn known_peers(store: &crate::store::ChainStore) -> Vec<SocketAddr> {
+/// The peer records an earlier run saved (unreadable ones skipped).
+fn known_peers(store: &crate::store::ChainStore) -> Vec<(SocketAddr, PeerRecord)> {
     store
         .peers()
         .unwrap_or_default()
         .into_iter()
-        .filter_map(|(a, _)| a.parse().ok())
+        .filter_map(|(a, r)| Some((a.parse().ok()?, r)))
         .collect()
 }
 

@@ -70,11 +70,11 @@ impl Drop for Charge {
     }
 }
 
-/// One queued frame: what to write, and the block bytes to report
-/// flushed once written.
+/// One queued frame: what to write, and the block bytes (or, when the
+/// flag is set, transaction bytes) to report flushed once written.
 struct Queued {
     frame: Frame,
-    block_bytes: Option<u64>,
+    block_bytes: Option<(u64, bool)>,
     _charge: Charge,
 }
 
@@ -103,7 +103,8 @@ impl PeerHandle {
     /// (module docs); nothing is queued then.
     pub fn send(&self, message: Message) -> Result<(), QueueFull> {
         let block_bytes = match &message {
-            Message::Block(b) => Some(b.block.encoded_size()),
+            Message::Block(b) => Some((b.block.encoded_size(), false)),
+            Message::Tx(t) => Some((crate::core::encode::encoded_len(&t.transaction), true)),
             _ => None,
         };
         let frame = message.to_frame();
@@ -245,8 +246,12 @@ async fn write_loop(
         if sent.is_err() {
             break;
         }
-        if let Some(bytes) = block_bytes {
-            let _ = inputs.send(Input::Flushed { peer: id, bytes }).await;
+        if let Some((bytes, tx)) = block_bytes {
+            let input = match tx {
+                true => Input::TxFlushed { peer: id, bytes },
+                false => Input::Flushed { peer: id, bytes },
+            };
+            let _ = inputs.send(input).await;
         }
     }
     close.cancel();

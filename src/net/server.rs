@@ -33,6 +33,13 @@ pub trait Queries: Send + Sync + 'static {
         let _ = request;
         self.status(reply)
     }
+    /// The answer to [`Request::Get`] for `path` (a JSON
+    /// [`super::control::GetAnswer`]); by default an error.
+    ///
+    /// Errors: whatever the application reports.
+    fn get(&self, path: String) -> futures::future::BoxFuture<'static, anyhow::Result<String>> {
+        Box::pin(async move { Err(anyhow::anyhow!("GET {path}: not served here")) })
+    }
 }
 
 /// Serves the control socket until `shutdown` turns true.
@@ -92,6 +99,12 @@ async fn answer(
     jobs: &std_mpsc::Sender<Job>,
 ) -> Result<String, String> {
     let local = match &req {
+        Request::Get(path) => {
+            return queries
+                .get(path.clone())
+                .await
+                .map_err(|e| format!("{e:#}"));
+        }
         Request::Status => LocalRequest::Status,
         Request::SubmitTx(tx) => LocalRequest::SubmitTx(tx.clone()),
         Request::Info(_) | Request::Peers(_) => LocalRequest::Info,

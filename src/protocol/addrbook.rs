@@ -3,10 +3,12 @@
 //!
 //! It resists poisoning as Bitcoin Core's address manager does, in a
 //! simpler shape. An address heard in `addr` (or as a peer's listen
-//! address) enters the *new* table, credited to the IP that told us: at
-//! most [`MAX_PER_SOURCE`] new addresses per source, [`MAX_NEW`] in all
-//! (when full, the source holding the most entries gives up its worst
-//! one). An address becomes *tried* only after an outbound connection to
+//! address) enters the *new* table, credited to the netgroup of the IP
+//! that told us (its /16 for IPv4, /32 for IPv6, as eviction counts them,
+//! [`super::eviction::netgroup`]): at most [`MAX_PER_SOURCE`] new
+//! addresses per source netgroup, [`MAX_NEW`] in all (when full, the
+//! source holding the most entries gives up its worst one), so an
+//! attacker with many IPs in one /16 gets one share, not one per IP. An address becomes *tried* only after an outbound connection to
 //! it completed the handshake. Addresses that keep failing are forgotten
 //! ([`MAX_NEW_FAILURES`], [`MAX_TRIED_FAILURES`] consecutive failures),
 //! except pinned ones (the configured seeds).
@@ -14,13 +16,20 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::{IpAddr, SocketAddr};
 
+use super::eviction::netgroup;
 use super::types::Millis;
+use crate::store::PeerRecord;
+
+/// The netgroup `source` is counted in.
+fn group(source: Option<IpAddr>) -> Option<u64> {
+    source.map(|ip| netgroup(&SocketAddr::new(ip, 0)))
+}
 
 /// Most addresses in the new table.
 pub const MAX_NEW: usize = 1_000;
 /// Most addresses in the tried table.
 pub const MAX_TRIED: usize = 1_000;
-/// Most new-table addresses credited to one source IP.
+/// Most new-table addresses credited to one source netgroup.
 pub const MAX_PER_SOURCE: usize = 64;
 /// Consecutive failures after which a new address is forgotten.
 pub const MAX_NEW_FAILURES: u32 = 5;
@@ -44,15 +53,20 @@ pub struct AddrEntry {
     /// The IP it was heard from; `None`: configured, saved from an earlier
     /// run, or dialled without being heard of.
     pub source: Option<IpAddr>,
+    /// Last successful contact: an outbound handshake completed, or such
+    /// a connection closed (ms since the Unix epoch; 0: never).
+    pub last_seen: Millis,
 }
 
 /// The address book (module docs).
 #[derive(Debug, Default)]
 pub struct AddrBook {
     known: BTreeMap<SocketAddr, AddrEntry>,
-    /// New-table entries per source.
-    per_source: BTreeMap<Option<IpAddr>, usize>,
+    /// New-table entries per source netgroup (`None`: no source).
+    per_source: BTreeMap<Option<u64>, usize>,
     pinned: BTreeSet<SocketAddr>,
+    /// Banned IPs and until when (ms); expired ones are pruned
+    /// ([`AddrBook::prune_bans`], and on every new ban).
     bans: BTreeMap<IpAddr, Millis>,
     dialing: BTreeSet<SocketAddr>,
 }
@@ -71,9 +85,9 @@ impl AddrBook {
     }
 
     /// Puts addresses not known yet in the new table, credited to
-    /// `source`; returns how many new ones were left out because `source`
-    /// has [`MAX_PER_SOURCE`] already (or the table is full of pinned and
-    /// sourceless entries).
+    /// `source`'s netgroup; returns how many new ones were left out because
+    /// that netgroup has [`MAX_PER_SOURCE`] already (or the table is full
+    /// of pinned and sourceless entries).
     pub fn learn(
         &mut self,
         addrs: impl IntoIterator<Item = SocketAddr>,
@@ -84,7 +98,7 @@ impl AddrBook {
             if self.known.contains_key(&a) {
                 continue;
             }
-            let credited = self.per_source.get(&source).copied().unwrap_or(0);
+            let credited = self.per_source.get(&group(source)).copied().unwrap_or(0);
             let over = source.is_some() && credited >= MAX_PER_SOURCE;
             if over || !(self.new_len() < MAX_NEW || self.evict_new()) {
                 left_out += 1;
@@ -95,7 +109,7 @@ impl AddrBook {
                 ..AddrEntry::default()
             };
             self.known.insert(a, entry);
-            *self.per_source.entry(source).or_default() += 1;
+            *self.per_source.entry(group(source)).or_default() += 1;
         }
         left_out
     }
@@ -114,7 +128,7 @@ impl AddrBook {
         let victim = self
             .known
             .iter()
-            .filter(|(a, e)| !e.tried && e.source == src && !self.pinned.contains(a))
+            .filter(|(a, e)| !e.tried && group(e.source) == src && !self.pinned.contains(a))
             .max_by_key(|(a, e)| (e.failures, **a))
             .map(|(a, _)| *a);
         victim.is_some_and(|a| self.remove(a))
@@ -125,12 +139,13 @@ impl AddrBook {
         let Some(e) = self.known.remove(&addr) else {
             return false;
         };
+        let src = group(e.source);
         if !e.tried
-            && let Some(n) = self.per_source.get_mut(&e.source)
+            && let Some(n) = self.per_source.get_mut(&src)
         {
             *n = n.saturating_sub(1);
             if *n == 0 {
-                self.per_source.remove(&e.source);
+                self.per_source.remove(&src);
             }
         }
         true
@@ -161,9 +176,13 @@ impl AddrBook {
         self.per_source.values().sum()
     }
 
-    /// Number of new-table addresses credited to `source`.
+    /// Number of new-table addresses credited to the netgroup of
+    /// `source`.
     pub fn from_source(&self, source: IpAddr) -> usize {
-        self.per_source.get(&Some(source)).copied().unwrap_or(0)
+        self.per_source
+            .get(&group(Some(source)))
+            .copied()
+            .unwrap_or(0)
     }
 
     /// True when `addr` is in the tried table.
@@ -223,10 +242,10 @@ impl AddrBook {
         self.dialing.remove(&addr);
     }
 
-    /// An outbound handshake with `addr` completed: it moves to the tried
-    /// table (the tried entry with the most failures makes room when the
-    /// table is full) and its failures are forgotten.
-    pub fn handshaked(&mut self, addr: SocketAddr) {
+    /// An outbound handshake with `addr` completed at `now`: it moves to
+    /// the tried table (the tried entry with the most failures makes room
+    /// when the table is full) and its failures are forgotten.
+    pub fn handshaked(&mut self, addr: SocketAddr, now: Millis) {
         if !self.is_tried(&addr) {
             self.remove(addr);
             if self.known.values().filter(|e| e.tried).count() >= MAX_TRIED {
@@ -245,6 +264,7 @@ impl AddrBook {
         e.tried = true;
         e.source = None;
         e.failures = 0;
+        e.last_seen = now;
     }
 
     /// A connection to `addr` that had completed its handshake closed:
@@ -253,12 +273,91 @@ impl AddrBook {
         self.dialing.remove(&addr);
         if let Some(e) = self.known.get_mut(&addr) {
             e.next_try = now.saturating_add(BACKOFF_MIN);
+            e.last_seen = now;
         }
     }
 
-    /// Bans `ip` until `until`.
-    pub fn ban(&mut self, ip: IpAddr, until: Millis) {
+    /// What to save of the book at `now` for the next run (the `peers`
+    /// tree, [`crate::store::PeerRecord`]): one record per known address,
+    /// keyed `host:port`, with its last contact, its consecutive failures
+    /// and the ban of its IP; and one per banned IP no known address
+    /// shares, keyed `ip:0`. Times in seconds since the Unix epoch;
+    /// expired bans are left out. Everything the book forgot is absent, so
+    /// saving exactly this prunes the tree.
+    pub fn records(&self, now: Millis) -> Vec<(SocketAddr, PeerRecord)> {
+        let ban = |ip: &IpAddr| {
+            self.bans
+                .get(ip)
+                .filter(|until| **until > now)
+                .map_or(0, |until| until.div_ceil(1000))
+        };
+        let mut out: Vec<(SocketAddr, PeerRecord)> = self
+            .known
+            .iter()
+            .map(|(a, e)| {
+                let rec = PeerRecord {
+                    last_seen: e.last_seen / 1000,
+                    failures: e.failures,
+                    banned_until: ban(&a.ip()),
+                };
+                (*a, rec)
+            })
+            .collect();
+        for (ip, until) in &self.bans {
+            if *until > now && !self.known.keys().any(|a| a.ip() == *ip) {
+                let rec = PeerRecord {
+                    banned_until: until.div_ceil(1000),
+                    ..PeerRecord::default()
+                };
+                out.push((SocketAddr::new(*ip, 0), rec));
+            }
+        }
+        out
+    }
+
+    /// Takes back what [`AddrBook::records`] saved, at `now`: each address
+    /// (port 0: a ban only) joins the new table with no source (the tried
+    /// table once it was ever reached), keeping its failures and last
+    /// contact; a ban still running at `now` holds again, an expired one
+    /// is dropped.
+    pub fn restore(
+        &mut self,
+        records: impl IntoIterator<Item = (SocketAddr, PeerRecord)>,
+        now: Millis,
+    ) {
+        for (addr, rec) in records {
+            let until = rec.banned_until.saturating_mul(1000);
+            if until > now {
+                self.ban(addr.ip(), until, now);
+            }
+            if addr.port() == 0 {
+                continue;
+            }
+            self.learn([addr], None);
+            if rec.last_seen > 0 && self.known.contains_key(&addr) {
+                self.handshaked(addr, rec.last_seen.saturating_mul(1000));
+            }
+            if let Some(e) = self.known.get_mut(&addr) {
+                e.failures = rec.failures;
+            }
+        }
+    }
+
+    /// Bans `ip` until `until` (ms), pruning bans expired by `now`.
+    pub fn ban(&mut self, ip: IpAddr, until: Millis, now: Millis) {
+        self.prune_bans(now);
         self.bans.insert(ip, until);
+    }
+
+    /// Forgets bans expired at `now`.
+    pub fn prune_bans(&mut self, now: Millis) {
+        self.bans.retain(|_, until| *until > now);
+    }
+
+    /// Banned IPs and until when (ms since the Unix epoch), expired ones
+    /// included until pruned.
+    pub fn bans(&self) -> &BTreeMap<IpAddr, Millis> {
+        &self.bans
     }
 
     /// True when `ip` is banned at `now`.
@@ -290,13 +389,14 @@ mod tests {
                 1_000, 2_000, 4_000, 8_000, 16_000, 32_000, 60_000, 60_000, 60_000
             ]
         );
-        book.handshaked(a(1));
+        book.handshaked(a(1), 0);
         book.failed(a(1), 0);
         assert_eq!(book.known[&a(1)].next_try, 1_000);
     }
 
+    /// A source IP in its own /16 per `i`.
     fn src(i: u8) -> Option<IpAddr> {
-        Some(IpAddr::from([203, 0, 113, i]))
+        Some(IpAddr::from([100, i, 113, 1]))
     }
 
     #[test]
@@ -327,9 +427,9 @@ mod tests {
         let mut book = AddrBook::default();
         book.learn([a(1), a(2)], src(1));
         assert!(!book.is_tried(&a(1)));
-        book.handshaked(a(1));
+        book.handshaked(a(1), 0);
         assert!(book.is_tried(&a(1)));
-        assert_eq!(book.from_source(IpAddr::from([203, 0, 113, 1])), 1);
+        assert_eq!(book.from_source(IpAddr::from([100, 1, 0, 9])), 1);
         for _ in 0..MAX_NEW_FAILURES {
             book.failed(a(2), 0);
         }
@@ -346,11 +446,38 @@ mod tests {
     }
 
     #[test]
-    fn bans_expire() {
+    fn bans_expire_and_are_pruned() {
         let mut book = AddrBook::default();
-        book.ban(a(1).ip(), 10);
+        book.ban(a(1).ip(), 10, 0);
         assert!(book.is_banned(&a(1).ip(), 9));
         assert!(!book.is_banned(&a(1).ip(), 10));
         assert!(!book.due(&a(1), 5));
+        book.ban(IpAddr::from([203, 0, 113, 5]), 100, 50);
+        assert_eq!(book.bans().len(), 1, "the expired ban went");
+        book.prune_bans(100);
+        assert!(book.bans().is_empty());
+    }
+
+    #[test]
+    fn sources_are_counted_by_netgroup() {
+        let mut book = AddrBook::default();
+        // 64 addresses each from four IPs of one /16: one share in all.
+        for i in 1..=4u8 {
+            let base = u16::from(i) * 100;
+            book.learn(
+                (base..base + 64).map(a),
+                Some(IpAddr::from([203, 0, 113, i])),
+            );
+        }
+        assert_eq!(book.new_len(), MAX_PER_SOURCE);
+        assert_eq!(
+            book.from_source(IpAddr::from([203, 0, 7, 7])),
+            MAX_PER_SOURCE
+        );
+        // Another /16 has its own share.
+        assert_eq!(
+            book.learn([a(9_000)], Some(IpAddr::from([198, 51, 0, 1]))),
+            0
+        );
     }
 }

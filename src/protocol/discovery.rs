@@ -1,37 +1,25 @@
 //! Address gossip and dialling: our `addr` (once per connection), theirs
-//! (rate limited per peer, credited to the sender in the address book),
-//! and the choice of addresses to dial.
-//!
-//! Incoming `addr` is rate limited as Bitcoin Core does: each peer holds
-//! a bucket of [`ADDR_BURST`] address tokens refilled at one per
-//! [`ADDR_TOKEN_MS`] ms; each address in an `addr` costs one, and the
-//! addresses past an empty bucket are ignored.
+//! (rate limited per peer by the address manager, [`super::addrs`],
+//! credited to the sender's netgroup in the address book), and the choice
+//! of addresses to dial.
 
 use std::net::SocketAddr;
 
-use super::types::{Event, Millis, Output};
+use super::types::{Event, Output};
 use super::{PeerId, Protocol};
 use crate::wire::message::Message;
 use crate::wire::payload::{Addr, MAX_ADDRS};
 
-/// Addresses a peer may send at once (its full bucket).
-pub const ADDR_BURST: u64 = 1_000;
-/// One more address token per this many ms (0.1 per second).
-pub const ADDR_TOKEN_MS: Millis = 10_000;
-
-/// Address tokens in thousandths, so that refills stay exact integers.
-pub(super) const ADDR_MILLI: u64 = 1_000;
+pub use super::addrs::{ADDR_BURST, ADDR_TOKEN_MS};
 
 impl Protocol {
     /// Our known addresses and our own, once per connection.
     pub(super) fn send_addr(&mut self, peer: PeerId) {
-        let Some(p) = self.peers.get_mut(&peer) else {
-            return;
-        };
-        if std::mem::replace(&mut p.addr_sent, true) {
+        if !self.addrs.first_send(peer) {
             return;
         }
         let mut addrs: Vec<String> = self
+            .addrs
             .book
             .addresses()
             .iter()
@@ -45,27 +33,18 @@ impl Protocol {
     /// Takes as many of `addrs` as `peer` has tokens for; the rest, and
     /// what the book refuses from this source, are reported as ignored.
     pub(super) fn on_addr(&mut self, peer: PeerId, addrs: Vec<String>) {
-        let now = self.now;
-        let Some(p) = self.peers.get_mut(&peer) else {
+        let Some(from) = self.peers.get(&peer).map(|p| p.addr) else {
             return;
         };
-        let elapsed = now.saturating_sub(p.addr_tokens_at);
-        let refill = elapsed.saturating_mul(ADDR_MILLI) / ADDR_TOKEN_MS;
-        p.addr_tokens = p
-            .addr_tokens
-            .saturating_add(refill)
-            .min(ADDR_BURST * ADDR_MILLI);
-        p.addr_tokens_at = now;
-        let allowed = (p.addr_tokens / ADDR_MILLI).min(addrs.len() as u64) as usize;
-        p.addr_tokens -= allowed as u64 * ADDR_MILLI;
-        let (from, limited) = (p.addr, addrs.len() - allowed);
+        let allowed = self.addrs.admit(peer, addrs.len(), self.now);
+        let limited = addrs.len() - allowed;
         let me = self.config.me;
         let parsed = addrs
             .iter()
             .take(allowed)
             .filter_map(|a| a.parse::<SocketAddr>().ok())
             .filter(|a| *a != me);
-        let left_out = self.book.learn(parsed, Some(from.ip()));
+        let left_out = self.addrs.book.learn(parsed, Some(from.ip()));
         self.log_ignored(from, left_out + limited);
     }
 
@@ -79,33 +58,54 @@ impl Protocol {
     /// addresses, up to the outbound limit, each slot drawn from the tried
     /// table or the new table at even odds (whichever has candidates),
     /// skipping addresses we are connected or dialling to, banned or
-    /// backing off. Only addresses we dialled count as connected: a peer's
-    /// own claim of its listen address proves nothing.
+    /// backing off. Connected means dialled by us, or the listen address
+    /// an inbound peer gave in `version` when it is at the IP the peer
+    /// connected from (it dialled us: dialling it back would only make a
+    /// second connection, dropped as a duplicate, see
+    /// `Protocol::keep_one_connection`); a claim of another IP's address
+    /// proves nothing and is not heeded. With no chain yet, a seed is dialled
+    /// even when it dialled us: only an outbound connection to a seed may
+    /// give us a genesis block.
     pub(super) fn dial(&mut self) {
         let outbound = self.peers.values().filter(|p| !p.inbound).count();
         let mut budget = self.config.max_outbound.saturating_sub(outbound);
         let connected: Vec<SocketAddr> = self
             .peers
             .values()
-            .filter(|p| !p.inbound)
-            .map(|p| p.addr)
+            .filter_map(|p| match (p.inbound, p.version) {
+                (false, _) => Some(p.addr),
+                (true, Some(Some(listen))) if listen.ip() == p.addr.ip() => Some(listen),
+                _ => None,
+            })
             .collect();
         let me = self.config.me;
         let usable = |a: &SocketAddr| *a != me && !connected.contains(a);
+        let no_chain = self.tip().is_none();
+        let dialled: Vec<SocketAddr> = self
+            .peers
+            .values()
+            .filter(|p| !p.inbound)
+            .map(|p| p.addr)
+            .collect();
         let seeds: Vec<SocketAddr> = self.config.seeds.clone();
-        for s in seeds.into_iter().filter(usable) {
-            if budget > 0 && self.book.due(&s, self.now) {
+        let seed_usable = |a: &SocketAddr| match no_chain {
+            true => *a != me && !dialled.contains(a),
+            false => usable(a),
+        };
+        for s in seeds.into_iter().filter(seed_usable) {
+            if budget > 0 && self.addrs.book.due(&s, self.now) {
                 budget -= 1;
-                self.book.dialing(s);
+                self.addrs.book.dialing(s);
                 self.out.push(Output::Connect(s));
             }
         }
         let (mut tried, mut new): (Vec<SocketAddr>, Vec<SocketAddr>) = self
+            .addrs
             .book
             .due_addresses(self.now)
             .into_iter()
             .filter(usable)
-            .partition(|a| self.book.is_tried(a));
+            .partition(|a| self.addrs.book.is_tried(a));
         while budget > 0 && !(tried.is_empty() && new.is_empty()) {
             let pick_tried =
                 new.is_empty() || (!tried.is_empty() && self.random().is_multiple_of(2));
@@ -113,7 +113,7 @@ impl Protocol {
             let i = (self.random() % from.len() as u64) as usize;
             let a = from.swap_remove(i);
             budget -= 1;
-            self.book.dialing(a);
+            self.addrs.book.dialing(a);
             self.out.push(Output::Connect(a));
         }
     }

@@ -49,7 +49,7 @@ impl Protocol {
         NodeInfo {
             height: tip.map_or(0, |t| t.height),
             tip: tip.map(|t| t.hash),
-            mempool: self.mempool.len(),
+            mempool: self.txs.mempool().len(),
             peers,
             best_peer_height,
             minter: self.config.minter.is_some(),
@@ -63,8 +63,8 @@ impl Protocol {
         if self.peers.values().any(|p| !p.inbound && p.addr == addr) {
             return LocalReply::Rejected(format!("already connected to {addr}"));
         }
-        self.book.pin([addr]);
-        self.book.dialing(addr);
+        self.addrs.book.pin([addr]);
+        self.addrs.book.dialing(addr);
         self.out.push(Output::Connect(addr));
         LocalReply::Done(format!("dialling {addr}"))
     }
@@ -94,7 +94,7 @@ impl Protocol {
         let Some(tip) = self.tip() else {
             return LocalReply::Rejected("no chain yet".to_string());
         };
-        if self.mempool.is_empty() {
+        if self.txs.mempool().is_empty() {
             return LocalReply::Rejected("the mempool is empty: nothing to mint".to_string());
         }
         if self.mint_pending {
@@ -110,7 +110,7 @@ impl Protocol {
         LocalReply::Done(format!(
             "minting a block at height {} with {} mempool transaction(s)",
             tip.height + 1,
-            self.mempool.len()
+            self.txs.mempool().len()
         ))
     }
 }

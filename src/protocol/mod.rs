@@ -4,23 +4,33 @@
 //! carry out. The tokio reactor in [`crate::net`] and the simulator in
 //! [`crate::sim`] drive the same code.
 //!
-//! Sub-machines, one file each:
-//! * [`peers`]: the handshake, misbehaviour scores and bans, pings and the
-//!   idle and handshake timeouts.
+//! `Protocol` composes managers, each owning its per-peer map (keyed by
+//! [`PeerId`]) and its bounds, each told of every connection and
+//! disconnection; one file each:
+//! * [`peers`]: the handshake, misbehaviour scores and bans, pings, the
+//!   idle and handshake timeouts, and one connection per pair of nodes
+//!   ([`Peer`] is its per-peer state).
 //! * [`sync`]: block sync (Bitcoin's pre-headers design: `getblocks` with a
 //!   block locator, `inv` of up to 500 hashes, one `getdata`, repeat while
 //!   the peer is ahead) and serving `getblocks`/`getdata`, with `getdata`
 //!   answers paced by bytes flushed to the peer.
-//! * [`relay`]: transaction relay, the mempool as the protocol sees it,
-//!   and the decision to mint.
+//! * [`relay`]: the wire side of transaction relay (what comes in goes to
+//!   [`TxMgr`], what it decides goes out), local submissions and the
+//!   decision to mint.
 //! * [`announce`]: block announcements (a new tip pushed whole to synced
 //!   peers, `inv` to the others) and the bound on unrequested blocks.
-//! * [`addrbook`]: known addresses (new and tried tables, per-source
-//!   limits), dial backoff and bans.
+//! * [`addrs`]: the address manager ([`AddrMgr`]): the address book
+//!   ([`addrbook`]: new and tried tables, per-netgroup source limits, dial
+//!   backoff, bans, the records saved across restarts) and each peer's
+//!   `addr` state; [`discovery`] gossips and dials through it.
 //! * [`eviction`]: which inbound peer makes room for a newcomer.
 //! * [`points`]: the one table of misbehaviour points.
-//! * [`txflood`]: the filter of recently rejected transactions and each
-//!   peer's budget of transactions with missing inputs.
+//! * [`txs`]: the transaction manager ([`TxMgr`]): the mempool as the
+//!   protocol sees it, every announcer of every txid we lack, one request
+//!   per txid with a timeout that falls back to the next announcer,
+//!   per-peer caps, the reject filters and missing-input budgets
+//!   ([`txflood`]), and paced, deduplicated answers to transaction
+//!   `getdata`.
 //!
 //! The chain is read straight from the store (tip, locator, blocks to
 //! serve); everything that writes it goes out as [`Output::ProcessBlock`],
@@ -28,6 +38,7 @@
 //! [`Input::Chain`], so validation and reorgs never run inside `step`.
 
 pub mod addrbook;
+pub mod addrs;
 pub mod announce;
 pub mod discovery;
 pub mod eviction;
@@ -38,21 +49,22 @@ pub mod relay;
 pub mod sync;
 pub mod sync_peer;
 pub mod txflood;
+pub mod txs;
 pub mod types;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
-use std::sync::Arc;
 
 use crate::chain::ChainEvent;
 pub use crate::chain::PeerId;
 use crate::core::hash::{BlockHash, Txid};
-use crate::core::tx::Transaction;
 use crate::store::{ChainStore, Tip};
 use crate::wire::message::Message;
 pub use addrbook::AddrBook;
+pub use addrs::AddrMgr;
 pub use peers::Peer;
 pub use points::Misbehavior;
+pub use txs::TxMgr;
 pub use types::{
     Config, DisconnectReason, Event, Input, LocalReply, LocalRequest, Millis, NodeInfo, Output,
     PeerInfo, ReplyId,
@@ -63,9 +75,17 @@ pub struct Protocol {
     config: Config,
     store: ChainStore,
     now: Millis,
+    /// Local secrets and the nonce we show ([`Secrets`]).
+    secrets: Secrets,
+    /// State of the pseudo-random numbers behind dial choices (never
+    /// shown to peers).
     rng: u64,
+    /// State of the pseudo-random ping nonces (shown to peers, so kept
+    /// apart from `rng`).
+    ping_rng: u64,
     peers: BTreeMap<PeerId, Peer>,
-    book: AddrBook,
+    /// Addresses: the book and per-peer gossip state ([`addrs`]).
+    addrs: AddrMgr,
     /// Blocks requested or being processed.
     blocks_in_flight: BTreeMap<BlockHash, sync::InFlight>,
     /// Unrequested blocks with the chain layer, and their senders
@@ -73,48 +93,79 @@ pub struct Protocol {
     unrequested: BTreeMap<BlockHash, PeerId>,
     /// Orphans the chain layer holds (not fetched again).
     orphans: std::collections::BTreeSet<BlockHash>,
-    /// The mempool as reported by the chain layer.
-    mempool: BTreeMap<Txid, Arc<Transaction>>,
-    /// Transactions requested by `getdata`, and when.
-    txs_requested: BTreeMap<Txid, Millis>,
-    /// Recently rejected transactions, cleared when the tip changes.
-    rejects: txflood::RejectFilter,
-    /// Transactions that recently left the mempool (mostly mined): not
-    /// fetched or validated again when other peers announce them late;
-    /// cleared when a block is disconnected ([`relay`]).
-    removed: txflood::RejectFilter,
+    /// Transactions: mempool, announcements, requests, filters, answers
+    /// ([`txs`]).
+    txs: TxMgr,
     mint_pending: bool,
     replies: BTreeMap<Txid, Vec<ReplyId>>,
-    /// Transactions accepted during this step and their senders, announced
-    /// together at its end ([`relay`]).
-    tx_invs: Vec<(Txid, Option<PeerId>)>,
     out: Vec<Output>,
+}
+
+/// The values derived from [`Config::nonce`], each by SHA-256 under its own
+/// label, so none reveals the seed or another: the nonce we show in
+/// `version`, and local secrets no peer ever sees (the eviction key, the
+/// seeds of dial choices and of ping nonces). A peer that learns our
+/// `version` nonce cannot predict which netgroups eviction protects or
+/// which addresses we dial.
+#[derive(Debug, Clone, Copy)]
+struct Secrets {
+    /// Sent in `version`.
+    version: u64,
+    /// Keys the eviction ranking of netgroups.
+    eviction: u64,
+    /// Seeds dial choices.
+    dial: u64,
+    /// Seeds ping nonces.
+    ping: u64,
+}
+
+impl Secrets {
+    fn new(seed: u64) -> Secrets {
+        let derive = |label: &[u8]| {
+            let mut data = label.to_vec();
+            data.extend_from_slice(&seed.to_le_bytes());
+            let h = crate::core::hash::sha256(&data);
+            u64::from_le_bytes([h[0], h[1], h[2], h[3], h[4], h[5], h[6], h[7]])
+        };
+        Secrets {
+            version: derive(b"sledchain version nonce"),
+            eviction: derive(b"sledchain eviction key"),
+            dial: derive(b"sledchain dial seed"),
+            ping: derive(b"sledchain ping seed"),
+        }
+    }
+}
+
+/// One step of xorshift64* over `state`.
+fn xorshift(state: &mut u64) -> u64 {
+    *state ^= *state >> 12;
+    *state ^= *state << 25;
+    *state ^= *state >> 27;
+    state.wrapping_mul(0x2545_f491_4f6c_dd1d)
 }
 
 impl Protocol {
     /// A protocol over `store` (read only: tip, locator, blocks to serve)
     /// with `known` peer addresses from an earlier run.
     pub fn new(config: Config, store: ChainStore, known: Vec<SocketAddr>) -> Protocol {
-        let rng = config.nonce | 1;
+        let secrets = Secrets::new(config.nonce);
         let mut book = AddrBook::new(known);
         book.pin(config.seeds.iter().copied());
         Protocol {
-            book,
+            addrs: AddrMgr::new(book),
             config,
             store,
             now: 0,
-            rng,
+            rng: secrets.dial | 1,
+            ping_rng: secrets.ping | 1,
+            secrets,
             peers: BTreeMap::new(),
             blocks_in_flight: BTreeMap::new(),
             unrequested: BTreeMap::new(),
             orphans: Default::default(),
-            mempool: BTreeMap::new(),
-            txs_requested: BTreeMap::new(),
-            rejects: Default::default(),
-            removed: Default::default(),
+            txs: TxMgr::default(),
             mint_pending: false,
             replies: BTreeMap::new(),
-            tx_invs: Vec::new(),
             out: Vec::new(),
         }
     }
@@ -129,13 +180,14 @@ impl Protocol {
                 addr,
                 inbound,
             } => self.on_connected(peer, addr, inbound),
-            Input::DialFailed { addr } => self.book.failed(addr, self.now),
+            Input::DialFailed { addr } => self.addrs.book.failed(addr, self.now),
             Input::Disconnected { peer } => self.on_disconnected(peer),
             Input::Received { peer, message } => self.on_message(peer, message),
             Input::Malformed { peer, error } => {
                 self.misbehaving(peer, Misbehavior::Malformed(error.to_string()))
             }
             Input::Flushed { peer, bytes } => self.on_flushed(peer, bytes),
+            Input::TxFlushed { peer, bytes } => self.on_tx_flushed(peer, bytes),
             Input::Tick => self.on_tick(),
             Input::InboundFull { addr } => self.on_inbound_full(addr),
             Input::Chain(events) => events.into_iter().for_each(|e| self.on_chain(e)),
@@ -146,6 +198,7 @@ impl Protocol {
             Input::Local(id, request) => self.on_local(id, request),
         }
         self.flush_tx_invs();
+        self.flush_tx_requests();
         std::mem::take(&mut self.out)
     }
 
@@ -159,19 +212,41 @@ impl Protocol {
         &self.peers
     }
 
+    /// The address manager.
+    pub fn addrs(&self) -> &AddrMgr {
+        &self.addrs
+    }
+
     /// The address book.
     pub fn addrbook(&self) -> &AddrBook {
-        &self.book
+        self.addrs.book()
+    }
+
+    /// Takes back the peer records an earlier run saved (the store's
+    /// `peers` tree), at `now` (ms since the Unix epoch): addresses with
+    /// their failures and last contact, and bans still running
+    /// ([`AddrBook::restore`]).
+    pub fn restore_peers(
+        &mut self,
+        records: impl IntoIterator<Item = (SocketAddr, crate::store::PeerRecord)>,
+        now: Millis,
+    ) {
+        self.addrs.book.restore(records, now);
     }
 
     /// The filter of recently rejected transactions.
     pub fn rejects(&self) -> &txflood::RejectFilter {
-        &self.rejects
+        self.txs.rejects()
     }
 
     /// Transactions in the mempool, as the chain layer reported them.
     pub fn mempool_len(&self) -> usize {
-        self.mempool.len()
+        self.txs.mempool().len()
+    }
+
+    /// The transaction manager.
+    pub fn txs(&self) -> &TxMgr {
+        &self.txs
     }
 
     /// The tip, `None` with no chain (or when the store cannot be read).
@@ -191,13 +266,24 @@ impl Protocol {
         self.out.push(Output::Event(event));
     }
 
-    /// A pseudo-random number from the seed (xorshift64*): deterministic
-    /// for a given [`Config::nonce`].
+    /// The nonce we send in `version`, derived from [`Config::nonce`] by
+    /// SHA-256 under its own label (the local secrets are derived under
+    /// others, so it gives none of them away); a `version` carrying it is
+    /// our own.
+    pub fn nonce(&self) -> u64 {
+        self.secrets.version
+    }
+
+    /// A pseudo-random number for dial choices (xorshift64*): deterministic
+    /// for a given [`Config::nonce`], never sent.
     fn random(&mut self) -> u64 {
-        self.rng ^= self.rng >> 12;
-        self.rng ^= self.rng << 25;
-        self.rng ^= self.rng >> 27;
-        self.rng.wrapping_mul(0x2545_f491_4f6c_dd1d)
+        xorshift(&mut self.rng)
+    }
+
+    /// A ping nonce, from its own sequence: a peer that sees ping nonces
+    /// learns nothing of the dial choices.
+    fn ping_nonce(&mut self) -> u64 {
+        xorshift(&mut self.ping_rng)
     }
 
     fn on_message(&mut self, peer: PeerId, message: Message) {
@@ -233,7 +319,7 @@ impl Protocol {
                 self.announce_block(hash, from);
             }
             ChainEvent::TipChanged(_) => {
-                self.rejects.clear();
+                self.txs.tip_changed();
                 self.maybe_mint();
             }
             ChainEvent::Orphan { hash, from, .. } => self.orphan(hash, from),
@@ -256,8 +342,8 @@ impl Protocol {
             }
             ChainEvent::TxAccepted { tx, from, .. } => self.tx_accepted(tx, from),
             ChainEvent::TxRejected { txid, from, error } => self.tx_rejected(txid, from, &error),
-            ChainEvent::TxRemoved { txid } => self.tx_removed(txid),
-            ChainEvent::BlockDisconnected { .. } => self.removed.clear(),
+            ChainEvent::TxRemoved { txid } => self.txs.removed(txid),
+            ChainEvent::BlockDisconnected { .. } => self.txs.block_disconnected(),
             _ => {}
         }
     }
@@ -269,14 +355,14 @@ impl Protocol {
                 let reply = LocalReply::Status {
                     height: tip.map_or(0, |t| t.height),
                     tip: tip.map(|t| t.hash),
-                    mempool: self.mempool.len(),
+                    mempool: self.txs.mempool().len(),
                     peers: self.peers.len(),
                 };
                 self.out.push(Output::Reply(id, reply));
             }
             LocalRequest::SubmitTx(tx) => {
                 let txid = tx.txid();
-                if self.mempool.contains_key(&txid) {
+                if self.txs.mempool().contains_key(&txid) {
                     let reply = LocalReply::Rejected(format!(
                         "transaction {txid} is already in the mempool"
                     ));

@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 
 use super::eviction::{self, Candidate};
 use super::types::{DisconnectReason, Event, Millis, Output};
-use super::{Misbehavior, PeerId, Protocol, discovery};
+use super::{Misbehavior, PeerId, Protocol};
 use crate::chain::ChainEvent;
 use crate::core::hash::{BlockHash, Hash256};
 use crate::wire::message::Message;
@@ -31,6 +31,10 @@ pub struct Peer {
     pub ping_rtt: Option<Millis>,
     /// Its listen address from `version`; `None` until the handshake.
     pub version: Option<Option<SocketAddr>>,
+    /// The nonce of its `version` (0 until the handshake): two
+    /// connections from one IP with one nonce are one node
+    /// (`Protocol::keep_one_connection`).
+    pub nonce: u64,
     /// Its best height: from `version`, raised by the blocks it sends.
     pub best_height: u64,
     /// Misbehaviour points.
@@ -50,16 +54,9 @@ pub struct Peer {
     /// When block answers last made progress (ms): a send with nothing
     /// unflushed, or a flush.
     pub last_flush: Millis,
-    /// Whether our `addr` went out already (once per connection).
-    pub addr_sent: bool,
     /// Set when it is to be dropped at the next tick, for this reason (its
     /// messages are ignored until then).
     pub closing: Option<DisconnectReason>,
-    /// Addresses it may still send in `addr`, in thousandths
-    /// ([`super::discovery`]).
-    pub addr_tokens: u64,
-    /// When `addr_tokens` was last refilled (ms).
-    pub addr_tokens_at: Millis,
     /// Lowest measured ping round trip (ms).
     pub min_ping: Option<Millis>,
     /// When it last delivered a block that joined our best chain (ms); 0:
@@ -68,9 +65,6 @@ pub struct Peer {
     /// When it last delivered a transaction our mempool accepted (ms); 0:
     /// never.
     pub last_tx: Millis,
-    /// Its budget of transactions refused for missing inputs
-    /// ([`super::txflood`]).
-    pub missing_inputs: super::txflood::TxBucket,
 }
 
 impl Peer {
@@ -84,6 +78,7 @@ impl Peer {
             ping_pending: None,
             ping_rtt: None,
             version: None,
+            nonce: 0,
             best_height: 0,
             score: 0,
             blocks_pending: 0,
@@ -92,14 +87,10 @@ impl Peer {
             serve_queue: VecDeque::new(),
             unflushed: 0,
             last_flush: now,
-            addr_sent: false,
             closing: None,
-            addr_tokens: discovery::ADDR_BURST * discovery::ADDR_MILLI,
-            addr_tokens_at: now,
             min_ping: None,
             last_block: 0,
             last_tx: 0,
-            missing_inputs: super::txflood::TxBucket::new(now),
         }
     }
 
@@ -111,16 +102,18 @@ impl Peer {
 
 impl Protocol {
     pub(super) fn on_connected(&mut self, peer: PeerId, addr: SocketAddr, inbound: bool) {
-        if inbound && self.book.is_banned(&addr.ip(), self.now) {
+        if inbound && self.addrs.book.is_banned(&addr.ip(), self.now) {
             return self.out.push(Output::Disconnect {
                 peer,
                 reason: DisconnectReason::Banned,
             });
         }
         if !inbound {
-            self.book.connected(addr);
+            self.addrs.book.connected(addr);
         }
         self.peers.insert(peer, Peer::new(addr, inbound, self.now));
+        self.txs.connected(peer, inbound, self.now);
+        self.addrs.connected(peer, self.now);
         if !inbound {
             let v = self.version_message();
             self.send(peer, v);
@@ -143,11 +136,13 @@ impl Protocol {
 
     fn forget(&mut self, peer: PeerId, p: &Peer) {
         self.blocks_in_flight.retain(|_, r| r.peer != peer);
+        self.txs.disconnected(peer, self.now);
+        self.addrs.disconnected(peer);
         if !p.inbound {
             if p.is_ready() {
-                self.book.closed(p.addr, self.now);
+                self.addrs.book.closed(p.addr, self.now);
             } else {
-                self.book.failed(p.addr, self.now);
+                self.addrs.book.failed(p.addr, self.now);
             }
         }
     }
@@ -177,7 +172,7 @@ impl Protocol {
             self.event(Event::NotBannedLoopback(addr));
         } else {
             let until = self.now.saturating_add(self.config.ban_time);
-            self.book.ban(addr.ip(), until);
+            self.addrs.book.ban(addr.ip(), until, self.now);
             self.event(Event::Banned {
                 ip: addr.ip(),
                 until,
@@ -193,12 +188,12 @@ impl Protocol {
             best_height: tip.map_or(0, |t| t.height),
             addr_from: self.config.me.to_string(),
             genesis: self.store.genesis_hash().ok().flatten(),
-            nonce: self.config.nonce,
+            nonce: self.secrets.version,
         })
     }
 
     pub(super) fn on_version(&mut self, peer: PeerId, v: Version) {
-        if v.nonce == self.config.nonce {
+        if v.nonce == self.secrets.version {
             return self.disconnect(peer, DisconnectReason::SelfConnection);
         }
         let stored = self.store.genesis_hash().ok().flatten();
@@ -214,14 +209,21 @@ impl Protocol {
         if p.version.is_some() {
             return self.misbehaving(peer, Misbehavior::SecondVersion);
         }
+        if v.genesis.is_some() && self.tip().is_some() && !self.keep_one_connection(peer, v.nonce) {
+            return;
+        }
+        let Some(p) = self.peers.get_mut(&peer) else {
+            return;
+        };
         let listen = v.addr_from.parse::<SocketAddr>().ok();
         p.version = Some(listen);
+        p.nonce = v.nonce;
         p.best_height = v.best_height;
         let (addr, inbound) = (p.addr, p.inbound);
         if !inbound {
-            self.book.handshaked(addr);
+            self.addrs.book.handshaked(addr, self.now);
         }
-        let left_out = self.book.learn(listen, Some(addr.ip()));
+        let left_out = self.addrs.book.learn(listen, Some(addr.ip()));
         self.log_ignored(addr, left_out);
         self.event(Event::PeerReady {
             peer,
@@ -255,6 +257,49 @@ impl Protocol {
             // next block.
             self.send_getblocks(peer);
         }
+    }
+
+    /// Two nodes that dialled each other keep one connection, not one each
+    /// way: when `peer` (handshaking with `nonce`) and a ready peer of the
+    /// other direction share the remote IP and the `version` nonce, the
+    /// connection dialled by the node with the lower nonce stays, the
+    /// other is dropped ([`DisconnectReason::Duplicate`]). Both nodes
+    /// apply the same rule to the same two nonces, so they drop the same
+    /// connection. Requiring the same IP keeps a peer that copies another
+    /// node's nonce from closing our connection to that node. Applied
+    /// only when both ends have a chain (ours, and a genesis in its
+    /// `version`): a node with none must keep the connection it dialled to
+    /// its seed, the only peer it takes a genesis block from. Returns
+    /// false when `peer` itself was dropped.
+    pub(super) fn keep_one_connection(&mut self, peer: PeerId, nonce: u64) -> bool {
+        let Some(new) = self.peers.get(&peer) else {
+            return false;
+        };
+        let (ip, inbound) = (new.addr.ip(), new.inbound);
+        let other = self
+            .peers
+            .iter()
+            .find(|(id, p)| {
+                **id != peer
+                    && p.is_ready()
+                    && p.nonce == nonce
+                    && p.inbound != inbound
+                    && p.addr.ip() == ip
+            })
+            .map(|(id, _)| *id);
+        let Some(other) = other else {
+            return true;
+        };
+        // The connection we dialled is the outbound one.
+        let keep_ours = self.secrets.version < nonce;
+        let drop = if keep_ours == inbound { peer } else { other };
+        if let Some(p) = self.peers.get_mut(&drop) {
+            // A handshake, not a failed dial: the address book must not
+            // count it against the address.
+            p.version.get_or_insert(None);
+        }
+        self.disconnect(drop, DisconnectReason::Duplicate);
+        drop != peer
     }
 
     /// A peer on another network: an outbound one is dropped at once (it
@@ -307,7 +352,7 @@ impl Protocol {
     /// Inbound slots are full and `addr` knocks: evicts the inbound peer
     /// [`eviction::select_victim`] picks, unless `addr` is banned.
     pub(super) fn on_inbound_full(&mut self, addr: SocketAddr) {
-        if self.book.is_banned(&addr.ip(), self.now) {
+        if self.addrs.book.is_banned(&addr.ip(), self.now) {
             return;
         }
         let candidates: Vec<Candidate> = self
@@ -324,15 +369,17 @@ impl Protocol {
                 last_tx: p.last_tx,
             })
             .collect();
-        if let Some(victim) = eviction::select_victim(&candidates, self.config.nonce) {
+        if let Some(victim) = eviction::select_victim(&candidates, self.secrets.eviction) {
             self.disconnect(victim, DisconnectReason::Evicted);
         }
     }
 
     pub(super) fn on_tick(&mut self) {
         self.check_timeouts();
+        self.addrs.book.prune_bans(self.now);
         self.dial();
         self.expire_requests();
+        self.txs.expire(self.now);
         self.resume_sync();
         self.maybe_mint();
     }
@@ -349,7 +396,9 @@ impl Protocol {
                 drop.push((*id, reason.clone()));
                 continue;
             }
-            let stalled = p.unflushed > 0 && now.saturating_sub(p.last_flush) >= idle;
+            let txs_stalled = self.txs.stalled(*id, now, idle);
+            let stalled =
+                txs_stalled || (p.unflushed > 0 && now.saturating_sub(p.last_flush) >= idle);
             let silent = now.saturating_sub(p.last_recv) >= idle;
             if stalled || (silent && p.unflushed > 0) {
                 drop.push((*id, DisconnectReason::NotReading(idle / 1000)));
@@ -365,7 +414,7 @@ impl Protocol {
             self.disconnect(id, reason);
         }
         for id in ping {
-            let nonce = self.random();
+            let nonce = self.ping_nonce();
             if let Some(p) = self.peers.get_mut(&id) {
                 p.last_ping = now;
                 p.ping_pending = Some((nonce, now));

@@ -25,6 +25,9 @@ pub enum Misbehavior {
     /// A transaction that broke a consensus or standardness rule (the rule
     /// as text).
     InvalidTx(Txid, String),
+    /// A transaction over the standard size limit (its size in bytes):
+    /// honest nodes run the same policy and never relay one.
+    NonStandardTx(Txid, u64),
     /// A transaction refused earlier, sent again while its refusal is
     /// remembered, with the points of that refusal.
     RejectedTxAgain(Txid, u32),
@@ -39,6 +42,7 @@ impl Misbehavior {
             Misbehavior::SecondVersion => 20,
             Misbehavior::InvalidBlock(..) => 100,
             Misbehavior::InvalidTx(..) => 10,
+            Misbehavior::NonStandardTx(..) => 10,
             Misbehavior::RejectedTxAgain(_, points) => *points,
         }
     }
@@ -52,6 +56,9 @@ impl std::fmt::Display for Misbehavior {
             Misbehavior::SecondVersion => write!(f, "second version"),
             Misbehavior::InvalidBlock(hash, e) => write!(f, "invalid block {hash}: {e}"),
             Misbehavior::InvalidTx(txid, e) => write!(f, "invalid transaction {txid}: {e}"),
+            Misbehavior::NonStandardTx(txid, size) => {
+                write!(f, "non-standard transaction {txid}: {size} bytes")
+            }
             Misbehavior::RejectedTxAgain(txid, _) => {
                 write!(f, "invalid transaction {txid} sent again")
             }

@@ -1,73 +1,84 @@
-//! Relay: transactions (`inv` -> `getdata` -> `tx`), the mempool as the chain layer reports it, local submissions, and the
-//! decision to mint.
+//! Relay: transactions (`inv` -> `getdata` -> `tx`) between the wire and
+//! the transaction manager ([`super::txs`], which decides), local
+//! submissions, and the decision to mint.
 
 use std::sync::Arc;
 
+use super::txs::TxVerdict;
 use super::types::{LocalReply, Output};
-use super::{Misbehavior, PeerId, Protocol};
+use super::{PeerId, Protocol};
 use crate::chain::MempoolError;
 use crate::core::hash::{Hash256, Txid};
 use crate::core::tx::Transaction;
-use crate::core::validation::TxError;
 use crate::wire::message::Message;
-use crate::wire::payload::{Inv, InvKind, MAX_INV_ITEMS};
+use crate::wire::payload::{Inv, InvKind, MAX_INV_ITEMS, NotFound, TxMsg};
 
 impl Protocol {
+    /// An `inv` of transactions: each txid we lack is remembered with this
+    /// announcer and asked of one announcer at a time ([`super::txs`]).
     pub(super) fn on_tx_inv(&mut self, peer: PeerId, items: Vec<Hash256>) {
-        let now = self.now;
-        if self.out_of_budget(peer) {
-            return;
-        }
-        let wanted: Vec<Hash256> = items
-            .into_iter()
-            .filter(|h| {
-                let t = Txid(*h);
-                !self.mempool.contains_key(&t)
-                    && !self.txs_requested.contains_key(&t)
-                    && !self.rejects.contains(&t)
-                    && !self.removed.contains(&t)
-            })
-            .collect();
-        for h in &wanted {
-            self.txs_requested.insert(Txid(*h), now);
-        }
-        if !wanted.is_empty() {
-            self.getdata(peer, InvKind::Tx, wanted);
-        }
+        let txids: Vec<Txid> = items.into_iter().map(Txid).collect();
+        self.txs.announced(peer, &txids, self.now);
     }
 
     pub(super) fn on_tx(&mut self, peer: PeerId, tx: Transaction) {
-        let txid = tx.txid();
-        self.txs_requested.remove(&txid);
-        // Left the mempool lately (mostly mined): a late copy from another
-        // peer would only fail for missing inputs and spend that peer's
-        // budget, then drop its next, new transactions.
-        if self.mempool.contains_key(&txid)
-            || self.removed.contains(&txid)
-            || self.out_of_budget(peer)
-        {
-            return;
+        match self.txs.received(peer, tx.txid(), self.now) {
+            TxVerdict::Validate => self.out.push(Output::AcceptTx {
+                tx,
+                from: Some(peer),
+            }),
+            TxVerdict::Ignore => {}
+            TxVerdict::Blame(fault) => self.misbehaving(peer, fault),
         }
-        if let Some(points) = self.rejects.get(&txid) {
-            // Refused since the tip last changed: not validated again.
-            if points > 0 {
-                self.misbehaving(peer, Misbehavior::RejectedTxAgain(txid, points));
-            }
-            return;
-        }
-        self.out.push(Output::AcceptTx {
-            tx,
-            from: Some(peer),
-        });
     }
 
-    /// True when `peer` has spent its budget of missing-input refusals
-    /// ([`super::txflood`]): its transactions are dropped unvalidated.
-    fn out_of_budget(&mut self, peer: PeerId) -> bool {
-        let now = self.now;
-        self.peers
-            .get_mut(&peer)
-            .is_some_and(|p| p.missing_inputs.is_empty(now))
+    /// A `notfound` of transactions: each goes to its next announcer.
+    pub(super) fn on_tx_notfound(&mut self, peer: PeerId, items: Vec<Hash256>) {
+        let txids: Vec<Txid> = items.into_iter().map(Txid).collect();
+        self.txs.notfound(peer, &txids, self.now);
+    }
+
+    /// Sends the `getdata`s the transaction manager decided on during this
+    /// step, one per peer (in chunks of [`MAX_INV_ITEMS`]).
+    pub(super) fn flush_tx_requests(&mut self) {
+        for (peer, txids) in self.txs.take_requests() {
+            let items = txids.into_iter().map(|t| t.0).collect();
+            self.getdata(peer, InvKind::Tx, items);
+        }
+    }
+
+    /// A transaction `getdata`: queued once per txid, then answered
+    /// within the byte budget ([`super::txs`]).
+    pub(super) fn serve_txs(&mut self, peer: PeerId, items: Vec<Hash256>) {
+        let left_out = self.txs.getdata(peer, items.into_iter().map(Txid));
+        self.tx_notfound(peer, left_out);
+        self.send_txs(peer);
+    }
+
+    pub(super) fn on_tx_flushed(&mut self, peer: PeerId, bytes: u64) {
+        self.txs.flushed(peer, bytes, self.now);
+        self.send_txs(peer);
+    }
+
+    /// Sends the queued transaction answers `peer` has room for.
+    fn send_txs(&mut self, peer: PeerId) {
+        let (send, missing) = self.txs.serve(peer, self.now);
+        for tx in send {
+            let m = Message::Tx(TxMsg {
+                addr_from: self.config.me.to_string(),
+                transaction: (*tx).clone(),
+            });
+            self.send(peer, m);
+        }
+        self.tx_notfound(peer, missing);
+    }
+
+    fn tx_notfound(&mut self, peer: PeerId, missing: Vec<Txid>) {
+        if !missing.is_empty() {
+            let items = missing.into_iter().map(|t| t.0).collect();
+            let kind = InvKind::Tx;
+            self.send(peer, Message::NotFound(NotFound { kind, items }));
+        }
     }
 
     /// Sends the `inv`s of the transactions accepted during this step:
@@ -75,10 +86,10 @@ impl Protocol {
     /// us (in chunks of [`MAX_INV_ITEMS`]), instead of one `inv` per
     /// transaction. Runs at the end of each step, so it adds no delay.
     pub(super) fn flush_tx_invs(&mut self) {
-        if self.tx_invs.is_empty() {
+        let pending = self.txs.take_accepted();
+        if pending.is_empty() {
             return;
         }
-        let pending = std::mem::take(&mut self.tx_invs);
         let targets: Vec<PeerId> = self
             .peers
             .iter()
@@ -104,54 +115,26 @@ impl Protocol {
 
     pub(super) fn tx_accepted(&mut self, tx: Arc<Transaction>, from: Option<PeerId>) {
         let txid = tx.txid();
-        self.mempool.insert(txid, tx);
+        // Announced at the end of the step, with the others accepted in it.
+        self.txs.accepted(tx, from, self.now);
         for id in self.replies.remove(&txid).unwrap_or_default() {
             self.out.push(Output::Reply(id, LocalReply::Accepted(txid)));
         }
-        // Announced at the end of the step, with the others accepted in it.
-        self.tx_invs.push((txid, from));
         self.maybe_mint();
     }
 
-    /// `txid` left the mempool: remembered so a late announcement of it
-    /// is not fetched again (see [`Protocol::on_tx`]).
-    pub(super) fn tx_removed(&mut self, txid: Txid) {
-        if self.mempool.remove(&txid).is_some() {
-            self.removed.insert(txid, 0);
-        }
-    }
-
-    /// A missing input is what an honest peer sends when the transaction
-    /// was mined, or its parent not yet seen, while it was being relayed:
-    /// not held against the peer, but taken from its budget. Other rule
-    /// breaks cost 10 points. Refusals the txid determines go to the reject
-    /// filter ([`super::txflood`]).
+    /// The chain layer refused `txid`: the local submitter gets the rule,
+    /// a peer that sent it the fault the transaction manager names
+    /// ([`super::txs::TxMgr::rejected`]).
     pub(super) fn tx_rejected(&mut self, txid: Txid, from: Option<PeerId>, error: &MempoolError) {
         for id in self.replies.remove(&txid).unwrap_or_default() {
             self.out
                 .push(Output::Reply(id, LocalReply::Rejected(error.to_string())));
         }
-        let now = self.now;
-        match error {
-            MempoolError::Invalid {
-                error: TxError::MissingInput { .. },
-                ..
-            } => {
-                if let Some(p) = from.and_then(|p| self.peers.get_mut(&p)) {
-                    p.missing_inputs.take(now);
-                }
-            }
-            MempoolError::Invalid { error: e, .. } => {
-                // Signatures and keys are not covered by the txid.
-                if !matches!(e, TxError::BadSignature(..) | TxError::WrongOwner(_)) {
-                    self.rejects.insert(txid, 10);
-                }
-                if let Some(peer) = from {
-                    self.misbehaving(peer, Misbehavior::InvalidTx(txid, e.to_string()));
-                }
-            }
-            MempoolError::Conflict { .. } => self.rejects.insert(txid, 0),
-            _ => {}
+        if let Some(fault) = self.txs.rejected(txid, from, error, self.now)
+            && let Some(peer) = from
+        {
+            self.misbehaving(peer, fault);
         }
     }
 
@@ -162,7 +145,7 @@ impl Protocol {
             return;
         };
         let threshold = self.config.mint_threshold.max(1);
-        if self.mint_pending || self.mempool.len() < threshold || self.tip().is_none() {
+        if self.mint_pending || self.txs.mempool().len() < threshold || self.tip().is_none() {
             return;
         }
         self.mint_pending = true;

@@ -15,10 +15,10 @@ use super::types::Output;
 use super::{PeerId, Protocol};
 use crate::chain::locator::{hashes_after_locator, locator};
 use crate::core::block::Block;
-use crate::core::hash::{BlockHash, Hash256, Txid};
+use crate::core::hash::{BlockHash, Hash256};
 use crate::wire::message::Message;
 use crate::wire::payload::{
-    BlockMsg, GetBlocks, GetData, Inv, InvKind, MAX_BLOCKS_PER_INV, MAX_INV_ITEMS, NotFound, TxMsg,
+    BlockMsg, GetBlocks, GetData, Inv, InvKind, MAX_BLOCKS_PER_INV, MAX_INV_ITEMS, NotFound,
 };
 
 /// Bytes of blocks sent to one peer and not yet flushed to its socket
@@ -212,23 +212,6 @@ impl Protocol {
         }
     }
 
-    fn serve_txs(&mut self, peer: PeerId, items: Vec<Hash256>) {
-        let mut missing = Vec::new();
-        for h in items {
-            match self.mempool.get(&Txid(h)) {
-                Some(tx) => {
-                    let m = Message::Tx(TxMsg {
-                        addr_from: self.config.me.to_string(),
-                        transaction: (**tx).clone(),
-                    });
-                    self.send(peer, m);
-                }
-                None => missing.push(h),
-            }
-        }
-        self.notfound(peer, InvKind::Tx, missing);
-    }
-
     pub(super) fn on_block(&mut self, peer: PeerId, block: Block) {
         let hash = block.hash();
         if block.height == 0 && self.tip().is_none() && !self.may_give_genesis(peer, Some(hash)) {
@@ -309,7 +292,7 @@ impl Protocol {
 
     pub(super) fn on_notfound(&mut self, peer: PeerId, n: NotFound) {
         if n.kind != InvKind::Block {
-            return;
+            return self.on_tx_notfound(peer, n.items);
         }
         for h in n.items {
             if self

@@ -86,7 +86,7 @@ impl Protocol {
         }
     }
 
-    /// Forgets block and transaction requests unanswered for a minute, so
+    /// Forgets block requests unanswered for a minute, so
     /// another peer's announcement can fetch them.
     pub(super) fn expire_requests(&mut self) {
         const REQUEST_TIMEOUT: Millis = 60_000;
@@ -109,8 +109,6 @@ impl Protocol {
             }
             self.doubt_height(p);
         }
-        self.txs_requested
-            .retain(|_, at| now.saturating_sub(*at) < REQUEST_TIMEOUT);
         let unanswered: Vec<PeerId> = self
             .peers
             .iter()

@@ -46,8 +46,10 @@ pub struct Config {
     pub ban_score: u32,
     /// How long a ban lasts (ms).
     pub ban_time: Millis,
-    /// Random seed: our `version` nonce (to detect connections to
-    /// ourselves), ping nonces and dial choices derive from it.
+    /// Random seed, never sent as is: our `version` nonce (to detect
+    /// connections to ourselves), ping nonces, the eviction key and dial
+    /// choices are each derived from it by SHA-256 under a distinct label,
+    /// so the nonce peers see does not give away the local secrets.
     pub nonce: u64,
 }
 
@@ -92,6 +94,15 @@ pub enum Input {
     /// `bytes` of block answers (as [`Block::encoded_size`]) were written
     /// to the peer's socket: room for more `getdata` answers.
     Flushed {
+        /// The peer.
+        peer: PeerId,
+        /// Bytes written.
+        bytes: u64,
+    },
+    /// `bytes` of transaction answers (as the transactions' encoded size)
+    /// were written to the peer's socket: room for more transaction
+    /// `getdata` answers ([`super::txs`]).
+    TxFlushed {
         /// The peer.
         peer: PeerId,
         /// Bytes written.

@@ -101,6 +101,10 @@ impl Sim {
             let bytes = b.block.encoded_size();
             self.schedule(self.now, Event::Input(i, Input::Flushed { peer, bytes }));
         }
+        if let crate::wire::message::Message::Tx(t) = &message {
+            let bytes = crate::core::encode::encoded_len(&t.transaction);
+            self.schedule(self.now, Event::Input(i, Input::TxFlushed { peer, bytes }));
+        }
         if self.net.blocked(i, j) || self.net.lose() {
             self.stats.dropped += 1;
             return;

@@ -1,4 +1,9 @@
-//! Peer records: tree `peers`, keyed by `host:port`.
+//! Peer records: tree `peers`, keyed by `host:port` (a ban of an IP with
+//! no known address: `ip:0`). Written whole at shutdown from the address
+//! book ([`crate::protocol::AddrBook::records`]) and read back at start, so
+//! failure counts, last contacts and running bans survive a restart; what
+//! the book forgot (and expired bans) is removed, so the tree stays as
+//! bounded as the book.
 
 use super::{ChainStore, PeerRecord, StoreError, corrupt};
 use crate::core::encode::{decode, encode};
@@ -27,5 +32,28 @@ impl ChainStore {
             .get(addr.as_bytes())?
             .map(|v| decode(&v, 64).map_err(corrupt))
             .transpose()
+    }
+}
+
+impl ChainStore {
+    /// Replaces every peer record with `records` in one batch: keys not
+    /// among them are removed.
+    ///
+    /// Errors: [`StoreError`] when sled cannot read or write the tree.
+    pub fn replace_peers(&self, records: &[(String, PeerRecord)]) -> Result<(), StoreError> {
+        let keep: std::collections::HashSet<&[u8]> =
+            records.iter().map(|(a, _)| a.as_bytes()).collect();
+        let mut batch = sled::Batch::default();
+        for kv in self.peers.iter() {
+            let (k, _) = kv?;
+            if !keep.contains(&k[..]) {
+                batch.remove(k);
+            }
+        }
+        for (addr, rec) in records {
+            batch.insert(addr.as_bytes(), encode(rec));
+        }
+        self.peers.apply_batch(batch)?;
+        Ok(())
     }
 }

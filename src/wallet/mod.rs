@@ -1,17 +1,38 @@
-//! Wallets: P-256 keys and the wallet file.
+//! Wallets: one BIP39 seed phrase, P-256 keys derived from it by SLIP-0010,
+//! imported keys, pending payments, and the wallet file.
 //!
-//! A wallet is an ordered list of P-256 signing keys. Each key's address is
-//! `hash160` of its SEC1 uncompressed public key ([`address_of`]); outputs
-//! locked to that hash are spendable by the key.
+//! A wallet holds:
+//! - a seed (64 bytes, from a BIP39 phrase; [`hd`]), from which the
+//!   receive addresses `m/44'/1'/0'/0/i` and change addresses
+//!   `m/44'/1'/0'/1/i` are derived. The account's extended public key is
+//!   stored in plain form, so new addresses are derived without the
+//!   secrets (an encrypted wallet hands out addresses while locked);
+//! - imported keys (the keys of a version-1 wallet file, migrated);
+//! - its pending payments ([`Pending`]): transactions it made that are not
+//!   yet mined or conflicted; their inputs are locked against reuse.
 //!
-//! The wallet file's byte layout, and how it is written, are in [`file`](mod@file).
+//! Each key's address is `hash160` of its SEC1 uncompressed public key
+//! ([`address_of`]); outputs locked to that hash are spendable by the key.
 //!
-//! Secret keys never appear in `Debug` output or log messages.
+//! The secrets are in plain form or encrypted under a passphrase
+//! ([`crypt`]); an encrypted wallet must be unlocked ([`Wallets::unlock`])
+//! before it signs. The file's byte layout, and how it is written, are in
+//! [`file`](mod@file).
+//!
+//! Concurrency: changes are made on a wallet opened with
+//! [`Wallets::open_exclusive`], which holds an exclusive lock on the wallet's
+//! directory from load to drop, so two processes never overwrite each
+//! other's changes.
+//!
+//! Secret keys and the seed never appear in `Debug` output or log messages.
 
+pub mod crypt;
 pub mod file;
+pub mod hd;
+pub mod ledger;
 pub mod send;
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::fmt;
 use std::fs::{self, File};
 use std::io::{self, Read};
@@ -19,13 +40,16 @@ use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use p256::ecdsa::SigningKey;
+use zeroize::Zeroizing;
 
 use crate::core::address::Address;
-use crate::core::hash::hash160;
-use crate::core::tx::pubkey_bytes;
+use crate::core::encode;
+use crate::core::hash::{Txid, hash160};
+use crate::core::tx::{OutPoint, Transaction, pubkey_bytes};
 
-pub use file::{FORMAT_VERSION, MAGIC, MAX_KEYS};
-use file::{MAX_FILE_LEN, SECRET_LEN, parse, write_synced};
+pub use file::{FORMAT_VERSION, MAGIC, MAX_KEYS, MAX_PENDING, Pending};
+use file::{MAX_FILE_LEN, Parsed, SECRET_LEN, SecretBox, Secrets, Stored, parse, write_synced};
+use hd::{ACCOUNT_PATH, CHANGE, ExtendedKey, ExtendedPublicKey, RECEIVE, SeedPhrase};
 
 /// Why a wallet operation failed. Every variant that concerns the wallet file
 /// names its path.
@@ -51,7 +75,7 @@ pub enum WalletError {
     },
     /// The file is a wallet of a format version this code does not read.
     #[error(
-        "{} has wallet format version {version}, this program reads version {FORMAT_VERSION}",
+        "{} has wallet format version {version}, this program reads versions 1 and {FORMAT_VERSION}",
         path.display()
     )]
     UnsupportedVersion {
@@ -60,8 +84,9 @@ pub enum WalletError {
         /// The version found in the file.
         version: u32,
     },
-    /// The file is damaged: truncated, checksum mismatch, undecodable key
-    /// list, invalid or duplicate key.
+    /// The file is damaged: truncated, checksum mismatch, undecodable
+    /// contents, invalid or duplicate key, addresses that do not match the
+    /// keys.
     #[error("wallet file {} is corrupt: {reason}", path.display())]
     Corrupt {
         /// The file.
@@ -69,19 +94,61 @@ pub enum WalletError {
         /// What is wrong with it.
         reason: String,
     },
-    /// The wallet already holds [`MAX_KEYS`] keys.
-    #[error("wallet {} is full ({MAX_KEYS} keys)", path.display())]
+    /// The wallet already holds [`MAX_KEYS`] keys or [`MAX_PENDING`]
+    /// pending payments.
+    #[error("wallet {} is full ({what})", path.display())]
     Full {
         /// The wallet file.
         path: PathBuf,
+        /// What reached its limit.
+        what: String,
     },
     /// The operating system's random number generator failed.
     #[error("cannot read the OS random number generator: {0}")]
     Rng(getrandom::Error),
-    /// A freshly generated key is one the wallet already holds: the RNG is
-    /// broken (the chance of this by accident is negligible).
-    #[error("the OS random number generator repeated a key this wallet already holds")]
-    RepeatedKey,
+    /// The wallet has no seed yet (`createwallet` makes one).
+    #[error("wallet {} has no seed phrase yet: run `createwallet` or `restorewallet`", path.display())]
+    NoSeed {
+        /// The wallet file.
+        path: PathBuf,
+    },
+    /// The wallet already has a seed; a second one is refused.
+    #[error("wallet {} already has a seed phrase; restore into another --port or move the file away first", path.display())]
+    HasSeed {
+        /// The wallet file.
+        path: PathBuf,
+    },
+    /// The wallet is encrypted and was not unlocked.
+    #[error("wallet {} is encrypted: give its passphrase (--passphrase-file FILE, or type it at the prompt on a terminal)", path.display())]
+    Locked {
+        /// The wallet file.
+        path: PathBuf,
+    },
+    /// The passphrase does not decrypt the wallet. The file is unchanged.
+    #[error("wrong passphrase for wallet {} (the file is unchanged)", path.display())]
+    WrongPassphrase {
+        /// The wallet file.
+        path: PathBuf,
+    },
+    /// `encryptwallet` on a wallet that is already encrypted.
+    #[error("wallet {} is already encrypted", path.display())]
+    AlreadyEncrypted {
+        /// The wallet file.
+        path: PathBuf,
+    },
+    /// A change was attempted on a wallet not opened with
+    /// [`Wallets::open_exclusive`].
+    #[error("wallet {} was not opened for changes", path.display())]
+    NotExclusive {
+        /// The wallet file.
+        path: PathBuf,
+    },
+    /// A seed phrase was refused.
+    #[error(transparent)]
+    Phrase(#[from] hd::PhraseError),
+    /// Encryption failed (bad parameters in the file, RNG failure).
+    #[error("wallet encryption: {0}")]
+    Crypt(String),
 }
 
 /// A fresh P-256 signing key from 32 bytes of the operating system's RNG.
@@ -91,12 +158,10 @@ pub enum WalletError {
 ///
 /// Errors: [`WalletError::Rng`] if the OS RNG fails.
 pub fn generate_key() -> Result<SigningKey, WalletError> {
-    let mut bytes = [0u8; SECRET_LEN];
+    let mut bytes = Zeroizing::new([0u8; SECRET_LEN]);
     loop {
-        getrandom::fill(&mut bytes).map_err(WalletError::Rng)?;
-        let key = SigningKey::from_slice(&bytes);
-        wipe(&mut bytes);
-        if let Ok(key) = key {
+        getrandom::fill(&mut bytes[..]).map_err(WalletError::Rng)?;
+        if let Ok(key) = SigningKey::from_slice(&bytes[..]) {
             return Ok(key);
         }
     }
@@ -107,20 +172,46 @@ pub fn address_of(key: &SigningKey) -> Address {
     Address(hash160(&pubkey_bytes(key.verifying_key())))
 }
 
-/// Overwrites a buffer that held secret bytes (best effort: the optimizer is
-/// kept from dropping the writes as dead).
-fn wipe(buf: &mut [u8]) {
-    buf.fill(0);
-    std::hint::black_box(buf);
+/// Which chain of the account an address is on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Chain {
+    /// Receive addresses, `m/44'/1'/0'/0/i`.
+    Receive,
+    /// Change addresses, `m/44'/1'/0'/1/i`.
+    Change,
 }
 
-/// The keys of one wallet file, in creation order.
+impl Chain {
+    fn index(self) -> u32 {
+        match self {
+            Chain::Receive => RECEIVE,
+            Chain::Change => CHANGE,
+        }
+    }
+}
+
+/// One wallet file: its addresses, keys (once unlocked) and pending
+/// payments.
 ///
 /// `Debug` shows the path and addresses only, never secrets.
 pub struct Wallets {
     path: PathBuf,
-    keys: Vec<SigningKey>,
-    index: HashMap<Address, usize>,
+    stored: Stored,
+    /// The file on disk is version 1: back it up before the first write.
+    from_v1: bool,
+    /// The account's extended public key, when the wallet has a seed.
+    account: Option<ExtendedPublicKey>,
+    /// The secrets, when unlocked (plain wallets are unlocked at load).
+    secrets: Option<Secrets>,
+    /// The account's extended private key, when unlocked and seeded.
+    account_key: Option<ExtendedKey>,
+    /// Signing keys by address, complete when unlocked.
+    keys: HashMap<Address, SigningKey>,
+    /// The exclusive lock on the wallet's directory, when opened for changes.
+    lock: Option<File>,
+    /// The passphrase of an encrypted wallet once unlocked (wiped on drop):
+    /// a new seed is sealed under it again.
+    passphrase: Option<Zeroizing<Vec<u8>>>,
 }
 
 impl fmt::Debug for Wallets {
@@ -128,28 +219,47 @@ impl fmt::Debug for Wallets {
         f.debug_struct("Wallets")
             .field("path", &self.path)
             .field("addresses", &self.addresses())
+            .field("encrypted", &self.is_encrypted())
             .finish()
+    }
+}
+
+fn empty_stored() -> Stored {
+    Stored {
+        account: Vec::new(),
+        receive: Vec::new(),
+        change: Vec::new(),
+        imported: Vec::new(),
+        secrets: SecretBox::Plain(encode::encode(&Secrets::default())),
+        pending: Vec::new(),
     }
 }
 
 impl Wallets {
     /// Loads the wallet file at `path` (layout in [`file`](mod@file)). A missing
-    /// file gives an empty wallet that will be saved to `path`; nothing is
-    /// written until a key is created or [`Wallets::save`] is called.
+    /// file gives an empty wallet (no seed, no keys). A wallet whose secrets
+    /// are in plain form comes back unlocked; an encrypted one locked
+    /// (addresses and pending payments only). A version-1 file is read as a
+    /// wallet of imported keys. Loading never writes.
     ///
     /// Errors: [`WalletError::Io`] if the file exists but cannot be read;
     /// [`WalletError::NotAWallet`], [`WalletError::UnsupportedVersion`] or
-    /// [`WalletError::Corrupt`] if its contents are not a valid wallet. The
-    /// file is never modified by loading.
+    /// [`WalletError::Corrupt`] if its contents are not a valid wallet.
     pub fn load(path: &Path) -> Result<Wallets, WalletError> {
-        let mut wallets = Wallets {
+        let mut w = Wallets {
             path: path.to_path_buf(),
-            keys: Vec::new(),
-            index: HashMap::new(),
+            stored: empty_stored(),
+            from_v1: false,
+            account: None,
+            secrets: Some(Secrets::default()),
+            account_key: None,
+            keys: HashMap::new(),
+            lock: None,
+            passphrase: None,
         };
         let mut file = match File::open(path) {
             Ok(f) => f,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(wallets),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(w),
             Err(source) => return Err(io_err("open", path, source)),
         };
         if let Ok(meta) = file.metadata()
@@ -161,120 +271,426 @@ impl Wallets {
                 meta.permissions().mode() & 0o777
             );
         }
-        let mut bytes = Vec::new();
+        let mut bytes = Zeroizing::new(Vec::new());
         (&mut file)
             .take(MAX_FILE_LEN + 1)
             .read_to_end(&mut bytes)
             .map_err(|source| io_err("read", path, source))?;
-        let secrets = parse(&bytes).map_err(|e| e.at(path));
-        wipe(&mut bytes);
-        let mut secrets = secrets?;
-        let mut result = Ok(());
-        for secret in &secrets {
-            match SigningKey::from_slice(secret) {
-                Ok(key) => {
-                    if let Err(reason) = wallets.push(key) {
-                        result = Err(corrupt(path, reason));
-                        break;
-                    }
-                }
-                Err(_) => {
-                    result = Err(corrupt(
+        match parse(&bytes).map_err(|e| e.at(path))? {
+            Parsed::V1(scalars) => {
+                // Checked before deriving any address: a million derivations
+                // take minutes.
+                if scalars.len() > MAX_KEYS {
+                    return Err(corrupt(
                         path,
-                        format!("key {} is not a valid P-256 scalar", wallets.keys.len()),
+                        format!("{} keys, more than the limit of {MAX_KEYS}", scalars.len()),
                     ));
-                    break;
                 }
-            }
-        }
-        for secret in &mut secrets {
-            wipe(secret);
-        }
-        result.map(|()| wallets)
-    }
-
-    /// Generates a new key, appends it and saves the wallet file. The save
-    /// holds an exclusive lock on the wallet's directory and first takes
-    /// in keys other processes saved since this wallet was loaded, so
-    /// concurrent `createwallet` runs never drop each other's keys. On error
-    /// the file on disk is as before.
-    ///
-    /// Returns the new key's address.
-    ///
-    /// Errors: [`WalletError::Full`], [`WalletError::Rng`],
-    /// [`WalletError::RepeatedKey`], and those of
-    /// [`Wallets::save`].
-    pub fn create_key(&mut self) -> Result<Address, WalletError> {
-        if self.keys.len() >= MAX_KEYS {
-            return Err(WalletError::Full {
-                path: self.path.clone(),
-            });
-        }
-        // Other processes may have added keys since this wallet was loaded:
-        // under an exclusive lock, take theirs in before saving, or the
-        // rename would drop them.
-        let _lock = self.lock()?;
-        match Wallets::load(&self.path) {
-            Ok(disk) => {
-                for key in disk.keys {
-                    if !self.index.contains_key(&address_of(&key)) {
-                        let _ = self.push(key);
-                    }
+                let secrets = Secrets {
+                    seed: Vec::new(),
+                    imported: scalars,
+                };
+                w.stored.imported = Vec::new();
+                for s in &secrets.imported {
+                    let key = SigningKey::from_slice(s).map_err(|_| {
+                        corrupt(
+                            path,
+                            format!(
+                                "key {} is not a valid P-256 scalar",
+                                w.stored.imported.len()
+                            ),
+                        )
+                    })?;
+                    w.stored.imported.push(address_of(&key).0);
                 }
+                w.stored.secrets = SecretBox::Plain(encode::encode(&secrets));
+                w.from_v1 = true;
             }
-            // An unreadable path: the save below reports what is wrong.
-            Err(WalletError::Io { .. }) => {}
-            // Never overwrite a file that is not a valid wallet.
-            Err(e) => return Err(e),
+            Parsed::V2(stored) => w.stored = stored,
         }
-        let key = generate_key()?;
-        let address = address_of(&key);
-        if self.push(key).is_err() {
-            return Err(WalletError::RepeatedKey);
+        w.secrets = None;
+        w.check_public()?;
+        if let SecretBox::Plain(b) = &w.stored.secrets {
+            let secrets = encode::decode::<Secrets>(b, b.len() as u64)
+                .map_err(|e| corrupt(path, format!("secrets: {e}")))?;
+            w.install(secrets)?;
         }
-        if let Err(e) = self.save() {
-            self.keys.pop();
-            self.index.remove(&address);
-            return Err(e);
-        }
-        tracing::info!("created wallet key {address}");
-        Ok(address)
+        Ok(w)
     }
 
-    /// The wallet file's directory, created with mode 0700 if missing.
-    fn ensure_dir(&self) -> Result<PathBuf, WalletError> {
-        let dir = match self.path.parent() {
-            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-            _ => PathBuf::from("."),
-        };
-        fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o700)
-            .create(&dir)
-            .map_err(|source| io_err("create directory", &dir, source))?;
-        Ok(dir)
-    }
-
-    /// Takes an exclusive lock on the wallet's directory (created, mode 0700,
-    /// if missing); released when the returned handle is closed, including
-    /// when the process dies.
-    fn lock(&self) -> Result<File, WalletError> {
-        let dir = self.ensure_dir()?;
+    /// [`Wallets::load`] under an exclusive lock on the wallet's directory
+    /// (created with mode 0700 if missing), held until the wallet is
+    /// dropped, including when the process dies. Other processes opening
+    /// it wait. Only a wallet opened this way can be changed and saved.
+    ///
+    /// Errors: those of [`Wallets::load`]; [`WalletError::Io`] for the lock.
+    pub fn open_exclusive(path: &Path) -> Result<Wallets, WalletError> {
+        let dir = ensure_dir(path)?;
         let handle = File::open(&dir).map_err(|source| io_err("open", &dir, source))?;
         handle
             .lock()
             .map_err(|source| io_err("lock", &dir, source))?;
-        Ok(handle)
+        let mut w = Wallets::load(path)?;
+        w.lock = Some(handle);
+        Ok(w)
     }
 
-    /// Writes the wallet file atomically (module docs): creates the parent
-    /// directory (mode 0700) if missing, writes a temporary file with mode
-    /// 0600 in the same directory, syncs it, renames it over the wallet file
-    /// and syncs the directory. The temporary file is removed on failure.
+    /// Checks the public parts: sizes, the account key, duplicates.
+    fn check_public(&mut self) -> Result<(), WalletError> {
+        let s = &self.stored;
+        let total = s.receive.len() + s.change.len() + s.imported.len();
+        if total > MAX_KEYS || s.pending.len() > MAX_PENDING {
+            return Err(corrupt(
+                &self.path,
+                "more keys or payments than the limits".into(),
+            ));
+        }
+        self.account = if s.account.is_empty() {
+            None
+        } else {
+            Some(
+                ExtendedPublicKey::from_bytes(&s.account)
+                    .ok_or_else(|| corrupt(&self.path, "account public key".into()))?,
+            )
+        };
+        if self.account.is_none() && !(s.receive.is_empty() && s.change.is_empty()) {
+            return Err(corrupt(
+                &self.path,
+                "derived addresses without a seed".into(),
+            ));
+        }
+        let mut seen = BTreeSet::new();
+        for a in s.imported.iter().chain(&s.receive).chain(&s.change) {
+            if !seen.insert(*a) {
+                return Err(corrupt(
+                    &self.path,
+                    format!("address {} is a duplicate", Address(*a)),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Takes `secrets` in: derives every key and checks each against the
+    /// stored addresses.
+    fn install(&mut self, secrets: Secrets) -> Result<(), WalletError> {
+        let path = self.path.clone();
+        if secrets.imported.len() != self.stored.imported.len() {
+            return Err(corrupt(
+                &path,
+                "imported key count differs from the address list".into(),
+            ));
+        }
+        let mut keys = HashMap::new();
+        for (i, (s, a)) in secrets
+            .imported
+            .iter()
+            .zip(&self.stored.imported)
+            .enumerate()
+        {
+            let key = SigningKey::from_slice(s)
+                .map_err(|_| corrupt(&path, format!("key {i} is not a valid P-256 scalar")))?;
+            if address_of(&key).0 != *a {
+                return Err(corrupt(
+                    &path,
+                    format!("imported key {i} does not match its address"),
+                ));
+            }
+            keys.insert(Address(*a), key);
+        }
+        let mut account_key = None;
+        match (&self.account, secrets.seed.len()) {
+            (None, 0) => {}
+            (Some(account), 64) => {
+                let ak = ExtendedKey::master(&secrets.seed).derive(&ACCOUNT_PATH);
+                if ak.public() != *account {
+                    return Err(corrupt(&path, "seed does not match the account key".into()));
+                }
+                for (chain, list) in [
+                    (RECEIVE, &self.stored.receive),
+                    (CHANGE, &self.stored.change),
+                ] {
+                    let node = ak.child(chain);
+                    for (i, a) in list.iter().enumerate() {
+                        let key = node.child(i as u32).signing_key();
+                        if address_of(&key).0 != *a {
+                            return Err(corrupt(
+                                &path,
+                                format!("address {} does not match the seed", Address(*a)),
+                            ));
+                        }
+                        keys.insert(Address(*a), key);
+                    }
+                }
+                account_key = Some(ak);
+            }
+            _ => return Err(corrupt(&path, "seed and account key disagree".into())),
+        }
+        self.keys = keys;
+        self.account_key = account_key;
+        self.secrets = Some(secrets);
+        Ok(())
+    }
+
+    /// Unlocks an encrypted wallet with `passphrase` for as long as this
+    /// value lives (nothing is written). A plain wallet is unlocked already.
     ///
-    /// Errors: [`WalletError::Io`] naming the path and the failed operation.
-    pub fn save(&self) -> Result<(), WalletError> {
-        let dir = self.ensure_dir()?;
+    /// Errors: [`WalletError::WrongPassphrase`]; [`WalletError::Corrupt`]
+    /// if the decrypted secrets do not match the addresses;
+    /// [`WalletError::Crypt`] for bad parameters.
+    pub fn unlock(&mut self, passphrase: &[u8]) -> Result<(), WalletError> {
+        let SecretBox::Sealed(sealed) = &self.stored.secrets else {
+            return Ok(());
+        };
+        if self.secrets.is_some() {
+            return Ok(());
+        }
+        let plain = crypt::open(sealed, passphrase, &MAGIC).map_err(|e| match e {
+            crypt::CryptError::WrongPassphrase => WalletError::WrongPassphrase {
+                path: self.path.clone(),
+            },
+            other => WalletError::Crypt(other.to_string()),
+        })?;
+        let secrets = encode::decode::<Secrets>(&plain, plain.len() as u64)
+            .map_err(|e| corrupt(&self.path, format!("decrypted secrets: {e}")))?;
+        self.install(secrets)?;
+        self.passphrase = Some(Zeroizing::new(passphrase.to_vec()));
+        Ok(())
+    }
+
+    /// Encrypts the secrets under `passphrase` (Argon2id at `cost`,
+    /// XChaCha20-Poly1305) and saves. The wallet stays unlocked in memory.
+    ///
+    /// Errors: [`WalletError::AlreadyEncrypted`], [`WalletError::NotExclusive`],
+    /// [`WalletError::Crypt`], and those of [`Wallets::save`].
+    pub fn encrypt(&mut self, passphrase: &[u8], cost: crypt::Cost) -> Result<(), WalletError> {
+        self.need_exclusive()?;
+        if self.is_encrypted() {
+            return Err(WalletError::AlreadyEncrypted {
+                path: self.path.clone(),
+            });
+        }
+        let secrets = self.secrets.as_ref().ok_or_else(|| self.locked())?;
+        let plain = Zeroizing::new(encode::encode(secrets));
+        let sealed = crypt::seal(&plain, passphrase, &MAGIC, cost)
+            .map_err(|e| WalletError::Crypt(e.to_string()))?;
+        let old = std::mem::replace(&mut self.stored.secrets, SecretBox::Sealed(sealed));
+        if let Err(e) = self.save() {
+            self.stored.secrets = old;
+            return Err(e);
+        }
+        self.passphrase = Some(Zeroizing::new(passphrase.to_vec()));
+        Ok(())
+    }
+
+    /// Gives this wallet the seed of `phrase` with BIP39 `passphrase` ("" for
+    /// none) and saves. Keys imported before stay. An encrypted wallet (one
+    /// of imported keys, migrated from version 1 and then encrypted) must be
+    /// unlocked first: the secrets are sealed again under its passphrase,
+    /// at the same cost, with a fresh salt and nonce.
+    ///
+    /// Errors: [`WalletError::HasSeed`], [`WalletError::Locked`] (an
+    /// encrypted wallet must be unlocked), [`WalletError::NotExclusive`],
+    /// and those of [`Wallets::save`].
+    pub fn set_seed(&mut self, phrase: &SeedPhrase, passphrase: &str) -> Result<(), WalletError> {
+        self.need_exclusive()?;
+        if self.account.is_some() {
+            return Err(WalletError::HasSeed {
+                path: self.path.clone(),
+            });
+        }
+        let old = self.secrets.as_ref().ok_or_else(|| self.locked())?;
+        let seed = phrase.to_seed(passphrase);
+        let secrets = Secrets {
+            seed: seed.to_vec(),
+            imported: old.imported.clone(),
+        };
+        let account_key = ExtendedKey::master(&seed[..]).derive(&ACCOUNT_PATH);
+        let boxed = self.seal_like_before(&secrets)?;
+        self.stored.account = account_key.public().to_bytes();
+        self.account = Some(account_key.public());
+        self.stored.secrets = boxed;
+        self.account_key = Some(account_key);
+        self.secrets = Some(secrets);
+        self.save()
+    }
+
+    /// The secrets boxed the same way as now: plain, or sealed under the
+    /// passphrase the wallet was unlocked with, at the same cost.
+    fn seal_like_before(&self, secrets: &Secrets) -> Result<SecretBox, WalletError> {
+        match (&self.stored.secrets, &self.passphrase) {
+            (SecretBox::Plain(_), _) => Ok(SecretBox::Plain(encode::encode(secrets))),
+            (SecretBox::Sealed(old), Some(pass)) => {
+                let plain = Zeroizing::new(encode::encode(secrets));
+                crypt::seal(&plain, pass, &MAGIC, old.cost)
+                    .map(SecretBox::Sealed)
+                    .map_err(|e| WalletError::Crypt(e.to_string()))
+            }
+            (SecretBox::Sealed(_), None) => Err(self.locked()),
+        }
+    }
+
+    /// Derives the next address on `chain` from the account's public key
+    /// (no passphrase needed) and saves the wallet. When unlocked, its
+    /// signing key is derived too.
+    ///
+    /// Errors: [`WalletError::NoSeed`], [`WalletError::Full`],
+    /// [`WalletError::NotExclusive`], and those of [`Wallets::save`].
+    pub fn new_address(&mut self, chain: Chain) -> Result<Address, WalletError> {
+        self.need_exclusive()?;
+        let account = self.account.clone().ok_or_else(|| WalletError::NoSeed {
+            path: self.path.clone(),
+        })?;
+        if self.len() >= MAX_KEYS {
+            return Err(WalletError::Full {
+                path: self.path.clone(),
+                what: format!("{MAX_KEYS} keys"),
+            });
+        }
+        let list = match chain {
+            Chain::Receive => &self.stored.receive,
+            Chain::Change => &self.stored.change,
+        };
+        let index = list.len() as u32;
+        let address = derive_address(&account, chain, index);
+        let key = self
+            .account_key
+            .as_ref()
+            .map(|ak| ak.child(chain.index()).child(index).signing_key());
+        match chain {
+            Chain::Receive => self.stored.receive.push(address.0),
+            Chain::Change => self.stored.change.push(address.0),
+        }
+        if let Err(e) = self.save() {
+            match chain {
+                Chain::Receive => self.stored.receive.pop(),
+                Chain::Change => self.stored.change.pop(),
+            };
+            return Err(e);
+        }
+        if let Some(key) = key {
+            self.keys.insert(address, key);
+        }
+        tracing::info!("new wallet address {address}");
+        Ok(address)
+    }
+
+    /// The next receive address, for tools and tests: takes the exclusive
+    /// lock if this wallet was not opened with it (reloading the file), and
+    /// gives a wallet without a seed a new random one, whose phrase is not
+    /// shown (`createwallet` shows it).
+    ///
+    /// Errors: as [`Wallets::open_exclusive`] and [`Wallets::new_address`];
+    /// [`WalletError::Locked`] for a locked wallet without a seed.
+    pub fn create_key(&mut self) -> Result<Address, WalletError> {
+        if self.lock.is_none() {
+            *self = Wallets::open_exclusive(&self.path)?;
+        }
+        if !self.has_seed() {
+            self.set_seed(&SeedPhrase::generate(12)?, "")?;
+        }
+        self.new_address(Chain::Receive)
+    }
+
+    /// Records the addresses `receive` and `change` hand out up to the
+    /// given counts (a restore found them used); derives what is missing
+    /// and saves.
+    ///
+    /// Errors: as [`Wallets::new_address`].
+    pub fn extend_to(&mut self, receive: u32, change: u32) -> Result<(), WalletError> {
+        while (self.stored.receive.len() as u32) < receive {
+            self.new_address(Chain::Receive)?;
+        }
+        while (self.stored.change.len() as u32) < change {
+            self.new_address(Chain::Change)?;
+        }
+        Ok(())
+    }
+
+    /// Records a payment this wallet made, spending `spent` whole coins of
+    /// its own (its inputs become locked), made at `now` (seconds since the
+    /// Unix epoch), and saves. A txid already pending is not added twice.
+    ///
+    /// Errors: [`WalletError::Full`], [`WalletError::NotExclusive`], and
+    /// those of [`Wallets::save`].
+    pub fn add_pending(
+        &mut self,
+        tx: Transaction,
+        spent: u64,
+        now: u64,
+    ) -> Result<(), WalletError> {
+        self.need_exclusive()?;
+        let txid = tx.txid();
+        if self.stored.pending.iter().any(|p| p.tx.txid() == txid) {
+            return Ok(());
+        }
+        if self.stored.pending.len() >= MAX_PENDING {
+            return Err(WalletError::Full {
+                path: self.path.clone(),
+                what: format!("{MAX_PENDING} pending payments"),
+            });
+        }
+        self.stored.pending.push(Pending {
+            tx,
+            spent,
+            created: now,
+        });
+        if let Err(e) = self.save() {
+            self.stored.pending.pop();
+            return Err(e);
+        }
+        Ok(())
+    }
+
+    /// Forgets the pending payments whose txids are in `txids` (mined,
+    /// conflicted or refused) and saves if any was pending.
+    ///
+    /// Errors: [`WalletError::NotExclusive`], those of [`Wallets::save`].
+    pub fn remove_pending(&mut self, txids: &[Txid]) -> Result<(), WalletError> {
+        self.need_exclusive()?;
+        let before = self.stored.pending.len();
+        self.stored
+            .pending
+            .retain(|p| !txids.contains(&p.tx.txid()));
+        if self.stored.pending.len() != before {
+            self.save()?;
+        }
+        Ok(())
+    }
+
+    /// Leaves the pending payments whose txids are in `txids` out of this
+    /// value without saving (for reads that must not write).
+    pub fn forget_pending_unsaved(&mut self, txids: &[Txid]) {
+        self.stored
+            .pending
+            .retain(|p| !txids.contains(&p.tx.txid()));
+    }
+
+    /// The pending payments, oldest first.
+    pub fn pending(&self) -> &[Pending] {
+        &self.stored.pending
+    }
+
+    /// Outpoints spent by pending payments: not to be spent again.
+    pub fn locked_outpoints(&self) -> BTreeSet<OutPoint> {
+        self.stored
+            .pending
+            .iter()
+            .flat_map(|p| p.tx.inputs.iter().map(|i| i.prev_out))
+            .collect()
+    }
+
+    /// Writes the wallet file atomically (module docs of [`file`](mod@file)):
+    /// a temporary file with mode 0600 in the same directory, synced,
+    /// renamed over the wallet file, then the directory synced. A version-1
+    /// file is first copied to `wallets.dat.v1-backup` (synced). The
+    /// temporary file is removed on failure.
+    ///
+    /// Errors: [`WalletError::NotExclusive`]; [`WalletError::Io`] naming the
+    /// path and the failed operation.
+    pub fn save(&mut self) -> Result<(), WalletError> {
+        self.need_exclusive()?;
+        let dir = ensure_dir(&self.path)?;
         let name = self
             .path
             .file_name()
@@ -285,11 +701,23 @@ impl Wallets {
                     io::Error::new(io::ErrorKind::InvalidInput, "path has no file name"),
                 )
             })?
-            .to_string_lossy();
+            .to_string_lossy()
+            .into_owned();
+        if self.from_v1 {
+            let old = Zeroizing::new(
+                fs::read(&self.path).map_err(|source| io_err("read", &self.path, source))?,
+            );
+            if let Some(backup) = v1_backup_name(&dir, &name, &old)? {
+                let tmp = dir.join(format!(".{name}.v1-backup.{}.tmp", std::process::id()));
+                write_synced(&tmp, &old)?;
+                fs::rename(&tmp, &backup).map_err(|source| io_err("rename", &tmp, source))?;
+                sync_dir(&dir)?;
+                tracing::info!("wallet format 1 backed up to {}", backup.display());
+            }
+        }
         let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
-        let mut bytes = file::serialize(&self.keys);
+        let bytes = Zeroizing::new(file::serialize(&self.stored));
         let written = write_synced(&tmp, &bytes);
-        wipe(&mut bytes);
         let result = written.and_then(|()| {
             fs::rename(&tmp, &self.path).map_err(|source| io_err("rename", &tmp, source))
         });
@@ -297,51 +725,189 @@ impl Wallets {
             let _ = fs::remove_file(&tmp);
         }
         result?;
-        File::open(&dir)
-            .and_then(|d| d.sync_all())
-            .map_err(|source| io_err("sync directory", &dir, source))
+        self.from_v1 = false;
+        sync_dir(&dir)
     }
 
-    /// Addresses of all keys, in creation order.
+    fn need_exclusive(&self) -> Result<(), WalletError> {
+        match self.lock {
+            Some(_) => Ok(()),
+            None => Err(WalletError::NotExclusive {
+                path: self.path.clone(),
+            }),
+        }
+    }
+
+    fn locked(&self) -> WalletError {
+        WalletError::Locked {
+            path: self.path.clone(),
+        }
+    }
+
+    /// Every address: imported keys, then receive, then change addresses,
+    /// each in creation order.
     pub fn addresses(&self) -> Vec<Address> {
-        self.keys.iter().map(address_of).collect()
+        let s = &self.stored;
+        s.imported
+            .iter()
+            .chain(&s.receive)
+            .chain(&s.change)
+            .map(|a| Address(*a))
+            .collect()
     }
 
-    /// The key whose address is `address`, if this wallet holds it.
+    /// The receive addresses handed out, index `i` at `i`.
+    pub fn receive_addresses(&self) -> Vec<Address> {
+        self.stored.receive.iter().map(|a| Address(*a)).collect()
+    }
+
+    /// The change addresses handed out, index `i` at `i`.
+    pub fn change_addresses(&self) -> Vec<Address> {
+        self.stored.change.iter().map(|a| Address(*a)).collect()
+    }
+
+    /// The imported keys' addresses.
+    pub fn imported_addresses(&self) -> Vec<Address> {
+        self.stored.imported.iter().map(|a| Address(*a)).collect()
+    }
+
+    /// The account's extended public key, when the wallet has a seed.
+    pub fn account(&self) -> Option<&ExtendedPublicKey> {
+        self.account.as_ref()
+    }
+
+    /// The key whose address is `address`, if this wallet holds it and is
+    /// unlocked.
     pub fn key(&self, address: &Address) -> Option<&SigningKey> {
-        self.index.get(address).and_then(|&i| self.keys.get(i))
+        self.keys.get(address)
     }
 
-    /// True if this wallet holds the key of `address`.
+    /// True if `address` is one of this wallet's.
     pub fn contains(&self, address: &Address) -> bool {
-        self.index.contains_key(address)
+        let a = &address.0;
+        self.stored.imported.contains(a)
+            || self.stored.receive.contains(a)
+            || self.stored.change.contains(a)
     }
 
-    /// Number of keys.
+    /// True when the wallet has a seed.
+    pub fn has_seed(&self) -> bool {
+        self.account.is_some()
+    }
+
+    /// True when the secrets are stored encrypted.
+    pub fn is_encrypted(&self) -> bool {
+        matches!(self.stored.secrets, SecretBox::Sealed(_))
+    }
+
+    /// True when the keys are available (plain, or encrypted and unlocked).
+    pub fn is_unlocked(&self) -> bool {
+        self.secrets.is_some()
+    }
+
+    /// Number of addresses.
     pub fn len(&self) -> usize {
-        self.keys.len()
+        let s = &self.stored;
+        s.imported.len() + s.receive.len() + s.change.len()
     }
 
-    /// True when the wallet holds no keys.
+    /// True when the wallet holds no addresses.
     pub fn is_empty(&self) -> bool {
-        self.keys.is_empty()
+        self.len() == 0
+    }
+
+    /// The backups of version-1 files kept next to the wallet
+    /// (`NAME.v1-backup`, `NAME.v1-backup.2`, …): they hold imported keys in
+    /// plain form, whether or not the wallet is encrypted now.
+    pub fn v1_backups(&self) -> Vec<PathBuf> {
+        let (Some(dir), Some(name)) = (self.path.parent(), self.path.file_name()) else {
+            return Vec::new();
+        };
+        let dir = if dir.as_os_str().is_empty() {
+            Path::new(".")
+        } else {
+            dir
+        };
+        let prefix = format!("{}.v1-backup", name.to_string_lossy());
+        let mut found: Vec<PathBuf> = fs::read_dir(dir)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter(|e| {
+                let n = e.file_name().to_string_lossy().into_owned();
+                n == prefix
+                    || n.strip_prefix(&format!("{prefix}."))
+                        .is_some_and(|k| k.parse::<u32>().is_ok())
+            })
+            .map(|e| e.path())
+            .collect();
+        found.sort();
+        found
     }
 
     /// The wallet file's path.
     pub fn path(&self) -> &Path {
         &self.path
     }
+}
 
-    /// Appends `key`; `Err` with a reason if its address is already held.
-    fn push(&mut self, key: SigningKey) -> Result<(), String> {
-        let address = address_of(&key);
-        if self.index.contains_key(&address) {
-            return Err(format!("key {} is a duplicate", self.keys.len()));
+/// The address at `index` on `chain` below the account key `account`.
+pub fn derive_address(account: &ExtendedPublicKey, chain: Chain, index: u32) -> Address {
+    // Non-hardened indexes below 2^31 always derive.
+    account
+        .child(chain.index())
+        .and_then(|c| c.child(index))
+        .map(|k| k.address())
+        .unwrap_or(Address([0; 20]))
+}
+
+/// Where to back up the version-1 file `name` whose bytes are `old`:
+/// `NAME.v1-backup`, or `NAME.v1-backup.2`, `.3`, … when that holds another
+/// version-1 file (one migrated before: never overwritten). `None` when a
+/// backup with these bytes exists already.
+///
+/// Errors: [`WalletError::Io`] if an existing backup cannot be read.
+fn v1_backup_name(dir: &Path, name: &str, old: &[u8]) -> Result<Option<PathBuf>, WalletError> {
+    for n in 1..=MAX_V1_BACKUPS {
+        let backup = match n {
+            1 => dir.join(format!("{name}.v1-backup")),
+            n => dir.join(format!("{name}.v1-backup.{n}")),
+        };
+        match fs::read(&backup).map(Zeroizing::new) {
+            Ok(bytes) if bytes.as_slice() == old => return Ok(None),
+            Ok(_) => continue,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Some(backup)),
+            Err(source) => return Err(io_err("read", &backup, source)),
         }
-        self.index.insert(address, self.keys.len());
-        self.keys.push(key);
-        Ok(())
     }
+    Err(io_err(
+        "back up",
+        &dir.join(name),
+        io::Error::other(format!("{MAX_V1_BACKUPS} version-1 backups exist already")),
+    ))
+}
+
+/// Most `.v1-backup` files kept next to a wallet.
+const MAX_V1_BACKUPS: u32 = 1000;
+
+/// The wallet file's directory, created with mode 0700 if missing.
+fn ensure_dir(path: &Path) -> Result<PathBuf, WalletError> {
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(&dir)
+        .map_err(|source| io_err("create directory", &dir, source))?;
+    Ok(dir)
+}
+
+fn sync_dir(dir: &Path) -> Result<(), WalletError> {
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|source| io_err("sync directory", dir, source))
 }
 
 fn io_err(op: &'static str, path: &Path, source: io::Error) -> WalletError {
@@ -360,290 +926,4 @@ fn corrupt(path: &Path, reason: String) -> WalletError {
 }
 
 #[cfg(test)]
-mod tests {
-    use std::fs::Permissions;
-
-    use super::file::{CHECKSUM_LEN, COUNT_LEN, HEADER_LEN};
-    use super::*;
-    use crate::core::hash::sha256d;
-
-    fn wallet_path(dir: &tempfile::TempDir) -> PathBuf {
-        dir.path().join("sub").join("wallet.dat")
-    }
-
-    fn dir_entries(dir: &Path) -> Vec<String> {
-        let mut v: Vec<String> = fs::read_dir(dir)
-            .unwrap()
-            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-            .collect();
-        v.sort();
-        v
-    }
-
-    /// A saved wallet of `n` keys; returns its path and addresses.
-    fn saved(dir: &tempfile::TempDir, n: usize) -> (PathBuf, Vec<Address>) {
-        let path = wallet_path(dir);
-        let mut w = Wallets::load(&path).unwrap();
-        let addrs: Vec<Address> = (0..n).map(|_| w.create_key().unwrap()).collect();
-        (path, addrs)
-    }
-
-    #[test]
-    fn missing_file_is_an_empty_wallet_and_is_not_created() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = wallet_path(&dir);
-        let w = Wallets::load(&path).unwrap();
-        assert!(w.is_empty());
-        assert!(w.addresses().is_empty());
-        assert!(!path.exists());
-    }
-
-    #[test]
-    fn keys_survive_reload_in_order() {
-        let dir = tempfile::tempdir().unwrap();
-        let (path, addrs) = saved(&dir, 3);
-        assert_eq!(addrs.len(), 3);
-        let w = Wallets::load(&path).unwrap();
-        assert_eq!(w.addresses(), addrs);
-        for a in &addrs {
-            assert!(w.contains(a));
-            let key = w.key(a).unwrap();
-            assert_eq!(address_of(key), *a);
-        }
-        assert!(!w.contains(&Address([7; 20])));
-        assert!(w.key(&Address([7; 20])).is_none());
-        // The file has exactly the documented length.
-        let len = fs::metadata(&path).unwrap().len();
-        assert_eq!(
-            len as usize,
-            HEADER_LEN + COUNT_LEN + 3 * SECRET_LEN + CHECKSUM_LEN
-        );
-    }
-
-    #[test]
-    fn file_layout_is_as_documented() {
-        let dir = tempfile::tempdir().unwrap();
-        let (path, _) = saved(&dir, 2);
-        let bytes = fs::read(&path).unwrap();
-        assert_eq!(&bytes[..8], b"SLEDWLLT");
-        assert_eq!(&bytes[8..12], &1u32.to_le_bytes());
-        assert_eq!(&bytes[12..20], &2u64.to_le_bytes());
-        let w = Wallets::load(&path).unwrap();
-        for (i, a) in w.addresses().iter().enumerate() {
-            let secret = &bytes[20 + 32 * i..52 + 32 * i];
-            assert_eq!(address_of(&SigningKey::from_slice(secret).unwrap()), *a);
-        }
-        let body = &bytes[..bytes.len() - 4];
-        assert_eq!(&bytes[bytes.len() - 4..], &sha256d(body).as_bytes()[..4]);
-    }
-
-    #[test]
-    fn file_and_new_directory_are_private() {
-        let dir = tempfile::tempdir().unwrap();
-        let (path, _) = saved(&dir, 1);
-        let mode = fs::metadata(&path).unwrap().permissions().mode() & 0o777;
-        assert_eq!(mode, 0o600);
-        let dmode = fs::metadata(path.parent().unwrap())
-            .unwrap()
-            .permissions()
-            .mode()
-            & 0o777;
-        assert_eq!(dmode & 0o077, 0);
-    }
-
-    #[test]
-    fn no_temporary_file_is_left_behind() {
-        let dir = tempfile::tempdir().unwrap();
-        let (path, _) = saved(&dir, 2);
-        assert_eq!(dir_entries(path.parent().unwrap()), vec!["wallet.dat"]);
-    }
-
-    #[test]
-    fn save_replaces_a_wider_mode_file_with_a_0600_one() {
-        let dir = tempfile::tempdir().unwrap();
-        let (path, _) = saved(&dir, 1);
-        fs::set_permissions(&path, Permissions::from_mode(0o644)).unwrap();
-        let mut w = Wallets::load(&path).unwrap();
-        w.create_key().unwrap();
-        let mode = fs::metadata(&path).unwrap().permissions().mode() & 0o777;
-        assert_eq!(mode, 0o600);
-    }
-
-    fn assert_load_fails_untouched(path: &Path, bytes: &[u8]) -> WalletError {
-        fs::write(path, bytes).unwrap();
-        let err = Wallets::load(path).unwrap_err();
-        assert!(
-            err.to_string().contains(&path.display().to_string()),
-            "error does not name the path: {err}"
-        );
-        assert_eq!(fs::read(path).unwrap(), bytes, "file was modified");
-        err
-    }
-
-    #[test]
-    fn every_flipped_byte_is_detected_and_file_left_untouched() {
-        let dir = tempfile::tempdir().unwrap();
-        let (path, _) = saved(&dir, 2);
-        let good = fs::read(&path).unwrap();
-        for i in 0..good.len() {
-            let mut bad = good.clone();
-            bad[i] ^= 0x01;
-            let err = assert_load_fails_untouched(&path, &bad);
-            if i < 8 {
-                assert!(matches!(err, WalletError::NotAWallet { .. }), "{err}");
-            } else {
-                assert!(matches!(err, WalletError::Corrupt { .. }), "{i}: {err}");
-            }
-        }
-    }
-
-    #[test]
-    fn truncation_is_detected_and_file_left_untouched() {
-        let dir = tempfile::tempdir().unwrap();
-        let (path, _) = saved(&dir, 2);
-        let good = fs::read(&path).unwrap();
-        for len in 0..good.len() {
-            let err = assert_load_fails_untouched(&path, &good[..len]);
-            assert!(matches!(err, WalletError::Corrupt { .. }), "{len}: {err}");
-        }
-    }
-
-    #[test]
-    fn garbage_and_other_formats_are_rejected() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("wallet.dat");
-        let err = assert_load_fails_untouched(&path, b"{\"keys\": []}\n");
-        assert!(matches!(err, WalletError::NotAWallet { .. }), "{err}");
-        let err = assert_load_fails_untouched(&path, &[0xa5; 300]);
-        assert!(matches!(err, WalletError::NotAWallet { .. }), "{err}");
-
-        // A well-formed file of a future version.
-        let mut v2 = MAGIC.to_vec();
-        v2.extend_from_slice(&2u32.to_le_bytes());
-        v2.extend_from_slice(&0u64.to_le_bytes());
-        let c = sha256d(&v2);
-        v2.extend_from_slice(&c.as_bytes()[..4]);
-        let err = assert_load_fails_untouched(&path, &v2);
-        assert!(
-            matches!(err, WalletError::UnsupportedVersion { version: 2, .. }),
-            "{err}"
-        );
-    }
-
-    fn with_checksum(mut body: Vec<u8>) -> Vec<u8> {
-        let c = sha256d(&body);
-        body.extend_from_slice(&c.as_bytes()[..4]);
-        body
-    }
-
-    #[test]
-    fn checksummed_but_inconsistent_contents_are_corrupt() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("wallet.dat");
-        let header = || {
-            let mut b = MAGIC.to_vec();
-            b.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
-            b
-        };
-        // Count says 5 keys, one present.
-        let mut b = header();
-        b.extend_from_slice(&5u64.to_le_bytes());
-        b.extend_from_slice(&[1; 32]);
-        let err = assert_load_fails_untouched(&path, &with_checksum(b));
-        assert!(matches!(err, WalletError::Corrupt { .. }), "{err}");
-        // A huge count must not allocate.
-        let mut b = header();
-        b.extend_from_slice(&u64::MAX.to_le_bytes());
-        let err = assert_load_fails_untouched(&path, &with_checksum(b));
-        assert!(matches!(err, WalletError::Corrupt { .. }), "{err}");
-        // Trailing bytes after the list.
-        let mut b = header();
-        b.extend_from_slice(&1u64.to_le_bytes());
-        b.extend_from_slice(&[1; 33]);
-        let err = assert_load_fails_untouched(&path, &with_checksum(b));
-        assert!(matches!(err, WalletError::Corrupt { .. }), "{err}");
-        // A zero scalar is not a key.
-        let mut b = header();
-        b.extend_from_slice(&1u64.to_le_bytes());
-        b.extend_from_slice(&[0; 32]);
-        let err = assert_load_fails_untouched(&path, &with_checksum(b));
-        assert!(
-            err.to_string().contains("not a valid P-256 scalar"),
-            "{err}"
-        );
-        // The same key twice.
-        let mut b = header();
-        b.extend_from_slice(&2u64.to_le_bytes());
-        b.extend_from_slice(&[1; 32]);
-        b.extend_from_slice(&[1; 32]);
-        let err = assert_load_fails_untouched(&path, &with_checksum(b));
-        assert!(err.to_string().contains("duplicate"), "{err}");
-    }
-
-    #[test]
-    fn unreadable_path_is_an_io_error() {
-        let dir = tempfile::tempdir().unwrap();
-        // A directory where the file should be.
-        let err = Wallets::load(dir.path()).unwrap_err();
-        assert!(matches!(err, WalletError::Io { .. }), "{err}");
-    }
-
-    #[test]
-    fn failed_save_leaves_wallet_unchanged() {
-        let dir = tempfile::tempdir().unwrap();
-        // The wallet path is an existing directory: rename must fail.
-        let path = dir.path().join("wallet.dat");
-        fs::create_dir(&path).unwrap();
-        fs::write(path.join("x"), b"x").unwrap();
-        let mut w = Wallets {
-            path: path.clone(),
-            keys: Vec::new(),
-            index: HashMap::new(),
-        };
-        let err = w.create_key().unwrap_err();
-        assert!(matches!(err, WalletError::Io { op: "rename", .. }), "{err}");
-        assert!(w.is_empty());
-        assert_eq!(dir_entries(dir.path()), vec!["wallet.dat"]);
-    }
-
-    #[test]
-    fn debug_output_shows_no_secrets() {
-        let dir = tempfile::tempdir().unwrap();
-        let (path, addrs) = saved(&dir, 2);
-        let w = Wallets::load(&path).unwrap();
-        let dbg = format!("{w:?} {:?}", w.key(&addrs[0]).unwrap());
-        for a in &addrs {
-            assert!(dbg.contains(&a.to_string()));
-            let secret = hex::encode(w.key(a).unwrap().to_bytes());
-            assert!(!dbg.contains(&secret));
-            assert!(!dbg.to_lowercase().contains(&secret[..16]));
-        }
-        let bytes = fs::read(&path).unwrap();
-        assert!(!dbg.contains(&format!("{:?}", &bytes[20..52])));
-    }
-
-    #[test]
-    fn generated_keys_differ_and_sign() {
-        let a = generate_key().unwrap();
-        let b = generate_key().unwrap();
-        assert_ne!(address_of(&a), address_of(&b));
-        let mut tx = crate::core::tx::Transaction {
-            version: 1,
-            inputs: vec![crate::core::tx::TxIn::unsigned(crate::core::OutPoint {
-                txid: crate::core::Txid(sha256d(b"x")),
-                vout: 0,
-            })],
-            outputs: vec![crate::core::TxOut {
-                value: 1,
-                pubkey_hash: [0; 20],
-            }],
-            coinbase_height: 0,
-        };
-        let spent = crate::core::TxOut {
-            value: 1,
-            pubkey_hash: address_of(&a).0,
-        };
-        tx.sign_input(0, &spent, &a).unwrap();
-        assert_eq!(hash160(&tx.inputs[0].pubkey), address_of(&a).0);
-    }
-}
+mod tests;

@@ -111,6 +111,7 @@ impl Node {
         let prefix = format!("Balance of {addr}: ");
         out.trim_end()
             .strip_prefix(&prefix)
+            .and_then(|n| n.split_whitespace().next())
             .and_then(|n| n.parse().ok())
             .unwrap_or_else(|| panic!("unexpected getbalance output {out:?}"))
     }

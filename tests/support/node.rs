@@ -24,12 +24,16 @@ pub struct Status {
 }
 
 impl Status {
-    /// Parses `height: H\ntip: HASH\nmempool: N\npeers: N`; `None` when a
-    /// field is missing or not a number.
+    /// Parses `height: H\ntip: HASH\nmempool: N ...\npeers: N` (the first
+    /// word after each name); `None` when a field is missing or not a
+    /// number.
     pub fn parse(text: &str) -> Option<Status> {
         let field = |name: &str| {
-            text.lines()
-                .find_map(|l| l.strip_prefix(name).map(|v| v.trim().to_string()))
+            text.lines().find_map(|l| {
+                l.strip_prefix(name)
+                    .and_then(|v| v.split_whitespace().next())
+                    .map(str::to_string)
+            })
         };
         Some(Status {
             height: field("height:")?.parse().ok()?,

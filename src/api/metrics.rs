@@ -1,0 +1,260 @@
+//! `GET /metrics`: the node's figures in the Prometheus text exposition
+//! format (OpenMetrics 1.0, which Prometheus scrapes natively), through
+//! the `prometheus-client` crate.
+//!
+//! | metric | type | labels | source |
+//! |---|---|---|---|
+//! | `sledchain_height` | gauge | | best chain tip height |
+//! | `sledchain_tip_age_seconds` | gauge | | now minus the tip's header time |
+//! | `sledchain_peers` | gauge | `direction` (`inbound`, `outbound`) | open connections |
+//! | `sledchain_mempool_transactions` | gauge | | transactions in the mempool |
+//! | `sledchain_mempool_bytes` | gauge | | their encoded bytes |
+//! | `sledchain_uptime_seconds` | gauge | | since the node started |
+//! | `sledchain_blocks_connected_total` | counter | | blocks that joined the best chain (node events) |
+//! | `sledchain_blocks_disconnected_total` | counter | | blocks that left it in a reorg |
+//! | `sledchain_reorgs_total` | counter | | branch switches |
+//! | `sledchain_transactions_confirmed_total` | counter | | transactions in connected blocks, coinbases included |
+//! | `sledchain_transactions_accepted_total` | counter | | transactions that entered the mempool |
+//! | `sledchain_http_requests_total` | counter | `route` (the matched route template, `unmatched` else), `status` | HTTP requests answered |
+//!
+//! Gauges are read when scraped; counters count from the node's start.
+
+use std::sync::Arc;
+
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::header;
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::registry::Registry;
+
+use super::{Api, ApiError};
+use crate::net::NodeEvent;
+
+/// Labels of `sledchain_peers`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct Direction {
+    /// `inbound` or `outbound`.
+    pub direction: String,
+}
+
+/// Labels of `sledchain_http_requests_total`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct HttpLabels {
+    /// The route template (`/api/tx/{txid}`), or `unmatched`.
+    pub route: String,
+    /// The answer's status code.
+    pub status: u16,
+}
+
+/// The node's metrics (module docs).
+pub struct Metrics {
+    registry: Registry,
+    height: Gauge,
+    tip_age: Gauge,
+    peers: Family<Direction, Gauge>,
+    mempool_txs: Gauge,
+    mempool_bytes: Gauge,
+    uptime: Gauge,
+    blocks_connected: Counter,
+    blocks_disconnected: Counter,
+    reorgs: Counter,
+    txs_confirmed: Counter,
+    txs_accepted: Counter,
+    http: Family<HttpLabels, Counter>,
+}
+
+impl Default for Metrics {
+    fn default() -> Metrics {
+        let mut m = Metrics {
+            registry: Registry::default(),
+            height: Gauge::default(),
+            tip_age: Gauge::default(),
+            peers: Family::default(),
+            mempool_txs: Gauge::default(),
+            mempool_bytes: Gauge::default(),
+            uptime: Gauge::default(),
+            blocks_connected: Counter::default(),
+            blocks_disconnected: Counter::default(),
+            reorgs: Counter::default(),
+            txs_confirmed: Counter::default(),
+            txs_accepted: Counter::default(),
+            http: Family::default(),
+        };
+        let r = &mut m.registry;
+        r.register(
+            "sledchain_height",
+            "Best chain tip height",
+            m.height.clone(),
+        );
+        r.register(
+            "sledchain_tip_age_seconds",
+            "Seconds since the tip's header time",
+            m.tip_age.clone(),
+        );
+        r.register("sledchain_peers", "Open peer connections", m.peers.clone());
+        r.register(
+            "sledchain_mempool_transactions",
+            "Transactions in the mempool",
+            m.mempool_txs.clone(),
+        );
+        r.register(
+            "sledchain_mempool_bytes",
+            "Encoded bytes of the mempool's transactions",
+            m.mempool_bytes.clone(),
+        );
+        r.register(
+            "sledchain_uptime_seconds",
+            "Seconds since the node started",
+            m.uptime.clone(),
+        );
+        r.register(
+            "sledchain_blocks_connected",
+            "Blocks that joined the best chain",
+            m.blocks_connected.clone(),
+        );
+        r.register(
+            "sledchain_blocks_disconnected",
+            "Blocks that left the best chain in a reorg",
+            m.blocks_disconnected.clone(),
+        );
+        r.register(
+            "sledchain_reorgs",
+            "Best chain branch switches",
+            m.reorgs.clone(),
+        );
+        r.register(
+            "sledchain_transactions_confirmed",
+            "Transactions in connected blocks, coinbases included",
+            m.txs_confirmed.clone(),
+        );
+        r.register(
+            "sledchain_transactions_accepted",
+            "Transactions that entered the mempool",
+            m.txs_accepted.clone(),
+        );
+        r.register(
+            "sledchain_http_requests",
+            "HTTP requests answered, by route and status",
+            m.http.clone(),
+        );
+        m
+    }
+}
+
+impl Metrics {
+    /// Counts one node event.
+    pub fn event(&self, e: &NodeEvent) {
+        match e {
+            NodeEvent::BlockConnected { tx_count, .. } => {
+                self.blocks_connected.inc();
+                self.txs_confirmed.inc_by(*tx_count as u64);
+            }
+            NodeEvent::BlockDisconnected { .. } => {
+                self.blocks_disconnected.inc();
+            }
+            NodeEvent::Reorg { .. } => {
+                self.reorgs.inc();
+            }
+            NodeEvent::TxAccepted { .. } => {
+                self.txs_accepted.inc();
+            }
+            _ => {}
+        }
+    }
+
+    /// Counts one HTTP answer.
+    pub fn request(&self, route: &str, status: u16) {
+        self.http
+            .get_or_create(&HttpLabels {
+                route: route.to_string(),
+                status,
+            })
+            .inc();
+    }
+}
+
+/// Counts the node's events into `metrics` until the node stops.
+pub fn count_events(api: &Api) {
+    let mut rx = api.node.subscribe();
+    let mut stop = api.node.shutdown();
+    let metrics = api.metrics.clone();
+    tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                _ = stop.changed() => return,
+                r = rx.recv() => match r {
+                    Ok(e) => metrics.event(&e),
+                    Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+                    Err(_) => return,
+                },
+            }
+        }
+    });
+}
+
+/// Middleware counting every answer by route template and status.
+pub async fn track(State(metrics): State<Arc<Metrics>>, req: Request, next: Next) -> Response {
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or("unmatched".to_string(), |m| m.as_str().to_string());
+    let resp = next.run(req).await;
+    metrics.request(&route, resp.status().as_u16());
+    resp
+}
+
+/// `GET /metrics`.
+///
+/// Errors: 500 reading the store; 503 when the node is stopping.
+pub async fn scrape(State(api): State<Api>) -> Result<Response, ApiError> {
+    let m = &api.metrics;
+    let store = api.node.store().clone();
+    let tip = super::blocking(move || {
+        let Some(tip) = store.tip_opt()? else {
+            return Ok(None);
+        };
+        let time = store.block(&tip.hash)?.map(|b| b.header.timestamp);
+        Ok(Some((tip.height, time)))
+    })
+    .await?;
+    let now = crate::core::params::now_secs();
+    if let Some((height, time)) = tip {
+        m.height.set(height as i64);
+        if let Some(t) = time {
+            m.tip_age.set(now.saturating_sub(u64::from(t)) as i64);
+        }
+    }
+    let (count, bytes) = api
+        .node
+        .query(|c| (c.mempool().len(), c.mempool().bytes()))
+        .await?;
+    m.mempool_txs.set(count as i64);
+    m.mempool_bytes.set(bytes as i64);
+    let peers = super::node::peers_list(&api).await?;
+    for dir in ["inbound", "outbound"] {
+        let n = peers.iter().filter(|p| p.direction == dir).count();
+        m.peers
+            .get_or_create(&Direction {
+                direction: dir.to_string(),
+            })
+            .set(n as i64);
+    }
+    let started = api.node.info().started;
+    m.uptime
+        .set((crate::net::reactor::now_ms().saturating_sub(started) / 1000) as i64);
+    let mut text = String::new();
+    prometheus_client::encoding::text::encode(&mut text, &m.registry)
+        .map_err(|e| ApiError::internal(format!("encoding metrics: {e}")))?;
+    Ok((
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        text,
+    )
+        .into_response())
+}
