@@ -103,8 +103,12 @@ impl ChainStore {
     /// status [`BlockStatus::Stored`]; its parent must be indexed. Returns the
     /// new index entry. Storing a known block again changes nothing.
     ///
-    /// Written at once, outside the chain-state cache, the block's bytes
-    /// and its index entry in one sled transaction.
+    /// Written outside the chain-state cache, the block's bytes and its
+    /// index entry in one sled transaction: a crash keeps both or neither.
+    /// Like every sled write it reaches the file at sled's next flush (every
+    /// 500 ms, and with every chain-state flush), so a kill -9 may lose the
+    /// blocks stored in the last moments: no flushed chain state refers to
+    /// them, and they are fetched from peers again.
     ///
     /// Errors: [`StoreError::MissingBlock`] when the parent is unknown.
     pub fn store_block(&self, block: &Block) -> Result<BlockMeta, StoreError> {
@@ -124,9 +128,10 @@ impl ChainStore {
             status: BlockStatus::Stored,
         };
         let (bytes, m) = (encode(block), encode(&meta));
-        // One small transaction: sled writes it out whole and at once (a
-        // plain insert may wait in its buffers for the next flush and be
-        // lost to a kill).
+        // One transaction, so the index never names a block whose bytes
+        // a crash lost. It sits in sled's log buffer until the next flush
+        // like any other write (sled 0.34 seals the batch, it does not
+        // write it out).
         (&self.blocks, &self.index)
             .transaction(|(b, i)| {
                 b.insert(hash.as_bytes(), bytes.as_slice())?;
