@@ -2,10 +2,19 @@
 //! every write to the chain state (the best-chain heights, the tip and the
 //! chain metadata, the UTXO set and its address index, undo data and the
 //! three explorer indexes) goes to an in-memory overlay of the sled trees,
-//! and reads go through it. [`StateDb::flush`] writes the overlay to sled in
-//! ONE atomic sled transaction across those trees, together with the tip it
-//! is valid for (Core's `DB_BEST_BLOCK`): sled then holds the chain state as
-//! of one block, whole, or the state of the flush before.
+//! and reads go through it. [`StateDb::flush`] writes the overlay to sled
+//! atomically, together with the tip it is valid for (Core's
+//! `DB_BEST_BLOCK`): sled then holds the chain state as of one block, whole,
+//! or the state of the flush before. A small flush is one sled transaction
+//! across those trees. A large one goes through a journal, because sled
+//! keeps every tree node one atomic step supersedes alive until the step
+//! ends (one transaction of a 32 MiB cache took a syncing node from 47 MB to
+//! 520 MB resident): the cache is first written to the `state_journal` tree
+//! in 1 MiB chunks and a commit mark made durable, then applied to the trees
+//! in batches of [`PIECE_ENTRIES`] entries, then the journal is removed. A
+//! crash before the mark leaves the state of the flush before (the open
+//! drops the chunks); after it, the open applies the journal again: every
+//! entry holds its key's final value, so applying it twice is harmless.
 //!
 //! An entry is *fresh* (Core's `FRESH`) when sled does not hold its key: a
 //! key created since the last flush. Removing a fresh entry drops it from
@@ -171,6 +180,11 @@ impl Overlay {
         self.bytes
     }
 
+    /// Number of cached entries.
+    fn entries(&self) -> usize {
+        self.maps.iter().map(BTreeMap::len).sum()
+    }
+
     /// True when nothing is cached.
     pub(super) fn is_empty(&self) -> bool {
         self.maps.iter().all(|m| m.is_empty())
@@ -195,12 +209,17 @@ impl Overlay {
 pub(super) struct StateDb {
     db: sled::Db,
     trees: [sled::Tree; SPACES],
+    journal: sled::Tree,
     overlay: RwLock<Overlay>,
     budget: AtomicU64,
     every_write: bool,
     record: Option<BestRecord>,
     flush_lock: Mutex<()>,
     flushes: AtomicU64,
+    /// Tests: a journaled flush stops (as a crash would) once its mark is
+    /// durable.
+    #[cfg(test)]
+    stop_after_mark: std::sync::atomic::AtomicBool,
 }
 
 /// Ordered merge of a sled scan with cached entries of the same range
@@ -260,15 +279,20 @@ impl StateDb {
         }
         let trees: [sled::Tree; SPACES] =
             trees.try_into().map_err(|_| corrupt("chain-state trees"))?;
+        let journal = db.open_tree(JOURNAL_TREE)?;
+        recover_journal(&journal, &trees)?;
         Ok(StateDb {
             db: db.clone(),
             trees,
+            journal,
             overlay: RwLock::new(Overlay::default()),
             budget: AtomicU64::new(DEFAULT_DBCACHE_MB << 20),
             every_write,
             record,
             flush_lock: Mutex::new(()),
             flushes: AtomicU64::new(0),
+            #[cfg(test)]
+            stop_after_mark: Default::default(),
         })
     }
 
@@ -388,8 +412,9 @@ impl StateDb {
         self.flushes.load(Ordering::Relaxed)
     }
 
-    /// Writes the cache to sled in one transaction across the chain-state
-    /// trees (module docs), makes it durable, and records the new tip in the
+    /// Writes the cache to sled atomically (one transaction, or through the
+    /// journal when it holds more than [`PIECE_ENTRIES`] entries; module
+    /// docs), makes it durable, and records the new tip in the
     /// best-block record (first as pending, then as flushed, so a crash at
     /// any point leaves a record the store passes at open). Returns false
     /// when there was nothing to write.
@@ -415,22 +440,11 @@ impl StateDb {
         }
         {
             let mut ov = self.write_lock();
-            let maps = &ov.maps;
-            let t = &self.trees;
-            (&t[0], &t[1], &t[2], &t[3], &t[4], &t[5], &t[6], &t[7])
-                .transaction(|(a, b, c, d, e, f, g, h)| {
-                    let trees: [&TransactionalTree; SPACES] = [a, b, c, d, e, f, g, h];
-                    for (map, tree) in maps.iter().zip(trees) {
-                        for (k, e) in map {
-                            match &e.value {
-                                Some(v) => _ = tree.insert(k.as_slice(), v.clone())?,
-                                None => _ = tree.remove(k.as_slice())?,
-                            }
-                        }
-                    }
-                    Ok::<_, ConflictableTransactionError<StoreError>>(())
-                })
-                .map_err(tx_err)?;
+            if ov.entries() <= PIECE_ENTRIES {
+                self.write_one_transaction(&ov)?;
+            } else {
+                self.write_journaled(&ov)?;
+            }
             *ov = Overlay::default();
         }
         self.flushes.fetch_add(1, Ordering::Relaxed);
@@ -450,6 +464,212 @@ impl StateDb {
         let meta: super::BlockMeta = crate::core::encode::decode(&v, 1024).map_err(corrupt)?;
         Ok(meta.height)
     }
+}
+
+impl StateDb {
+    /// A small flush: the cache in one sled transaction across the
+    /// chain-state trees.
+    fn write_one_transaction(&self, ov: &Overlay) -> Result<(), StoreError> {
+        let maps = &ov.maps;
+        let t = &self.trees;
+        (&t[0], &t[1], &t[2], &t[3], &t[4], &t[5], &t[6], &t[7])
+            .transaction(|(a, b, c, d, e, f, g, h)| {
+                let trees: [&TransactionalTree; SPACES] = [a, b, c, d, e, f, g, h];
+                for (map, tree) in maps.iter().zip(trees) {
+                    for (k, e) in map {
+                        match &e.value {
+                            Some(v) => _ = tree.insert(k.as_slice(), v.clone())?,
+                            None => _ = tree.remove(k.as_slice())?,
+                        }
+                    }
+                }
+                Ok::<_, ConflictableTransactionError<StoreError>>(())
+            })
+            .map_err(tx_err)?;
+        Ok(())
+    }
+
+    /// A large flush, atomic through a journal (module docs): the cache
+    /// written to the `state_journal` tree in chunks of [`CHUNK_BYTES`],
+    /// then its commit mark, made durable; then applied to the trees in
+    /// batches of [`PIECE_ENTRIES`] entries; then the journal removed. A
+    /// crash before the mark is durable leaves the previous state (the
+    /// chunks are dropped at open); after it, the open applies the journal
+    /// again ([`recover_journal`]). sled holds one batch's worth of
+    /// superseded tree nodes at a time, where one transaction of the whole
+    /// cache held them all until it ended.
+    fn write_journaled(&self, ov: &Overlay) -> Result<(), StoreError> {
+        self.journal.clear()?;
+        let mut chunks = 0u32;
+        let mut chunk = Vec::with_capacity(CHUNK_BYTES + 1024);
+        for (s, map) in ov.maps.iter().enumerate() {
+            for (k, e) in map {
+                encode_entry(&mut chunk, s as u8, k, e.value.as_deref());
+                if chunk.len() >= CHUNK_BYTES {
+                    self.journal.insert(chunk_key(chunks), chunk.as_slice())?;
+                    chunks += 1;
+                    chunk.clear();
+                }
+            }
+        }
+        if !chunk.is_empty() {
+            self.journal.insert(chunk_key(chunks), chunk.as_slice())?;
+            chunks += 1;
+        }
+        drop(chunk);
+        self.journal.insert(JOURNAL_MARK, &chunks.to_be_bytes())?;
+        self.db.flush()?;
+        #[cfg(test)]
+        if self.stop_after_mark.load(Ordering::Relaxed) {
+            return Err(corrupt("stopped after the journal mark (test)"));
+        }
+        for (s, map) in ov.maps.iter().enumerate() {
+            let mut batch = sled::Batch::default();
+            let mut n = 0;
+            for (k, e) in map {
+                match &e.value {
+                    Some(v) => batch.insert(k.as_slice(), v.clone()),
+                    None => batch.remove(k.as_slice()),
+                }
+                n += 1;
+                if n == PIECE_ENTRIES {
+                    self.trees[s].apply_batch(std::mem::take(&mut batch))?;
+                    n = 0;
+                }
+            }
+            if n > 0 {
+                self.trees[s].apply_batch(batch)?;
+            }
+        }
+        clear_journal(&self.journal, chunks)?;
+        Ok(())
+    }
+}
+
+/// The sled tree of the flush journal (module docs).
+const JOURNAL_TREE: &str = "state_journal";
+
+/// Key of the journal's commit mark: its value is the number of chunks
+/// (u32 big-endian). Chunk keys are `c` + chunk number (u32 big-endian).
+const JOURNAL_MARK: &[u8] = b"mark";
+
+/// Bytes of cache entries per journal chunk.
+const CHUNK_BYTES: usize = 1 << 20;
+
+/// Most cache entries a flush writes to sled in one atomic step (one
+/// transaction, or one batch of a journaled flush): bounds the tree nodes
+/// sled keeps alive while it runs. Measured on a node syncing 10,000
+/// 1-payment blocks with the default cache: peak RSS 92 MB at 256, 129 MB
+/// at 1,024, 315 MB at 4,096, 520 MB for one step of the whole cache.
+const PIECE_ENTRIES: usize = 256;
+
+fn chunk_key(n: u32) -> [u8; 5] {
+    let b = n.to_be_bytes();
+    [b'c', b[0], b[1], b[2], b[3]]
+}
+
+/// Appends one entry to a journal chunk: space (1 byte), key length (u32
+/// big-endian), key, 0 (removed) or 1 followed by value length (u32
+/// big-endian) and value.
+fn encode_entry(out: &mut Vec<u8>, space: u8, k: &[u8], v: Option<&[u8]>) {
+    out.push(space);
+    out.extend_from_slice(&(k.len() as u32).to_be_bytes());
+    out.extend_from_slice(k);
+    match v {
+        None => out.push(0),
+        Some(v) => {
+            out.push(1);
+            out.extend_from_slice(&(v.len() as u32).to_be_bytes());
+            out.extend_from_slice(v);
+        }
+    }
+}
+
+/// One journal entry: space, key, value (`None`: removed).
+type JournalEntry<'a> = (usize, &'a [u8], Option<&'a [u8]>);
+
+/// The entries of one journal chunk ([`encode_entry`]'s layout).
+///
+/// Errors: [`StoreError::Corrupt`] for a chunk that does not parse.
+fn decode_chunk(mut c: &[u8]) -> Result<Vec<JournalEntry<'_>>, StoreError> {
+    fn take<'a>(c: &mut &'a [u8], n: usize) -> Result<&'a [u8], StoreError> {
+        if c.len() < n {
+            return Err(corrupt("truncated chain-state journal chunk"));
+        }
+        let (a, b) = c.split_at(n);
+        *c = b;
+        Ok(a)
+    }
+    fn len(c: &mut &[u8]) -> Result<usize, StoreError> {
+        let b = take(c, 4)?;
+        Ok(u32::from_be_bytes([b[0], b[1], b[2], b[3]]) as usize)
+    }
+    let mut out = Vec::new();
+    while !c.is_empty() {
+        let space = take(&mut c, 1)?[0] as usize;
+        if space >= SPACES {
+            return Err(corrupt("chain-state journal names no tree"));
+        }
+        let n = len(&mut c)?;
+        let k = take(&mut c, n)?;
+        let v = match take(&mut c, 1)?[0] {
+            0 => None,
+            1 => {
+                let n = len(&mut c)?;
+                Some(take(&mut c, n)?)
+            }
+            _ => return Err(corrupt("bad chain-state journal entry")),
+        };
+        out.push((space, k, v));
+    }
+    Ok(out)
+}
+
+/// Removes the journal: its mark first, in the same batch as its chunks.
+fn clear_journal(journal: &sled::Tree, chunks: u32) -> Result<(), StoreError> {
+    let mut batch = sled::Batch::default();
+    batch.remove(JOURNAL_MARK);
+    for n in 0..chunks {
+        batch.remove(&chunk_key(n)[..]);
+    }
+    journal.apply_batch(batch)?;
+    Ok(())
+}
+
+/// At open: a journal with its commit mark is a flush that was durable but
+/// maybe not wholly applied to the trees: it is applied again (every entry
+/// is the final value of its key, so applying twice is harmless) and
+/// removed. Chunks without a mark are a flush a crash cut short: dropped,
+/// the trees hold the state of the flush before.
+///
+/// Errors: [`StoreError::Db`], [`StoreError::Corrupt`] for a journal that
+/// does not parse.
+fn recover_journal(journal: &sled::Tree, trees: &[sled::Tree; SPACES]) -> Result<(), StoreError> {
+    let Some(mark) = journal.get(JOURNAL_MARK)? else {
+        journal.clear()?;
+        return Ok(());
+    };
+    let chunks = <[u8; 4]>::try_from(mark.as_ref())
+        .map(u32::from_be_bytes)
+        .map_err(|_| corrupt("bad chain-state journal mark"))?;
+    for n in 0..chunks {
+        let chunk = journal
+            .get(chunk_key(n))?
+            .ok_or_else(|| corrupt(format!("chain-state journal lacks chunk {n}")))?;
+        let mut batches: [sled::Batch; SPACES] = Default::default();
+        for (s, k, v) in decode_chunk(&chunk)? {
+            match v {
+                Some(v) => batches[s].insert(k, v),
+                None => batches[s].remove(k),
+            }
+        }
+        for (tree, batch) in trees.iter().zip(batches) {
+            tree.apply_batch(batch)?;
+        }
+    }
+    clear_journal(journal, chunks)?;
+    journal.flush()?;
+    Ok(())
 }
 
 impl Drop for StateDb {
@@ -570,5 +790,78 @@ mod tests {
         assert!(s.flush().unwrap());
         assert_eq!(keys(s.scan_prefix(Space::Utxo, b"a").unwrap()), want);
         assert_eq!(s.tree(Space::Utxo).len(), 4);
+    }
+
+    /// A cache of more than [`PIECE_ENTRIES`] entries over a store at
+    /// `dir`, every key `k<n>` = `v<n>` in `Utxo` and a tip in `Meta`.
+    fn big_flush(s: &StateDb, tip: &[u8]) {
+        s.write(|w| {
+            for n in 0..(PIECE_ENTRIES * 3 + 7) {
+                w.set(Space::Utxo, format!("k{n:05}").as_bytes(), tip);
+            }
+            w.set(Space::Meta, b"t", tip);
+            Ok(())
+        })
+        .unwrap();
+    }
+
+    fn state_of(s: &StateDb) -> (usize, Option<IVec>, Option<IVec>) {
+        (
+            s.tree(Space::Utxo).len(),
+            s.tree(Space::Utxo).get(b"k00700").unwrap(),
+            s.tree(Space::Meta).get(b"t").unwrap(),
+        )
+    }
+
+    #[test]
+    fn a_journaled_flush_is_whole_after_a_crash_at_any_point() {
+        let dir = tempfile::tempdir().unwrap();
+        let open = || sled::Config::new().path(dir.path()).open().unwrap();
+        let first = (
+            PIECE_ENTRIES * 3 + 7,
+            Some(IVec::from(b"one")),
+            Some(IVec::from(b"one")),
+        );
+        {
+            let db = open();
+            let s = StateDb::open(&db, false, None).unwrap();
+            big_flush(&s, b"one");
+            assert!(s.flush().unwrap());
+            assert_eq!(state_of(&s), first);
+            assert!(s.journal.is_empty(), "journal removed after the flush");
+        }
+        // Cut short once its mark is durable, the trees half-written or not:
+        // the open applies the journal.
+        {
+            let db = open();
+            let s = StateDb::open(&db, false, None).unwrap();
+            big_flush(&s, b"two");
+            s.stop_after_mark.store(true, Ordering::Relaxed);
+            assert!(s.flush().is_err());
+            assert_eq!(state_of(&s), first, "trees not yet written");
+            drop(s); // its flush on drop stops at the same point
+            db.flush().unwrap();
+        }
+        {
+            let db = open();
+            let s = StateDb::open(&db, false, None).unwrap();
+            let two = Some(IVec::from(b"two"));
+            assert_eq!(state_of(&s), (first.0, two.clone(), two));
+            assert!(s.journal.is_empty());
+        }
+        // Chunks without a mark (a crash while the journal was written) are
+        // dropped: the state of the flush before stays.
+        {
+            let db = open();
+            let j = db.open_tree(JOURNAL_TREE).unwrap();
+            let mut chunk = Vec::new();
+            encode_entry(&mut chunk, Space::Meta as u8, b"t", Some(b"three"));
+            j.insert(chunk_key(0), chunk).unwrap();
+            db.flush().unwrap();
+        }
+        let db = open();
+        let s = StateDb::open(&db, false, None).unwrap();
+        assert_eq!(state_of(&s).2, Some(IVec::from(b"two")));
+        assert!(s.journal.is_empty());
     }
 }

@@ -32,7 +32,8 @@
 //! Everything else (`heights`, `meta`, `utxo`, `addr_utxo`, `undo` and the
 //! three explorer indexes, the *chain state*) is read and written through an
 //! in-memory cache (`cache.rs`, Bitcoin Core's `CCoinsViewCache`) and
-//! reaches sled in one atomic transaction across those trees, with the tip
+//! reaches sled in one atomic step (a transaction, or a journal for a large
+//! cache) across those trees, with the tip
 //! it is valid for (`meta` `b"tip"`, Core's `DB_BEST_BLOCK`), when the cache
 //! is flushed. So sled always holds the chain state of one block, whole;
 //! after a crash the node opens at that block and connects the stored
@@ -452,8 +453,8 @@ impl ChainStore {
         self.state.flushes()
     }
 
-    /// Writes the chain-state cache to sled in one atomic transaction with
-    /// its tip and records it (`cache.rs`). Returns false when the cache
+    /// Writes the chain-state cache to sled in one atomic step with its
+    /// tip and records it (`cache.rs`). Returns false when the cache
     /// was empty.
     ///
     /// Errors: [`StoreError::Db`], [`StoreError::Record`].
