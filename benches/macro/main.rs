@@ -41,6 +41,7 @@ mod limits;
 mod propagation;
 mod relay;
 mod sync;
+mod writemix;
 
 use harness::{Table, env};
 use support::genchain_bin;
@@ -50,6 +51,12 @@ fn main() -> Result<()> {
     // starting nodes for minutes has no place in the test suite.
     if !std::env::args().any(|a| a == "--bench") {
         eprintln!("macro benchmark: run it with `cargo bench --bench macro`");
+        return Ok(());
+    }
+    if std::env::var("BENCH_ONLY").is_ok_and(|v| v == "writemix") {
+        let mut table = Table::default();
+        writemix::run(&mut table)?;
+        table.finish(json!({ "writemix": env("BENCH_WRITEMIX_BLOCKS", 4000) }))?;
         return Ok(());
     }
     if !genchain_bin().exists() {
@@ -89,6 +96,7 @@ fn main() -> Result<()> {
     sync::empty(&mut table, root.path())?;
     balance::run(&mut table, root.path())?;
     hostile::run(&mut table, root.path())?;
+    writemix::run(&mut table)?;
     let params = json!({
         "blocks": env("BENCH_BLOCKS", 2000),
         "txs": env("BENCH_TXS", 3),

@@ -465,8 +465,23 @@ impl Ctx<'_> {
     /// Errors: the store cannot be opened (corrupt; locked: by the node on
     /// this port if its control socket answers, else by another command).
     pub fn open_store(&self) -> Result<ChainStore> {
+        self.open_store_with(ChainStore::open_waiting)
+    }
+
+    /// [`Ctx::open_store`] without refusing a damaged store
+    /// ([`ChainStore::open_for_repair`]): for `reindexutxo`.
+    ///
+    /// Errors: as [`Ctx::open_store`], but not for damage.
+    pub fn open_store_for_repair(&self) -> Result<ChainStore> {
+        self.open_store_with(ChainStore::open_for_repair)
+    }
+
+    fn open_store_with(
+        &self,
+        open: fn(&std::path::Path, u64, std::time::Duration) -> Result<ChainStore, StoreError>,
+    ) -> Result<ChainStore> {
         let cache = self.cli.cache_mb << 20;
-        match ChainStore::open_waiting(&self.paths.chain, cache, STORE_WAIT) {
+        match open(&self.paths.chain, cache, STORE_WAIT) {
             Ok(store) => Ok(store),
             Err(StoreError::Locked(path)) if control::is_running(&self.paths.control) => bail!(
                 "database {path} is held by the node running on port {}: retry the command (it asks the node while it runs)",

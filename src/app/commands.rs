@@ -169,7 +169,10 @@ pub fn reindexutxo(ctx: &Ctx) -> Result<()> {
         );
     }
     ctx.need_store()?;
-    let store = ctx.open_store()?;
+    // A damaged store (its chain state below the recorded tip) is what
+    // reindexutxo repairs: it opens without that check and records the tip
+    // it rebuilt.
+    let store = ctx.open_store_for_repair()?;
     store.tip()?;
     let (txs, outs) = store.reindex_utxo()?;
     super::out(format_args!(

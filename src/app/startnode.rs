@@ -86,6 +86,14 @@ pub struct NodeArgs {
     /// (with their descendants) leave for better-paying ones.
     #[arg(long, default_value_t = DEFAULT_MEMPOOL_MB)]
     pub mempool_mb: u64,
+    /// Size of the chain-state cache, in MiB: the UTXO set, undo data and
+    /// indexes changed since the last flush are held in memory and written
+    /// to the database in one atomic step when the cache passes this size,
+    /// every 60 s, when the node falls idle (the end of a sync) and at
+    /// shutdown. Larger flushes less often during a long sync; the node's
+    /// memory grows by about this much.
+    #[arg(long, default_value_t = crate::store::DEFAULT_DBCACHE_MB)]
+    pub dbcache: u64,
     /// Serve the HTTP API (and explorer) on this `HOST:PORT` (an IP or a
     /// host name), or `off`.
     /// Default: 127.0.0.1 on port `--port` + 5000 (3000 -> 8000), or
@@ -173,6 +181,9 @@ pub fn run(cli: &Cli, paths: &NodePaths, args: &NodeArgs) -> Result<()> {
     if args.mempool_mb == 0 {
         return Err(anyhow!("--mempool-mb must be at least 1"));
     }
+    if args.dbcache == 0 {
+        return Err(anyhow!("--dbcache must be at least 1"));
+    }
     std::fs::create_dir_all(&paths.dir)?;
     restrict_dir(&paths.dir);
     let dir = std::fs::canonicalize(&paths.dir).unwrap_or_else(|_| paths.dir.clone());
@@ -184,6 +195,7 @@ pub fn run(cli: &Cli, paths: &NodePaths, args: &NodeArgs) -> Result<()> {
         return Err(anyhow!("a node is already running on port {}", cli.port));
     }
     let store = ChainStore::open(&paths.chain, cli.cache_mb << 20)?;
+    store.set_dbcache(args.dbcache.saturating_mul(1 << 20));
     if let (Some(want), Some(have)) = (args.genesis, store.genesis_hash()?)
         && want != have
     {

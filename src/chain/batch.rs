@@ -7,9 +7,10 @@
 //! a [`ForkView`] at the tip moved forward block by block; the signatures
 //! of the whole run are then verified in one parallel pass (skipping those
 //! the [`SigCache`](crate::core::validation::SigCache) holds from mempool
-//! entry), and the run is written in one sled transaction
+//! entry), and the run is written in one step of the chain-state cache
 //! ([`ChainStore::connect_blocks`](crate::store::ChainStore::connect_blocks)):
-//! a crash leaves the store at a run boundary.
+//! readers see the whole run or none of it, and a crash leaves the chain
+//! state at a flush, with the blocks above it stored to replay.
 //!
 //! Everything else (a genesis, a block on a side branch, an orphan, a
 //! duplicate) and every run that breaks any rule goes through
@@ -32,7 +33,7 @@ use crate::store::Tip;
 use super::fork_view::ForkView;
 use super::{Chain, ChainEvent, PeerId};
 
-/// Most blocks connected in one run (one sled transaction): bounds the
+/// Most blocks connected in one run (one cache step): bounds the
 /// worker's time on one run, and so how long a control query waits, to a
 /// few tens of milliseconds.
 pub const MAX_RUN_BLOCKS: usize = 128;

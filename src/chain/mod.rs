@@ -172,9 +172,13 @@ pub struct Chain {
 impl Chain {
     /// Opens the chain in `store` (which may hold none yet: the first valid
     /// genesis handed to [`Chain::process_block`] then starts it) and
-    /// completes a reorg a crash interrupted, if any.
+    /// replays the stored blocks above its chain state: the blocks connected
+    /// after the last flush of the chain-state cache before a crash, and a
+    /// reorg a crash interrupted (Bitcoin Core's `ReplayBlocks`).
     ///
-    /// Errors: [`ChainError::Store`] reading the store; an invalid branch
+    /// Errors: [`ChainError::Store`] reading the store, or
+    /// [`StoreError::Damaged`] when the replay ends below the tip the
+    /// store's best-block record says was flushed; an invalid branch
     /// found while completing a reorg is marked invalid, reported as
     /// [`ChainEvent::InvalidBlock`] (no peer to blame) and not an error: the
     /// chain then ends on the most-work valid branch.
@@ -220,6 +224,9 @@ impl Chain {
                 chain.after_outcome(outcome, None, now, &mut events);
             }
         }
+        // A chain state found behind its best-block record was let open so
+        // the replay above could restore it: it must have.
+        chain.store.check_replayed()?;
         Ok((chain, events))
     }
 

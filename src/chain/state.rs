@@ -10,7 +10,8 @@
 //! A reorg never disconnects the best chain for a branch that fails: the
 //! branch is validated first against the UTXO set as of the fork point,
 //! built in memory ([`ForkView`]), and only a branch that validates whole is
-//! written, one block per sled transaction. An invalid branch costs its own
+//! written, in one step of the chain-state cache (`store/cache.rs`), so no
+//! reader sees a reorg half-done. An invalid branch costs its own
 //! length in validation, not the chain's.
 //!
 //! Driven by calls, not sockets: [`super::Chain::process_block`] hands it
@@ -276,25 +277,23 @@ impl ChainState {
     /// Switches the best chain to end at `new_tip` (stored, and winning by
     /// [`beats`]): validates the whole branch against the UTXO set as of
     /// the fork point first, in memory, and only then writes the
-    /// disconnects and connects (one sled transaction each). A branch that
+    /// disconnects and connects, in one step of the chain-state cache
+    /// ([`ChainStore::reorganize`]). A branch that
     /// fails leaves the best chain untouched; its first invalid block and
     /// the branch blocks above it are marked [`BlockStatus::Invalid`].
     fn reorg_to(&self, new_tip: BlockHash) -> Result<BlockOutcome, ChainError> {
         let (branch, fork) = self.branch_to(new_tip)?;
         let validated = self.validate_branch(&branch, &fork)?;
-        let mut disconnected = Vec::new();
-        while self.store.tip()?.hash != fork.hash {
-            disconnected.push(self.store.disconnect_tip()?);
-        }
-        let mut connected = Vec::with_capacity(validated.len());
-        for (block, spent) in validated {
-            self.store.connect_block(&block, &spent)?;
-            connected.push(block);
-        }
+        let writes: Vec<_> = validated
+            .iter()
+            .map(|(block, spent)| (block, spent.as_slice()))
+            .collect();
+        let (disconnected, tip) = self.store.reorganize(&fork.hash, &writes)?;
+        let connected = validated.into_iter().map(|(block, _)| block).collect();
         Ok(BlockOutcome::Reorged {
             disconnected,
             connected,
-            tip: self.store.tip()?,
+            tip,
         })
     }
 

@@ -213,17 +213,32 @@ impl JobReceiver {
     pub fn recv(&self) -> Result<Job, Stopped> {
         let mut s = self.shared.lock();
         loop {
-            while let Some(lane) = s.order.pop_front() {
-                s.current = Some(lane);
-                if let Some(job) = take(&mut s, lane) {
-                    return Ok(job);
-                }
-            }
-            if s.stop {
-                s.stop = false;
-                return Ok(Job::Stop);
+            if let Some(job) = next_job(&mut s) {
+                return Ok(job);
             }
             s = self.shared.ready.wait(s).unwrap_or_else(|e| e.into_inner());
+        }
+    }
+
+    /// As [`JobReceiver::recv`], but waits at most `timeout`: `None` when
+    /// no job came in that time (the worker is idle).
+    pub fn recv_timeout(&self, timeout: std::time::Duration) -> Option<Job> {
+        let deadline = std::time::Instant::now() + timeout;
+        let mut s = self.shared.lock();
+        loop {
+            if let Some(job) = next_job(&mut s) {
+                return Some(job);
+            }
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            if left.is_zero() {
+                return None;
+            }
+            s = self
+                .shared
+                .ready
+                .wait_timeout(s, left)
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
         }
     }
 
@@ -244,6 +259,22 @@ impl JobReceiver {
         }
         take(&mut s, lane).ok_or(Empty)
     }
+}
+
+/// The next job from the next lane in turn, or [`Job::Stop`] once asked
+/// for and every lane is empty; `None` when there is none yet.
+fn next_job(s: &mut State) -> Option<Job> {
+    while let Some(lane) = s.order.pop_front() {
+        s.current = Some(lane);
+        if let Some(job) = take(s, lane) {
+            return Some(job);
+        }
+    }
+    if s.stop {
+        s.stop = false;
+        return Some(Job::Stop);
+    }
+    None
 }
 
 /// Takes the front job of `lane` (not in `order`), putting the lane back
@@ -284,6 +315,17 @@ mod tests {
             Job::Block(b, from) => (b.height, from),
             _ => panic!("not a block"),
         }
+    }
+
+    #[test]
+    fn recv_timeout_is_none_when_idle_and_takes_what_waits() {
+        let (tx, rx) = channel();
+        let wait = std::time::Duration::from_millis(20);
+        assert!(rx.recv_timeout(wait).is_none(), "a job from an empty queue");
+        tx.send(Job::Block(block(4), None)).unwrap();
+        assert_eq!(height(rx.recv_timeout(wait).expect("the job")), (4, None));
+        tx.send(Job::Stop).unwrap();
+        assert!(matches!(rx.recv_timeout(wait), Some(Job::Stop)));
     }
 
     #[test]

@@ -83,7 +83,21 @@ pub fn run(
     };
     // A job taken from the queue while gathering blocks, run next.
     let mut next: Option<Job> = None;
-    while let Some(job) = next.take().or_else(|| jobs.recv().ok()) {
+    loop {
+        let job = match next.take() {
+            Some(job) => job,
+            None => match jobs.recv_timeout(IDLE_FLUSH) {
+                Some(job) => job,
+                None => {
+                    // Idle (a sync ended, or between blocks): write the
+                    // chain-state cache out while nothing waits.
+                    if let Err(e) = chain.store().flush_state() {
+                        warn!("could not flush the chain state: {e}");
+                    }
+                    continue;
+                }
+            },
+        };
         match job {
             Job::Block(block, from) => {
                 let (batch, after) = gather_blocks((block, from), &jobs);
@@ -141,6 +155,12 @@ pub fn run(
     }
     chain
 }
+
+/// How long the worker waits with nothing queued before it flushes the
+/// chain-state cache (`store/cache.rs`): long enough that a sync's next
+/// blocks arrive first, short enough that a synced node's state is on disk
+/// a moment after each block.
+const IDLE_FLUSH: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// Most bytes of blocks handed to [`Chain::process_blocks`] at once.
 const BATCH_BYTES: u64 = 16 << 20;

@@ -2,13 +2,12 @@
 //! metadata (genesis, difficulty): trees `blocks`, `index`, `heights`, `meta`.
 
 use sled::Transactional;
-use sled::transaction::ConflictableTransactionError;
 
 use super::txindex::IndexDelta;
 use super::utxo::UtxoDelta;
 use super::{
-    BlockMeta, BlockStatus, ChainStore, DIFFICULTY, GENESIS, StoreError, TIP, Tip, VALUE_LIMIT,
-    corrupt, hash_from, tx_err,
+    BlockMeta, BlockStatus, ChainStore, DIFFICULTY, GENESIS, Space, StoreError, TIP, Tip,
+    VALUE_LIMIT, corrupt, hash_from, tx_err,
 };
 use crate::core::block::{Block, block_work};
 use crate::core::encode::{decode, encode};
@@ -19,12 +18,18 @@ use crate::core::tx::TxOut;
 impl ChainStore {
     /// Hash of the genesis block, `None` before a chain exists.
     pub fn genesis_hash(&self) -> Result<Option<BlockHash>, StoreError> {
-        self.meta.get(GENESIS)?.map(|v| hash_from(&v)).transpose()
+        self.state
+            .get(Space::Meta, GENESIS)?
+            .map(|v| hash_from(&v))
+            .transpose()
     }
 
     /// Chain parameters read from genesis. Errors: [`StoreError::NoChain`].
     pub fn params(&self) -> Result<ChainParams, StoreError> {
-        let v = self.meta.get(DIFFICULTY)?.ok_or(StoreError::NoChain)?;
+        let v = self
+            .state
+            .get(Space::Meta, DIFFICULTY)?
+            .ok_or(StoreError::NoChain)?;
         let a: [u8; 4] = v.as_ref().try_into().map_err(|_| corrupt("difficulty"))?;
         Ok(ChainParams {
             difficulty: u32::from_be_bytes(a),
@@ -33,7 +38,10 @@ impl ChainStore {
 
     /// The best chain's tip. Errors: [`StoreError::NoChain`].
     pub fn tip(&self) -> Result<Tip, StoreError> {
-        let hash = self.meta.get(TIP)?.ok_or(StoreError::NoChain)?;
+        let hash = self
+            .state
+            .get(Space::Meta, TIP)?
+            .ok_or(StoreError::NoChain)?;
         let hash = hash_from(&hash)?;
         let meta = self
             .block_meta(&hash)?
@@ -77,8 +85,8 @@ impl ChainStore {
 
     /// Best-chain block hash at `height`.
     pub fn hash_at(&self, height: u64) -> Result<Option<BlockHash>, StoreError> {
-        self.heights
-            .get(height.to_be_bytes())?
+        self.state
+            .get(Space::Heights, &height.to_be_bytes())?
             .map(|v| hash_from(&v))
             .transpose()
     }
@@ -94,6 +102,13 @@ impl ChainStore {
     /// Stores a block (already sanity-checked) that is not connected, with
     /// status [`BlockStatus::Stored`]; its parent must be indexed. Returns the
     /// new index entry. Storing a known block again changes nothing.
+    ///
+    /// Written outside the chain-state cache, the block's bytes and its
+    /// index entry in one sled transaction: a crash keeps both or neither.
+    /// Like every sled write it reaches the file at sled's next flush (every
+    /// 500 ms, and with every chain-state flush), so a kill -9 may lose the
+    /// blocks stored in the last moments: no flushed chain state refers to
+    /// them, and they are fetched from peers again.
     ///
     /// Errors: [`StoreError::MissingBlock`] when the parent is unknown.
     pub fn store_block(&self, block: &Block) -> Result<BlockMeta, StoreError> {
@@ -112,8 +127,11 @@ impl ChainStore {
                 .saturating_add(block_work(block.header.bits)),
             status: BlockStatus::Stored,
         };
-        let bytes = encode(block);
-        let m = encode(&meta);
+        let (bytes, m) = (encode(block), encode(&meta));
+        // One transaction, so the index never names a block whose bytes
+        // a crash lost. It sits in sled's log buffer until the next flush
+        // like any other write (sled 0.34 seals the batch, it does not
+        // write it out).
         (&self.blocks, &self.index)
             .transaction(|(b, i)| {
                 b.insert(hash.as_bytes(), bytes.as_slice())?;
@@ -168,7 +186,7 @@ impl ChainStore {
 
     /// Creates the chain from its genesis block: stores it, indexes it, makes
     /// it the tip, records the difficulty (its `bits`) and adds its outputs
-    /// to the UTXO set, all in one transaction.
+    /// to the UTXO set; the chain state is flushed at once.
     ///
     /// Errors: [`StoreError::ChainExists`].
     pub fn init_genesis(&self, genesis: &Block) -> Result<(), StoreError> {
@@ -182,39 +200,37 @@ impl ChainStore {
             chain_work: block_work(genesis.header.bits),
             status: BlockStatus::Valid,
         };
-        let bytes = encode(genesis);
-        let m = encode(&meta);
         let bits = genesis.header.bits.to_be_bytes();
         let delta = UtxoDelta::of(genesis, &[])?;
         let index = IndexDelta::of(genesis, &[])?;
-        self.chain_trees()
-            .transaction(|(b, i, h, meta_t, u, a, un, ti, ah, sb)| {
-                if meta_t.get(GENESIS)?.is_some() {
-                    return Err(ConflictableTransactionError::Abort(StoreError::ChainExists));
-                }
-                b.insert(hash.as_bytes(), bytes.as_slice())?;
-                i.insert(hash.as_bytes(), m.as_slice())?;
-                h.insert(&0u64.to_be_bytes()[..], hash.as_bytes())?;
-                meta_t.insert(GENESIS, hash.as_bytes())?;
-                meta_t.insert(DIFFICULTY, &bits[..])?;
-                meta_t.insert(TIP, hash.as_bytes())?;
-                delta.apply(true, u, a)?;
-                index.apply(true, [ti, ah, sb])?;
-                IndexDelta::mark_indexed(meta_t)?;
-                un.insert(hash.as_bytes(), encode(&Vec::<TxOut>::new()))?;
-                Ok(())
-            })
-            .map_err(tx_err)
+        self.blocks.insert(hash.as_bytes(), encode(genesis))?;
+        self.index.insert(hash.as_bytes(), encode(&meta))?;
+        self.state.write(|w| {
+            if w.get(Space::Meta, GENESIS)?.is_some() {
+                return Err(StoreError::ChainExists);
+            }
+            w.create(Space::Heights, &0u64.to_be_bytes(), hash.as_bytes());
+            w.set(Space::Meta, GENESIS, hash.as_bytes());
+            w.set(Space::Meta, DIFFICULTY, &bits);
+            w.set(Space::Meta, TIP, hash.as_bytes());
+            delta.apply(true, w);
+            index.apply(true, w);
+            IndexDelta::mark_indexed(w);
+            w.create(Space::Undo, hash.as_bytes(), &encode(&Vec::<TxOut>::new()));
+            Ok(())
+        })?;
+        self.state.flush()?;
+        Ok(())
     }
 
     /// Walks the best chain from the tip back to genesis by
     /// `prev_block_hash`. Yields `Err` (and then stops) on a missing or
     /// undecodable block, never panics.
     pub fn iter(&self) -> BlockIter<'_> {
-        let next = match self.meta.get(TIP) {
+        let next = match self.state.get(Space::Meta, TIP) {
             Ok(Some(v)) => hash_from(&v).map(Some),
             Ok(None) => Ok(None),
-            Err(e) => Err(StoreError::Db(e)),
+            Err(e) => Err(e),
         };
         BlockIter {
             store: self,

@@ -18,7 +18,7 @@
 use rayon::prelude::*;
 
 use super::txindex::{INDEXED, IndexDelta};
-use super::{ChainStore, StoreError, corrupt};
+use super::{ChainStore, Space, StoreError, corrupt};
 use crate::core::hash::BlockHash;
 
 /// Blocks read, indexed and compared in parallel at once: bounds the
@@ -39,8 +39,11 @@ impl ChainStore {
     /// is missing or a height has no block, [`StoreError::MissingBlock`],
     /// [`StoreError::Db`].
     pub fn rebuild_indexes(&self) -> Result<u64, StoreError> {
+        // Runs on the trees themselves: the cache is written out first.
+        self.state.flush()?;
+        let meta = self.state.tree(Space::Meta);
         if self.tip_opt()?.is_none() {
-            self.meta.remove(INDEXED)?;
+            meta.remove(INDEXED)?;
             for t in self.index_trees() {
                 t.clear()?;
             }
@@ -72,7 +75,7 @@ impl ChainStore {
             }
         }
         if !marked {
-            self.meta.insert(INDEXED, &[1u8][..])?;
+            meta.insert(INDEXED, &[1u8][..])?;
             wrote = true;
         }
         if wrote {
@@ -95,13 +98,17 @@ impl ChainStore {
 
     /// The three index trees, in [`IndexDelta`] order.
     fn index_trees(&self) -> [&sled::Tree; 3] {
-        [&self.tx_index, &self.addr_history, &self.spent_by]
+        [
+            self.state.tree(Space::TxIndex),
+            self.state.tree(Space::AddrHistory),
+            self.state.tree(Space::SpentBy),
+        ]
     }
 
     /// Removes the complete mark before a first write.
     fn unmark(&self, marked: &mut bool) -> Result<(), StoreError> {
         if *marked {
-            self.meta.remove(INDEXED)?;
+            self.state.tree(Space::Meta).remove(INDEXED)?;
             *marked = false;
         }
         Ok(())
@@ -246,11 +253,12 @@ mod tests {
         let (store, b1) = chain();
         let before = dump(&store);
         let txid = b1.transactions[1].txid();
-        store.tx_index.remove(txid.as_bytes()).unwrap();
-        let (k, _) = store.addr_history.first().unwrap().unwrap();
-        store.addr_history.insert(k, &[9u8; 3][..]).unwrap();
-        store.spent_by.insert([7u8; 36], &[7u8; 36][..]).unwrap();
-        store.tx_index.insert([8u8; 32], &[8u8; 36][..]).unwrap();
+        let [tx_index, addr_history, spent_by] = store.index_trees();
+        tx_index.remove(txid.as_bytes()).unwrap();
+        let (k, _) = addr_history.first().unwrap().unwrap();
+        addr_history.insert(k, &[9u8; 3][..]).unwrap();
+        spent_by.insert([7u8; 36], &[7u8; 36][..]).unwrap();
+        tx_index.insert([8u8; 32], &[8u8; 36][..]).unwrap();
         assert_ne!(dump(&store), before);
         assert_eq!(store.rebuild_indexes().unwrap(), 2);
         assert_eq!(dump(&store), before);
@@ -261,7 +269,7 @@ mod tests {
     #[test]
     fn an_unmarked_store_is_marked_after_a_rebuild() {
         let (store, _) = chain();
-        store.meta.remove(INDEXED).unwrap();
+        store.state.tree(Space::Meta).remove(INDEXED).unwrap();
         store.ensure_indexes().unwrap();
         assert!(store.indexes_complete().unwrap());
     }
@@ -269,9 +277,10 @@ mod tests {
     #[test]
     fn a_store_without_chain_has_empty_unmarked_indexes() {
         let store = ChainStore::temporary().expect("store");
-        store.tx_index.insert([8u8; 32], &[8u8; 36][..]).unwrap();
+        let tx_index = store.state.tree(Space::TxIndex);
+        tx_index.insert([8u8; 32], &[8u8; 36][..]).unwrap();
         assert_eq!(store.rebuild_indexes().unwrap(), 0);
-        assert!(store.tx_index.is_empty());
+        assert!(tx_index.is_empty());
         assert!(!store.indexes_complete().unwrap());
     }
 }

@@ -26,15 +26,28 @@
 //! spends an output without scanning the chain; `meta` key `b"indexed"`
 //! says they are complete, and a store without it has them rebuilt at open.
 //!
-//! Connecting or disconnecting a block is one sled transaction across
-//! `blocks`, `index`, `heights`, `meta`, `utxo`, `addr_utxo`, `undo` and
-//! the three index trees:
-//! it commits whole or not at all, so a crash leaves the UTXO set in step
-//! with the tip.
+//! Blocks are written once: a block's bytes and its `index` entry are
+//! stored when it is accepted (or connected, for a block first seen
+//! extending the tip), outside the chain state, and never rewritten.
+//! Everything else (`heights`, `meta`, `utxo`, `addr_utxo`, `undo` and the
+//! three explorer indexes, the *chain state*) is read and written through an
+//! in-memory cache (`cache.rs`, Bitcoin Core's `CCoinsViewCache`) and
+//! reaches sled in one atomic step (a transaction, or a journal for a large
+//! cache) across those trees, with the tip
+//! it is valid for (`meta` `b"tip"`, Core's `DB_BEST_BLOCK`), when the cache
+//! is flushed. So sled always holds the chain state of one block, whole;
+//! after a crash the node opens at that block and connects the stored
+//! blocks above it again (`chain/state.rs`, `activate_best_chain`).
+//!
+//! Beside the sled directory, `chain.best` (`record.rs`) records the tip of
+//! the last flush; a database whose chain state is not at or above it lost
+//! data, and [`ChainStore::open`] refuses it ([`StoreError::Damaged`]).
 //!
 //! | file | what |
 //! |---|---|
-//! | `mod.rs` | [`ChainStore`], opening and flushing, [`StoreError`], the record types |
+//! | `mod.rs` | [`ChainStore`], opening and flushing, the best-block check, [`StoreError`], the record types |
+//! | `cache.rs` | the chain-state cache and its atomic flush |
+//! | `record.rs` | the best-block record file |
 //! | `index.rs` | blocks, block index, best-chain heights, tip, genesis and chain metadata |
 //! | `utxo.rs` | UTXO set, address index, undo data, connect/disconnect |
 //! | `reindex.rs` | the UTXO set rebuilt from the blocks (parallel reads, only the difference written) |
@@ -50,15 +63,21 @@ use sled::transaction::TransactionError;
 use crate::core::hash::{BlockHash, Hash256};
 use crate::core::params::MAX_BLOCK_SIZE;
 
+mod cache;
 mod index;
 mod index_rebuild;
 mod peers;
+mod record;
 mod reindex;
 mod txindex;
 mod utxo;
 
+pub use cache::{DEFAULT_DBCACHE_MB, FLUSH_INTERVAL};
 pub use index::BlockIter;
+pub use record::{BestRecord, Recorded};
 pub use txindex::HistoryEntry;
+
+use cache::Space;
 
 /// Errors from the chain store.
 #[derive(Debug, thiserror::Error)]
@@ -81,6 +100,16 @@ pub enum StoreError {
     /// The block is not in the store.
     #[error("block {0} not found")]
     MissingBlock(BlockHash),
+    /// The database lost data: its chain state is not at (or above) the
+    /// tip the best-block record says was flushed (`record.rs`), or sled
+    /// found its files corrupt. The node refuses to start on it.
+    #[error(
+        "database is damaged: {0}. The node will not start on it: run `node reindexutxo` to rebuild the chain state from the blocks it still holds (the node then fetches the rest from its peers), or stop the node, delete its data directory and resync"
+    )]
+    Damaged(String),
+    /// The best-block record could not be read or written.
+    #[error("best-block record {0}")]
+    Record(String),
     /// Asked to connect a block that does not extend the tip.
     #[error("block {block} does not extend the tip {tip}")]
     NotOnTip {
@@ -150,15 +179,9 @@ pub struct ChainStore {
     db: sled::Db,
     blocks: sled::Tree,
     index: sled::Tree,
-    heights: sled::Tree,
-    meta: sled::Tree,
-    utxo: sled::Tree,
-    addr_utxo: sled::Tree,
-    undo: sled::Tree,
     peers: sled::Tree,
-    tx_index: sled::Tree,
-    addr_history: sled::Tree,
-    spent_by: sled::Tree,
+    /// The chain-state trees behind their cache (`cache.rs`).
+    state: std::sync::Arc<cache::StateDb>,
     /// Blocks disconnected through this store (all clones) since opened.
     disconnects: std::sync::Arc<std::sync::atomic::AtomicU64>,
 }
@@ -186,11 +209,14 @@ fn tx_err(e: TransactionError<StoreError>) -> StoreError {
 
 impl ChainStore {
     /// Opens (creating if needed) the store at `path` with a page cache of
-    /// `cache_bytes`, building the explorer indexes first if a chain exists
-    /// without them.
+    /// `cache_bytes`, checks its chain state against the best-block record
+    /// (`record.rs`), and builds the explorer indexes first if a chain
+    /// exists without them.
     ///
     /// Errors: [`StoreError::Locked`] when another process holds it,
-    /// [`StoreError::Db`] otherwise.
+    /// [`StoreError::Damaged`] when the chain state is below or beside the
+    /// recorded tip (or sled finds its files corrupt), [`StoreError::Db`]
+    /// otherwise.
     pub fn open(path: &Path, cache_bytes: u64) -> Result<ChainStore, StoreError> {
         // A process that just closed the database (a CLI command, a node
         // that is exiting) may hold its lock for a moment: retry briefly.
@@ -209,6 +235,23 @@ impl ChainStore {
         cache_bytes: u64,
         wait: std::time::Duration,
     ) -> Result<ChainStore, StoreError> {
+        let store = Self::open_for_repair(path, cache_bytes, wait)?;
+        store.check_best_record()?;
+        store.ensure_indexes()?;
+        Ok(store)
+    }
+
+    /// [`ChainStore::open_waiting`] without the best-block check or the
+    /// index build: for `reindexutxo` (which repairs a damaged store and
+    /// records its tip again) and `checkchain` (which reports the damage).
+    ///
+    /// Errors: as [`ChainStore::open_waiting`], never
+    /// [`StoreError::Damaged`] for a record mismatch.
+    pub fn open_for_repair(
+        path: &Path,
+        cache_bytes: u64,
+        wait: std::time::Duration,
+    ) -> Result<ChainStore, StoreError> {
         if let Some(parent) = path.parent() {
             std::fs::create_dir_all(parent).map_err(|e| StoreError::Db(e.into()))?;
         }
@@ -223,32 +266,29 @@ impl ChainStore {
                 other => break other?,
             }
         };
-        let store = Self::from_db(db)?;
-        store.ensure_indexes()?;
-        Ok(store)
+        Self::from_db(db, Some(BestRecord::beside(path)), false)
     }
 
-    fn from_db(db: sled::Db) -> Result<ChainStore, StoreError> {
+    fn from_db(
+        db: sled::Db,
+        record: Option<BestRecord>,
+        every_write: bool,
+    ) -> Result<ChainStore, StoreError> {
+        let state = cache::StateDb::open(&db, every_write, record)?;
         Ok(ChainStore {
             blocks: db.open_tree("blocks")?,
             index: db.open_tree("index")?,
-            heights: db.open_tree("heights")?,
-            meta: db.open_tree("meta")?,
-            utxo: db.open_tree("utxo")?,
-            addr_utxo: db.open_tree("addr_utxo")?,
-            undo: db.open_tree("undo")?,
             peers: db.open_tree("peers")?,
-            tx_index: db.open_tree("tx_index")?,
-            addr_history: db.open_tree("addr_history")?,
-            spent_by: db.open_tree("spent_by")?,
+            state: std::sync::Arc::new(state),
             disconnects: Default::default(),
             db,
         })
     }
 
     /// A store in sled's temporary mode: in memory (spilling to a file
-    /// removed on drop), with a small cache and no background flusher, for
-    /// tests and the simulator.
+    /// removed on drop), with a small cache and no background flusher, its
+    /// chain-state cache flushed after every write, for tests and the
+    /// simulator.
     ///
     /// Errors: [`StoreError::Db`].
     pub fn temporary() -> Result<ChainStore, StoreError> {
@@ -257,7 +297,7 @@ impl ChainStore {
             .cache_capacity(1 << 20)
             .flush_every_ms(None)
             .open()?;
-        Self::from_db(db)
+        Self::from_db(db, None, true)
     }
 
     fn open_db(path: &Path, cache_bytes: u64) -> Result<sled::Db, StoreError> {
@@ -273,38 +313,153 @@ impl ChainStore {
                 {
                     StoreError::Locked(path.display().to_string())
                 }
+                sled::Error::Corruption { .. } => {
+                    StoreError::Damaged(format!("sled reports {}: {e}", path.display()))
+                }
                 other => StoreError::Db(other),
             })
     }
 
-    /// The trees a connect touches, for one transaction across all of them.
-    #[allow(clippy::type_complexity)]
-    fn chain_trees(
-        &self,
-    ) -> (
-        &sled::Tree,
-        &sled::Tree,
-        &sled::Tree,
-        &sled::Tree,
-        &sled::Tree,
-        &sled::Tree,
-        &sled::Tree,
-        &sled::Tree,
-        &sled::Tree,
-        &sled::Tree,
-    ) {
-        (
-            &self.blocks,
-            &self.index,
-            &self.heights,
-            &self.meta,
-            &self.utxo,
-            &self.addr_utxo,
-            &self.undo,
-            &self.tx_index,
-            &self.addr_history,
-            &self.spent_by,
-        )
+    /// Checks the chain state against the best-block record (`record.rs`):
+    /// its tip must have the recorded flushed (or pending) block at that
+    /// height on its best chain. Passing, the record is set to the tip; a
+    /// store without a record (none written yet) gets one.
+    ///
+    /// Errors: [`StoreError::Damaged`] naming both tips, or for a record
+    /// with no chain state at all; [`StoreError::Record`].
+    pub fn check_best_record(&self) -> Result<(), StoreError> {
+        let Some(record) = self.state.record() else {
+            return Ok(());
+        };
+        let recorded = record.read()?;
+        let tip = self.tip_opt()?;
+        match (recorded, tip) {
+            (None, None) => Ok(()),
+            (None, Some(t)) => record.commit((t.hash, t.height)),
+            (Some(r), None) => Err(StoreError::Damaged(format!(
+                "it holds no chain, but {} records a flush at height {} (block {})",
+                record.path().display(),
+                r.flushed.1,
+                r.flushed.0
+            ))),
+            (Some(r), Some(t)) => {
+                let holds = |(hash, height): record::Mark| -> Result<bool, StoreError> {
+                    Ok(height <= t.height && self.hash_at(height)? == Some(hash))
+                };
+                let ok = holds(r.flushed)? || r.pending.map(holds).transpose()?.unwrap_or(false);
+                if !ok && self.replay_can_reach(r.flushed)? {
+                    // The chain state is behind, but the recorded block and
+                    // its branch are stored: opening the chain replays them
+                    // (`Chain::open`), which then checks it got there
+                    // ([`ChainStore::check_replayed`]).
+                    return Ok(());
+                }
+                if !ok {
+                    return Err(StoreError::Damaged(format!(
+                        "its chain state is at height {} (block {}), but {} records a flush at height {} (block {})",
+                        t.height,
+                        t.hash,
+                        record.path().display(),
+                        r.flushed.1,
+                        r.flushed.0
+                    )));
+                }
+                if r.flushed != (t.hash, t.height) || r.pending.is_some() {
+                    record.commit((t.hash, t.height))?;
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// True when block `mark` and every block below it down to the best
+    /// chain are stored, not known invalid: replaying them brings the chain
+    /// state back to it.
+    fn replay_can_reach(&self, (hash, height): record::Mark) -> Result<bool, StoreError> {
+        let mut cursor = hash;
+        loop {
+            if self.is_on_best_chain(&cursor)? {
+                return Ok(true);
+            }
+            let Some(meta) = self.block_meta(&cursor)? else {
+                return Ok(false);
+            };
+            if meta.status == BlockStatus::Invalid
+                || !self.blocks.contains_key(cursor.as_bytes())?
+                || (cursor == hash && meta.height != height)
+            {
+                return Ok(false);
+            }
+            cursor = meta.prev;
+        }
+    }
+
+    /// After the chain was opened and its stored blocks replayed: the tip
+    /// must have at least the work of the block the best-block record says
+    /// was flushed.
+    ///
+    /// Errors: [`StoreError::Damaged`] naming both, when replay fell short
+    /// (a stored block no longer valid, or unreadable).
+    pub fn check_replayed(&self) -> Result<(), StoreError> {
+        let (Some(r), Some(tip)) = (self.best_record()?, self.tip_opt()?) else {
+            return Ok(());
+        };
+        let work = self.block_meta(&r.flushed.0)?.map_or(0, |m| m.chain_work);
+        if tip.chain_work >= work {
+            return Ok(());
+        }
+        Err(StoreError::Damaged(format!(
+            "replaying its stored blocks reached height {} (block {}), short of the flushed height {} (block {})",
+            tip.height, tip.hash, r.flushed.1, r.flushed.0
+        )))
+    }
+
+    /// What the best-block record holds now (`None`: no record, or none
+    /// written yet), for `checkchain`.
+    ///
+    /// Errors: as [`BestRecord::read`].
+    pub fn best_record(&self) -> Result<Option<Recorded>, StoreError> {
+        match self.state.record() {
+            Some(r) => r.read(),
+            None => Ok(None),
+        }
+    }
+
+    /// Records the current tip as flushed in the best-block record, after
+    /// a repair (`reindexutxo`) accepted the chain state as it is.
+    ///
+    /// Errors: [`StoreError::Record`], reading the tip.
+    pub fn record_tip(&self) -> Result<(), StoreError> {
+        self.flush()?;
+        if let (Some(record), Some(t)) = (self.state.record(), self.tip_opt()?) {
+            record.commit((t.hash, t.height))?;
+        }
+        Ok(())
+    }
+
+    /// Sets the chain-state cache's budget (`startnode --dbcache`, in
+    /// bytes): past it, the cache is flushed after the next write.
+    pub fn set_dbcache(&self, bytes: u64) {
+        self.state.set_budget(bytes);
+    }
+
+    /// Bytes the chain-state cache holds now (approximate).
+    pub fn cached_bytes(&self) -> usize {
+        self.state.cached_bytes()
+    }
+
+    /// Number of chain-state flushes since the store was opened.
+    pub fn state_flushes(&self) -> u64 {
+        self.state.flushes()
+    }
+
+    /// Writes the chain-state cache to sled in one atomic step with its
+    /// tip and records it (`cache.rs`). Returns false when the cache
+    /// was empty.
+    ///
+    /// Errors: [`StoreError::Db`], [`StoreError::Record`].
+    pub fn flush_state(&self) -> Result<bool, StoreError> {
+        self.state.flush()
     }
 
     /// Number of blocks [`ChainStore::disconnect_tip`] has disconnected
@@ -314,8 +469,12 @@ impl ChainStore {
         self.disconnects.load(std::sync::atomic::Ordering::Relaxed)
     }
 
-    /// Writes everything to disk. Returns bytes flushed.
+    /// Flushes the chain-state cache ([`ChainStore::flush_state`]) and
+    /// writes everything to disk. Returns bytes flushed.
+    ///
+    /// Errors: [`StoreError::Db`], [`StoreError::Record`].
     pub fn flush(&self) -> Result<usize, StoreError> {
+        self.state.flush()?;
         Ok(self.db.flush()?)
     }
 }

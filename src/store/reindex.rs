@@ -15,7 +15,7 @@ use rayon::prelude::*;
 use sled::{IVec, Transactional};
 
 use super::utxo::addr_key;
-use super::{ChainStore, StoreError, corrupt, hash_from, tx_err};
+use super::{ChainStore, Space, StoreError, corrupt, hash_from, tx_err};
 use crate::core::block::Block;
 use crate::core::encode::encode;
 use crate::core::hash::{BlockHash, Txid};
@@ -60,9 +60,14 @@ impl ChainStore {
     ///
     /// Errors: as [`ChainStore::compute_utxo_set`].
     pub fn reindex_utxo(&self) -> Result<(usize, usize), StoreError> {
+        self.state.flush()?;
+        let (utxo_tree, addr_tree) = (
+            self.state.tree(Space::Utxo),
+            self.state.tree(Space::AddrUtxo),
+        );
         let (set, (utxo, addr)) = rayon::join(
             || self.rebuild_utxo_map(),
-            || rayon::join(|| scan(&self.utxo), || scan(&self.addr_utxo)),
+            || rayon::join(|| scan(utxo_tree), || scan(addr_tree)),
         );
         let set = set?;
         let diff = Diff::between(&set, &utxo?, &addr?);
@@ -71,6 +76,7 @@ impl ChainStore {
             self.db.flush()?;
         }
         self.rebuild_indexes()?;
+        self.record_tip()?;
         let txs: HashSet<Txid> = set.keys().map(|op| op.txid).collect();
         Ok((txs.len(), set.len()))
     }
@@ -80,8 +86,15 @@ impl ChainStore {
     pub(super) fn best_chain_hashes(&self) -> Result<Vec<BlockHash>, StoreError> {
         let tip = self.tip()?;
         let mut out = Vec::new();
-        for kv in self.heights.range(..=tip.height.to_be_bytes()) {
-            let (k, v) = kv?;
+        let top = tip.height.to_be_bytes();
+        let heights = self.state.range(
+            Space::Heights,
+            std::ops::Bound::Unbounded,
+            std::ops::Bound::Included(top.as_slice()),
+            false,
+            usize::MAX,
+        )?;
+        for (k, v) in heights {
             let height = out.len() as u64;
             if k.as_ref() != height.to_be_bytes() {
                 return Err(corrupt(format!("no block at height {height}")));
@@ -196,7 +209,10 @@ impl Diff {
 
     /// Writes the difference in one transaction across `utxo` and `addr_utxo`.
     fn write(&self, store: &ChainStore) -> Result<(), StoreError> {
-        (&store.utxo, &store.addr_utxo)
+        (
+            store.state.tree(Space::Utxo),
+            store.state.tree(Space::AddrUtxo),
+        )
             .transaction(|(u, a)| {
                 for k in &self.utxo_remove {
                     u.remove(k)?;

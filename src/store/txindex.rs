@@ -1,7 +1,8 @@
 //! The explorer indexes of the best chain: trees `tx_index` (where each
 //! transaction is), `addr_history` (which transactions touch each address)
 //! and `spent_by` (which input spends each output). They change in the same
-//! sled transaction as the UTXO set (see [`IndexDelta`]), and are rebuilt
+//! step of the chain-state cache as the UTXO set (see [`IndexDelta`] and
+//! `cache.rs`), and are rebuilt
 //! from the blocks and undo data by [`ChainStore::rebuild_indexes`]
 //! (`index_rebuild.rs`): at open
 //! when a store written before they existed lacks them, and by
@@ -18,10 +19,10 @@
 //! `meta` key `b"indexed"` (value `[1]`) says the three trees are complete.
 
 use std::collections::BTreeMap;
+use std::ops::Bound;
 
-use sled::transaction::TransactionalTree;
-
-use super::{ChainStore, StoreError, corrupt, hash_from};
+use super::cache::Writer;
+use super::{ChainStore, Space, StoreError, corrupt, hash_from};
 use crate::core::block::Block;
 use crate::core::hash::{BlockHash, Hash256, Txid};
 use crate::core::tx::{OutPoint, TxOut};
@@ -121,30 +122,23 @@ impl IndexDelta {
     }
 
     /// Inserts (`forward`, connect) or removes (disconnect) the entries in
-    /// the `tx_index`, `addr_history` and `spent_by` trees of a transaction.
-    pub(super) fn apply(
-        &self,
-        forward: bool,
-        trees: [&TransactionalTree; 3],
-    ) -> sled::transaction::ConflictableTransactionResult<(), StoreError> {
-        for (entries, tree) in self.trees.iter().zip(trees) {
+    /// the `tx_index`, `addr_history` and `spent_by` spaces of the cache.
+    pub(super) fn apply(&self, forward: bool, w: &mut Writer<'_>) {
+        let spaces = [Space::TxIndex, Space::AddrHistory, Space::SpentBy];
+        for (entries, space) in self.trees.iter().zip(spaces) {
             for (k, v) in entries {
                 if forward {
-                    tree.insert(k.as_slice(), v.as_slice())?;
+                    w.create(space, k, v);
                 } else {
-                    tree.remove(k.as_slice())?;
+                    w.remove(space, k);
                 }
             }
         }
-        Ok(())
     }
 
-    /// Marks the indexes complete inside the transaction writing genesis.
-    pub(super) fn mark_indexed(
-        meta: &TransactionalTree,
-    ) -> sled::transaction::ConflictableTransactionResult<(), StoreError> {
-        meta.insert(INDEXED, &[1u8][..])?;
-        Ok(())
+    /// Marks the indexes complete with the genesis block.
+    pub(super) fn mark_indexed(w: &mut Writer<'_>) {
+        w.set(Space::Meta, INDEXED, &[1u8]);
     }
 }
 
@@ -153,7 +147,7 @@ impl ChainStore {
     ///
     /// Errors: [`StoreError::Corrupt`] for a malformed entry, [`StoreError::Db`].
     pub fn tx_location(&self, txid: &Txid) -> Result<Option<(BlockHash, u32)>, StoreError> {
-        let Some(v) = self.tx_index.get(txid.as_bytes())? else {
+        let Some(v) = self.state.get(Space::TxIndex, txid.as_bytes())? else {
             return Ok(None);
         };
         let hash = hash_from(v.get(..32).ok_or_else(|| corrupt("tx_index value"))?)?;
@@ -166,7 +160,7 @@ impl ChainStore {
     ///
     /// Errors: [`StoreError::Corrupt`] for a malformed entry, [`StoreError::Db`].
     pub fn spender(&self, op: &OutPoint) -> Result<Option<(Txid, u32)>, StoreError> {
-        let Some(v) = self.spent_by.get(op.to_key())? else {
+        let Some(v) = self.state.get(Space::SpentBy, &op.to_key())? else {
             return Ok(None);
         };
         let txid = hash_at(&v, 0).ok_or_else(|| corrupt("spent_by value"))?;
@@ -195,8 +189,14 @@ impl ChainStore {
         }
         let start = pubkey_hash.to_vec();
         let mut out = Vec::new();
-        for kv in self.addr_history.range(start..end).rev().take(limit) {
-            let (k, v) = kv?;
+        let entries = self.state.range(
+            Space::AddrHistory,
+            Bound::Included(start.as_slice()),
+            Bound::Excluded(end.as_slice()),
+            true,
+            limit,
+        )?;
+        for (k, v) in entries {
             out.push(history_entry(&k, &v).ok_or_else(|| corrupt("addr_history entry"))?);
         }
         Ok(out)
@@ -210,16 +210,29 @@ impl ChainStore {
         pubkey_hash: &[u8; 20],
     ) -> Result<Vec<HistoryEntry>, StoreError> {
         let mut out = Vec::new();
-        for kv in self.addr_history.scan_prefix(pubkey_hash) {
-            let (k, v) = kv?;
+        for (k, v) in self.state.scan_prefix(Space::AddrHistory, pubkey_hash)? {
             out.push(history_entry(&k, &v).ok_or_else(|| corrupt("addr_history entry"))?);
         }
         Ok(out)
     }
 
+    /// Height up to which the explorer indexes (`tx_index`, `addr_history`,
+    /// `spent_by`) answer for the best chain: `None` while they are not
+    /// complete (being built at open), else the tip's height. They change
+    /// in the same step of the chain-state cache as the UTXO set, so once
+    /// complete they are never behind the tip.
+    ///
+    /// Errors: [`StoreError`] reading the tip or the mark.
+    pub fn indexed_height(&self) -> Result<Option<u64>, StoreError> {
+        if !self.indexes_complete()? {
+            return Ok(None);
+        }
+        Ok(self.tip_opt()?.map(|t| t.height))
+    }
+
     /// True when the indexes are complete (`meta` `b"indexed"`).
     pub fn indexes_complete(&self) -> Result<bool, StoreError> {
-        Ok(self.meta.contains_key(INDEXED)?)
+        Ok(self.state.get(Space::Meta, INDEXED)?.is_some())
     }
 }
 
@@ -300,8 +313,8 @@ mod tests {
     fn rebuild_gives_the_same_indexes() {
         let (store, _, b1) = chain();
         let before = store.address_history_all(&A).unwrap();
-        store.meta.remove(INDEXED).unwrap();
-        store.tx_index.clear().unwrap();
+        store.state.tree(Space::Meta).remove(INDEXED).unwrap();
+        store.state.tree(Space::TxIndex).clear().unwrap();
         store.ensure_indexes().unwrap();
         assert!(store.indexes_complete().unwrap());
         assert_eq!(store.address_history_all(&A).unwrap(), before);

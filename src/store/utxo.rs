@@ -1,16 +1,15 @@
 //! The UTXO set and its address index, undo data, and connecting and
-//! disconnecting blocks: trees `utxo`, `addr_utxo`, `undo` (and, for a
-//! connect, every tree of the chain in one transaction). Rebuilding the set
-//! from the blocks is in `reindex.rs`.
+//! disconnecting blocks: trees `utxo`, `addr_utxo`, `undo`, read and
+//! written through the chain-state cache (`cache.rs`); a connect writes the
+//! block and its index entry at once and everything else to the cache.
+//! Rebuilding the set from the blocks is in `reindex.rs`.
 
 use std::collections::{BTreeMap, HashSet};
 
-use sled::Transactional;
-use sled::transaction::{ConflictableTransactionError, TransactionalTree};
-
+use super::cache::Writer;
 use super::txindex::IndexDelta;
 use super::{
-    BlockMeta, BlockStatus, ChainStore, StoreError, TIP, Tip, VALUE_LIMIT, corrupt, tx_err,
+    BlockMeta, BlockStatus, ChainStore, Space, StoreError, TIP, Tip, VALUE_LIMIT, corrupt,
 };
 use crate::core::block::{Block, block_work};
 use crate::core::encode::{decode, encode};
@@ -26,11 +25,8 @@ pub(super) fn addr_key(pkh: &[u8; 20], op: &OutPoint) -> [u8; 56] {
     k
 }
 
-/// What a closure inside a sled transaction returns.
-type TxResult<T> = Result<T, ConflictableTransactionError<StoreError>>;
-
 /// One block's writes in [`ChainStore::connect_blocks`], encoded before the
-/// transaction opens (a sled transaction may run its closure more than once).
+/// cache is locked.
 struct ConnectWrite {
     hash: BlockHash,
     height: u64,
@@ -45,8 +41,8 @@ struct ConnectWrite {
 impl ChainStore {
     /// The unspent output at `op`, if any.
     pub fn utxo(&self, op: &OutPoint) -> Result<Option<TxOut>, StoreError> {
-        self.utxo
-            .get(op.to_key())?
+        self.state
+            .get(Space::Utxo, &op.to_key())?
             .map(|v| decode::<TxOut>(&v, 64).map_err(corrupt))
             .transpose()
     }
@@ -55,8 +51,7 @@ impl ChainStore {
     /// prefix scan of `addr_utxo`.
     pub fn utxos_of(&self, pubkey_hash: &[u8; 20]) -> Result<Vec<(OutPoint, u64)>, StoreError> {
         let mut out = Vec::new();
-        for kv in self.addr_utxo.scan_prefix(pubkey_hash) {
-            let (k, v) = kv?;
+        for (k, v) in self.state.scan_prefix(Space::AddrUtxo, pubkey_hash)? {
             let op = k
                 .get(20..)
                 .and_then(OutPoint::from_key)
@@ -81,8 +76,7 @@ impl ChainStore {
     /// The whole UTXO set, sorted by outpoint (for checks and tests).
     pub fn utxo_snapshot(&self) -> Result<BTreeMap<OutPoint, TxOut>, StoreError> {
         let mut m = BTreeMap::new();
-        for kv in self.utxo.iter() {
-            let (k, v) = kv?;
+        for (k, v) in self.state.scan_prefix(Space::Utxo, &[])? {
             let op = OutPoint::from_key(&k).ok_or_else(|| corrupt("utxo key"))?;
             m.insert(op, decode::<TxOut>(&v, 64).map_err(corrupt)?);
         }
@@ -91,14 +85,14 @@ impl ChainStore {
 
     /// Number of unspent outputs.
     pub fn utxo_count(&self) -> usize {
-        self.utxo.len()
+        self.state.len(Space::Utxo)
     }
 
     /// Undo data of a best-chain block: the outputs its inputs spent, in
     /// input order (coinbase excluded). `None` for a block not connected.
     pub fn undo(&self, hash: &BlockHash) -> Result<Option<Vec<TxOut>>, StoreError> {
-        self.undo
-            .get(hash.as_bytes())?
+        self.state
+            .get(Space::Undo, hash.as_bytes())?
             .map(|v| decode(&v, VALUE_LIMIT).map_err(corrupt))
             .transpose()
     }
@@ -114,17 +108,45 @@ impl ChainStore {
     }
 
     /// Connects `blocks`, a run of fully validated blocks each the child of
-    /// the one before and the first extending the tip, in ONE transaction,
-    /// as [`ChainStore::connect_block`] would one by one (each with its
-    /// `spent` undo data). A crash leaves the store before or after the
-    /// whole run, never inside it. Returns the new tip (the old one for an
-    /// empty run).
+    /// the one before and the first extending the tip, as
+    /// [`ChainStore::connect_block`] would one by one (each with its `spent`
+    /// undo data): the blocks not stored yet and every index entry (now
+    /// valid) are written at once, one batch each; the chain-state changes
+    /// go to the cache in one step, so readers see the whole run or none of
+    /// it, and reach sled with the next flush (`cache.rs`). Returns the new
+    /// tip (the old one for an empty run).
     ///
     /// Errors: [`StoreError::NotOnTip`] if the first block does not extend
     /// the tip, or a block is not the child of the one before (nothing is
     /// written); [`StoreError::Db`].
     pub fn connect_blocks(&self, blocks: &[(&Block, &[TxOut])]) -> Result<Tip, StoreError> {
-        let mut tip = self.tip()?;
+        if blocks.is_empty() {
+            return self.tip();
+        }
+        self.state.write(|w| self.connect_in(w, blocks))
+    }
+
+    /// The tip as the cache holds it, inside a write step.
+    fn tip_in(&self, w: &Writer<'_>) -> Result<Tip, StoreError> {
+        let hash = w.get(Space::Meta, TIP)?.ok_or(StoreError::NoChain)?;
+        let hash = super::hash_from(&hash)?;
+        let meta = self
+            .block_meta(&hash)?
+            .ok_or_else(|| corrupt(format!("tip {hash} has no index entry")))?;
+        Ok(Tip {
+            hash,
+            height: meta.height,
+            chain_work: meta.chain_work,
+        })
+    }
+
+    /// [`ChainStore::connect_blocks`] inside a write step of the cache.
+    fn connect_in(
+        &self,
+        w: &mut Writer<'_>,
+        blocks: &[(&Block, &[TxOut])],
+    ) -> Result<Tip, StoreError> {
+        let mut tip = self.tip_in(w)?;
         let mut writes = Vec::with_capacity(blocks.len());
         for (block, spent) in blocks {
             let hash = block.hash();
@@ -160,79 +182,99 @@ impl ChainStore {
                 chain_work: meta.chain_work,
             };
         }
-        let Some(first) = blocks.first() else {
-            return Ok(tip);
-        };
-        let prev_tip = first.0.header.prev_block_hash;
-        self.chain_trees()
-            .transaction(|(b, i, h, meta_t, u, a, un, ti, ah, sb)| {
-                let current = meta_t.get(TIP)?;
-                if current.as_deref() != Some(prev_tip.as_bytes().as_slice()) {
-                    return Err(ConflictableTransactionError::Abort(StoreError::NotOnTip {
-                        block: first.0.hash(),
-                        tip: prev_tip,
-                    }));
-                }
-                for w in &writes {
-                    if let Some(bytes) = &w.bytes {
-                        b.insert(w.hash.as_bytes(), bytes.as_slice())?;
-                    }
-                    i.insert(w.hash.as_bytes(), w.meta.as_slice())?;
-                    h.insert(&w.height.to_be_bytes()[..], w.hash.as_bytes())?;
-                    w.delta.apply(true, u, a)?;
-                    w.index.apply(true, [ti, ah, sb])?;
-                    un.insert(w.hash.as_bytes(), w.undo.as_slice())?;
-                }
-                meta_t.insert(TIP, tip.hash.as_bytes())?;
-                Ok(())
-            })
-            .map_err(tx_err)?;
+        let mut bytes = sled::Batch::default();
+        let mut metas = sled::Batch::default();
+        for cw in &writes {
+            if let Some(b) = &cw.bytes {
+                bytes.insert(cw.hash.as_bytes(), b.as_slice());
+            }
+            metas.insert(cw.hash.as_bytes(), cw.meta.as_slice());
+        }
+        self.blocks.apply_batch(bytes)?;
+        self.index.apply_batch(metas)?;
+        for cw in &writes {
+            w.create(Space::Heights, &cw.height.to_be_bytes(), cw.hash.as_bytes());
+            cw.delta.apply(true, w);
+            cw.index.apply(true, w);
+            w.create(Space::Undo, cw.hash.as_bytes(), &cw.undo);
+        }
+        w.set(Space::Meta, TIP, tip.hash.as_bytes());
         Ok(tip)
     }
 
-    /// Disconnects the tip block in one transaction, restoring exactly the
-    /// UTXO set before it from its undo data; the block stays stored. Returns
-    /// the disconnected block.
+    /// Disconnects the tip block in one step of the cache, restoring exactly
+    /// the UTXO set before it from its undo data; the block stays stored.
+    /// Returns the disconnected block.
     ///
     /// Errors: [`StoreError::Corrupt`] when the tip is genesis or its undo
     /// data is missing.
     pub fn disconnect_tip(&self) -> Result<Block, StoreError> {
-        let tip = self.tip()?;
+        let block = self.state.write(|w| self.disconnect_in(w))?;
+        self.disconnects
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        Ok(block)
+    }
+
+    /// [`ChainStore::disconnect_tip`] inside a write step of the cache.
+    fn disconnect_in(&self, w: &mut Writer<'_>) -> Result<Block, StoreError> {
+        let tip = self.tip_in(w)?;
         if tip.height == 0 {
             return Err(corrupt("cannot disconnect genesis"));
         }
         let block = self
             .block(&tip.hash)?
             .ok_or(StoreError::MissingBlock(tip.hash))?;
-        let spent: Vec<TxOut> = self
-            .undo(&tip.hash)?
+        let spent: Vec<TxOut> = w
+            .get(Space::Undo, tip.hash.as_bytes())?
+            .map(|v| decode(&v, VALUE_LIMIT).map_err(corrupt))
+            .transpose()?
             .ok_or_else(|| corrupt(format!("no undo data for {}", tip.hash)))?;
         let delta = UtxoDelta::of(&block, &spent)?;
         let index = IndexDelta::of(&block, &spent)?;
-        let prev = block.header.prev_block_hash;
-        let height = block.height;
-        (
-            &self.heights,
-            &self.meta,
-            &self.utxo,
-            &self.addr_utxo,
-            &self.undo,
-            &self.tx_index,
-            &self.addr_history,
-            &self.spent_by,
-        )
-            .transaction(|(h, meta_t, u, a, un, ti, ah, sb)| {
-                delta.apply(false, u, a)?;
-                index.apply(false, [ti, ah, sb])?;
-                h.remove(&height.to_be_bytes()[..])?;
-                meta_t.insert(TIP, prev.as_bytes())?;
-                un.remove(tip.hash.as_bytes())?;
-                Ok(())
-            })
-            .map_err(tx_err)?;
-        self.disconnects
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        delta.apply(false, w);
+        index.apply(false, w);
+        w.remove(Space::Heights, &block.height.to_be_bytes());
+        w.set(Space::Meta, TIP, block.header.prev_block_hash.as_bytes());
+        w.remove(Space::Undo, tip.hash.as_bytes());
         Ok(block)
+    }
+
+    /// A reorg in ONE step of the cache: disconnects best-chain blocks down
+    /// to `fork`, then connects `blocks` (validated, each with its undo
+    /// data, the first a child of `fork`), so a reader sees the chain before
+    /// or after, never in between. Returns the blocks disconnected (tip
+    /// first) and the new tip.
+    ///
+    /// Errors: as [`ChainStore::disconnect_tip`] and
+    /// [`ChainStore::connect_blocks`] (nothing is changed then, unless the
+    /// store failed mid-way; `fork` must be on the best chain).
+    pub fn reorganize(
+        &self,
+        fork: &BlockHash,
+        blocks: &[(&Block, &[TxOut])],
+    ) -> Result<(Vec<Block>, Tip), StoreError> {
+        if !self.is_on_best_chain(fork)? {
+            return Err(corrupt(format!(
+                "fork point {fork} is not on the best chain"
+            )));
+        }
+        let (disconnected, tip) = self.state.write(|w| {
+            let mut disconnected = Vec::new();
+            while self.tip_in(w)?.hash != *fork {
+                disconnected.push(self.disconnect_in(w)?);
+            }
+            let tip = if blocks.is_empty() {
+                self.tip_in(w)?
+            } else {
+                self.connect_in(w, blocks)?
+            };
+            Ok((disconnected, tip))
+        })?;
+        self.disconnects.fetch_add(
+            disconnected.len() as u64,
+            std::sync::atomic::Ordering::Relaxed,
+        );
+        Ok((disconnected, tip))
     }
 }
 
@@ -291,29 +333,24 @@ impl UtxoDelta {
     }
 
     /// Applies the delta forward (connect) or backward (disconnect) to the
-    /// `utxo` and `addr_utxo` trees inside a transaction.
-    pub(super) fn apply(
-        &self,
-        forward: bool,
-        u: &TransactionalTree,
-        a: &TransactionalTree,
-    ) -> TxResult<()> {
+    /// `utxo` and `addr_utxo` spaces of the cache.
+    pub(super) fn apply(&self, forward: bool, w: &mut Writer<'_>) {
         let (remove, insert) = if forward {
             (&self.spent, &self.created)
         } else {
             (&self.created, &self.spent)
         };
         for (op, out) in remove {
-            u.remove(&op.to_key()[..])?;
-            a.remove(&addr_key(&out.pubkey_hash, op)[..])?;
+            w.remove(Space::Utxo, &op.to_key());
+            w.remove(Space::AddrUtxo, &addr_key(&out.pubkey_hash, op));
         }
         for (op, out) in insert {
-            u.insert(&op.to_key()[..], encode(out))?;
-            a.insert(
-                &addr_key(&out.pubkey_hash, op)[..],
-                &out.value.to_be_bytes()[..],
-            )?;
+            w.create(Space::Utxo, &op.to_key(), &encode(out));
+            w.create(
+                Space::AddrUtxo,
+                &addr_key(&out.pubkey_hash, op),
+                &out.value.to_be_bytes(),
+            );
         }
-        Ok(())
     }
 }

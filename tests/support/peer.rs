@@ -108,6 +108,14 @@ impl RawPeer {
     /// peer does) within `timeout`; `None` on timeout. Panics when the node
     /// closes the connection or sends a bad frame or message.
     pub fn recv(&mut self, timeout: Duration) -> Option<Message> {
+        self.recv_open(timeout)
+            .unwrap_or_else(|e| panic!("connection closed by the node: {e}"))
+    }
+
+    /// [`RawPeer::recv`] that reports a connection the node has closed
+    /// (`Err`) instead of panicking: for a peer the node may rightly drop.
+    /// Panics on a bad frame or message.
+    pub fn recv_open(&mut self, timeout: Duration) -> std::io::Result<Option<Message>> {
         let deadline = Instant::now() + timeout;
         loop {
             if let Some(f) = FrameCodec::for_messages()
@@ -115,20 +123,24 @@ impl RawPeer {
                 .expect("node sent a bad frame")
             {
                 match Message::from_frame(&f).expect("node sent a bad message") {
-                    Message::Ping(n) => self.send(&Message::Pong(n)),
-                    m => return Some(m),
+                    Message::Ping(n) => {
+                        if !self.try_send(&Message::Pong(n)) {
+                            return Err(ErrorKind::BrokenPipe.into());
+                        }
+                    }
+                    m => return Ok(Some(m)),
                 }
                 continue;
             }
             if Instant::now() >= deadline {
-                return None;
+                return Ok(None);
             }
             let mut chunk = [0u8; 65536];
             match self.stream.read(&mut chunk) {
-                Ok(0) => panic!("connection closed by the node"),
+                Ok(0) => return Err(ErrorKind::UnexpectedEof.into()),
                 Ok(n) => self.buf.extend_from_slice(&chunk[..n]),
                 Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {}
-                Err(e) => panic!("read: {e}"),
+                Err(e) => return Err(e),
             }
         }
     }

@@ -1,0 +1,237 @@
+//! Crash recovery replays, it never rebuilds (Bitcoin Core's
+//! `ReplayBlocks`): a process writing a chain through [`Chain`] with a tiny
+//! chain-state cache (so it flushes every few blocks) is killed with SIGKILL
+//! at seeded random moments: while connecting, in a reorg, in the middle
+//! of a flush. After each kill the store must open (the best-block record
+//! accepts it), and opening the chain must replay the stored blocks up to
+//! the best one: the tip is the most-work stored block, the UTXO set equals
+//! a rebuild from the blocks and the explorer indexes equal a rebuild. The
+//! next round continues the same chain, so kills land on every kind of
+//! state the earlier rounds left.
+//!
+//! The writer is this test binary itself, run again with `CRASH_WRITER`
+//! set (see [`writer`]).
+
+mod support;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::time::Duration;
+
+use sledchain::chain::Chain;
+use sledchain::core::block::Block;
+use sledchain::core::params::now_secs;
+use sledchain::core::tx::TxOut;
+use sledchain::core::validation::SigCache;
+use sledchain::store::ChainStore;
+use support::Lcg;
+use support::fixtures::{BITS, key, owner, signed, solve};
+
+/// Kill rounds (seeded; `CRASH_SEED` overrides the seed).
+const ROUNDS: u64 = 12;
+
+/// The writer's chain-state cache: a few blocks' worth.
+const TINY_CACHE: u64 = 16 << 10;
+
+fn chain_path(dir: &Path) -> PathBuf {
+    dir.join("chain")
+}
+
+fn open_chain(dir: &Path) -> (ChainStore, Chain) {
+    let store = ChainStore::open(&chain_path(dir), 1 << 20).unwrap_or_else(|e| panic!("open: {e}"));
+    let (chain, _) =
+        Chain::open(store.clone(), Arc::new(SigCache::new(10_000))).expect("chain opens");
+    (store, chain)
+}
+
+/// The block on `parent` (at `height`) paying its coinbase to key 7 and,
+/// when `coin` is given, a signed payment spending it back to key 7 in two
+/// outputs.
+fn block_on(
+    parent: &Block,
+    coin: Option<(sledchain::core::tx::OutPoint, u64)>,
+    salt: u32,
+) -> Block {
+    let k = key(7);
+    let me = owner(&k);
+    let txs = coin
+        .into_iter()
+        .map(|(op, value)| {
+            let spent = TxOut {
+                value,
+                pubkey_hash: me,
+            };
+            let outs = vec![
+                TxOut {
+                    value: value / 2,
+                    pubkey_hash: me,
+                },
+                TxOut {
+                    value: value - value / 2,
+                    pubkey_hash: me,
+                },
+            ];
+            signed(&[(op, spent, &k)], outs)
+        })
+        .collect();
+    let time = parent.header.timestamp + 1 + salt;
+    let mut b = Block::template(parent.hash(), parent.height + 1, BITS, time, me, 20, txs);
+    solve(&mut b);
+    b
+}
+
+/// The writer: opens (replaying what the last kill left), then extends the
+/// chain until killed; every 7th block it mines a two-block branch from
+/// the tip's parent, a reorg.
+fn writer(dir: &Path, seed: u64) {
+    let (store, mut chain) = open_chain(dir);
+    store.set_dbcache(TINY_CACHE);
+    let mut rng = Lcg(seed | 1);
+    let now = now_secs();
+    if store.tip_opt().expect("tip").is_none() {
+        let mut g = Block::template(
+            sledchain::core::hash::BlockHash::ZERO,
+            0,
+            BITS,
+            u32::try_from(now).expect("time") - 500_000,
+            owner(&key(7)),
+            20,
+            vec![],
+        );
+        solve(&mut g);
+        chain.process_block(g, None, now);
+    }
+    let me = owner(&key(7));
+    loop {
+        let tip = store.tip().expect("tip");
+        let tip_block = store.block(&tip.hash).expect("read").expect("tip block");
+        let coin = store
+            .utxos_of(&me)
+            .expect("utxos")
+            .into_iter()
+            .find(|(_, v)| *v >= 2);
+        if rng.range(0, 7) == 0 && tip.height > 1 {
+            let parent = store
+                .block(&tip_block.header.prev_block_hash)
+                .expect("read")
+                .expect("parent");
+            let a = block_on(&parent, None, 1);
+            let b = block_on(&a, None, 0);
+            chain.process_block(a, None, now);
+            chain.process_block(b, None, now);
+        } else {
+            let b = block_on(&tip_block, coin, 0);
+            chain.process_block(b, None, now);
+        }
+    }
+}
+
+#[test]
+#[ignore = "the writer process of kill9_at_random_moments_replays_to_the_best_stored_block"]
+fn crash_writer() {
+    if let (Ok(dir), Ok(seed)) = (
+        std::env::var("CRASH_WRITER"),
+        std::env::var("CRASH_WRITER_SEED"),
+    ) {
+        writer(Path::new(&dir), seed.parse().expect("seed"));
+    }
+}
+
+/// Checks a killed writer's store; returns its height after replay.
+fn check(dir: &Path, round: u64) -> u64 {
+    let store = ChainStore::open(&chain_path(dir), 1 << 20)
+        .unwrap_or_else(|e| panic!("round {round}: the store is refused after a kill: {e}"));
+    let flushed = store.tip().expect("tip");
+    let recorded = store.best_record().expect("record").expect("a record");
+    assert_eq!(
+        recorded.flushed,
+        (flushed.hash, flushed.height),
+        "round {round}: record"
+    );
+    assert_eq!(recorded.pending, None);
+    drop(store);
+    let (store, chain) = open_chain(dir);
+    let tip = chain.tip().expect("tip").expect("a chain");
+    let (best, meta) = store.heaviest_block().expect("index").expect("blocks");
+    assert_eq!(
+        (tip.hash, tip.height),
+        (best, meta.height),
+        "round {round}: the tip is not the most-work stored block"
+    );
+    assert!(
+        tip.height >= flushed.height,
+        "round {round}: below the flushed tip"
+    );
+    assert_eq!(
+        store.utxo_snapshot().expect("utxos"),
+        store.compute_utxo_set().expect("rebuild"),
+        "round {round}: UTXO set differs from a rebuild"
+    );
+    let me = owner(&key(7));
+    let history = store.address_history_all(&me).expect("history");
+    let tip_block = store.block(&tip.hash).expect("read").expect("tip block");
+    for (pos, tx) in tip_block.transactions.iter().enumerate() {
+        assert_eq!(
+            store.tx_location(&tx.txid()).expect("tx index"),
+            Some((tip.hash, pos as u32)),
+            "round {round}: tx index"
+        );
+    }
+    store.rebuild_indexes().expect("rebuild indexes");
+    assert_eq!(
+        store.address_history_all(&me).expect("history"),
+        history,
+        "round {round}: address history differs from a rebuild"
+    );
+    let recorded = store.best_record().expect("record").expect("a record");
+    assert_eq!(
+        recorded.flushed,
+        (tip.hash, tip.height),
+        "round {round}: record after flush"
+    );
+    tip.height
+}
+
+#[test]
+fn kill9_at_random_moments_replays_to_the_best_stored_block() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let seed = std::env::var("CRASH_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0x5eed_c0de);
+    println!("crash replay seed {seed}");
+    let mut rng = Lcg(seed);
+    let me = std::env::current_exe().expect("test binary");
+    let mut heights = Vec::new();
+    for round in 0..ROUNDS {
+        let mut child = Command::new(&me)
+            .args([
+                "--exact",
+                "crash_writer",
+                "--ignored",
+                "--test-threads",
+                "1",
+            ])
+            .env("CRASH_WRITER", dir.path())
+            .env("CRASH_WRITER_SEED", rng.next().to_string())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn writer");
+        std::thread::sleep(Duration::from_millis(rng.range(150, 900)));
+        child.kill().expect("SIGKILL");
+        child.wait().expect("reap");
+        heights.push(check(dir.path(), round));
+    }
+    println!("heights after each round: {heights:?}");
+    assert!(
+        heights.last().is_some_and(|h| *h > 20),
+        "the writer made too little progress to test anything: {heights:?}"
+    );
+    let (store, _) = open_chain(dir.path());
+    assert_eq!(
+        sledchain::app::query::checkchain_text(&store).expect("checkchain"),
+        "OK"
+    );
+}
