@@ -103,22 +103,14 @@ pub enum Command {
     /// address; with --from, from that address's coins only, change back to it.
     ///
     /// The payment is recorded as pending (its coins locked) until mined or
-    /// conflicted, so a second send never reuses its coins. With --mint, mint a block holding the payment right here (the node
-    /// must be stopped). Without it, the payment goes to the running node on
+    /// conflicted, so a second send never reuses its coins. With --mint,
+    /// mint a block holding the payment right here (the node must be
+    /// stopped). Without it, the payment goes to the running node on
     /// --port, or, if none runs, to the seed node over the network.
     Send {
-        /// Paying address; its key must be in this node's wallet.
-        #[arg(long)]
-        from: Option<String>,
-        /// Receiving address.
-        #[arg(long)]
-        to: String,
-        /// Amount in whole coins (at least 1).
-        #[arg(long)]
-        amount: u64,
-        /// Fee in whole coins, left to the minter.
-        #[arg(long, default_value_t = 0)]
-        fee: u64,
+        /// From where, to whom, how much (shared with createrawtransaction).
+        #[command(flatten)]
+        payment: PaymentFlags,
         /// Mint a block with the payment locally (the node must be stopped),
         /// paying subsidy + fee to FROM, or without --from to the payment's
         /// change address (a new change address when there is no change).
@@ -137,10 +129,6 @@ pub enum Command {
         /// (exit 1; the payment stays in the mempool). Default: no limit.
         #[arg(long, value_name = "SECS")]
         timeout: Option<u64>,
-        /// File holding the passphrase of an encrypted wallet (else asked
-        /// at the terminal; without a terminal the command fails).
-        #[arg(long)]
-        passphrase_file: Option<PathBuf>,
         /// Print JSON (`txid`, `amount`, `fee`, `change_address`, `mined`,
         /// and `confirmations` with --confirmations).
         #[arg(long)]
@@ -154,22 +142,9 @@ pub enum Command {
     /// stopped, from its store; the wallet's pending payments' coins are
     /// left out.
     Createrawtransaction {
-        /// Paying address; its key must be in this node's wallet.
-        #[arg(long)]
-        from: Option<String>,
-        /// Receiving address.
-        #[arg(long)]
-        to: String,
-        /// Amount in whole coins (at least 1).
-        #[arg(long)]
-        amount: u64,
-        /// Fee in whole coins, left to the minter.
-        #[arg(long, default_value_t = 0)]
-        fee: u64,
-        /// File holding the passphrase of an encrypted wallet (else asked
-        /// at the terminal; without a terminal the command fails).
-        #[arg(long)]
-        passphrase_file: Option<PathBuf>,
+        /// From where, to whom, how much (shared with createrawtransaction).
+        #[command(flatten)]
+        payment: PaymentFlags,
     },
     /// Submit a signed transaction (hex, as `createrawtransaction` prints
     /// it) to the running node on --port, or, if none runs, to --seed over
@@ -293,6 +268,40 @@ impl Cli {
     }
 }
 
+/// The payment flags `send` and `createrawtransaction` share.
+#[derive(clap::Args, Debug)]
+pub struct PaymentFlags {
+    /// Paying address; its key must be in this node's wallet.
+    #[arg(long)]
+    pub from: Option<String>,
+    /// Receiving address.
+    #[arg(long)]
+    pub to: String,
+    /// Amount in whole coins (at least 1).
+    #[arg(long)]
+    pub amount: u64,
+    /// Fee in whole coins, left to the minter.
+    #[arg(long, default_value_t = 0)]
+    pub fee: u64,
+    /// File holding the passphrase of an encrypted wallet (else asked at
+    /// the terminal; without a terminal the command fails).
+    #[arg(long)]
+    pub passphrase_file: Option<PathBuf>,
+}
+
+impl PaymentFlags {
+    /// The flags as the wallet's payment builder takes them.
+    pub fn args(&self) -> wallet_cmds::PaymentArgs<'_> {
+        wallet_cmds::PaymentArgs {
+            from: self.from.as_deref(),
+            to: &self.to,
+            amount: self.amount,
+            fee: self.fee,
+            passphrase_file: self.passphrase_file.as_deref(),
+        }
+    }
+}
+
 /// Paths of one node's data.
 #[derive(Debug, Clone)]
 pub struct NodePaths {
@@ -350,47 +359,24 @@ pub fn run(cli: Cli) -> Result<()> {
         } => commands::createblockchain(&ctx, address, *difficulty)?,
 
         Command::Send {
-            from,
-            to,
-            amount,
-            fee,
+            payment,
             mint,
             seed,
             confirmations,
             timeout,
-            passphrase_file,
             json,
         } => wallet_cmds::send(
             &ctx,
             &wallet_cmds::SendArgs {
-                from: from.as_deref(),
-                to,
-                amount: *amount,
-                fee: *fee,
+                payment: payment.args(),
                 mint: *mint,
                 seed: seed.as_deref(),
                 confirmations: *confirmations,
                 timeout: *timeout,
-                passphrase_file: passphrase_file.as_deref(),
                 json: *json,
             },
         )?,
-        Command::Createrawtransaction {
-            from,
-            to,
-            amount,
-            fee,
-            passphrase_file,
-        } => super::rawtx::create(
-            &ctx,
-            &wallet_cmds::PaymentArgs {
-                from: from.as_deref(),
-                to,
-                amount: *amount,
-                fee: *fee,
-                passphrase_file: passphrase_file.as_deref(),
-            },
-        )?,
+        Command::Createrawtransaction { payment } => super::rawtx::create(&ctx, &payment.args())?,
         Command::Sendrawtransaction { hex, seed, json } => {
             super::rawtx::send(&ctx, hex, seed.as_deref(), *json)?
         }

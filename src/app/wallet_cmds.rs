@@ -790,14 +790,8 @@ pub struct PaymentArgs<'a> {
 
 /// Arguments of `send` after parsing.
 pub struct SendArgs<'a> {
-    /// Paying address (only its coins, change back to it), or the whole wallet.
-    pub from: Option<&'a str>,
-    /// Receiving address.
-    pub to: &'a str,
-    /// Whole coins.
-    pub amount: u64,
-    /// Whole coins left to the minter.
-    pub fee: u64,
+    /// What to pay, from where, and the wallet's passphrase file.
+    pub payment: PaymentArgs<'a>,
     /// Mint it here (node stopped).
     pub mint: bool,
     /// Seed node for a stopped node; without it (and without `mint`) a
@@ -807,22 +801,8 @@ pub struct SendArgs<'a> {
     pub confirmations: u64,
     /// Give up waiting for `confirmations` after this many seconds.
     pub timeout: Option<u64>,
-    /// File with the wallet's passphrase.
-    pub passphrase_file: Option<&'a Path>,
     /// Print JSON.
     pub json: bool,
-}
-
-impl SendArgs<'_> {
-    fn payment(&self) -> PaymentArgs<'_> {
-        PaymentArgs {
-            from: self.from,
-            to: self.to,
-            amount: self.amount,
-            fee: self.fee,
-            passphrase_file: self.passphrase_file,
-        }
-    }
 }
 
 /// A signed payment from the wallet's coins, not yet recorded or handed on.
@@ -965,7 +945,7 @@ pub fn send(ctx: &Ctx, a: &SendArgs) -> Result<()> {
     }
     if !ctx.running && !a.mint && a.seed.is_none() {
         // Checked before anything is built or locked.
-        parse_address(a.to)?;
+        parse_address(a.payment.to)?;
         return Err(fail(
             Exit::NotRunning,
             format!(
@@ -974,8 +954,8 @@ pub fn send(ctx: &Ctx, a: &SendArgs) -> Result<()> {
             ),
         ));
     }
-    let (mut w, view) = open_for_payment(ctx, &a.payment(), true)?;
-    let p = build_payment(&mut w, view.as_ref(), &a.payment())?;
+    let (mut w, view) = open_for_payment(ctx, &a.payment, true)?;
+    let p = build_payment(&mut w, view.as_ref(), &a.payment)?;
     drop(view);
     let miner = match (p.from, p.change) {
         (Some(f), _) => f,
@@ -1013,8 +993,8 @@ pub fn send(ctx: &Ctx, a: &SendArgs) -> Result<()> {
     if a.json {
         let mut v = serde_json::json!({
             "txid": txid,
-            "amount": a.amount,
-            "fee": a.fee,
+            "amount": a.payment.amount,
+            "fee": a.payment.fee,
             "change_address": p.change.map(|c| c.to_string()),
             "mined": a.mint,
         });
