@@ -15,7 +15,7 @@ use serde_json::{Value, json};
 
 use super::error::{self, ApiError};
 use super::schema::{self, AddressStats, MempoolEntry, MempoolInfo, TxStatus, TxoStats, Utxo};
-use super::{Api, blocking};
+use super::{Api, blocking, indexes_ready};
 use crate::chain::{Chain, Mempool};
 use crate::core::address::Address;
 use crate::core::hash::Txid;
@@ -110,7 +110,11 @@ async fn address(
     let addr = error::address("address", &a)?;
     let pkh = addr.pubkey_hash();
     let store = api.node.store().clone();
-    let chain = blocking(move || schema::chain_stats(&store, &pkh)).await?;
+    let chain = blocking(move || {
+        indexes_ready(&store)?;
+        schema::chain_stats(&store, &pkh)
+    })
+    .await?;
     let (pool, _) = api.node.query(move |c| mempool_side(c, pkh, false)).await?;
     Ok(Json(AddressStats {
         address: addr.to_string(),
@@ -126,6 +130,7 @@ async fn chain_txs(
 ) -> Result<Vec<schema::Tx>, ApiError> {
     let store = api.node.store().clone();
     blocking(move || {
+        indexes_ready(&store)?;
         let before = match before {
             None => None,
             Some(t) => {
@@ -201,7 +206,11 @@ async fn address_utxo(
     let addr = error::address("address", &a)?;
     let store = api.node.store().clone();
     Ok(Json(
-        blocking(move || schema::utxos(&store, &addr.pubkey_hash())).await?,
+        blocking(move || {
+            indexes_ready(&store)?;
+            schema::utxos(&store, &addr.pubkey_hash())
+        })
+        .await?,
     ))
 }
 

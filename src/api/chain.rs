@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 
 use super::error::{self, ApiError};
 use super::schema::{self, BlockStatus, Outspend, Tx, TxStatus, confirmed, load_block};
-use super::{Api, blocking};
+use super::{Api, blocking, indexes_ready};
 use crate::chain::mtp::HeaderTimes;
 use crate::core::block::Block;
 use crate::core::hash::Txid;
@@ -230,7 +230,12 @@ async fn block_height(
 /// Errors: 404 when neither has it; 500; 503 when the node is stopping.
 pub async fn find_tx(api: &Api, txid: Txid) -> Result<Tx, ApiError> {
     let store = api.node.store().clone();
-    if let Some(t) = blocking(move || schema::confirmed_tx(&store, &txid)).await? {
+    let found = blocking(move || {
+        indexes_ready(&store)?;
+        schema::confirmed_tx(&store, &txid)
+    })
+    .await?;
+    if let Some(t) = found {
         return Ok(t);
     }
     api.node
@@ -248,6 +253,7 @@ async fn tx(State(api): State<Api>, Path(txid): Path<String>) -> Result<Json<Tx>
 async fn raw_tx(api: &Api, txid: Txid) -> Result<Transaction, ApiError> {
     let store = api.node.store().clone();
     let found = blocking(move || {
+        indexes_ready(&store)?;
         Ok(confirmed(&store, &txid)?.and_then(|(b, p)| b.transactions.get(p).cloned()))
     })
     .await?;
@@ -281,7 +287,11 @@ async fn tx_status(
 ) -> Result<Json<TxStatus>, ApiError> {
     let txid = error::txid("txid", &txid)?;
     let store = api.node.store().clone();
-    let found = blocking(move || Ok(confirmed(&store, &txid)?.map(|(b, _)| b))).await?;
+    let found = blocking(move || {
+        indexes_ready(&store)?;
+        Ok(confirmed(&store, &txid)?.map(|(b, _)| b))
+    })
+    .await?;
     if let Some(b) = found {
         return Ok(Json(TxStatus::of(Some(&b))));
     }
@@ -325,6 +335,7 @@ async fn merkle_proof(
     let txid = error::txid("txid", &txid)?;
     let store = api.node.store().clone();
     blocking(move || {
+        indexes_ready(&store)?;
         let (b, pos) = confirmed(&store, &txid)?
             .ok_or_else(|| ApiError::not_found("confirmed transaction"))?;
         let leaves: Vec<_> = b.transactions.iter().map(|t| t.wtxid()).collect();
@@ -340,6 +351,7 @@ async fn merkle_proof(
 async fn spend_of(api: &Api, op: OutPoint) -> Result<Outspend, ApiError> {
     let store = api.node.store().clone();
     let found = blocking(move || {
+        indexes_ready(&store)?;
         let Some((txid, vin)) = store.spender(&op)? else {
             return Ok(None);
         };
@@ -374,6 +386,7 @@ async fn spend_of(api: &Api, op: OutPoint) -> Result<Outspend, ApiError> {
 async fn outputs_of(api: &Api, txid: Txid) -> Result<usize, ApiError> {
     let store = api.node.store().clone();
     let n = blocking(move || {
+        indexes_ready(&store)?;
         Ok(confirmed(&store, &txid)?
             .and_then(|(b, p)| b.transactions.get(p).map(|t| t.outputs.len())))
     })

@@ -76,6 +76,7 @@ impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> ApiError {
         match e {
             StoreError::NoChain => ApiError::not_found("chain"),
+            e @ StoreError::IndexBehind { .. } => ApiError::unavailable(e),
             e => ApiError::internal(e),
         }
     }

@@ -286,6 +286,21 @@ impl Drop for ClientSlot {
     }
 }
 
+/// Most blocks the explorer indexes (transactions, address histories,
+/// spent outputs) may be behind the tip for a route that reads them: the
+/// request catches them up itself first (a few milliseconds). Further
+/// behind, the index builder is still catching up (after a start, or a long
+/// sync) and such a route answers 503 saying so (`store/indexer.rs`).
+pub const INDEX_MAX_LAG: u64 = 100;
+
+/// Checks, on the blocking pool, that the explorer indexes can answer
+/// ([`INDEX_MAX_LAG`]).
+///
+/// Errors: 503 when they are further behind; 500 reading the store.
+pub fn indexes_ready(store: &crate::store::ChainStore) -> Result<(), ApiError> {
+    Ok(store.check_indexes(INDEX_MAX_LAG)?)
+}
+
 /// Runs `f` (store reads) on the blocking pool.
 ///
 /// Errors: whatever `f` returns; a 500 if it panicked.

@@ -54,6 +54,10 @@ pub async fn node_status(api: &Api) -> Result<Status, ApiError> {
     let store = api.node.store().clone();
     let tip = store.tip_opt()?;
     let genesis = store.genesis_hash()?;
+    let index = {
+        let store = store.clone();
+        blocking(move || Ok(crate::api::schema::index_status(&store)?)).await?
+    };
     let (count, bytes) = api
         .node
         .query(|c| (c.mempool().len(), c.mempool().bytes()))
@@ -79,6 +83,8 @@ pub async fn node_status(api: &Api) -> Result<Status, ApiError> {
         uptime_s: Some(now.saturating_sub(info.started) / 1000),
         minter: info.minter.map(|m| Address(m).to_string()),
         mint_threshold: Some(info.mint_threshold),
+        indexed_height: index.0,
+        index_tip: index.1,
         listen: Some(info.listen.to_string()),
         version: env!("CARGO_PKG_VERSION").to_string(),
     })

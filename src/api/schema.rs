@@ -325,6 +325,12 @@ pub struct Status {
     pub minter: Option<String>,
     /// Mempool transactions that trigger a mint.
     pub mint_threshold: Option<usize>,
+    /// Height up to which the explorer indexes (transactions, address
+    /// histories, spent outputs) answer for the best chain; below `height`
+    /// while the index builder catches up, `null` before it indexed genesis.
+    pub indexed_height: Option<u64>,
+    /// Best-chain block hash at `indexed_height`.
+    pub index_tip: Option<String>,
     /// The P2P address it listens on.
     pub listen: Option<String>,
     /// This program's version.
@@ -482,6 +488,21 @@ pub fn confirmed_prevouts(
     Ok((0..t.inputs.len())
         .map(|i| undo.get(offset + i).copied())
         .collect())
+}
+
+/// `indexed_height` and `index_tip` of [`Status`]: the height the explorer
+/// indexes answer for and the best-chain block there.
+///
+/// Errors: reading the store.
+pub fn index_status(
+    store: &ChainStore,
+) -> Result<(Option<u64>, Option<String>), crate::store::StoreError> {
+    let height = store.indexed_height()?;
+    let hash = match height {
+        Some(h) => store.hash_at(h)?.map(|h| h.to_string()),
+        None => None,
+    };
+    Ok((height, hash))
 }
 
 /// The best-chain block holding `txid` and its position, if confirmed.

@@ -150,6 +150,8 @@ fn no_chain_status() -> Status {
         uptime_s: None,
         minter: None,
         mint_threshold: None,
+        indexed_height: None,
+        index_tip: None,
         listen: None,
         version: env!("CARGO_PKG_VERSION").to_string(),
     }
@@ -159,12 +161,15 @@ fn no_chain_status() -> Status {
 /// running-only fields null.
 fn stopped_status(store: &ChainStore) -> Result<Status, ApiError> {
     let tip = store.tip_opt()?;
+    let index = crate::api::schema::index_status(store)?;
     Ok(Status {
         running: false,
         height: tip.map(|t| t.height),
         tip: tip.map(|t| t.hash.to_string()),
         genesis: store.genesis_hash()?.map(|g| g.to_string()),
         difficulty: store.params().ok().map(|p| p.difficulty),
+        indexed_height: index.0,
+        index_tip: index.1,
         ..no_chain_status()
     })
 }

@@ -82,11 +82,14 @@ pub fn run_node_with(
     services: Vec<Service>,
 ) -> Result<()> {
     let store = chain.store().clone();
+    // The explorer indexes follow the chain on a thread of their own.
+    let indexer = crate::store::IndexThread::spawn(store.clone())?;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
     let result = rt.block_on(serve(&config, chain, queries, shutdown, services));
     rt.shutdown_timeout(Duration::from_secs(2));
+    indexer.stop();
     let _ = std::fs::remove_file(&config.control);
     let known: Vec<(String, PeerRecord)> = result?
         .into_iter()

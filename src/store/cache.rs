@@ -1,7 +1,6 @@
 //! The chain-state cache (Bitcoin Core's `CCoinsViewCache`, `src/coins.h`):
 //! every write to the chain state (the best-chain heights, the tip and the
-//! chain metadata, the UTXO set and its address index, undo data and the
-//! three explorer indexes) goes to an in-memory overlay of the sled trees,
+//! chain metadata, the UTXO set and its address index, undo data) goes to an in-memory overlay of the sled trees,
 //! and reads go through it. [`StateDb::flush`] writes the overlay to sled
 //! atomically, together with the tip it is valid for (Core's
 //! `DB_BEST_BLOCK`): sled then holds the chain state as of one block, whole,
@@ -36,7 +35,7 @@
 use std::collections::BTreeMap;
 use std::ops::Bound;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Mutex, RwLock};
+use std::sync::{Condvar, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use sled::transaction::{ConflictableTransactionError, TransactionalTree};
@@ -72,28 +71,19 @@ pub(super) enum Space {
     AddrUtxo = 3,
     /// `undo`.
     Undo = 4,
-    /// `tx_index`.
-    TxIndex = 5,
-    /// `addr_history`.
-    AddrHistory = 6,
-    /// `spent_by`.
-    SpentBy = 7,
 }
 
 /// Number of [`Space`]s.
-pub(super) const SPACES: usize = 8;
+pub(super) const SPACES: usize = 5;
+
+/// Spaces 5 to 7 of journals written before the explorer indexes left the
+/// chain state (`tx_index`, `addr_history`, `spent_by`): skipped when such
+/// a journal is applied at open, the index builder (`indexer.rs`) rebuilds
+/// them.
+const OLD_SPACES: usize = 8;
 
 /// The sled tree name of each [`Space`], in order.
-pub(super) const SPACE_TREES: [&str; SPACES] = [
-    "heights",
-    "meta",
-    "utxo",
-    "addr_utxo",
-    "undo",
-    "tx_index",
-    "addr_history",
-    "spent_by",
-];
+pub(super) const SPACE_TREES: [&str; SPACES] = ["heights", "meta", "utxo", "addr_utxo", "undo"];
 
 /// One cached key: its value (`None`: removed) and whether sled lacks it.
 struct Entry {
@@ -216,6 +206,9 @@ pub(super) struct StateDb {
     record: Option<BestRecord>,
     flush_lock: Mutex<()>,
     flushes: AtomicU64,
+    /// Write steps since opened, and the condition variable told of each:
+    /// the index builder (`indexer.rs`) waits on it for new blocks.
+    steps: (Mutex<u64>, Condvar),
     /// Tests: a journaled flush stops (as a crash would) once its mark is
     /// durable.
     #[cfg(test)]
@@ -291,6 +284,7 @@ impl StateDb {
             record,
             flush_lock: Mutex::new(()),
             flushes: AtomicU64::new(0),
+            steps: (Mutex::new(0), Condvar::new()),
             #[cfg(test)]
             stop_after_mark: Default::default(),
         })
@@ -391,10 +385,35 @@ impl StateDb {
                     .is_some_and(|t| t.elapsed() >= FLUSH_INTERVAL);
             (out, due)
         };
+        self.stepped();
         if due {
             self.flush()?;
         }
         Ok(out)
+    }
+
+    /// Counts a write step and wakes whoever waits for one.
+    pub(super) fn stepped(&self) {
+        let (n, cv) = &self.steps;
+        *n.lock().unwrap_or_else(|p| p.into_inner()) += 1;
+        cv.notify_all();
+    }
+
+    /// Write steps so far ([`StateDb::wait_step`] compares with it).
+    pub(super) fn steps(&self) -> u64 {
+        *self.steps.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Waits until a write step after `seen` ([`StateDb::steps`]) happened,
+    /// or `timeout` passed, or [`StateDb::stepped`] was called. Returns the
+    /// step count then.
+    pub(super) fn wait_step(&self, seen: u64, timeout: Duration) -> u64 {
+        let (n, cv) = &self.steps;
+        let guard = n.lock().unwrap_or_else(|p| p.into_inner());
+        let (guard, _) = cv
+            .wait_timeout_while(guard, timeout, |n| *n == seen)
+            .unwrap_or_else(|p| p.into_inner());
+        *guard
     }
 
     /// Sets the cache's size budget in bytes.
@@ -472,9 +491,9 @@ impl StateDb {
     fn write_one_transaction(&self, ov: &Overlay) -> Result<(), StoreError> {
         let maps = &ov.maps;
         let t = &self.trees;
-        (&t[0], &t[1], &t[2], &t[3], &t[4], &t[5], &t[6], &t[7])
-            .transaction(|(a, b, c, d, e, f, g, h)| {
-                let trees: [&TransactionalTree; SPACES] = [a, b, c, d, e, f, g, h];
+        (&t[0], &t[1], &t[2], &t[3], &t[4])
+            .transaction(|(a, b, c, d, e)| {
+                let trees: [&TransactionalTree; SPACES] = [a, b, c, d, e];
                 for (map, tree) in maps.iter().zip(trees) {
                     for (k, e) in map {
                         match &e.value {
@@ -607,7 +626,7 @@ fn decode_chunk(mut c: &[u8]) -> Result<Vec<JournalEntry<'_>>, StoreError> {
     let mut out = Vec::new();
     while !c.is_empty() {
         let space = take(&mut c, 1)?[0] as usize;
-        if space >= SPACES {
+        if space >= OLD_SPACES {
             return Err(corrupt("chain-state journal names no tree"));
         }
         let n = len(&mut c)?;
@@ -658,6 +677,9 @@ fn recover_journal(journal: &sled::Tree, trees: &[sled::Tree; SPACES]) -> Result
             .ok_or_else(|| corrupt(format!("chain-state journal lacks chunk {n}")))?;
         let mut batches: [sled::Batch; SPACES] = Default::default();
         for (s, k, v) in decode_chunk(&chunk)? {
+            if s >= SPACES {
+                continue; // an explorer index of an older layout
+            }
             match v {
                 Some(v) => batches[s].insert(k, v),
                 None => batches[s].remove(k),

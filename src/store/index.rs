@@ -3,7 +3,6 @@
 
 use sled::Transactional;
 
-use super::txindex::IndexDelta;
 use super::utxo::UtxoDelta;
 use super::{
     BlockMeta, BlockStatus, ChainStore, DIFFICULTY, GENESIS, Space, StoreError, TIP, Tip,
@@ -202,7 +201,6 @@ impl ChainStore {
         };
         let bits = genesis.header.bits.to_be_bytes();
         let delta = UtxoDelta::of(genesis, &[])?;
-        let index = IndexDelta::of(genesis, &[])?;
         self.blocks.insert(hash.as_bytes(), encode(genesis))?;
         self.index.insert(hash.as_bytes(), encode(&meta))?;
         self.state.write(|w| {
@@ -214,8 +212,6 @@ impl ChainStore {
             w.set(Space::Meta, DIFFICULTY, &bits);
             w.set(Space::Meta, TIP, hash.as_bytes());
             delta.apply(true, w);
-            index.apply(true, w);
-            IndexDelta::mark_indexed(w);
             w.create(Space::Undo, hash.as_bytes(), &encode(&Vec::<TxOut>::new()));
             Ok(())
         })?;

@@ -1,81 +1,84 @@
-//! The explorer indexes (`tx_index`, `addr_history`, `spent_by`, see
-//! `txindex.rs`) rebuilt from the best chain's blocks and undo data: at
-//! open when a store lacks them, and by `reindexutxo`.
+//! The explorer indexes (`txindex.rs`) checked against the best chain's
+//! blocks and undo data and repaired: by `reindexutxo`.
 //!
 //! Blocks and their undo data are read and turned into index entries in
 //! parallel batches of [`CHUNK`] blocks; each entry is compared with the
 //! stored one (parallel reads), and only the entries missing or different
-//! are written, one `sled::Batch` per tree and batch of blocks. Once every
-//! block is checked, each tree must hold exactly as many entries as the
-//! chain gives it; a tree with more (entries of blocks no longer on the
-//! best chain, or undecodable ones) is cleared and written again whole.
-//! Indexes that are already right therefore cost reads only, no write.
+//! are written, one `sled::Batch` per batch of blocks. Once every block is
+//! checked, the `explorer` tree must hold exactly as many entries as the
+//! chain gives it (plus the locator); a tree with more (entries of blocks
+//! no longer on the best chain, or undecodable ones) is cleared and written
+//! again whole. Indexes that are already right therefore cost reads only,
+//! no write.
 //!
-//! `meta` key `b"indexed"` is removed before the first write and put back
-//! after the last, so a rebuild cut short by a crash is done again at the
-//! next open.
+//! The locator is removed before the first write and set to the tip after
+//! the last, so a rebuild cut short by a crash leaves a tree without
+//! locator, which the index builder clears and builds again from genesis
+//! (`indexer.rs`).
 
 use rayon::prelude::*;
 
-use super::txindex::{INDEXED, IndexDelta};
-use super::{ChainStore, Space, StoreError, corrupt};
+use super::indexer::{IndexTip, LOCATOR, locator_bytes};
+use super::txindex::IndexDelta;
+use super::{ChainStore, StoreError, corrupt};
 use crate::core::hash::BlockHash;
 
 /// Blocks read, indexed and compared in parallel at once: bounds the
 /// memory a rebuild holds (a block is at most 1 MB).
 const CHUNK: usize = 256;
 
-/// An index entry to write: tree (0 `tx_index`, 1 `addr_history`, 2
-/// `spent_by`), key, value.
-type Entry = (usize, Vec<u8>, Vec<u8>);
+/// An index entry to write: key, value.
+type Entry = (Vec<u8>, Vec<u8>);
 
 impl ChainStore {
-    /// Brings `tx_index`, `addr_history` and `spent_by` to what the best
-    /// chain's blocks and undo data give, genesis to tip (module docs), then
-    /// marks them complete. Returns the number of blocks indexed (0 with no
-    /// chain, the trees then emptied and not marked).
+    /// Brings the explorer indexes to what the best chain's blocks and undo
+    /// data give, genesis to tip (module docs), their locator at the tip.
+    /// Returns the number of blocks indexed (0 with no chain, the tree then
+    /// emptied).
     ///
     /// Errors: [`StoreError::Corrupt`] when a best-chain block's undo data
     /// is missing or a height has no block, [`StoreError::MissingBlock`],
     /// [`StoreError::Db`].
     pub fn rebuild_indexes(&self) -> Result<u64, StoreError> {
-        // Runs on the trees themselves: the cache is written out first.
+        // Reads the chain state's trees: the cache is written out first.
         self.state.flush()?;
-        let meta = self.state.tree(Space::Meta);
-        if self.tip_opt()?.is_none() {
-            meta.remove(INDEXED)?;
-            for t in self.index_trees() {
-                t.clear()?;
-            }
+        let _one = self.indexer.lock().unwrap_or_else(|p| p.into_inner());
+        let Some(tip) = self.tip_opt()? else {
+            self.explorer.clear()?;
             return Ok(0);
-        }
+        };
         let hashes = self.best_chain_hashes()?;
-        let mut marked = self.indexes_complete()?;
-        let mut expected = [0usize; 3];
+        let want = locator_bytes(&IndexTip {
+            hash: tip.hash,
+            height: tip.height,
+        });
+        let mut located = self.explorer.get(LOCATOR)?.as_deref() == Some(&want[..]);
+        if !located {
+            self.unlocate(&mut located)?;
+        }
+        let mut expected = 0usize;
         let mut wrote = false;
         for (n, chunk) in hashes.chunks(CHUNK).enumerate() {
             let deltas = self.chunk_deltas(n * CHUNK, chunk)?;
-            for d in &deltas {
-                for (count, entries) in expected.iter_mut().zip(&d.trees) {
-                    *count += entries.len();
-                }
-            }
+            expected += deltas.iter().map(|d| d.entries.len()).sum::<usize>();
             let stale = self.stale_entries(&deltas)?;
             if !stale.is_empty() {
-                self.unmark(&mut marked)?;
-                self.write_entries(stale)?;
+                self.unlocate(&mut located)?;
+                let mut batch = sled::Batch::default();
+                for (k, v) in stale {
+                    batch.insert(k, v);
+                }
+                self.explorer.apply_batch(batch)?;
                 wrote = true;
             }
         }
-        for (tree, count) in self.index_trees().into_iter().zip(expected) {
-            if tree.len() != count {
-                self.unmark(&mut marked)?;
-                self.rewrite_tree(tree, &hashes)?;
-                wrote = true;
-            }
+        if self.explorer.len() != expected + usize::from(located) {
+            self.unlocate(&mut located)?;
+            self.rewrite_all(&hashes)?;
+            wrote = true;
         }
-        if !marked {
-            meta.insert(INDEXED, &[1u8][..])?;
+        if !located {
+            self.explorer.insert(LOCATOR, &want[..])?;
             wrote = true;
         }
         if wrote {
@@ -84,33 +87,10 @@ impl ChainStore {
         Ok(hashes.len() as u64)
     }
 
-    /// Builds the indexes when a chain exists but they are not complete (a
-    /// store written before they existed, or a rebuild cut short).
-    ///
-    /// Errors: as [`ChainStore::rebuild_indexes`].
-    pub(super) fn ensure_indexes(&self) -> Result<(), StoreError> {
-        if self.genesis_hash()?.is_some() && !self.indexes_complete()? {
-            let n = self.rebuild_indexes()?;
-            tracing::info!("built the transaction and address indexes over {n} blocks");
-        }
-        Ok(())
-    }
-
-    /// The three index trees, in [`IndexDelta`] order.
-    fn index_trees(&self) -> [&sled::Tree; 3] {
-        [
-            self.state.tree(Space::TxIndex),
-            self.state.tree(Space::AddrHistory),
-            self.state.tree(Space::SpentBy),
-        ]
-    }
-
-    /// Removes the complete mark before a first write.
-    fn unmark(&self, marked: &mut bool) -> Result<(), StoreError> {
-        if *marked {
-            self.state.tree(Space::Meta).remove(INDEXED)?;
-            *marked = false;
-        }
+    /// Removes the locator before a first write.
+    fn unlocate(&self, located: &mut bool) -> Result<(), StoreError> {
+        self.explorer.remove(LOCATOR)?;
+        *located = false;
         Ok(())
     }
 
@@ -136,19 +116,16 @@ impl ChainStore {
             .collect()
     }
 
-    /// The entries of `deltas` that their tree lacks or holds with another
+    /// The entries of `deltas` that the tree lacks or holds with another
     /// value (parallel reads).
     fn stale_entries(&self, deltas: &[IndexDelta]) -> Result<Vec<Entry>, StoreError> {
-        let trees = self.index_trees();
         let per_block: Vec<Vec<Entry>> = deltas
             .par_iter()
             .map(|d| {
                 let mut out = Vec::new();
-                for (t, (entries, tree)) in d.trees.iter().zip(trees).enumerate() {
-                    for (k, v) in entries {
-                        if tree.get(k)?.as_deref() != Some(v.as_slice()) {
-                            out.push((t, k.clone(), v.clone()));
-                        }
+                for (k, v) in &d.entries {
+                    if self.explorer.get(k)?.as_deref() != Some(v.as_slice()) {
+                        out.push((k.clone(), v.clone()));
                     }
                 }
                 Ok(out)
@@ -157,38 +134,16 @@ impl ChainStore {
         Ok(per_block.into_iter().flatten().collect())
     }
 
-    /// Writes `entries`, one batch per tree.
-    fn write_entries(&self, entries: Vec<Entry>) -> Result<(), StoreError> {
-        let mut batches: [sled::Batch; 3] = Default::default();
-        for (t, k, v) in entries {
-            if let Some(b) = batches.get_mut(t) {
-                b.insert(k, v);
-            }
-        }
-        for (tree, batch) in self.index_trees().into_iter().zip(batches) {
-            tree.apply_batch(batch)?;
-        }
-        Ok(())
-    }
-
-    /// Clears `tree` (one of [`ChainStore::index_trees`]) and writes all of
-    /// its entries for the best chain `hashes` again, a batch per
-    /// [`CHUNK`] blocks.
-    fn rewrite_tree(&self, tree: &sled::Tree, hashes: &[BlockHash]) -> Result<(), StoreError> {
-        let t = self
-            .index_trees()
-            .iter()
-            .position(|x| std::ptr::eq(*x, tree))
-            .ok_or_else(|| corrupt("not an index tree"))?;
-        tree.clear()?;
+    /// Clears the tree and writes every entry for the best chain `hashes`
+    /// again, a batch per [`CHUNK`] blocks (the locator is written after).
+    fn rewrite_all(&self, hashes: &[BlockHash]) -> Result<(), StoreError> {
+        self.explorer.clear()?;
         for (n, chunk) in hashes.chunks(CHUNK).enumerate() {
             let mut batch = sled::Batch::default();
             for d in self.chunk_deltas(n * CHUNK, chunk)? {
-                for (k, v) in d.trees.into_iter().nth(t).unwrap_or_default() {
-                    batch.insert(k, v);
-                }
+                d.apply(true, &mut batch);
             }
-            tree.apply_batch(batch)?;
+            self.explorer.apply_batch(batch)?;
         }
         Ok(())
     }
@@ -226,25 +181,21 @@ mod tests {
         (store, b1)
     }
 
-    /// Every entry of the three trees.
-    fn dump(store: &ChainStore) -> Vec<Vec<(Vec<u8>, Vec<u8>)>> {
+    /// Every entry of the `explorer` tree, after the builder caught up.
+    fn dump(store: &ChainStore) -> Vec<(Vec<u8>, Vec<u8>)> {
+        store.sync_indexes().unwrap();
         store
-            .index_trees()
+            .explorer
             .iter()
-            .map(|t| {
-                t.iter()
-                    .map(|kv| kv.map(|(k, v)| (k.to_vec(), v.to_vec())).expect("read"))
-                    .collect()
-            })
+            .map(|kv| kv.map(|(k, v)| (k.to_vec(), v.to_vec())).expect("read"))
             .collect()
     }
 
     #[test]
-    fn right_indexes_are_left_alone_and_stay_marked() {
+    fn right_indexes_are_left_alone() {
         let (store, _) = chain();
         let before = dump(&store);
         assert_eq!(store.rebuild_indexes().unwrap(), 2);
-        assert!(store.indexes_complete().unwrap());
         assert_eq!(dump(&store), before);
     }
 
@@ -253,34 +204,40 @@ mod tests {
         let (store, b1) = chain();
         let before = dump(&store);
         let txid = b1.transactions[1].txid();
-        let [tx_index, addr_history, spent_by] = store.index_trees();
-        tx_index.remove(txid.as_bytes()).unwrap();
-        let (k, _) = addr_history.first().unwrap().unwrap();
-        addr_history.insert(k, &[9u8; 3][..]).unwrap();
-        spent_by.insert([7u8; 36], &[7u8; 36][..]).unwrap();
-        tx_index.insert([8u8; 32], &[8u8; 36][..]).unwrap();
-        assert_ne!(dump(&store), before);
+        let t = &store.explorer;
+        t.remove(super::super::txindex::key(b'T', txid.as_bytes()))
+            .unwrap();
+        let (k, _) = t.scan_prefix(b"A").next().unwrap().unwrap();
+        t.insert(k, &[9u8; 3][..]).unwrap();
+        t.insert(b"S\x07\x07", &[7u8; 36][..]).unwrap();
+        t.insert(b"T\x08", &[8u8; 36][..]).unwrap();
+        assert_ne!(
+            t.iter()
+                .map(|kv| kv.unwrap().0.to_vec())
+                .collect::<Vec<_>>(),
+            before.iter().map(|(k, _)| k.clone()).collect::<Vec<_>>()
+        );
         assert_eq!(store.rebuild_indexes().unwrap(), 2);
         assert_eq!(dump(&store), before);
-        assert!(store.indexes_complete().unwrap());
         assert_eq!(store.tx_location(&txid).unwrap(), Some((b1.hash(), 1)));
     }
 
     #[test]
-    fn an_unmarked_store_is_marked_after_a_rebuild() {
-        let (store, _) = chain();
-        store.state.tree(Space::Meta).remove(INDEXED).unwrap();
-        store.ensure_indexes().unwrap();
-        assert!(store.indexes_complete().unwrap());
+    fn a_tree_without_locator_is_built_again_from_genesis() {
+        let (store, b1) = chain();
+        let before = dump(&store);
+        store.explorer.remove(LOCATOR).unwrap();
+        store.explorer.insert(b"T\x08", &[8u8; 36][..]).unwrap();
+        assert_eq!(dump(&store), before);
+        let pay = b1.transactions[1].txid();
+        assert_eq!(store.tx_location(&pay).unwrap(), Some((b1.hash(), 1)));
     }
 
     #[test]
-    fn a_store_without_chain_has_empty_unmarked_indexes() {
+    fn a_store_without_chain_has_empty_indexes() {
         let store = ChainStore::temporary().expect("store");
-        let tx_index = store.state.tree(Space::TxIndex);
-        tx_index.insert([8u8; 32], &[8u8; 36][..]).unwrap();
+        store.explorer.insert([8u8; 32], &[8u8; 36][..]).unwrap();
         assert_eq!(store.rebuild_indexes().unwrap(), 0);
-        assert!(tx_index.is_empty());
-        assert!(!store.indexes_complete().unwrap());
+        assert!(store.explorer.is_empty());
     }
 }

@@ -14,23 +14,23 @@
 //! | `addr_utxo` | pubkey hash (20) ‖ outpoint (36) | value (u64 BE) |
 //! | `undo` | block hash (32) | the outputs the block spent, in input order |
 //! | `peers` | `host:port` (UTF-8) | [`PeerRecord`] |
-//! | `tx_index` | txid (32) | block hash (32) ‖ position (u32 BE), best chain only |
-//! | `addr_history` | pubkey hash (20) ‖ height (u64 BE) ‖ position (u32 BE) | txid (32) ‖ received (u64 BE) ‖ outputs (u32 BE) ‖ sent (u64 BE) ‖ inputs (u32 BE) |
-//! | `spent_by` | outpoint (36) | spending txid (32) ‖ input index (u32 BE) |
+//! | `explorer` | `T` ‖ txid, `A` ‖ pubkey hash ‖ height ‖ position, `S` ‖ outpoint, `L` | the explorer indexes and their locator (`txindex.rs`) |
 //!
 //! `addr_utxo` makes balance and coin selection proportional to one
 //! address's own outputs (a prefix scan), not to the whole UTXO set.
 //!
-//! `tx_index`, `addr_history` and `spent_by` (see `txindex.rs`) let the
-//! HTTP API answer a transaction, an address's history and which input
-//! spends an output without scanning the chain; `meta` key `b"indexed"`
-//! says they are complete, and a store without it has them rebuilt at open.
+//! The explorer indexes (a transaction's block, an address's history,
+//! which input spends an output) let the HTTP API answer without scanning
+//! the chain. They are built beside the chain, not in it (`indexer.rs`,
+//! Bitcoin Core's `BaseIndex`): with their own best-block locator, written
+//! in their own batches, caught up by their own thread and rolled back on
+//! reorgs.
 //!
 //! Blocks are written once: a block's bytes and its `index` entry are
 //! stored when it is accepted (or connected, for a block first seen
 //! extending the tip), outside the chain state, and never rewritten.
-//! Everything else (`heights`, `meta`, `utxo`, `addr_utxo`, `undo` and the
-//! three explorer indexes, the *chain state*) is read and written through an
+//! Everything else (`heights`, `meta`, `utxo`, `addr_utxo`, `undo`, the
+//! *chain state*) is read and written through an
 //! in-memory cache (`cache.rs`, Bitcoin Core's `CCoinsViewCache`) and
 //! reaches sled in one atomic step (a transaction, or a journal for a large
 //! cache) across those trees, with the tip
@@ -52,8 +52,9 @@
 //! | `utxo.rs` | UTXO set, address index, undo data, connect/disconnect |
 //! | `reindex.rs` | the UTXO set rebuilt from the blocks (parallel reads, only the difference written) |
 //! | `peers.rs` | peer records |
-//! | `txindex.rs` | transaction, address-history and spent-by indexes |
-//! | `index_rebuild.rs` | those indexes rebuilt from the blocks (parallel reads, only the difference written) |
+//! | `txindex.rs` | transaction, address-history and spent-by indexes: layout and readers |
+//! | `indexer.rs` | the index builder: its locator, catch-up, rollback on reorgs, its thread |
+//! | `index_rebuild.rs` | those indexes checked and repaired from the blocks (`reindexutxo`; parallel reads, only the difference written) |
 
 use std::path::Path;
 
@@ -66,6 +67,7 @@ use crate::core::params::MAX_BLOCK_SIZE;
 mod cache;
 mod index;
 mod index_rebuild;
+mod indexer;
 mod peers;
 mod record;
 mod reindex;
@@ -74,6 +76,7 @@ mod utxo;
 
 pub use cache::{DEFAULT_DBCACHE_MB, FLUSH_INTERVAL};
 pub use index::BlockIter;
+pub use indexer::{IndexThread, IndexTip, STEP_BLOCKS, STEP_ENTRIES};
 pub use record::{BestRecord, Recorded};
 pub use txindex::HistoryEntry;
 
@@ -110,6 +113,18 @@ pub enum StoreError {
     /// The best-block record could not be read or written.
     #[error("best-block record {0}")]
     Record(String),
+    /// The explorer indexes are too far behind the tip to answer now: the
+    /// index builder is catching up (`indexer.rs`).
+    #[error(
+        "the transaction and address indexes are catching up: indexed to height {}, tip at height {tip}; retry shortly",
+        indexed.map_or_else(|| "none".to_string(), |h| h.to_string())
+    )]
+    IndexBehind {
+        /// Height the indexes answer for (`None`: not even genesis).
+        indexed: Option<u64>,
+        /// The tip's height.
+        tip: u64,
+    },
     /// Asked to connect a block that does not extend the tip.
     #[error("block {block} does not extend the tip {tip}")]
     NotOnTip {
@@ -180,6 +195,10 @@ pub struct ChainStore {
     blocks: sled::Tree,
     index: sled::Tree,
     peers: sled::Tree,
+    /// The explorer indexes and their locator (`txindex.rs`, `indexer.rs`).
+    explorer: sled::Tree,
+    /// One index step at a time (the builder thread and readers catching up).
+    indexer: std::sync::Arc<std::sync::Mutex<()>>,
     /// The chain-state trees behind their cache (`cache.rs`).
     state: std::sync::Arc<cache::StateDb>,
     /// Blocks disconnected through this store (all clones) since opened.
@@ -199,6 +218,24 @@ fn hash_from(bytes: &[u8]) -> Result<BlockHash, StoreError> {
     Ok(BlockHash(Hash256(a)))
 }
 
+/// Removes the explorer indexes of the older layout, kept in the chain
+/// state (trees `tx_index`, `addr_history`, `spent_by` and `meta` key
+/// `indexed`): the index builder writes them again in `explorer`.
+///
+/// Errors: [`StoreError::Db`].
+fn drop_old_indexes(db: &sled::Db) -> Result<(), StoreError> {
+    let names = db.tree_names();
+    for old in ["tx_index", "addr_history", "spent_by"] {
+        if names.iter().any(|n| n.as_ref() == old.as_bytes()) {
+            db.drop_tree(old)?;
+        }
+    }
+    if names.iter().any(|n| n.as_ref() == b"meta") {
+        db.open_tree("meta")?.remove(b"indexed")?;
+    }
+    Ok(())
+}
+
 /// The error a sled transaction across trees ended with.
 fn tx_err(e: TransactionError<StoreError>) -> StoreError {
     match e {
@@ -209,9 +246,9 @@ fn tx_err(e: TransactionError<StoreError>) -> StoreError {
 
 impl ChainStore {
     /// Opens (creating if needed) the store at `path` with a page cache of
-    /// `cache_bytes`, checks its chain state against the best-block record
-    /// (`record.rs`), and builds the explorer indexes first if a chain
-    /// exists without them.
+    /// `cache_bytes` and checks its chain state against the best-block
+    /// record (`record.rs`). The explorer indexes are not built here: the
+    /// index builder catches them up (`indexer.rs`).
     ///
     /// Errors: [`StoreError::Locked`] when another process holds it,
     /// [`StoreError::Damaged`] when the chain state is below or beside the
@@ -237,12 +274,10 @@ impl ChainStore {
     ) -> Result<ChainStore, StoreError> {
         let store = Self::open_for_repair(path, cache_bytes, wait)?;
         store.check_best_record()?;
-        store.ensure_indexes()?;
         Ok(store)
     }
 
-    /// [`ChainStore::open_waiting`] without the best-block check or the
-    /// index build: for `reindexutxo` (which repairs a damaged store and
+    /// [`ChainStore::open_waiting`] without the best-block check: for `reindexutxo` (which repairs a damaged store and
     /// records its tip again) and `checkchain` (which reports the damage).
     ///
     /// Errors: as [`ChainStore::open_waiting`], never
@@ -274,11 +309,14 @@ impl ChainStore {
         record: Option<BestRecord>,
         every_write: bool,
     ) -> Result<ChainStore, StoreError> {
+        drop_old_indexes(&db)?;
         let state = cache::StateDb::open(&db, every_write, record)?;
         Ok(ChainStore {
             blocks: db.open_tree("blocks")?,
             index: db.open_tree("index")?,
             peers: db.open_tree("peers")?,
+            explorer: db.open_tree("explorer")?,
+            indexer: Default::default(),
             state: std::sync::Arc::new(state),
             disconnects: Default::default(),
             db,

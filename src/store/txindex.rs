@@ -1,36 +1,45 @@
-//! The explorer indexes of the best chain: trees `tx_index` (where each
-//! transaction is), `addr_history` (which transactions touch each address)
-//! and `spent_by` (which input spends each output). They change in the same
-//! step of the chain-state cache as the UTXO set (see [`IndexDelta`] and
-//! `cache.rs`), and are rebuilt
-//! from the blocks and undo data by [`ChainStore::rebuild_indexes`]
-//! (`index_rebuild.rs`): at open
-//! when a store written before they existed lacks them, and by
-//! `reindexutxo`.
+//! The explorer indexes of the best chain, kept in the sled tree `explorer`
+//! under one key prefix each: where each transaction is, which
+//! transactions touch each address, and which input spends each output.
+//! They are not part of the chain state: the index builder (`indexer.rs`,
+//! Bitcoin Core's `BaseIndex`) writes them beside the chain, each step in
+//! one `sled::Batch` with its own best-block locator, and rolls them back
+//! on a reorg. `reindexutxo` checks and repairs them (`index_rebuild.rs`).
 //!
-//! Byte layouts (integers big-endian):
+//! Byte layouts of the `explorer` tree (integers big-endian):
 //!
-//! | tree | key | value |
-//! |---|---|---|
-//! | `tx_index` | txid (32) | block hash (32) ‖ position in block (u32) |
-//! | `addr_history` | pubkey hash (20) ‖ height (u64) ‖ position (u32) | [`HistoryEntry`]: txid (32) ‖ received (u64) ‖ outputs (u32) ‖ sent (u64) ‖ inputs (u32) |
-//! | `spent_by` | outpoint: txid (32) ‖ vout (u32) | spending txid (32) ‖ input index (u32) |
+//! | key | value |
+//! |---|---|
+//! | `T` ‖ txid (32) | block hash (32) ‖ position in block (u32) |
+//! | `A` ‖ pubkey hash (20) ‖ height (u64) ‖ position (u32) | [`HistoryEntry`]: txid (32) ‖ received (u64) ‖ outputs (u32) ‖ sent (u64) ‖ inputs (u32) |
+//! | `S` ‖ outpoint: txid (32) ‖ vout (u32) | spending txid (32) ‖ input index (u32) |
+//! | `L` | the locator: block hash (32) ‖ height (u64) of the last block indexed |
 //!
-//! `meta` key `b"indexed"` (value `[1]`) says the three trees are complete.
+//! The readers here ([`ChainStore::tx_location`], [`ChainStore::spender`],
+//! [`ChainStore::address_history`], [`ChainStore::address_history_all`])
+//! first bring the indexes up to the tip they see
+//! ([`ChainStore::follow_indexes`]), so what one reads after a block
+//! connected includes it; the HTTP API refuses to wait when the indexes are
+//! far behind (`api/`, [`ChainStore::check_indexes`]).
 
 use std::collections::BTreeMap;
 use std::ops::Bound;
 
-use super::cache::Writer;
-use super::{ChainStore, Space, StoreError, corrupt, hash_from};
+use sled::IVec;
+
+use super::{ChainStore, StoreError, corrupt, hash_from};
 use crate::core::block::Block;
 use crate::core::hash::{BlockHash, Hash256, Txid};
 use crate::core::tx::{OutPoint, TxOut};
 
-/// `meta` key marking the indexes complete.
-pub(super) const INDEXED: &[u8] = b"indexed";
+/// Key prefix of the transaction index.
+pub(super) const TX: u8 = b'T';
+/// Key prefix of the address history.
+pub(super) const ADDR: u8 = b'A';
+/// Key prefix of the spent-by index.
+pub(super) const SPENT: u8 = b'S';
 
-/// One transaction in an address's history, as `addr_history` stores it.
+/// One transaction in an address's history, as the index stores it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct HistoryEntry {
     /// Height of the block holding it.
@@ -49,11 +58,12 @@ pub struct HistoryEntry {
     pub inputs: u32,
 }
 
-/// The three trees' changes for one block: pairs of key and value, inserted
-/// on connect and removed on disconnect.
+/// One block's index entries (keys with their prefix, and values): inserted
+/// when the block is indexed, removed when it is rolled back.
 pub(super) struct IndexDelta {
-    /// `tx_index`, `addr_history`, `spent_by` entries, in that order.
-    pub(super) trees: [Vec<(Vec<u8>, Vec<u8>)>; 3],
+    /// The entries, transaction index first, then address history and
+    /// spent-by entries in block order.
+    pub(super) entries: Vec<(Vec<u8>, Vec<u8>)>,
 }
 
 /// Per address touched by one transaction: (received, outputs, sent, inputs).
@@ -71,6 +81,23 @@ fn hash_at(b: &[u8], at: usize) -> Option<Hash256> {
     Some(Hash256(b.get(at..at + 32)?.try_into().ok()?))
 }
 
+/// `prefix` ‖ `rest`.
+pub(super) fn key(prefix: u8, rest: &[u8]) -> Vec<u8> {
+    let mut k = Vec::with_capacity(1 + rest.len());
+    k.push(prefix);
+    k.extend_from_slice(rest);
+    k
+}
+
+/// A transaction-index value: (block hash, position).
+///
+/// Errors: [`StoreError::Corrupt`].
+pub(super) fn location(v: &[u8]) -> Result<(BlockHash, u32), StoreError> {
+    let hash = hash_from(v.get(..32).ok_or_else(|| corrupt("tx index value"))?)?;
+    let pos = u32_at(v, 32).ok_or_else(|| corrupt("tx index value"))?;
+    Ok((hash, pos))
+}
+
 impl IndexDelta {
     /// The entries of `block` at its height, given `undo` (the outputs its
     /// non-coinbase inputs spent, in input order).
@@ -79,14 +106,14 @@ impl IndexDelta {
     /// the block has inputs.
     pub(super) fn of(block: &Block, undo: &[TxOut]) -> Result<IndexDelta, StoreError> {
         let hash = block.hash();
-        let mut trees: [Vec<(Vec<u8>, Vec<u8>)>; 3] = Default::default();
+        let mut entries = Vec::new();
         let mut spent = undo.iter();
         for (pos, tx) in block.transactions.iter().enumerate() {
             let pos = u32::try_from(pos).map_err(|_| corrupt("block too large"))?;
             let txid = tx.txid();
             let mut loc = hash.as_bytes().to_vec();
             loc.extend_from_slice(&pos.to_be_bytes());
-            trees[0].push((txid.as_bytes().to_vec(), loc));
+            entries.push((key(TX, txid.as_bytes()), loc));
             let mut touched: BTreeMap<[u8; 20], Touch> = BTreeMap::new();
             for out in &tx.outputs {
                 let t = touched.entry(out.pubkey_hash).or_default();
@@ -103,11 +130,11 @@ impl IndexDelta {
                     t.3 = t.3.saturating_add(1);
                     let mut by = txid.as_bytes().to_vec();
                     by.extend_from_slice(&(vin as u32).to_be_bytes());
-                    trees[2].push((input.prev_out.to_key().to_vec(), by));
+                    entries.push((key(SPENT, &input.prev_out.to_key()), by));
                 }
             }
             for (pkh, (recv, outs, sent, ins)) in touched {
-                let mut k = pkh.to_vec();
+                let mut k = key(ADDR, &pkh);
                 k.extend_from_slice(&block.height.to_be_bytes());
                 k.extend_from_slice(&pos.to_be_bytes());
                 let mut v = txid.as_bytes().to_vec();
@@ -115,62 +142,56 @@ impl IndexDelta {
                 v.extend_from_slice(&outs.to_be_bytes());
                 v.extend_from_slice(&sent.to_be_bytes());
                 v.extend_from_slice(&ins.to_be_bytes());
-                trees[1].push((k, v));
+                entries.push((k, v));
             }
         }
-        Ok(IndexDelta { trees })
+        Ok(IndexDelta { entries })
     }
 
-    /// Inserts (`forward`, connect) or removes (disconnect) the entries in
-    /// the `tx_index`, `addr_history` and `spent_by` spaces of the cache.
-    pub(super) fn apply(&self, forward: bool, w: &mut Writer<'_>) {
-        let spaces = [Space::TxIndex, Space::AddrHistory, Space::SpentBy];
-        for (entries, space) in self.trees.iter().zip(spaces) {
-            for (k, v) in entries {
-                if forward {
-                    w.create(space, k, v);
-                } else {
-                    w.remove(space, k);
-                }
+    /// Adds the entries to `batch`: inserted (`forward`, the block indexed)
+    /// or removed (rolled back).
+    pub(super) fn apply(&self, forward: bool, batch: &mut sled::Batch) {
+        for (k, v) in &self.entries {
+            if forward {
+                batch.insert(k.as_slice(), v.as_slice());
+            } else {
+                batch.remove(k.as_slice());
             }
         }
-    }
-
-    /// Marks the indexes complete with the genesis block.
-    pub(super) fn mark_indexed(w: &mut Writer<'_>) {
-        w.set(Space::Meta, INDEXED, &[1u8]);
     }
 }
 
 impl ChainStore {
-    /// The best-chain block holding `txid` and its position in it.
+    /// The best-chain block holding `txid` and its position in it, from
+    /// the transaction index (brought up to the tip first).
     ///
     /// Errors: [`StoreError::Corrupt`] for a malformed entry, [`StoreError::Db`].
     pub fn tx_location(&self, txid: &Txid) -> Result<Option<(BlockHash, u32)>, StoreError> {
-        let Some(v) = self.state.get(Space::TxIndex, txid.as_bytes())? else {
-            return Ok(None);
-        };
-        let hash = hash_from(v.get(..32).ok_or_else(|| corrupt("tx_index value"))?)?;
-        let pos = u32_at(&v, 32).ok_or_else(|| corrupt("tx_index value"))?;
-        Ok(Some((hash, pos)))
+        self.follow_indexes()?;
+        self.explorer
+            .get(key(TX, txid.as_bytes()))?
+            .map(|v| location(&v))
+            .transpose()
     }
 
     /// The best-chain transaction whose input spends `op`, and that input's
-    /// index.
+    /// index, from the spent-by index (brought up to the tip first).
     ///
     /// Errors: [`StoreError::Corrupt`] for a malformed entry, [`StoreError::Db`].
     pub fn spender(&self, op: &OutPoint) -> Result<Option<(Txid, u32)>, StoreError> {
-        let Some(v) = self.state.get(Space::SpentBy, &op.to_key())? else {
+        self.follow_indexes()?;
+        let Some(v) = self.explorer.get(key(SPENT, &op.to_key()))? else {
             return Ok(None);
         };
-        let txid = hash_at(&v, 0).ok_or_else(|| corrupt("spent_by value"))?;
-        let vin = u32_at(&v, 32).ok_or_else(|| corrupt("spent_by value"))?;
+        let txid = hash_at(&v, 0).ok_or_else(|| corrupt("spent-by value"))?;
+        let vin = u32_at(&v, 32).ok_or_else(|| corrupt("spent-by value"))?;
         Ok(Some((Txid(txid), vin)))
     }
 
     /// Up to `limit` best-chain transactions touching `pubkey_hash`, newest
     /// first, strictly older than `before` (height, position) when given: a
-    /// reverse prefix scan of `addr_history`.
+    /// reverse prefix scan of the address history (brought up to the tip
+    /// first).
     ///
     /// Errors: [`StoreError::Corrupt`] for a malformed entry, [`StoreError::Db`].
     pub fn address_history(
@@ -179,7 +200,9 @@ impl ChainStore {
         before: Option<(u64, u32)>,
         limit: usize,
     ) -> Result<Vec<HistoryEntry>, StoreError> {
-        let mut end = pubkey_hash.to_vec();
+        self.follow_indexes()?;
+        let start = key(ADDR, pubkey_hash);
+        let mut end = start.clone();
         match before {
             Some((h, p)) => {
                 end.extend_from_slice(&h.to_be_bytes());
@@ -187,17 +210,14 @@ impl ChainStore {
             }
             None => end.extend_from_slice(&[0xff; 12]),
         }
-        let start = pubkey_hash.to_vec();
-        let mut out = Vec::new();
-        let entries = self.state.range(
-            Space::AddrHistory,
+        let range = self.explorer.range::<&[u8], _>((
             Bound::Included(start.as_slice()),
             Bound::Excluded(end.as_slice()),
-            true,
-            limit,
-        )?;
-        for (k, v) in entries {
-            out.push(history_entry(&k, &v).ok_or_else(|| corrupt("addr_history entry"))?);
+        ));
+        let mut out = Vec::new();
+        for kv in range.rev().take(limit) {
+            let (k, v) = kv?;
+            out.push(history_entry(&k, &v)?);
         }
         Ok(out)
     }
@@ -209,43 +229,33 @@ impl ChainStore {
         &self,
         pubkey_hash: &[u8; 20],
     ) -> Result<Vec<HistoryEntry>, StoreError> {
+        self.follow_indexes()?;
         let mut out = Vec::new();
-        for (k, v) in self.state.scan_prefix(Space::AddrHistory, pubkey_hash)? {
-            out.push(history_entry(&k, &v).ok_or_else(|| corrupt("addr_history entry"))?);
+        for kv in self.explorer.scan_prefix(key(ADDR, pubkey_hash)) {
+            let (k, v) = kv?;
+            out.push(history_entry(&k, &v)?);
         }
         Ok(out)
     }
-
-    /// Height up to which the explorer indexes (`tx_index`, `addr_history`,
-    /// `spent_by`) answer for the best chain: `None` while they are not
-    /// complete (being built at open), else the tip's height. They change
-    /// in the same step of the chain-state cache as the UTXO set, so once
-    /// complete they are never behind the tip.
-    ///
-    /// Errors: [`StoreError`] reading the tip or the mark.
-    pub fn indexed_height(&self) -> Result<Option<u64>, StoreError> {
-        if !self.indexes_complete()? {
-            return Ok(None);
-        }
-        Ok(self.tip_opt()?.map(|t| t.height))
-    }
-
-    /// True when the indexes are complete (`meta` `b"indexed"`).
-    pub fn indexes_complete(&self) -> Result<bool, StoreError> {
-        Ok(self.state.get(Space::Meta, INDEXED)?.is_some())
-    }
 }
 
-fn history_entry(k: &[u8], v: &[u8]) -> Option<HistoryEntry> {
-    Some(HistoryEntry {
-        height: u64_at(k, 20)?,
-        position: u32_at(k, 28)?,
-        txid: Txid(hash_at(v, 0)?),
-        received: u64_at(v, 32)?,
-        outputs: u32_at(v, 40)?,
-        sent: u64_at(v, 44)?,
-        inputs: u32_at(v, 52)?,
-    })
+/// An address-history entry from its key and value.
+///
+/// Errors: [`StoreError::Corrupt`].
+fn history_entry(k: &IVec, v: &IVec) -> Result<HistoryEntry, StoreError> {
+    let k = k.get(1..).unwrap_or_default();
+    let e = || -> Option<HistoryEntry> {
+        Some(HistoryEntry {
+            height: u64_at(k, 20)?,
+            position: u32_at(k, 28)?,
+            txid: Txid(hash_at(v, 0)?),
+            received: u64_at(v, 32)?,
+            outputs: u32_at(v, 40)?,
+            sent: u64_at(v, 44)?,
+            inputs: u32_at(v, 52)?,
+        })
+    };
+    e().ok_or_else(|| corrupt("address history entry"))
 }
 
 #[cfg(test)]
@@ -313,13 +323,11 @@ mod tests {
     fn rebuild_gives_the_same_indexes() {
         let (store, _, b1) = chain();
         let before = store.address_history_all(&A).unwrap();
-        store.state.tree(Space::Meta).remove(INDEXED).unwrap();
-        store.state.tree(Space::TxIndex).clear().unwrap();
-        store.ensure_indexes().unwrap();
-        assert!(store.indexes_complete().unwrap());
+        store.explorer.clear().unwrap();
+        assert_eq!(store.rebuild_indexes().unwrap(), 2);
         assert_eq!(store.address_history_all(&A).unwrap(), before);
         let pay = b1.transactions[1].txid();
         assert_eq!(store.tx_location(&pay).unwrap(), Some((b1.hash(), 1)));
-        assert_eq!(store.rebuild_indexes().unwrap(), 2);
+        assert_eq!(store.indexed_height().unwrap(), Some(1));
     }
 }

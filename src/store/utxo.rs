@@ -1,13 +1,13 @@
 //! The UTXO set and its address index, undo data, and connecting and
 //! disconnecting blocks: trees `utxo`, `addr_utxo`, `undo`, read and
 //! written through the chain-state cache (`cache.rs`); a connect writes the
-//! block and its index entry at once and everything else to the cache.
+//! block and its index entry at once and everything else to the cache. The
+//! explorer indexes follow beside the chain (`indexer.rs`), not here.
 //! Rebuilding the set from the blocks is in `reindex.rs`.
 
 use std::collections::{BTreeMap, HashSet};
 
 use super::cache::Writer;
-use super::txindex::IndexDelta;
 use super::{
     BlockMeta, BlockStatus, ChainStore, Space, StoreError, TIP, Tip, VALUE_LIMIT, corrupt,
 };
@@ -35,7 +35,6 @@ struct ConnectWrite {
     meta: Vec<u8>,
     undo: Vec<u8>,
     delta: UtxoDelta,
-    index: IndexDelta,
 }
 
 impl ChainStore {
@@ -174,7 +173,6 @@ impl ChainStore {
                 meta: encode(&meta),
                 undo: encode(spent),
                 delta: UtxoDelta::of(block, spent)?,
-                index: IndexDelta::of(block, spent)?,
             });
             tip = Tip {
                 hash,
@@ -195,7 +193,6 @@ impl ChainStore {
         for cw in &writes {
             w.create(Space::Heights, &cw.height.to_be_bytes(), cw.hash.as_bytes());
             cw.delta.apply(true, w);
-            cw.index.apply(true, w);
             w.create(Space::Undo, cw.hash.as_bytes(), &cw.undo);
         }
         w.set(Space::Meta, TIP, tip.hash.as_bytes());
@@ -230,9 +227,7 @@ impl ChainStore {
             .transpose()?
             .ok_or_else(|| corrupt(format!("no undo data for {}", tip.hash)))?;
         let delta = UtxoDelta::of(&block, &spent)?;
-        let index = IndexDelta::of(&block, &spent)?;
         delta.apply(false, w);
-        index.apply(false, w);
         w.remove(Space::Heights, &block.height.to_be_bytes());
         w.set(Space::Meta, TIP, block.header.prev_block_hash.as_bytes());
         w.remove(Space::Undo, tip.hash.as_bytes());
