@@ -1,16 +1,19 @@
-//! Equality of the flush schedules: the same blocks (a seeded random chain
-//! with forks, so reorgs disconnect and reconnect blocks with payments)
-//! processed with the chain-state cache flushed after every block, and with
-//! one flush at the end, leave byte-identical chain-state trees (heights,
-//! tip and metadata, UTXO set, address index, undo data and the three
-//! explorer indexes); `reindexutxo` on the second leaves them identical
-//! again.
+//! Equality of the flush and index schedules, a proptest over random
+//! chains with forks (so reorgs disconnect and reconnect blocks with
+//! payments): the same blocks processed with the chain-state cache flushed
+//! after every block and the explorer indexes following every few blocks
+//! (so they are rolled back across reorgs, from blocks whose undo data is
+//! gone), and with one flush at the end and the indexes built once from
+//! genesis, leave byte-identical chain-state trees (heights, tip and
+//! metadata, UTXO set, address index, undo data) and explorer indexes with
+//! their locator; `reindexutxo` on the second leaves them identical again.
 
 mod support;
 
 use std::path::Path;
 use std::sync::Arc;
 
+use proptest::prelude::*;
 use sledchain::chain::Chain;
 use sledchain::core::block::Block;
 use sledchain::core::hash::BlockHash;
@@ -20,16 +23,7 @@ use sledchain::store::ChainStore;
 use support::Lcg;
 use support::fixtures::{BITS, key, owner, signed, solve};
 
-const TREES: [&str; 8] = [
-    "heights",
-    "meta",
-    "utxo",
-    "addr_utxo",
-    "undo",
-    "tx_index",
-    "addr_history",
-    "spent_by",
-];
+const TREES: [&str; 6] = ["heights", "meta", "utxo", "addr_utxo", "undo", "explorer"];
 
 type Dump = Vec<Vec<(Vec<u8>, Vec<u8>)>>;
 
@@ -91,9 +85,15 @@ fn block_on(parent: &Block, coin: Option<(OutPoint, u64)>, salt: u32) -> Block {
     b
 }
 
-/// Processes a seeded random chain with forks on `store`/`chain`; returns
-/// the blocks in the order processed.
-fn generate(seed: u64, store: &ChainStore, chain: &mut Chain) -> Vec<Block> {
+/// Processes a seeded random chain with forks on `store`/`chain`, calling
+/// `after` with the number of blocks processed after each; returns the
+/// blocks in the order processed.
+fn generate(
+    seed: u64,
+    store: &ChainStore,
+    chain: &mut Chain,
+    mut after: impl FnMut(usize),
+) -> Vec<Block> {
     let mut rng = Lcg(seed | 1);
     let now = sledchain::core::params::now_secs();
     let mut g = Block::template(
@@ -138,52 +138,93 @@ fn generate(seed: u64, store: &ChainStore, chain: &mut Chain) -> Vec<Block> {
         for b in blocks {
             order.push(b.clone());
             chain.process_block(b, None, now);
+            after(order.len());
         }
     }
     order
 }
 
-#[test]
-fn flush_every_block_flush_at_end_and_reindex_give_identical_chain_state() {
-    for seed in [1u64, 2, 3] {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let (every, once) = (dir.path().join("every"), dir.path().join("once"));
-        let blocks = {
-            let (store, mut chain) = open(&every);
-            store.set_dbcache(0);
-            let blocks = generate(seed, &store, &mut chain);
-            assert!(store.disconnects() > 0, "seed {seed}: no reorg happened");
-            assert!(
-                store.state_flushes() as usize >= blocks.len() / 2,
-                "seed {seed}: flushed rarely"
-            );
-            blocks
-        };
-        {
-            let (store, mut chain) = open(&once);
-            let now = sledchain::core::params::now_secs();
-            for b in &blocks {
-                chain.process_block(b.clone(), None, now);
+/// One case: the chain of `seed`, its indexes following every `follow`
+/// blocks in the first run.
+fn check(seed: u64, follow: usize) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (every, once) = (dir.path().join("every"), dir.path().join("once"));
+    let blocks = {
+        let (store, mut chain) = open(&every);
+        store.set_dbcache(0);
+        let s = store.clone();
+        let blocks = generate(seed, &store, &mut chain, |n| {
+            if n % follow == 0 {
+                s.sync_indexes().expect("index step");
             }
-            assert_eq!(
-                store.state_flushes(),
-                1,
-                "seed {seed}: only genesis flushed so far"
-            );
-        }
-        let reference = dump(&every);
+        });
+        assert!(store.disconnects() > 0, "seed {seed}: no reorg happened");
         assert!(
-            reference[2].len() > 10,
-            "seed {seed}: a UTXO set to compare"
+            store.state_flushes() as usize >= blocks.len() / 2,
+            "seed {seed}: flushed rarely"
         );
-        assert!(
-            dump(&once) == reference,
-            "seed {seed}: flush at end differs from flush every block"
-        );
-        {
-            let store = ChainStore::open(&once, 1 << 20).expect("open");
-            store.reindex_utxo().expect("reindex");
+        store.sync_indexes().expect("index step");
+        blocks
+    };
+    {
+        let (store, mut chain) = open(&once);
+        let now = sledchain::core::params::now_secs();
+        for b in &blocks {
+            chain.process_block(b.clone(), None, now);
         }
-        assert!(dump(&once) == reference, "seed {seed}: reindexutxo differs");
+        assert_eq!(
+            store.state_flushes(),
+            1,
+            "seed {seed}: only genesis flushed so far"
+        );
+        assert_eq!(store.indexed_height().expect("read"), None);
+        store.sync_indexes().expect("index step");
+    }
+    let reference = dump(&every);
+    assert!(
+        reference[2].len() > 10,
+        "seed {seed}: a UTXO set to compare"
+    );
+    assert!(
+        reference[5].len() > blocks.len(),
+        "seed {seed}: indexes to compare"
+    );
+    assert!(
+        dump(&once) == reference,
+        "seed {seed}: flush at end differs from flush every block"
+    );
+    {
+        let store = ChainStore::open(&once, 1 << 20).expect("open");
+        store.reindex_utxo().expect("reindex");
+    }
+    assert!(dump(&once) == reference, "seed {seed}: reindexutxo differs");
+    {
+        // A rebuild from nothing gives the same indexes too.
+        let db = sled::open(&once).expect("raw open");
+        db.open_tree("explorer")
+            .expect("tree")
+            .clear()
+            .expect("clear");
+        db.flush().expect("flush");
+    }
+    {
+        let store = ChainStore::open(&once, 1 << 20).expect("open");
+        store.reindex_utxo().expect("reindex");
+    }
+    assert!(
+        dump(&once) == reference,
+        "seed {seed}: second reindex differs"
+    );
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 16, ..ProptestConfig::default() })]
+
+    #[test]
+    fn flush_every_block_flush_at_end_and_reindex_give_identical_state_and_indexes(
+        seed in any::<u64>(),
+        follow in 1usize..5,
+    ) {
+        check(seed, follow);
     }
 }
