@@ -9,6 +9,13 @@
 //! next round continues the same chain, so kills land on every kind of
 //! state the earlier rounds left.
 //!
+//! The writer also runs the index builder's thread ([`IndexThread`]),
+//! started after a seeded delay, so kills also land while it catches up
+//! (the blocks written before it started) and while it rolls back reorgs.
+//! After each kill the builder resumes from its locator (rewinding to the
+//! fork when its block is off the best chain) and the explorer tree must be
+//! byte for byte what a rebuild from the blocks writes.
+//!
 //! The writer is this test binary itself, run again with `CRASH_WRITER`
 //! set (see [`writer`]).
 
@@ -24,7 +31,7 @@ use sledchain::core::block::Block;
 use sledchain::core::params::now_secs;
 use sledchain::core::tx::TxOut;
 use sledchain::core::validation::SigCache;
-use sledchain::store::ChainStore;
+use sledchain::store::{ChainStore, IndexThread};
 use support::Lcg;
 use support::fixtures::{BITS, key, owner, signed, solve};
 
@@ -103,7 +110,12 @@ fn writer(dir: &Path, seed: u64) {
         chain.process_block(g, None, now);
     }
     let me = owner(&key(7));
+    let start_index = std::time::Instant::now() + Duration::from_millis(rng.range(0, 600));
+    let mut indexer = None;
     loop {
+        if indexer.is_none() && std::time::Instant::now() >= start_index {
+            indexer = Some(IndexThread::spawn(store.clone()).expect("index thread"));
+        }
         let tip = store.tip().expect("tip");
         let tip_block = store.block(&tip.hash).expect("read").expect("tip block");
         let coin = store
@@ -138,8 +150,20 @@ fn crash_writer() {
     }
 }
 
-/// Checks a killed writer's store; returns its height after replay.
-fn check(dir: &Path, round: u64) -> u64 {
+/// Every entry of the `explorer` tree (the store must be closed).
+fn explorer_dump(dir: &Path) -> Vec<(Vec<u8>, Vec<u8>)> {
+    let db = sled::open(chain_path(dir)).expect("raw open");
+    db.open_tree("explorer")
+        .expect("tree")
+        .iter()
+        .map(|kv| kv.map(|(k, v)| (k.to_vec(), v.to_vec())).expect("read"))
+        .collect()
+}
+
+/// Checks a killed writer's store; returns its height after replay and how
+/// many blocks the explorer indexes were behind the flushed tip (or ahead
+/// of it, negative) when it was killed.
+fn check(dir: &Path, round: u64) -> (u64, i64) {
     let store = ChainStore::open(&chain_path(dir), 1 << 20)
         .unwrap_or_else(|e| panic!("round {round}: the store is refused after a kill: {e}"));
     let flushed = store.tip().expect("tip");
@@ -150,6 +174,11 @@ fn check(dir: &Path, round: u64) -> u64 {
         "round {round}: record"
     );
     assert_eq!(recorded.pending, None);
+    let index_at = store
+        .index_tip()
+        .expect("locator")
+        .map_or(-1, |t| t.height as i64);
+    let lag = flushed.height as i64 - index_at;
     drop(store);
     let (store, chain) = open_chain(dir);
     let tip = chain.tip().expect("tip").expect("a chain");
@@ -168,8 +197,10 @@ fn check(dir: &Path, round: u64) -> u64 {
         store.compute_utxo_set().expect("rebuild"),
         "round {round}: UTXO set differs from a rebuild"
     );
-    let me = owner(&key(7));
-    let history = store.address_history_all(&me).expect("history");
+    // The builder resumes from its locator and reaches the tip.
+    assert_eq!(store.sync_indexes().expect("index"), Some(tip.height));
+    let located = store.index_tip().expect("locator").expect("indexed");
+    assert_eq!((located.hash, located.height), (tip.hash, tip.height));
     let tip_block = store.block(&tip.hash).expect("read").expect("tip block");
     for (pos, tx) in tip_block.transactions.iter().enumerate() {
         assert_eq!(
@@ -178,19 +209,23 @@ fn check(dir: &Path, round: u64) -> u64 {
             "round {round}: tx index"
         );
     }
-    store.rebuild_indexes().expect("rebuild indexes");
-    assert_eq!(
-        store.address_history_all(&me).expect("history"),
-        history,
-        "round {round}: address history differs from a rebuild"
+    drop((store, chain));
+    let caught_up = explorer_dump(dir);
+    {
+        let store = ChainStore::open(&chain_path(dir), 1 << 20).expect("reopen");
+        store.rebuild_indexes().expect("rebuild indexes");
+        let recorded = store.best_record().expect("record").expect("a record");
+        assert_eq!(
+            recorded.flushed,
+            (tip.hash, tip.height),
+            "round {round}: record after flush"
+        );
+    }
+    assert!(
+        explorer_dump(dir) == caught_up,
+        "round {round}: the explorer indexes differ from a rebuild"
     );
-    let recorded = store.best_record().expect("record").expect("a record");
-    assert_eq!(
-        recorded.flushed,
-        (tip.hash, tip.height),
-        "round {round}: record after flush"
-    );
-    tip.height
+    (tip.height, lag)
 }
 
 #[test]
@@ -204,6 +239,7 @@ fn kill9_at_random_moments_replays_to_the_best_stored_block() {
     let mut rng = Lcg(seed);
     let me = std::env::current_exe().expect("test binary");
     let mut heights = Vec::new();
+    let mut lags = Vec::new();
     for round in 0..ROUNDS {
         let mut child = Command::new(&me)
             .args([
@@ -222,9 +258,12 @@ fn kill9_at_random_moments_replays_to_the_best_stored_block() {
         std::thread::sleep(Duration::from_millis(rng.range(150, 900)));
         child.kill().expect("SIGKILL");
         child.wait().expect("reap");
-        heights.push(check(dir.path(), round));
+        let (height, lag) = check(dir.path(), round);
+        heights.push(height);
+        lags.push(lag);
     }
     println!("heights after each round: {heights:?}");
+    println!("explorer indexes behind the flushed tip at each kill: {lags:?}");
     assert!(
         heights.last().is_some_and(|h| *h > 20),
         "the writer made too little progress to test anything: {heights:?}"
