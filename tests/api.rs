@@ -175,6 +175,12 @@ fn node_routes_need_the_cookie_and_events_stream_live() {
     let p = api.port;
     let st = get_json(p, "/api/node/status");
     assert_eq!(st["height"], 1);
+    // The index builder's thread catches the explorer indexes up.
+    wait_for(WAIT, "the explorer indexes at the tip", || {
+        get_json(p, "/api/node/status")["indexed_height"] == 1
+    });
+    let st = get_json(p, "/api/node/status");
+    assert_eq!(st["index_tip"], st["tip"]);
     assert_eq!(st["minter"], api.genesis_addr.as_str());
     assert!(get_json(p, "/api/node/peers").is_array());
     let tips = get_json(p, "/api/node/chaintips");

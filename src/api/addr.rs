@@ -3,7 +3,7 @@
 //! `mempool`, `mempool/txids`, `mempool/recent`, `fee-estimates`,
 //! `POST tx`; and sledchain's `node/mempool` (every mempool entry).
 //!
-//! Confirmed history comes from the store's `addr_history` index; the
+//! Confirmed history comes from the store's address-history index; the
 //! mempool side is computed on the chain worker by a pass over the mempool
 //! (bounded by its size limit).
 

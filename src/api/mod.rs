@@ -313,3 +313,54 @@ where
         .await
         .map_err(|e| ApiError::internal(format!("task failed: {e}")))?
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::block::Block;
+    use crate::core::hash::BlockHash;
+    use crate::store::ChainStore;
+
+    /// A store with a chain of `blocks` blocks after genesis, its explorer
+    /// indexes never caught up (nothing read them, no builder thread).
+    fn chain(blocks: u64) -> (ChainStore, Vec<Block>) {
+        let store = ChainStore::temporary().expect("store");
+        let g = Block::template(BlockHash::ZERO, 0, 1, 1, [1; 20], 50, vec![]);
+        store.init_genesis(&g).expect("genesis");
+        let mut all = vec![g];
+        for h in 1..=blocks {
+            let parent = all.last().expect("parent").hash();
+            let b = Block::template(parent, h, 1, 1 + h as u32, [1; 20], 50, vec![]);
+            store.connect_block(&b, &[]).expect("connect");
+            all.push(b);
+        }
+        (store, all)
+    }
+
+    #[test]
+    fn index_routes_answer_503_while_the_indexes_are_far_behind() {
+        let (store, blocks) = chain(INDEX_MAX_LAG + 5);
+        assert_eq!(store.indexed_height().unwrap(), None);
+        let e = indexes_ready(&store).expect_err("far behind");
+        assert_eq!(e.status, axum::http::StatusCode::SERVICE_UNAVAILABLE);
+        assert!(e.error.contains("catching up"), "{}", e.error);
+        assert!(
+            e.error
+                .contains(&format!("tip at height {}", INDEX_MAX_LAG + 5))
+        );
+        // Caught up, the route answers; a few blocks behind it answers too,
+        // catching them up itself first.
+        assert_eq!(store.sync_indexes().unwrap(), Some(INDEX_MAX_LAG + 5));
+        let parent = blocks.last().expect("tip").hash();
+        let more = Block::template(parent, INDEX_MAX_LAG + 6, 1, 9_999, [2; 20], 50, vec![]);
+        store.connect_block(&more, &[]).expect("connect");
+        assert_eq!(store.indexed_height().unwrap(), Some(INDEX_MAX_LAG + 5));
+        indexes_ready(&store).expect("one block behind");
+        let coinbase = more.transactions[0].txid();
+        assert_eq!(
+            store.tx_location(&coinbase).unwrap(),
+            Some((more.hash(), 0))
+        );
+        assert_eq!(store.indexed_height().unwrap(), Some(INDEX_MAX_LAG + 6));
+    }
+}
