@@ -23,7 +23,8 @@
 //! seconds per wait [600], `BENCH_RELAY_TIMEOUT` seconds for the relay to
 //! finish [60].
 //! `BENCH_ONLY=relay` runs the tx-heavy sync and the relay alone;
-//! `BENCH_ONLY=propagation` the line of nodes alone; `BENCH_ONLY=hostile`
+//! `BENCH_ONLY=propagation` the line of nodes alone; `BENCH_ONLY=sync` the
+//! 1-payment sync and `printchain` rows alone; `BENCH_ONLY=hostile`
 //! the hostile-peer rows alone ([`hostile`]: `BENCH_HOSTILE_SOCKETS` [16],
 //! `BENCH_SIDE_BLOCKS` [150], `BENCH_FAKE_SYNC_BLOCKS` [3000]).
 //! Needs `target/release/examples/genchain` (`make bench` builds it).
@@ -70,6 +71,11 @@ fn main() -> Result<()> {
     if std::env::var("BENCH_ONLY").is_ok_and(|v| v == "propagation") {
         propagation::run(&mut table, root.path())?;
         table.finish(json!({ "propagation": env("BENCH_PROP_BLOCKS", 20) }))?;
+        return Ok(());
+    }
+    if std::env::var("BENCH_ONLY").is_ok_and(|v| v == "sync") {
+        sync::one_payment(&mut table, root.path())?;
+        table.finish(json!({ "pay_blocks": env("BENCH_PAY_BLOCKS", 2000) }))?;
         return Ok(());
     }
     if std::env::var("BENCH_ONLY").is_ok_and(|v| v == "hostile") {
