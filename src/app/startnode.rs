@@ -86,8 +86,8 @@ pub struct NodeArgs {
     /// (with their descendants) leave for better-paying ones.
     #[arg(long, default_value_t = DEFAULT_MEMPOOL_MB)]
     pub mempool_mb: u64,
-    /// Size of the chain-state cache, in MiB: the UTXO set, undo data and
-    /// indexes changed since the last flush are held in memory and written
+    /// Size of the chain-state cache, in MiB: the UTXO set, its address
+    /// index and undo data changed since the last flush are held in memory and written
     /// to the database in one atomic step when the cache passes this size,
     /// every 60 s, when the node falls idle (the end of a sync) and at
     /// shutdown. Larger flushes less often during a long sync; the node's
