@@ -131,6 +131,9 @@ fn main() -> Result<()> {
         chain.accept_block(&b, sledchain::core::params::now_secs())?;
         tip = b.hash();
     }
+    // A node serving this chain has its explorer indexes built, as a node
+    // that made it block by block would.
+    store.sync_indexes()?;
     store.flush()?;
     let t = store.tip()?;
     println!("{} {}", t.hash, t.height);
