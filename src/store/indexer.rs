@@ -395,3 +395,82 @@ fn run(store: &ChainStore, stop: &AtomicBool) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::tx::{OutPoint, Transaction, TxIn};
+
+    const A: [u8; 20] = [1; 20];
+    const B: [u8; 20] = [2; 20];
+
+    /// Waits (10 s at most) until the locator is `want`, without reading
+    /// the indexes (a read would catch them up itself).
+    fn wait_locator(store: &ChainStore, want: BlockHash) {
+        let end = std::time::Instant::now() + Duration::from_secs(10);
+        while store.index_tip().unwrap().map(|t| t.hash) != Some(want) {
+            assert!(
+                std::time::Instant::now() < end,
+                "the builder never reached {want}"
+            );
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+
+    #[test]
+    fn the_thread_follows_connects_and_rolls_back_a_reorg() {
+        let store = ChainStore::temporary().expect("store");
+        let genesis = Block::template(BlockHash::ZERO, 0, 1, 1, A, 50, vec![]);
+        store.init_genesis(&genesis).expect("genesis");
+        let thread = IndexThread::spawn(store.clone()).expect("thread");
+        wait_locator(&store, genesis.hash());
+        // Block 1 pays B from genesis's coinbase; block 2 on it.
+        let coin = OutPoint {
+            txid: genesis.transactions[0].txid(),
+            vout: 0,
+        };
+        let pay = Transaction {
+            version: 1,
+            inputs: vec![TxIn::unsigned(coin)],
+            outputs: vec![TxOut {
+                value: 50,
+                pubkey_hash: B,
+            }],
+            coinbase_height: 0,
+        };
+        let b1 = Block::template(genesis.hash(), 1, 1, 2, A, 50, vec![pay.clone()]);
+        store
+            .connect_block(&b1, &[genesis.transactions[0].outputs[0]])
+            .expect("connect");
+        let b2 = Block::template(b1.hash(), 2, 1, 3, A, 50, vec![]);
+        store.connect_block(&b2, &[]).expect("connect");
+        wait_locator(&store, b2.hash());
+        assert_eq!(store.indexed_height().unwrap(), Some(2));
+        // A reorg from genesis to a longer branch without the payment: the
+        // thread rolls blocks 2 and 1 back (their undo data already gone
+        // from the chain state), then indexes the branch.
+        let c1 = Block::template(genesis.hash(), 1, 1, 12, B, 50, vec![]);
+        let c2 = Block::template(c1.hash(), 2, 1, 13, B, 50, vec![]);
+        let c3 = Block::template(c2.hash(), 3, 1, 14, B, 50, vec![]);
+        store
+            .reorganize(
+                &genesis.hash(),
+                &[(&c1, &[][..]), (&c2, &[][..]), (&c3, &[][..])],
+            )
+            .expect("reorg");
+        wait_locator(&store, c3.hash());
+        thread.stop();
+        assert_eq!(store.indexed_height().unwrap(), Some(3));
+        assert_eq!(store.tx_location(&pay.txid()).unwrap(), None);
+        assert_eq!(store.spender(&coin).unwrap(), None);
+        assert_eq!(store.address_history_all(&A).unwrap().len(), 1);
+        assert_eq!(store.address_history_all(&B).unwrap().len(), 3);
+        // What the thread left is what a rebuild writes.
+        let dump = |s: &ChainStore| -> Vec<(sled::IVec, sled::IVec)> {
+            s.explorer.iter().map(|kv| kv.unwrap()).collect()
+        };
+        let before = dump(&store);
+        store.rebuild_indexes().unwrap();
+        assert_eq!(dump(&store), before);
+    }
+}
