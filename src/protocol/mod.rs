@@ -10,12 +10,16 @@
 //! * [`peers`]: the handshake, misbehaviour scores and bans, pings, the
 //!   idle and handshake timeouts, and one connection per pair of nodes
 //!   ([`Peer`] is its per-peer state).
-//! * [`sync`]: block sync (Bitcoin's pre-headers design: `getblocks` with a
-//!   block locator, `inv` of up to 500 hashes, one `getdata`, repeat while
-//!   the peer is ahead) and serving `getblocks`/`getdata`, with `getdata`
-//!   answers paced by bytes flushed to the peer. Its state (blocks in
-//!   flight, orphans, each peer's sync facts) has one owner, [`SyncMgr`];
-//!   who holds the sync window and stall detection are in [`sync_peer`].
+//! * [`sync`]: block sync and serving `getblocks`/`getheaders`/`getdata`,
+//!   with `getdata` answers paced by bytes flushed to the peer. Peers of
+//!   protocol version 2 are synced headers first ([`sync_headers`]:
+//!   `getheaders`, checked headers in a header tree, blocks of the best
+//!   header chain from several peers in a moving window); older ones by
+//!   Bitcoin's pre-headers design (`getblocks` with a block locator, `inv`
+//!   of up to 500 hashes, one `getdata`, repeat while the peer is ahead;
+//!   who holds that sync window and stall detection are in [`sync_peer`]).
+//!   Its state (blocks in flight, orphans, headers, each peer's sync
+//!   facts) has one owner, [`SyncMgr`].
 //! * [`relay`]: the wire side of transaction relay (what comes in goes to
 //!   [`TxMgr`], what it decides goes out), local submissions and the
 //!   decision to mint.
@@ -51,6 +55,7 @@ pub mod points;
 pub mod reader;
 pub mod relay;
 pub mod sync;
+pub mod sync_headers;
 pub mod sync_peer;
 pub mod txflood;
 pub mod txs;
@@ -337,6 +342,8 @@ impl Protocol {
             Message::NotFound(n) => self.on_notfound(peer, n),
             Message::Ping(n) => self.send(peer, Message::Pong(n)),
             Message::Pong(n) => self.on_pong(peer, n),
+            Message::GetHeaders(g) => self.on_getheaders(peer, g),
+            Message::Headers(h) => self.on_headers(peer, h.headers),
         }
     }
 
@@ -347,6 +354,7 @@ impl Protocol {
                 hash, from, height, ..
             } => {
                 self.sync.remove_orphan(&hash);
+                self.sync.forget_header(&hash);
                 if let Some(p) = from {
                     self.sync.connected(p, height);
                 }
@@ -359,9 +367,11 @@ impl Protocol {
             ChainEvent::Orphan { hash, from, height } => self.orphan(hash, from, height),
             ChainEvent::SideBranch { hash, .. } => {
                 self.sync.remove_orphan(&hash);
+                self.sync.forget_header(&hash);
             }
             ChainEvent::InvalidBlock { hash, from, error } => {
                 self.sync.remove_orphan(&hash);
+                self.sync.forget_header(&hash);
                 if let Some(p) = from {
                     self.misbehaving(p, Misbehavior::InvalidBlock(hash, error.to_string()));
                 }

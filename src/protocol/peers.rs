@@ -197,6 +197,7 @@ impl Protocol {
         p.version = Some(listen);
         p.nonce = v.nonce;
         let (addr, inbound) = (p.addr, p.inbound);
+        self.sync.set_version(peer, v.version);
         self.sync.claim(peer, v.best_height);
         if !inbound {
             self.addrs.book.handshaked(addr, self.now);

@@ -5,7 +5,7 @@
 //! for "no chain", "have it" or "nothing to serve".
 
 use crate::chain::locator::{hashes_after_locator, locator};
-use crate::core::block::Block;
+use crate::core::block::{Block, BlockHeader};
 use crate::core::hash::BlockHash;
 use crate::store::{BlockMeta, ChainStore, StoreError, Tip};
 
@@ -31,6 +31,28 @@ pub trait BlockReader: Send {
         stop: &BlockHash,
         max: usize,
     ) -> Result<Vec<BlockHash>, StoreError>;
+    /// The header of the stored block `hash`, if stored (by default read
+    /// from the whole block; the store reads its first 80 bytes alone).
+    fn header(&self, hash: &BlockHash) -> Result<Option<BlockHeader>, StoreError> {
+        Ok(self.block(hash)?.map(|b| b.header))
+    }
+    /// The answer to `getheaders`: the headers of the blocks
+    /// [`BlockReader::hashes_after`] names, in chain order, at most `max`.
+    fn headers_after(
+        &self,
+        locator: &[BlockHash],
+        stop: &BlockHash,
+        max: usize,
+    ) -> Result<Vec<BlockHeader>, StoreError> {
+        let mut out = Vec::new();
+        for h in self.hashes_after(locator, stop, max)? {
+            match self.header(&h)? {
+                Some(header) => out.push(header),
+                None => break,
+            }
+        }
+        Ok(out)
+    }
 }
 
 impl BlockReader for ChainStore {
@@ -69,5 +91,9 @@ impl BlockReader for ChainStore {
         max: usize,
     ) -> Result<Vec<BlockHash>, StoreError> {
         hashes_after_locator(self, locator, stop, max)
+    }
+
+    fn header(&self, hash: &BlockHash) -> Result<Option<BlockHeader>, StoreError> {
+        ChainStore::header(self, hash)
     }
 }

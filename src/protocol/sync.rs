@@ -23,11 +23,14 @@
 //!
 //! The state all this reads and writes is owned by [`SyncMgr`] (`mgr.rs`).
 
+pub mod headers;
 pub mod mgr;
 
+pub use headers::{HeaderEntry, HeaderTree};
 pub use mgr::{Asked, InFlight, SyncMgr, SyncPeer};
 
 use super::Misbehavior;
+use super::sync_headers::MAX_BLOCKS_IN_TRANSIT_PER_PEER;
 use super::types::{Event, Output};
 use super::{PeerId, Protocol};
 use crate::core::block::{Block, block_work};
@@ -65,6 +68,9 @@ impl Protocol {
     /// ([`Protocol::may_sync_from`]); it is then asked once that one is
     /// done ([`Protocol::resume_sync`]).
     pub(super) fn send_getblocks(&mut self, peer: PeerId) {
+        if self.headers_first(peer) {
+            return self.send_getheaders(peer, None);
+        }
         if !self.may_sync_from(peer) {
             return;
         }
@@ -119,6 +125,9 @@ impl Protocol {
         }
         if self.tip().is_none() && !self.may_give_genesis(peer, None) {
             return; // with no chain, blocks only from a peer that may start it
+        }
+        if self.headers_first(peer) {
+            return self.on_block_inv_headers(peer, &inv.items);
         }
         let (answer, room) = self.inv_room(peer);
         // The first hash of an inv answering `getblocks` follows a block we
@@ -414,6 +423,13 @@ impl Protocol {
     pub(super) fn orphan(&mut self, hash: BlockHash, from: Option<PeerId>, height: u64) {
         self.sync.add_orphan(hash);
         let Some(p) = from else { return };
+        if self
+            .sync
+            .in_flight(&hash)
+            .is_some_and(|f| f.kind == Asked::Headers)
+        {
+            return; // fetched ahead of its parent from the header chain
+        }
         let pushed = self
             .sync
             .in_flight(&hash)
@@ -435,6 +451,12 @@ impl Protocol {
     /// Asks `peer` for more blocks once everything asked of it for sync is
     /// processed and it is still ahead of us.
     pub(super) fn maybe_continue_sync(&mut self, peer: PeerId) {
+        if self.headers_first(peer) {
+            if self.sync.pending_of(peer, Asked::Headers) <= MAX_BLOCKS_IN_TRANSIT_PER_PEER / 2 {
+                self.fetch_blocks();
+            }
+            return;
+        }
         let height = self.height();
         let window = self.sync.pending_of(peer, Asked::Sync);
         let Some(p) = self.sync.peer_mut(peer) else {

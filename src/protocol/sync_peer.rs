@@ -59,6 +59,7 @@ impl Protocol {
         let Some(height) = self.height() else {
             return;
         };
+        self.fetch_blocks();
         if self.sync.window_holder().is_some() {
             return;
         }
@@ -69,6 +70,11 @@ impl Protocol {
             .filter(|(id, s)| {
                 s.height() > height
                     && s.getblocks_pending.is_none()
+                    && s.getheaders_pending.is_none()
+                    // Headers-first peers are asked for headers only while
+                    // they claim more than their headers showed.
+                    && !(s.speaks_headers()
+                        && s.best_header.is_some_and(|(_, h, _)| h >= s.claimed))
                     && self.peers.get(id).is_some_and(|p| p.is_ready())
             })
             .max_by_key(|(id, s)| (s.height(), std::cmp::Reverse(**id)))
@@ -120,6 +126,7 @@ impl Protocol {
             );
         }
         self.sync.expire_future(now);
+        self.expire_headers_sync();
         let unanswered: Vec<PeerId> = self
             .sync
             .peers()

@@ -10,7 +10,7 @@ use sledchain::core::block::Block;
 use sledchain::core::hash::{BlockHash, Hash256};
 use sledchain::wire::frame::{Frame, FrameCodec, MAGIC};
 use sledchain::wire::message::Message;
-use sledchain::wire::payload::{BlockMsg, GetBlocks, Inv, InvKind, PROTOCOL_VERSION, Version};
+use sledchain::wire::payload::{BlockMsg, GetBlocks, Inv, InvKind, Version};
 use tokio_util::codec::{Decoder, Encoder};
 
 /// A raw peer connected to a node on 127.0.0.1.
@@ -164,7 +164,7 @@ impl RawPeer {
     pub fn version(&mut self) {
         let me = self.me();
         self.send(&Message::Version(Version {
-            version: PROTOCOL_VERSION,
+            version: 1, // the getblocks flow: this peer answers no getheaders
             best_height: 0,
             addr_from: me,
             genesis: None,
@@ -176,7 +176,7 @@ impl RawPeer {
     /// to dial back (nonce 42).
     pub fn hello(&mut self, genesis: BlockHash, best_height: u64) {
         self.send(&Message::Version(Version {
-            version: PROTOCOL_VERSION,
+            version: 1, // the getblocks flow: this peer answers no getheaders
             best_height,
             addr_from: String::new(),
             genesis: Some(genesis),

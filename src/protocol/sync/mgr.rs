@@ -11,8 +11,10 @@
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use super::super::{Millis, PeerId};
+use super::headers::{HeaderEntry, HeaderTree};
 use crate::core::hash::{BlockHash, Hash256};
 use crate::core::params::MAX_FUTURE_BLOCK_TIME;
+use crate::wire::payload::HEADERS_VERSION;
 
 /// Why a block is in flight.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -26,6 +28,10 @@ pub enum Asked {
     /// Sent to us unasked (block push) and taken
     /// (`announce.rs::admit_block`).
     Unrequested,
+    /// Asked for from the header chain a peer sent (headers-first sync,
+    /// `sync_headers.rs`): blocks of several peers at once, in a moving
+    /// window ahead of our tip.
+    Headers,
 }
 
 /// A block asked of a peer, or sent by it unasked and taken.
@@ -76,9 +82,21 @@ pub struct SyncPeer {
     /// When block answers last made progress (ms): a send with nothing
     /// unflushed, or a flush.
     pub last_flush: Millis,
+    /// The protocol version of its `version` (0 before it): from
+    /// [`HEADERS_VERSION`] on it is synced headers first.
+    pub version: u32,
+    /// The best validated header it sent us: hash, height, chain work.
+    pub best_header: Option<(BlockHash, u64, u128)>,
+    /// When we sent a `getheaders` whose answer is awaited (ms).
+    pub getheaders_pending: Option<Millis>,
 }
 
 impl SyncPeer {
+    /// True when it speaks `getheaders`/`headers` ([`HEADERS_VERSION`]).
+    pub fn speaks_headers(&self) -> bool {
+        self.version >= HEADERS_VERSION
+    }
+
     /// Its best height for sync decisions: the higher of the claimed and
     /// the proven one.
     pub fn height(&self) -> u64 {
@@ -121,6 +139,8 @@ pub struct SyncMgr {
     /// (seconds since the Unix epoch).
     future: BTreeMap<BlockHash, u32>,
     peers: BTreeMap<PeerId, SyncPeer>,
+    /// Validated headers whose blocks are not stored yet.
+    headers: HeaderTree,
 }
 
 impl SyncMgr {
@@ -148,6 +168,41 @@ impl SyncMgr {
 
     pub(in crate::protocol) fn peer_mut(&mut self, peer: PeerId) -> Option<&mut SyncPeer> {
         self.peers.get_mut(&peer)
+    }
+
+    /// The validated headers whose blocks are not stored yet.
+    pub fn headers(&self) -> &HeaderTree {
+        &self.headers
+    }
+
+    /// Adds a validated header (`sync_headers.rs` checked it); false when
+    /// the tree is full ([`HeaderTree`]'s bound).
+    pub fn add_header(&mut self, hash: BlockHash, entry: HeaderEntry) -> bool {
+        self.headers.insert(hash, entry)
+    }
+
+    /// `hash`'s block is stored or refused: its header leaves the tree.
+    pub fn forget_header(&mut self, hash: &BlockHash) {
+        self.headers.remove(hash);
+    }
+
+    /// `peer` said `version` with protocol version `version`.
+    pub fn set_version(&mut self, peer: PeerId, version: u32) {
+        if let Some(p) = self.peers.get_mut(&peer) {
+            p.version = version;
+        }
+    }
+
+    /// `peer` sent validated headers up to `hash` at `height` with
+    /// `work`: its best header, when it has more work than the one known,
+    /// and its proven height (it has the blocks of the headers it sends).
+    pub fn best_header(&mut self, peer: PeerId, hash: BlockHash, height: u64, work: u128) {
+        if let Some(p) = self.peers.get_mut(&peer) {
+            if p.best_header.is_none_or(|(_, _, w)| work > w) {
+                p.best_header = Some((hash, height, work));
+            }
+            p.known = p.known.max(height);
+        }
     }
 
     /// Every peer's sync facts, by id.

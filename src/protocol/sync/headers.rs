@@ -1,0 +1,196 @@
+//! [`HeaderTree`]: the block headers the node has validated and whose
+//! blocks it has not stored yet (Bitcoin Core's headers in
+//! `mapBlockIndex` without `BLOCK_HAVE_DATA`). Owned by
+//! [`super::SyncMgr`]; the rules that admit a header (linkage, proof of
+//! work against the chain's difficulty, time) are checked before
+//! [`HeaderTree::insert`] by `protocol/sync_headers.rs`.
+//!
+//! A header leaves the tree when its block is stored (connected or on a
+//! side branch) or refused: from then on the store's index knows it.
+//!
+//! Bound: at most [`MAX_TREE_HEADERS`] headers (about 200 bytes each with
+//! the map's overhead, so about 20 MB). When a new header finds the tree
+//! full, every header that is not an ancestor of the best header (the
+//! side branches) is dropped first; if the tree is still full, the new
+//! header is refused (its sender is not charged: it may be honest and
+//! early; it is asked again once blocks were stored).
+
+use std::collections::BTreeMap;
+
+use crate::chain::state::beats;
+use crate::core::block::BlockHeader;
+use crate::core::hash::BlockHash;
+
+/// Most headers the tree holds (module docs).
+pub const MAX_TREE_HEADERS: usize = 100_000;
+
+/// A validated header and where it stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HeaderEntry {
+    /// The header.
+    pub header: BlockHeader,
+    /// Its block's height (genesis 0).
+    pub height: u64,
+    /// Work from genesis to its block, inclusive (as `BlockMeta::chain_work`).
+    pub chain_work: u128,
+}
+
+/// The validated headers whose blocks are not stored (module docs).
+#[derive(Debug, Default)]
+pub struct HeaderTree {
+    entries: BTreeMap<BlockHash, HeaderEntry>,
+    /// The entry with the most work (ties by the consensus tie rule,
+    /// `chain::state::beats`).
+    best: Option<BlockHash>,
+}
+
+impl HeaderTree {
+    /// The entry of `hash`, if held.
+    pub fn get(&self, hash: &BlockHash) -> Option<&HeaderEntry> {
+        self.entries.get(hash)
+    }
+
+    /// Headers held.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// True when no header is held.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// The header with the most work, if any.
+    pub fn best(&self) -> Option<(BlockHash, HeaderEntry)> {
+        self.best
+            .and_then(|h| self.entries.get(&h).map(|e| (h, *e)))
+    }
+
+    /// Adds `entry` under `hash`, already validated. False when the tree
+    /// is full even after dropping its side branches (module docs).
+    pub(super) fn insert(&mut self, hash: BlockHash, entry: HeaderEntry) -> bool {
+        if self.entries.contains_key(&hash) {
+            return true;
+        }
+        if self.entries.len() >= MAX_TREE_HEADERS {
+            self.drop_side_branches();
+            if self.entries.len() >= MAX_TREE_HEADERS {
+                return false;
+            }
+        }
+        self.entries.insert(hash, entry);
+        let better = self
+            .best()
+            .is_none_or(|(b, e)| beats((entry.chain_work, hash), (e.chain_work, b)));
+        if better {
+            self.best = Some(hash);
+        }
+        true
+    }
+
+    /// Forgets `hash` (its block is stored, or refused).
+    pub(super) fn remove(&mut self, hash: &BlockHash) {
+        if self.entries.remove(hash).is_some() && self.best == Some(*hash) {
+            self.best = self
+                .entries
+                .iter()
+                .max_by(|a, b| {
+                    if beats((a.1.chain_work, *a.0), (b.1.chain_work, *b.0)) {
+                        std::cmp::Ordering::Greater
+                    } else {
+                        std::cmp::Ordering::Less
+                    }
+                })
+                .map(|(h, _)| *h);
+        }
+    }
+
+    /// The headers held from the lowest ancestor of `hash` in the tree up
+    /// to `hash`, in chain order (empty when `hash` is not held).
+    pub fn path_to(&self, hash: &BlockHash) -> Vec<(BlockHash, HeaderEntry)> {
+        let mut path = Vec::new();
+        let mut at = *hash;
+        while let Some(e) = self.entries.get(&at) {
+            path.push((at, *e));
+            at = e.header.prev_block_hash;
+        }
+        path.reverse();
+        path
+    }
+
+    /// True when `ancestor` is `hash` or one of its ancestors held here.
+    pub fn descends_from(&self, hash: &BlockHash, ancestor: &BlockHash) -> bool {
+        let Some(target) = self.entries.get(ancestor).map(|e| e.height) else {
+            return false;
+        };
+        let mut at = *hash;
+        while let Some(e) = self.entries.get(&at) {
+            if at == *ancestor {
+                return true;
+            }
+            if e.height <= target {
+                return false;
+            }
+            at = e.header.prev_block_hash;
+        }
+        false
+    }
+
+    /// Drops every header that is not the best header or one of its
+    /// ancestors.
+    fn drop_side_branches(&mut self) {
+        let Some((best, _)) = self.best() else {
+            self.entries.clear();
+            return;
+        };
+        let keep: std::collections::BTreeSet<BlockHash> =
+            self.path_to(&best).into_iter().map(|(h, _)| h).collect();
+        self.entries.retain(|h, _| keep.contains(h));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::hash::Hash256;
+
+    fn entry(prev: BlockHash, height: u64, work: u128, nonce: u32) -> (BlockHash, HeaderEntry) {
+        let header = BlockHeader {
+            version: 1,
+            prev_block_hash: prev,
+            merkle_root: Hash256::default(),
+            timestamp: 0,
+            bits: 1,
+            nonce,
+        };
+        (
+            header.hash(),
+            HeaderEntry {
+                header,
+                height,
+                chain_work: work,
+            },
+        )
+    }
+
+    #[test]
+    fn the_best_header_follows_the_most_work_and_paths_run_in_chain_order() {
+        let mut t = HeaderTree::default();
+        let (a, ea) = entry(BlockHash::ZERO, 1, 2, 1);
+        let (b, eb) = entry(a, 2, 3, 2);
+        let (c, ec) = entry(a, 2, 5, 3);
+        for (h, e) in [(a, ea), (b, eb), (c, ec)] {
+            assert!(t.insert(h, e));
+        }
+        assert_eq!(t.best().map(|x| x.0), Some(c));
+        assert_eq!(
+            t.path_to(&b).iter().map(|x| x.0).collect::<Vec<_>>(),
+            vec![a, b]
+        );
+        assert!(t.descends_from(&c, &a) && !t.descends_from(&c, &b));
+        t.remove(&c);
+        assert_eq!(t.best().map(|x| x.0), Some(b));
+        t.drop_side_branches();
+        assert_eq!(t.len(), 2);
+    }
+}
