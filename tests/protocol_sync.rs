@@ -125,7 +125,9 @@ fn a_block_whose_hash_misses_the_target_is_blamed() {
 #[test]
 fn a_block_refused_for_its_time_is_not_fetched_again() {
     let g = genesis();
-    let (mut p, _) = connected(&g, 0);
+    // A version-1 peer, whose `inv`s are asked for (a headers-first one's
+    // future header is refused before its block is asked for).
+    let (mut p, _) = sans_io::handshaken_at(&g, 0, PEER, T0, 1);
     let late = block(g.hash(), 1, BITS, (T0 / 1000) as u32 + 3 * 3600);
     let hash = late.hash();
     let inv = || {
@@ -293,7 +295,7 @@ fn getdata_or_getblocks(out: &[Output]) -> usize {
             matches!(
                 o,
                 Output::Send {
-                    message: Message::GetData(_) | Message::GetBlocks(_),
+                    message: Message::GetData(_) | Message::GetBlocks(_) | Message::GetHeaders(_),
                     ..
                 }
             )

@@ -66,8 +66,8 @@ impl Protocol {
     }
 
     /// Sends `getheaders` to `peer` with our block locator, `from` (the
-    /// last header of a full answer) and our best header first, unless
-    /// one is awaited from it already.
+    /// last header of a full answer) and our best header's parent first,
+    /// unless one is awaited from it already.
     pub(super) fn send_getheaders(&mut self, peer: PeerId, from: Option<BlockHash>) {
         let Some(mut locator) = self.read(self.store.locator()) else {
             return;
@@ -75,7 +75,14 @@ impl Protocol {
         if locator.is_empty() {
             return;
         }
-        let best = self.sync.headers().best().map(|(h, _)| h);
+        // The best header's parent, not the header itself: a peer that
+        // has it answers it too, so we learn it holds that chain (Core's
+        // `m_best_header->pprev`).
+        let best = self
+            .sync
+            .headers()
+            .best()
+            .map(|(_, e)| e.header.prev_block_hash);
         let now = self.now;
         let Some(p) = self.sync.peer_mut(peer) else {
             return;
@@ -161,6 +168,9 @@ impl Protocol {
     /// the header tree, its last header made the peer's best, then blocks
     /// asked for; a full answer asks for the next headers.
     pub(super) fn on_headers(&mut self, peer: PeerId, headers: Vec<BlockHeader>) {
+        if !self.headers_first(peer) {
+            return; // a version-1 peer is not asked for headers
+        }
         let asked = self
             .sync
             .peer_mut(peer)
