@@ -293,3 +293,65 @@ fn a_version_1_node_syncs_from_us_by_getblocks_and_a_version_2_one_by_getheaders
         assert_eq!(served, 3, "version {version}");
     }
 }
+
+#[test]
+fn the_stall_timeout_doubles_after_a_stall_disconnect() {
+    use sledchain::protocol::DisconnectReason;
+    use sledchain::protocol::sync_peer::BLOCK_STALLING_TIMEOUT;
+    let g = genesis();
+    let (mut p, _) = sans_io::handshaken(&g, 5, PEER, T0);
+    let h = headers_after(&g, 5);
+    assert_eq!(blocks_asked(&p.step(headers(h.clone()), T0 + 1)), 5);
+    let stalled = |out: &[Output], peer: u64| -> Option<u64> {
+        out.iter().find_map(|o| match o {
+            Output::Disconnect {
+                peer: q,
+                reason: DisconnectReason::Stalling(secs),
+            } if *q == peer => Some(*secs),
+            _ => None,
+        })
+    };
+    let t1 = T0 + 2 + BLOCK_STALLING_TIMEOUT;
+    let out = p.step(Input::Tick, t1);
+    assert_eq!(stalled(&out, PEER), Some(BLOCK_STALLING_TIMEOUT / 1000));
+    // A second peer with the same headers: asked for the same blocks,
+    // and given twice as long.
+    let second = PEER + 1;
+    p.step(
+        Input::Connected {
+            peer: second,
+            addr: "198.51.100.2:8333".parse().expect("addr"),
+            inbound: true,
+        },
+        t1,
+    );
+    let v = Version {
+        version: PROTOCOL_VERSION,
+        best_height: 5,
+        addr_from: String::new(),
+        genesis: Some(g.hash()),
+        nonce: 78,
+    };
+    p.step(
+        Input::Received {
+            peer: second,
+            message: Message::Version(v),
+        },
+        t1,
+    );
+    let out = p.step(
+        Input::Received {
+            peer: second,
+            message: Message::Headers(Headers { headers: h }),
+        },
+        t1 + 1,
+    );
+    assert_eq!(blocks_asked(&out), 5);
+    let out = p.step(Input::Tick, t1 + 2 + BLOCK_STALLING_TIMEOUT);
+    assert_eq!(stalled(&out, second), None, "dropped at the base timeout");
+    let out = p.step(Input::Tick, t1 + 2 + 2 * BLOCK_STALLING_TIMEOUT);
+    assert_eq!(
+        stalled(&out, second),
+        Some(2 * BLOCK_STALLING_TIMEOUT / 1000)
+    );
+}

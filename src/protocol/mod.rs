@@ -371,7 +371,7 @@ impl Protocol {
             }
             ChainEvent::InvalidBlock { hash, from, error } => {
                 self.sync.remove_orphan(&hash);
-                self.sync.forget_header(&hash);
+                self.sync.forget_branch(&hash);
                 if let Some(p) = from {
                     self.misbehaving(p, Misbehavior::InvalidBlock(hash, error.to_string()));
                 }

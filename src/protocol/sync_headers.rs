@@ -26,7 +26,8 @@
 //!    blocks that arrive ahead of their parents fit the chain layer's
 //!    orphan pool of 100).
 //! 3. Stalls: the peer holding the window's first block (the lowest
-//!    block asked for and not arrived) for [`BLOCK_STALLING_TIMEOUT`] is
+//!    block asked for and not arrived) for the stall timeout
+//!    (`BLOCK_STALLING_TIMEOUT`, adaptive: `SyncMgr::stall_timeout`) is
 //!    disconnected ([`DisconnectReason::Stalling`]), as is any peer that
 //!    delivers none of its blocks for that long (`sync_peer.rs`); its
 //!    blocks are then asked of the others.
@@ -35,7 +36,7 @@ use std::collections::BTreeMap;
 
 use super::Misbehavior;
 use super::sync::{Asked, HeaderEntry, HeaderTree, SIDE_BRANCH_MARGIN_BLOCKS};
-use super::sync_peer::{ASK_AHEAD_BYTES, BLOCK_STALLING_TIMEOUT};
+use super::sync_peer::ASK_AHEAD_BYTES;
 use super::types::{DisconnectReason, Event};
 use super::{PeerId, Protocol};
 use crate::chain::state::beats;
@@ -266,6 +267,15 @@ impl Protocol {
                 }
             }
         }
+        if asked && !full && fault.is_none() {
+            let shown = accepted.last().map_or(0, |(_, e)| e.height);
+            let best = self
+                .sync
+                .peer(peer)
+                .and_then(|p| p.best_header)
+                .map_or(0, |(_, h, _)| h);
+            self.sync.settle_claim(peer, shown.max(best));
+        }
         if let Some(f) = fault {
             self.misbehaving(peer, f);
             if !self.peers.contains_key(&peer) {
@@ -397,11 +407,10 @@ impl Protocol {
     /// timeout (called on each tick, `sync_peer.rs::expire_requests`).
     pub(super) fn expire_headers_sync(&mut self) {
         let now = self.now;
-        if let Some(peer) = self.window_staller(now.saturating_sub(BLOCK_STALLING_TIMEOUT)) {
-            self.disconnect(
-                peer,
-                DisconnectReason::Stalling(BLOCK_STALLING_TIMEOUT / 1000),
-            );
+        let timeout = self.sync.stall_timeout();
+        if let Some(peer) = self.window_staller(now.saturating_sub(timeout)) {
+            self.sync.stalled_out();
+            self.disconnect(peer, DisconnectReason::Stalling(timeout / 1000));
         }
         let unanswered: Vec<PeerId> = self
             .sync

@@ -105,6 +105,27 @@ impl HeaderTree {
         }
     }
 
+    /// Forgets `hash` and every header held that descends from it (its
+    /// block was refused as invalid, so none of them can be fetched).
+    pub(super) fn remove_branch(&mut self, hash: &BlockHash) {
+        let mut gone = std::collections::BTreeSet::from([*hash]);
+        loop {
+            let more: Vec<BlockHash> = self
+                .entries
+                .iter()
+                .filter(|(h, e)| !gone.contains(*h) && gone.contains(&e.header.prev_block_hash))
+                .map(|(h, _)| *h)
+                .collect();
+            if more.is_empty() {
+                break;
+            }
+            gone.extend(more);
+        }
+        for h in &gone {
+            self.remove(h);
+        }
+    }
+
     /// The headers held from the lowest ancestor of `hash` in the tree up
     /// to `hash`, in chain order (empty when `hash` is not held).
     pub fn path_to(&self, hash: &BlockHash) -> Vec<(BlockHash, HeaderEntry)> {
@@ -192,5 +213,7 @@ mod tests {
         assert_eq!(t.best().map(|x| x.0), Some(b));
         t.drop_side_branches();
         assert_eq!(t.len(), 2);
+        t.remove_branch(&a);
+        assert!(t.is_empty() && t.best().is_none());
     }
 }

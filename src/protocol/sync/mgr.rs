@@ -10,6 +10,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
+use super::super::sync_peer::{BLOCK_STALLING_TIMEOUT, BLOCK_STALLING_TIMEOUT_MAX};
 use super::super::{Millis, PeerId};
 use super::headers::{HeaderEntry, HeaderTree};
 use crate::core::hash::{BlockHash, Hash256};
@@ -141,6 +142,8 @@ pub struct SyncMgr {
     peers: BTreeMap<PeerId, SyncPeer>,
     /// Validated headers whose blocks are not stored yet.
     headers: HeaderTree,
+    /// The current stall timeout (ms; 0 before any stall: the base).
+    stall_timeout: Millis,
 }
 
 impl SyncMgr {
@@ -184,6 +187,21 @@ impl SyncMgr {
     /// `hash`'s block is stored or refused: its header leaves the tree.
     pub fn forget_header(&mut self, hash: &BlockHash) {
         self.headers.remove(hash);
+    }
+
+    /// `hash`'s block was refused as invalid: its header and every header
+    /// descending from it leave the tree.
+    pub fn forget_branch(&mut self, hash: &BlockHash) {
+        self.headers.remove_branch(hash);
+    }
+
+    /// `peer` answered our `getheaders` in full up to `height`: the
+    /// height it claimed falls to what its headers showed (a claim never
+    /// outranks validated headers).
+    pub fn settle_claim(&mut self, peer: PeerId, height: u64) {
+        if let Some(p) = self.peers.get_mut(&peer) {
+            p.claimed = p.claimed.min(height);
+        }
     }
 
     /// `peer` said `version` with protocol version `version`.
@@ -268,13 +286,40 @@ impl SyncMgr {
     /// `hash` arrived from `peer` (`bytes` encoded) and goes to the chain
     /// layer.
     pub fn received(&mut self, hash: BlockHash, peer: PeerId, bytes: u64, now: Millis) {
+        let mut asked = false;
         if let Some(f) = self.in_flight.get_mut(&hash) {
             f.received = true;
             f.bytes = bytes;
+            asked = f.kind != Asked::Unrequested;
         }
         if let Some(p) = self.peers.get_mut(&peer) {
             p.last_delivery = now;
         }
+        if asked {
+            // A block we asked for arrived: the stall timeout decays back
+            // towards its base (Core: by 15% per block).
+            let t = self.stall_timeout().saturating_mul(85) / 100;
+            self.stall_timeout = t.max(BLOCK_STALLING_TIMEOUT);
+        }
+    }
+
+    /// How long a peer with blocks asked of it may deliver none of them
+    /// (ms): [`BLOCK_STALLING_TIMEOUT`], doubled after each stall
+    /// disconnect up to [`BLOCK_STALLING_TIMEOUT_MAX`] (when it was our
+    /// links that were slow, not the peers) and decaying by 15% per block
+    /// asked for that arrives (Bitcoin Core's adaptive
+    /// `m_block_stalling_timeout`).
+    pub fn stall_timeout(&self) -> Millis {
+        self.stall_timeout.max(BLOCK_STALLING_TIMEOUT)
+    }
+
+    /// A peer was disconnected for stalling: the next one gets twice as
+    /// long, up to [`BLOCK_STALLING_TIMEOUT_MAX`].
+    pub fn stalled_out(&mut self) {
+        self.stall_timeout = self
+            .stall_timeout()
+            .saturating_mul(2)
+            .min(BLOCK_STALLING_TIMEOUT_MAX);
     }
 
     /// Ends the request for `hash` when it is `peer`'s (`received`: only
@@ -462,6 +507,32 @@ mod tests {
         assert!(m.expire(1_000).is_empty());
         assert_eq!(m.expire(6_000), vec![1]);
         assert_eq!(m.pending(1), 1, "the received block stays");
+    }
+
+    #[test]
+    fn the_stall_timeout_doubles_after_a_stall_up_to_64_s_and_decays_with_blocks() {
+        let mut m = SyncMgr::default();
+        m.add_peer(1, 0);
+        assert_eq!(m.stall_timeout(), BLOCK_STALLING_TIMEOUT);
+        m.stalled_out();
+        assert_eq!(m.stall_timeout(), 2 * BLOCK_STALLING_TIMEOUT);
+        for _ in 0..10 {
+            m.stalled_out();
+        }
+        assert_eq!(m.stall_timeout(), BLOCK_STALLING_TIMEOUT_MAX);
+        // A block asked for arrives: 15% off; a block pushed unasked does
+        // not count.
+        m.request(h(1), 1, Asked::Unrequested, 0);
+        m.received(h(1), 1, 10, 1);
+        assert_eq!(m.stall_timeout(), BLOCK_STALLING_TIMEOUT_MAX);
+        m.request(h(2), 1, Asked::Headers, 0);
+        m.received(h(2), 1, 10, 1);
+        assert_eq!(m.stall_timeout(), BLOCK_STALLING_TIMEOUT_MAX * 85 / 100);
+        for i in 3..40 {
+            m.request(h(i), 1, Asked::Headers, 0);
+            m.received(h(i), 1, 10, 1);
+        }
+        assert_eq!(m.stall_timeout(), BLOCK_STALLING_TIMEOUT);
     }
 
     #[test]
