@@ -1,7 +1,10 @@
 //! Block sync and serving: `getblocks` with a block locator, `inv`,
-//! `getdata`, `block`, `notfound`.
+//! `getdata`, `block`, `notfound`. Peers of protocol version 2 are synced
+//! headers first instead (`sync_headers.rs`: `getheaders`/`headers`, then
+//! `getdata` along the best header chain); what a block costs on arrival
+//! (below) and the serving of `getdata` are the same for both.
 //!
-//! A node behind a peer sends `getblocks`; the answer is an `inv` of up to
+//! A version-1 peer: a node behind it sends `getblocks`; the answer is an `inv` of up to
 //! 500 best-chain hashes after the fork point; the unknown ones are asked
 //! for in one `getdata` and handed to the chain layer in order as they
 //! arrive; once the last of them arrives and the peer is still ahead, the
@@ -19,7 +22,8 @@
 //!
 //! A block pushed unasked on a side branch trailing our tip by more than
 //! [`SIDE_BRANCH_MARGIN_BLOCKS`] blocks' work is not stored (Core's
-//! "too-little-chainwork"); blocks we asked for are.
+//! "too-little-chainwork"); blocks we asked for are (from a version-2 peer
+//! only ever on a header chain that beats our tip).
 //!
 //! The state all this reads and writes is owned by [`SyncMgr`] (`mgr.rs`).
 
@@ -341,10 +345,11 @@ impl Protocol {
     /// unasked: one on a side branch whose cumulative work stays more than
     /// [`SIDE_BRANCH_MARGIN_BLOCKS`] blocks' work below our tip's is not
     /// handed to the chain layer (so not stored) and costs its sender
-    /// [`Misbehavior::LowWorkBlock`]. Blocks we asked for (from a
-    /// `getblocks` answer or an `inv`) still go through: without headers
-    /// we cannot tell a deep reorg's first blocks from junk (headers-first
-    /// sync would). True when the block is dropped (its request released).
+    /// [`Misbehavior::LowWorkBlock`]. Blocks we asked for still go
+    /// through: from a version-2 peer they are on a header chain that
+    /// beats our tip (`sync_headers.rs`); from a version-1 peer's
+    /// `getblocks` answer we cannot tell a deep reorg's first blocks from
+    /// junk without headers. True when the block is dropped (its request released).
     fn too_little_work(&mut self, peer: PeerId, block: &Block) -> bool {
         let hash = block.hash();
         let Some(f) = self.sync.in_flight(&hash) else {

@@ -3,7 +3,7 @@
 //! `mapBlockIndex` without `BLOCK_HAVE_DATA`). Owned by
 //! [`super::SyncMgr`]; the rules that admit a header (linkage, proof of
 //! work against the chain's difficulty, time) are checked before
-//! [`HeaderTree::insert`] by `protocol/sync_headers.rs`.
+//! `HeaderTree::insert` by `protocol/sync_headers.rs`.
 //!
 //! A header leaves the tree when its block is stored (connected or on a
 //! side branch) or refused: from then on the store's index knows it.
