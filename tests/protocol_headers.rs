@@ -355,3 +355,19 @@ fn the_stall_timeout_doubles_after_a_stall_disconnect() {
         Some(2 * BLOCK_STALLING_TIMEOUT / 1000)
     );
 }
+
+#[test]
+fn a_claimed_height_falls_to_what_the_peers_headers_show() {
+    let g = genesis();
+    let (mut p, out) = sans_io::handshaken(&g, 1_000_000, PEER, T0);
+    assert_eq!(sent(&out, "getheaders").len(), 1);
+    let out = p.step(headers(headers_after(&g, 5)), T0 + 1);
+    assert_eq!(blocks_asked(&out), 5);
+    let s = p.sync().peer(PEER).expect("peer");
+    assert_eq!(
+        (s.claimed, s.height()),
+        (5, 5),
+        "the claim outranks headers"
+    );
+    assert_eq!(p.node_info().best_peer_height, 5);
+}

@@ -57,8 +57,9 @@ pub struct SyncPeer {
     /// The height it claims: from its `version`, or a block it sent that
     /// is not validated yet (an orphan). Only a hint of whom to ask for
     /// blocks: it is dropped as soon as the peer fails to back it
-    /// ([`SyncMgr::doubt`]), and never reported beyond what the peer
-    /// showed ([`SyncPeer::shown_height`]).
+    /// ([`SyncMgr::doubt`]), falls to what its headers showed once it
+    /// answers `getheaders` ([`SyncMgr::settle_claim`]), and is never
+    /// reported beyond what the peer showed ([`SyncPeer::shown_height`]).
     pub claimed: u64,
     /// The height it proved: blocks it sent that the chain layer stored
     /// on a valid branch, and blocks we sent it.
