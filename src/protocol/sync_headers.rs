@@ -35,7 +35,7 @@
 use std::collections::BTreeMap;
 
 use super::Misbehavior;
-use super::sync::{Asked, HeaderEntry, HeaderTree, SIDE_BRANCH_MARGIN_BLOCKS};
+use super::sync::{Asked, HeaderEntry, SIDE_BRANCH_MARGIN_BLOCKS};
 use super::sync_peer::ASK_AHEAD_BYTES;
 use super::types::{DisconnectReason, Event};
 use super::{PeerId, Protocol};
@@ -335,10 +335,16 @@ impl Protocol {
             if room == 0 {
                 continue;
             }
-            let path = paths
-                .entry(best)
-                .or_insert_with(|| window(self.sync.headers(), &best))
-                .clone();
+            let path = match paths.get(&best) {
+                Some(p) => p.clone(),
+                None => {
+                    let p = self
+                        .sync
+                        .header_window(&best, BLOCK_DOWNLOAD_WINDOW as usize);
+                    paths.insert(best, p.clone());
+                    p
+                }
+            };
             let Some((_, root)) = path.first() else {
                 continue;
             };
@@ -429,12 +435,4 @@ impl Protocol {
             self.doubt_height(id);
         }
     }
-}
-
-/// The first [`BLOCK_DOWNLOAD_WINDOW`] headers of the tree's path to
-/// `best`, in chain order.
-fn window(tree: &HeaderTree, best: &BlockHash) -> Vec<(BlockHash, HeaderEntry)> {
-    let mut path = tree.path_to(best);
-    path.truncate(BLOCK_DOWNLOAD_WINDOW as usize);
-    path
 }

@@ -15,7 +15,7 @@
 //! header is refused (its sender is not charged: it may be honest and
 //! early; it is asked again once blocks were stored).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 
 use crate::chain::state::beats;
 use crate::core::block::BlockHeader;
@@ -23,6 +23,14 @@ use crate::core::hash::BlockHash;
 
 /// Most headers the tree holds (module docs).
 pub const MAX_TREE_HEADERS: usize = 100_000;
+
+/// Headers of a path remembered per best header
+/// ([`HeaderTree::window`]), so the walk from a best header down to the
+/// blocks we lack runs once per this many blocks stored, not per request.
+const PATH_CACHE_LEN: usize = 1_024;
+
+/// Best headers whose paths are remembered at once.
+const PATH_CACHE_BESTS: usize = 16;
 
 /// A validated header and where it stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -42,6 +50,10 @@ pub struct HeaderTree {
     /// The entry with the most work (ties by the consensus tie rule,
     /// `chain::state::beats`).
     best: Option<BlockHash>,
+    /// For a few best headers, the lowest [`PATH_CACHE_LEN`] headers of
+    /// their path, in chain order (entries whose blocks were stored since
+    /// are skipped when read).
+    paths: BTreeMap<BlockHash, VecDeque<BlockHash>>,
 }
 
 impl HeaderTree {
@@ -124,6 +136,7 @@ impl HeaderTree {
         for h in &gone {
             self.remove(h);
         }
+        self.paths.clear();
     }
 
     /// The headers held from the lowest ancestor of `hash` in the tree up
@@ -137,6 +150,42 @@ impl HeaderTree {
         }
         path.reverse();
         path
+    }
+
+    /// The lowest `n` headers held on the path to `best`, in chain order
+    /// (as the first `n` of [`HeaderTree::path_to`]), from a remembered
+    /// path when one still reaches far enough.
+    pub(super) fn window(&mut self, best: &BlockHash, n: usize) -> Vec<(BlockHash, HeaderEntry)> {
+        let Some(top) = self.entries.get(best).map(|e| e.height) else {
+            self.paths.remove(best);
+            return Vec::new();
+        };
+        let entries = &self.entries;
+        let fresh = self.paths.get_mut(best).is_some_and(|path| {
+            while path.front().is_some_and(|h| !entries.contains_key(h)) {
+                path.pop_front();
+            }
+            let last = path.back().and_then(|h| entries.get(h)).map(|e| e.height);
+            path.len() >= n || last == Some(top)
+        });
+        if !fresh {
+            let path: VecDeque<BlockHash> = self
+                .path_to(best)
+                .into_iter()
+                .take(PATH_CACHE_LEN.max(n))
+                .map(|(h, _)| h)
+                .collect();
+            while self.paths.len() >= PATH_CACHE_BESTS {
+                self.paths.pop_first();
+            }
+            self.paths.insert(*best, path);
+        }
+        self.paths.get(best).map_or_else(Vec::new, |path| {
+            path.iter()
+                .map_while(|h| self.entries.get(h).map(|e| (*h, *e)))
+                .take(n)
+                .collect()
+        })
     }
 
     /// True when `ancestor` is `hash` or one of its ancestors held here.
@@ -167,6 +216,7 @@ impl HeaderTree {
         let keep: std::collections::BTreeSet<BlockHash> =
             self.path_to(&best).into_iter().map(|(h, _)| h).collect();
         self.entries.retain(|h, _| keep.contains(h));
+        self.paths.clear();
     }
 }
 
@@ -213,7 +263,17 @@ mod tests {
         assert_eq!(t.best().map(|x| x.0), Some(b));
         t.drop_side_branches();
         assert_eq!(t.len(), 2);
-        t.remove_branch(&a);
+        assert_eq!(
+            t.window(&b, 1).iter().map(|x| x.0).collect::<Vec<_>>(),
+            vec![a]
+        );
+        t.remove(&a);
+        assert_eq!(
+            t.window(&b, 5).iter().map(|x| x.0).collect::<Vec<_>>(),
+            vec![b]
+        );
+        t.remove_branch(&b);
         assert!(t.is_empty() && t.best().is_none());
+        assert!(t.window(&b, 5).is_empty());
     }
 }

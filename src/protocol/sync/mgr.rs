@@ -185,6 +185,12 @@ impl SyncMgr {
         self.headers.insert(hash, entry)
     }
 
+    /// The lowest `n` headers of the tree's path to `best`, in chain
+    /// order (`HeaderTree::window`).
+    pub fn header_window(&mut self, best: &BlockHash, n: usize) -> Vec<(BlockHash, HeaderEntry)> {
+        self.headers.window(best, n)
+    }
+
     /// `hash`'s block is stored or refused: its header leaves the tree.
     pub fn forget_header(&mut self, hash: &BlockHash) {
         self.headers.remove(hash);
