@@ -212,3 +212,54 @@ fn a_low_work_branch_forking_at_genesis_gets_nothing_fetched_or_stored() {
     assert_eq!(store.block_index().expect("index").len(), before);
     assert_eq!(s.height(0), Some(20));
 }
+
+#[test]
+fn a_heavier_branch_forking_at_genesis_is_fetched_by_headers_and_reorged_to() {
+    let mut s = Sim::new(SimConfig {
+        nodes: 1,
+        genesis_everywhere: true,
+        ..SimConfig::default()
+    })
+    .expect("temporary stores");
+    s.start(0);
+    mint(&mut s, 10);
+    let branch = low_branch(&s, 12);
+    let peer = stranger(&mut s, 0, 12);
+    s.run_for(100);
+    let headers = branch.iter().map(|b| b.header).collect();
+    s.inject(0, recv(peer, Message::Headers(Headers { headers })));
+    // Serve every block asked for, as an honest peer would.
+    let mut served = 0;
+    for _ in 0..50 {
+        s.run_for(100);
+        let asked: Vec<_> = s
+            .stats
+            .to_attached
+            .iter()
+            .skip(served)
+            .filter_map(|(n, p, m)| match m {
+                Message::GetData(g) if (*n, *p) == (0, peer) && g.kind == InvKind::Block => {
+                    Some(g.items.clone())
+                }
+                _ => None,
+            })
+            .flatten()
+            .collect();
+        served = s.stats.to_attached.len();
+        for h in asked {
+            if let Some(b) = branch.iter().find(|b| b.hash().0 == h) {
+                let m = Message::Block(BlockMsg {
+                    addr_from: String::new(),
+                    block: b.clone(),
+                });
+                s.inject(0, recv(peer, m));
+            }
+        }
+        if s.height(0) == Some(12) {
+            break;
+        }
+    }
+    let tip = s.protocol(0).tip().expect("tip");
+    assert_eq!(tip.hash, branch[11].hash(), "not on the heavier branch");
+    assert_eq!(asked_of(&s, 0, peer), 12, "blocks asked for more than once");
+}
