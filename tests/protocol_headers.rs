@@ -371,3 +371,105 @@ fn a_claimed_height_falls_to_what_the_peers_headers_show() {
     );
     assert_eq!(p.node_info().best_peer_height, 5);
 }
+
+/// A store that counts the headers read from it.
+struct Counting {
+    store: sledchain::store::ChainStore,
+    reads: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl sledchain::protocol::BlockReader for Counting {
+    fn tip(&self) -> Result<Option<sledchain::store::Tip>, sledchain::store::StoreError> {
+        sledchain::protocol::BlockReader::tip(&self.store)
+    }
+    fn genesis(&self) -> Result<Option<BlockHash>, sledchain::store::StoreError> {
+        sledchain::protocol::BlockReader::genesis(&self.store)
+    }
+    fn difficulty(&self) -> Result<Option<u32>, sledchain::store::StoreError> {
+        sledchain::protocol::BlockReader::difficulty(&self.store)
+    }
+    fn block(&self, hash: &BlockHash) -> Result<Option<Block>, sledchain::store::StoreError> {
+        sledchain::protocol::BlockReader::block(&self.store, hash)
+    }
+    fn block_meta(
+        &self,
+        hash: &BlockHash,
+    ) -> Result<Option<sledchain::store::BlockMeta>, sledchain::store::StoreError> {
+        sledchain::protocol::BlockReader::block_meta(&self.store, hash)
+    }
+    fn locator(&self) -> Result<Vec<BlockHash>, sledchain::store::StoreError> {
+        sledchain::protocol::BlockReader::locator(&self.store)
+    }
+    fn hashes_after(
+        &self,
+        locator: &[BlockHash],
+        stop: &BlockHash,
+        max: usize,
+    ) -> Result<Vec<BlockHash>, sledchain::store::StoreError> {
+        sledchain::protocol::BlockReader::hashes_after(&self.store, locator, stop, max)
+    }
+    fn header(
+        &self,
+        hash: &BlockHash,
+    ) -> Result<Option<BlockHeader>, sledchain::store::StoreError> {
+        self.reads.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        sledchain::protocol::BlockReader::header(&self.store, hash)
+    }
+}
+
+#[test]
+fn headers_served_once_are_not_read_from_the_store_again() {
+    use sledchain::protocol::BlockReader;
+    use std::sync::atomic::Ordering;
+    let g = genesis();
+    let store = sledchain::store::ChainStore::temporary().expect("store");
+    store.init_genesis(&g).expect("genesis");
+    let reads = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let reader = Counting {
+        store,
+        reads: reads.clone(),
+    };
+    assert!(reader.tip().expect("tip").is_some());
+    let config = sans_io::protocol(vec![]).config().clone();
+    let mut p = Protocol::with_reader(config, Box::new(reader), vec![]);
+    p.step(
+        Input::Connected {
+            peer: PEER,
+            addr: "198.51.100.3:8333".parse().expect("addr"),
+            inbound: true,
+        },
+        T0,
+    );
+    let v = Version {
+        version: PROTOCOL_VERSION,
+        best_height: 0,
+        addr_from: String::new(),
+        genesis: Some(g.hash()),
+        nonce: 79,
+    };
+    p.step(received(Message::Version(v)), T0);
+    let ask = || {
+        received(Message::GetHeaders(GetHeaders {
+            addr_from: String::new(),
+            locator: vec![],
+            stop: BlockHash::ZERO,
+        }))
+    };
+    let answered = |out: &[Output]| -> usize {
+        sent(out, "headers")
+            .iter()
+            .map(|m| match m {
+                Message::Headers(h) => h.headers.len(),
+                _ => 0,
+            })
+            .sum()
+    };
+    // An empty locator is answered from genesis.
+    assert_eq!(answered(&p.step(ask(), T0 + 1)), 1);
+    let first = reads.load(Ordering::SeqCst);
+    assert_eq!(first, 1);
+    for i in 0..10 {
+        assert_eq!(answered(&p.step(ask(), T0 + 2 + i)), 1);
+    }
+    assert_eq!(reads.load(Ordering::SeqCst), first, "read again");
+}

@@ -31,27 +31,10 @@ pub trait BlockReader: Send {
         stop: &BlockHash,
         max: usize,
     ) -> Result<Vec<BlockHash>, StoreError>;
-    /// The header of the stored block `hash`, if stored (by default read
-    /// from the whole block; the store reads its first 80 bytes alone).
+    /// The header of the stored block `hash`, if stored (by default the
+    /// whole block is decoded; the store decodes its first 80 bytes only).
     fn header(&self, hash: &BlockHash) -> Result<Option<BlockHeader>, StoreError> {
         Ok(self.block(hash)?.map(|b| b.header))
-    }
-    /// The answer to `getheaders`: the headers of the blocks
-    /// [`BlockReader::hashes_after`] names, in chain order, at most `max`.
-    fn headers_after(
-        &self,
-        locator: &[BlockHash],
-        stop: &BlockHash,
-        max: usize,
-    ) -> Result<Vec<BlockHeader>, StoreError> {
-        let mut out = Vec::new();
-        for h in self.hashes_after(locator, stop, max)? {
-            match self.header(&h)? {
-                Some(header) => out.push(header),
-                None => break,
-            }
-        }
-        Ok(out)
     }
 }
 

@@ -115,11 +115,28 @@ impl Protocol {
     /// Answers `getheaders` with the headers of our best chain after the
     /// locator's fork point, at most [`MAX_HEADERS`] (an empty `headers`
     /// when there are none). A failed read answers nothing.
+    /// Headers served before are taken from `SyncMgr`'s memory of them,
+    /// not read again (the store reads a whole block for its header).
     pub(super) fn on_getheaders(&mut self, peer: PeerId, g: GetHeaders) {
-        let read = self.store.headers_after(&g.locator, &g.stop, MAX_HEADERS);
-        let Some(headers) = self.read(read) else {
+        let read = self.store.hashes_after(&g.locator, &g.stop, MAX_HEADERS);
+        let Some(hashes) = self.read(read) else {
             return;
         };
+        let mut headers = Vec::with_capacity(hashes.len());
+        for hash in hashes {
+            let header = match self.sync.served_header(&hash) {
+                Some(h) => h,
+                None => match self.read(self.store.header(&hash)) {
+                    None => return,
+                    Some(None) => break,
+                    Some(Some(h)) => {
+                        self.sync.remember_served(hash, h);
+                        h
+                    }
+                },
+            };
+            headers.push(header);
+        }
         self.send(peer, Message::Headers(Headers { headers }));
     }
 

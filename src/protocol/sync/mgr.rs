@@ -13,6 +13,7 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use super::super::sync_peer::{BLOCK_STALLING_TIMEOUT, BLOCK_STALLING_TIMEOUT_MAX};
 use super::super::{Millis, PeerId};
 use super::headers::{HeaderEntry, HeaderTree};
+use crate::core::block::BlockHeader;
 use crate::core::hash::{BlockHash, Hash256};
 use crate::core::params::MAX_FUTURE_BLOCK_TIME;
 use crate::wire::payload::HEADERS_VERSION;
@@ -145,7 +146,16 @@ pub struct SyncMgr {
     headers: HeaderTree,
     /// The current stall timeout (ms; 0 before any stall: the base).
     stall_timeout: Millis,
+    /// Headers of blocks we served in `headers` answers, by hash (a
+    /// block's header never changes), so a peer repeating `getheaders`
+    /// does not make us read its blocks again; emptied when it passes
+    /// [`MAX_SERVED_HEADERS`].
+    served_headers: BTreeMap<BlockHash, BlockHeader>,
 }
+
+/// Headers remembered for `getheaders` answers (about 10 MB with the
+/// map's overhead); past it the memory starts over empty.
+pub const MAX_SERVED_HEADERS: usize = 100_000;
 
 impl SyncMgr {
     /// A peer connected.
@@ -209,6 +219,19 @@ impl SyncMgr {
         if let Some(p) = self.peers.get_mut(&peer) {
             p.claimed = p.claimed.min(height);
         }
+    }
+
+    /// The header of `hash` served before, if remembered.
+    pub fn served_header(&self, hash: &BlockHash) -> Option<BlockHeader> {
+        self.served_headers.get(hash).copied()
+    }
+
+    /// Remembers `header` (of block `hash`) as served ([`MAX_SERVED_HEADERS`]).
+    pub fn remember_served(&mut self, hash: BlockHash, header: BlockHeader) {
+        if self.served_headers.len() >= MAX_SERVED_HEADERS {
+            self.served_headers.clear();
+        }
+        self.served_headers.insert(hash, header);
     }
 
     /// `peer` said `version` with protocol version `version`.
