@@ -265,26 +265,32 @@ impl Protocol {
             }
             prev = hash;
         }
-        let full = headers.len() >= MAX_HEADERS && fault.is_none();
-        if let Some(&(last, e)) = accepted.last() {
+        let mut full = headers.len() >= MAX_HEADERS && fault.is_none();
+        if let Some(&(_, e)) = accepted.last() {
             let margin =
                 block_work(difficulty).saturating_mul(u128::from(SIDE_BRANCH_MARGIN_BLOCKS));
             if full || e.chain_work.saturating_add(margin) >= tip.chain_work {
-                if !self.keep_headers(&accepted) {
+                let Some(kept) = self.keep_headers(&accepted) else {
                     return;
-                }
-                self.sync.best_header(peer, last, e.height, e.chain_work);
-                if e.height > tip.height && beats((e.chain_work, last), (tip.chain_work, tip.hash))
-                {
-                    self.event(Event::Syncing {
-                        peer,
-                        ours: tip.height,
-                        theirs: e.height,
-                    });
+                };
+                // With the tree full, the rest is asked again once blocks
+                // were stored (the claim stays above the best header).
+                full &= kept == accepted.len();
+                if let Some(&(last, e)) = kept.checked_sub(1).and_then(|i| accepted.get(i)) {
+                    self.sync.best_header(peer, last, e.height, e.chain_work);
+                    if e.height > tip.height
+                        && beats((e.chain_work, last), (tip.chain_work, tip.hash))
+                    {
+                        self.event(Event::Syncing {
+                            peer,
+                            ours: tip.height,
+                            theirs: e.height,
+                        });
+                    }
                 }
             }
         }
-        if asked && !full && fault.is_none() {
+        if asked && headers.len() < MAX_HEADERS && fault.is_none() {
             let shown = accepted.last().map_or(0, |(_, e)| e.height);
             let best = self
                 .sync
@@ -304,21 +310,20 @@ impl Protocol {
         self.fetch_blocks();
     }
 
-    /// Adds the headers of stored-less blocks to the tree, stopping when
-    /// it is full. False after a failed read.
-    fn keep_headers(&mut self, accepted: &[(BlockHash, HeaderEntry)]) -> bool {
-        for (hash, entry) in accepted {
+    /// Adds the headers of blocks not stored to the tree, stopping when it
+    /// is full. Returns how many of `accepted` (from the first) are now
+    /// in the tree or stored; `None` after a failed read.
+    fn keep_headers(&mut self, accepted: &[(BlockHash, HeaderEntry)]) -> Option<usize> {
+        for (i, (hash, entry)) in accepted.iter().enumerate() {
             if self.sync.headers().get(hash).is_some() {
                 continue;
             }
-            let Some(stored) = self.read(self.store.block_meta(hash)) else {
-                return false;
-            };
+            let stored = self.read(self.store.block_meta(hash))?;
             if stored.is_none() && !self.sync.add_header(*hash, *entry) {
-                break;
+                return Some(i);
             }
         }
-        true
+        Some(accepted.len())
     }
 
     /// Asks each headers-first peer whose best header chain beats our tip
