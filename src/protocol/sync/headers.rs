@@ -44,8 +44,10 @@ pub struct HeaderEntry {
 }
 
 /// The validated headers whose blocks are not stored (module docs).
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct HeaderTree {
+    /// Most headers held ([`MAX_TREE_HEADERS`]; smaller in unit tests).
+    cap: usize,
     entries: BTreeMap<BlockHash, HeaderEntry>,
     /// The entry with the most work (ties by the consensus tie rule,
     /// `chain::state::beats`).
@@ -54,6 +56,17 @@ pub struct HeaderTree {
     /// their path, in chain order (entries whose blocks were stored since
     /// are skipped when read).
     paths: BTreeMap<BlockHash, VecDeque<BlockHash>>,
+}
+
+impl Default for HeaderTree {
+    fn default() -> HeaderTree {
+        HeaderTree {
+            cap: MAX_TREE_HEADERS,
+            entries: BTreeMap::new(),
+            best: None,
+            paths: BTreeMap::new(),
+        }
+    }
 }
 
 impl HeaderTree {
@@ -84,9 +97,9 @@ impl HeaderTree {
         if self.entries.contains_key(&hash) {
             return true;
         }
-        if self.entries.len() >= MAX_TREE_HEADERS {
+        if self.entries.len() >= self.cap {
             self.drop_side_branches();
-            if self.entries.len() >= MAX_TREE_HEADERS {
+            if self.entries.len() >= self.cap {
                 return false;
             }
         }
@@ -242,6 +255,28 @@ mod tests {
                 chain_work: work,
             },
         )
+    }
+
+    #[test]
+    fn a_full_tree_drops_its_side_branches_first_then_refuses() {
+        let mut t = HeaderTree {
+            cap: 3,
+            ..HeaderTree::default()
+        };
+        let (a, ea) = entry(BlockHash::ZERO, 1, 2, 1);
+        let (side, es) = entry(BlockHash::ZERO, 1, 1, 2);
+        let (b, eb) = entry(a, 2, 3, 3);
+        let (c, ec) = entry(b, 3, 4, 4);
+        let (d, ed) = entry(c, 4, 5, 5);
+        for (h, e) in [(a, ea), (side, es), (b, eb)] {
+            assert!(t.insert(h, e));
+        }
+        // Full: the side branch goes, the best chain stays.
+        assert!(t.insert(c, ec));
+        assert!(t.get(&side).is_none() && t.len() == 3);
+        // Full of the best chain alone: refused.
+        assert!(!t.insert(d, ed));
+        assert_eq!(t.best().map(|x| x.0), Some(c));
     }
 
     #[test]
