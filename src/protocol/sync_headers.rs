@@ -3,8 +3,8 @@
 //! `getblocks` (`sync.rs`, `sync_peer.rs`), and `getblocks` is still
 //! answered.
 //!
-//! 1. Headers: `getheaders` with our block locator (our best header
-//!    first) goes to a peer at the handshake, when it announces a block
+//! 1. Headers: `getheaders` with our block locator (our best header's
+//!    parent first) goes to a peer at the handshake, when it announces a block
 //!    by `inv` we do not know, when it sends an orphan, and again from the
 //!    last header of a full answer ([`MAX_HEADERS`]). Each header of a
 //!    `headers` answer is checked before it is kept in the header tree
