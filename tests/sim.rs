@@ -168,7 +168,7 @@ fn competing_minters_converge_and_reorg() {
     s.pay(2, PAYEE, 3).expect("pay");
     s.pay(2, PAYEE, 4).expect("pay");
     assert!(
-        s.run_while_not(30_000, |s| s.converged()),
+        s.run_while_not(30_000, |s| s.converged() && s.height(0) == Some(2)),
         "{:?}",
         heights(&s)
     );
@@ -314,4 +314,29 @@ fn the_same_seed_replays_the_same_run_and_another_seed_differs() {
     assert_eq!(a, run(11));
     assert_ne!(a.0, run(12).0);
     let _ = ChainEvent::TipChanged;
+}
+
+#[test]
+fn a_sync_reaches_the_chain_in_runs_of_blocks() {
+    // Blocks served together arrive together; the chain worker takes the
+    // ones queued behind each other as one run of `process_blocks`, and
+    // their events reach the protocol after it, as in the node.
+    let mut s = Sim::new(SimConfig {
+        nodes: 2,
+        minters: vec![0],
+        genesis_everywhere: true,
+        ..SimConfig::default()
+    })
+    .expect("temporary stores");
+    s.start(0);
+    for h in 1..=8 {
+        mint_block(&mut s, 0, h);
+    }
+    s.start(1);
+    assert!(s.run_while_not(30_000, |s| s.height(1) == Some(8)));
+    assert!(
+        s.stats.largest_run > 1,
+        "every block went to the chain alone ({} runs)",
+        s.stats.block_runs
+    );
 }

@@ -137,6 +137,7 @@ fn unrequested_blocks_from_one_peer_are_bounded_and_not_scored() {
             .filter(|b| s.chain(0).store().has_block(&b.hash()).unwrap_or(false))
             .count()
     };
+    s.settle(0);
     assert_eq!(stored(&s), MAX_UNREQUESTED);
     // Once processed, the budget is back; a block we have is not taken
     // again, one we lack is.
@@ -145,6 +146,7 @@ fn unrequested_blocks_from_one_peer_are_bounded_and_not_scored() {
     for b in &blocks[..MAX_UNREQUESTED + 1] {
         s.inject(0, block_msg(peer, b.clone()));
     }
+    s.settle(0);
     assert_eq!(stored(&s), MAX_UNREQUESTED + 1);
     s.run_for(1_000);
     let p = s.protocol(0).peers().get(&peer).expect("still connected");
