@@ -151,7 +151,7 @@ fn orphans_arriving_out_of_order_connect_once_their_parent_arrives() {
     s.inject(0, Input::Received { peer, message: m });
     s.run_for(10);
     assert_eq!(s.height(0), Some(3));
-    assert_eq!(s.protocol(0).tip().map(|t| t.hash), Some(blocks[3].hash()));
+    assert_eq!(s.tip(0).map(|t| t.hash), Some(blocks[3].hash()));
     assert!(s.chain(0).orphans().is_empty());
 }
 
@@ -161,7 +161,7 @@ fn competing_minters_converge_and_reorg() {
     // a block at height 1, and the network splits between them.
     let mut s = race_at_height_one();
     assert_eq!(s.stats.minted, 2, "both minters mint");
-    let tip = |s: &Sim, i| s.protocol(i).tip().map(|t| t.hash);
+    let tip = |s: &Sim, i| s.tip(i).map(|t| t.hash);
     assert_ne!(tip(&s, 2), tip(&s, 6), "a fork at height 1");
     assert!(!s.converged());
     // The next block, minted on one branch, moves every node onto it.
@@ -192,8 +192,8 @@ fn a_partition_with_a_minter_on_each_side_heals_onto_the_longer_branch() {
     mint_side(&mut s, 0, &[0, 1, 2], 1);
     mint_side(&mut s, 0, &[0, 1, 2], 2);
     mint_side(&mut s, 3, &[3, 4, 5], 1);
-    let long = s.protocol(0).tip().expect("tip").hash;
-    let short = s.protocol(3).tip().expect("tip").hash;
+    let long = s.tip(0).expect("tip").hash;
+    let short = s.tip(3).expect("tip").hash;
     assert_ne!(long, short);
     // The short side's minter goes offline: no new race after the heal.
     s.stop(3);

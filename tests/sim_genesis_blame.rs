@@ -182,7 +182,7 @@ fn with_a_configured_genesis_only_that_hash_is_adopted_from_any_peer() {
     s.inject(1, block(honest, genesis.clone()));
     s.settle_all();
     assert_eq!(s.height(1), Some(0));
-    let tip = s.protocol(1).tip().expect("tip");
+    let tip = s.tip(1).expect("tip");
     assert_eq!(tip.hash, genesis.hash());
 }
 
@@ -220,7 +220,7 @@ fn an_invalid_orphan_blames_its_sender_not_the_peer_that_delivers_its_parent() {
     s.start(0);
     mint_block(&mut s, 0, 1);
     mint_block(&mut s, 0, 2);
-    let tip = s.protocol(0).tip().expect("tip");
+    let tip = s.tip(0).expect("tip");
     // A child of the seed's block 2 whose coinbase pays far too much:
     // valid proof of work, invalid only once its parent is known.
     let bits = s.config().bits;
@@ -275,7 +275,7 @@ fn a_block_from_the_future_is_not_scored_and_is_accepted_once_time_passes() {
     s.run_for(60_000);
     s.inject(0, block(peer, early.clone()));
     s.run_for(1_000);
-    assert_eq!(s.protocol(0).tip().map(|t| t.hash), Some(early.hash()));
+    assert_eq!(s.tip(0).map(|t| t.hash), Some(early.hash()));
     assert!(misbehaviour_drops(&s, 0).is_empty());
 }
 

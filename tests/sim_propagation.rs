@@ -95,7 +95,7 @@ fn a_block_is_pushed_to_a_synced_peer_and_announced_to_one_behind() {
     s.inject(0, version(&s, synced, 2));
     s.stats.to_attached.clear();
     mint(&mut s, 0, 3);
-    let tip = s.protocol(0).tip().expect("tip").hash;
+    let tip = s.tip(0).expect("tip").hash;
     let got = |peer: u64| -> Vec<&Message> {
         s.stats
             .to_attached

@@ -90,8 +90,7 @@ impl Protocol {
         self.sync.add_peer(peer, self.now);
         self.txs.connected(peer, inbound, self.now);
         self.addrs.connected(peer, self.now);
-        if !inbound {
-            let v = self.version_message();
+        if !inbound && let Some(v) = self.version_message() {
             self.send(peer, v);
         }
     }
@@ -157,15 +156,21 @@ impl Protocol {
         self.disconnect(peer, DisconnectReason::Misbehaving(score));
     }
 
-    pub(super) fn version_message(&self) -> Message {
-        let tip = self.tip();
-        Message::Version(Version {
+    /// Our `version`: our height and genesis as the chain says. `None`
+    /// after reporting a failed read: no `version` goes out claiming "no
+    /// chain" or height 0 on a guess (the peer is then dropped at the
+    /// handshake timeout).
+    pub(super) fn version_message(&mut self) -> Option<Message> {
+        let tip = self.read_tip()?;
+        let genesis = self.store.genesis();
+        let genesis = self.read(genesis)?;
+        Some(Message::Version(Version {
             version: PROTOCOL_VERSION,
             best_height: tip.map_or(0, |t| t.height),
             addr_from: self.config.me.to_string(),
-            genesis: self.store.genesis().ok().flatten(),
+            genesis,
             nonce: self.secrets.version,
-        })
+        }))
     }
 
     pub(super) fn on_version(&mut self, peer: PeerId, v: Version) {
@@ -175,6 +180,11 @@ impl Protocol {
         let Some(stored) = self.read(self.store.genesis()) else {
             return; // cannot check its network: not taken as ready
         };
+        // Our tip, for what follows the network check: on a failed read
+        // (reported) one connection per pair is not enforced and no
+        // blocks are asked for on a guess.
+        let tip = self.read_tip();
+        let has_chain = tip.is_some_and(|t| t.is_some());
         let ours = stored.or(self.config.genesis);
         if let (Some(ours), Some(theirs)) = (ours, v.genesis)
             && ours != theirs
@@ -187,7 +197,7 @@ impl Protocol {
         if p.version.is_some() {
             return self.misbehaving(peer, Misbehavior::SecondVersion);
         }
-        if v.genesis.is_some() && self.tip().is_some() && !self.keep_one_connection(peer, v.nonce) {
+        if v.genesis.is_some() && has_chain && !self.keep_one_connection(peer, v.nonce) {
             return;
         }
         let Some(p) = self.peers.get_mut(&peer) else {
@@ -209,22 +219,26 @@ impl Protocol {
             height: v.best_height,
             inbound,
         });
-        if inbound {
-            let v = self.version_message();
+        if inbound && let Some(v) = self.version_message() {
             self.send(peer, v);
         }
         self.send_addr(peer);
-        let behind = match self.height() {
-            None => v
+        let height = tip.map(|t| t.map(|t| t.height));
+        let behind = match height {
+            None => false,
+            Some(None) => v
                 .genesis
                 .is_some_and(|g| self.may_give_genesis(peer, Some(g))),
-            Some(h) => v.best_height > h,
+            Some(Some(h)) => v.best_height > h,
         };
         if behind {
             // Its claim is only a hint: the sync starts (`Event::Syncing`)
             // once it answers with blocks.
             self.send_getblocks(peer);
-        } else if self.height().is_some_and(|h| h > 0 && h == v.best_height) {
+        } else if height
+            .flatten()
+            .is_some_and(|h| h > 0 && h == v.best_height)
+        {
             // Same height: the peer may be on another branch of equal work,
             // which wins here if its tip hash is lower (`chain::beats`).
             // Without this, a healed partition would stay split until the
@@ -290,8 +304,9 @@ impl Protocol {
         }
         p.closing = Some(reason);
         let addr = p.addr;
-        let v = self.version_message();
-        self.send(peer, v);
+        if let Some(v) = self.version_message() {
+            self.send(peer, v);
+        }
         self.event(Event::OtherNetwork { addr, ours, theirs });
     }
 

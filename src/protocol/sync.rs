@@ -117,7 +117,10 @@ impl Protocol {
         if inv.kind == InvKind::Tx {
             return self.on_tx_inv(peer, inv.items);
         }
-        if self.tip().is_none() && !self.may_give_genesis(peer, None) {
+        let Some(tip) = self.read_tip() else {
+            return; // reported; nothing asked for on a guess
+        };
+        if tip.is_none() && !self.may_give_genesis(peer, None) {
             return; // with no chain, blocks only from a peer that may start it
         }
         let (answer, room) = self.inv_room(peer);
@@ -274,7 +277,10 @@ impl Protocol {
 
     pub(super) fn on_block(&mut self, peer: PeerId, block: Block) {
         let hash = block.hash();
-        if block.height == 0 && self.tip().is_none() && !self.may_give_genesis(peer, Some(hash)) {
+        let Some(tip) = self.read_tip() else {
+            return; // reported; not taken for "no chain yet"
+        };
+        if block.height == 0 && tip.is_none() && !self.may_give_genesis(peer, Some(hash)) {
             return self.refuse_genesis(peer, hash);
         }
         if !self.enough_work(peer, &block) {

@@ -310,18 +310,27 @@ impl Sim {
         &self.nodes[i].chain
     }
 
+    /// Node `i`'s tip as its protocol reads it (`None` with no chain).
+    ///
+    /// Panics when the node's temporary store cannot be read: the
+    /// simulation cannot go on.
+    pub fn tip(&self, i: usize) -> Option<crate::store::Tip> {
+        match self.protocol(i).tip() {
+            Ok(tip) => tip,
+            Err(e) => panic!("node {i}'s store cannot be read: {e}"),
+        }
+    }
+
     /// Height of node `i`'s tip (`None` with no chain).
     pub fn height(&self, i: usize) -> Option<u64> {
-        self.protocol(i).tip().map(|t| t.height)
+        self.tip(i).map(|t| t.height)
     }
 
     /// True when every started node has the same tip.
     pub fn converged(&self) -> bool {
-        let mut tips = self
-            .nodes
-            .iter()
-            .filter(|n| n.up)
-            .map(|n| n.protocol.tip().map(|t| t.hash));
+        let mut tips = (0..self.nodes.len())
+            .filter(|i| self.nodes[*i].up)
+            .map(|i| self.tip(i).map(|t| t.hash));
         let Some(first) = tips.next() else {
             return true;
         };

@@ -51,7 +51,7 @@ pub fn heights(s: &Sim) -> Vec<Option<u64>> {
 
 /// Node `i`'s tip hash.
 pub fn tip(s: &Sim, i: usize) -> Option<BlockHash> {
-    s.protocol(i).tip().map(|t| t.hash)
+    s.tip(i).map(|t| t.hash)
 }
 
 /// Eight nodes, minters at 2 and 6 (seed 1, 200 ms links): the same two
