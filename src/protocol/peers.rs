@@ -148,6 +148,8 @@ impl Protocol {
         } else {
             let until = self.now.saturating_add(self.config.ban_time);
             self.addrs.book.ban(addr.ip(), until, self.now);
+            self.addrs.ban_set();
+            self.save_peers();
             self.event(Event::Banned {
                 ip: addr.ip(),
                 until,
@@ -363,9 +365,18 @@ impl Protocol {
         }
     }
 
+    /// Asks for the address book to be saved when it is due
+    /// ([`super::addrs::AddrMgr::save_due`]).
+    fn save_peers(&mut self) {
+        if let Some(records) = self.addrs.save_due(self.now) {
+            self.out.push(Output::SavePeers(records));
+        }
+    }
+
     pub(super) fn on_tick(&mut self) {
         self.check_timeouts();
         self.addrs.book.prune_bans(self.now);
+        self.save_peers();
         self.dial();
         self.expire_requests();
         self.txs.expire(self.now);
