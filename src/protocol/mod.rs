@@ -90,6 +90,9 @@ pub struct Protocol {
     /// apart from `rng`).
     ping_rng: u64,
     peers: BTreeMap<PeerId, Peer>,
+    /// Peers gone lately, still to be charged for what the chain layer
+    /// finds later ([`peers::MAX_DEPARTED`]).
+    departed: peers::Departed,
     /// Addresses: the book and per-peer gossip state ([`addrs`]).
     addrs: AddrMgr,
     /// Block sync: blocks in flight, orphans, each peer's sync facts.
@@ -172,6 +175,7 @@ impl Protocol {
             ping_rng: secrets.ping | 1,
             secrets,
             peers: BTreeMap::new(),
+            departed: peers::Departed::default(),
             sync: SyncMgr::default(),
             txs: TxMgr::default(),
             mint_pending: false,

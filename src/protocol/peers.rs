@@ -1,6 +1,7 @@
 //! Peers: connection and handshake, misbehaviour scores and bans, pings,
 //! the idle and handshake timeouts, and dialling.
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 
 use super::eviction::{self, Candidate};
@@ -75,6 +76,27 @@ impl Peer {
     }
 }
 
+/// Most disconnected peers remembered for charging ([`Departed`]).
+pub const MAX_DEPARTED: usize = 1_024;
+
+/// Peers gone lately, by id: their address and score when they left. The
+/// chain layer judges a block or transaction after the step that took it
+/// (the chain worker runs it later), so its sender may have hung up by
+/// then: a fault found afterwards is still charged to its address, and
+/// one that reaches the ban score bans its IP. The [`MAX_DEPARTED`] most
+/// recent are kept.
+#[derive(Debug, Default)]
+pub struct Departed(BTreeMap<PeerId, (SocketAddr, u32)>);
+
+impl Departed {
+    fn insert(&mut self, peer: PeerId, addr: SocketAddr, score: u32) {
+        self.0.insert(peer, (addr, score));
+        while self.0.len() > MAX_DEPARTED {
+            self.0.pop_first();
+        }
+    }
+}
+
 impl Protocol {
     pub(super) fn on_connected(&mut self, peer: PeerId, addr: SocketAddr, inbound: bool) {
         if inbound && self.addrs.book.is_banned(&addr.ip(), self.now) {
@@ -110,6 +132,7 @@ impl Protocol {
     }
 
     fn forget(&mut self, peer: PeerId, p: &Peer) {
+        self.departed.insert(peer, p.addr, p.score);
         self.sync.remove_peer(peer);
         self.txs.disconnected(peer, self.now);
         self.addrs.disconnected(peer);
@@ -122,18 +145,28 @@ impl Protocol {
         }
     }
 
-    /// Adds `points` to `peer`'s score; at the ban score it is dropped and,
-    /// unless on loopback, its IP banned for [`super::Config::ban_time`].
-    /// Charges `fault`'s points ([`super::points`]) to `peer`; at the ban
-    /// score it is disconnected and, unless on loopback, banned.
+    /// Charges `fault`'s points ([`super::points`]) to `peer` (connected,
+    /// or gone lately: [`Departed`]); at the ban score it is disconnected
+    /// and, unless on loopback, its IP banned for
+    /// [`super::Config::ban_time`].
     pub(super) fn misbehaving(&mut self, peer: PeerId, fault: Misbehavior) {
-        let Some(p) = self.peers.get_mut(&peer) else {
-            return;
-        };
         let points = fault.points();
+        let (addr, score) = match self.peers.get_mut(&peer) {
+            Some(p) => {
+                p.score = p.score.saturating_add(points);
+                (p.addr, p.score)
+            }
+            // Gone before the chain layer judged what it sent: charged
+            // all the same ([`Departed`]).
+            None => match self.departed.0.get_mut(&peer) {
+                Some((addr, score)) => {
+                    *score = score.saturating_add(points);
+                    (*addr, *score)
+                }
+                None => return,
+            },
+        };
         let reason = fault.to_string();
-        p.score = p.score.saturating_add(points);
-        let (addr, score) = (p.addr, p.score);
         self.event(Event::Misbehaved {
             addr,
             points,
