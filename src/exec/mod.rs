@@ -69,6 +69,7 @@ impl Job {
     /// reach the chain (sends, dials, disconnects, replies, events).
     ///
     /// Errors: `out` itself, unchanged.
+    // The output comes back as it was given (moved, not boxed).
     #[allow(clippy::result_large_err)]
     pub fn from_output(out: Output) -> Result<Job, Output> {
         match out {
