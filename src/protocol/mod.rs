@@ -296,7 +296,8 @@ impl Protocol {
     }
 
     /// Our height; `None` with no chain or after reporting a failed read
-    /// (callers then do nothing, or count from 0 for a figure only).
+    /// (callers then do nothing; those that must tell the two apart use
+    /// [`Protocol::read_tip`]).
     fn height(&mut self) -> Option<u64> {
         self.read_tip().flatten().map(|t| t.height)
     }

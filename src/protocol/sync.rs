@@ -190,7 +190,10 @@ impl Protocol {
     /// our tip than the blocks it offered (a claim alone, even of 2^64-1,
     /// starts no sync run).
     fn syncing_event(&mut self, peer: PeerId) {
-        let ours = self.height().unwrap_or(0);
+        let Some(tip) = self.read_tip() else {
+            return; // reported
+        };
+        let ours = tip.map_or(0, |t| t.height);
         let offered = self.sync.pending_of(peer, Asked::Sync) as u64;
         let claimed = self.sync.peer(peer).map_or(0, |p| p.height());
         let theirs = claimed.min(ours.saturating_add(offered));
