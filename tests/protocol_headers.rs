@@ -369,7 +369,7 @@ fn a_claimed_height_falls_to_what_the_peers_headers_show() {
         (5, 5),
         "the claim outranks headers"
     );
-    assert_eq!(p.node_info().best_peer_height, 5);
+    assert_eq!(p.node_info().expect("node info").best_peer_height, 5);
 }
 
 /// A store that counts the headers read from it.

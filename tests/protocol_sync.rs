@@ -82,14 +82,18 @@ fn a_claimed_height_of_u64_max_starts_no_sync_and_is_dropped_when_unbacked() {
             panic!("a bare claim started a sync run aiming at {theirs}");
         }
     }
-    let shown = p.node_info().best_peer_height;
+    let shown = p.node_info().expect("read").best_peer_height;
     assert!(
         shown <= MAX_CLAIM_AHEAD,
         "claimed height shown unproven: {shown}"
     );
     // It never answers our `getblocks`: the claim goes.
     p.step(Input::Tick, T0 + GETBLOCKS_TIMEOUT + 1);
-    assert_eq!(p.node_info().best_peer_height, 0, "still syncing");
+    assert_eq!(
+        p.node_info().expect("read").best_peer_height,
+        0,
+        "still syncing"
+    );
 }
 
 #[test]

@@ -149,7 +149,7 @@ fn a_peer_that_announces_headers_and_never_serves_them_is_dropped_and_sync_compl
 
 /// `n` solved blocks forking at genesis, dated after node 0's tip.
 fn low_branch(s: &Sim, n: u64) -> Vec<Block> {
-    let tip = s.protocol(0).tip().expect("tip").hash;
+    let tip = s.tip(0).expect("tip").hash;
     let tip = s.chain(0).store().block(&tip).expect("read").expect("tip");
     let bits = s.config().bits;
     let mut out: Vec<Block> = Vec::new();
@@ -259,7 +259,7 @@ fn a_heavier_branch_forking_at_genesis_is_fetched_by_headers_and_reorged_to() {
             break;
         }
     }
-    let tip = s.protocol(0).tip().expect("tip");
+    let tip = s.tip(0).expect("tip");
     assert_eq!(tip.hash, branch[11].hash(), "not on the heavier branch");
     assert_eq!(asked_of(&s, 0, peer), 12, "blocks asked for more than once");
 }

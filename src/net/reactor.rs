@@ -269,20 +269,14 @@ impl Reactor {
                     });
                 }
             }
-            Output::ProcessBlock { block, from } => self.job(Job::Block(block, from), from),
-            Output::AcceptTx { tx, from } => self.job(Job::Tx(tx, from), from),
-            Output::Mint {
-                minter,
-                time,
-                threshold,
-            } => self.job(
-                Job::Mint {
-                    minter,
-                    time,
-                    threshold,
-                },
-                None,
-            ),
+            out @ (Output::ProcessBlock { .. }
+            | Output::AcceptTx { .. }
+            | Output::Mint { .. }
+            | Output::SavePeers(_)) => {
+                if let Ok(job) = crate::exec::Job::from_output(out) {
+                    self.job(Job::Chain(job));
+                }
+            }
             Output::Reply(id, mut reply) => {
                 // The protocol never sees the sockets: the bytes each
                 // connection moved are the reactor's to add.
@@ -355,10 +349,11 @@ impl Reactor {
         log::event(&e);
     }
 
-    /// Queues `job` for the chain worker, charged to peer `from`'s load
-    /// (its reader pauses while the load is over, [`super::queue`]).
-    fn job(&self, job: Job, from: Option<PeerId>) {
-        let sent = match from.and_then(|id| self.peers.get(&id)) {
+    /// Queues `job` for the chain worker, charged to the load of the peer
+    /// it came from (its reader pauses while the load is over,
+    /// [`super::queue`]).
+    fn job(&self, job: Job) {
+        let sent = match job.lane().and_then(|id| self.peers.get(&id)) {
             Some(p) => self.jobs.send_charged(job, &p.load),
             None => self.jobs.send(job),
         };

@@ -95,6 +95,9 @@ pub struct Protocol {
     /// apart from `rng`).
     ping_rng: u64,
     peers: BTreeMap<PeerId, Peer>,
+    /// Peers gone lately, still to be charged for what the chain layer
+    /// finds later ([`peers::MAX_DEPARTED`]).
+    departed: peers::Departed,
     /// Addresses: the book and per-peer gossip state ([`addrs`]).
     addrs: AddrMgr,
     /// Block sync: blocks in flight, orphans, each peer's sync facts.
@@ -177,6 +180,7 @@ impl Protocol {
             ping_rng: secrets.ping | 1,
             secrets,
             peers: BTreeMap::new(),
+            departed: peers::Departed::default(),
             sync: SyncMgr::default(),
             txs: TxMgr::default(),
             mint_pending: false,
@@ -269,10 +273,18 @@ impl Protocol {
         &self.sync
     }
 
-    /// The tip, `None` with no chain (or when the store cannot be read:
-    /// the paths that must tell the two apart use [`Protocol::read`]).
-    pub fn tip(&self) -> Option<Tip> {
-        self.store.tip().ok().flatten()
+    /// The tip, `Ok(None)` with no chain.
+    ///
+    /// Errors: the [`BlockReader`]'s, when the chain cannot be read.
+    pub fn tip(&self) -> Result<Option<Tip>, StoreError> {
+        self.store.tip()
+    }
+
+    /// The tip for a decision: `Some(None)` with no chain, `None` after
+    /// reporting a failed read ([`Protocol::read`]).
+    fn read_tip(&mut self) -> Option<Option<Tip>> {
+        let r = self.store.tip();
+        self.read(r)
     }
 
     /// `r`'s value, or `None` after reporting the failed chain read
@@ -288,8 +300,11 @@ impl Protocol {
         }
     }
 
-    fn height(&self) -> Option<u64> {
-        self.tip().map(|t| t.height)
+    /// Our height; `None` with no chain or after reporting a failed read
+    /// (callers then do nothing; those that must tell the two apart use
+    /// [`Protocol::read_tip`]).
+    fn height(&mut self) -> Option<u64> {
+        self.read_tip().flatten().map(|t| t.height)
     }
 
     fn send(&mut self, peer: PeerId, message: Message) {
@@ -394,7 +409,9 @@ impl Protocol {
     fn on_local(&mut self, id: ReplyId, request: LocalRequest) {
         match request {
             LocalRequest::Status => {
-                let tip = self.tip();
+                let Some(tip) = self.read_tip() else {
+                    return self.out.push(Output::Reply(id, unreadable()));
+                };
                 let reply = LocalReply::Status {
                     height: tip.map_or(0, |t| t.height),
                     tip: tip.map(|t| t.hash),
@@ -417,4 +434,10 @@ impl Protocol {
             other => self.on_local_node(id, other),
         }
     }
+}
+
+/// The answer to a local request that needed a chain read which failed
+/// (reported as [`Event::ChainReadFailed`]).
+fn unreadable() -> LocalReply {
+    LocalReply::Rejected("cannot read the chain (see the node's log)".to_string())
 }

@@ -138,14 +138,18 @@ impl Protocol {
         }
     }
 
-    /// Asks for a block to be minted when this node mints, has a chain,
-    /// is not minting already and the mempool holds enough transactions.
+    /// Asks for a block to be minted when this node mints, has a chain
+    /// (a failed read, reported, mints nothing), is not minting already
+    /// and the mempool holds enough transactions.
     pub(super) fn maybe_mint(&mut self) {
         let Some(minter) = self.config.minter else {
             return;
         };
         let threshold = self.config.mint_threshold.max(1);
-        if self.mint_pending || self.txs.mempool().len() < threshold || self.tip().is_none() {
+        if self.mint_pending
+            || self.txs.mempool().len() < threshold
+            || self.read_tip().flatten().is_none()
+        {
             return;
         }
         self.mint_pending = true;

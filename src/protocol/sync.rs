@@ -127,7 +127,10 @@ impl Protocol {
         if inv.kind == InvKind::Tx {
             return self.on_tx_inv(peer, inv.items);
         }
-        if self.tip().is_none() && !self.may_give_genesis(peer, None) {
+        let Some(tip) = self.read_tip() else {
+            return; // reported; nothing asked for on a guess
+        };
+        if tip.is_none() && !self.may_give_genesis(peer, None) {
             return; // with no chain, blocks only from a peer that may start it
         }
         if self.headers_first(peer) {
@@ -200,7 +203,10 @@ impl Protocol {
     /// our tip than the blocks it offered (a claim alone, even of 2^64-1,
     /// starts no sync run).
     fn syncing_event(&mut self, peer: PeerId) {
-        let ours = self.height().unwrap_or(0);
+        let Some(tip) = self.read_tip() else {
+            return; // reported
+        };
+        let ours = tip.map_or(0, |t| t.height);
         let offered = self.sync.pending_of(peer, Asked::Sync) as u64;
         let claimed = self.sync.peer(peer).map_or(0, |p| p.height());
         let theirs = claimed.min(ours.saturating_add(offered));
@@ -287,7 +293,10 @@ impl Protocol {
 
     pub(super) fn on_block(&mut self, peer: PeerId, block: Block) {
         let hash = block.hash();
-        if block.height == 0 && self.tip().is_none() && !self.may_give_genesis(peer, Some(hash)) {
+        let Some(tip) = self.read_tip() else {
+            return; // reported; not taken for "no chain yet"
+        };
+        if block.height == 0 && tip.is_none() && !self.may_give_genesis(peer, Some(hash)) {
             return self.refuse_genesis(peer, hash);
         }
         if !self.enough_work(peer, &block) {

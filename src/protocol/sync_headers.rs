@@ -63,7 +63,8 @@ impl Protocol {
     /// `HEADERS_VERSION`) and we have a chain (genesis itself comes by
     /// `getblocks`).
     pub(super) fn headers_first(&self, peer: PeerId) -> bool {
-        self.sync.peer(peer).is_some_and(|p| p.speaks_headers()) && self.tip().is_some()
+        self.sync.peer(peer).is_some_and(|p| p.speaks_headers())
+            && matches!(self.tip(), Ok(Some(_)))
     }
 
     /// Sends `getheaders` to `peer` with our block locator, `from` (the

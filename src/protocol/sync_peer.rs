@@ -182,8 +182,10 @@ impl Protocol {
     /// so it is not picked as the sync peer again until it announces a
     /// block.
     pub(super) fn doubt_height(&mut self, peer: PeerId) {
-        let height = self.height().unwrap_or(0);
-        self.sync.doubt(peer, height);
+        let Some(tip) = self.read_tip() else {
+            return; // reported; not doubted down to a guess
+        };
+        self.sync.doubt(peer, tip.map_or(0, |t| t.height));
     }
 
     /// True when `peer` holds blocks in the sync window.

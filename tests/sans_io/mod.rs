@@ -51,10 +51,10 @@ pub fn heights(s: &Sim) -> Vec<Option<u64>> {
 
 /// Node `i`'s tip hash.
 pub fn tip(s: &Sim, i: usize) -> Option<BlockHash> {
-    s.protocol(i).tip().map(|t| t.hash)
+    s.tip(i).map(|t| t.hash)
 }
 
-/// Eight nodes, minters at 2 and 6 (seed 4, 200 ms links): the same two
+/// Eight nodes, minters at 2 and 6 (seed 1, 200 ms links): the same two
 /// payments reach both minters at once, both mint a block at height 1,
 /// and the run goes on until every node is at height 1.
 pub fn race_at_height_one() -> Sim {
@@ -64,7 +64,7 @@ pub fn race_at_height_one() -> Sim {
         genesis_everywhere: true,
         latency: 200,
         mint_time: 50,
-        seed: 4,
+        seed: 1,
         ..SimConfig::default()
     })
     .expect("stores");
