@@ -21,18 +21,32 @@
 //!   ([`PeerHandle::stalled_ms`]), never one merely for having frames
 //!   waiting: a peer that reads keeps its queue moving and is not chosen
 //!   while a stalled one exists.
+//!
+//! Besides its queue, a connection holds no buffer that outlives a frame:
+//! the writer hands each queued frame's header and payload to the socket
+//! as they are (no second, encoded copy, and no write buffer that keeps
+//! the size of the largest frame ever sent), and the reader drops its
+//! buffer after a frame larger than [`READ_BUFFER_KEEP`] (which would
+//! otherwise stay the size of the largest frame ever received, up to
+//! [`crate::wire::frame::MAX_PAYLOAD`]). So what a peer that does not read
+//! makes the node hold is its queue: at most [`PAUSE_BYTES`] plus the
+//! answers to the one message read after that, [`PEER_QUEUE_BYTES`] at
+//! worst, and all such peers together about [`TOTAL_QUEUE_BYTES`].
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use futures::{SinkExt, StreamExt};
+use bytes::{Buf, BytesMut};
+use futures::StreamExt;
+use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::sync::{Notify, OwnedSemaphorePermit, mpsc};
-use tokio_util::codec::Framed;
+use tokio_util::codec::FramedRead;
 use tokio_util::sync::CancellationToken;
-use tracing::{debug, info};
+use tracing::{debug, info, warn};
 
 use super::queue::Load;
 use crate::chain::PeerId;
@@ -64,6 +78,11 @@ pub const MESSAGE_OVERHEAD: u64 = 128;
 /// Left to autotuning, one non-reading socket on loopback held 4 MB there
 /// and kept talking.
 pub const SOCKET_SEND_BUFFER: usize = 256 << 10;
+
+/// Bytes of payload past which a frame's read buffer is not kept for the
+/// next frame: it is replaced by one holding only what was read beyond the
+/// frame, so a peer's large messages leave no buffer of their size behind.
+pub const READ_BUFFER_KEEP: usize = 64 << 10;
 
 /// How often a reader paused for the chain worker ([`Load::over`]) looks
 /// again.
@@ -205,6 +224,18 @@ impl PeerHandle {
             _ => None,
         };
         let frame = message.to_frame();
+        drop(message);
+        let max = FrameCodec::for_messages().max_payload(&frame.command);
+        if frame.payload.len() > max as usize {
+            // Never built by the protocol; not worth the connection.
+            warn!(
+                "not sent to {}: a {:?} of {} bytes exceeds its limit of {max}",
+                self.addr,
+                frame.command_text(),
+                frame.payload.len()
+            );
+            return Ok(());
+        }
         let bytes = (frame.payload.len() + HEADER_LEN) as u64 + MESSAGE_OVERHEAD;
         let queued = self.queued();
         if queued.saturating_add(bytes) > PEER_QUEUE_BYTES {
@@ -277,7 +308,8 @@ pub fn spawn(
 ) -> PeerHandle {
     let _ = stream.set_nodelay(true);
     let _ = socket2::SockRef::from(&stream).set_send_buffer_size(SOCKET_SEND_BUFFER);
-    let (sink, frames) = Framed::new(stream, FrameCodec::for_messages()).split();
+    let (read_half, sink) = stream.into_split();
+    let frames = FramedRead::new(read_half, FrameCodec::for_messages());
     let (tx, rx) = mpsc::unbounded_channel::<Queued>();
     let close = CancellationToken::new();
     let queue = Arc::new(SendQueue::default());
@@ -333,8 +365,18 @@ pub fn spawn(
     }
 }
 
-type Frames = futures::stream::SplitStream<Framed<TcpStream, FrameCodec>>;
-type Sink = futures::stream::SplitSink<Framed<TcpStream, FrameCodec>, Frame>;
+type Frames = FramedRead<OwnedReadHalf, FrameCodec>;
+
+/// Lets go of the read buffer after a frame of `payload` bytes larger
+/// than [`READ_BUFFER_KEEP`]: what was read beyond the frame moves to a
+/// buffer of its own size, and the frame's allocation is freed with the
+/// frame (the payload is a view into it).
+fn release_read_buffer<R>(frames: &mut FramedRead<R, FrameCodec>, payload: usize) {
+    if payload > READ_BUFFER_KEEP {
+        let buf = frames.read_buffer_mut();
+        *buf = BytesMut::from(&buf[..]);
+    }
+}
 
 async fn read_loop(
     id: PeerId,
@@ -355,14 +397,18 @@ async fn read_loop(
             Some(Err(FrameError::Io(e))) => return format!("read error: {e}"),
             Some(Err(e)) => return format!("protocol violation: {e}"),
             Some(Ok(frame)) => {
-                counted.read((frame.payload.len() + HEADER_LEN) as u64);
-                match Message::from_frame(&frame) {
+                let payload = frame.payload.len();
+                counted.read((payload + HEADER_LEN) as u64);
+                let input = match Message::from_frame(&frame) {
                     Ok(message) => Input::Received { peer: id, message },
                     Err(e) => Input::Malformed {
                         peer: id,
                         error: std::sync::Arc::new(e),
                     },
-                }
+                };
+                drop(frame);
+                release_read_buffer(&mut frames, payload);
+                input
             }
         };
         if inputs.send(input).await.is_err() {
@@ -401,8 +447,14 @@ struct Writer {
 
 impl Writer {
     /// Writes queued frames until the connection closes; returns why it
-    /// closed it, if it did (a frame not written within the timeout).
-    async fn run(self, mut sink: Sink, mut rx: mpsc::UnboundedReceiver<Queued>) -> Option<String> {
+    /// closed it, if it did (a frame not written within the timeout). Each
+    /// frame goes out as its header and its payload, straight from the
+    /// queue: nothing is copied into a write buffer.
+    async fn run(
+        self,
+        mut sink: OwnedWriteHalf,
+        mut rx: mpsc::UnboundedReceiver<Queued>,
+    ) -> Option<String> {
         let mut stalled = None;
         loop {
             let m = tokio::select! {
@@ -415,10 +467,13 @@ impl Writer {
                 _charge: charge,
             } = m;
             let len = (frame.payload.len() + HEADER_LEN) as u64;
+            let header = frame.header();
+            let mut out = header.as_slice().chain(frame.payload);
             let sent = tokio::select! {
                 _ = self.close.cancelled() => break,
-                r = tokio::time::timeout(self.timeout, sink.send(frame)) => r,
+                r = tokio::time::timeout(self.timeout, sink.write_all_buf(&mut out)) => r,
             };
+            drop(out);
             drop(charge);
             match sent {
                 Ok(Ok(())) => self.counted.written(len),
@@ -452,7 +507,107 @@ impl Writer {
         self.close.cancel();
         // What is still queued is released now, not after the close.
         drop(rx);
-        let _ = tokio::time::timeout(Duration::from_secs(1), sink.close()).await;
+        let _ = tokio::time::timeout(Duration::from_secs(1), sink.shutdown()).await;
         stalled
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::hash::Hash256;
+    use crate::wire::payload::{InvKind, NotFound};
+
+    fn notfound(items: usize) -> Message {
+        Message::NotFound(NotFound {
+            kind: InvKind::Tx,
+            items: (0..items as u32)
+                .map(|i| {
+                    let mut h = [7u8; 32];
+                    h[..4].copy_from_slice(&i.to_le_bytes());
+                    Hash256(h)
+                })
+                .collect(),
+        })
+    }
+
+    fn bytes_of(m: &Message) -> Vec<u8> {
+        let f = m.to_frame();
+        let mut b = f.header().to_vec();
+        b.extend_from_slice(&f.payload);
+        b
+    }
+
+    /// A large frame followed by a small one: the reader's buffer is not
+    /// kept at the large frame's size, and the small frame still decodes.
+    #[tokio::test]
+    async fn the_read_buffer_is_let_go_after_a_large_frame() {
+        let (big, small) = (notfound(20_000), Message::Ping(9));
+        let mut wire = bytes_of(&big);
+        wire.extend_from_slice(&bytes_of(&small));
+        let (mut client, server) = tokio::io::duplex(1 << 20);
+        let writer = tokio::spawn(async move { client.write_all(&wire).await });
+        let mut frames = FramedRead::new(server, FrameCodec::for_messages());
+        let first = frames.next().await.expect("a frame").expect("framed");
+        assert_eq!(Message::from_frame(&first).expect("message"), big);
+        let payload = first.payload.len();
+        drop(first);
+        release_read_buffer(&mut frames, payload);
+        // What the reader does before reading on: a buffer still holding
+        // the frame's allocation takes all of it back here.
+        frames.read_buffer_mut().reserve(8 << 10);
+        assert!(
+            frames.read_buffer().capacity() < READ_BUFFER_KEEP,
+            "{} bytes kept",
+            frames.read_buffer().capacity()
+        );
+        let second = frames.next().await.expect("a frame").expect("framed");
+        assert_eq!(Message::from_frame(&second).expect("message"), small);
+        writer.await.expect("writer").expect("written");
+    }
+
+    /// Frames queued on a connection reach the other end whole and in
+    /// order, and their charge is released once written.
+    #[tokio::test]
+    async fn queued_frames_are_written_whole_and_their_charge_released() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("address");
+        let client = tokio::spawn(async move { TcpStream::connect(addr).await });
+        let (stream, peer_addr) = listener.accept().await.expect("accept");
+        let (inputs, _rx) = mpsc::channel(8);
+        let total = Arc::new(AtomicU64::new(0));
+        let (jobs, _job_rx) = super::super::queue::channel();
+        let wiring = Wiring {
+            inputs,
+            total: total.clone(),
+            write_timeout: Duration::from_secs(5),
+            load: jobs.new_load(),
+            traffic: Arc::default(),
+        };
+        let handle = spawn(1, stream, peer_addr, wiring, (None, None));
+        let sent = [notfound(50_000), Message::Ping(1), notfound(3)];
+        for m in &sent {
+            handle.send(m.clone()).expect("queued");
+        }
+        let client = client.await.expect("client").expect("connect");
+        let mut frames = FramedRead::new(client, FrameCodec::for_messages());
+        for m in &sent {
+            let f = frames.next().await.expect("a frame").expect("framed");
+            assert_eq!(&Message::from_frame(&f).expect("message"), m);
+        }
+        // The writer releases a frame's charge once the socket took it,
+        // which may be just after the client read it.
+        let written: u64 = sent.iter().map(|m| bytes_of(m).len() as u64).sum();
+        for _ in 0..1000 {
+            if handle.queued() == 0 && handle.traffic.bytes_out() == written {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert_eq!((handle.queued(), total.load(Ordering::Relaxed)), (0, 0));
+        assert_eq!(handle.traffic.bytes_out(), written);
+        handle.close.cancel();
     }
 }
