@@ -25,13 +25,17 @@
 //! Besides its queue, a connection holds no buffer that outlives a frame:
 //! the writer hands each queued frame's header and payload to the socket
 //! as they are (no second, encoded copy, and no write buffer that keeps
-//! the size of the largest frame ever sent), and the reader drops its
-//! buffer after a frame larger than [`READ_BUFFER_KEEP`] (which would
-//! otherwise stay the size of the largest frame ever received, up to
-//! [`crate::wire::frame::MAX_PAYLOAD`]). So what a peer that does not read
-//! makes the node hold is its queue: at most [`PAUSE_BYTES`] plus the
-//! answers to the one message read after that, [`PEER_QUEUE_BYTES`] at
-//! worst, and all such peers together about [`TOTAL_QUEUE_BYTES`].
+//! the size of the largest frame ever sent), and the reader reads each
+//! frame into a buffer of exactly its size, freed with the message. A
+//! payload is read only once the node-wide receive budget
+//! ([`RECV_BUDGET_BYTES`]) has room for it, and its share is returned when
+//! the reactor has handled the message: however many peers send large
+//! messages at once, the node holds at most that much of them (Bitcoin
+//! Core bounds each peer's receive buffer instead, which many peers
+//! multiply). So what a peer that does not read makes the node hold is
+//! its queue: at most [`PAUSE_BYTES`] plus the answers to the one message
+//! read after that, [`PEER_QUEUE_BYTES`] at worst, and all such peers
+//! together about [`TOTAL_QUEUE_BYTES`].
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -39,19 +43,18 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use bytes::{Buf, BytesMut};
-use futures::StreamExt;
-use tokio::io::AsyncWriteExt;
+use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
-use tokio::sync::{Notify, OwnedSemaphorePermit, mpsc};
-use tokio_util::codec::FramedRead;
+use tokio::net::tcp::OwnedWriteHalf;
+use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, mpsc};
+use tokio_util::codec::Decoder;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
 use super::queue::Load;
 use crate::chain::PeerId;
 use crate::protocol::Input;
-use crate::wire::frame::{Frame, FrameCodec, FrameError, HEADER_LEN};
+use crate::wire::frame::{Frame, FrameCodec, FrameError, HEADER_LEN, MAGIC};
 use crate::wire::message::Message;
 
 /// Bytes queued to one peer and not yet written to its socket before it
@@ -79,10 +82,10 @@ pub const MESSAGE_OVERHEAD: u64 = 128;
 /// and kept talking.
 pub const SOCKET_SEND_BUFFER: usize = 256 << 10;
 
-/// Bytes of payload past which a frame's read buffer is not kept for the
-/// next frame: it is replaced by one holding only what was read beyond the
-/// frame, so a peer's large messages leave no buffer of their size behind.
-pub const READ_BUFFER_KEEP: usize = 64 << 10;
+/// Bytes of payload that all peers together may have read and not yet
+/// had handled by the reactor (module docs): room for a few of the
+/// largest messages at once. A larger payload waits for the whole budget.
+pub const RECV_BUDGET_BYTES: usize = 8 << 20;
 
 /// How often a reader paused for the chain worker ([`Load::over`]) looks
 /// again.
@@ -294,6 +297,9 @@ pub struct Wiring {
     pub load: Arc<Load>,
     /// Bytes read and written by every connection of the node.
     pub traffic: Arc<Traffic>,
+    /// The node's receive budget: [`RECV_BUDGET_BYTES`] permits, one per
+    /// byte of payload read and not yet handled.
+    pub recv_budget: Arc<Semaphore>,
 }
 
 /// Starts the tasks of a connection and returns its handle. `permit` (an
@@ -309,7 +315,6 @@ pub fn spawn(
     let _ = stream.set_nodelay(true);
     let _ = socket2::SockRef::from(&stream).set_send_buffer_size(SOCKET_SEND_BUFFER);
     let (read_half, sink) = stream.into_split();
-    let frames = FramedRead::new(read_half, FrameCodec::for_messages());
     let (tx, rx) = mpsc::unbounded_channel::<Queued>();
     let close = CancellationToken::new();
     let queue = Arc::new(SendQueue::default());
@@ -319,7 +324,9 @@ pub fn spawn(
         write_timeout,
         load,
         traffic: node_traffic,
+        recv_budget,
     } = wiring;
+    let frames = FrameReader::new(read_half, recv_budget);
     let traffic = Arc::new(Traffic::default());
     let counted = Counted {
         peer: traffic.clone(),
@@ -365,22 +372,62 @@ pub fn spawn(
     }
 }
 
-type Frames = FramedRead<OwnedReadHalf, FrameCodec>;
+/// Reads a connection's frames one at a time: the header (the magic
+/// checked as soon as it is read, then the command's payload limit), then,
+/// once the receive budget has room for it, the payload into a buffer of
+/// exactly its size.
+struct FrameReader<R> {
+    socket: BufReader<R>,
+    codec: FrameCodec,
+    budget: Arc<Semaphore>,
+}
 
-/// Lets go of the read buffer after a frame of `payload` bytes larger
-/// than [`READ_BUFFER_KEEP`]: what was read beyond the frame moves to a
-/// buffer of its own size, and the frame's allocation is freed with the
-/// frame (the payload is a view into it).
-fn release_read_buffer<R>(frames: &mut FramedRead<R, FrameCodec>, payload: usize) {
-    if payload > READ_BUFFER_KEEP {
-        let buf = frames.read_buffer_mut();
-        *buf = BytesMut::from(&buf[..]);
+impl<R: AsyncRead + Unpin> FrameReader<R> {
+    fn new(socket: R, budget: Arc<Semaphore>) -> FrameReader<R> {
+        FrameReader {
+            socket: BufReader::new(socket),
+            codec: FrameCodec::for_messages(),
+            budget,
+        }
+    }
+
+    /// The next frame and its share of the budget (held until the message
+    /// is handled); `None` when the peer closed the connection between
+    /// frames.
+    ///
+    /// Errors: [`FrameError::BadMagic`], [`FrameError::Oversize`], and
+    /// [`FrameError::Io`] (a read error, or the connection closed within a
+    /// frame).
+    async fn next(&mut self) -> Result<Option<(Frame, OwnedSemaphorePermit)>, FrameError> {
+        if self.socket.fill_buf().await?.is_empty() {
+            return Ok(None);
+        }
+        let mut header = [0u8; HEADER_LEN];
+        self.socket.read_exact(&mut header[..MAGIC.len()]).await?;
+        self.codec.payload_len(&header)?;
+        self.socket.read_exact(&mut header[MAGIC.len()..]).await?;
+        let len = self.codec.payload_len(&header)?;
+        let share = len.min(RECV_BUDGET_BYTES) as u32;
+        let permit = self
+            .budget
+            .clone()
+            .acquire_many_owned(share)
+            .await
+            .map_err(|_| std::io::Error::other("the receive budget is closed"))?;
+        let mut buf = BytesMut::with_capacity(HEADER_LEN + len);
+        buf.extend_from_slice(&header);
+        buf.resize(HEADER_LEN + len, 0);
+        self.socket.read_exact(&mut buf[HEADER_LEN..]).await?;
+        match self.codec.decode(&mut buf)? {
+            Some(frame) => Ok(Some((frame, permit))),
+            None => Err(std::io::Error::other("incomplete frame").into()),
+        }
     }
 }
 
-async fn read_loop(
+async fn read_loop<R: AsyncRead + Unpin>(
     id: PeerId,
-    mut frames: Frames,
+    mut frames: FrameReader<R>,
     inputs: &mpsc::Sender<Input>,
     close: &CancellationToken,
     processed: &Notify,
@@ -392,13 +439,12 @@ async fn read_loop(
             _ = close.cancelled() => return "closed".into(),
             next = frames.next() => next,
         };
-        let input = match next {
-            None => return "closed by peer".into(),
-            Some(Err(FrameError::Io(e))) => return format!("read error: {e}"),
-            Some(Err(e)) => return format!("protocol violation: {e}"),
-            Some(Ok(frame)) => {
-                let payload = frame.payload.len();
-                counted.read((payload + HEADER_LEN) as u64);
+        let (input, share) = match next {
+            Ok(None) => return "closed by peer".into(),
+            Err(FrameError::Io(e)) => return format!("read error: {e}"),
+            Err(e) => return format!("protocol violation: {e}"),
+            Ok(Some((frame, share))) => {
+                counted.read((frame.payload.len() + HEADER_LEN) as u64);
                 let input = match Message::from_frame(&frame) {
                     Ok(message) => Input::Received { peer: id, message },
                     Err(e) => Input::Malformed {
@@ -406,9 +452,7 @@ async fn read_loop(
                         error: std::sync::Arc::new(e),
                     },
                 };
-                drop(frame);
-                release_read_buffer(&mut frames, payload);
-                input
+                (input, share)
             }
         };
         if inputs.send(input).await.is_err() {
@@ -418,6 +462,8 @@ async fn read_loop(
             _ = close.cancelled() => return "closed".into(),
             _ = processed.notified() => {}
         }
+        // Handled: its share of the receive budget goes back.
+        drop(share);
         // Its answers are not read: neither is its next message.
         while queue.bytes.load(Ordering::Relaxed) > PAUSE_BYTES {
             tokio::select! {
@@ -468,7 +514,7 @@ impl Writer {
             } = m;
             let len = (frame.payload.len() + HEADER_LEN) as u64;
             let header = frame.header();
-            let mut out = header.as_slice().chain(frame.payload);
+            let mut out = Buf::chain(header.as_slice(), frame.payload);
             let sent = tokio::select! {
                 _ = self.close.cancelled() => break,
                 r = tokio::time::timeout(self.timeout, sink.write_all_buf(&mut out)) => r,
@@ -538,32 +584,39 @@ mod tests {
         b
     }
 
-    /// A large frame followed by a small one: the reader's buffer is not
-    /// kept at the large frame's size, and the small frame still decodes.
+    /// Frames are read whole and in order, each holding its payload's
+    /// share of the receive budget until dropped; a bad magic is refused
+    /// from its first 4 bytes.
     #[tokio::test]
-    async fn the_read_buffer_is_let_go_after_a_large_frame() {
+    async fn frames_are_read_whole_each_holding_its_share_of_the_budget() {
         let (big, small) = (notfound(20_000), Message::Ping(9));
         let mut wire = bytes_of(&big);
         wire.extend_from_slice(&bytes_of(&small));
+        let budget = Arc::new(Semaphore::new(RECV_BUDGET_BYTES));
         let (mut client, server) = tokio::io::duplex(1 << 20);
         let writer = tokio::spawn(async move { client.write_all(&wire).await });
-        let mut frames = FramedRead::new(server, FrameCodec::for_messages());
-        let first = frames.next().await.expect("a frame").expect("framed");
+        let mut frames = FrameReader::new(server, budget.clone());
+        let (first, share) = frames.next().await.expect("framed").expect("a frame");
         assert_eq!(Message::from_frame(&first).expect("message"), big);
-        let payload = first.payload.len();
-        drop(first);
-        release_read_buffer(&mut frames, payload);
-        // What the reader does before reading on: a buffer still holding
-        // the frame's allocation takes all of it back here.
-        frames.read_buffer_mut().reserve(8 << 10);
-        assert!(
-            frames.read_buffer().capacity() < READ_BUFFER_KEEP,
-            "{} bytes kept",
-            frames.read_buffer().capacity()
-        );
-        let second = frames.next().await.expect("a frame").expect("framed");
+        let len = first.payload.len();
+        assert_eq!(budget.available_permits(), RECV_BUDGET_BYTES - len);
+        drop((first, share));
+        assert_eq!(budget.available_permits(), RECV_BUDGET_BYTES);
+        let (second, _share) = frames.next().await.expect("framed").expect("a frame");
         assert_eq!(Message::from_frame(&second).expect("message"), small);
         writer.await.expect("writer").expect("written");
+        assert!(
+            frames
+                .next()
+                .await
+                .expect("closed between frames")
+                .is_none()
+        );
+
+        let (mut client, server) = tokio::io::duplex(64);
+        client.write_all(b"GET ").await.expect("written");
+        let mut frames = FrameReader::new(server, budget.clone());
+        assert!(matches!(frames.next().await, Err(FrameError::BadMagic(_))));
     }
 
     /// Frames queued on a connection reach the other end whole and in
@@ -585,6 +638,7 @@ mod tests {
             write_timeout: Duration::from_secs(5),
             load: jobs.new_load(),
             traffic: Arc::default(),
+            recv_budget: Arc::new(Semaphore::new(RECV_BUDGET_BYTES)),
         };
         let handle = spawn(1, stream, peer_addr, wiring, (None, None));
         let sent = [notfound(50_000), Message::Ping(1), notfound(3)];
@@ -592,9 +646,10 @@ mod tests {
             handle.send(m.clone()).expect("queued");
         }
         let client = client.await.expect("client").expect("connect");
-        let mut frames = FramedRead::new(client, FrameCodec::for_messages());
+        let budget = Arc::new(Semaphore::new(RECV_BUDGET_BYTES));
+        let mut frames = FrameReader::new(client, budget);
         for m in &sent {
-            let f = frames.next().await.expect("a frame").expect("framed");
+            let (f, _) = frames.next().await.expect("framed").expect("a frame");
             assert_eq!(&Message::from_frame(&f).expect("message"), m);
         }
         // The writer releases a frame's charge once the socket took it,

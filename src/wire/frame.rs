@@ -214,6 +214,17 @@ impl FrameCodec {
     pub fn max_payload(&self, command: &[u8; COMMAND_LEN]) -> u32 {
         (self.limit)(command).min(MAX_PAYLOAD)
     }
+
+    /// The payload length a frame header announces, checked as
+    /// [`Decoder::decode`] checks it (the magic, then the command's limit),
+    /// without reserving anything: for a reader that waits for room before
+    /// it reads the payload.
+    ///
+    /// Errors: [`FrameError::BadMagic`], [`FrameError::Oversize`].
+    pub fn payload_len(&self, header: &[u8; HEADER_LEN]) -> Result<usize, FrameError> {
+        let h = parse_header(header, self)?;
+        Ok(h.map_or(0, |h| h.len as usize))
+    }
 }
 
 /// Read-buffer capacity (bytes) above which the buffer is replaced by a
