@@ -60,7 +60,7 @@ use crate::wire::message::Message;
 /// Bytes queued to one peer and not yet written to its socket before it
 /// counts as not reading and is dropped: room for the paced block answers
 /// ([`crate::protocol::sync::ANSWER_BYTES`] plus one 1 MB block) and a
-/// largest `notfound` (50,000 hashes, 1.6 MB).
+/// largest `inv` (50,000 hashes, 1.6 MB).
 pub const PEER_QUEUE_BYTES: u64 = 4 << 20;
 /// Bytes queued to one peer past which its next message is not read until
 /// the writer has brought the queue back under (module docs). Above the
