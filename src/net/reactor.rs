@@ -52,6 +52,9 @@ pub struct Reactor {
     events: Option<tokio::sync::broadcast::Sender<super::NodeEvent>>,
     /// Bytes read and written by every connection together.
     traffic: Arc<peer::Traffic>,
+    /// Bytes of payload read from peers and not yet handled (see
+    /// [`peer::RECV_BUDGET_BYTES`]).
+    recv_budget: Arc<Semaphore>,
 }
 
 type Dialed = (SocketAddr, Option<TcpStream>);
@@ -91,6 +94,7 @@ impl Reactor {
             queued_total: Arc::default(),
             events: None,
             traffic: Arc::default(),
+            recv_budget: Arc::new(Semaphore::new(peer::RECV_BUDGET_BYTES)),
         }
     }
 
@@ -237,6 +241,7 @@ impl Reactor {
             write_timeout: Duration::from_millis(self.protocol.config().idle_timeout.max(1000)),
             load: self.jobs.new_load(),
             traffic: self.traffic.clone(),
+            recv_budget: self.recv_budget.clone(),
         };
         let handle = peer::spawn(id, stream, addr, wiring, permits);
         self.peers.insert(id, handle);

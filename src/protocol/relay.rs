@@ -48,10 +48,10 @@ impl Protocol {
     }
 
     /// A transaction `getdata`: queued once per txid, then answered
-    /// within the byte budget ([`super::txs`]).
+    /// within the byte budget ([`super::txs`]); txids past the peer's
+    /// serve queue are ignored.
     pub(super) fn serve_txs(&mut self, peer: PeerId, items: Vec<Hash256>) {
-        let left_out = self.txs.getdata(peer, items.into_iter().map(Txid));
-        self.tx_notfound(peer, left_out);
+        let _ignored = self.txs.getdata(peer, items.into_iter().map(Txid));
         self.send_txs(peer);
     }
 
