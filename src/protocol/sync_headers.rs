@@ -270,7 +270,7 @@ impl Protocol {
             let margin =
                 block_work(difficulty).saturating_mul(u128::from(SIDE_BRANCH_MARGIN_BLOCKS));
             if full || e.chain_work.saturating_add(margin) >= tip.chain_work {
-                let Some(kept) = self.keep_headers(&accepted) else {
+                let Some(kept) = self.keep_headers(peer, &accepted) else {
                     return;
                 };
                 // With the tree full, the rest is asked again once blocks
@@ -313,13 +313,17 @@ impl Protocol {
     /// Adds the headers of blocks not stored to the tree, stopping when it
     /// is full. Returns how many of `accepted` (from the first) are now
     /// in the tree or stored; `None` after a failed read.
-    fn keep_headers(&mut self, accepted: &[(BlockHash, HeaderEntry)]) -> Option<usize> {
+    fn keep_headers(
+        &mut self,
+        peer: PeerId,
+        accepted: &[(BlockHash, HeaderEntry)],
+    ) -> Option<usize> {
         for (i, (hash, entry)) in accepted.iter().enumerate() {
             if self.sync.headers().get(hash).is_some() {
                 continue;
             }
             let stored = self.read(self.store.block_meta(hash))?;
-            if stored.is_none() && !self.sync.add_header(*hash, *entry) {
+            if stored.is_none() && !self.sync.add_header(*hash, *entry, peer) {
                 return Some(i);
             }
         }

@@ -169,9 +169,12 @@ impl SyncMgr {
         );
     }
 
-    /// A peer left: its requests end (others may be asked), its facts go.
+    /// A peer left: its requests end (others may be asked), its facts go,
+    /// and the headers it sent are pooled with those of peers that left,
+    /// the first evicted from a full tree ([`HeaderTree`]).
     pub fn remove_peer(&mut self, peer: PeerId) {
         self.peers.remove(&peer);
+        self.headers.release_owner(peer);
         self.in_flight.retain(|_, f| f.peer != peer);
     }
 
@@ -189,10 +192,29 @@ impl SyncMgr {
         &self.headers
     }
 
-    /// Adds a validated header (`sync_headers.rs` checked it); false when
-    /// the tree is full ([`HeaderTree`]'s bound).
-    pub fn add_header(&mut self, hash: BlockHash, entry: HeaderEntry) -> bool {
-        self.headers.insert(hash, entry)
+    /// Adds a validated header from `peer` (`sync_headers.rs` checked
+    /// it); false when the tree is full and nothing may be evicted for it
+    /// ([`HeaderTree`]'s bound and shares). A peer whose best header was
+    /// evicted to make room falls back to that header's parent when held
+    /// (else to none): it is asked for its headers again while it claims
+    /// more (`sync_peer.rs::resume_sync`).
+    pub fn add_header(&mut self, hash: BlockHash, entry: HeaderEntry, peer: PeerId) -> bool {
+        let Ok(evicted) = self.headers.insert(hash, entry, peer) else {
+            return false;
+        };
+        if let Some((gone, e)) = evicted {
+            let parent = e.header.prev_block_hash;
+            let back = self
+                .headers
+                .get(&parent)
+                .map(|p| (parent, p.height, p.chain_work));
+            for p in self.peers.values_mut() {
+                if p.best_header.is_some_and(|(h, _, _)| h == gone) {
+                    p.best_header = back;
+                }
+            }
+        }
+        true
     }
 
     /// The lowest `n` headers of the tree's path to `best`, in chain
