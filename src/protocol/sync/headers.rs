@@ -241,25 +241,34 @@ impl HeaderTree {
     }
 
     /// Forgets `hash` and every header held that descends from it (its
-    /// block was refused as invalid, so none of them can be fetched).
+    /// block was refused as invalid, so none of them can be fetched). One
+    /// pass over the headers above it in height order, O(n log n), not
+    /// one pass over the tree per generation below it.
     pub(super) fn remove_branch(&mut self, hash: &BlockHash) {
+        let base = self.get(hash).map(|e| e.height);
         let mut gone = BTreeSet::from([*hash]);
-        loop {
-            let more: Vec<BlockHash> = self
+        if let Some(base) = base {
+            let mut above: Vec<(u64, BlockHash, BlockHash)> = self
                 .entries
                 .iter()
-                .filter(|(h, n)| {
-                    !gone.contains(*h) && gone.contains(&n.entry.header.prev_block_hash)
-                })
-                .map(|(h, _)| *h)
+                .filter(|(_, n)| n.entry.height > base)
+                .map(|(h, n)| (n.entry.height, *h, n.entry.header.prev_block_hash))
                 .collect();
-            if more.is_empty() {
-                break;
+            above.sort_unstable();
+            for (_, h, prev) in above {
+                if gone.contains(&prev) {
+                    gone.insert(h);
+                }
             }
-            gone.extend(more);
         }
-        for h in &gone {
-            self.remove(h);
+        // Highest first, so each removal finds its parent still held.
+        let mut order: Vec<(u64, BlockHash)> = gone
+            .iter()
+            .filter_map(|h| self.get(h).map(|e| (e.height, *h)))
+            .collect();
+        order.sort_unstable_by(|a, b| b.cmp(a));
+        for (_, h) in order {
+            self.remove(&h);
         }
         self.paths.clear();
     }
@@ -432,6 +441,21 @@ mod tests {
         assert_eq!(t.insert(y, ey, 2), Ok(Some((x, ex))));
         assert_eq!(t.share(DEPARTED), 0);
         assert_eq!(t.best().map(|b| b.0), Some(y));
+    }
+
+    #[test]
+    fn an_invalid_block_takes_its_whole_branch_and_nothing_else() {
+        let mut t = HeaderTree::default();
+        let main = chain(BlockHash::ZERO, 0, 0, 3_000, 1);
+        let side = chain(main[10].0, 11, 11, 5, 10_000);
+        for (h, e) in main.iter().chain(side.iter()) {
+            t.insert(*h, *e, 1).expect("room");
+        }
+        t.remove_branch(&main[20].0);
+        assert_eq!(t.len(), 20 + 5);
+        assert_eq!(t.share(1), 25);
+        assert_eq!(t.best().map(|b| b.0), Some(main[19].0));
+        assert!(t.get(&main[2_999].0).is_none() && t.get(&side[4].0).is_some());
     }
 
     fn h(i: u8) -> BlockHash {
