@@ -587,6 +587,56 @@ mod tests {
         assert_eq!(m.stall_timeout(), BLOCK_STALLING_TIMEOUT);
     }
 
+    fn header_entry(prev: BlockHash, height: u64, nonce: u32) -> (BlockHash, HeaderEntry) {
+        let header = BlockHeader {
+            version: 1,
+            prev_block_hash: prev,
+            merkle_root: Hash256::default(),
+            timestamp: 0,
+            bits: 1,
+            nonce,
+        };
+        let e = HeaderEntry {
+            header,
+            height,
+            chain_work: u128::from(height),
+        };
+        (header.hash(), e)
+    }
+
+    #[test]
+    fn a_peer_whose_best_header_is_evicted_falls_back_to_its_parent_and_a_leaving_peer_goes_first()
+    {
+        let mut m = SyncMgr {
+            headers: HeaderTree::with_cap(4),
+            ..SyncMgr::default()
+        };
+        m.add_peer(1, 0);
+        m.add_peer(2, 0);
+        let (a, ea) = header_entry(BlockHash::ZERO, 1, 1);
+        let (b, eb) = header_entry(a, 2, 2);
+        let (c, ec) = header_entry(b, 3, 3);
+        for (h, e) in [(a, ea), (b, eb), (c, ec)] {
+            assert!(m.add_header(h, e, 1));
+        }
+        m.best_header(1, c, 3, 3);
+        let (x, ex) = header_entry(BlockHash::ZERO, 1, 10);
+        let (y, ey) = header_entry(x, 2, 11);
+        assert!(m.add_header(x, ex, 2));
+        // Full: peer 1 holds more, its tip goes for peer 2's header.
+        assert!(m.add_header(y, ey, 2));
+        assert!(m.headers().get(&c).is_none());
+        assert_eq!(m.peer(1).and_then(|p| p.best_header), Some((b, 2, 2)));
+        // Equal shares now: peer 2 may not take more.
+        let (z, ez) = header_entry(y, 3, 12);
+        assert!(!m.add_header(z, ez, 2));
+        // Peer 1 leaves: its headers are evicted first.
+        m.remove_peer(1);
+        assert!(m.add_header(z, ez, 2));
+        assert!(m.headers().get(&b).is_none() && m.headers().get(&a).is_some());
+        assert_eq!(m.headers().share(2), 3);
+    }
+
     #[test]
     fn a_claim_is_shown_only_within_reach() {
         let p = SyncPeer {
