@@ -473,3 +473,56 @@ fn headers_served_once_are_not_read_from_the_store_again() {
     }
     assert_eq!(reads.load(Ordering::SeqCst), first, "read again");
 }
+
+#[test]
+fn a_headers_message_repeated_does_not_make_us_read_stored_headers_again() {
+    use std::sync::atomic::Ordering;
+    let g = genesis();
+    let store = sledchain::store::ChainStore::temporary().expect("store");
+    store.init_genesis(&g).expect("genesis");
+    let mut chain = vec![g.clone()];
+    for i in 1..=20u64 {
+        let prev = chain.last().expect("chain");
+        let b = block(prev.hash(), i, BITS, prev.header.timestamp + 1);
+        store.connect_block(&b, &[]).expect("connect");
+        chain.push(b);
+    }
+    let reads = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let reader = Counting {
+        store,
+        reads: reads.clone(),
+    };
+    let config = sans_io::protocol(vec![]).config().clone();
+    let mut p = Protocol::with_reader(config, Box::new(reader), vec![]);
+    p.step(
+        Input::Connected {
+            peer: PEER,
+            addr: "198.51.100.3:8333".parse().expect("addr"),
+            inbound: true,
+        },
+        T0,
+    );
+    let v = Version {
+        version: PROTOCOL_VERSION,
+        best_height: 0,
+        addr_from: String::new(),
+        genesis: Some(g.hash()),
+        nonce: 79,
+    };
+    p.step(received(Message::Version(v)), T0);
+    // One valid header on block 12: it trails our tip by more than the
+    // margin, so it is neither kept nor charged; checking its time reads
+    // the eleven stored headers before it.
+    let side = headers_after(&chain[12], 1);
+    let out = p.step(headers(side.clone()), T0 + 1);
+    assert_eq!(blocks_asked(&out), 0);
+    let first = reads.load(Ordering::SeqCst);
+    assert!(first >= 11, "{first} reads");
+    // Sent again and again: never read again.
+    for i in 0..10 {
+        let out = p.step(headers(side.clone()), T0 + 2 + i);
+        assert_eq!(blocks_asked(&out), 0);
+    }
+    assert_eq!(reads.load(Ordering::SeqCst), first, "read again");
+    assert_eq!(score(&p), Some(0));
+}

@@ -162,17 +162,26 @@ impl Protocol {
     }
 
     /// The times of `hash` and its ancestors, at most
-    /// [`MEDIAN_TIME_SPAN`], oldest first: from the header tree, then the
-    /// store. `None` after a failed read.
+    /// [`MEDIAN_TIME_SPAN`], oldest first: from the header tree, then
+    /// `SyncMgr`'s memory of stored headers read, then the store (and
+    /// remembered), so a `headers` message sent again and again does not
+    /// make us read the same stored blocks again. `None` after a failed
+    /// read.
     fn ancestor_times(&mut self, hash: BlockHash) -> Option<Vec<u32>> {
         let mut times = Vec::new();
         let mut at = hash;
         while times.len() < MEDIAN_TIME_SPAN && at != BlockHash::ZERO {
             let header = match self.sync.headers().get(&at) {
                 Some(e) => e.header,
-                None => match self.read(self.store.header(&at))? {
+                None => match self.sync.served_header(&at) {
                     Some(h) => h,
-                    None => break,
+                    None => match self.read(self.store.header(&at))? {
+                        Some(h) => {
+                            self.sync.remember_served(at, h);
+                            h
+                        }
+                        None => break,
+                    },
                 },
             };
             times.push(header.timestamp);

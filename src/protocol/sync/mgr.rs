@@ -146,15 +146,17 @@ pub struct SyncMgr {
     headers: HeaderTree,
     /// The current stall timeout (ms; 0 before any stall: the base).
     stall_timeout: Millis,
-    /// Headers of blocks we served in `headers` answers, by hash (a
-    /// block's header never changes), so a peer repeating `getheaders`
-    /// does not make us read its blocks again; emptied when it passes
+    /// Headers of stored blocks read for `headers` answers or to check
+    /// the time of a header sent to us, by hash (a block's header never
+    /// changes), so a peer repeating `getheaders` or `headers` does not
+    /// make us read its blocks again; emptied when it passes
     /// [`MAX_SERVED_HEADERS`].
     served_headers: BTreeMap<BlockHash, BlockHeader>,
 }
 
-/// Headers remembered for `getheaders` answers (about 10 MB with the
-/// map's overhead); past it the memory starts over empty.
+/// Stored headers remembered (for `getheaders` answers and header time
+/// checks; about 10 MB with the map's overhead); past it the memory
+/// starts over empty.
 pub const MAX_SERVED_HEADERS: usize = 100_000;
 
 impl SyncMgr {
@@ -243,12 +245,12 @@ impl SyncMgr {
         }
     }
 
-    /// The header of `hash` served before, if remembered.
+    /// The header of the stored block `hash`, if remembered.
     pub fn served_header(&self, hash: &BlockHash) -> Option<BlockHeader> {
         self.served_headers.get(hash).copied()
     }
 
-    /// Remembers `header` (of block `hash`) as served ([`MAX_SERVED_HEADERS`]).
+    /// Remembers `header` of the stored block `hash` ([`MAX_SERVED_HEADERS`]).
     pub fn remember_served(&mut self, hash: BlockHash, header: BlockHeader) {
         if self.served_headers.len() >= MAX_SERVED_HEADERS {
             self.served_headers.clear();
