@@ -6,7 +6,8 @@
 //! `HeaderTree::insert` by `protocol/sync_headers.rs`.
 //!
 //! A header leaves the tree when its block is stored (connected or on a
-//! side branch) or refused: from then on the store's index knows it.
+//! side branch) or refused: from then on the store's index knows it; or
+//! when it is evicted to make room (below): it is asked for again.
 //!
 //! Bound: at most [`MAX_TREE_HEADERS`] headers (about 250 bytes each with
 //! the maps' overhead, so about 25 MB), shared fairly among the peers
