@@ -198,6 +198,8 @@ fn valid_headers_get_their_blocks_asked_for_and_a_full_answer_asks_for_more() {
 fn an_inv_of_an_unknown_block_from_a_headers_peer_is_answered_with_getheaders() {
     let g = genesis();
     let (mut p, _) = sans_io::handshaken(&g, 0, PEER, T0);
+    // The handshake's `getheaders` answered: nothing new yet.
+    p.step(headers(vec![]), T0);
     let inv = Inv {
         addr_from: String::new(),
         kind: InvKind::Block,
@@ -525,4 +527,19 @@ fn a_headers_message_repeated_does_not_make_us_read_stored_headers_again() {
     }
     assert_eq!(reads.load(Ordering::SeqCst), first, "read again");
     assert_eq!(score(&p), Some(0));
+}
+
+#[test]
+fn a_version_2_peer_claiming_no_more_than_us_is_still_asked_for_headers() {
+    // Its claim is only a hint: a heavier chain may have fewer blocks
+    // (more work per block), or its `version` may be stale. Its headers
+    // decide, so it is asked for them whatever it claims.
+    let g = genesis();
+    let (mut p, out) = sans_io::handshaken(&g, 0, PEER, T0);
+    assert_eq!(sent(&out, "getheaders").len(), 1, "{out:?}");
+    let out = p.step(headers(headers_after(&g, 3)), T0 + 1);
+    assert_eq!(blocks_asked(&out), 3);
+    // A version-1 peer claiming no more than us is not asked.
+    let (_, out) = sans_io::handshaken_at(&g, 0, PEER, T0, 1);
+    assert!(sent(&out, "getblocks").is_empty() && sent(&out, "getheaders").is_empty());
 }

@@ -221,9 +221,10 @@ impl Protocol {
                 .is_some_and(|g| self.may_give_genesis(peer, Some(g))),
             Some(h) => v.best_height > h,
         };
-        if behind {
+        if behind || self.headers_first(peer) {
             // Its claim is only a hint: the sync starts (`Event::Syncing`)
-            // once it answers with blocks.
+            // once it answers with blocks, or headers (a headers-first
+            // peer is asked whatever it claims: its headers decide).
             self.send_getblocks(peer);
         } else if self.height().is_some_and(|h| h > 0 && h == v.best_height) {
             // Same height: the peer may be on another branch of equal work,
