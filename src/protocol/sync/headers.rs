@@ -141,7 +141,6 @@ impl HeaderTree {
     /// (module docs). `Err(())` when refused (the tree is full and no
     /// header may be evicted for it); else the header evicted to make
     /// room, if one was.
-    #[allow(clippy::result_unit_err)]
     pub(super) fn insert(
         &mut self,
         hash: BlockHash,
