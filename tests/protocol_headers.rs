@@ -198,6 +198,8 @@ fn valid_headers_get_their_blocks_asked_for_and_a_full_answer_asks_for_more() {
 fn an_inv_of_an_unknown_block_from_a_headers_peer_is_answered_with_getheaders() {
     let g = genesis();
     let (mut p, _) = sans_io::handshaken(&g, 0, PEER, T0);
+    // The handshake's `getheaders` answered: nothing new yet.
+    p.step(headers(vec![]), T0);
     let inv = Inv {
         addr_from: String::new(),
         kind: InvKind::Block,
@@ -472,4 +474,72 @@ fn headers_served_once_are_not_read_from_the_store_again() {
         assert_eq!(answered(&p.step(ask(), T0 + 2 + i)), 1);
     }
     assert_eq!(reads.load(Ordering::SeqCst), first, "read again");
+}
+
+#[test]
+fn a_headers_message_repeated_does_not_make_us_read_stored_headers_again() {
+    use std::sync::atomic::Ordering;
+    let g = genesis();
+    let store = sledchain::store::ChainStore::temporary().expect("store");
+    store.init_genesis(&g).expect("genesis");
+    let mut chain = vec![g.clone()];
+    for i in 1..=20u64 {
+        let prev = chain.last().expect("chain");
+        let b = block(prev.hash(), i, BITS, prev.header.timestamp + 1);
+        store.connect_block(&b, &[]).expect("connect");
+        chain.push(b);
+    }
+    let reads = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let reader = Counting {
+        store,
+        reads: reads.clone(),
+    };
+    let config = sans_io::protocol(vec![]).config().clone();
+    let mut p = Protocol::with_reader(config, Box::new(reader), vec![]);
+    p.step(
+        Input::Connected {
+            peer: PEER,
+            addr: "198.51.100.3:8333".parse().expect("addr"),
+            inbound: true,
+        },
+        T0,
+    );
+    let v = Version {
+        version: PROTOCOL_VERSION,
+        best_height: 0,
+        addr_from: String::new(),
+        genesis: Some(g.hash()),
+        nonce: 79,
+    };
+    p.step(received(Message::Version(v)), T0);
+    // One valid header on block 12: it trails our tip by more than the
+    // margin, so it is neither kept nor charged; checking its time reads
+    // the eleven stored headers before it.
+    let side = headers_after(&chain[12], 1);
+    let out = p.step(headers(side.clone()), T0 + 1);
+    assert_eq!(blocks_asked(&out), 0);
+    let first = reads.load(Ordering::SeqCst);
+    assert!(first >= 11, "{first} reads");
+    // Sent again and again: never read again.
+    for i in 0..10 {
+        let out = p.step(headers(side.clone()), T0 + 2 + i);
+        assert_eq!(blocks_asked(&out), 0);
+    }
+    assert_eq!(reads.load(Ordering::SeqCst), first, "read again");
+    assert_eq!(score(&p), Some(0));
+}
+
+#[test]
+fn a_version_2_peer_claiming_no_more_than_us_is_still_asked_for_headers() {
+    // Its claim is only a hint: a heavier chain may have fewer blocks
+    // (more work per block), or its `version` may be stale. Its headers
+    // decide, so it is asked for them whatever it claims.
+    let g = genesis();
+    let (mut p, out) = sans_io::handshaken(&g, 0, PEER, T0);
+    assert_eq!(sent(&out, "getheaders").len(), 1, "{out:?}");
+    let out = p.step(headers(headers_after(&g, 3)), T0 + 1);
+    assert_eq!(blocks_asked(&out), 3);
+    // A version-1 peer claiming no more than us is not asked.
+    let (_, out) = sans_io::handshaken_at(&g, 0, PEER, T0, 1);
+    assert!(sent(&out, "getblocks").is_empty() && sent(&out, "getheaders").is_empty());
 }

@@ -267,9 +267,10 @@ impl Protocol {
                 .is_some_and(|g| self.may_give_genesis(peer, Some(g))),
             Some(Some(h)) => v.best_height > h,
         };
-        if behind {
+        if behind || self.headers_first(peer) {
             // Its claim is only a hint: the sync starts (`Event::Syncing`)
-            // once it answers with blocks.
+            // once it answers with blocks, or headers (a headers-first
+            // peer is asked whatever it claims: its headers decide).
             self.send_getblocks(peer);
         } else if height
             .flatten()

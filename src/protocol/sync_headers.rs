@@ -163,17 +163,26 @@ impl Protocol {
     }
 
     /// The times of `hash` and its ancestors, at most
-    /// [`MEDIAN_TIME_SPAN`], oldest first: from the header tree, then the
-    /// store. `None` after a failed read.
+    /// [`MEDIAN_TIME_SPAN`], oldest first: from the header tree, then
+    /// `SyncMgr`'s memory of stored headers read, then the store (and
+    /// remembered), so a `headers` message sent again and again does not
+    /// make us read the same stored blocks again. `None` after a failed
+    /// read.
     fn ancestor_times(&mut self, hash: BlockHash) -> Option<Vec<u32>> {
         let mut times = Vec::new();
         let mut at = hash;
         while times.len() < MEDIAN_TIME_SPAN && at != BlockHash::ZERO {
             let header = match self.sync.headers().get(&at) {
                 Some(e) => e.header,
-                None => match self.read(self.store.header(&at))? {
+                None => match self.sync.served_header(&at) {
                     Some(h) => h,
-                    None => break,
+                    None => match self.read(self.store.header(&at))? {
+                        Some(h) => {
+                            self.sync.remember_served(at, h);
+                            h
+                        }
+                        None => break,
+                    },
                 },
             };
             times.push(header.timestamp);
@@ -271,7 +280,7 @@ impl Protocol {
             let margin =
                 block_work(difficulty).saturating_mul(u128::from(SIDE_BRANCH_MARGIN_BLOCKS));
             if full || e.chain_work.saturating_add(margin) >= tip.chain_work {
-                let Some(kept) = self.keep_headers(&accepted) else {
+                let Some(kept) = self.keep_headers(peer, &accepted) else {
                     return;
                 };
                 // With the tree full, the rest is asked again once blocks
@@ -314,13 +323,17 @@ impl Protocol {
     /// Adds the headers of blocks not stored to the tree, stopping when it
     /// is full. Returns how many of `accepted` (from the first) are now
     /// in the tree or stored; `None` after a failed read.
-    fn keep_headers(&mut self, accepted: &[(BlockHash, HeaderEntry)]) -> Option<usize> {
+    fn keep_headers(
+        &mut self,
+        peer: PeerId,
+        accepted: &[(BlockHash, HeaderEntry)],
+    ) -> Option<usize> {
         for (i, (hash, entry)) in accepted.iter().enumerate() {
             if self.sync.headers().get(hash).is_some() {
                 continue;
             }
             let stored = self.read(self.store.block_meta(hash))?;
-            if stored.is_none() && !self.sync.add_header(*hash, *entry) {
+            if stored.is_none() && !self.sync.add_header(*hash, *entry, peer) {
                 return Some(i);
             }
         }

@@ -146,15 +146,17 @@ pub struct SyncMgr {
     headers: HeaderTree,
     /// The current stall timeout (ms; 0 before any stall: the base).
     stall_timeout: Millis,
-    /// Headers of blocks we served in `headers` answers, by hash (a
-    /// block's header never changes), so a peer repeating `getheaders`
-    /// does not make us read its blocks again; emptied when it passes
+    /// Headers of stored blocks read for `headers` answers or to check
+    /// the time of a header sent to us, by hash (a block's header never
+    /// changes), so a peer repeating `getheaders` or `headers` does not
+    /// make us read its blocks again; emptied when it passes
     /// [`MAX_SERVED_HEADERS`].
     served_headers: BTreeMap<BlockHash, BlockHeader>,
 }
 
-/// Headers remembered for `getheaders` answers (about 10 MB with the
-/// map's overhead); past it the memory starts over empty.
+/// Stored headers remembered (for `getheaders` answers and header time
+/// checks; about 10 MB with the map's overhead); past it the memory
+/// starts over empty.
 pub const MAX_SERVED_HEADERS: usize = 100_000;
 
 impl SyncMgr {
@@ -169,9 +171,12 @@ impl SyncMgr {
         );
     }
 
-    /// A peer left: its requests end (others may be asked), its facts go.
+    /// A peer left: its requests end (others may be asked), its facts go,
+    /// and the headers it sent are pooled with those of peers that left,
+    /// the first evicted from a full tree ([`HeaderTree`]).
     pub fn remove_peer(&mut self, peer: PeerId) {
         self.peers.remove(&peer);
+        self.headers.release_owner(peer);
         self.in_flight.retain(|_, f| f.peer != peer);
     }
 
@@ -189,10 +194,29 @@ impl SyncMgr {
         &self.headers
     }
 
-    /// Adds a validated header (`sync_headers.rs` checked it); false when
-    /// the tree is full ([`HeaderTree`]'s bound).
-    pub fn add_header(&mut self, hash: BlockHash, entry: HeaderEntry) -> bool {
-        self.headers.insert(hash, entry)
+    /// Adds a validated header from `peer` (`sync_headers.rs` checked
+    /// it); false when the tree is full and nothing may be evicted for it
+    /// ([`HeaderTree`]'s bound and shares). A peer whose best header was
+    /// evicted to make room falls back to that header's parent when held
+    /// (else to none): it is asked for its headers again while it claims
+    /// more (`sync_peer.rs::resume_sync`).
+    pub fn add_header(&mut self, hash: BlockHash, entry: HeaderEntry, peer: PeerId) -> bool {
+        let Ok(evicted) = self.headers.insert(hash, entry, peer) else {
+            return false;
+        };
+        if let Some((gone, e)) = evicted {
+            let parent = e.header.prev_block_hash;
+            let back = self
+                .headers
+                .get(&parent)
+                .map(|p| (parent, p.height, p.chain_work));
+            for p in self.peers.values_mut() {
+                if p.best_header.is_some_and(|(h, _, _)| h == gone) {
+                    p.best_header = back;
+                }
+            }
+        }
+        true
     }
 
     /// The lowest `n` headers of the tree's path to `best`, in chain
@@ -221,12 +245,12 @@ impl SyncMgr {
         }
     }
 
-    /// The header of `hash` served before, if remembered.
+    /// The header of the stored block `hash`, if remembered.
     pub fn served_header(&self, hash: &BlockHash) -> Option<BlockHeader> {
         self.served_headers.get(hash).copied()
     }
 
-    /// Remembers `header` (of block `hash`) as served ([`MAX_SERVED_HEADERS`]).
+    /// Remembers `header` of the stored block `hash` ([`MAX_SERVED_HEADERS`]).
     pub fn remember_served(&mut self, hash: BlockHash, header: BlockHeader) {
         if self.served_headers.len() >= MAX_SERVED_HEADERS {
             self.served_headers.clear();
@@ -563,6 +587,56 @@ mod tests {
             m.received(h(i), 1, 10, 1);
         }
         assert_eq!(m.stall_timeout(), BLOCK_STALLING_TIMEOUT);
+    }
+
+    fn header_entry(prev: BlockHash, height: u64, nonce: u32) -> (BlockHash, HeaderEntry) {
+        let header = BlockHeader {
+            version: 1,
+            prev_block_hash: prev,
+            merkle_root: Hash256::default(),
+            timestamp: 0,
+            bits: 1,
+            nonce,
+        };
+        let e = HeaderEntry {
+            header,
+            height,
+            chain_work: u128::from(height),
+        };
+        (header.hash(), e)
+    }
+
+    #[test]
+    fn a_peer_whose_best_header_is_evicted_falls_back_to_its_parent_and_a_leaving_peer_goes_first()
+    {
+        let mut m = SyncMgr {
+            headers: HeaderTree::with_cap(4),
+            ..SyncMgr::default()
+        };
+        m.add_peer(1, 0);
+        m.add_peer(2, 0);
+        let (a, ea) = header_entry(BlockHash::ZERO, 1, 1);
+        let (b, eb) = header_entry(a, 2, 2);
+        let (c, ec) = header_entry(b, 3, 3);
+        for (h, e) in [(a, ea), (b, eb), (c, ec)] {
+            assert!(m.add_header(h, e, 1));
+        }
+        m.best_header(1, c, 3, 3);
+        let (x, ex) = header_entry(BlockHash::ZERO, 1, 10);
+        let (y, ey) = header_entry(x, 2, 11);
+        assert!(m.add_header(x, ex, 2));
+        // Full: peer 1 holds more, its tip goes for peer 2's header.
+        assert!(m.add_header(y, ey, 2));
+        assert!(m.headers().get(&c).is_none());
+        assert_eq!(m.peer(1).and_then(|p| p.best_header), Some((b, 2, 2)));
+        // Equal shares now: peer 2 may not take more.
+        let (z, ez) = header_entry(y, 3, 12);
+        assert!(!m.add_header(z, ez, 2));
+        // Peer 1 leaves: its headers are evicted first.
+        m.remove_peer(1);
+        assert!(m.add_header(z, ez, 2));
+        assert!(m.headers().get(&b).is_none() && m.headers().get(&a).is_some());
+        assert_eq!(m.headers().share(2), 3);
     }
 
     #[test]
