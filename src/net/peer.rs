@@ -26,13 +26,17 @@
 //! the writer hands each queued frame's header and payload to the socket
 //! as they are (no second, encoded copy, and no write buffer that keeps
 //! the size of the largest frame ever sent), and the reader reads each
-//! frame into a buffer of exactly its size, freed with the message. A
-//! payload is read only once the node-wide receive budget
-//! ([`RECV_BUDGET_BYTES`]) has room for it, and its share is returned when
-//! the reactor has handled the message: however many peers send large
-//! messages at once, the node holds at most that much of them (Bitcoin
-//! Core bounds each peer's receive buffer instead, which many peers
-//! multiply). So what a peer that does not read makes the node hold is
+//! frame into a buffer that grows only with the bytes that arrived (a
+//! declared length reserves nothing), freed with the message. A whole
+//! message then waits for its share of the node-wide receive budget
+//! ([`RECV_BUDGET_BYTES`]) before it goes to the reactor, and the share is
+//! returned when the reactor has handled it: however many peers send
+//! large messages at once, the node holds at most that much of them
+//! decoded, plus one message being read per connection (bounded by its
+//! command's payload limit). The budget is taken only for a whole
+//! message, so a peer that announces a large payload and sends it slowly
+//! (or never) holds none of it and delays nobody but itself; it pays its
+//! own read buffer, and the idle timeout drops it. So what a peer that does not read makes the node hold is
 //! its queue: at most [`PAUSE_BYTES`] plus the answers to the one message
 //! read after that, [`PEER_QUEUE_BYTES`] at worst, and all such peers
 //! together about [`TOTAL_QUEUE_BYTES`].
@@ -82,10 +86,14 @@ pub const MESSAGE_OVERHEAD: u64 = 128;
 /// and kept talking.
 pub const SOCKET_SEND_BUFFER: usize = 256 << 10;
 
-/// Bytes of payload that all peers together may have read and not yet
-/// had handled by the reactor (module docs): room for a few of the
+/// Bytes of payload that all peers together may have read whole and not
+/// yet had handled by the reactor (module docs): room for a few of the
 /// largest messages at once. A larger payload waits for the whole budget.
 pub const RECV_BUDGET_BYTES: usize = 8 << 20;
+
+/// Most bytes a payload's read buffer grows by at once: a buffer grows
+/// with what the peer has sent, never to a length it only announced.
+const READ_CHUNK: usize = 64 << 10;
 
 /// How often a reader paused for the chain worker ([`Load::over`]) looks
 /// again.
@@ -373,9 +381,9 @@ pub fn spawn(
 }
 
 /// Reads a connection's frames one at a time: the header (the magic
-/// checked as soon as it is read, then the command's payload limit), then,
-/// once the receive budget has room for it, the payload into a buffer of
-/// exactly its size.
+/// checked as soon as it is read, then the command's payload limit), then
+/// the payload into a buffer that grows as its bytes arrive, and only once
+/// the payload is whole, its share of the receive budget.
 struct FrameReader<R> {
     socket: BufReader<R>,
     codec: FrameCodec,
@@ -407,6 +415,18 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
         self.codec.payload_len(&header)?;
         self.socket.read_exact(&mut header[MAGIC.len()..]).await?;
         let len = self.codec.payload_len(&header)?;
+        let total = HEADER_LEN + len;
+        let mut buf = BytesMut::with_capacity(HEADER_LEN + len.min(READ_CHUNK));
+        buf.extend_from_slice(&header);
+        while buf.len() < total {
+            let want = (total - buf.len()).min(READ_CHUNK);
+            buf.reserve(want);
+            let room = buf.capacity() - buf.len();
+            let mut part = (&mut self.socket).take(room.min(total - buf.len()) as u64);
+            if part.read_buf(&mut buf).await? == 0 {
+                return Err(std::io::Error::from(std::io::ErrorKind::UnexpectedEof).into());
+            }
+        }
         let share = len.min(RECV_BUDGET_BYTES) as u32;
         let permit = self
             .budget
@@ -414,10 +434,6 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
             .acquire_many_owned(share)
             .await
             .map_err(|_| std::io::Error::other("the receive budget is closed"))?;
-        let mut buf = BytesMut::with_capacity(HEADER_LEN + len);
-        buf.extend_from_slice(&header);
-        buf.resize(HEADER_LEN + len, 0);
-        self.socket.read_exact(&mut buf[HEADER_LEN..]).await?;
         match self.codec.decode(&mut buf)? {
             Some(frame) => Ok(Some((frame, permit))),
             None => Err(std::io::Error::other("incomplete frame").into()),
@@ -617,6 +633,55 @@ mod tests {
         client.write_all(b"GET ").await.expect("written");
         let mut frames = FrameReader::new(server, budget.clone());
         assert!(matches!(frames.next().await, Err(FrameError::BadMagic(_))));
+    }
+
+    /// A peer that announces a large payload and sends only part of it
+    /// holds none of the receive budget, and its buffer is only as large
+    /// as what it sent: another connection's messages are read and
+    /// handled meanwhile, even when each needs the whole budget.
+    #[tokio::test]
+    async fn a_payload_sent_slowly_holds_no_budget_and_delays_no_other_peer() {
+        let budget = Arc::new(Semaphore::new(RECV_BUDGET_BYTES));
+        let big = bytes_of(&notfound(50_000));
+        // Four slow peers announce together more than the whole budget.
+        let mut slow = Vec::new();
+        for _ in 0..4 {
+            let (mut end, slow_end) = tokio::io::duplex(1 << 20);
+            end.write_all(&big[..HEADER_LEN + 1000])
+                .await
+                .expect("written");
+            let budget = budget.clone();
+            let task = tokio::spawn(async move {
+                let mut reader = FrameReader::new(slow_end, budget);
+                reader.next().await.map(|f| f.is_some())
+            });
+            slow.push((end, task));
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        assert!(
+            slow.iter().all(|(_, task)| !task.is_finished()),
+            "a partial payload is not a frame"
+        );
+        assert_eq!(budget.available_permits(), RECV_BUDGET_BYTES);
+
+        let (mut honest, honest_end) = tokio::io::duplex(1 << 20);
+        let mut wire = big.clone();
+        wire.extend_from_slice(&big);
+        let writer = tokio::spawn(async move { honest.write_all(&wire).await });
+        let mut reader = FrameReader::new(honest_end, budget.clone());
+        for _ in 0..2 {
+            let next = tokio::time::timeout(Duration::from_secs(10), reader.next()).await;
+            let (frame, share) = next
+                .expect("not delayed")
+                .expect("framed")
+                .expect("a frame");
+            assert_eq!(frame.payload.len(), big.len() - HEADER_LEN);
+            drop((frame, share));
+        }
+        writer.await.expect("writer").expect("written");
+        for (_, task) in slow {
+            task.abort();
+        }
     }
 
     /// Frames queued on a connection reach the other end whole and in
