@@ -10,6 +10,8 @@
 //!   around one [`protocol::Protocol`].
 //! * [`sim`]: the deterministic network simulator (drives the same
 //!   protocol and chain code over a simulated network and clock).
+//! * [`exec`]: the chain work the protocol asks for, carried out the same
+//!   way by the node's chain worker and by the simulator.
 //! * [`protocol`]: the peer logic as a sans-I/O state machine.
 //! * [`chain`]: block processing (genesis, orphans, connect, reorg), the
 //!   mempool and the miner.
@@ -22,6 +24,7 @@ pub mod api;
 pub mod app;
 pub mod chain;
 pub mod core;
+pub mod exec;
 pub mod net;
 pub mod protocol;
 pub mod sim;

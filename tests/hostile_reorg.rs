@@ -1,6 +1,10 @@
-//! An invalid branch with more work, on real processes: a kill -9 in the
-//! middle of a reorg onto it, at any moment, and the restarted node ends on
-//! the most-work valid chain.
+//! Branches offered by a raw peer to a real process, through both sync
+//! flows (a version-1 peer: `inv` and `getdata`; a version-2 peer: also
+//! `getheaders`/`headers` first): an invalid branch with more work, with a
+//! kill -9 in the middle of the reorg onto it, at any moment, and the
+//! restarted node ends on the most-work valid chain; a heavier valid
+//! branch is reorged to; a low-work branch from a version-2 peer has none
+//! of its blocks asked for or stored.
 
 mod support;
 
@@ -59,13 +63,27 @@ fn b_refused(http: u16, b: &[Block]) -> bool {
         .any(|t| t["status"] == "invalid" && above.iter().any(|h| t["hash"] == h.as_str()))
 }
 
+/// True once a block of `b` at or above its invalid block (height 190) is
+/// a chain tip the node reports (`GET /api/node/chaintips`, any status):
+/// B is stored up to its invalid block.
+fn b_stored_to_190(http: u16, b: &[Block]) -> bool {
+    let tips = get_json(http, "/api/node/chaintips");
+    let above: Vec<String> = b[189..].iter().map(|x| x.hash().to_string()).collect();
+    tips.as_array()
+        .expect("tips")
+        .iter()
+        .any(|t| above.iter().any(|h| t["hash"] == h.as_str()))
+}
+
 /// Announces `blocks` to the node and serves each one it asks for, in
 /// chain order, as often as it asks, until `done` holds or the node drops
 /// the connection (as it may once a block it fetched proves invalid).
-/// Panics after 60 s without either.
-fn offer_until(peer: &mut RawPeer, blocks: &[Block], done: impl Fn() -> bool) {
+/// A version-2 peer also answers `getheaders` from `blocks`. Returns how
+/// many `getheaders` it answered. Panics after 60 s without either.
+fn offer_until(peer: &mut RawPeer, blocks: &[Block], done: impl Fn() -> bool) -> usize {
     use sledchain::wire::payload::{Inv, InvKind};
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let mut answered = 0;
     peer.send(&Message::Inv(Inv {
         addr_from: String::new(),
         kind: InvKind::Block,
@@ -74,17 +92,24 @@ fn offer_until(peer: &mut RawPeer, blocks: &[Block], done: impl Fn() -> bool) {
     while !done() {
         assert!(std::time::Instant::now() < deadline, "blocks not fetched");
         match peer.recv_open(std::time::Duration::from_millis(500)) {
+            Ok(Some(Message::GetHeaders(g))) => {
+                if !peer.answer_getheaders(&g, blocks) {
+                    return answered;
+                }
+                answered += 1;
+            }
             Ok(Some(Message::GetData(g))) => {
                 for x in blocks.iter().filter(|x| g.items.contains(&x.hash().0)) {
                     if !peer.try_send(&block_msg(x)) {
-                        return;
+                        return answered;
                     }
                 }
             }
             Ok(_) => {}
-            Err(_) => return,
+            Err(_) => return answered,
         }
     }
+    answered
 }
 
 #[test]
@@ -127,8 +152,27 @@ fn a_restart_after_a_reorg_cut_short_onto_an_invalid_branch_ends_on_the_valid_ch
     assert_eq!(checkchain(d, port).1, "OK");
 }
 
+/// A raw peer of protocol `version` (1 or 2) on `port`.
+fn peer_of(version: u32, port: u16) -> RawPeer {
+    let peer = RawPeer::connect(port);
+    if version >= 2 {
+        peer.headers_first()
+    } else {
+        peer
+    }
+}
+
 #[test]
-fn a_kill_during_a_reorg_onto_an_invalid_branch_leaves_the_node_on_the_valid_chain() {
+fn a_kill_during_a_reorg_onto_an_invalid_branch_leaves_the_node_on_the_valid_chain_v1() {
+    kill_during_a_reorg_onto_an_invalid_branch(1);
+}
+
+#[test]
+fn a_kill_during_a_reorg_onto_an_invalid_branch_leaves_the_node_on_the_valid_chain_v2() {
+    kill_during_a_reorg_onto_an_invalid_branch(2);
+}
+
+fn kill_during_a_reorg_onto_an_invalid_branch(version: u32) {
     let dir = tempfile::tempdir().expect("tempdir");
     let d = dir.path();
     let port = free_port();
@@ -149,7 +193,7 @@ fn a_kill_during_a_reorg_onto_an_invalid_branch_leaves_the_node_on_the_valid_cha
     let mut node = Node::at(d, port);
     node.start(&args);
     assert!(wait_until(20, || node.status().is_some()), "no start");
-    let mut peer = RawPeer::connect(port);
+    let mut peer = peer_of(version, port);
     peer.hello(g.hash(), 0);
     // Announced and served on request, as an honest peer would (a node
     // takes only a few unrequested blocks of one peer at a time).
@@ -158,9 +202,7 @@ fn a_kill_during_a_reorg_onto_an_invalid_branch_leaves_the_node_on_the_valid_cha
     // lands (storing the rest, validating B, or done), the outcome is the
     // same.
     assert!(
-        wait_until(30, || node
-            .log_text()
-            .contains("at height 190 stored on a side branch")),
+        wait_until(30, || b_stored_to_190(http, &b)),
         "branch B not stored: {}",
         node.tail(20)
     );
@@ -179,7 +221,7 @@ fn a_kill_during_a_reorg_onto_an_invalid_branch_leaves_the_node_on_the_valid_cha
     // B is fetched where it was lost, checked again and refused: its tip
     // is marked invalid (it or its invalid block is a chain tip reported
     // invalid) and the node stays on A.
-    let mut peer = RawPeer::connect(port);
+    let mut peer = peer_of(version, port);
     peer.hello(g.hash(), 0);
     offer_until(&mut peer, &b, || b_refused(http, &b));
     assert!(
@@ -190,4 +232,138 @@ fn a_kill_during_a_reorg_onto_an_invalid_branch_leaves_the_node_on_the_valid_cha
     assert_eq!(node.status().expect("status").tip, a_tip);
     node.stop();
     assert_eq!(checkchain(d, port).1, "OK");
+}
+
+#[test]
+fn a_heavier_valid_branch_is_reorged_to_v1() {
+    heavier_valid_branch_is_reorged_to(1);
+}
+
+#[test]
+fn a_heavier_valid_branch_is_reorged_to_v2() {
+    heavier_valid_branch_is_reorged_to(2);
+}
+
+/// A node on A (30 blocks) offered B (40 blocks from genesis) ends on B.
+fn heavier_valid_branch_is_reorged_to(version: u32) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = dir.path();
+    let port = free_port();
+    let key = SigningKey::from_slice(&[6u8; 32]).expect("key");
+    let t = now_secs() as u32 - 10_000;
+    let g = mine_on(BlockHash::ZERO, 0, BITS, t, owner(&key), SUBSIDY, vec![]);
+    let a = branch(&g, 30, t, owner(&key), None);
+    let b = branch(&g, 40, t + 1, owner(&key), None);
+    let mut chain = vec![g.clone()];
+    chain.extend(a.iter().cloned());
+    init_node(d, port, &chain);
+    let dead = format!("127.0.0.1:{}", free_port());
+    let mut node = Node::at(d, port);
+    node.start(&["--seed", &dead]);
+    assert!(wait_until(20, || node.status().is_some()), "no start");
+    let mut peer = peer_of(version, port);
+    peer.hello(g.hash(), 0);
+    let b_tip = b[39].hash().to_string();
+    let answered = offer_until(&mut peer, &b, || {
+        node.status().is_some_and(|s| s.tip == b_tip)
+    });
+    // A version-2 peer is synced headers first; a version-1 peer is
+    // never asked for headers.
+    assert_eq!(
+        answered > 0,
+        version >= 2,
+        "getheaders answered: {answered}"
+    );
+    assert!(
+        wait_until(30, || node.status().is_some_and(|s| s.tip == b_tip)),
+        "not reorged to B: {:?} {}",
+        node.status(),
+        node.tail(20)
+    );
+    node.stop();
+    assert_eq!(checkchain(d, port).1, "OK");
+}
+
+/// Sends `ping` `n` and returns the messages the node sent before its
+/// `pong` (it handles one peer's messages in order, so everything sent
+/// before the ping was handled). Panics without a `pong` in 10 s.
+fn until_pong(peer: &mut RawPeer, n: u64) -> Vec<Message> {
+    use std::time::{Duration, Instant};
+    peer.send(&Message::Ping(n));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut seen = Vec::new();
+    while Instant::now() < deadline {
+        match peer.recv(Duration::from_millis(200)) {
+            Some(Message::Pong(m)) if m == n => return seen,
+            Some(m) => seen.push(m),
+            None => {}
+        }
+    }
+    panic!("no pong");
+}
+
+#[test]
+fn a_low_work_branch_from_a_headers_peer_has_no_block_asked_for_or_stored() {
+    use sledchain::wire::payload::{GetHeaders, Inv, InvKind};
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = dir.path();
+    let port = free_port();
+    let key = SigningKey::from_slice(&[7u8; 32]).expect("key");
+    let t = now_secs() as u32 - 10_000;
+    let g = mine_on(BlockHash::ZERO, 0, BITS, t, owner(&key), SUBSIDY, vec![]);
+    let a = branch(&g, 30, t, owner(&key), None);
+    // B trails A by 20 blocks' work: far past the 6 blocks' margin.
+    let b = branch(&g, 10, t + 1, owner(&key), None);
+    let mut chain = vec![g.clone()];
+    chain.extend(a.iter().cloned());
+    init_node(d, port, &chain);
+    let dead = format!("127.0.0.1:{}", free_port());
+    let mut node = Node::at(d, port);
+    node.start(&["--seed", &dead]);
+    assert!(wait_until(20, || node.status().is_some()), "no start");
+    let mut peer = peer_of(2, port);
+    peer.hello(g.hash(), 10);
+    // Asked for headers at the handshake, and again for the `inv` of B's
+    // tip: answered with B's headers each time; never a `getdata`.
+    let mut answered = 0;
+    for round in 0..2 {
+        if round == 1 {
+            peer.send(&Message::Inv(Inv {
+                addr_from: String::new(),
+                kind: InvKind::Block,
+                items: vec![b[9].hash().0],
+            }));
+        }
+        let seen = until_pong(&mut peer, 100 + round);
+        for m in &seen {
+            assert!(
+                !matches!(m, Message::GetData(_)),
+                "a block of the low-work branch was asked for"
+            );
+        }
+        for m in seen {
+            if let Message::GetHeaders(gh) = m {
+                let gh: GetHeaders = gh;
+                assert!(peer.answer_getheaders(&gh, &b));
+                answered += 1;
+            }
+        }
+        for m in until_pong(&mut peer, 200 + round) {
+            assert!(
+                !matches!(m, Message::GetData(_)),
+                "a block of the low-work branch was asked for"
+            );
+        }
+    }
+    assert!(answered >= 1, "never asked for headers");
+    assert_eq!(node.status().expect("status").tip, a[29].hash().to_string());
+    node.stop();
+    let store = open_store(d, port);
+    for x in &b {
+        assert!(
+            store.block_meta(&x.hash()).expect("read").is_none(),
+            "block {} of the low-work branch stored",
+            x.height
+        );
+    }
 }

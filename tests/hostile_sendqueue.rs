@@ -40,10 +40,16 @@ enum Then {
     GetBlocks,
 }
 
-/// One attacker: connects, asks twice for 50,000 unknown transactions (a
-/// 1.6 MB `notfound` each), then sends `then` every 200 ms until `stop` or
-/// the node closes it, never reading a byte. Its local address goes into
-/// `used`.
+/// `getdata`s each attacker sends: each names 50,000 unknown txids and
+/// is answered with a `notfound` of the 5,000 the node queues (160 kB),
+/// so 20 of them are more than the socket's kernel buffers take (about
+/// 0.5 MB) plus the 1 MiB past which the node stops reading a peer.
+const GETDATAS: u32 = 20;
+
+/// One attacker: connects, asks [`GETDATAS`] times for 50,000 unknown
+/// transactions, then sends `then` every 200 ms until `stop` or the node
+/// closes it (or stops reading it), never reading a byte. Its local
+/// address goes into `used`.
 fn attack(
     addr: String,
     genesis: BlockHash,
@@ -92,7 +98,7 @@ fn attack(
     while !stop.load(Ordering::Relaxed) {
         let ok = match round {
             0 => s.write_all(&version).is_ok(),
-            1 | 2 => s.write_all(&getdata).is_ok(),
+            n if n <= GETDATAS => s.write_all(&getdata).is_ok(),
             _ => s.write_all(&more).is_ok(),
         };
         if !ok {
@@ -104,11 +110,25 @@ fn attack(
     }
 }
 
-/// 16 sockets that ask for 1.6 MB answers and then for an `inv` every
+/// The seed's connected peers as its `peers --json` lists them: their
+/// addresses.
+fn connected(seed: &Node) -> Vec<String> {
+    let text = seed
+        .request(&sledchain::net::control::Request::Peers(true))
+        .expect("peers");
+    let list: Vec<serde_json::Value> = serde_json::from_str(&text).expect("peers JSON");
+    list.iter()
+        .filter_map(|p| p["addr"].as_str().map(str::to_string))
+        .collect()
+}
+
+/// 16 sockets that ask for 3 MB of answers and then for an `inv` every
 /// 200 ms, never reading, against a seed, while a fresh
 /// node syncs 1,000 blocks from it: the node-wide send cap never drops
-/// the honest node (every peer dropped as not reading is an attacker),
-/// and the fresh node reaches the tip.
+/// the honest node (every peer dropped as not reading is an attacker;
+/// the fresh node's connection, as the seed's peer list shows it, is the
+/// one it opened first), the fresh node reaches the tip, and every
+/// attacker is dropped.
 #[test]
 fn an_honest_peer_syncs_while_sockets_never_read() {
     let tmp = tempfile::tempdir().expect("tempdir");
@@ -130,7 +150,24 @@ fn an_honest_peer_syncs_while_sockets_never_read() {
     std::thread::sleep(Duration::from_secs(2));
     let mut fresh = Node::new(tmp.path(), "fresh");
     let started = std::time::Instant::now();
+    support::wait_for(Duration::from_secs(60), "every attacker connected", || {
+        used.lock().expect("lock").len() == ATTACKERS
+    });
+    let before = connected(&seed);
     fresh.start_seeded(&seed.addr(), &[]);
+    let mut honest = None;
+    support::wait_for(
+        Duration::from_secs(60),
+        "the fresh node's connection",
+        || {
+            let used = used.lock().expect("lock");
+            honest = connected(&seed)
+                .into_iter()
+                .find(|a| !used.contains(a) && !before.contains(a));
+            honest.is_some()
+        },
+    );
+    let honest = honest.expect("the fresh node's address");
     fresh.wait_height(height);
     eprintln!(
         "fresh node synced {height} blocks in {:?}",
@@ -142,6 +179,19 @@ fn an_honest_peer_syncs_while_sockets_never_read() {
         t.join().expect("attacker thread");
     }
     let used = used.lock().expect("lock");
+    support::wait_for(Duration::from_secs(30), "every attacker dropped", || {
+        !connected(&seed).iter().any(|a| used.contains(a))
+    });
+    assert!(
+        connected(&seed).contains(&honest),
+        "the fresh node's first connection {honest} was dropped: {:?}; {}",
+        connected(&seed),
+        seed.log_text()
+            .lines()
+            .filter(|l| l.contains(&honest))
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
     let log = seed.log_text();
     let not_reading: Vec<&str> = log.lines().filter(|l| l.contains("not reading")).collect();
     for line in &not_reading {
@@ -156,10 +206,10 @@ fn an_honest_peer_syncs_while_sockets_never_read() {
     fresh.assert_alive();
 }
 
-/// One socket asks for two 1.6 MB answers, never reads them and sends a
-/// `pong` every 200 ms: it is dropped (its pongs are not read while its
-/// answers wait), instead of holding 3 MB of the node's send queues for as
-/// long as it keeps talking.
+/// One socket asks for more answers than its kernel buffers take, never
+/// reads them and sends a `pong` every 200 ms: it is dropped (its pongs
+/// are not read while its answers wait), instead of holding its share of
+/// the node's send queues for as long as it keeps talking.
 #[test]
 fn a_peer_that_never_reads_is_dropped_though_it_sends_pongs() {
     let tmp = tempfile::tempdir().expect("tempdir");

@@ -190,10 +190,15 @@ fn an_inv_of_50000_unknown_blocks_asks_for_500_at_most() {
         },
         T0,
     );
+    // A version-1 peer: synced by `getblocks`, its `inv`s asked for.
+    let Message::Version(mut v) = version() else {
+        unreachable!()
+    };
+    v.version = 1;
     p.step(
         Input::Received {
             peer: 1,
-            message: version(),
+            message: Message::Version(v),
         },
         T0,
     );

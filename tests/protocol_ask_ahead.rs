@@ -41,7 +41,8 @@ fn chain(n: u64, pad: usize) -> Vec<Block> {
 /// A protocol holding `genesis` and an outbound seed at height `theirs`
 /// that is ready; returns it with the `getblocks` sent.
 fn syncing(genesis: &Block, theirs: u64) -> Protocol {
-    let (p, out) = sans_io::handshaken(genesis, theirs, PEER, T0);
+    // A version-1 peer: the `getblocks` flow.
+    let (p, out) = sans_io::handshaken_at(genesis, theirs, PEER, T0, 1);
     assert!(!getblocks(&out).is_empty(), "no getblocks at handshake");
     p
 }

@@ -82,14 +82,18 @@ fn a_claimed_height_of_u64_max_starts_no_sync_and_is_dropped_when_unbacked() {
             panic!("a bare claim started a sync run aiming at {theirs}");
         }
     }
-    let shown = p.node_info().best_peer_height;
+    let shown = p.node_info().expect("read").best_peer_height;
     assert!(
         shown <= MAX_CLAIM_AHEAD,
         "claimed height shown unproven: {shown}"
     );
     // It never answers our `getblocks`: the claim goes.
     p.step(Input::Tick, T0 + GETBLOCKS_TIMEOUT + 1);
-    assert_eq!(p.node_info().best_peer_height, 0, "still syncing");
+    assert_eq!(
+        p.node_info().expect("read").best_peer_height,
+        0,
+        "still syncing"
+    );
 }
 
 #[test]
@@ -125,7 +129,9 @@ fn a_block_whose_hash_misses_the_target_is_blamed() {
 #[test]
 fn a_block_refused_for_its_time_is_not_fetched_again() {
     let g = genesis();
-    let (mut p, _) = connected(&g, 0);
+    // A version-1 peer, whose `inv`s are asked for (a headers-first one's
+    // future header is refused before its block is asked for).
+    let (mut p, _) = sans_io::handshaken_at(&g, 0, PEER, T0, 1);
     let late = block(g.hash(), 1, BITS, (T0 / 1000) as u32 + 3 * 3600);
     let hash = late.hash();
     let inv = || {
@@ -293,7 +299,7 @@ fn getdata_or_getblocks(out: &[Output]) -> usize {
             matches!(
                 o,
                 Output::Send {
-                    message: Message::GetData(_) | Message::GetBlocks(_),
+                    message: Message::GetData(_) | Message::GetBlocks(_) | Message::GetHeaders(_),
                     ..
                 }
             )

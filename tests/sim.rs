@@ -151,7 +151,7 @@ fn orphans_arriving_out_of_order_connect_once_their_parent_arrives() {
     s.inject(0, Input::Received { peer, message: m });
     s.run_for(10);
     assert_eq!(s.height(0), Some(3));
-    assert_eq!(s.protocol(0).tip().map(|t| t.hash), Some(blocks[3].hash()));
+    assert_eq!(s.tip(0).map(|t| t.hash), Some(blocks[3].hash()));
     assert!(s.chain(0).orphans().is_empty());
 }
 
@@ -161,14 +161,14 @@ fn competing_minters_converge_and_reorg() {
     // a block at height 1, and the network splits between them.
     let mut s = race_at_height_one();
     assert_eq!(s.stats.minted, 2, "both minters mint");
-    let tip = |s: &Sim, i| s.protocol(i).tip().map(|t| t.hash);
+    let tip = |s: &Sim, i| s.tip(i).map(|t| t.hash);
     assert_ne!(tip(&s, 2), tip(&s, 6), "a fork at height 1");
     assert!(!s.converged());
     // The next block, minted on one branch, moves every node onto it.
     s.pay(2, PAYEE, 3).expect("pay");
     s.pay(2, PAYEE, 4).expect("pay");
     assert!(
-        s.run_while_not(30_000, |s| s.converged()),
+        s.run_while_not(30_000, |s| s.converged() && s.height(0) == Some(2)),
         "{:?}",
         heights(&s)
     );
@@ -192,8 +192,8 @@ fn a_partition_with_a_minter_on_each_side_heals_onto_the_longer_branch() {
     mint_side(&mut s, 0, &[0, 1, 2], 1);
     mint_side(&mut s, 0, &[0, 1, 2], 2);
     mint_side(&mut s, 3, &[3, 4, 5], 1);
-    let long = s.protocol(0).tip().expect("tip").hash;
-    let short = s.protocol(3).tip().expect("tip").hash;
+    let long = s.tip(0).expect("tip").hash;
+    let short = s.tip(3).expect("tip").hash;
     assert_ne!(long, short);
     // The short side's minter goes offline: no new race after the heal.
     s.stop(3);
@@ -314,4 +314,29 @@ fn the_same_seed_replays_the_same_run_and_another_seed_differs() {
     assert_eq!(a, run(11));
     assert_ne!(a.0, run(12).0);
     let _ = ChainEvent::TipChanged;
+}
+
+#[test]
+fn a_sync_reaches_the_chain_in_runs_of_blocks() {
+    // Blocks served together arrive together; the chain worker takes the
+    // ones queued behind each other as one run of `process_blocks`, and
+    // their events reach the protocol after it, as in the node.
+    let mut s = Sim::new(SimConfig {
+        nodes: 2,
+        minters: vec![0],
+        genesis_everywhere: true,
+        ..SimConfig::default()
+    })
+    .expect("temporary stores");
+    s.start(0);
+    for h in 1..=8 {
+        mint_block(&mut s, 0, h);
+    }
+    s.start(1);
+    assert!(s.run_while_not(30_000, |s| s.height(1) == Some(8)));
+    assert!(
+        s.stats.largest_run > 1,
+        "every block went to the chain alone ({} runs)",
+        s.stats.block_runs
+    );
 }

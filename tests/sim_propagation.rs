@@ -95,7 +95,7 @@ fn a_block_is_pushed_to_a_synced_peer_and_announced_to_one_behind() {
     s.inject(0, version(&s, synced, 2));
     s.stats.to_attached.clear();
     mint(&mut s, 0, 3);
-    let tip = s.protocol(0).tip().expect("tip").hash;
+    let tip = s.tip(0).expect("tip").hash;
     let got = |peer: u64| -> Vec<&Message> {
         s.stats
             .to_attached
@@ -137,6 +137,7 @@ fn unrequested_blocks_from_one_peer_are_bounded_and_not_scored() {
             .filter(|b| s.chain(0).store().has_block(&b.hash()).unwrap_or(false))
             .count()
     };
+    s.settle(0);
     assert_eq!(stored(&s), MAX_UNREQUESTED);
     // Once processed, the budget is back; a block we have is not taken
     // again, one we lack is.
@@ -145,6 +146,7 @@ fn unrequested_blocks_from_one_peer_are_bounded_and_not_scored() {
     for b in &blocks[..MAX_UNREQUESTED + 1] {
         s.inject(0, block_msg(peer, b.clone()));
     }
+    s.settle(0);
     assert_eq!(stored(&s), MAX_UNREQUESTED + 1);
     s.run_for(1_000);
     let p = s.protocol(0).peers().get(&peer).expect("still connected");

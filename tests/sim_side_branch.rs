@@ -68,7 +68,7 @@ fn block(peer: u64, block: Block) -> Input {
 /// A solved block on `prev` at `height`, told apart by `i`, dated a
 /// minute after the tip (after any median time past, within the clock).
 fn side(s: &Sim, prev: BlockHash, height: u64, i: u32) -> Block {
-    let tip = s.protocol(0).tip().expect("tip").hash;
+    let tip = s.tip(0).expect("tip").hash;
     let tip = s.chain(0).store().block(&tip).expect("read").expect("tip");
     let time = tip.header.timestamp + 60 + i;
     let bits = s.config().bits;

@@ -10,7 +10,17 @@
 //!   of ~500 KB each (forking at genesis, less work than the tip);
 //! * a fresh node syncing `BENCH_FAKE_SYNC_BLOCKS` [3000] blocks while one
 //!   socket announces 500 made-up block hashes, against the same sync
-//!   with no attacker.
+//!   with no attacker;
+//! * peak RSS growth of a node while 3 sockets, reading every answer, send
+//!   `getdata`s naming one ~98 KB mempool transaction 50,000 times each,
+//!   for 10 s;
+//! * peak RSS growth of a node while 3 sockets send `inv`s of 50,000
+//!   made-up txids each, one after the other, for `BENCH_INV_FLOOD_SECS`
+//!   [15] s (reading what comes back and answering pings, so they are
+//!   never dropped as idle or not reading);
+//! * how much the seed's data directory grows (measured after a clean
+//!   stop) when one socket pushes and then announces 100 side-branch
+//!   blocks of ~100 KB forking at genesis, with less work than the tip.
 
 use std::io::Write;
 use std::net::TcpStream;
@@ -19,23 +29,39 @@ use std::str::FromStr;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
+use sledchain::app::cli::NodePaths;
 use sledchain::core::block::Block;
-use sledchain::core::hash::{BlockHash, Hash256};
+use sledchain::core::hash::{BlockHash, Hash256, Txid};
 use sledchain::core::params::SUBSIDY;
-use sledchain::core::tx::TxOut;
+use sledchain::core::tx::{OutPoint, TxOut};
+use sledchain::store::ChainStore;
 use sledchain::wire::message::Message;
 use sledchain::wire::payload::{
-    BlockMsg, GetData, Inv, InvKind, MAX_BLOCKS_PER_INV, PROTOCOL_VERSION, Version,
+    BlockMsg, GetData, Inv, InvKind, MAX_BLOCKS_PER_INV, MAX_INV_ITEMS, PROTOCOL_VERSION, TxMsg,
+    Version,
 };
 
 use crate::harness::{Probe, Shape, Table, env, genchain, start, timeout, wait_until};
-use crate::support::{Node, RawPeer, free_port, mine_on, now32};
+use crate::support::{Node, RawPeer, free_port, key, mine_on, now32, owner, signed, solve};
 
-/// The three rows.
+/// The rows, each under the name `BENCH_HOSTILE_ROWS` (comma-separated;
+/// all when unset) picks it by.
 pub fn run(t: &mut Table, root: &Path) -> Result<()> {
-    non_reading(t, &root.join("nonreading"))?;
-    side_branches(t, &root.join("side"))?;
-    fake_inv_sync(t, &root.join("fakeinv"))?;
+    type Row = fn(&mut Table, &Path) -> Result<()>;
+    let rows: [(&str, Row); 6] = [
+        ("nonreading", non_reading),
+        ("side", side_branches),
+        ("fakeinv", fake_inv_sync),
+        ("sametx", same_tx_getdata),
+        ("txinv", tx_inv_flood),
+        ("sidedisk", side_branch_disk),
+    ];
+    let only = std::env::var("BENCH_HOSTILE_ROWS").unwrap_or_default();
+    for (name, row) in rows {
+        if only.is_empty() || only.split(',').any(|n| n.trim() == name) {
+            row(t, &root.join(name))?;
+        }
+    }
     Ok(())
 }
 
@@ -127,8 +153,17 @@ fn non_reading(t: &mut Table, dir: &Path) -> Result<()> {
 
 /// A block on `prev` at `height` at difficulty `bits` paying `to`, with
 /// `outputs` extra zero-value coinbase outputs (about 31 bytes each).
+/// Each block made is dated one second after the last one (from now on),
+/// so that branches built here pass the median-time-past rule.
 fn block_on(prev: BlockHash, height: u64, bits: u32, to: u8, outputs: usize) -> Block {
-    let mut b = mine_on(prev, height, bits, now32(), [to; 20], SUBSIDY, vec![]);
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static LAST: AtomicU32 = AtomicU32::new(0);
+    let time = LAST
+        .fetch_max(now32(), Ordering::Relaxed)
+        .max(now32())
+        .saturating_add(1);
+    LAST.store(time, Ordering::Relaxed);
+    let mut b = mine_on(prev, height, bits, time, [to; 20], SUBSIDY, vec![]);
     if outputs > 0 {
         b.transactions[0]
             .outputs
@@ -273,4 +308,287 @@ fn timed_sync(dir: &Path, port: u16, blocks: u64) -> Result<f64> {
     let fresh: Node = start(dir, free_port(), port, &[])?;
     wait_until(timeout(), || Ok(fresh.height() == Some(blocks)))?;
     Ok(t0.elapsed().as_secs_f64())
+}
+
+/// Sockets of the `getdata` and `inv` floods.
+const FLOOD_SOCKETS: usize = 3;
+
+/// Starts a node on a fresh chain whose genesis pays key 5, with one
+/// transaction of ~98 KB (one input, ~3,500 outputs) in its mempool;
+/// returns the node, its genesis hash and the transaction's id.
+fn node_with_large_tx(dir: &Path) -> Result<(Node, BlockHash, Txid)> {
+    let port = free_port();
+    let paths = NodePaths::new(dir, port);
+    std::fs::create_dir_all(&paths.dir)?;
+    let mut genesis = Block::template(
+        BlockHash::ZERO,
+        0,
+        8,
+        now32() - 600,
+        owner(&key(5)),
+        SUBSIDY,
+        vec![],
+    );
+    solve(&mut genesis);
+    {
+        let store = ChainStore::open(&paths.chain, 16 << 20)?;
+        store.init_genesis(&genesis)?;
+        store.flush()?;
+    }
+    let node = start(dir, port, port, &[])?;
+    let cb = &genesis.transactions[0];
+    let coin = OutPoint {
+        txid: cb.txid(),
+        vout: 0,
+    };
+    let mut outputs = vec![TxOut {
+        value: cb.outputs[0].value,
+        pubkey_hash: owner(&key(6)),
+    }];
+    outputs.extend((0..3_500).map(|_| TxOut {
+        value: 0,
+        pubkey_hash: owner(&key(6)),
+    }));
+    let tx = signed(&[(coin, cb.outputs[0], &key(5))], outputs);
+    let txid = tx.txid();
+    let mut peer = RawPeer::connect(port);
+    peer.hello(genesis.hash(), 0);
+    peer.send(&Message::Tx(TxMsg {
+        addr_from: String::new(),
+        transaction: tx,
+    }));
+    wait_until(60, || Ok(node.mempool() == Some(1)))
+        .context("the large transaction never reached the mempool")?;
+    Ok((node, genesis.hash(), txid))
+}
+
+/// What a flooding socket sends in a round: (socket, peer, round) to
+/// false once the node closed the connection.
+type Each = std::sync::Arc<dyn Fn(usize, &mut RawPeer, u64) -> bool + Send + Sync>;
+
+/// Runs `each` on [`FLOOD_SOCKETS`] connected, greeted sockets in threads
+/// for `secs` seconds, sampling `node`'s peak RSS meanwhile; returns the
+/// growth in MB, the slowest `status` answer seen (ms) and how many
+/// messages `each` reported sending.
+fn flood(node: &Node, genesis: BlockHash, secs: u64, each: Each) -> (f64, f64, u64) {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+    let base = node.peak_rss_mb();
+    let stop = Arc::new(AtomicBool::new(false));
+    let sent = Arc::new(AtomicU64::new(0));
+    let port = node.port;
+    let threads: Vec<_> = (0..FLOOD_SOCKETS)
+        .map(|i| {
+            let (stop, sent, each) = (stop.clone(), sent.clone(), each.clone());
+            std::thread::spawn(move || {
+                let mut r = RawPeer::connect(port);
+                r.hello(genesis, 0);
+                let mut round = 0;
+                while !stop.load(Ordering::Relaxed) {
+                    if !each(i, &mut r, round) {
+                        return;
+                    }
+                    round += 1;
+                    sent.fetch_add(1, Ordering::Relaxed);
+                    // Whatever came back is read (pings answered).
+                    while let Ok(Some(_)) = r.recv_open(Duration::from_millis(1)) {}
+                }
+            })
+        })
+        .collect();
+    let (mut peak, mut slowest) = (base, 0f64);
+    let started = Instant::now();
+    while started.elapsed() < Duration::from_secs(secs) {
+        let t0 = Instant::now();
+        let _ = node.status();
+        slowest = slowest.max(t0.elapsed().as_secs_f64() * 1000.0);
+        peak = peak.max(node.peak_rss_mb());
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    stop.store(true, Ordering::Relaxed);
+    for t in threads {
+        let _ = t.join();
+    }
+    peak = peak.max(node.peak_rss_mb());
+    (peak - base, slowest, sent.load(Ordering::Relaxed))
+}
+
+/// Peak RSS growth while sockets that read their answers ask for one
+/// large mempool transaction 50,000 times per `getdata`.
+fn same_tx_getdata(t: &mut Table, dir: &Path) -> Result<()> {
+    eprintln!("hostile: {FLOOD_SOCKETS} sockets asking 50,000 times for one large transaction");
+    let (node, genesis, txid) = node_with_large_tx(dir)?;
+    let getdata = Message::GetData(GetData {
+        addr_from: String::new(),
+        kind: InvKind::Tx,
+        items: vec![txid.0; MAX_INV_ITEMS],
+    });
+    let each: Each = std::sync::Arc::new(move |_, r, _| r.try_send(&getdata));
+    let (grown, slowest, sent) = flood(&node, genesis, 10, each);
+    let note = format!(
+        "{FLOOD_SOCKETS} sockets, {sent} getdata of 50,000 x one ~98 KB tx in 10 s; status <= {slowest:.0} ms"
+    );
+    t.row(
+        "peak RSS growth, getdata of one tx x50,000",
+        grown,
+        "MB",
+        None,
+        "< 50",
+        note,
+    );
+    Ok(())
+}
+
+/// Peak RSS growth while sockets announce made-up txids as fast as the
+/// node reads them.
+fn tx_inv_flood(t: &mut Table, dir: &Path) -> Result<()> {
+    let secs = env("BENCH_INV_FLOOD_SECS", 15);
+    eprintln!("hostile: {FLOOD_SOCKETS} sockets announcing made-up txids for {secs} s");
+    let (node, genesis, _) = node_with_large_tx(dir)?;
+    let each: Each = std::sync::Arc::new(|i, r, round| {
+        let items = (0..MAX_INV_ITEMS as u64)
+            .map(|n| {
+                let mut h = [0x6eu8; 32];
+                h[..8].copy_from_slice(&(round * MAX_INV_ITEMS as u64 + n).to_le_bytes());
+                h[8] = i as u8;
+                Hash256(h)
+            })
+            .collect();
+        r.try_send(&Message::Inv(Inv {
+            addr_from: String::new(),
+            kind: InvKind::Tx,
+            items,
+        }))
+    });
+    let (grown, slowest, sent) = flood(&node, genesis, secs, each);
+    let note = format!(
+        "{FLOOD_SOCKETS} sockets, {sent} inv of 50,000 made-up txids in {secs} s; status <= {slowest:.0} ms"
+    );
+    t.row(
+        "peak RSS growth, inv flood of made-up txids",
+        grown,
+        "MB",
+        None,
+        "< 50",
+        note,
+    );
+    Ok(())
+}
+
+/// Bytes of the files under `dir`, recursively.
+fn dir_bytes(dir: &Path) -> u64 {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return 0;
+    };
+    entries
+        .flatten()
+        .map(|e| match e.metadata() {
+            Ok(m) if m.is_dir() => dir_bytes(&e.path()),
+            Ok(m) => m.len(),
+            Err(_) => 0,
+        })
+        .sum()
+}
+
+/// How much the seed's data directory grows when one socket pushes, then
+/// announces (serving what is asked for), 100 low-work side-branch blocks
+/// forking at genesis.
+fn side_branch_disk(t: &mut Table, dir: &Path) -> Result<()> {
+    const SIDE: u64 = 100;
+    let bits = env("BENCH_DIFFICULTY", 4) as u32;
+    eprintln!("hostile: data directory under {SIDE} low-work side-branch blocks");
+    let port = free_port();
+    let shape = Shape {
+        blocks: 300,
+        txs: 0,
+        inputs: 1,
+        foreign: 0,
+    };
+    genchain(dir, port, &shape)?;
+    let mut seed = start(dir, port, port, &[])?;
+    let mut probe = RawPeer::connect(port);
+    let genesis = BlockHash(probe.fetch_inv()[0]);
+    drop(probe);
+    let height = seed.height().context("status")?;
+    // A clean stop writes out what the start wrote: the size to compare.
+    seed.stop();
+    let before = dir_bytes(&seed.dir());
+    let mut seed = start(dir, port, port, &[])?;
+    let mut prev = genesis;
+    let blocks: Vec<Block> = (1..=SIDE)
+        .map(|h| {
+            let b = block_on(prev, h, bits, 0x51, 3_200);
+            prev = b.hash();
+            b
+        })
+        .collect();
+    // Announced first, whatever is asked for served, until 3 s pass with
+    // no request.
+    let mut fetched = 0;
+    let mut r = RawPeer::connect(port);
+    r.hello(genesis, SIDE);
+    if r.try_send(&Message::Inv(Inv {
+        addr_from: String::new(),
+        kind: InvKind::Block,
+        items: blocks.iter().map(|b| b.hash().0).collect(),
+    })) {
+        while let Ok(Some(m)) = r.recv_open(Duration::from_secs(3)) {
+            let Message::GetData(g) = m else { continue };
+            for b in blocks.iter().filter(|b| g.items.contains(&b.hash().0)) {
+                fetched += 1;
+                let _ = r.try_send(&Message::Block(BlockMsg {
+                    addr_from: String::new(),
+                    block: b.clone(),
+                }));
+            }
+        }
+    }
+    drop(r);
+    // Then every block pushed unasked, on a new connection whenever the
+    // seed drops the last one (at most 20 of them).
+    let (mut pushed, mut connections) = (0, 0);
+    let mut r = None;
+    for b in &blocks {
+        let m = Message::Block(BlockMsg {
+            addr_from: String::new(),
+            block: b.clone(),
+        });
+        loop {
+            let peer = r.get_or_insert_with(|| {
+                connections += 1;
+                let mut p = RawPeer::connect(port);
+                p.hello(genesis, SIDE);
+                p
+            });
+            if peer.try_send(&m) {
+                pushed += 1;
+                break;
+            }
+            r = None;
+            if connections >= 20 {
+                break;
+            }
+        }
+    }
+    // Let the seed handle what it read.
+    std::thread::sleep(Duration::from_secs(2));
+    drop(r);
+    // The tip did not move: the side branch has less work.
+    let after_height = seed.height().context("status")?;
+    seed.stop();
+    let after = dir_bytes(&seed.dir());
+    let grown = (after as f64 - before as f64) / 1e6;
+    let size = blocks[0].encoded_size() / 1000;
+    let note = format!(
+        "{fetched} fetched + {pushed} pushed ({connections} connections) of {SIDE} x ~{size} KB, fork at genesis, tip {height} -> {after_height}"
+    );
+    t.row(
+        "data dir growth, 100 low-work side blocks",
+        grown,
+        "MB",
+        None,
+        "< 1",
+        note,
+    );
+    Ok(())
 }

@@ -12,7 +12,8 @@
 //! along a line of five nodes ([`propagation`]); `getbalance`/`send`
 //! latency with a large UTXO set ([`balance`]); hostile peers: memory under
 //! sockets that never read, an honest tip under a side-branch flood, sync
-//! under fake `inv`s ([`hostile`]).
+//! under fake `inv`s, memory under `getdata` and `inv` floods, disk under
+//! low-work side blocks ([`hostile`]).
 //!
 //! Environment (defaults in brackets): `BENCH_BLOCKS` [2000], `BENCH_TXS`
 //! [3], `BENCH_PAY_BLOCKS` [2000], `BENCH_PRINT_BLOCKS` [1000],
@@ -26,7 +27,8 @@
 //! `BENCH_ONLY=propagation` the line of nodes alone; `BENCH_ONLY=sync` the
 //! 1-payment sync and `printchain` rows alone; `BENCH_ONLY=hostile`
 //! the hostile-peer rows alone ([`hostile`]: `BENCH_HOSTILE_SOCKETS` [16],
-//! `BENCH_SIDE_BLOCKS` [150], `BENCH_FAKE_SYNC_BLOCKS` [3000]).
+//! `BENCH_SIDE_BLOCKS` [150], `BENCH_FAKE_SYNC_BLOCKS` [3000],
+//! `BENCH_INV_FLOOD_SECS` [15], `BENCH_HOSTILE_ROWS` to pick rows).
 //! Needs `target/release/examples/genchain` (`make bench` builds it).
 
 use anyhow::{Result, bail};

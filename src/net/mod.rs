@@ -183,11 +183,19 @@ async fn serve(
     Ok(known)
 }
 
-/// The peer records an earlier run saved (unreadable ones skipped).
+/// The peer records an earlier run saved (records with an unreadable
+/// address skipped; a tree that cannot be read is logged and the node
+/// starts from its seeds, the records to be written again at the next
+/// save).
 fn known_peers(store: &crate::store::ChainStore) -> Vec<(SocketAddr, PeerRecord)> {
-    store
-        .peers()
-        .unwrap_or_default()
+    let records = match store.peers() {
+        Ok(records) => records,
+        Err(e) => {
+            warn!("cannot read the saved peer records: {e}");
+            Vec::new()
+        }
+    };
+    records
         .into_iter()
         .filter_map(|(a, r)| Some((a.parse().ok()?, r)))
         .collect()

@@ -21,29 +21,50 @@
 //!   ([`PeerHandle::stalled_ms`]), never one merely for having frames
 //!   waiting: a peer that reads keeps its queue moving and is not chosen
 //!   while a stalled one exists.
+//!
+//! Besides its queue, a connection holds no buffer that outlives a frame:
+//! the writer hands each queued frame's header and payload to the socket
+//! as they are (no second, encoded copy, and no write buffer that keeps
+//! the size of the largest frame ever sent), and the reader reads each
+//! frame into a buffer that grows only with the bytes that arrived (a
+//! declared length reserves nothing), freed with the message. A whole
+//! message then waits for its share of the node-wide receive budget
+//! ([`RECV_BUDGET_BYTES`]) before it goes to the reactor, and the share is
+//! returned when the reactor has handled it: however many peers send
+//! large messages at once, the node holds at most that much of them
+//! decoded, plus one message being read per connection (bounded by its
+//! command's payload limit). The budget is taken only for a whole
+//! message, so a peer that announces a large payload and sends it slowly
+//! (or never) holds none of it and delays nobody but itself; it pays its
+//! own read buffer, and the idle timeout drops it. So what a peer that does not read makes the node hold is
+//! its queue: at most [`PAUSE_BYTES`] plus the answers to the one message
+//! read after that, [`PEER_QUEUE_BYTES`] at worst, and all such peers
+//! together about [`TOTAL_QUEUE_BYTES`].
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use futures::{SinkExt, StreamExt};
+use bytes::{Buf, BytesMut};
+use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
-use tokio::sync::{Notify, OwnedSemaphorePermit, mpsc};
-use tokio_util::codec::Framed;
+use tokio::net::tcp::OwnedWriteHalf;
+use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, mpsc};
+use tokio_util::codec::Decoder;
 use tokio_util::sync::CancellationToken;
-use tracing::{debug, info};
+use tracing::{debug, info, warn};
 
 use super::queue::Load;
 use crate::chain::PeerId;
 use crate::protocol::Input;
-use crate::wire::frame::{Frame, FrameCodec, FrameError, HEADER_LEN};
+use crate::wire::frame::{Frame, FrameCodec, FrameError, HEADER_LEN, MAGIC};
 use crate::wire::message::Message;
 
 /// Bytes queued to one peer and not yet written to its socket before it
 /// counts as not reading and is dropped: room for the paced block answers
 /// ([`crate::protocol::sync::ANSWER_BYTES`] plus one 1 MB block) and a
-/// largest `notfound` (50,000 hashes, 1.6 MB).
+/// largest `inv` (50,000 hashes, 1.6 MB).
 pub const PEER_QUEUE_BYTES: u64 = 4 << 20;
 /// Bytes queued to one peer past which its next message is not read until
 /// the writer has brought the queue back under (module docs). Above the
@@ -64,6 +85,15 @@ pub const MESSAGE_OVERHEAD: u64 = 128;
 /// Left to autotuning, one non-reading socket on loopback held 4 MB there
 /// and kept talking.
 pub const SOCKET_SEND_BUFFER: usize = 256 << 10;
+
+/// Bytes of payload that all peers together may have read whole and not
+/// yet had handled by the reactor (module docs): room for a few of the
+/// largest messages at once. A larger payload waits for the whole budget.
+pub const RECV_BUDGET_BYTES: usize = 8 << 20;
+
+/// Most bytes a payload's read buffer grows by at once: a buffer grows
+/// with what the peer has sent, never to a length it only announced.
+const READ_CHUNK: usize = 64 << 10;
 
 /// How often a reader paused for the chain worker ([`Load::over`]) looks
 /// again.
@@ -205,6 +235,18 @@ impl PeerHandle {
             _ => None,
         };
         let frame = message.to_frame();
+        drop(message);
+        let max = FrameCodec::for_messages().max_payload(&frame.command);
+        if frame.payload.len() > max as usize {
+            // Never built by the protocol; not worth the connection.
+            warn!(
+                "not sent to {}: a {:?} of {} bytes exceeds its limit of {max}",
+                self.addr,
+                frame.command_text(),
+                frame.payload.len()
+            );
+            return Ok(());
+        }
         let bytes = (frame.payload.len() + HEADER_LEN) as u64 + MESSAGE_OVERHEAD;
         let queued = self.queued();
         if queued.saturating_add(bytes) > PEER_QUEUE_BYTES {
@@ -263,6 +305,9 @@ pub struct Wiring {
     pub load: Arc<Load>,
     /// Bytes read and written by every connection of the node.
     pub traffic: Arc<Traffic>,
+    /// The node's receive budget: [`RECV_BUDGET_BYTES`] permits, one per
+    /// byte of payload read and not yet handled.
+    pub recv_budget: Arc<Semaphore>,
 }
 
 /// Starts the tasks of a connection and returns its handle. `permit` (an
@@ -277,7 +322,7 @@ pub fn spawn(
 ) -> PeerHandle {
     let _ = stream.set_nodelay(true);
     let _ = socket2::SockRef::from(&stream).set_send_buffer_size(SOCKET_SEND_BUFFER);
-    let (sink, frames) = Framed::new(stream, FrameCodec::for_messages()).split();
+    let (read_half, sink) = stream.into_split();
     let (tx, rx) = mpsc::unbounded_channel::<Queued>();
     let close = CancellationToken::new();
     let queue = Arc::new(SendQueue::default());
@@ -287,7 +332,9 @@ pub fn spawn(
         write_timeout,
         load,
         traffic: node_traffic,
+        recv_budget,
     } = wiring;
+    let frames = FrameReader::new(read_half, recv_budget);
     let traffic = Arc::new(Traffic::default());
     let counted = Counted {
         peer: traffic.clone(),
@@ -333,12 +380,70 @@ pub fn spawn(
     }
 }
 
-type Frames = futures::stream::SplitStream<Framed<TcpStream, FrameCodec>>;
-type Sink = futures::stream::SplitSink<Framed<TcpStream, FrameCodec>, Frame>;
+/// Reads a connection's frames one at a time: the header (the magic
+/// checked as soon as it is read, then the command's payload limit), then
+/// the payload into a buffer that grows as its bytes arrive, and only once
+/// the payload is whole, its share of the receive budget.
+struct FrameReader<R> {
+    socket: BufReader<R>,
+    codec: FrameCodec,
+    budget: Arc<Semaphore>,
+}
 
-async fn read_loop(
+impl<R: AsyncRead + Unpin> FrameReader<R> {
+    fn new(socket: R, budget: Arc<Semaphore>) -> FrameReader<R> {
+        FrameReader {
+            socket: BufReader::new(socket),
+            codec: FrameCodec::for_messages(),
+            budget,
+        }
+    }
+
+    /// The next frame and its share of the budget (held until the message
+    /// is handled); `None` when the peer closed the connection between
+    /// frames.
+    ///
+    /// Errors: [`FrameError::BadMagic`], [`FrameError::Oversize`], and
+    /// [`FrameError::Io`] (a read error, or the connection closed within a
+    /// frame).
+    async fn next(&mut self) -> Result<Option<(Frame, OwnedSemaphorePermit)>, FrameError> {
+        if self.socket.fill_buf().await?.is_empty() {
+            return Ok(None);
+        }
+        let mut header = [0u8; HEADER_LEN];
+        self.socket.read_exact(&mut header[..MAGIC.len()]).await?;
+        self.codec.payload_len(&header)?;
+        self.socket.read_exact(&mut header[MAGIC.len()..]).await?;
+        let len = self.codec.payload_len(&header)?;
+        let total = HEADER_LEN + len;
+        let mut buf = BytesMut::with_capacity(HEADER_LEN + len.min(READ_CHUNK));
+        buf.extend_from_slice(&header);
+        while buf.len() < total {
+            let want = (total - buf.len()).min(READ_CHUNK);
+            buf.reserve(want);
+            let room = buf.capacity() - buf.len();
+            let mut part = (&mut self.socket).take(room.min(total - buf.len()) as u64);
+            if part.read_buf(&mut buf).await? == 0 {
+                return Err(std::io::Error::from(std::io::ErrorKind::UnexpectedEof).into());
+            }
+        }
+        let share = len.min(RECV_BUDGET_BYTES) as u32;
+        let permit = self
+            .budget
+            .clone()
+            .acquire_many_owned(share)
+            .await
+            .map_err(|_| std::io::Error::other("the receive budget is closed"))?;
+        match self.codec.decode(&mut buf)? {
+            Some(frame) => Ok(Some((frame, permit))),
+            None => Err(std::io::Error::other("incomplete frame").into()),
+        }
+    }
+}
+
+async fn read_loop<R: AsyncRead + Unpin>(
     id: PeerId,
-    mut frames: Frames,
+    mut frames: FrameReader<R>,
     inputs: &mpsc::Sender<Input>,
     close: &CancellationToken,
     processed: &Notify,
@@ -350,19 +455,20 @@ async fn read_loop(
             _ = close.cancelled() => return "closed".into(),
             next = frames.next() => next,
         };
-        let input = match next {
-            None => return "closed by peer".into(),
-            Some(Err(FrameError::Io(e))) => return format!("read error: {e}"),
-            Some(Err(e)) => return format!("protocol violation: {e}"),
-            Some(Ok(frame)) => {
+        let (input, share) = match next {
+            Ok(None) => return "closed by peer".into(),
+            Err(FrameError::Io(e)) => return format!("read error: {e}"),
+            Err(e) => return format!("protocol violation: {e}"),
+            Ok(Some((frame, share))) => {
                 counted.read((frame.payload.len() + HEADER_LEN) as u64);
-                match Message::from_frame(&frame) {
+                let input = match Message::from_frame(&frame) {
                     Ok(message) => Input::Received { peer: id, message },
                     Err(e) => Input::Malformed {
                         peer: id,
                         error: std::sync::Arc::new(e),
                     },
-                }
+                };
+                (input, share)
             }
         };
         if inputs.send(input).await.is_err() {
@@ -372,6 +478,8 @@ async fn read_loop(
             _ = close.cancelled() => return "closed".into(),
             _ = processed.notified() => {}
         }
+        // Handled: its share of the receive budget goes back.
+        drop(share);
         // Its answers are not read: neither is its next message.
         while queue.bytes.load(Ordering::Relaxed) > PAUSE_BYTES {
             tokio::select! {
@@ -401,8 +509,14 @@ struct Writer {
 
 impl Writer {
     /// Writes queued frames until the connection closes; returns why it
-    /// closed it, if it did (a frame not written within the timeout).
-    async fn run(self, mut sink: Sink, mut rx: mpsc::UnboundedReceiver<Queued>) -> Option<String> {
+    /// closed it, if it did (a frame not written within the timeout). Each
+    /// frame goes out as its header and its payload, straight from the
+    /// queue: nothing is copied into a write buffer.
+    async fn run(
+        self,
+        mut sink: OwnedWriteHalf,
+        mut rx: mpsc::UnboundedReceiver<Queued>,
+    ) -> Option<String> {
         let mut stalled = None;
         loop {
             let m = tokio::select! {
@@ -415,10 +529,13 @@ impl Writer {
                 _charge: charge,
             } = m;
             let len = (frame.payload.len() + HEADER_LEN) as u64;
+            let header = frame.header();
+            let mut out = Buf::chain(header.as_slice(), frame.payload);
             let sent = tokio::select! {
                 _ = self.close.cancelled() => break,
-                r = tokio::time::timeout(self.timeout, sink.send(frame)) => r,
+                r = tokio::time::timeout(self.timeout, sink.write_all_buf(&mut out)) => r,
             };
+            drop(out);
             drop(charge);
             match sent {
                 Ok(Ok(())) => self.counted.written(len),
@@ -452,7 +569,165 @@ impl Writer {
         self.close.cancel();
         // What is still queued is released now, not after the close.
         drop(rx);
-        let _ = tokio::time::timeout(Duration::from_secs(1), sink.close()).await;
+        let _ = tokio::time::timeout(Duration::from_secs(1), sink.shutdown()).await;
         stalled
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::hash::Hash256;
+    use crate::wire::payload::{InvKind, NotFound};
+
+    fn notfound(items: usize) -> Message {
+        Message::NotFound(NotFound {
+            kind: InvKind::Tx,
+            items: (0..items as u32)
+                .map(|i| {
+                    let mut h = [7u8; 32];
+                    h[..4].copy_from_slice(&i.to_le_bytes());
+                    Hash256(h)
+                })
+                .collect(),
+        })
+    }
+
+    fn bytes_of(m: &Message) -> Vec<u8> {
+        let f = m.to_frame();
+        let mut b = f.header().to_vec();
+        b.extend_from_slice(&f.payload);
+        b
+    }
+
+    /// Frames are read whole and in order, each holding its payload's
+    /// share of the receive budget until dropped; a bad magic is refused
+    /// from its first 4 bytes.
+    #[tokio::test]
+    async fn frames_are_read_whole_each_holding_its_share_of_the_budget() {
+        let (big, small) = (notfound(20_000), Message::Ping(9));
+        let mut wire = bytes_of(&big);
+        wire.extend_from_slice(&bytes_of(&small));
+        let budget = Arc::new(Semaphore::new(RECV_BUDGET_BYTES));
+        let (mut client, server) = tokio::io::duplex(1 << 20);
+        let writer = tokio::spawn(async move { client.write_all(&wire).await });
+        let mut frames = FrameReader::new(server, budget.clone());
+        let (first, share) = frames.next().await.expect("framed").expect("a frame");
+        assert_eq!(Message::from_frame(&first).expect("message"), big);
+        let len = first.payload.len();
+        assert_eq!(budget.available_permits(), RECV_BUDGET_BYTES - len);
+        drop((first, share));
+        assert_eq!(budget.available_permits(), RECV_BUDGET_BYTES);
+        let (second, _share) = frames.next().await.expect("framed").expect("a frame");
+        assert_eq!(Message::from_frame(&second).expect("message"), small);
+        writer.await.expect("writer").expect("written");
+        assert!(
+            frames
+                .next()
+                .await
+                .expect("closed between frames")
+                .is_none()
+        );
+
+        let (mut client, server) = tokio::io::duplex(64);
+        client.write_all(b"GET ").await.expect("written");
+        let mut frames = FrameReader::new(server, budget.clone());
+        assert!(matches!(frames.next().await, Err(FrameError::BadMagic(_))));
+    }
+
+    /// A peer that announces a large payload and sends only part of it
+    /// holds none of the receive budget, and its buffer is only as large
+    /// as what it sent: another connection's messages are read and
+    /// handled meanwhile, even when each needs the whole budget.
+    #[tokio::test]
+    async fn a_payload_sent_slowly_holds_no_budget_and_delays_no_other_peer() {
+        let budget = Arc::new(Semaphore::new(RECV_BUDGET_BYTES));
+        let big = bytes_of(&notfound(50_000));
+        // Four slow peers announce together more than the whole budget.
+        let mut slow = Vec::new();
+        for _ in 0..4 {
+            let (mut end, slow_end) = tokio::io::duplex(1 << 20);
+            end.write_all(&big[..HEADER_LEN + 1000])
+                .await
+                .expect("written");
+            let budget = budget.clone();
+            let task = tokio::spawn(async move {
+                let mut reader = FrameReader::new(slow_end, budget);
+                reader.next().await.map(|f| f.is_some())
+            });
+            slow.push((end, task));
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        assert!(
+            slow.iter().all(|(_, task)| !task.is_finished()),
+            "a partial payload is not a frame"
+        );
+        assert_eq!(budget.available_permits(), RECV_BUDGET_BYTES);
+
+        let (mut honest, honest_end) = tokio::io::duplex(1 << 20);
+        let mut wire = big.clone();
+        wire.extend_from_slice(&big);
+        let writer = tokio::spawn(async move { honest.write_all(&wire).await });
+        let mut reader = FrameReader::new(honest_end, budget.clone());
+        for _ in 0..2 {
+            let next = tokio::time::timeout(Duration::from_secs(10), reader.next()).await;
+            let (frame, share) = next
+                .expect("not delayed")
+                .expect("framed")
+                .expect("a frame");
+            assert_eq!(frame.payload.len(), big.len() - HEADER_LEN);
+            drop((frame, share));
+        }
+        writer.await.expect("writer").expect("written");
+        for (_, task) in slow {
+            task.abort();
+        }
+    }
+
+    /// Frames queued on a connection reach the other end whole and in
+    /// order, and their charge is released once written.
+    #[tokio::test]
+    async fn queued_frames_are_written_whole_and_their_charge_released() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("address");
+        let client = tokio::spawn(async move { TcpStream::connect(addr).await });
+        let (stream, peer_addr) = listener.accept().await.expect("accept");
+        let (inputs, _rx) = mpsc::channel(8);
+        let total = Arc::new(AtomicU64::new(0));
+        let (jobs, _job_rx) = super::super::queue::channel();
+        let wiring = Wiring {
+            inputs,
+            total: total.clone(),
+            write_timeout: Duration::from_secs(5),
+            load: jobs.new_load(),
+            traffic: Arc::default(),
+            recv_budget: Arc::new(Semaphore::new(RECV_BUDGET_BYTES)),
+        };
+        let handle = spawn(1, stream, peer_addr, wiring, (None, None));
+        let sent = [notfound(50_000), Message::Ping(1), notfound(3)];
+        for m in &sent {
+            handle.send(m.clone()).expect("queued");
+        }
+        let client = client.await.expect("client").expect("connect");
+        let budget = Arc::new(Semaphore::new(RECV_BUDGET_BYTES));
+        let mut frames = FrameReader::new(client, budget);
+        for m in &sent {
+            let (f, _) = frames.next().await.expect("framed").expect("a frame");
+            assert_eq!(&Message::from_frame(&f).expect("message"), m);
+        }
+        // The writer releases a frame's charge once the socket took it,
+        // which may be just after the client read it.
+        let written: u64 = sent.iter().map(|m| bytes_of(m).len() as u64).sum();
+        for _ in 0..1000 {
+            if handle.queued() == 0 && handle.traffic.bytes_out() == written {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert_eq!((handle.queued(), total.load(Ordering::Relaxed)), (0, 0));
+        assert_eq!(handle.traffic.bytes_out(), written);
+        handle.close.cancel();
     }
 }

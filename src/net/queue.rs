@@ -154,8 +154,7 @@ impl JobSender {
     /// Errors: [`Stopped`].
     pub fn send_charged(&self, job: Job, load: &Arc<Load>) -> Result<(), Stopped> {
         let bytes = match &job {
-            Job::Block(b, _) => b.encoded_size(),
-            Job::Tx(tx, _) => crate::core::encode::encoded_len(tx),
+            Job::Chain(job) => job.bytes(),
             _ => 0,
         };
         load.jobs.fetch_add(1, Ordering::Relaxed);
@@ -184,15 +183,12 @@ impl JobSender {
         if s.closed {
             return Err(Stopped);
         }
-        let lane = match &job {
-            Job::Stop => {
-                s.stop = true;
-                self.shared.ready.notify_one();
-                return Ok(());
-            }
-            Job::Block(_, Some(p)) | Job::Tx(_, Some(p)) => Lane::Peer(*p),
-            _ => Lane::Local,
-        };
+        if let Job::Stop = job {
+            s.stop = true;
+            self.shared.ready.notify_one();
+            return Ok(());
+        }
+        let lane = job.lane().map_or(Lane::Local, Lane::Peer);
         let q = s.lanes.entry(lane).or_default();
         q.push_back((job, ticket));
         if q.len() == 1 {
@@ -305,14 +301,20 @@ mod tests {
     use super::*;
     use crate::core::block::Block;
     use crate::core::hash::BlockHash;
+    use crate::exec;
 
-    fn block(n: u32) -> Block {
-        Block::template(BlockHash::ZERO, n as u64, 1, n, [0; 20], 0, vec![])
+    fn block(n: u32, from: Option<PeerId>) -> Job {
+        let b = Block::template(BlockHash::ZERO, n as u64, 1, n, [0; 20], 0, vec![]);
+        Job::Chain(exec::Job::Block(b, from))
+    }
+
+    fn minted() -> Job {
+        Job::Chain(exec::Job::Minted(None))
     }
 
     fn height(job: Job) -> (u64, Option<PeerId>) {
         match job {
-            Job::Block(b, from) => (b.height, from),
+            Job::Chain(exec::Job::Block(b, from)) => (b.height, from),
             _ => panic!("not a block"),
         }
     }
@@ -322,7 +324,7 @@ mod tests {
         let (tx, rx) = channel();
         let wait = std::time::Duration::from_millis(20);
         assert!(rx.recv_timeout(wait).is_none(), "a job from an empty queue");
-        tx.send(Job::Block(block(4), None)).unwrap();
+        tx.send(block(4, None)).unwrap();
         assert_eq!(height(rx.recv_timeout(wait).expect("the job")), (4, None));
         tx.send(Job::Stop).unwrap();
         assert!(matches!(rx.recv_timeout(wait), Some(Job::Stop)));
@@ -333,9 +335,9 @@ mod tests {
         let (tx, rx) = channel();
         let (a, b) = (tx.new_load(), tx.new_load());
         for n in 0..3 {
-            tx.send_charged(Job::Block(block(n), Some(1)), &a).unwrap();
+            tx.send_charged(block(n, Some(1)), &a).unwrap();
         }
-        tx.send_charged(Job::Block(block(10), Some(2)), &b).unwrap();
+        tx.send_charged(block(10, Some(2)), &b).unwrap();
         assert_eq!(a.jobs(), 3);
         assert_eq!(height(rx.recv().unwrap()), (0, Some(1)));
         assert_eq!(a.jobs(), 2);
@@ -351,11 +353,11 @@ mod tests {
     fn stop_comes_after_every_queued_job() {
         let (tx, rx) = channel();
         let a = tx.new_load();
-        tx.send_charged(Job::Block(block(1), Some(1)), &a).unwrap();
+        tx.send_charged(block(1, Some(1)), &a).unwrap();
         tx.send(Job::Stop).unwrap();
-        tx.send(Job::Minted(None)).unwrap();
-        assert!(matches!(rx.recv(), Ok(Job::Block(..))));
-        assert!(matches!(rx.recv(), Ok(Job::Minted(None))));
+        tx.send(minted()).unwrap();
+        assert!(matches!(rx.recv(), Ok(Job::Chain(exec::Job::Block(..)))));
+        assert!(matches!(rx.recv(), Ok(Job::Chain(exec::Job::Minted(None)))));
         assert!(matches!(rx.recv(), Ok(Job::Stop)));
     }
 
@@ -365,13 +367,13 @@ mod tests {
         let a = tx.new_load();
         for n in 0..=PEER_JOBS as u32 {
             assert!(!a.over());
-            tx.send_charged(Job::Block(block(n), Some(1)), &a).unwrap();
+            tx.send_charged(block(n, Some(1)), &a).unwrap();
         }
         assert!(a.over());
         let _ = rx.recv();
         assert!(!a.over());
         drop(rx);
         assert_eq!((a.jobs(), tx.total_bytes()), (0, 0));
-        assert_eq!(tx.send(Job::Minted(None)), Err(Stopped));
+        assert_eq!(tx.send(minted()), Err(Stopped));
     }
 }

@@ -52,6 +52,9 @@ pub struct Reactor {
     events: Option<tokio::sync::broadcast::Sender<super::NodeEvent>>,
     /// Bytes read and written by every connection together.
     traffic: Arc<peer::Traffic>,
+    /// Bytes of payload read from peers and not yet handled (see
+    /// [`peer::RECV_BUDGET_BYTES`]).
+    recv_budget: Arc<Semaphore>,
 }
 
 type Dialed = (SocketAddr, Option<TcpStream>);
@@ -91,6 +94,7 @@ impl Reactor {
             queued_total: Arc::default(),
             events: None,
             traffic: Arc::default(),
+            recv_budget: Arc::new(Semaphore::new(peer::RECV_BUDGET_BYTES)),
         }
     }
 
@@ -237,6 +241,7 @@ impl Reactor {
             write_timeout: Duration::from_millis(self.protocol.config().idle_timeout.max(1000)),
             load: self.jobs.new_load(),
             traffic: self.traffic.clone(),
+            recv_budget: self.recv_budget.clone(),
         };
         let handle = peer::spawn(id, stream, addr, wiring, permits);
         self.peers.insert(id, handle);
@@ -269,20 +274,14 @@ impl Reactor {
                     });
                 }
             }
-            Output::ProcessBlock { block, from } => self.job(Job::Block(block, from), from),
-            Output::AcceptTx { tx, from } => self.job(Job::Tx(tx, from), from),
-            Output::Mint {
-                minter,
-                time,
-                threshold,
-            } => self.job(
-                Job::Mint {
-                    minter,
-                    time,
-                    threshold,
-                },
-                None,
-            ),
+            out @ (Output::ProcessBlock { .. }
+            | Output::AcceptTx { .. }
+            | Output::Mint { .. }
+            | Output::SavePeers(_)) => {
+                if let Ok(job) = crate::exec::Job::from_output(out) {
+                    self.job(Job::Chain(job));
+                }
+            }
             Output::Reply(id, mut reply) => {
                 // The protocol never sees the sockets: the bytes each
                 // connection moved are the reactor's to add.
@@ -355,10 +354,11 @@ impl Reactor {
         log::event(&e);
     }
 
-    /// Queues `job` for the chain worker, charged to peer `from`'s load
-    /// (its reader pauses while the load is over, [`super::queue`]).
-    fn job(&self, job: Job, from: Option<PeerId>) {
-        let sent = match from.and_then(|id| self.peers.get(&id)) {
+    /// Queues `job` for the chain worker, charged to the load of the peer
+    /// it came from (its reader pauses while the load is over,
+    /// [`super::queue`]).
+    fn job(&self, job: Job) {
+        let sent = match job.lane().and_then(|id| self.peers.get(&id)) {
             Some(p) => self.jobs.send_charged(job, &p.load),
             None => self.jobs.send(job),
         };

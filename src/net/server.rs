@@ -136,10 +136,22 @@ async fn from_store(
     let (req, queries, store) = (req.clone(), queries.clone(), store.clone());
     let job = move || {
         let mut last = None;
+        // The tip's hash, `None` with no chain; a failed read is the
+        // answer (never taken for "no chain" or "the tip did not move").
+        let tip = |store: &ChainStore| match store.tip_opt() {
+            Ok(tip) => Ok(tip.map(|t| t.hash)),
+            Err(e) => Err(anyhow::anyhow!("cannot read the chain: {e}")),
+        };
         for _ in 0..STORE_ANSWER_TRIES {
-            let before = store.tip().ok().map(|t| t.hash);
+            let before = match tip(&store) {
+                Ok(hash) => hash,
+                Err(e) => return Some(Err(e)),
+            };
             let answer = queries.answer_from_store(&store, &req)?;
-            let after = store.tip().ok().map(|t| t.hash);
+            let after = match tip(&store) {
+                Ok(hash) => hash,
+                Err(e) => return Some(Err(e)),
+            };
             last = Some(answer);
             if before == after {
                 break;

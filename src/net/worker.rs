@@ -1,8 +1,9 @@
 //! The chain worker: one thread that owns the [`Chain`] and runs the
-//! block processing, transaction checks, mints and control queries the
-//! reactor hands it (each peer's in order, peers in turn: [`super::queue`]),
-//! so validation and reorgs never block the reactor. Results go back to
-//! the reactor as [`Input`]s.
+//! block processing, transaction checks, mints, peer-record saves and
+//! control queries the reactor hands it (each peer's in order, peers in
+//! turn: [`super::queue`]), so validation and reorgs never block the
+//! reactor. The chain work itself is [`crate::exec::run`], the code the
+//! simulator runs too; results go back to the reactor as [`Input`]s.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -12,10 +13,10 @@ use tokio::sync::{mpsc, oneshot};
 use tracing::{info, warn};
 
 use super::queue::{JobReceiver, JobSender};
-use crate::chain::{Chain, ChainEvent, MAX_RUN_BLOCKS, PeerId, miner};
+use crate::chain::{Chain, PeerId, miner};
 use crate::core::block::Block;
 use crate::core::params::now_secs;
-use crate::core::tx::Transaction;
+use crate::exec;
 use crate::protocol::Input;
 
 /// How long the worker spends on chain work, for `/metrics`: wall-clock
@@ -23,11 +24,12 @@ use crate::protocol::Input;
 #[derive(Debug, Clone)]
 pub struct Timings {
     /// One observation per batch of blocks handed to
-    /// [`Chain::process_blocks`] (up to [`MAX_RUN_BLOCKS`] from one peer,
-    /// or one minted block): validation, connect or reorg, and the
+    /// [`Chain::process_blocks`] (up to [`crate::chain::MAX_RUN_BLOCKS`]
+    /// from one peer, or one minted block): validation, connect or reorg, and the
     /// mempool's update, together.
     pub blocks: prometheus_client::metrics::histogram::Histogram,
-    /// One observation per transaction checked for the mempool.
+    /// One observation per transaction checked for the mempool (a run's
+    /// time shared evenly among its transactions).
     pub txs: prometheus_client::metrics::histogram::Histogram,
 }
 
@@ -46,25 +48,24 @@ pub type QueryJob = Box<dyn FnOnce(&Chain) -> anyhow::Result<String> + Send>;
 
 /// Work for the chain worker.
 pub enum Job {
-    /// Process a block (`from`: the sending peer, `None` when minted here).
-    Block(Block, Option<PeerId>),
-    /// Check a transaction for the mempool.
-    Tx(Transaction, Option<PeerId>),
-    /// Build a template and solve it on a mining thread.
-    Mint {
-        /// Pubkey hash paid.
-        minter: [u8; 20],
-        /// Header timestamp (seconds since the Unix epoch).
-        time: u32,
-        /// Least mempool transactions.
-        threshold: usize,
-    },
-    /// A solved block from the mining thread (`None`: abandoned).
-    Minted(Option<Block>),
+    /// Chain work the protocol asked for (or a solved block), carried out
+    /// by [`crate::exec::run`] as the simulator does.
+    Chain(exec::Job),
     /// A control-socket query and where its answer goes.
     Query(QueryJob, oneshot::Sender<anyhow::Result<String>>),
     /// Finish: every job queued before this one has run.
     Stop,
+}
+
+impl Job {
+    /// The lane the job waits in ([`exec::Job::lane`]); `None`: local
+    /// work, queries and [`Job::Stop`].
+    pub fn lane(&self) -> Option<PeerId> {
+        match self {
+            Job::Chain(job) => job.lane(),
+            _ => None,
+        }
+    }
 }
 
 /// Runs the worker until [`Job::Stop`] (or every sender of `jobs` is
@@ -81,7 +82,7 @@ pub fn run(
     let report = |input: Input| {
         let _ = inputs.blocking_send(input);
     };
-    // A job taken from the queue while gathering blocks, run next.
+    // A job taken from the queue while gathering a run, run next.
     let mut next: Option<Job> = None;
     loop {
         let job = match next.take() {
@@ -98,61 +99,58 @@ pub fn run(
                 }
             },
         };
-        match job {
-            Job::Block(block, from) => {
-                let (batch, after) = gather_blocks((block, from), &jobs);
-                next = after;
-                let started = Instant::now();
-                let events = chain.process_blocks(batch, now_secs());
-                timings.blocks.observe(started.elapsed().as_secs_f64());
-                cancel_on_new_tip(&events, &mining);
-                report(Input::Chain(events));
-            }
-            Job::Tx(tx, from) => {
-                let (batch, after) = gather_txs((tx, from), &jobs);
-                next = after;
-                let mut events = Vec::new();
-                for (tx, from) in batch {
-                    let started = Instant::now();
-                    events.extend(chain.accept_tx(tx, from, now_secs()));
-                    timings.txs.observe(started.elapsed().as_secs_f64());
-                }
-                report(Input::Chain(events));
-            }
-            Job::Mint {
-                minter,
-                time,
-                threshold,
-            } => match chain.template(minter, time, threshold) {
-                Ok(Some(block)) => mining = Some(spawn_miner(block, threads, own.clone())),
-                Ok(None) => report(Input::MintDone),
-                Err(e) => {
-                    warn!("cannot build a block template: {e}");
-                    report(Input::MintDone);
-                }
-            },
-            Job::Minted(block) => {
-                mining = None;
-                match block {
-                    Some(block) => {
-                        let started = Instant::now();
-                        let events = chain.process_block(block, None, now_secs());
-                        timings.blocks.observe(started.elapsed().as_secs_f64());
-                        report(Input::Chain(events));
-                    }
-                    None => info!("minting abandoned: a new tip arrived first"),
-                }
-                report(Input::MintDone);
-            }
+        let job = match job {
+            Job::Chain(job) => job,
             Job::Query(q, reply) => {
                 let _ = reply.send(q(&chain));
+                continue;
             }
             Job::Stop => break,
+        };
+        if let exec::Job::Minted(block) = &job {
+            mining = None;
+            if block.is_none() {
+                info!("minting abandoned: a new tip arrived first");
+            }
+        }
+        // The run gathers the jobs of the same lane queued behind this
+        // one; a query or stop met meanwhile runs next.
+        let mut held = None;
+        let mut more = || match jobs.try_recv() {
+            Ok(Job::Chain(job)) => Some(job),
+            Ok(other) => {
+                held = Some(other);
+                None
+            }
+            Err(_) => None,
+        };
+        let started = Instant::now();
+        let done = exec::run(&mut chain, job, &mut more, now_secs());
+        let elapsed = started.elapsed().as_secs_f64();
+        match done.work {
+            exec::Work::Blocks(_) => timings.blocks.observe(elapsed),
+            exec::Work::Txs(n) => {
+                for _ in 0..n {
+                    timings.txs.observe(elapsed / n.max(1) as f64);
+                }
+            }
+            exec::Work::Other => {}
+        }
+        next = done.next.map(Job::Chain).or(held);
+        if done.new_tip {
+            cancel(&mining);
+        }
+        if let Some(w) = done.warning {
+            warn!("{w}");
+        }
+        if let Some(block) = done.solve {
+            mining = Some(spawn_miner(block, threads, own.clone()));
+        }
+        for input in done.inputs {
+            report(input);
         }
     }
-    if let Some(cancel) = mining {
-        cancel.store(true, Ordering::Relaxed);
-    }
+    cancel(&mining);
     chain
 }
 
@@ -162,59 +160,8 @@ pub fn run(
 /// a moment after each block.
 const IDLE_FLUSH: std::time::Duration = std::time::Duration::from_secs(1);
 
-/// Most bytes of blocks handed to [`Chain::process_blocks`] at once.
-const BATCH_BYTES: u64 = 16 << 20;
-
-/// `first` and the blocks queued right behind it, without waiting, up to
-/// [`MAX_RUN_BLOCKS`] blocks or [`BATCH_BYTES`]: during a sync they connect
-/// as one run. Returns them and the first other job met, which runs next.
-fn gather_blocks(
-    first: (Block, Option<PeerId>),
-    jobs: &JobReceiver,
-) -> (Vec<(Block, Option<PeerId>)>, Option<Job>) {
-    let mut bytes = first.0.encoded_size();
-    let mut batch = vec![first];
-    while batch.len() < MAX_RUN_BLOCKS && bytes < BATCH_BYTES {
-        match jobs.try_recv() {
-            Ok(Job::Block(block, from)) => {
-                bytes = bytes.saturating_add(block.encoded_size());
-                batch.push((block, from));
-            }
-            Ok(other) => return (batch, Some(other)),
-            Err(_) => break,
-        }
-    }
-    (batch, None)
-}
-
-/// Most transactions checked before their verdicts go back together.
-pub const TX_BATCH: usize = 64;
-
-/// `first` and the transactions queued right behind it, without waiting,
-/// up to [`TX_BATCH`]: their verdicts go back as one [`Input::Chain`], so
-/// the protocol announces them in one `inv` per peer. Returns them and the
-/// first other job met, which runs next.
-fn gather_txs(
-    first: (Transaction, Option<PeerId>),
-    jobs: &JobReceiver,
-) -> (Vec<(Transaction, Option<PeerId>)>, Option<Job>) {
-    let mut batch = vec![first];
-    while batch.len() < TX_BATCH {
-        match jobs.try_recv() {
-            Ok(Job::Tx(tx, from)) => batch.push((tx, from)),
-            Ok(other) => return (batch, Some(other)),
-            Err(_) => break,
-        }
-    }
-    (batch, None)
-}
-
-fn cancel_on_new_tip(events: &[ChainEvent], mining: &Option<Arc<AtomicBool>>) {
-    if let Some(cancel) = mining
-        && events
-            .iter()
-            .any(|e| matches!(e, ChainEvent::TipChanged(_)))
-    {
+fn cancel(mining: &Option<Arc<AtomicBool>>) {
+    if let Some(cancel) = mining {
         cancel.store(true, Ordering::Relaxed);
     }
 }
@@ -240,7 +187,7 @@ fn spawn_miner(mut block: Block, threads: usize, jobs: JobSender) -> Arc<AtomicB
                 started.elapsed().as_secs_f64()
             );
         }
-        let _ = jobs.send(Job::Minted(solved.then_some(block)));
+        let _ = jobs.send(Job::Chain(exec::Job::Minted(solved.then_some(block))));
     });
     cancel
 }

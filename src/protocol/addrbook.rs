@@ -43,6 +43,11 @@ pub const MAX_TRIED_FAILURES: u32 = 20;
 pub const BACKOFF_MIN: Millis = 1_000;
 /// Longest retry delay (ms).
 pub const BACKOFF_MAX: Millis = 60_000;
+/// Most IPs banned at once: a new ban past it replaces the one that ends
+/// soonest, so the bans (and the `peers` tree they are saved in, at most
+/// [`MAX_NEW`] + [`MAX_TRIED`] + `MAX_BANS` records) stay bounded whatever
+/// number of IPs misbehave.
+pub const MAX_BANS: usize = 5_000;
 
 /// One known address.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -368,9 +373,21 @@ impl AddrBook {
         }
     }
 
-    /// Bans `ip` until `until` (ms), pruning bans expired by `now`.
+    /// Bans `ip` until `until` (ms), pruning bans expired by `now`; with
+    /// [`MAX_BANS`] running already, the one that ends soonest (then the
+    /// lowest IP) makes room.
     pub fn ban(&mut self, ip: IpAddr, until: Millis, now: Millis) {
         self.prune_bans(now);
+        if !self.bans.contains_key(&ip) && self.bans.len() >= MAX_BANS {
+            let soonest = self
+                .bans
+                .iter()
+                .min_by_key(|(ip, until)| (**until, **ip))
+                .map(|(ip, _)| *ip);
+            if let Some(soonest) = soonest {
+                self.bans.remove(&soonest);
+            }
+        }
         self.bans.insert(ip, until);
     }
 
@@ -481,6 +498,24 @@ mod tests {
         assert_eq!(book.bans().len(), 1, "the expired ban went");
         book.prune_bans(100);
         assert!(book.bans().is_empty());
+    }
+
+    #[test]
+    fn bans_are_bounded_and_the_soonest_to_end_makes_room() {
+        let mut book = AddrBook::default();
+        let ip = |n: usize| IpAddr::from([10, (n >> 16) as u8, (n >> 8) as u8, n as u8]);
+        for n in 0..MAX_BANS {
+            book.ban(ip(n), 1_000 + n as Millis, 0);
+        }
+        book.ban(ip(MAX_BANS), 50_000, 0);
+        assert_eq!(book.bans().len(), MAX_BANS);
+        assert!(!book.is_banned(&ip(0), 1), "the soonest ban stayed");
+        assert!(book.is_banned(&ip(1), 1) && book.is_banned(&ip(MAX_BANS), 1));
+        // Banning a banned IP again takes no room.
+        book.ban(ip(1), 60_000, 0);
+        assert!(book.is_banned(&ip(2), 1));
+        let saved = book.records(1).len();
+        assert_eq!(saved, MAX_BANS, "one record per ban, no more");
     }
 
     #[test]

@@ -1,6 +1,8 @@
 //! The address manager ([`AddrMgr`]): the address book
-//! ([`super::addrbook`]) and what address gossip keeps per peer, in one
-//! owner.
+//! ([`super::addrbook`]), what address gossip keeps per peer, and when
+//! the book is saved to the store's `peers` tree (every
+//! [`SAVE_INTERVAL`], and soon after a ban: [`super::Output::SavePeers`]),
+//! in one owner.
 //!
 //! Per peer it keeps whether our `addr` went out (once per connection)
 //! and the peer's `addr` rate limit, as Bitcoin Core does: a bucket of
@@ -10,15 +12,26 @@
 //! disconnection.
 
 use std::collections::BTreeMap;
+use std::net::SocketAddr;
 
 use super::PeerId;
 use super::addrbook::AddrBook;
 use super::types::Millis;
+use crate::store::PeerRecord;
 
 /// Addresses a peer may send at once (its full bucket).
 pub const ADDR_BURST: u64 = 1_000;
 /// One more address token per this many ms (0.1 per second).
 pub const ADDR_TOKEN_MS: Millis = 10_000;
+
+/// How often the address book is saved to the `peers` tree (ms), so a node
+/// killed without a clean shutdown loses at most this much of its
+/// failures and last contacts.
+pub const SAVE_INTERVAL: Millis = 60_000;
+/// Least time between two saves (ms): a ban is saved at once unless a save
+/// went out this lately, then at the first tick past it, so a flood of bans
+/// costs one save per `SAVE_GAP`.
+pub const SAVE_GAP: Millis = 1_000;
 
 /// Address tokens in thousandths, so that refills stay exact integers.
 const ADDR_MILLI: u64 = 1_000;
@@ -40,6 +53,11 @@ pub struct AddrMgr {
     /// Known addresses, backoff and bans.
     pub(super) book: AddrBook,
     peers: BTreeMap<PeerId, AddrPeer>,
+    /// When the book was last saved, or first asked to be (ms); `None`
+    /// before [`AddrMgr::save_due`] was first called.
+    saved_at: Option<Millis>,
+    /// A ban was set since the last save.
+    ban_unsaved: bool,
 }
 
 impl AddrMgr {
@@ -48,7 +66,31 @@ impl AddrMgr {
         AddrMgr {
             book,
             peers: BTreeMap::new(),
+            saved_at: None,
+            ban_unsaved: false,
         }
+    }
+
+    /// A ban was set: the book is saved at the next [`AddrMgr::save_due`]
+    /// [`SAVE_GAP`] after the last save.
+    pub fn ban_set(&mut self) {
+        self.ban_unsaved = true;
+    }
+
+    /// The records to save now ([`AddrBook::records`]), when a ban is
+    /// unsaved and the last save is [`SAVE_GAP`] old, or the last save (or
+    /// the first call) is [`SAVE_INTERVAL`] old; `None` otherwise.
+    pub fn save_due(&mut self, now: Millis) -> Option<Vec<(SocketAddr, PeerRecord)>> {
+        let since = self.saved_at.map_or(Millis::MAX, |t| now.saturating_sub(t));
+        let last = *self.saved_at.get_or_insert(now);
+        let due =
+            (self.ban_unsaved && since >= SAVE_GAP) || now.saturating_sub(last) >= SAVE_INTERVAL;
+        if !due {
+            return None;
+        }
+        self.saved_at = Some(now);
+        self.ban_unsaved = false;
+        Some(self.book.records(now))
     }
 
     /// The address book.

@@ -40,7 +40,7 @@ impl Protocol {
     /// the tip, announced by `inv` to every other peer but its sender
     /// (module docs).
     pub(super) fn announce_block(&mut self, hash: BlockHash, from: Option<PeerId>) {
-        let block = match self.tip() {
+        let block = match self.read_tip().flatten() {
             Some(t) if t.hash == hash => self.read(self.store.block(&hash)).flatten(),
             _ => None,
         };

@@ -80,7 +80,10 @@ impl Protocol {
             .collect();
         let me = self.config.me;
         let usable = |a: &SocketAddr| *a != me && !connected.contains(a);
-        let no_chain = self.tip().is_none();
+        let Some(tip) = self.read_tip() else {
+            return; // reported; seeds are not dialled as for "no chain"
+        };
+        let no_chain = tip.is_none();
         let dialled: Vec<SocketAddr> = self
             .peers
             .values()

@@ -13,7 +13,13 @@ impl Protocol {
     /// are answered in `on_local`).
     pub(super) fn on_local_node(&mut self, id: ReplyId, request: LocalRequest) {
         let reply = match request {
-            LocalRequest::Info => LocalReply::Info(self.node_info()),
+            LocalRequest::Info => match self.node_info() {
+                Ok(info) => LocalReply::Info(info),
+                Err(e) => {
+                    self.event(super::Event::ChainReadFailed(e.to_string()));
+                    super::unreadable()
+                }
+            },
             LocalRequest::AddPeer(addr) => self.add_peer(addr),
             LocalRequest::Disconnect(addr) => self.drop_peer(addr),
             LocalRequest::Mint => self.mint_now(),
@@ -25,8 +31,10 @@ impl Protocol {
     }
 
     /// The node's figures and peers.
-    pub fn node_info(&self) -> NodeInfo {
-        let tip = self.tip();
+    ///
+    /// Errors: the [`super::BlockReader`]'s, when the tip cannot be read.
+    pub fn node_info(&self) -> Result<NodeInfo, crate::store::StoreError> {
+        let tip = self.tip()?;
         let ours = tip.map_or(0, |t| t.height);
         let peers: Vec<PeerInfo> = self
             .peers
@@ -50,14 +58,14 @@ impl Protocol {
             .map(|p| p.height)
             .max()
             .unwrap_or(0);
-        NodeInfo {
+        Ok(NodeInfo {
             height: tip.map_or(0, |t| t.height),
             tip: tip.map(|t| t.hash),
             mempool: self.txs.mempool().len(),
             peers,
             best_peer_height,
             minter: self.config.minter.is_some(),
-        }
+        })
     }
 
     fn add_peer(&mut self, addr: SocketAddr) -> LocalReply {
@@ -95,7 +103,10 @@ impl Protocol {
                 "this node does not mint: start it with --minter ADDRESS".to_string(),
             );
         };
-        let Some(tip) = self.tip() else {
+        let Some(tip) = self.read_tip() else {
+            return super::unreadable();
+        };
+        let Some(tip) = tip else {
             return LocalReply::Rejected("no chain yet".to_string());
         };
         if self.txs.mempool().is_empty() {

@@ -10,12 +10,16 @@
 //! * [`peers`]: the handshake, misbehaviour scores and bans, pings, the
 //!   idle and handshake timeouts, and one connection per pair of nodes
 //!   ([`Peer`] is its per-peer state).
-//! * [`sync`]: block sync (Bitcoin's pre-headers design: `getblocks` with a
-//!   block locator, `inv` of up to 500 hashes, one `getdata`, repeat while
-//!   the peer is ahead) and serving `getblocks`/`getdata`, with `getdata`
-//!   answers paced by bytes flushed to the peer. Its state (blocks in
-//!   flight, orphans, each peer's sync facts) has one owner, [`SyncMgr`];
-//!   who holds the sync window and stall detection are in [`sync_peer`].
+//! * [`sync`]: block sync and serving `getblocks`/`getheaders`/`getdata`,
+//!   with `getdata` answers paced by bytes flushed to the peer. Peers of
+//!   protocol version 2 are synced headers first ([`sync_headers`]:
+//!   `getheaders`, checked headers in a header tree, blocks of the best
+//!   header chain from several peers in a moving window); older ones by
+//!   Bitcoin's pre-headers design (`getblocks` with a block locator, `inv`
+//!   of up to 500 hashes, one `getdata`, repeat while the peer is ahead;
+//!   who holds that sync window and stall detection are in [`sync_peer`]).
+//!   Its state (blocks in flight, orphans, headers, each peer's sync
+//!   facts) has one owner, [`SyncMgr`].
 //! * [`relay`]: the wire side of transaction relay (what comes in goes to
 //!   [`TxMgr`], what it decides goes out), local submissions and the
 //!   decision to mint.
@@ -51,6 +55,7 @@ pub mod points;
 pub mod reader;
 pub mod relay;
 pub mod sync;
+pub mod sync_headers;
 pub mod sync_peer;
 pub mod txflood;
 pub mod txs;
@@ -90,6 +95,9 @@ pub struct Protocol {
     /// apart from `rng`).
     ping_rng: u64,
     peers: BTreeMap<PeerId, Peer>,
+    /// Peers gone lately, still to be charged for what the chain layer
+    /// finds later ([`peers::MAX_DEPARTED`]).
+    departed: peers::Departed,
     /// Addresses: the book and per-peer gossip state ([`addrs`]).
     addrs: AddrMgr,
     /// Block sync: blocks in flight, orphans, each peer's sync facts.
@@ -172,6 +180,7 @@ impl Protocol {
             ping_rng: secrets.ping | 1,
             secrets,
             peers: BTreeMap::new(),
+            departed: peers::Departed::default(),
             sync: SyncMgr::default(),
             txs: TxMgr::default(),
             mint_pending: false,
@@ -264,10 +273,18 @@ impl Protocol {
         &self.sync
     }
 
-    /// The tip, `None` with no chain (or when the store cannot be read:
-    /// the paths that must tell the two apart use [`Protocol::read`]).
-    pub fn tip(&self) -> Option<Tip> {
-        self.store.tip().ok().flatten()
+    /// The tip, `Ok(None)` with no chain.
+    ///
+    /// Errors: the [`BlockReader`]'s, when the chain cannot be read.
+    pub fn tip(&self) -> Result<Option<Tip>, StoreError> {
+        self.store.tip()
+    }
+
+    /// The tip for a decision: `Some(None)` with no chain, `None` after
+    /// reporting a failed read ([`Protocol::read`]).
+    fn read_tip(&mut self) -> Option<Option<Tip>> {
+        let r = self.store.tip();
+        self.read(r)
     }
 
     /// `r`'s value, or `None` after reporting the failed chain read
@@ -283,8 +300,11 @@ impl Protocol {
         }
     }
 
-    fn height(&self) -> Option<u64> {
-        self.tip().map(|t| t.height)
+    /// Our height; `None` with no chain or after reporting a failed read
+    /// (callers then do nothing; those that must tell the two apart use
+    /// [`Protocol::read_tip`]).
+    fn height(&mut self) -> Option<u64> {
+        self.read_tip().flatten().map(|t| t.height)
     }
 
     fn send(&mut self, peer: PeerId, message: Message) {
@@ -337,6 +357,8 @@ impl Protocol {
             Message::NotFound(n) => self.on_notfound(peer, n),
             Message::Ping(n) => self.send(peer, Message::Pong(n)),
             Message::Pong(n) => self.on_pong(peer, n),
+            Message::GetHeaders(g) => self.on_getheaders(peer, g),
+            Message::Headers(h) => self.on_headers(peer, h.headers),
         }
     }
 
@@ -347,6 +369,7 @@ impl Protocol {
                 hash, from, height, ..
             } => {
                 self.sync.remove_orphan(&hash);
+                self.sync.forget_header(&hash);
                 if let Some(p) = from {
                     self.sync.connected(p, height);
                 }
@@ -359,9 +382,11 @@ impl Protocol {
             ChainEvent::Orphan { hash, from, height } => self.orphan(hash, from, height),
             ChainEvent::SideBranch { hash, .. } => {
                 self.sync.remove_orphan(&hash);
+                self.sync.forget_header(&hash);
             }
             ChainEvent::InvalidBlock { hash, from, error } => {
                 self.sync.remove_orphan(&hash);
+                self.sync.forget_branch(&hash);
                 if let Some(p) = from {
                     self.misbehaving(p, Misbehavior::InvalidBlock(hash, error.to_string()));
                 }
@@ -384,7 +409,9 @@ impl Protocol {
     fn on_local(&mut self, id: ReplyId, request: LocalRequest) {
         match request {
             LocalRequest::Status => {
-                let tip = self.tip();
+                let Some(tip) = self.read_tip() else {
+                    return self.out.push(Output::Reply(id, unreadable()));
+                };
                 let reply = LocalReply::Status {
                     height: tip.map_or(0, |t| t.height),
                     tip: tip.map(|t| t.hash),
@@ -407,4 +434,10 @@ impl Protocol {
             other => self.on_local_node(id, other),
         }
     }
+}
+
+/// The answer to a local request that needed a chain read which failed
+/// (reported as [`Event::ChainReadFailed`]).
+fn unreadable() -> LocalReply {
+    LocalReply::Rejected("cannot read the chain (see the node's log)".to_string())
 }

@@ -1,6 +1,7 @@
 //! Peers: connection and handshake, misbehaviour scores and bans, pings,
 //! the idle and handshake timeouts, and dialling.
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 
 use super::eviction::{self, Candidate};
@@ -75,6 +76,27 @@ impl Peer {
     }
 }
 
+/// Most disconnected peers remembered for charging ([`Departed`]).
+pub const MAX_DEPARTED: usize = 1_024;
+
+/// Peers gone lately, by id: their address and score when they left. The
+/// chain layer judges a block or transaction after the step that took it
+/// (the chain worker runs it later), so its sender may have hung up by
+/// then: a fault found afterwards is still charged to its address, and
+/// one that reaches the ban score bans its IP. The [`MAX_DEPARTED`] most
+/// recent are kept.
+#[derive(Debug, Default)]
+pub struct Departed(BTreeMap<PeerId, (SocketAddr, u32)>);
+
+impl Departed {
+    fn insert(&mut self, peer: PeerId, addr: SocketAddr, score: u32) {
+        self.0.insert(peer, (addr, score));
+        while self.0.len() > MAX_DEPARTED {
+            self.0.pop_first();
+        }
+    }
+}
+
 impl Protocol {
     pub(super) fn on_connected(&mut self, peer: PeerId, addr: SocketAddr, inbound: bool) {
         if inbound && self.addrs.book.is_banned(&addr.ip(), self.now) {
@@ -90,8 +112,7 @@ impl Protocol {
         self.sync.add_peer(peer, self.now);
         self.txs.connected(peer, inbound, self.now);
         self.addrs.connected(peer, self.now);
-        if !inbound {
-            let v = self.version_message();
+        if !inbound && let Some(v) = self.version_message() {
             self.send(peer, v);
         }
     }
@@ -111,6 +132,7 @@ impl Protocol {
     }
 
     fn forget(&mut self, peer: PeerId, p: &Peer) {
+        self.departed.insert(peer, p.addr, p.score);
         self.sync.remove_peer(peer);
         self.txs.disconnected(peer, self.now);
         self.addrs.disconnected(peer);
@@ -123,18 +145,28 @@ impl Protocol {
         }
     }
 
-    /// Adds `points` to `peer`'s score; at the ban score it is dropped and,
-    /// unless on loopback, its IP banned for [`super::Config::ban_time`].
-    /// Charges `fault`'s points ([`super::points`]) to `peer`; at the ban
-    /// score it is disconnected and, unless on loopback, banned.
+    /// Charges `fault`'s points ([`super::points`]) to `peer` (connected,
+    /// or gone lately: [`Departed`]); at the ban score it is disconnected
+    /// and, unless on loopback, its IP banned for
+    /// [`super::Config::ban_time`].
     pub(super) fn misbehaving(&mut self, peer: PeerId, fault: Misbehavior) {
-        let Some(p) = self.peers.get_mut(&peer) else {
-            return;
-        };
         let points = fault.points();
+        let (addr, score) = match self.peers.get_mut(&peer) {
+            Some(p) => {
+                p.score = p.score.saturating_add(points);
+                (p.addr, p.score)
+            }
+            // Gone before the chain layer judged what it sent: charged
+            // all the same ([`Departed`]).
+            None => match self.departed.0.get_mut(&peer) {
+                Some((addr, score)) => {
+                    *score = score.saturating_add(points);
+                    (*addr, *score)
+                }
+                None => return,
+            },
+        };
         let reason = fault.to_string();
-        p.score = p.score.saturating_add(points);
-        let (addr, score) = (p.addr, p.score);
         self.event(Event::Misbehaved {
             addr,
             points,
@@ -149,6 +181,8 @@ impl Protocol {
         } else {
             let until = self.now.saturating_add(self.config.ban_time);
             self.addrs.book.ban(addr.ip(), until, self.now);
+            self.addrs.ban_set();
+            self.save_peers();
             self.event(Event::Banned {
                 ip: addr.ip(),
                 until,
@@ -157,15 +191,21 @@ impl Protocol {
         self.disconnect(peer, DisconnectReason::Misbehaving(score));
     }
 
-    pub(super) fn version_message(&self) -> Message {
-        let tip = self.tip();
-        Message::Version(Version {
+    /// Our `version`: our height and genesis as the chain says. `None`
+    /// after reporting a failed read: no `version` goes out claiming "no
+    /// chain" or height 0 on a guess (the peer is then dropped at the
+    /// handshake timeout).
+    pub(super) fn version_message(&mut self) -> Option<Message> {
+        let tip = self.read_tip()?;
+        let genesis = self.store.genesis();
+        let genesis = self.read(genesis)?;
+        Some(Message::Version(Version {
             version: PROTOCOL_VERSION,
             best_height: tip.map_or(0, |t| t.height),
             addr_from: self.config.me.to_string(),
-            genesis: self.store.genesis().ok().flatten(),
+            genesis,
             nonce: self.secrets.version,
-        })
+        }))
     }
 
     pub(super) fn on_version(&mut self, peer: PeerId, v: Version) {
@@ -175,6 +215,11 @@ impl Protocol {
         let Some(stored) = self.read(self.store.genesis()) else {
             return; // cannot check its network: not taken as ready
         };
+        // Our tip, for what follows the network check: on a failed read
+        // (reported) one connection per pair is not enforced and no
+        // blocks are asked for on a guess.
+        let tip = self.read_tip();
+        let has_chain = tip.is_some_and(|t| t.is_some());
         let ours = stored.or(self.config.genesis);
         if let (Some(ours), Some(theirs)) = (ours, v.genesis)
             && ours != theirs
@@ -187,7 +232,7 @@ impl Protocol {
         if p.version.is_some() {
             return self.misbehaving(peer, Misbehavior::SecondVersion);
         }
-        if v.genesis.is_some() && self.tip().is_some() && !self.keep_one_connection(peer, v.nonce) {
+        if v.genesis.is_some() && has_chain && !self.keep_one_connection(peer, v.nonce) {
             return;
         }
         let Some(p) = self.peers.get_mut(&peer) else {
@@ -197,6 +242,7 @@ impl Protocol {
         p.version = Some(listen);
         p.nonce = v.nonce;
         let (addr, inbound) = (p.addr, p.inbound);
+        self.sync.set_version(peer, v.version);
         self.sync.claim(peer, v.best_height);
         if !inbound {
             self.addrs.book.handshaked(addr, self.now);
@@ -209,22 +255,27 @@ impl Protocol {
             height: v.best_height,
             inbound,
         });
-        if inbound {
-            let v = self.version_message();
+        if inbound && let Some(v) = self.version_message() {
             self.send(peer, v);
         }
         self.send_addr(peer);
-        let behind = match self.height() {
-            None => v
+        let height = tip.map(|t| t.map(|t| t.height));
+        let behind = match height {
+            None => false,
+            Some(None) => v
                 .genesis
                 .is_some_and(|g| self.may_give_genesis(peer, Some(g))),
-            Some(h) => v.best_height > h,
+            Some(Some(h)) => v.best_height > h,
         };
-        if behind {
+        if behind || self.headers_first(peer) {
             // Its claim is only a hint: the sync starts (`Event::Syncing`)
-            // once it answers with blocks.
+            // once it answers with blocks, or headers (a headers-first
+            // peer is asked whatever it claims: its headers decide).
             self.send_getblocks(peer);
-        } else if self.height().is_some_and(|h| h > 0 && h == v.best_height) {
+        } else if height
+            .flatten()
+            .is_some_and(|h| h > 0 && h == v.best_height)
+        {
             // Same height: the peer may be on another branch of equal work,
             // which wins here if its tip hash is lower (`chain::beats`).
             // Without this, a healed partition would stay split until the
@@ -290,8 +341,9 @@ impl Protocol {
         }
         p.closing = Some(reason);
         let addr = p.addr;
-        let v = self.version_message();
-        self.send(peer, v);
+        if let Some(v) = self.version_message() {
+            self.send(peer, v);
+        }
         self.event(Event::OtherNetwork { addr, ours, theirs });
     }
 
@@ -348,9 +400,18 @@ impl Protocol {
         }
     }
 
+    /// Asks for the address book to be saved when it is due
+    /// ([`super::addrs::AddrMgr::save_due`]).
+    fn save_peers(&mut self) {
+        if let Some(records) = self.addrs.save_due(self.now) {
+            self.out.push(Output::SavePeers(records));
+        }
+    }
+
     pub(super) fn on_tick(&mut self) {
         self.check_timeouts();
         self.addrs.book.prune_bans(self.now);
+        self.save_peers();
         self.dial();
         self.expire_requests();
         self.txs.expire(self.now);

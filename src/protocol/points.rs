@@ -36,6 +36,18 @@ pub enum Misbehavior {
     /// than the anti-DoS margin (`sync::SIDE_BRANCH_MARGIN_BLOCKS`): not
     /// stored, and charged so a peer cannot fill our disk with them.
     LowWorkBlock(BlockHash),
+    /// A header in a `headers` message that breaks a rule checkable on
+    /// headers alone (proof of work below the chain's difficulty, a time
+    /// not after its ancestors' median, headers not each the parent of the
+    /// next): no honest node sends one.
+    InvalidHeader(BlockHash, String),
+    /// A `headers` message whose first header's parent is neither a
+    /// header nor a block we know: it was not an answer to our locator.
+    UnconnectedHeaders(BlockHash),
+    /// A header dated more than `MAX_FUTURE_BLOCK_TIME` (2 h) ahead of our
+    /// clock (its time, seconds since the Unix epoch): not kept, and
+    /// charged less than an invalid one since clocks drift.
+    FutureHeader(BlockHash, u32),
     /// A transaction over the standard size limit (its size in bytes):
     /// honest nodes run the same policy and never relay one.
     NonStandardTx(Txid, u64),
@@ -58,6 +70,9 @@ impl Misbehavior {
             Misbehavior::LowProofOfWork(..) => 100,
             Misbehavior::UnconnectedBlock(_) => 10,
             Misbehavior::LowWorkBlock(_) => 20,
+            Misbehavior::InvalidHeader(..) => 100,
+            Misbehavior::UnconnectedHeaders(_) => 20,
+            Misbehavior::FutureHeader(..) => 20,
         }
     }
 }
@@ -87,6 +102,13 @@ impl std::fmt::Display for Misbehavior {
                     f,
                     "unrequested block {hash} on a side branch with too little work"
                 )
+            }
+            Misbehavior::InvalidHeader(hash, e) => write!(f, "invalid header {hash}: {e}"),
+            Misbehavior::UnconnectedHeaders(hash) => {
+                write!(f, "headers from {hash} do not connect to any block we know")
+            }
+            Misbehavior::FutureHeader(hash, time) => {
+                write!(f, "header {hash} dated {time}, too far in the future")
             }
             Misbehavior::NonStandardTx(txid, size) => {
                 write!(f, "non-standard transaction {txid}: {size} bytes")
@@ -123,6 +145,9 @@ mod tests {
             Misbehavior::LowProofOfWork(..) => "LowProofOfWork",
             Misbehavior::UnconnectedBlock(_) => "UnconnectedBlock",
             Misbehavior::LowWorkBlock(_) => "LowWorkBlock",
+            Misbehavior::InvalidHeader(..) => "InvalidHeader",
+            Misbehavior::UnconnectedHeaders(_) => "UnconnectedHeaders",
+            Misbehavior::FutureHeader(..) => "FutureHeader",
             Misbehavior::NonStandardTx(..) => "NonStandardTx",
             Misbehavior::RejectedTxAgain(..) => "RejectedTxAgain",
         }
@@ -141,6 +166,9 @@ mod tests {
             Misbehavior::LowProofOfWork(b, String::new()),
             Misbehavior::UnconnectedBlock(b),
             Misbehavior::LowWorkBlock(b),
+            Misbehavior::InvalidHeader(b, String::new()),
+            Misbehavior::UnconnectedHeaders(b),
+            Misbehavior::FutureHeader(b, 0),
             Misbehavior::NonStandardTx(t, 0),
         ];
         for f in &faults {

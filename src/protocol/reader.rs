@@ -5,7 +5,7 @@
 //! for "no chain", "have it" or "nothing to serve".
 
 use crate::chain::locator::{hashes_after_locator, locator};
-use crate::core::block::Block;
+use crate::core::block::{Block, BlockHeader};
 use crate::core::hash::BlockHash;
 use crate::store::{BlockMeta, ChainStore, StoreError, Tip};
 
@@ -31,6 +31,11 @@ pub trait BlockReader: Send {
         stop: &BlockHash,
         max: usize,
     ) -> Result<Vec<BlockHash>, StoreError>;
+    /// The header of the stored block `hash`, if stored (by default the
+    /// whole block is decoded; the store decodes its first 80 bytes only).
+    fn header(&self, hash: &BlockHash) -> Result<Option<BlockHeader>, StoreError> {
+        Ok(self.block(hash)?.map(|b| b.header))
+    }
 }
 
 impl BlockReader for ChainStore {
@@ -69,5 +74,9 @@ impl BlockReader for ChainStore {
         max: usize,
     ) -> Result<Vec<BlockHash>, StoreError> {
         hashes_after_locator(self, locator, stop, max)
+    }
+
+    fn header(&self, hash: &BlockHash) -> Result<Option<BlockHeader>, StoreError> {
+        ChainStore::header(self, hash)
     }
 }

@@ -48,10 +48,10 @@ impl Protocol {
     }
 
     /// A transaction `getdata`: queued once per txid, then answered
-    /// within the byte budget ([`super::txs`]).
+    /// within the byte budget ([`super::txs`]); txids past the peer's
+    /// serve queue are ignored.
     pub(super) fn serve_txs(&mut self, peer: PeerId, items: Vec<Hash256>) {
-        let left_out = self.txs.getdata(peer, items.into_iter().map(Txid));
-        self.tx_notfound(peer, left_out);
+        let _ignored = self.txs.getdata(peer, items.into_iter().map(Txid));
         self.send_txs(peer);
     }
 
@@ -138,14 +138,18 @@ impl Protocol {
         }
     }
 
-    /// Asks for a block to be minted when this node mints, has a chain,
-    /// is not minting already and the mempool holds enough transactions.
+    /// Asks for a block to be minted when this node mints, has a chain
+    /// (a failed read, reported, mints nothing), is not minting already
+    /// and the mempool holds enough transactions.
     pub(super) fn maybe_mint(&mut self) {
         let Some(minter) = self.config.minter else {
             return;
         };
         let threshold = self.config.mint_threshold.max(1);
-        if self.mint_pending || self.txs.mempool().len() < threshold || self.tip().is_none() {
+        if self.mint_pending
+            || self.txs.mempool().len() < threshold
+            || self.read_tip().flatten().is_none()
+        {
             return;
         }
         self.mint_pending = true;

@@ -1,7 +1,10 @@
 //! Block sync and serving: `getblocks` with a block locator, `inv`,
-//! `getdata`, `block`, `notfound`.
+//! `getdata`, `block`, `notfound`. Peers of protocol version 2 are synced
+//! headers first instead (`sync_headers.rs`: `getheaders`/`headers`, then
+//! `getdata` along the best header chain); what a block costs on arrival
+//! (below) and the serving of `getdata` are the same for both.
 //!
-//! A node behind a peer sends `getblocks`; the answer is an `inv` of up to
+//! A version-1 peer: a node behind it sends `getblocks`; the answer is an `inv` of up to
 //! 500 best-chain hashes after the fork point; the unknown ones are asked
 //! for in one `getdata` and handed to the chain layer in order as they
 //! arrive; once the last of them arrives and the peer is still ahead, the
@@ -19,15 +22,19 @@
 //!
 //! A block pushed unasked on a side branch trailing our tip by more than
 //! [`SIDE_BRANCH_MARGIN_BLOCKS`] blocks' work is not stored (Core's
-//! "too-little-chainwork"); blocks we asked for are.
+//! "too-little-chainwork"); blocks we asked for are (from a version-2 peer
+//! only ever on a header chain that beats our tip).
 //!
 //! The state all this reads and writes is owned by [`SyncMgr`] (`mgr.rs`).
 
+pub mod headers;
 pub mod mgr;
 
+pub use headers::{HeaderEntry, HeaderTree};
 pub use mgr::{Asked, InFlight, SyncMgr, SyncPeer};
 
 use super::Misbehavior;
+use super::sync_headers::MAX_BLOCKS_IN_TRANSIT_PER_PEER;
 use super::types::{Event, Output};
 use super::{PeerId, Protocol};
 use crate::core::block::{Block, block_work};
@@ -65,6 +72,9 @@ impl Protocol {
     /// ([`Protocol::may_sync_from`]); it is then asked once that one is
     /// done ([`Protocol::resume_sync`]).
     pub(super) fn send_getblocks(&mut self, peer: PeerId) {
+        if self.headers_first(peer) {
+            return self.send_getheaders(peer, None);
+        }
         if !self.may_sync_from(peer) {
             return;
         }
@@ -117,8 +127,14 @@ impl Protocol {
         if inv.kind == InvKind::Tx {
             return self.on_tx_inv(peer, inv.items);
         }
-        if self.tip().is_none() && !self.may_give_genesis(peer, None) {
+        let Some(tip) = self.read_tip() else {
+            return; // reported; nothing asked for on a guess
+        };
+        if tip.is_none() && !self.may_give_genesis(peer, None) {
             return; // with no chain, blocks only from a peer that may start it
+        }
+        if self.headers_first(peer) {
+            return self.on_block_inv_headers(peer, &inv.items);
         }
         let (answer, room) = self.inv_room(peer);
         // The first hash of an inv answering `getblocks` follows a block we
@@ -187,7 +203,10 @@ impl Protocol {
     /// our tip than the blocks it offered (a claim alone, even of 2^64-1,
     /// starts no sync run).
     fn syncing_event(&mut self, peer: PeerId) {
-        let ours = self.height().unwrap_or(0);
+        let Some(tip) = self.read_tip() else {
+            return; // reported
+        };
+        let ours = tip.map_or(0, |t| t.height);
         let offered = self.sync.pending_of(peer, Asked::Sync) as u64;
         let claimed = self.sync.peer(peer).map_or(0, |p| p.height());
         let theirs = claimed.min(ours.saturating_add(offered));
@@ -274,7 +293,10 @@ impl Protocol {
 
     pub(super) fn on_block(&mut self, peer: PeerId, block: Block) {
         let hash = block.hash();
-        if block.height == 0 && self.tip().is_none() && !self.may_give_genesis(peer, Some(hash)) {
+        let Some(tip) = self.read_tip() else {
+            return; // reported; not taken for "no chain yet"
+        };
+        if block.height == 0 && tip.is_none() && !self.may_give_genesis(peer, Some(hash)) {
             return self.refuse_genesis(peer, hash);
         }
         if !self.enough_work(peer, &block) {
@@ -332,10 +354,11 @@ impl Protocol {
     /// unasked: one on a side branch whose cumulative work stays more than
     /// [`SIDE_BRANCH_MARGIN_BLOCKS`] blocks' work below our tip's is not
     /// handed to the chain layer (so not stored) and costs its sender
-    /// [`Misbehavior::LowWorkBlock`]. Blocks we asked for (from a
-    /// `getblocks` answer or an `inv`) still go through: without headers
-    /// we cannot tell a deep reorg's first blocks from junk (headers-first
-    /// sync would). True when the block is dropped (its request released).
+    /// [`Misbehavior::LowWorkBlock`]. Blocks we asked for still go
+    /// through: from a version-2 peer they are on a header chain that
+    /// beats our tip (`sync_headers.rs`); from a version-1 peer's
+    /// `getblocks` answer we cannot tell a deep reorg's first blocks from
+    /// junk without headers. True when the block is dropped (its request released).
     fn too_little_work(&mut self, peer: PeerId, block: &Block) -> bool {
         let hash = block.hash();
         let Some(f) = self.sync.in_flight(&hash) else {
@@ -414,6 +437,13 @@ impl Protocol {
     pub(super) fn orphan(&mut self, hash: BlockHash, from: Option<PeerId>, height: u64) {
         self.sync.add_orphan(hash);
         let Some(p) = from else { return };
+        if self
+            .sync
+            .in_flight(&hash)
+            .is_some_and(|f| f.kind == Asked::Headers)
+        {
+            return; // fetched ahead of its parent from the header chain
+        }
         let pushed = self
             .sync
             .in_flight(&hash)
@@ -435,6 +465,12 @@ impl Protocol {
     /// Asks `peer` for more blocks once everything asked of it for sync is
     /// processed and it is still ahead of us.
     pub(super) fn maybe_continue_sync(&mut self, peer: PeerId) {
+        if self.headers_first(peer) {
+            if self.sync.pending_of(peer, Asked::Headers) <= MAX_BLOCKS_IN_TRANSIT_PER_PEER / 2 {
+                self.fetch_blocks();
+            }
+            return;
+        }
         let height = self.height();
         let window = self.sync.pending_of(peer, Asked::Sync);
         let Some(p) = self.sync.peer_mut(peer) else {

@@ -14,7 +14,11 @@
 //! A peer that has blocks asked of it and delivers none of them for
 //! [`BLOCK_STALLING_TIMEOUT`] is disconnected
 //! ([`DisconnectReason::Stalling`]): it can hold the window (or a block
-//! others announce) for that long, once per connection. The clock does not
+//! others announce) for that long, once per connection. After each such
+//! disconnect the timeout doubles, up to [`BLOCK_STALLING_TIMEOUT_MAX`],
+//! and it decays back by 15% per block asked for that arrives (Core's
+//! adaptive stall timeout: when our own link is slow, peers are not
+//! dropped one after another). The clock does not
 //! run while [`ASK_AHEAD_BYTES`] of received blocks wait for the chain
 //! layer: then the delay is ours. A claimed height
 //! is only a hint of whom to ask: a peer that answers `getblocks` with
@@ -36,9 +40,15 @@ use crate::wire::payload::MAX_BLOCKS_PER_INV;
 pub const ASK_AHEAD_BYTES: u64 = 8 << 20;
 
 /// How long a peer with blocks asked of it may deliver none of them
-/// before it is disconnected (ms): Bitcoin Core's `BLOCK_STALLING_TIMEOUT`
-/// (2 s there, adapting up to 64 s; one fixed, generous value here).
+/// before it is disconnected (ms), at first: Bitcoin Core's
+/// `BLOCK_STALLING_TIMEOUT` (2 s there; a generous 10 s here). It doubles
+/// after each stall disconnect, up to [`BLOCK_STALLING_TIMEOUT_MAX`], and
+/// decays back as blocks arrive (`SyncMgr::stall_timeout`).
 pub const BLOCK_STALLING_TIMEOUT: Millis = 10_000;
+
+/// The most the stall timeout grows to after stall disconnects (ms):
+/// Core's `BLOCK_STALLING_TIMEOUT_MAX`, 64 s.
+pub const BLOCK_STALLING_TIMEOUT_MAX: Millis = 64_000;
 
 /// How long an answer to `getblocks` is awaited (ms): it is answered at
 /// once (an `inv`, or nothing when the peer has no more); one unanswered
@@ -59,6 +69,7 @@ impl Protocol {
         let Some(height) = self.height() else {
             return;
         };
+        self.fetch_blocks();
         if self.sync.window_holder().is_some() {
             return;
         }
@@ -69,6 +80,11 @@ impl Protocol {
             .filter(|(id, s)| {
                 s.height() > height
                     && s.getblocks_pending.is_none()
+                    && s.getheaders_pending.is_none()
+                    // Headers-first peers are asked for headers only while
+                    // they claim more than their headers showed.
+                    && !(s.speaks_headers()
+                        && s.best_header.is_some_and(|(_, h, _)| h >= s.claimed))
                     && self.peers.get(id).is_some_and(|p| p.is_ready())
             })
             .max_by_key(|(id, s)| (s.height(), std::cmp::Reverse(**id)))
@@ -112,14 +128,16 @@ impl Protocol {
             // full queue stops reading), so nobody is stalling.
             self.sync.pause_stall_clocks(now);
         }
-        let stalled = self.sync.expire(now.saturating_sub(BLOCK_STALLING_TIMEOUT));
+        let timeout = self.sync.stall_timeout();
+        let stalled = self.sync.expire(now.saturating_sub(timeout));
+        if !stalled.is_empty() {
+            self.sync.stalled_out();
+        }
         for peer in stalled {
-            self.disconnect(
-                peer,
-                DisconnectReason::Stalling(BLOCK_STALLING_TIMEOUT / 1000),
-            );
+            self.disconnect(peer, DisconnectReason::Stalling(timeout / 1000));
         }
         self.sync.expire_future(now);
+        self.expire_headers_sync();
         let unanswered: Vec<PeerId> = self
             .sync
             .peers()
@@ -164,8 +182,10 @@ impl Protocol {
     /// so it is not picked as the sync peer again until it announces a
     /// block.
     pub(super) fn doubt_height(&mut self, peer: PeerId) {
-        let height = self.height().unwrap_or(0);
-        self.sync.doubt(peer, height);
+        let Some(tip) = self.read_tip() else {
+            return; // reported; not doubted down to a guess
+        };
+        self.sync.doubt(peer, tip.map_or(0, |t| t.height));
     }
 
     /// True when `peer` holds blocks in the sync window.

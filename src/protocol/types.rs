@@ -337,6 +337,12 @@ pub enum Output {
         /// Least number of mempool transactions to mint.
         threshold: usize,
     },
+    /// Replace the store's `peers` tree with these records (the address
+    /// book's [`super::AddrBook::records`]), off the reactor: asked for
+    /// every [`super::addrs::SAVE_INTERVAL`] and soon after a ban, so a
+    /// node killed without a clean shutdown keeps its bans and failure
+    /// counts. No answer.
+    SavePeers(Vec<(SocketAddr, crate::store::PeerRecord)>),
     /// Answer to a [`Input::Local`] request.
     Reply(ReplyId, LocalReply),
     /// Something worth a log line.

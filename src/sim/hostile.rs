@@ -207,7 +207,7 @@ impl Hostile {
             self.broadcast(sim, &block(side));
         }
         if self.round % PUSH_EVERY == PUSH_EVERY / 2
-            && let Some(tip) = sim.protocol(0).tip()
+            && let Some(tip) = sim.tip(0)
         {
             let easy_bits = bits.saturating_sub(EASIER_BITS);
             let easy = solved(tip.hash, tip.height + 1, easy_bits, time, EASY_PAYEE);

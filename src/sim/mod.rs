@@ -4,6 +4,10 @@
 //! partitions, under a simulated clock. The same seed gives the same run,
 //! message for message; [`Sim::digest`] hashes the ordered event log.
 //!
+//! Each node's chain work (blocks, transactions, mints, peer records)
+//! goes through the executor the node uses ([`crate::exec::run`]), from a
+//! queue of its own, at a later simulated time ([`SimConfig::work`]).
+//!
 //! Nothing here touches a socket or the wall clock: addresses are labels
 //! in 198.18.0.0/15 (the benchmarking range, RFC 2544), and time is a
 //! number in [`Sim::now`].
@@ -74,6 +78,13 @@ pub struct SimConfig {
     pub genesis_everywhere: bool,
     /// Nodes that mint (to the sim wallet).
     pub minters: Vec<usize>,
+    /// Mean time the chain worker spends on one job (ms): a node's chain
+    /// jobs wait in its queue ([`crate::exec::Lanes`]) and each run is
+    /// carried out ([`crate::exec::run`]) a seeded 1..=2×`work` ms after
+    /// the worker takes it up, so jobs queued meanwhile join it and chain
+    /// events reach the protocol late, as in the node. 0: every job runs
+    /// as soon as it is queued (still after the step that asked for it).
+    pub work: Millis,
     /// Every node is configured with the genesis hash
     /// ([`crate::protocol::Config::genesis`]), as `startnode --genesis`.
     pub pin_genesis: bool,
@@ -97,6 +108,7 @@ impl Default for SimConfig {
             genesis_everywhere: false,
             minters: vec![0],
             pin_genesis: false,
+            work: 2,
         }
     }
 }
@@ -112,6 +124,8 @@ enum Event {
     Tick(usize),
     /// A minter found a block.
     Mined(usize, Block),
+    /// A node's chain worker finishes the run it took up.
+    Work(usize),
 }
 
 /// Figures a run collects.
@@ -137,6 +151,11 @@ pub struct Stats {
     /// Messages sent to peers attached with [`Sim::attach`] (which are
     /// not delivered anywhere): (node, its peer id, the message).
     pub to_attached: Vec<(usize, u64, crate::wire::message::Message)>,
+    /// Runs of blocks handed to [`Chain::process_blocks`] (one call each),
+    /// summed over nodes.
+    pub block_runs: u64,
+    /// The most blocks handed to [`Chain::process_blocks`] in one run.
+    pub largest_run: usize,
     /// When each block was first connected, and when each node connected
     /// it.
     pub block_times: BTreeMap<crate::core::hash::BlockHash, (Millis, Vec<Millis>)>,
@@ -291,18 +310,27 @@ impl Sim {
         &self.nodes[i].chain
     }
 
+    /// Node `i`'s tip as its protocol reads it (`None` with no chain).
+    ///
+    /// Panics when the node's temporary store cannot be read: the
+    /// simulation cannot go on.
+    pub fn tip(&self, i: usize) -> Option<crate::store::Tip> {
+        match self.protocol(i).tip() {
+            Ok(tip) => tip,
+            Err(e) => panic!("node {i}'s store cannot be read: {e}"),
+        }
+    }
+
     /// Height of node `i`'s tip (`None` with no chain).
     pub fn height(&self, i: usize) -> Option<u64> {
-        self.protocol(i).tip().map(|t| t.height)
+        self.tip(i).map(|t| t.height)
     }
 
     /// True when every started node has the same tip.
     pub fn converged(&self) -> bool {
-        let mut tips = self
-            .nodes
-            .iter()
-            .filter(|n| n.up)
-            .map(|n| n.protocol.tip().map(|t| t.hash));
+        let mut tips = (0..self.nodes.len())
+            .filter(|i| self.nodes[*i].up)
+            .map(|i| self.tip(i).map(|t| t.hash));
         let Some(first) = tips.next() else {
             return true;
         };

@@ -68,6 +68,10 @@ pub struct SimNode {
     /// Peer ids of fake peers attached by the test.
     pub(super) attached: Vec<PeerId>,
     pub(super) next_reply: ReplyId,
+    /// Chain jobs waiting for its worker.
+    pub(super) jobs: crate::exec::Lanes,
+    /// True while its worker has a [`super::Event::Work`] scheduled.
+    pub(super) working: bool,
 }
 
 impl SimNode {
@@ -117,6 +121,8 @@ impl SimNode {
             next_peer: 1,
             attached: Vec::new(),
             next_reply: 1,
+            jobs: crate::exec::Lanes::new(),
+            working: false,
         })
     }
 }

@@ -1,5 +1,7 @@
 //! Carrying out scheduled events and the protocol's outputs inside the
-//! simulation, and the controls tests use (payments, partitions, stops).
+//! simulation (chain work through each node's queue and [`exec::run`], as
+//! the node's worker does), and the controls tests use (payments,
+//! partitions, stops).
 
 use std::net::SocketAddr;
 
@@ -7,6 +9,7 @@ use crate::chain::ChainEvent;
 use crate::core::block::Block;
 use crate::core::hash::Txid;
 use crate::core::tx::Transaction;
+use crate::exec;
 use crate::protocol::{Input, LocalRequest, Output, ReplyId};
 
 use super::{Event, Sim, node};
@@ -29,6 +32,7 @@ impl Sim {
             }
             Event::Dial(i, addr) => self.dial(i, addr),
             Event::Mined(i, block) => self.mined(i, block),
+            Event::Work(i) => self.work(i),
         }
     }
 
@@ -59,22 +63,14 @@ impl Sim {
                     self.schedule(at, Event::Input(j, Input::Disconnected { peer: pj }));
                 }
             }
-            Output::ProcessBlock { block, from } => {
-                let events = self.nodes[i]
-                    .chain
-                    .process_block(block, from, secs(self.now));
-                self.chain_events(i, events);
+            out @ (Output::ProcessBlock { .. }
+            | Output::AcceptTx { .. }
+            | Output::Mint { .. }
+            | Output::SavePeers(_)) => {
+                if let Ok(job) = exec::Job::from_output(out) {
+                    self.queue_job(i, job);
+                }
             }
-            Output::AcceptTx { tx, from } => {
-                self.stats.tx_checks += 1;
-                let events = self.nodes[i].chain.accept_tx(tx, from, secs(self.now));
-                self.chain_events(i, events);
-            }
-            Output::Mint {
-                minter,
-                time,
-                threshold,
-            } => self.mint(i, minter, time, threshold),
             Output::Reply(id, reply) => {
                 self.nodes[i].replies.insert(id, reply);
             }
@@ -159,50 +155,133 @@ impl Sim {
         );
     }
 
-    fn mint(&mut self, i: usize, minter: [u8; 20], time: u32, threshold: usize) {
-        match self.nodes[i].chain.template(minter, time, threshold) {
-            Ok(Some(mut block)) => {
-                crate::chain::miner::solve(&mut block, 1, &Default::default());
-                let delay = self.rng.exp(self.config.mint_time).max(1);
-                self.schedule(self.now + delay, Event::Mined(i, block));
-            }
-            _ => self.schedule(self.now, Event::Input(i, Input::MintDone)),
+    /// Queues `job` for node `i`'s chain worker, which takes it up after
+    /// [`super::SimConfig::work`] if it is idle.
+    fn queue_job(&mut self, i: usize, job: exec::Job) {
+        if matches!(job, exec::Job::Tx(..)) {
+            self.stats.tx_checks += 1;
+        }
+        self.nodes[i].jobs.push(job);
+        if !self.nodes[i].working {
+            self.nodes[i].working = true;
+            let at = self.now + self.work_time();
+            self.schedule(at, Event::Work(i));
         }
     }
 
-    /// A block found by node `i`'s minter: processed if the tip has not
-    /// moved meanwhile (else abandoned, as the real miner does).
+    /// How long the next run of a chain worker takes (ms, seeded).
+    fn work_time(&mut self) -> u64 {
+        match self.config.work {
+            0 => 0,
+            w => 1 + self.rng.below(2 * w),
+        }
+    }
+
+    /// Node `i`'s chain worker finishes a run and takes up the next, if
+    /// any.
+    fn work(&mut self, i: usize) {
+        if self.run_job(i) && !self.nodes[i].jobs.is_empty() {
+            let at = self.now + self.work_time();
+            self.schedule(at, Event::Work(i));
+        } else {
+            self.nodes[i].working = false;
+        }
+    }
+
+    /// Runs node `i`'s queued chain work now, as a wallet query on the
+    /// node waits for the jobs queued before it.
+    pub fn settle(&mut self, i: usize) {
+        while self.run_job(i) {}
+    }
+
+    /// Runs every node's queued chain work now ([`Sim::settle`]) and
+    /// what is due now, with no sim time passing: a test's way to see
+    /// the verdict on what it injected at once.
+    pub fn settle_all(&mut self) {
+        for i in 0..self.nodes.len() {
+            self.settle(i);
+        }
+        self.run_for(0);
+    }
+
+    /// Node `i`'s chain worker carries out its next run, as the node's
+    /// worker thread does ([`exec::run`]): what the chain did goes to the
+    /// protocol now, a template to the minter. False when nothing waited.
+    fn run_job(&mut self, i: usize) -> bool {
+        let node = &mut self.nodes[i];
+        let Some(first) = node.jobs.take_next() else {
+            return false;
+        };
+        let jobs = &mut node.jobs;
+        let done = exec::run(
+            &mut node.chain,
+            first,
+            &mut || jobs.next_in_lane(),
+            secs(self.now),
+        );
+        if let Some(next) = done.next {
+            self.nodes[i].jobs.put_back(next);
+        }
+        if let exec::Work::Blocks(n) = done.work {
+            self.stats.block_runs += 1;
+            self.stats.largest_run = self.stats.largest_run.max(n);
+        }
+        if let Some(w) = &done.warning {
+            self.log(&format!("{i} worker {w}"));
+        }
+        if let Some(mut block) = done.solve {
+            crate::chain::miner::solve(&mut block, 1, &Default::default());
+            let delay = self.rng.exp(self.config.mint_time).max(1);
+            self.schedule(self.now + delay, Event::Mined(i, block));
+        }
+        for input in done.inputs {
+            match input {
+                Input::Chain(events) => self.chain_events(i, events),
+                other => self.schedule(self.now, Event::Input(i, other)),
+            }
+        }
+        true
+    }
+
+    /// A block found by node `i`'s minter: handed to its chain worker if
+    /// the tip has not moved meanwhile, else abandoned, as the node's
+    /// miner is when a new tip arrives first.
     fn mined(&mut self, i: usize, block: Block) {
-        let tip = self.nodes[i].protocol.tip().map(|t| t.hash);
-        if self.nodes[i].up && tip == Some(block.header.prev_block_hash) {
+        let tip = self.nodes[i].chain.store().tip_opt().ok().flatten();
+        let current = tip.is_some_and(|t| t.hash == block.header.prev_block_hash);
+        let block = (self.nodes[i].up && current).then(|| {
             self.stats.minted += 1;
             self.log(&format!("{i} minted {}", block.hash()));
-            let events = self.nodes[i]
-                .chain
-                .process_block(block, None, secs(self.now));
-            self.chain_events(i, events);
-        }
-        self.schedule(self.now, Event::Input(i, Input::MintDone));
+            block
+        });
+        self.queue_job(i, exec::Job::Minted(block));
     }
 
-    /// Submits `tx` to node `i` as the control socket would; the reply
-    /// lands in `nodes[i].replies` under the returned id.
+    /// Submits `tx` to node `i` as the control socket would and waits
+    /// for the node's worker to check it ([`Sim::settle`]); the reply
+    /// lands in `nodes[i].replies` under the returned id once the protocol
+    /// has the verdict.
     pub fn submit(&mut self, i: usize, tx: Transaction) -> ReplyId {
         let id = self.nodes[i].next_reply;
         self.nodes[i].next_reply += 1;
         self.feed(i, Input::Local(id, LocalRequest::SubmitTx(tx)));
+        // `node send` waits for the verdict: the node's worker has checked
+        // the transaction (and what was queued before it) when it returns.
+        self.settle(i);
         id
     }
 
     /// Pays `amount` coins from the sim wallet to `to`, built from node
-    /// `i`'s view of the chain and submitted there; `None` when the wallet
-    /// cannot pay.
+    /// `i`'s view of the chain (once the chain work queued there has run,
+    /// as a wallet's query to the node would wait for it) and submitted
+    /// there; `None` when the wallet cannot pay.
     pub fn pay(&mut self, i: usize, to: [u8; 20], amount: u64) -> Option<Txid> {
         self.pay_with_fee(i, to, amount, 0)
     }
 
     /// [`Sim::pay`] leaving `fee` whole coins to the minter.
     pub fn pay_with_fee(&mut self, i: usize, to: [u8; 20], amount: u64, fee: u64) -> Option<Txid> {
+        self.settle(i);
         let tx = self
             .wallet
             .pay_with_fee(&self.nodes[i].chain, to, amount, fee)?;

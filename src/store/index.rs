@@ -8,7 +8,7 @@ use super::{
     BlockMeta, BlockStatus, ChainStore, DIFFICULTY, GENESIS, Space, StoreError, TIP, Tip,
     VALUE_LIMIT, corrupt, hash_from, tx_err,
 };
-use crate::core::block::{Block, block_work};
+use crate::core::block::{Block, BlockHeader, HEADER_LEN, block_work};
 use crate::core::encode::{decode, encode};
 use crate::core::hash::BlockHash;
 use crate::core::params::ChainParams;
@@ -67,6 +67,20 @@ impl ChainStore {
             .get(hash.as_bytes())?
             .map(|v| decode::<Block>(&v, VALUE_LIMIT).map_err(corrupt))
             .transpose()
+    }
+
+    /// The header of the stored block `hash`, if stored: the first 80
+    /// bytes of its stored encoding, without decoding its transactions.
+    pub fn header(&self, hash: &BlockHash) -> Result<Option<BlockHeader>, StoreError> {
+        let Some(v) = self.blocks.get(hash.as_bytes())? else {
+            return Ok(None);
+        };
+        let bytes = v
+            .get(..HEADER_LEN)
+            .ok_or_else(|| corrupt(format!("block {hash} shorter than its header")))?;
+        decode::<BlockHeader>(bytes, HEADER_LEN as u64)
+            .map(Some)
+            .map_err(corrupt)
     }
 
     /// True if a block with `hash` is stored (any status).

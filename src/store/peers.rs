@@ -1,9 +1,12 @@
 //! Peer records: tree `peers`, keyed by `host:port` (a ban of an IP with
-//! no known address: `ip:0`). Written whole at shutdown from the address
-//! book ([`crate::protocol::AddrBook::records`]) and read back at start, so
-//! failure counts, last contacts and running bans survive a restart; what
-//! the book forgot (and expired bans) is removed, so the tree stays as
-//! bounded as the book.
+//! no known address: `ip:0`). Written whole from the address book
+//! ([`crate::protocol::AddrBook::records`]) every minute, soon after each
+//! ban (the protocol's `Output::SavePeers`, carried out on the chain
+//! worker by [`crate::exec`]) and at shutdown, and read back at start, so
+//! failure counts, last contacts and running bans survive a restart, even
+//! one after a kill -9; what the book forgot (and expired bans) is
+//! removed, so the tree stays as bounded as the book
+//! ([`crate::protocol::addrbook::MAX_BANS`] bans and the two tables).
 
 use super::{ChainStore, PeerRecord, StoreError, corrupt};
 use crate::core::encode::{decode, encode};
@@ -36,10 +39,12 @@ impl ChainStore {
 }
 
 impl ChainStore {
-    /// Replaces every peer record with `records` in one batch: keys not
-    /// among them are removed.
+    /// Replaces every peer record with `records` in one batch (keys not
+    /// among them are removed) and flushes it to disk, so a node killed
+    /// right after keeps them.
     ///
-    /// Errors: [`StoreError`] when sled cannot read or write the tree.
+    /// Errors: [`StoreError`] when sled cannot read, write or flush the
+    /// tree.
     pub fn replace_peers(&self, records: &[(String, PeerRecord)]) -> Result<(), StoreError> {
         let keep: std::collections::HashSet<&[u8]> =
             records.iter().map(|(a, _)| a.as_bytes()).collect();
@@ -54,6 +59,7 @@ impl ChainStore {
             batch.insert(addr.as_bytes(), encode(rec));
         }
         self.peers.apply_batch(batch)?;
+        self.peers.flush()?;
         Ok(())
     }
 }

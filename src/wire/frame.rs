@@ -107,6 +107,19 @@ impl Frame {
     pub fn command_text(&self) -> String {
         command_text(&self.command)
     }
+
+    /// The frame's 24-byte header: [`MAGIC`] ‖ command ‖ payload length
+    /// (u32 LE) ‖ checksum. Written before the payload; the length is not
+    /// checked against any limit here (the [`FrameCodec`] does that).
+    pub fn header(&self) -> [u8; HEADER_LEN] {
+        let len = u32::try_from(self.payload.len()).unwrap_or(u32::MAX);
+        let mut h = [0u8; HEADER_LEN];
+        h[..4].copy_from_slice(&MAGIC);
+        h[4..16].copy_from_slice(&self.command);
+        h[16..20].copy_from_slice(&len.to_le_bytes());
+        h[20..].copy_from_slice(&self.checksum);
+        h
+    }
 }
 
 /// Why the byte stream cannot be framed. Every variant is fatal: once the
@@ -201,6 +214,17 @@ impl FrameCodec {
     pub fn max_payload(&self, command: &[u8; COMMAND_LEN]) -> u32 {
         (self.limit)(command).min(MAX_PAYLOAD)
     }
+
+    /// The payload length a frame header announces, checked as
+    /// [`Decoder::decode`] checks it (the magic, then the command's limit),
+    /// without reserving anything: for a reader that waits for room before
+    /// it reads the payload.
+    ///
+    /// Errors: [`FrameError::BadMagic`], [`FrameError::Oversize`].
+    pub fn payload_len(&self, header: &[u8; HEADER_LEN]) -> Result<usize, FrameError> {
+        let h = parse_header(header, self)?;
+        Ok(h.map_or(0, |h| h.len as usize))
+    }
 }
 
 /// Read-buffer capacity (bytes) above which the buffer is replaced by a
@@ -260,10 +284,7 @@ impl Encoder<Frame> for FrameCodec {
             });
         }
         dst.reserve(HEADER_LEN.saturating_add(frame.payload.len()));
-        dst.put_slice(&MAGIC);
-        dst.put_slice(&frame.command);
-        dst.put_u32_le(len);
-        dst.put_slice(&frame.checksum);
+        dst.put_slice(&frame.header());
         dst.put_slice(&frame.payload);
         Ok(())
     }

@@ -3,7 +3,7 @@
 //!
 //! Each message travels in one frame whose header command names it
 //! (`version`, `getblocks`, `inv`, `getdata`, `block`, `tx`, `addr`,
-//! `notfound`, `ping`, `pong`) and whose payload is the bincode encoding of
+//! `notfound`, `ping`, `pong`, `getheaders`, `headers`) and whose payload is the bincode encoding of
 //! the message body; the payloads, their encoding and their bounds are in
 //! [`super::payload`].
 //!
@@ -23,9 +23,10 @@ use super::frame::{
     COMMAND_LEN, Frame, FrameCodec, FrameError, MAX_PAYLOAD, command_bytes, command_text,
 };
 use super::payload::{
-    Addr, BlockMsg, GetBlocks, GetData, Inv, MAX_ADDR_LEN, MAX_ADDRS, MAX_INV_ITEMS, MAX_LOCATOR,
-    NotFound, TxMsg, Version,
+    Addr, BlockMsg, GetBlocks, GetData, GetHeaders, Headers, Inv, MAX_ADDR_LEN, MAX_ADDRS,
+    MAX_HEADERS, MAX_INV_ITEMS, MAX_LOCATOR, NotFound, TxMsg, Version,
 };
+use crate::core::block::HEADER_LEN;
 use crate::core::encode::{DecodeError, decode, encode};
 use crate::core::params::{MAX_BLOCK_SIZE, MAX_TX_SIZE};
 
@@ -41,6 +42,10 @@ const TX_LIMIT: u32 = MAX_TX_SIZE as u32 + ENVELOPE;
 const INV_LIMIT: u32 = MAX_INV_ITEMS as u32 * 32 + ENVELOPE;
 /// `getblocks`: a block locator of [`MAX_LOCATOR`] hashes and the stop hash.
 const GETBLOCKS_LIMIT: u32 = MAX_LOCATOR as u32 * 32 + ENVELOPE;
+/// `getheaders`: as `getblocks`.
+const GETHEADERS_LIMIT: u32 = GETBLOCKS_LIMIT;
+/// `headers`: [`MAX_HEADERS`] headers of 80 bytes.
+const HEADERS_LIMIT: u32 = MAX_HEADERS as u32 * HEADER_LEN as u32 + ENVELOPE;
 /// `addr`: [`MAX_ADDRS`] strings of at most [`MAX_ADDR_LEN`] bytes, each
 /// with its u64 length prefix.
 const ADDR_LIMIT: u32 = MAX_ADDRS as u32 * (MAX_ADDR_LEN as u32 + 8) + 64;
@@ -73,6 +78,10 @@ pub enum Message {
     Ping(u64),
     /// `pong`: the nonce of the `ping` it answers.
     Pong(u64),
+    /// `getheaders` (ask for block headers after a block locator).
+    GetHeaders(GetHeaders),
+    /// `headers` (block headers in chain order).
+    Headers(Headers),
 }
 
 /// Why a frame does not hold a usable message. None is fatal: the caller
@@ -137,11 +146,13 @@ pub(crate) enum Command {
     NotFound,
     Ping,
     Pong,
+    GetHeaders,
+    Headers,
 }
 
 impl Command {
     /// Every command, in the order of [`Message`]'s variants.
-    pub(crate) const ALL: [Command; 10] = [
+    pub(crate) const ALL: [Command; 12] = [
         Command::Version,
         Command::GetBlocks,
         Command::Inv,
@@ -152,6 +163,8 @@ impl Command {
         Command::NotFound,
         Command::Ping,
         Command::Pong,
+        Command::GetHeaders,
+        Command::Headers,
     ];
 
     /// The ASCII name in the frame header.
@@ -167,6 +180,8 @@ impl Command {
             Command::NotFound => "notfound",
             Command::Ping => "ping",
             Command::Pong => "pong",
+            Command::GetHeaders => "getheaders",
+            Command::Headers => "headers",
         }
     }
 
@@ -178,6 +193,8 @@ impl Command {
             Command::Tx => TX_LIMIT,
             Command::Inv | Command::GetData | Command::NotFound => INV_LIMIT,
             Command::GetBlocks => GETBLOCKS_LIMIT,
+            Command::GetHeaders => GETHEADERS_LIMIT,
+            Command::Headers => HEADERS_LIMIT,
             Command::Addr => ADDR_LIMIT,
             Command::Version => VERSION_LIMIT,
             Command::Ping | Command::Pong => PING_LIMIT,
@@ -206,6 +223,8 @@ impl Message {
             Message::NotFound(_) => Command::NotFound,
             Message::Ping(_) => Command::Ping,
             Message::Pong(_) => Command::Pong,
+            Message::GetHeaders(_) => Command::GetHeaders,
+            Message::Headers(_) => Command::Headers,
         }
     }
 
@@ -219,7 +238,8 @@ impl Message {
     /// |---|---|
     /// | `block`, `tx` | `MAX_BLOCK_SIZE` + 1,024 = 1,001,024 |
     /// | `inv`, `getdata`, `notfound` | 50,000 × 32 + 1,024 = 1,601,024 |
-    /// | `getblocks` | 101 × 32 + 1,024 = 4,256 |
+    /// | `getblocks`, `getheaders` | 101 × 32 + 1,024 = 4,256 |
+    /// | `headers` | 2,000 × 80 + 1,024 = 161,024 |
     /// | `addr` | 1,000 × (256 + 8) + 64 = 264,064 |
     /// | `version` | 1,024 |
     /// | `ping`, `pong` | 64 |
@@ -230,7 +250,7 @@ impl Message {
 
     /// The command name in the frame header: `"version"`, `"getblocks"`,
     /// `"inv"`, `"getdata"`, `"block"`, `"tx"`, `"addr"`, `"notfound"`,
-    /// `"ping"` or `"pong"`.
+    /// `"ping"`, `"pong"`, `"getheaders"` or `"headers"`.
     pub fn command(&self) -> &'static str {
         self.kind().name()
     }
@@ -250,6 +270,8 @@ impl Message {
             Message::Addr(m) => encode(m),
             Message::NotFound(m) => encode(m),
             Message::Ping(n) | Message::Pong(n) => encode(n),
+            Message::GetHeaders(m) => encode(m),
+            Message::Headers(m) => encode(m),
         };
         Frame::new(command_bytes(self.command()), Bytes::from(payload))
     }
@@ -297,6 +319,8 @@ impl Message {
             Command::NotFound => decode(p, limit).map(Message::NotFound),
             Command::Ping => decode(p, limit).map(Message::Ping),
             Command::Pong => decode(p, limit).map(Message::Pong),
+            Command::GetHeaders => decode(p, limit).map(Message::GetHeaders),
+            Command::Headers => decode(p, limit).map(Message::Headers),
         };
         let breach = bound::take();
         decoded.map_err(|source| match breach {
@@ -589,6 +613,49 @@ mod tests {
                     &[0xef, 0xcd, 0xab, 0x89, 0x67, 0x45, 0x23, 0x01], // nonce (u64 LE)
                 ]),
             },
+            Case {
+                msg: Message::GetHeaders(GetHeaders {
+                    addr_from: "a:1".into(),
+                    locator: vec![BlockHash(h(0x11))],
+                    stop: BlockHash::ZERO,
+                }),
+                frame: cat(&[
+                    &[0xf9, 0xbe, 0x5c, 0x01],    // magic
+                    b"getheaders\0\0",            // command
+                    &[0x53, 0x00, 0x00, 0x00],    // payload length 83
+                    &[0x04, 0xe9, 0x1c, 0xa0],    // checksum: sha256d(payload)[..4]
+                    &[0x03, 0, 0, 0, 0, 0, 0, 0], // addr_from length 3
+                    b"a:1",                       // addr_from bytes
+                    &[0x01, 0, 0, 0, 0, 0, 0, 0], // 1 locator hash
+                    &[0x11; 32],                  // locator[0]
+                    &[0x00; 32],                  // stop: zero
+                ]),
+            },
+            Case {
+                msg: Message::Headers(Headers {
+                    headers: vec![BlockHeader {
+                        version: 1,
+                        prev_block_hash: BlockHash(h(0x22)),
+                        merkle_root: h(0x33),
+                        timestamp: 1_700_000_000,
+                        bits: 8,
+                        nonce: 7,
+                    }],
+                }),
+                frame: cat(&[
+                    &[0xf9, 0xbe, 0x5c, 0x01],    // magic
+                    b"headers\0\0\0\0\0",         // command
+                    &[0x58, 0x00, 0x00, 0x00],    // payload length 88
+                    &[0x9d, 0xbc, 0xb0, 0x93],    // checksum: sha256d(payload)[..4]
+                    &[0x01, 0, 0, 0, 0, 0, 0, 0], // 1 header
+                    &[0x01, 0x00, 0x00, 0x00],    // version 1
+                    &[0x22; 32],                  // prev_block_hash
+                    &[0x33; 32],                  // merkle_root
+                    &[0x00, 0xf1, 0x53, 0x65],    // timestamp 1,700,000,000
+                    &[0x08, 0x00, 0x00, 0x00],    // bits 8
+                    &[0x07, 0x00, 0x00, 0x00],    // nonce 7
+                ]),
+            },
         ]
     }
 
@@ -869,6 +936,8 @@ mod tests {
             assert_eq!(Message::max_payload(&command_bytes(c)), 1_601_024);
         }
         assert_eq!(Message::max_payload(&command_bytes("getblocks")), 4_256);
+        assert_eq!(Message::max_payload(&command_bytes("getheaders")), 4_256);
+        assert_eq!(Message::max_payload(&command_bytes("headers")), 161_024);
         assert_eq!(Message::max_payload(&command_bytes("addr")), 264_064);
         assert_eq!(Message::max_payload(&command_bytes("version")), 1_024);
         assert_eq!(Message::max_payload(&command_bytes("ping")), 64);
@@ -880,6 +949,8 @@ mod tests {
             TX_LIMIT,
             INV_LIMIT,
             GETBLOCKS_LIMIT,
+            GETHEADERS_LIMIT,
+            HEADERS_LIMIT,
             ADDR_LIMIT,
             VERSION_LIMIT,
             PING_LIMIT,
@@ -1030,6 +1101,16 @@ mod tests {
             (kind(), items()).prop_map(|(kind, items)| Message::NotFound(NotFound { kind, items })),
             any::<u64>().prop_map(Message::Ping),
             any::<u64>().prop_map(Message::Pong),
+            (text(), items(), hash()).prop_map(|(addr_from, locator, stop)| {
+                Message::GetHeaders(GetHeaders {
+                    addr_from,
+                    locator: locator.into_iter().map(BlockHash).collect(),
+                    stop: BlockHash(stop),
+                })
+            }),
+            prop::collection::vec(block(), 0..4).prop_map(|blocks| Message::Headers(Headers {
+                headers: blocks.into_iter().map(|b| b.header).collect(),
+            })),
         ]
     }
 

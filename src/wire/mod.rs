@@ -17,7 +17,8 @@
 //! # Commands
 //! `version` (handshake), `getblocks` (block locator), `inv` (announce),
 //! `getdata` (request), `block`, `tx`, `addr` (peer addresses), `notfound`,
-//! `ping` and `pong`. Each has its own payload limit, checked from the header
+//! `ping`, `pong`, and from protocol version 2 `getheaders` (block locator)
+//! and `headers` (up to 2,000 block headers). Each has its own payload limit, checked from the header
 //! before the payload is read.
 //!
 //! # Modules

@@ -15,7 +15,8 @@
 //! `ping`/`pong` are a bare u64 nonce.
 //!
 //! # Bounds
-//! Lists are bounded ([`MAX_INV_ITEMS`], [`MAX_LOCATOR`], [`MAX_ADDRS`]) and so
+//! Lists are bounded ([`MAX_INV_ITEMS`], [`MAX_LOCATOR`], [`MAX_ADDRS`],
+//! [`MAX_HEADERS`]) and so
 //! are address strings ([`MAX_ADDR_LEN`]). Decoding checks a list's length
 //! prefix before it reads or allocates any item, and a string's length before
 //! copying it, so a peer cannot make the node allocate for items it did not
@@ -30,10 +31,22 @@
 use serde::{Deserialize, Deserializer, Serialize};
 
 use super::bound::{self, BoundedString};
-use crate::core::{Block, BlockHash, Hash256, Transaction};
+use crate::core::{Block, BlockHash, BlockHeader, Hash256, Transaction};
 
-/// Protocol version this node speaks, sent in [`Version::version`].
-pub const PROTOCOL_VERSION: u32 = 1;
+/// Protocol version this node speaks, sent in [`Version::version`]: 2,
+/// headers-first sync ([`HEADERS_VERSION`]).
+pub const PROTOCOL_VERSION: u32 = 2;
+
+/// The first protocol version that speaks `getheaders` and `headers`
+/// ([`GetHeaders`], [`Headers`]). A peer whose `version` is below it is
+/// synced by `getblocks` (the version-1 flow), and a version-1 node syncs
+/// from us the same way: `getblocks` is still answered.
+pub const HEADERS_VERSION: u32 = 2;
+
+/// Most block headers in one `headers` message (Bitcoin's
+/// `MAX_HEADERS_RESULTS`, 2,000). An answer this long means the sender may
+/// have more: it is asked again from the last one.
+pub const MAX_HEADERS: usize = 2_000;
 
 /// Most hashes in one `inv`, `getdata` or `notfound` (Bitcoin's
 /// `MAX_INV_SZ`, 50,000).
@@ -104,6 +117,36 @@ pub struct GetBlocks {
     /// Last block hash wanted; [`BlockHash::ZERO`] asks for as many as the
     /// answer allows.
     pub stop: BlockHash,
+}
+
+/// `getheaders`: asks for the headers of the blocks after the first
+/// locator hash the receiver has on its best chain, answered with one
+/// `headers` of at most [`MAX_HEADERS`] headers (empty when it has none
+/// after it). Payload as [`GetBlocks`]: `addr_from` string ‖ `locator`
+/// count u64 ‖ 32 bytes each ‖ `stop` 32 bytes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GetHeaders {
+    /// The sender's listening address (at most [`MAX_ADDR_LEN`] bytes).
+    #[serde(deserialize_with = "addr_string")]
+    pub addr_from: String,
+    /// Block locator, as in [`GetBlocks::locator`] (at most
+    /// [`MAX_LOCATOR`]); the sender may put its best known header first.
+    #[serde(deserialize_with = "locator")]
+    pub locator: Vec<BlockHash>,
+    /// Last header wanted; [`BlockHash::ZERO`] asks for as many as the
+    /// answer allows.
+    pub stop: BlockHash,
+}
+
+/// `headers`: block headers in chain order, each the parent of the next,
+/// the first a child of a block the receiver's locator named. Payload:
+/// count u64 ‖ 80 bytes each (the block header's layout, `core::block`),
+/// at most [`MAX_HEADERS`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Headers {
+    /// The headers, at most [`MAX_HEADERS`].
+    #[serde(deserialize_with = "headers")]
+    pub headers: Vec<BlockHeader>,
 }
 
 /// `inv`: announces blocks or transactions the sender has. Payload:
@@ -196,6 +239,11 @@ fn addrs<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
 /// At most [`MAX_INV_ITEMS`] inventory hashes.
 fn inv_items<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Hash256>, D::Error> {
     bound::seq(d, MAX_INV_ITEMS)
+}
+
+/// At most [`MAX_HEADERS`] block headers.
+fn headers<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<BlockHeader>, D::Error> {
+    bound::seq(d, MAX_HEADERS)
 }
 
 /// A block locator of at most [`MAX_LOCATOR`] hashes.

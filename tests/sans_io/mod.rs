@@ -51,10 +51,10 @@ pub fn heights(s: &Sim) -> Vec<Option<u64>> {
 
 /// Node `i`'s tip hash.
 pub fn tip(s: &Sim, i: usize) -> Option<BlockHash> {
-    s.protocol(i).tip().map(|t| t.hash)
+    s.tip(i).map(|t| t.hash)
 }
 
-/// Eight nodes, minters at 2 and 6 (seed 4, 200 ms links): the same two
+/// Eight nodes, minters at 2 and 6 (seed 1, 200 ms links): the same two
 /// payments reach both minters at once, both mint a block at height 1,
 /// and the run goes on until every node is at height 1.
 pub fn race_at_height_one() -> Sim {
@@ -64,7 +64,7 @@ pub fn race_at_height_one() -> Sim {
         genesis_everywhere: true,
         latency: 200,
         mint_time: 50,
-        seed: 4,
+        seed: 1,
         ..SimConfig::default()
     })
     .expect("stores");
@@ -107,6 +107,18 @@ pub fn parent_and_child() -> (Transaction, Transaction) {
 /// connected as `peer` at time `t0`, finished the handshake claiming
 /// `theirs` in `version`; returns it with the outputs of the handshake.
 pub fn handshaken(genesis: &Block, theirs: u64, peer: PeerId, t0: u64) -> (Protocol, Vec<Output>) {
+    handshaken_at(genesis, theirs, peer, t0, PROTOCOL_VERSION)
+}
+
+/// [`handshaken`] with a peer of protocol version `version` (1: synced by
+/// `getblocks`; 2: headers first).
+pub fn handshaken_at(
+    genesis: &Block,
+    theirs: u64,
+    peer: PeerId,
+    t0: u64,
+    version: u32,
+) -> (Protocol, Vec<Output>) {
     let store = ChainStore::temporary().expect("store");
     store.init_genesis(genesis).expect("genesis");
     let seed: SocketAddr = "198.51.100.1:8333".parse().expect("addr");
@@ -123,7 +135,7 @@ pub fn handshaken(genesis: &Block, theirs: u64, peer: PeerId, t0: u64) -> (Proto
         Input::Received {
             peer,
             message: Message::Version(Version {
-                version: PROTOCOL_VERSION,
+                version,
                 best_height: theirs,
                 addr_from: seed.to_string(),
                 genesis: Some(genesis.hash()),

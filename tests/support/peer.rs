@@ -10,13 +10,19 @@ use sledchain::core::block::Block;
 use sledchain::core::hash::{BlockHash, Hash256};
 use sledchain::wire::frame::{Frame, FrameCodec, MAGIC};
 use sledchain::wire::message::Message;
-use sledchain::wire::payload::{BlockMsg, GetBlocks, Inv, InvKind, PROTOCOL_VERSION, Version};
+use sledchain::wire::payload::{
+    BlockMsg, GetBlocks, GetHeaders, HEADERS_VERSION, Headers, Inv, InvKind, MAX_HEADERS, Version,
+};
 use tokio_util::codec::{Decoder, Encoder};
 
-/// A raw peer connected to a node on 127.0.0.1.
+/// A raw peer connected to a node on 127.0.0.1. By default it says
+/// protocol version 1 (the `getblocks` flow: it answers no `getheaders`);
+/// [`RawPeer::headers_first`] makes it a version-2 peer that answers
+/// `getheaders` from the blocks it serves.
 pub struct RawPeer {
     stream: TcpStream,
     buf: BytesMut,
+    version: u32,
 }
 
 impl RawPeer {
@@ -28,7 +34,42 @@ impl RawPeer {
         RawPeer {
             stream,
             buf: BytesMut::new(),
+            version: 1,
         }
+    }
+
+    /// Says protocol version `HEADERS_VERSION` (2) in its `version`, and
+    /// [`RawPeer::serve_blocks`] answers `getheaders` too, so the node
+    /// syncs from it headers first.
+    pub fn headers_first(mut self) -> RawPeer {
+        self.version = HEADERS_VERSION;
+        self
+    }
+
+    /// The protocol version it says (1, or 2 after
+    /// [`RawPeer::headers_first`]).
+    pub fn protocol_version(&self) -> u32 {
+        self.version
+    }
+
+    /// Answers `g` from `blocks` (one chain, in order) as a node whose
+    /// best chain ends with them does: the headers after the first
+    /// locator hash among them (all of them when the locator names none
+    /// of them), at most [`MAX_HEADERS`]. False once the node closed the
+    /// connection.
+    pub fn answer_getheaders(&mut self, g: &GetHeaders, blocks: &[Block]) -> bool {
+        let hashes: Vec<BlockHash> = blocks.iter().map(Block::hash).collect();
+        let start = g
+            .locator
+            .iter()
+            .find_map(|l| hashes.iter().position(|h| h == l).map(|i| i + 1))
+            .unwrap_or(0);
+        let headers = blocks[start..]
+            .iter()
+            .take(MAX_HEADERS)
+            .map(|b| b.header)
+            .collect();
+        self.try_send(&Message::Headers(Headers { headers }))
     }
 
     /// The address the node sees for this client (`127.0.0.1:PORT`).
@@ -57,7 +98,9 @@ impl RawPeer {
     /// names, announcing again after a quiet second (a node asks for at
     /// most 500 blocks of one peer at once, and takes only a few
     /// unrequested ones), until every block went out or the node closed
-    /// the connection. Panics after `timeout` without either.
+    /// the connection. A [`RawPeer::headers_first`] peer also answers
+    /// `getheaders` ([`RawPeer::answer_getheaders`]). Panics after
+    /// `timeout` without either.
     pub fn serve_blocks(&mut self, blocks: &[Block], timeout: Duration) {
         use std::collections::HashSet;
         let deadline = Instant::now() + timeout;
@@ -75,6 +118,12 @@ impl RawPeer {
                 items,
             }));
             while let Some(m) = self.recv(Duration::from_secs(1)) {
+                if let Message::GetHeaders(g) = &m {
+                    if !self.answer_getheaders(g, blocks) {
+                        return;
+                    }
+                    continue;
+                }
                 let Message::GetData(g) = m else { continue };
                 for b in blocks.iter().filter(|b| g.items.contains(&b.hash().0)) {
                     let m = Message::Block(BlockMsg {
@@ -160,11 +209,12 @@ impl RawPeer {
         false
     }
 
-    /// `version` from [`me`](Self::me) at height 0, no genesis (nonce 7).
+    /// `version` from [`me`](Self::me) at height 0, no genesis (nonce 7),
+    /// protocol version 1 unless [`RawPeer::headers_first`].
     pub fn version(&mut self) {
         let me = self.me();
         self.send(&Message::Version(Version {
-            version: PROTOCOL_VERSION,
+            version: self.version,
             best_height: 0,
             addr_from: me,
             genesis: None,
@@ -173,10 +223,11 @@ impl RawPeer {
     }
 
     /// `version` on the chain of `genesis` at `best_height`, with no address
-    /// to dial back (nonce 42).
+    /// to dial back (nonce 42), protocol version 1 unless
+    /// [`RawPeer::headers_first`].
     pub fn hello(&mut self, genesis: BlockHash, best_height: u64) {
         self.send(&Message::Version(Version {
-            version: PROTOCOL_VERSION,
+            version: self.version,
             best_height,
             addr_from: String::new(),
             genesis: Some(genesis),

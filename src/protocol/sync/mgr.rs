@@ -10,9 +10,13 @@
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
+use super::super::sync_peer::{BLOCK_STALLING_TIMEOUT, BLOCK_STALLING_TIMEOUT_MAX};
 use super::super::{Millis, PeerId};
+use super::headers::{HeaderEntry, HeaderTree};
+use crate::core::block::BlockHeader;
 use crate::core::hash::{BlockHash, Hash256};
 use crate::core::params::MAX_FUTURE_BLOCK_TIME;
+use crate::wire::payload::HEADERS_VERSION;
 
 /// Why a block is in flight.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -26,6 +30,10 @@ pub enum Asked {
     /// Sent to us unasked (block push) and taken
     /// (`announce.rs::admit_block`).
     Unrequested,
+    /// Asked for from the header chain a peer sent (headers-first sync,
+    /// `sync_headers.rs`): blocks of several peers at once, in a moving
+    /// window ahead of our tip.
+    Headers,
 }
 
 /// A block asked of a peer, or sent by it unasked and taken.
@@ -50,8 +58,9 @@ pub struct SyncPeer {
     /// The height it claims: from its `version`, or a block it sent that
     /// is not validated yet (an orphan). Only a hint of whom to ask for
     /// blocks: it is dropped as soon as the peer fails to back it
-    /// ([`SyncMgr::doubt`]), and never reported beyond what the peer
-    /// showed ([`SyncPeer::shown_height`]).
+    /// ([`SyncMgr::doubt`]), falls to what its headers showed once it
+    /// answers `getheaders` ([`SyncMgr::settle_claim`]), and is never
+    /// reported beyond what the peer showed ([`SyncPeer::shown_height`]).
     pub claimed: u64,
     /// The height it proved: blocks it sent that the chain layer stored
     /// on a valid branch, and blocks we sent it.
@@ -76,9 +85,21 @@ pub struct SyncPeer {
     /// When block answers last made progress (ms): a send with nothing
     /// unflushed, or a flush.
     pub last_flush: Millis,
+    /// The protocol version of its `version` (0 before it): from
+    /// [`HEADERS_VERSION`] on it is synced headers first.
+    pub version: u32,
+    /// The best validated header it sent us: hash, height, chain work.
+    pub best_header: Option<(BlockHash, u64, u128)>,
+    /// When we sent a `getheaders` whose answer is awaited (ms).
+    pub getheaders_pending: Option<Millis>,
 }
 
 impl SyncPeer {
+    /// True when it speaks `getheaders`/`headers` ([`HEADERS_VERSION`]).
+    pub fn speaks_headers(&self) -> bool {
+        self.version >= HEADERS_VERSION
+    }
+
     /// Its best height for sync decisions: the higher of the claimed and
     /// the proven one.
     pub fn height(&self) -> u64 {
@@ -121,7 +142,22 @@ pub struct SyncMgr {
     /// (seconds since the Unix epoch).
     future: BTreeMap<BlockHash, u32>,
     peers: BTreeMap<PeerId, SyncPeer>,
+    /// Validated headers whose blocks are not stored yet.
+    headers: HeaderTree,
+    /// The current stall timeout (ms; 0 before any stall: the base).
+    stall_timeout: Millis,
+    /// Headers of stored blocks read for `headers` answers or to check
+    /// the time of a header sent to us, by hash (a block's header never
+    /// changes), so a peer repeating `getheaders` or `headers` does not
+    /// make us read its blocks again; emptied when it passes
+    /// [`MAX_SERVED_HEADERS`].
+    served_headers: BTreeMap<BlockHash, BlockHeader>,
 }
+
+/// Stored headers remembered (for `getheaders` answers and header time
+/// checks; about 10 MB with the map's overhead); past it the memory
+/// starts over empty.
+pub const MAX_SERVED_HEADERS: usize = 100_000;
 
 impl SyncMgr {
     /// A peer connected.
@@ -135,9 +171,12 @@ impl SyncMgr {
         );
     }
 
-    /// A peer left: its requests end (others may be asked), its facts go.
+    /// A peer left: its requests end (others may be asked), its facts go,
+    /// and the headers it sent are pooled with those of peers that left,
+    /// the first evicted from a full tree ([`HeaderTree`]).
     pub fn remove_peer(&mut self, peer: PeerId) {
         self.peers.remove(&peer);
+        self.headers.release_owner(peer);
         self.in_flight.retain(|_, f| f.peer != peer);
     }
 
@@ -148,6 +187,94 @@ impl SyncMgr {
 
     pub(in crate::protocol) fn peer_mut(&mut self, peer: PeerId) -> Option<&mut SyncPeer> {
         self.peers.get_mut(&peer)
+    }
+
+    /// The validated headers whose blocks are not stored yet.
+    pub fn headers(&self) -> &HeaderTree {
+        &self.headers
+    }
+
+    /// Adds a validated header from `peer` (`sync_headers.rs` checked
+    /// it); false when the tree is full and nothing may be evicted for it
+    /// ([`HeaderTree`]'s bound and shares). A peer whose best header was
+    /// evicted to make room falls back to that header's parent when held
+    /// (else to none): it is asked for its headers again while it claims
+    /// more (`sync_peer.rs::resume_sync`).
+    pub fn add_header(&mut self, hash: BlockHash, entry: HeaderEntry, peer: PeerId) -> bool {
+        let Ok(evicted) = self.headers.insert(hash, entry, peer) else {
+            return false;
+        };
+        if let Some((gone, e)) = evicted {
+            let parent = e.header.prev_block_hash;
+            let back = self
+                .headers
+                .get(&parent)
+                .map(|p| (parent, p.height, p.chain_work));
+            for p in self.peers.values_mut() {
+                if p.best_header.is_some_and(|(h, _, _)| h == gone) {
+                    p.best_header = back;
+                }
+            }
+        }
+        true
+    }
+
+    /// The lowest `n` headers of the tree's path to `best`, in chain
+    /// order (`HeaderTree::window`).
+    pub fn header_window(&mut self, best: &BlockHash, n: usize) -> Vec<(BlockHash, HeaderEntry)> {
+        self.headers.window(best, n)
+    }
+
+    /// `hash`'s block is stored or refused: its header leaves the tree.
+    pub fn forget_header(&mut self, hash: &BlockHash) {
+        self.headers.remove(hash);
+    }
+
+    /// `hash`'s block was refused as invalid: its header and every header
+    /// descending from it leave the tree.
+    pub fn forget_branch(&mut self, hash: &BlockHash) {
+        self.headers.remove_branch(hash);
+    }
+
+    /// `peer` answered our `getheaders` in full up to `height`: the
+    /// height it claimed falls to what its headers showed (a claim never
+    /// outranks validated headers).
+    pub fn settle_claim(&mut self, peer: PeerId, height: u64) {
+        if let Some(p) = self.peers.get_mut(&peer) {
+            p.claimed = p.claimed.min(height);
+        }
+    }
+
+    /// The header of the stored block `hash`, if remembered.
+    pub fn served_header(&self, hash: &BlockHash) -> Option<BlockHeader> {
+        self.served_headers.get(hash).copied()
+    }
+
+    /// Remembers `header` of the stored block `hash` ([`MAX_SERVED_HEADERS`]).
+    pub fn remember_served(&mut self, hash: BlockHash, header: BlockHeader) {
+        if self.served_headers.len() >= MAX_SERVED_HEADERS {
+            self.served_headers.clear();
+        }
+        self.served_headers.insert(hash, header);
+    }
+
+    /// `peer` said `version` with protocol version `version`.
+    pub fn set_version(&mut self, peer: PeerId, version: u32) {
+        if let Some(p) = self.peers.get_mut(&peer) {
+            p.version = version;
+        }
+    }
+
+    /// `peer` sent validated headers up to `hash` at `height` with
+    /// `work`: its best header, when it has more work than the one known,
+    /// and its proven height (it has the blocks of the headers it sends).
+    pub fn best_header(&mut self, peer: PeerId, hash: BlockHash, height: u64, work: u128) {
+        if let Some(p) = self.peers.get_mut(&peer) {
+            if p.best_header.is_none_or(|(_, _, w)| work > w) {
+                p.best_header = Some((hash, height, work));
+            }
+            p.known = p.known.max(height);
+        }
     }
 
     /// Every peer's sync facts, by id.
@@ -213,13 +340,40 @@ impl SyncMgr {
     /// `hash` arrived from `peer` (`bytes` encoded) and goes to the chain
     /// layer.
     pub fn received(&mut self, hash: BlockHash, peer: PeerId, bytes: u64, now: Millis) {
+        let mut asked = false;
         if let Some(f) = self.in_flight.get_mut(&hash) {
             f.received = true;
             f.bytes = bytes;
+            asked = f.kind != Asked::Unrequested;
         }
         if let Some(p) = self.peers.get_mut(&peer) {
             p.last_delivery = now;
         }
+        if asked {
+            // A block we asked for arrived: the stall timeout decays back
+            // towards its base (Core: by 15% per block).
+            let t = self.stall_timeout().saturating_mul(85) / 100;
+            self.stall_timeout = t.max(BLOCK_STALLING_TIMEOUT);
+        }
+    }
+
+    /// How long a peer with blocks asked of it may deliver none of them
+    /// (ms): [`BLOCK_STALLING_TIMEOUT`], doubled after each stall
+    /// disconnect up to [`BLOCK_STALLING_TIMEOUT_MAX`] (when it was our
+    /// links that were slow, not the peers) and decaying by 15% per block
+    /// asked for that arrives (Bitcoin Core's adaptive
+    /// `m_block_stalling_timeout`).
+    pub fn stall_timeout(&self) -> Millis {
+        self.stall_timeout.max(BLOCK_STALLING_TIMEOUT)
+    }
+
+    /// A peer was disconnected for stalling: the next one gets twice as
+    /// long, up to [`BLOCK_STALLING_TIMEOUT_MAX`].
+    pub fn stalled_out(&mut self) {
+        self.stall_timeout = self
+            .stall_timeout()
+            .saturating_mul(2)
+            .min(BLOCK_STALLING_TIMEOUT_MAX);
     }
 
     /// Ends the request for `hash` when it is `peer`'s (`received`: only
@@ -407,6 +561,82 @@ mod tests {
         assert!(m.expire(1_000).is_empty());
         assert_eq!(m.expire(6_000), vec![1]);
         assert_eq!(m.pending(1), 1, "the received block stays");
+    }
+
+    #[test]
+    fn the_stall_timeout_doubles_after_a_stall_up_to_64_s_and_decays_with_blocks() {
+        let mut m = SyncMgr::default();
+        m.add_peer(1, 0);
+        assert_eq!(m.stall_timeout(), BLOCK_STALLING_TIMEOUT);
+        m.stalled_out();
+        assert_eq!(m.stall_timeout(), 2 * BLOCK_STALLING_TIMEOUT);
+        for _ in 0..10 {
+            m.stalled_out();
+        }
+        assert_eq!(m.stall_timeout(), BLOCK_STALLING_TIMEOUT_MAX);
+        // A block asked for arrives: 15% off; a block pushed unasked does
+        // not count.
+        m.request(h(1), 1, Asked::Unrequested, 0);
+        m.received(h(1), 1, 10, 1);
+        assert_eq!(m.stall_timeout(), BLOCK_STALLING_TIMEOUT_MAX);
+        m.request(h(2), 1, Asked::Headers, 0);
+        m.received(h(2), 1, 10, 1);
+        assert_eq!(m.stall_timeout(), BLOCK_STALLING_TIMEOUT_MAX * 85 / 100);
+        for i in 3..40 {
+            m.request(h(i), 1, Asked::Headers, 0);
+            m.received(h(i), 1, 10, 1);
+        }
+        assert_eq!(m.stall_timeout(), BLOCK_STALLING_TIMEOUT);
+    }
+
+    fn header_entry(prev: BlockHash, height: u64, nonce: u32) -> (BlockHash, HeaderEntry) {
+        let header = BlockHeader {
+            version: 1,
+            prev_block_hash: prev,
+            merkle_root: Hash256::default(),
+            timestamp: 0,
+            bits: 1,
+            nonce,
+        };
+        let e = HeaderEntry {
+            header,
+            height,
+            chain_work: u128::from(height),
+        };
+        (header.hash(), e)
+    }
+
+    #[test]
+    fn a_peer_whose_best_header_is_evicted_falls_back_to_its_parent_and_a_leaving_peer_goes_first()
+    {
+        let mut m = SyncMgr {
+            headers: HeaderTree::with_cap(4),
+            ..SyncMgr::default()
+        };
+        m.add_peer(1, 0);
+        m.add_peer(2, 0);
+        let (a, ea) = header_entry(BlockHash::ZERO, 1, 1);
+        let (b, eb) = header_entry(a, 2, 2);
+        let (c, ec) = header_entry(b, 3, 3);
+        for (h, e) in [(a, ea), (b, eb), (c, ec)] {
+            assert!(m.add_header(h, e, 1));
+        }
+        m.best_header(1, c, 3, 3);
+        let (x, ex) = header_entry(BlockHash::ZERO, 1, 10);
+        let (y, ey) = header_entry(x, 2, 11);
+        assert!(m.add_header(x, ex, 2));
+        // Full: peer 1 holds more, its tip goes for peer 2's header.
+        assert!(m.add_header(y, ey, 2));
+        assert!(m.headers().get(&c).is_none());
+        assert_eq!(m.peer(1).and_then(|p| p.best_header), Some((b, 2, 2)));
+        // Equal shares now: peer 2 may not take more.
+        let (z, ez) = header_entry(y, 3, 12);
+        assert!(!m.add_header(z, ez, 2));
+        // Peer 1 leaves: its headers are evicted first.
+        m.remove_peer(1);
+        assert!(m.add_header(z, ez, 2));
+        assert!(m.headers().get(&b).is_none() && m.headers().get(&a).is_some());
+        assert_eq!(m.headers().share(2), 3);
     }
 
     #[test]
