@@ -14,7 +14,7 @@ use std::sync::Arc;
 
 use p256::ecdsa::SigningKey;
 use sledchain::app::query::checkchain_text;
-use sledchain::chain::{Chain, ChainEvent, PeerId};
+use sledchain::chain::{Chain, ChainEvent, PeerId, WARM_MIN_TXS};
 use sledchain::core::block::Block;
 use sledchain::core::hash::{BlockHash, Txid, sha256d};
 use sledchain::core::params::{SUBSIDY, now_secs};
@@ -721,7 +721,7 @@ fn long_chain(genesis: &Block, n: u64, fault: Option<(u64, Fault)>) -> Vec<Block
 }
 
 /// Hands the 40 blocks of [`long_chain`] (with `fault`) to one chain in
-/// one `process_blocks` call (sub-runs of 8 blocks: the pipeline verifies
+/// one `process_blocks` call (sub-runs of 10 blocks: the pipeline verifies
 /// one while it writes the one before) and one block at a time to another;
 /// asserts the same end state, statuses, blame and events (but the
 /// `TipChanged` count). Returns the batched chain and its events.
@@ -806,7 +806,7 @@ fn check_long_run_broken(height: u64, fault: Fault) {
 
 #[test]
 fn a_bad_signature_in_a_later_sub_run_stops_the_run_there_and_is_blamed_on_its_sender() {
-    // Sub-runs of 8: blocks 25-32 are the fourth; the first three connect
+    // Sub-runs of 10: blocks 21-30 are the third; the first two connect
     // while it is verified.
     check_long_run_broken(30, Fault::BadSignature);
     // The first block of the run: nothing connects in the pipeline.
@@ -815,9 +815,9 @@ fn a_bad_signature_in_a_later_sub_run_stops_the_run_there_and_is_blamed_on_its_s
 
 #[test]
 fn a_missing_outpoint_found_while_the_sub_run_before_is_verified_is_blamed_on_its_sender() {
-    // Block 9 opens the second sub-run: its context fails while the first
-    // is verified, which then connects alone.
-    check_long_run_broken(9, Fault::MissingOutpoint);
+    // Block 11 opens the second sub-run: its context fails while the
+    // first is verified, which then connects alone.
+    check_long_run_broken(11, Fault::MissingOutpoint);
     check_long_run_broken(38, Fault::MissingOutpoint);
 }
 
@@ -841,7 +841,7 @@ fn a_batch_of_transactions_gets_the_verdicts_and_events_of_one_at_a_time() {
     let bad = bad_signature(&genesis);
     let wrong_key = signed(&[(g3, o3, &key(2))], vec![pay(&key(4), 1)]);
     let pay_g2 = signed(&[(g2, o2, &k1)], vec![pay(&key(5), 1)]);
-    let batch: Vec<(Transaction, Option<PeerId>)> = vec![
+    let mut batch: Vec<(Transaction, Option<PeerId>)> = vec![
         (pay_g0.clone(), Some(1)),
         (child, Some(2)),
         (conflict, Some(3)),
@@ -851,6 +851,9 @@ fn a_batch_of_transactions_gets_the_verdicts_and_events_of_one_at_a_time() {
         (missing_outpoint(), Some(6)),
         (pay_g2, None),
     ];
+    // Enough for the parallel pass (`WARM_MIN_TXS`): the bad signature
+    // again from other peers.
+    batch.extend((10..10 + WARM_MIN_TXS as u64).map(|p| (bad.clone(), Some(p))));
     let mut batched = open_chain(dir.path(), "batched", &genesis);
     let mut single = open_chain(dir.path(), "single", &genesis);
     let got = batched.accept_txs(batch.clone(), now);

@@ -94,13 +94,15 @@ impl Chain {
     /// the signature cache ([`Mempool::sig_checks_for`](super::Mempool::sig_checks_for),
     /// [`warm_sig_cache`]), so a batch of relayed or submitted payments
     /// uses every core where one at a time used one. Only checks that pass
-    /// enter the cache, so no verdict changes.
+    /// enter the cache, so no verdict changes. A batch of fewer than
+    /// [`WARM_MIN_TXS`] goes one at a time straight away: handing a few
+    /// signatures to the pool cost more than it saved in the relay bench.
     pub fn accept_txs(
         &mut self,
         txs: Vec<(Transaction, Option<PeerId>)>,
         now: u64,
     ) -> Vec<ChainEvent> {
-        if txs.len() >= 2 && self.state.is_some() {
+        if txs.len() >= WARM_MIN_TXS && self.state.is_some() {
             let checks = self
                 .mempool
                 .sig_checks_for(txs.iter().map(|(tx, _)| tx), &self.store);
@@ -279,11 +281,17 @@ impl Chain {
 }
 
 /// Blocks per sub-run of a run of `len` blocks ([`Chain::connect_run`]):
-/// about an eighth of the run, so the pipeline has stages to overlap, but
-/// at least [`MIN_SUB_RUN_BLOCKS`], so a short run stays one step.
+/// a quarter of the run, so the pipeline has stages to overlap while each
+/// cache step (and its two sled batches of block bytes and index entries)
+/// still carries many blocks, but at least [`MIN_SUB_RUN_BLOCKS`], so a
+/// short run stays one step.
 fn sub_run_len(len: usize) -> usize {
-    len.div_ceil(8).max(MIN_SUB_RUN_BLOCKS)
+    len.div_ceil(4).max(MIN_SUB_RUN_BLOCKS)
 }
+
+/// Fewest transactions in a batch whose signatures [`Chain::accept_txs`]
+/// verifies in parallel first.
+pub const WARM_MIN_TXS: usize = 16;
 
 /// Fewest blocks in a sub-run of [`Chain::connect_run`]: a run shorter
 /// than twice this connects in one step, as one block at a time would
