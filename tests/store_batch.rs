@@ -14,7 +14,7 @@ use std::sync::Arc;
 
 use p256::ecdsa::SigningKey;
 use sledchain::app::query::checkchain_text;
-use sledchain::chain::{Chain, ChainEvent, PeerId, WARM_MIN_TXS};
+use sledchain::chain::{Chain, ChainEvent, PeerId};
 use sledchain::core::block::Block;
 use sledchain::core::hash::{BlockHash, Txid, sha256d};
 use sledchain::core::params::{SUBSIDY, now_secs};
@@ -819,65 +819,4 @@ fn a_missing_outpoint_found_while_the_sub_run_before_is_verified_is_blamed_on_it
     // first is verified, which then connects alone.
     check_long_run_broken(11, Fault::MissingOutpoint);
     check_long_run_broken(38, Fault::MissingOutpoint);
-}
-
-// ---- Transactions accepted in batches ----
-
-#[test]
-fn a_batch_of_transactions_gets_the_verdicts_and_events_of_one_at_a_time() {
-    let dir = TempDir::new().expect("tempdir");
-    let genesis = genesis();
-    let now = now_secs();
-    let k1 = key(1);
-    let (g0, o0) = g(&genesis, 0);
-    let (g2, o2) = g(&genesis, 2);
-    let (g3, o3) = g(&genesis, 3);
-    let pay_g0 = signed(&[(g0, o0, &k1)], vec![pay(&key(2), 1)]);
-    let child = signed(
-        &[(out(&pay_g0, 0), pay(&key(2), 1), &key(2))],
-        vec![pay(&key(3), 1)],
-    );
-    let conflict = signed(&[(g0, o0, &k1)], vec![pay(&key(4), 1)]);
-    let bad = bad_signature(&genesis);
-    let wrong_key = signed(&[(g3, o3, &key(2))], vec![pay(&key(4), 1)]);
-    let pay_g2 = signed(&[(g2, o2, &k1)], vec![pay(&key(5), 1)]);
-    let mut batch: Vec<(Transaction, Option<PeerId>)> = vec![
-        (pay_g0.clone(), Some(1)),
-        (child, Some(2)),
-        (conflict, Some(3)),
-        (bad.clone(), Some(4)),
-        (pay_g0, Some(5)),
-        (wrong_key, None),
-        (missing_outpoint(), Some(6)),
-        (pay_g2, None),
-    ];
-    // Enough for the parallel pass (`WARM_MIN_TXS`): the bad signature
-    // again from other peers.
-    batch.extend((10..10 + WARM_MIN_TXS as u64).map(|p| (bad.clone(), Some(p))));
-    let mut batched = open_chain(dir.path(), "batched", &genesis);
-    let mut single = open_chain(dir.path(), "single", &genesis);
-    let got = batched.accept_txs(batch.clone(), now);
-    let want: Vec<ChainEvent> = batch
-        .into_iter()
-        .flat_map(|(tx, from)| single.accept_tx(tx, from, now))
-        .collect();
-    let text = |ev: &[ChainEvent]| ev.iter().map(|e| format!("{e:?}")).collect::<Vec<_>>();
-    assert_eq!(text(&got), text(&want));
-    let accepted = got
-        .iter()
-        .filter(|e| matches!(e, ChainEvent::TxAccepted { .. }))
-        .count();
-    assert_eq!(accepted, 3, "{got:#?}");
-    assert_eq!(batched.mempool().txids(), single.mempool().txids());
-    assert_eq!(batched.orphans().len(), single.orphans().len());
-    // The bad signature's check never entered the cache.
-    let (_, o1) = g(&genesis, 1);
-    let check = SigCheck {
-        tx_index: 0,
-        input: 0,
-        pubkey: bad.inputs[0].pubkey,
-        sighash: sighash(&bad.txid(), 0, &o1),
-        signature: bad.inputs[0].signature,
-    };
-    assert!(!batched.sig_cache().contains(&check.cache_key()));
 }

@@ -27,10 +27,9 @@ use std::collections::VecDeque;
 use tracing::debug;
 
 use crate::core::block::Block;
-use crate::core::tx::{Transaction, TxOut};
+use crate::core::tx::TxOut;
 use crate::core::validation::{
     ParentInfo, SigCheck, check_block_context_deferred, check_block_sanity, verify_sig_checks,
-    warm_sig_cache,
 };
 use crate::core::view::UtxoView;
 use crate::store::ChainStore;
@@ -83,34 +82,6 @@ impl Chain {
             for (block, from) in single {
                 events.extend(self.process_block(block, from, now));
             }
-        }
-        events
-    }
-
-    /// [`Chain::accept_tx`] on each of `txs` (each with the peer that sent
-    /// it, `None`: submitted locally) in order at `now` seconds since the
-    /// Unix epoch, with the same verdicts and events; but first the
-    /// signatures of the whole batch are verified in one parallel pass into
-    /// the signature cache ([`Mempool::sig_checks_for`](super::Mempool::sig_checks_for),
-    /// [`warm_sig_cache`]), so a batch of relayed or submitted payments
-    /// uses every core where one at a time used one. Only checks that pass
-    /// enter the cache, so no verdict changes. A batch of fewer than
-    /// [`WARM_MIN_TXS`] goes one at a time straight away: handing a few
-    /// signatures to the pool cost more than it saved in the relay bench.
-    pub fn accept_txs(
-        &mut self,
-        txs: Vec<(Transaction, Option<PeerId>)>,
-        now: u64,
-    ) -> Vec<ChainEvent> {
-        if txs.len() >= WARM_MIN_TXS && self.state.is_some() {
-            let checks = self
-                .mempool
-                .sig_checks_for(txs.iter().map(|(tx, _)| tx), &self.store);
-            warm_sig_cache(&checks, &self.sig_cache);
-        }
-        let mut events = Vec::new();
-        for (tx, from) in txs {
-            events.extend(self.accept_tx(tx, from, now));
         }
         events
     }
@@ -288,10 +259,6 @@ impl Chain {
 fn sub_run_len(len: usize) -> usize {
     len.div_ceil(4).max(MIN_SUB_RUN_BLOCKS)
 }
-
-/// Fewest transactions in a batch whose signatures [`Chain::accept_txs`]
-/// verifies in parallel first.
-pub const WARM_MIN_TXS: usize = 16;
 
 /// Fewest blocks in a sub-run of [`Chain::connect_run`]: a run shorter
 /// than twice this connects in one step, as one block at a time would

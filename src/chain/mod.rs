@@ -31,7 +31,7 @@ use crate::core::tx::Transaction;
 use crate::core::validation::SigCache;
 use crate::store::{ChainStore, StoreError, Tip};
 
-pub use batch::{MAX_RUN_BLOCKS, WARM_MIN_TXS};
+pub use batch::MAX_RUN_BLOCKS;
 pub use mempool::{Mempool, MempoolError, MempoolLimits};
 pub use orphans::OrphanPool;
 pub use state::{Activation, BlockOutcome, ChainError, ChainState, beats};

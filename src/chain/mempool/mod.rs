@@ -172,44 +172,6 @@ impl Mempool {
             .and_then(|e| e.tx.outputs.get(op.vout as usize).copied())
     }
 
-    /// The signature checks of those of `txs` that [`Mempool::accept`]
-    /// would verify a signature of next: not in the mempool, no input
-    /// spent by a mempool transaction, every input resolved from the
-    /// mempool or `store`'s UTXO set and owned by its public key. The others
-    /// (a transaction spending another of `txs`, one that fails a check)
-    /// are left out: [`Mempool::accept`] checks them as always. Used to
-    /// verify a batch's signatures in parallel before the batch is accepted
-    /// one transaction at a time ([`crate::core::validation::warm_sig_cache`]).
-    pub fn sig_checks_for<'a>(
-        &self,
-        txs: impl IntoIterator<Item = &'a Transaction>,
-        store: &ChainStore,
-    ) -> Vec<crate::core::validation::SigCheck> {
-        let source = MempoolSource {
-            mempool: self,
-            store,
-        };
-        let mut checks = Vec::new();
-        for tx in txs {
-            if tx.is_coinbase()
-                || self.entries.contains_key(&tx.txid())
-                || tx
-                    .inputs
-                    .iter()
-                    .any(|i| self.spent_by.contains_key(&i.prev_out))
-            {
-                continue;
-            }
-            let Ok(view) = UtxoView::for_tx(tx, &source) else {
-                continue;
-            };
-            if let Ok(c) = crate::core::validation::check_tx_inputs(tx, 0, &view) {
-                checks.extend(c.sig_checks);
-            }
-        }
-        checks
-    }
-
     /// Validates `tx` against `store`'s UTXO set and the mempool, applies
     /// the [`policy`], makes room by evicting lower fee-rate packages if the
     /// mempool is full, and adds it with entry time `now` (seconds since the

@@ -30,7 +30,7 @@ pub use block::{
     check_block_context_deferred, check_block_sanity, check_block_time, check_header_pow,
     median_time,
 };
-pub use sigs::{SigCache, SigCheck, verify_sig_checks, warm_sig_cache};
+pub use sigs::{SigCache, SigCheck, verify_sig_checks};
 pub use tx::{InputsChecked, check_transaction, check_tx_inputs, check_tx_sanity};
 
 use super::hash::{BlockHash, Txid};

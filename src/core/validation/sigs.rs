@@ -134,18 +134,3 @@ pub fn verify_sig_checks(
         misses.par_iter().try_for_each(run)
     }
 }
-
-/// Verifies in parallel (rayon) every check of `checks` that `cache` does
-/// not hold, and adds those that pass to it; those that fail are left out
-/// and not reported (whoever checks them again finds the failure). Lets a
-/// batch of transactions checked one at a time afterwards (the mempool)
-/// verify all of its signatures on every core first: each one's own check
-/// then finds its passing signatures in the cache.
-pub fn warm_sig_cache(checks: &[SigCheck], cache: &SigCache) {
-    checks.par_iter().for_each(|c| {
-        let key = c.cache_key();
-        if !cache.contains(&key) && c.verify().is_ok() {
-            cache.insert(key);
-        }
-    });
-}
