@@ -3,7 +3,9 @@
 //! block at a time would, or nothing at all; `Chain::process_blocks` ends
 //! where `Chain::process_block` on each block in turn ends, with the same
 //! events (one `TipChanged` per run instead of one per block), and a run
-//! that breaks a rule is blamed block by block as before.
+//! that breaks a rule is blamed block by block as before. Long runs connect
+//! in sub-runs (signatures of one verified while the one before is written)
+//! and end the same way, whichever sub-run breaks a rule.
 
 mod support;
 
@@ -679,4 +681,142 @@ fn signatures_verified_at_mempool_entry_are_not_verified_again_in_a_run() {
         .count();
     assert_eq!(tips, 1, "{got:?}");
     assert_eq!(chain.store().tip().expect("tip").hash, b4.hash(), "{got:?}");
+}
+
+// ---- Long runs: connected in sub-runs through the verify/write pipeline ----
+
+/// What [`long_chain`] puts in one block at `height` in place of its
+/// payment.
+#[derive(Clone, Copy, Debug)]
+enum Fault {
+    /// The payment's signature does not verify.
+    BadSignature,
+    /// The payment spends an output that never existed.
+    MissingOutpoint,
+}
+
+/// `n` blocks on `genesis` (block h from miner key 5; from height 2 on each
+/// carries a payment of the coinbase of the block before it to key 2),
+/// with `fault` at its height.
+fn long_chain(genesis: &Block, n: u64, fault: Option<(u64, Fault)>) -> Vec<Block> {
+    let k5 = key(5);
+    let mut blocks: Vec<Block> = Vec::new();
+    for h in 1..=n {
+        let prev = blocks.last().map_or(genesis.hash(), Block::hash);
+        let txs = match (blocks.last(), fault) {
+            (_, Some((at, Fault::MissingOutpoint))) if at == h => vec![missing_outpoint()],
+            (Some(before), fault) => {
+                let cb = &before.transactions[0];
+                let mut tx = signed(&[(out(cb, 0), cb.outputs[0], &k5)], vec![pay(&key(2), 1)]);
+                if matches!(fault, Some((at, Fault::BadSignature)) if at == h) {
+                    tx.inputs[0].signature[40] ^= 1;
+                }
+                vec![tx]
+            }
+            (None, _) => vec![],
+        };
+        blocks.push(block(prev, h, &k5, txs));
+    }
+    blocks
+}
+
+/// Hands the 40 blocks of [`long_chain`] (with `fault`) to one chain in
+/// one `process_blocks` call (sub-runs of 10 blocks: the pipeline verifies
+/// one while it writes the one before) and one block at a time to another;
+/// asserts the same end state, statuses, blame and events (but the
+/// `TipChanged` count). Returns the batched chain and its events.
+fn long_run_against_one_by_one(
+    fault: Option<(u64, Fault)>,
+) -> (TempDir, Chain, Vec<Block>, Vec<ChainEvent>) {
+    let dir = TempDir::new().expect("tempdir");
+    let genesis = genesis();
+    let blocks = long_chain(&genesis, 40, fault);
+    let input = sent(&blocks);
+    let now = now_secs();
+    let mut batched = open_chain(dir.path(), "batched", &genesis);
+    let mut single = open_chain(dir.path(), "single", &genesis);
+    let got = batched.process_blocks(input.clone(), now);
+    let want = one_by_one(&mut single, &input, now);
+    let what = format!("{fault:?}");
+    let (got_set, _) = multiset(&got);
+    let (want_set, _) = multiset(&want);
+    assert_eq!(got_set, want_set, "{what}");
+    for (b, from) in &input {
+        assert_eq!(done_count(&got, b.hash(), *from), 1, "{what}");
+        assert_eq!(
+            status(batched.store(), b),
+            status(single.store(), b),
+            "{what}: block {}",
+            b.height
+        );
+    }
+    let tip = single.store().tip().expect("tip");
+    let valid: Vec<&Block> = std::iter::once(&genesis)
+        .chain(blocks.iter().take(tip.height as usize))
+        .collect();
+    assert_same_state(batched.store(), single.store(), &valid);
+    assert_eq!(checkchain_text(batched.store()).expect("checkchain"), "OK");
+    (dir, batched, blocks, got)
+}
+
+#[test]
+fn a_long_valid_run_connects_in_sub_runs_as_one_block_at_a_time_would() {
+    let (_dir, chain, blocks, got) = long_run_against_one_by_one(None);
+    assert_eq!(chain.store().tip().expect("tip").hash, blocks[39].hash());
+    let order: Vec<BlockHash> = got
+        .iter()
+        .filter_map(|e| match e {
+            ChainEvent::BlockConnected { hash, .. } => Some(*hash),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(order, blocks.iter().map(Block::hash).collect::<Vec<_>>());
+    let tips = got
+        .iter()
+        .filter(|e| matches!(e, ChainEvent::TipChanged(_)))
+        .count();
+    assert_eq!(tips, 1, "one TipChanged for the whole run");
+}
+
+/// A long run broken at `height` by `fault`: the blocks below connect,
+/// the faulty one is invalid and blamed on its sender, those above are
+/// refused, as one block at a time.
+fn check_long_run_broken(height: u64, fault: Fault) {
+    let (_dir, chain, blocks, got) = long_run_against_one_by_one(Some((height, fault)));
+    let store = chain.store();
+    let bad = &blocks[height as usize - 1];
+    assert_eq!(
+        store.tip().expect("tip").hash,
+        blocks[height as usize - 2].hash(),
+        "{fault:?} at {height}"
+    );
+    assert_eq!(invalid_from(&got, bad.hash()), vec![Some(100 + height)]);
+    assert_eq!(status(store, bad), Some(BlockStatus::Invalid));
+    for b in &blocks[height as usize - 1..] {
+        assert!(
+            connected(&got, b.hash()).is_empty(),
+            "{fault:?} at {height}"
+        );
+        assert!(!store.is_on_best_chain(&b.hash()).expect("read"));
+    }
+    for b in &blocks[..height as usize - 1] {
+        assert_eq!(connected(&got, b.hash()), vec![Some(100 + b.height)]);
+    }
+}
+
+#[test]
+fn a_bad_signature_in_a_later_sub_run_stops_the_run_there_and_is_blamed_on_its_sender() {
+    // Sub-runs of 10: blocks 21-30 are the third; the first two connect
+    // while it is verified.
+    check_long_run_broken(30, Fault::BadSignature);
+    // The first block of the run: nothing connects in the pipeline.
+    check_long_run_broken(2, Fault::BadSignature);
+}
+
+#[test]
+fn a_missing_outpoint_found_while_the_sub_run_before_is_verified_is_blamed_on_its_sender() {
+    // Block 11 opens the second sub-run: its context fails while the
+    // first is verified, which then connects alone.
+    check_long_run_broken(11, Fault::MissingOutpoint);
+    check_long_run_broken(38, Fault::MissingOutpoint);
 }

@@ -24,8 +24,9 @@
 //! seconds per wait [600], `BENCH_RELAY_TIMEOUT` seconds for the relay to
 //! finish [60].
 //! `BENCH_ONLY=relay` runs the tx-heavy sync and the relay alone;
-//! `BENCH_ONLY=propagation` the line of nodes alone; `BENCH_ONLY=sync` the
-//! 1-payment sync and `printchain` rows alone; `BENCH_ONLY=hostile`
+//! `BENCH_ONLY=propagation` the line of nodes alone; `BENCH_ONLY=pay` the
+//! 1-payment sync and `printchain` alone; `BENCH_ONLY=empty` the
+//! coinbase-only sync and `reindexutxo` alone; `BENCH_ONLY=hostile`
 //! the hostile-peer rows alone ([`hostile`]: `BENCH_HOSTILE_SOCKETS` [16],
 //! `BENCH_SIDE_BLOCKS` [150], `BENCH_FAKE_SYNC_BLOCKS` [3000],
 //! `BENCH_INV_FLOOD_SECS` [15], `BENCH_HOSTILE_ROWS` to pick rows).
@@ -75,9 +76,14 @@ fn main() -> Result<()> {
         table.finish(json!({ "propagation": env("BENCH_PROP_BLOCKS", 20) }))?;
         return Ok(());
     }
-    if std::env::var("BENCH_ONLY").is_ok_and(|v| v == "sync") {
+    if std::env::var("BENCH_ONLY").is_ok_and(|v| v == "pay") {
         sync::one_payment(&mut table, root.path())?;
         table.finish(json!({ "pay_blocks": env("BENCH_PAY_BLOCKS", 2000) }))?;
+        return Ok(());
+    }
+    if std::env::var("BENCH_ONLY").is_ok_and(|v| v == "empty") {
+        sync::empty(&mut table, root.path())?;
+        table.finish(json!({ "empty_blocks": env("BENCH_EMPTY_BLOCKS", 10_000) }))?;
         return Ok(());
     }
     if std::env::var("BENCH_ONLY").is_ok_and(|v| v == "hostile") {

@@ -92,7 +92,7 @@ pub fn run(table: &mut Table, root: &Path) -> Result<()> {
         }
     );
     let name = "block propagation per hop";
-    table.row(name, median(&mut hop), "ms", None, "< 5", note);
+    table.row(name, median(&mut hop), "ms", None, "<= 3", note);
     let note = format!("{per} txs submitted at the far end, median of {rounds}");
     let name = "tx relay per hop (batch tail)";
     table.row(name, median(&mut relay), "ms", None, "", note);

@@ -109,7 +109,12 @@ pub fn run(
     let mut filler = Some(filler);
     let mut lone_since: Option<Instant> = None;
     let done = wait_until(env("BENCH_RELAY_TIMEOUT", 60), || {
-        if filler.is_some() && nodes.iter().all(|n| n.mempool() == Some(1)) {
+        // The minter holds one payment alone (the others hold at most
+        // that one: a node may lack it and still pass it on) below its
+        // threshold of 2.
+        let lone = minter.mempool() == Some(1)
+            && nodes.iter().all(|n| n.mempool().is_some_and(|m| m <= 1));
+        if filler.is_some() && lone {
             let since = *lone_since.get_or_insert_with(Instant::now);
             if since.elapsed() > Duration::from_millis(200)
                 && let Some(f) = filler.take()
@@ -144,7 +149,7 @@ pub fn run(
         },
         "tx/s",
         None,
-        ">= 2000",
+        ">= 5000",
         format!(
             "{m} txs, {clients} clients, {relay_secs:.2}s, submit {:.0} tx/s, {} blocks{}{}",
             m as f64 / submit_secs,

@@ -27,7 +27,8 @@ pub fn sync_run(dir: &Path, shape: &Shape) -> Result<(f64, Node, Node)> {
 }
 
 /// Blocks of one 1-input payment (signed P-256) each: sync blocks/s of
-/// `BENCH_PAY_BLOCKS` [2000]; then `printchain` of a `BENCH_PRINT_BLOCKS`
+/// `BENCH_PAY_BLOCKS` [2000] and `reindexutxo` of the synced node's store
+/// (process start included); then `printchain` of a `BENCH_PRINT_BLOCKS`
 /// [1000] chain of the same shape, median of 3 process runs.
 pub fn one_payment(t: &mut Table, root: &Path) -> Result<()> {
     let blocks = env("BENCH_PAY_BLOCKS", 2000);
@@ -39,6 +40,7 @@ pub fn one_payment(t: &mut Table, root: &Path) -> Result<()> {
         foreign: 0,
     };
     let (secs, mut seed, mut fresh) = sync_run(&root.join("pay"), &shape)?;
+    let fresh_port = fresh.port;
     seed.stop();
     fresh.stop();
     let name = "sync 1-payment blocks/s";
@@ -47,8 +49,22 @@ pub fn one_payment(t: &mut Table, root: &Path) -> Result<()> {
         blocks as f64 / secs,
         "blk/s",
         None,
-        ">= 5000",
+        ">= 10000",
         format!("{secs:.2}s"),
+    );
+    // The Go design rebuilt this chain at 13,699 blocks/s; the goal is 5x.
+    let t0 = Instant::now();
+    let out = cli(&root.join("pay"), fresh_port, &["reindexutxo"])?;
+    let secs = t0.elapsed().as_secs_f64();
+    let note = format!("{secs:.2}s, process start included ({out})");
+    let name = "reindexutxo blocks/s (1-payment chain)";
+    t.row(
+        name,
+        (blocks + 1) as f64 / secs,
+        "blk/s",
+        None,
+        ">= 68500",
+        note,
     );
 
     let blocks = env("BENCH_PRINT_BLOCKS", 1000);
@@ -108,7 +124,7 @@ pub fn tx_heavy(t: &mut Table, root: &Path, ver: f64) -> Result<(std::path::Path
         sigs / secs,
         "v/s",
         Some(limit),
-        ">= 70%",
+        ">= 80%",
         String::new(),
     );
     let name = format!("peak RSS seed ({blocks} blk)");

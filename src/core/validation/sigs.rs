@@ -81,6 +81,16 @@ impl SigCache {
         }
     }
 
+    /// The checks of `checks` not in the cache, each with its key, in
+    /// order (one lock for all).
+    pub fn missing<'a>(&self, checks: &'a [SigCheck]) -> Vec<(&'a SigCheck, [u8; 32])> {
+        let mut keyed: Vec<_> = checks.iter().map(|c| (c, c.cache_key())).collect();
+        if let Ok(g) = self.inner.lock() {
+            keyed.retain(|(_, k)| !g.0.contains(k));
+        }
+        keyed
+    }
+
     /// Number of entries.
     pub fn len(&self) -> usize {
         self.inner.lock().map(|g| g.0.len()).unwrap_or(0)
@@ -93,7 +103,10 @@ impl SigCache {
 }
 
 /// Verifies `checks` in parallel (rayon), skipping those in `cache` and adding
-/// those that pass to it.
+/// those that pass to it. The cache is looked up first, under one lock:
+/// when at most one check is left (a block whose payments all passed
+/// mempool entry), it is verified on the calling thread, without waking
+/// the pool.
 ///
 /// Errors: the failing check's `(tx_index, input, reason)`; which failure is
 /// reported when several fail is unspecified.
@@ -101,22 +114,23 @@ pub fn verify_sig_checks(
     checks: &[SigCheck],
     cache: Option<&SigCache>,
 ) -> Result<(), (usize, usize, SigError)> {
-    let run = |c: &SigCheck| -> Result<(), (usize, usize, SigError)> {
-        let key = cache.map(|_| c.cache_key());
-        if let (Some(cache), Some(key)) = (cache, key.as_ref())
-            && cache.contains(key)
-        {
-            return Ok(());
-        }
-        c.verify().map_err(|e| (c.tx_index, c.input, e))?;
-        if let (Some(cache), Some(key)) = (cache, key) {
-            cache.insert(key);
-        }
+    let verify = |c: &SigCheck| c.verify().map_err(|e| (c.tx_index, c.input, e));
+    let Some(cache) = cache else {
+        return if checks.len() < 2 {
+            checks.iter().try_for_each(verify)
+        } else {
+            checks.par_iter().try_for_each(verify)
+        };
+    };
+    let misses = cache.missing(checks);
+    let run = |(c, key): &(&SigCheck, [u8; 32])| {
+        verify(c)?;
+        cache.insert(*key);
         Ok(())
     };
-    if checks.len() < 2 {
-        checks.iter().try_for_each(run)
+    if misses.len() < 2 {
+        misses.iter().try_for_each(run)
     } else {
-        checks.par_iter().try_for_each(run)
+        misses.par_iter().try_for_each(run)
     }
 }
