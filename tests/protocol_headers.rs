@@ -10,9 +10,11 @@ mod sans_io;
 
 use std::sync::atomic::AtomicBool;
 
+use sledchain::chain::orphans::MAX_ORPHANS;
 use sledchain::core::block::{Block, BlockHeader};
 use sledchain::core::hash::{BlockHash, Hash256};
 use sledchain::protocol::points::Misbehavior;
+use sledchain::protocol::sync_headers::{BLOCK_DOWNLOAD_WINDOW, MAX_BLOCKS_IN_TRANSIT_PER_PEER};
 use sledchain::protocol::{Input, Output, Protocol};
 use sledchain::sim::{Sim, SimConfig};
 use sledchain::wire::message::Message;
@@ -192,6 +194,18 @@ fn valid_headers_get_their_blocks_asked_for_and_a_full_answer_asks_for_more() {
         unreachable!()
     };
     assert_eq!(gh.locator.first(), Some(&prev.hash()));
+}
+
+#[test]
+fn one_peer_serving_is_asked_for_the_whole_download_window_at_once() {
+    // From a single peer, 16 blocks in flight would cost a round trip per
+    // 16 blocks: it gets the window (the blocks still fit the orphan pool).
+    let g = genesis();
+    let (mut p, _) = sans_io::handshaken(&g, 100, PEER, T0);
+    let out = p.step(headers(headers_after(&g, 100)), T0 + 1);
+    assert_eq!(blocks_asked(&out), BLOCK_DOWNLOAD_WINDOW as usize);
+    assert!(BLOCK_DOWNLOAD_WINDOW as usize <= MAX_ORPHANS);
+    assert!(MAX_BLOCKS_IN_TRANSIT_PER_PEER < BLOCK_DOWNLOAD_WINDOW as usize);
 }
 
 #[test]

@@ -44,6 +44,26 @@ pub fn wait_until(secs: u64, mut f: impl FnMut() -> Result<bool>) -> Result<()> 
     }
 }
 
+/// Polling interval of [`wait_finely`] (ms).
+const FINE_POLL_MS: u64 = 2;
+
+/// [`wait_until`] polling every [`FINE_POLL_MS`] ms instead of the test
+/// support's 25: for the end of a timed wait, where the poll interval
+/// would be added to a figure of a few hundred ms (each poll is one
+/// control-socket request to the node).
+pub fn wait_finely(secs: u64, mut f: impl FnMut() -> Result<bool>) -> Result<()> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+    loop {
+        if f().unwrap_or(false) {
+            return Ok(());
+        }
+        if std::time::Instant::now() >= deadline {
+            bail!("timed out after {secs}s");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(FINE_POLL_MS));
+    }
+}
+
 /// Starts node `port` of `datadir` seeded by 127.0.0.1:`seed`, logging
 /// with `filter` (`RUST_LOG`).
 pub fn start_logging(

@@ -9,20 +9,20 @@ use std::time::Instant;
 use anyhow::Result;
 
 use crate::harness::{
-    Probe, Shape, Table, cli, cores, env, genchain, median, start, timeout, wait_until,
+    Probe, Shape, Table, cli, cores, env, genchain, median, start, timeout, wait_finely,
 };
 use crate::limits::verifies_per_sec;
 use crate::support::{Node, free_port};
 
 /// A seeded chain of `shape` and a fresh node syncing it: (seconds, seed,
-/// syncing node).
+/// syncing node). The end is polled every 2 ms ([`wait_finely`]).
 pub fn sync_run(dir: &Path, shape: &Shape) -> Result<(f64, Node, Node)> {
     let seed_port = free_port();
     genchain(dir, seed_port, shape)?;
     let seed = start(dir, seed_port, seed_port, &[])?;
     let t = Instant::now();
     let fresh = start(dir, free_port(), seed_port, &[])?;
-    wait_until(timeout(), || Ok(fresh.height() == Some(shape.blocks)))?;
+    wait_finely(timeout(), || Ok(fresh.height() == Some(shape.blocks)))?;
     Ok((t.elapsed().as_secs_f64(), seed, fresh))
 }
 

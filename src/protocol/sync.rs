@@ -34,7 +34,6 @@ pub use headers::{HeaderEntry, HeaderTree};
 pub use mgr::{Asked, InFlight, SyncMgr, SyncPeer};
 
 use super::Misbehavior;
-use super::sync_headers::MAX_BLOCKS_IN_TRANSIT_PER_PEER;
 use super::types::{Event, Output};
 use super::{PeerId, Protocol};
 use crate::core::block::{Block, block_work};
@@ -466,7 +465,7 @@ impl Protocol {
     /// processed and it is still ahead of us.
     pub(super) fn maybe_continue_sync(&mut self, peer: PeerId) {
         if self.headers_first(peer) {
-            if self.sync.pending_of(peer, Asked::Headers) <= MAX_BLOCKS_IN_TRANSIT_PER_PEER / 2 {
+            if self.sync.pending_of(peer, Asked::Headers) <= self.blocks_in_transit_cap() / 2 {
                 self.fetch_blocks();
             }
             return;

@@ -21,7 +21,8 @@
 //!    header chain and that chain beats our tip (more work, or equal work
 //!    and a lower tip hash: `chain::state::beats`). Blocks are asked of
 //!    every peer whose header chain holds them, at most
-//!    [`MAX_BLOCKS_IN_TRANSIT_PER_PEER`] per peer, within
+//!    [`MAX_BLOCKS_IN_TRANSIT_PER_PEER`] per peer (an equal share of the
+//!    window when fewer peers serve), within
 //!    [`BLOCK_DOWNLOAD_WINDOW`] blocks of the first block we lack (so the
 //!    blocks that arrive ahead of their parents fit the chain layer's
 //!    orphan pool of 100).
@@ -54,9 +55,36 @@ use crate::wire::payload::{GetHeaders, Headers, InvKind, MAX_HEADERS, MAX_LOCATO
 /// there).
 pub const BLOCK_DOWNLOAD_WINDOW: u64 = 64;
 
-/// Blocks asked of one peer at once in headers-first sync (Core's
-/// `MAX_BLOCKS_IN_TRANSIT_PER_PEER`).
+/// Blocks asked of one peer at once in headers-first sync when several
+/// peers serve (Core's `MAX_BLOCKS_IN_TRANSIT_PER_PEER`); with fewer than
+/// `BLOCK_DOWNLOAD_WINDOW / 16` serving peers each gets an equal share of
+/// the window instead ([`Protocol::blocks_in_transit_cap`]).
 pub const MAX_BLOCKS_IN_TRANSIT_PER_PEER: usize = 16;
+
+impl Protocol {
+    /// Blocks one headers-first peer may have in flight: an equal share of
+    /// [`BLOCK_DOWNLOAD_WINDOW`] among the ready headers-first peers, at
+    /// least [`MAX_BLOCKS_IN_TRANSIT_PER_PEER`]. Core keeps 16 per peer and
+    /// syncs from 8 or more; from one peer 16 in flight would cost a round
+    /// trip (and a chain-layer run) per 16 blocks, so one peer may fill the
+    /// window. The window still bounds what waits in the orphan pool.
+    pub(super) fn blocks_in_transit_cap(&self) -> usize {
+        let serving = self
+            .sync
+            .peers()
+            .iter()
+            .filter(|(id, p)| {
+                p.speaks_headers()
+                    && self
+                        .peers
+                        .get(id)
+                        .is_some_and(|x| x.is_ready() && x.closing.is_none())
+            })
+            .count()
+            .max(1);
+        (BLOCK_DOWNLOAD_WINDOW as usize / serving).max(MAX_BLOCKS_IN_TRANSIT_PER_PEER)
+    }
+}
 
 impl Protocol {
     /// True when `peer` syncs headers first (its `version` was at least
@@ -365,9 +393,9 @@ impl Protocol {
             .map(|(id, h, _)| (id, h))
             .collect();
         let mut paths: BTreeMap<BlockHash, Vec<(BlockHash, HeaderEntry)>> = BTreeMap::new();
+        let cap = self.blocks_in_transit_cap();
         for (peer, best) in candidates {
-            let room = MAX_BLOCKS_IN_TRANSIT_PER_PEER
-                .saturating_sub(self.sync.pending_of(peer, Asked::Headers));
+            let room = cap.saturating_sub(self.sync.pending_of(peer, Asked::Headers));
             if room == 0 {
                 continue;
             }

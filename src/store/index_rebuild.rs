@@ -21,14 +21,27 @@ use rayon::prelude::*;
 use super::indexer::{IndexTip, LOCATOR, locator_bytes};
 use super::txindex::IndexDelta;
 use super::{ChainStore, StoreError, corrupt};
+use crate::core::block::Block;
 use crate::core::hash::BlockHash;
 
 /// Blocks read, indexed and compared in parallel at once: bounds the
 /// memory a rebuild holds (a block is at most 1 MB).
-const CHUNK: usize = 256;
+pub(super) const CHUNK: usize = 256;
 
 /// An index entry to write: key, value.
 type Entry = (Vec<u8>, Vec<u8>);
+
+/// Where a rebuild stands between chunks.
+pub(super) struct IndexRebuild {
+    /// The locator it ends with (the tip).
+    want: [u8; 40],
+    /// Whether the tree holds that locator now.
+    located: bool,
+    /// Entries the chunks checked so far give.
+    expected: usize,
+    /// Whether anything was written.
+    wrote: bool,
+}
 
 impl ChainStore {
     /// Brings the explorer indexes to what the best chain's blocks and undo
@@ -43,45 +56,89 @@ impl ChainStore {
         // Reads the chain state's trees: the cache is written out first.
         self.state.flush()?;
         let _one = self.indexer.lock().unwrap_or_else(|p| p.into_inner());
-        let Some(tip) = self.tip_opt()? else {
-            self.explorer.clear()?;
+        let Some(mut rebuild) = self.index_rebuild_begin()? else {
             return Ok(0);
         };
         let hashes = self.best_chain_hashes()?;
+        for (n, chunk) in hashes.chunks(CHUNK).enumerate() {
+            let blocks = chunk
+                .par_iter()
+                .map(|h| self.block(h)?.ok_or(StoreError::MissingBlock(*h)))
+                .collect::<Result<Vec<_>, _>>()?;
+            self.index_rebuild_chunk(&mut rebuild, n * CHUNK, chunk, &blocks)?;
+        }
+        self.index_rebuild_finish(rebuild, &hashes)
+    }
+
+    /// Starts a rebuild (the caller holds the builder's lock and flushed
+    /// the chain state): `None` with no chain (the tree then emptied).
+    pub(super) fn index_rebuild_begin(&self) -> Result<Option<IndexRebuild>, StoreError> {
+        let Some(tip) = self.tip_opt()? else {
+            self.explorer.clear()?;
+            return Ok(None);
+        };
         let want = locator_bytes(&IndexTip {
             hash: tip.hash,
             height: tip.height,
         });
-        let mut located = self.explorer.get(LOCATOR)?.as_deref() == Some(&want[..]);
-        if !located {
-            self.unlocate(&mut located)?;
+        let mut rebuild = IndexRebuild {
+            want,
+            located: self.explorer.get(LOCATOR)?.as_deref() == Some(&want[..]),
+            expected: 0,
+            wrote: false,
+        };
+        if !rebuild.located {
+            self.unlocate(&mut rebuild.located)?;
         }
-        let mut expected = 0usize;
-        let mut wrote = false;
-        for (n, chunk) in hashes.chunks(CHUNK).enumerate() {
-            let deltas = self.chunk_deltas(n * CHUNK, chunk)?;
-            expected += deltas.iter().map(|d| d.entries.len()).sum::<usize>();
-            let stale = self.stale_entries(&deltas)?;
-            if !stale.is_empty() {
-                self.unlocate(&mut located)?;
-                let mut batch = sled::Batch::default();
-                for (k, v) in stale {
-                    batch.insert(k, v);
-                }
-                self.explorer.apply_batch(batch)?;
-                wrote = true;
+        Ok(Some(rebuild))
+    }
+
+    /// Checks and repairs the entries of the best-chain blocks `chunk`
+    /// (decoded in `blocks`, the first at height `first`): one step of a
+    /// rebuild, chunks given in height order, each at most [`CHUNK`]
+    /// blocks. `reindexutxo` hands over the blocks it read for the UTXO
+    /// set, so each block is read and decoded once.
+    pub(super) fn index_rebuild_chunk(
+        &self,
+        rebuild: &mut IndexRebuild,
+        first: usize,
+        chunk: &[BlockHash],
+        blocks: &[Block],
+    ) -> Result<(), StoreError> {
+        let deltas = self.chunk_deltas(first, chunk, blocks)?;
+        rebuild.expected += deltas.iter().map(|d| d.entries.len()).sum::<usize>();
+        let stale = self.stale_entries(&deltas)?;
+        if !stale.is_empty() {
+            self.unlocate(&mut rebuild.located)?;
+            let mut batch = sled::Batch::default();
+            for (k, v) in stale {
+                batch.insert(k, v);
             }
+            self.explorer.apply_batch(batch)?;
+            rebuild.wrote = true;
         }
-        if self.explorer.len() != expected + usize::from(located) {
-            self.unlocate(&mut located)?;
-            self.rewrite_all(&hashes)?;
-            wrote = true;
+        Ok(())
+    }
+
+    /// Ends a rebuild of the best chain `hashes` after every chunk was
+    /// checked: a tree with entries beyond the chain's is written again
+    /// whole, then the locator is set to the tip. Returns the blocks
+    /// indexed.
+    pub(super) fn index_rebuild_finish(
+        &self,
+        mut rebuild: IndexRebuild,
+        hashes: &[BlockHash],
+    ) -> Result<u64, StoreError> {
+        if self.explorer.len() != rebuild.expected + usize::from(rebuild.located) {
+            self.unlocate(&mut rebuild.located)?;
+            self.rewrite_all(hashes)?;
+            rebuild.wrote = true;
         }
-        if !located {
-            self.explorer.insert(LOCATOR, &want[..])?;
-            wrote = true;
+        if !rebuild.located {
+            self.explorer.insert(LOCATOR, &rebuild.want[..])?;
+            rebuild.wrote = true;
         }
-        if wrote {
+        if rebuild.wrote {
             self.db.flush()?;
         }
         Ok(hashes.len() as u64)
@@ -100,18 +157,19 @@ impl ChainStore {
         &self,
         first: usize,
         chunk: &[BlockHash],
+        blocks: &[Block],
     ) -> Result<Vec<IndexDelta>, StoreError> {
         chunk
             .par_iter()
+            .zip(blocks)
             .enumerate()
-            .map(|(i, hash)| {
-                let block = self.block(hash)?.ok_or(StoreError::MissingBlock(*hash))?;
+            .map(|(i, (hash, block))| {
                 let undo = match self.undo(hash)? {
                     Some(u) => u,
                     None if first + i == 0 => Vec::new(),
                     None => return Err(corrupt(format!("no undo data for {hash}"))),
                 };
-                IndexDelta::of(&block, &undo)
+                IndexDelta::of(block, &undo)
             })
             .collect()
     }
@@ -139,8 +197,12 @@ impl ChainStore {
     fn rewrite_all(&self, hashes: &[BlockHash]) -> Result<(), StoreError> {
         self.explorer.clear()?;
         for (n, chunk) in hashes.chunks(CHUNK).enumerate() {
+            let blocks = chunk
+                .par_iter()
+                .map(|h| self.block(h)?.ok_or(StoreError::MissingBlock(*h)))
+                .collect::<Result<Vec<_>, _>>()?;
             let mut batch = sled::Batch::default();
-            for d in self.chunk_deltas(n * CHUNK, chunk)? {
+            for d in self.chunk_deltas(n * CHUNK, chunk, &blocks)? {
                 d.apply(true, &mut batch);
             }
             self.explorer.apply_batch(batch)?;
@@ -152,7 +214,6 @@ impl ChainStore {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::core::block::Block;
     use crate::core::tx::{OutPoint, Transaction, TxIn, TxOut};
 
     const A: [u8; 20] = [1; 20];

@@ -8,12 +8,16 @@
 //! the difference between the stored trees and the rebuild is written, in
 //! one sled transaction across both trees, so a crash leaves either the old
 //! set or the new one, and a set that is already right costs no write.
+//! `reindexutxo` checks and repairs the explorer indexes in the same pass
+//! (`index_rebuild.rs`): each batch of blocks, once read and decoded, is
+//! handed to the index rebuild too, so no block is read twice.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 use rayon::prelude::*;
 use sled::{IVec, Transactional};
 
+use super::index_rebuild::IndexRebuild;
 use super::utxo::addr_key;
 use super::{ChainStore, Space, StoreError, corrupt, hash_from, tx_err};
 use crate::core::block::Block;
@@ -22,8 +26,9 @@ use crate::core::hash::{BlockHash, Txid};
 use crate::core::tx::{OutPoint, TxOut};
 
 /// Blocks read and hashed in parallel before being applied in order: bounds
-/// the memory a rebuild holds at once (a block is at most 1 MB).
-const READ_BATCH: usize = 256;
+/// the memory a rebuild holds at once (a block is at most 1 MB). The
+/// explorer-index rebuild's chunk, as those blocks are handed to it.
+const READ_BATCH: usize = super::index_rebuild::CHUNK;
 
 /// Raw (key, value) pairs of one tree.
 type Raw = Vec<(IVec, IVec)>;
@@ -45,13 +50,13 @@ impl ChainStore {
     /// block spends an output that is not unspent at that point,
     /// [`StoreError::MissingBlock`], [`StoreError::Db`].
     pub fn compute_utxo_set(&self) -> Result<BTreeMap<OutPoint, TxOut>, StoreError> {
-        Ok(self.rebuild_utxo_map()?.into_iter().collect())
+        Ok(self.rebuild_utxo_map(None)?.0.into_iter().collect())
     }
 
     /// Rebuilds the UTXO set and address index from the blocks alone
-    /// (`reindexutxo`), then the explorer indexes
-    /// ([`ChainStore::rebuild_indexes`]). Returns (transactions with
-    /// unspent outputs, outputs).
+    /// (`reindexutxo`), and the explorer indexes in the same pass over the
+    /// blocks (as [`ChainStore::rebuild_indexes`] does). Returns
+    /// (transactions with unspent outputs, outputs).
     ///
     /// The stored trees are brought to the rebuilt set in a single
     /// transaction across `utxo` and `addr_utxo` (removing what should not
@@ -61,21 +66,25 @@ impl ChainStore {
     /// Errors: as [`ChainStore::compute_utxo_set`].
     pub fn reindex_utxo(&self) -> Result<(usize, usize), StoreError> {
         self.state.flush()?;
+        let _one = self.indexer.lock().unwrap_or_else(|p| p.into_inner());
+        let mut index = self.index_rebuild_begin()?;
         let (utxo_tree, addr_tree) = (
             self.state.tree(Space::Utxo),
             self.state.tree(Space::AddrUtxo),
         );
-        let (set, (utxo, addr)) = rayon::join(
-            || self.rebuild_utxo_map(),
+        let (rebuilt, (utxo, addr)) = rayon::join(
+            || self.rebuild_utxo_map(index.as_mut()),
             || rayon::join(|| scan(utxo_tree), || scan(addr_tree)),
         );
-        let set = set?;
+        let (set, hashes) = rebuilt?;
         let diff = Diff::between(&set, &utxo?, &addr?);
         if !diff.is_empty() {
             diff.write(self)?;
             self.db.flush()?;
         }
-        self.rebuild_indexes()?;
+        if let Some(index) = index {
+            self.index_rebuild_finish(index, &hashes)?;
+        }
         self.record_tip()?;
         let txs: HashSet<Txid> = set.keys().map(|op| op.txid).collect();
         Ok((txs.len(), set.len()))
@@ -114,16 +123,25 @@ impl ChainStore {
         Ok((block, txids))
     }
 
-    /// The rebuilt set: batches read in parallel, applied in height order.
-    fn rebuild_utxo_map(&self) -> Result<HashMap<OutPoint, TxOut>, StoreError> {
+    /// The rebuilt set and the best chain's hashes: batches read in
+    /// parallel, applied in height order. With `index`, each batch's
+    /// blocks are handed to the explorer-index rebuild as well
+    /// ([`ChainStore::index_rebuild_chunk`]), so `reindexutxo` reads and
+    /// decodes each block once.
+    fn rebuild_utxo_map(
+        &self,
+        mut index: Option<&mut IndexRebuild>,
+    ) -> Result<(HashMap<OutPoint, TxOut>, Vec<BlockHash>), StoreError> {
         let hashes = self.best_chain_hashes()?;
         let mut set = HashMap::new();
         for (n, chunk) in hashes.chunks(READ_BATCH).enumerate() {
-            let blocks = chunk
+            let (blocks, txids): (Vec<Block>, Vec<Vec<Txid>>) = chunk
                 .par_iter()
                 .map(|h| self.block_with_txids(h))
-                .collect::<Result<Vec<_>, _>>()?;
-            for (i, ((block, txids), hash)) in blocks.iter().zip(chunk).enumerate() {
+                .collect::<Result<Vec<_>, _>>()?
+                .into_iter()
+                .unzip();
+            for (i, ((block, txids), hash)) in blocks.iter().zip(&txids).zip(chunk).enumerate() {
                 apply(&mut set, block, txids).map_err(|op| {
                     let height = n * READ_BATCH + i;
                     corrupt(format!(
@@ -131,8 +149,11 @@ impl ChainStore {
                     ))
                 })?;
             }
+            if let Some(index) = index.as_deref_mut() {
+                self.index_rebuild_chunk(index, n * READ_BATCH, chunk, &blocks)?;
+            }
         }
-        Ok(set)
+        Ok((set, hashes))
     }
 }
 
