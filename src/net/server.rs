@@ -195,6 +195,7 @@ async fn answer(
     match rx.await {
         Ok(LocalReply::Accepted(txid)) => Ok(txid.to_string()),
         Ok(LocalReply::Rejected(e)) => Err(e),
+        Ok(LocalReply::ChainUnreadable) => Err("cannot read the chain (see the node's log)".into()),
         Ok(LocalReply::Done(text)) => Ok(text),
         Ok(status @ LocalReply::Status { .. }) => {
             queries.status(&status).map_err(|e| format!("{e:#}"))
