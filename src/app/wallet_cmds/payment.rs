@@ -16,6 +16,7 @@ use crate::app::exit::{Exit, classify, fail};
 use crate::chain::mempool::Mempool;
 use crate::chain::{ChainState, miner};
 use crate::core::address::Address;
+use crate::core::hash::Txid;
 use crate::core::params::now_secs;
 use crate::core::tx::{OutPoint, Transaction, TxOut};
 use crate::core::validation::SigCache;
@@ -176,6 +177,17 @@ pub fn create_raw(ctx: &Ctx, a: &PaymentArgs) -> Result<Transaction> {
 /// passphrase (exit 1); the node's, the local rule check's or the seed's
 /// refusal ([`Exit::Rejected`]); an unreachable seed ([`Exit::NotRunning`]).
 pub fn send(ctx: &Ctx, a: &SendArgs) -> Result<()> {
+    check_send_route(ctx, a)?;
+    let (txid, change) = make_payment(ctx, a)?;
+    report_sent(ctx, a, &txid.to_string(), change)
+}
+
+/// Fails before anything is built or locked when the payment has nowhere
+/// to go: `--confirmations` past what `--mint` gives without a running
+/// node ([`Exit::NotRunning`]), `--mint` with the node running, or no
+/// running node, `--seed` or `--mint` ([`Exit::NotRunning`], after the
+/// recipient address is checked).
+fn check_send_route(ctx: &Ctx, a: &SendArgs) -> Result<()> {
     if a.confirmations > u64::from(a.mint) && !ctx.running {
         return Err(fail(
             Exit::NotRunning,
@@ -204,6 +216,16 @@ pub fn send(ctx: &Ctx, a: &SendArgs) -> Result<()> {
             ),
         ));
     }
+    Ok(())
+}
+
+/// Builds, records as pending and hands over the payment (to the running
+/// node, a seed, or a block minted here); returns its txid and change
+/// address. With `--mint` the mined payment is no longer pending; when it
+/// could not be handed over it is forgotten and its coins are free again.
+///
+/// Errors: the wallet's, the payment builder's, the submission's.
+fn make_payment(ctx: &Ctx, a: &SendArgs) -> Result<(Txid, Option<Address>)> {
     let (mut w, view) = open_for_payment(ctx, &a.payment, true)?;
     let p = build_payment(&mut w, view.as_ref(), &a.payment)?;
     drop(view);
@@ -228,8 +250,15 @@ pub fn send(ctx: &Ctx, a: &SendArgs) -> Result<()> {
             return Err(e.context("the payment was not made; its coins are free again"));
         }
     }
-    drop(w);
-    let txid = txid.to_string();
+    Ok((txid, p.change))
+}
+
+/// Prints what `send` did: `txid: ...` at once (text), then, after
+/// waiting for `--confirmations` (1 with `--mint`), `confirmations: N`;
+/// or one JSON object at the end.
+///
+/// Errors: writing the output; the confirmation wait's.
+fn report_sent(ctx: &Ctx, a: &SendArgs, txid: &str, change: Option<Address>) -> Result<()> {
     if !a.json {
         crate::app::out(format_args!("txid: {txid}"))?;
     }
@@ -237,7 +266,7 @@ pub fn send(ctx: &Ctx, a: &SendArgs) -> Result<()> {
         0 => None,
         _ if a.mint => Some(1),
         n => Some(crate::app::commands::wait_confirmations(
-            ctx, &txid, n, a.timeout,
+            ctx, txid, n, a.timeout,
         )?),
     };
     if a.json {
@@ -245,7 +274,7 @@ pub fn send(ctx: &Ctx, a: &SendArgs) -> Result<()> {
             "txid": txid,
             "amount": a.payment.amount,
             "fee": a.payment.fee,
-            "change_address": p.change.map(|c| c.to_string()),
+            "change_address": change.map(|c| c.to_string()),
             "mined": a.mint,
         });
         if let Some(c) = confirmations {
