@@ -381,79 +381,17 @@ async fn events(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::core::block::Block;
-    use crate::protocol::{BlockReader, Config, Input, Output, Protocol};
-    use crate::store::Tip;
 
-    /// A chain store whose every read fails.
-    struct Unreadable;
-
-    fn fails<T>() -> Result<T, StoreError> {
-        Err(StoreError::Corrupt("disk gone".into()))
-    }
-
-    impl BlockReader for Unreadable {
-        fn tip(&self) -> Result<Option<Tip>, StoreError> {
-            fails()
-        }
-        fn genesis(&self) -> Result<Option<BlockHash>, StoreError> {
-            fails()
-        }
-        fn difficulty(&self) -> Result<Option<u32>, StoreError> {
-            fails()
-        }
-        fn block(&self, _: &BlockHash) -> Result<Option<Block>, StoreError> {
-            fails()
-        }
-        fn block_meta(&self, _: &BlockHash) -> Result<Option<BlockMeta>, StoreError> {
-            fails()
-        }
-        fn locator(&self) -> Result<Vec<BlockHash>, StoreError> {
-            fails()
-        }
-        fn hashes_after(
-            &self,
-            _: &[BlockHash],
-            _: &BlockHash,
-            _: usize,
-        ) -> Result<Vec<BlockHash>, StoreError> {
-            fails()
-        }
-    }
-
-    /// The protocol's reply to `request` over a chain it cannot read.
-    fn reply_over_unreadable_chain(request: LocalRequest) -> LocalReply {
-        let config = Config {
-            me: "198.18.0.1:8333".parse().expect("address"),
-            seeds: vec![],
-            default_seeds: vec![],
-            minter: Some([1; 20]),
-            mint_threshold: 2,
-            idle_timeout: 60_000,
-            handshake_timeout: 10_000,
-            max_outbound: 8,
-            ban_score: 100,
-            ban_time: 3_600_000,
-            nonce: 5,
-            genesis: None,
-        };
-        let mut p = Protocol::with_reader(config, Box::new(Unreadable), vec![]);
-        let out = p.step(Input::Local(1, request), 1_700_000_000_000);
-        out.into_iter()
-            .find_map(|o| match o {
-                Output::Reply(_, r) => Some(r),
-                _ => None,
-            })
-            .expect("a reply")
-    }
-
-    /// A chain read that fails is 503 "the chain store cannot be read" on
-    /// the node routes (`/api/node/status`, `/api/node/peers`,
-    /// `/api/node/mint`), not an internal error or a refused command.
+    /// A chain read that failed in the protocol (its reply
+    /// [`LocalReply::ChainUnreadable`], tests/protocol_reads.rs) is 503
+    /// "the chain store cannot be read" on the node routes
+    /// (`/api/node/status`, `/api/node/peers`, `/api/node/mint`), not an
+    /// internal error or a refused command; a store read that fails on a
+    /// node route is 503 too, with the store's error.
     #[test]
     fn an_unreadable_chain_is_503_on_the_node_routes() {
-        let peers = info_peers(reply_over_unreadable_chain(LocalRequest::Info));
-        let mint = done(reply_over_unreadable_chain(LocalRequest::Mint));
+        let peers = info_peers(LocalReply::ChainUnreadable);
+        let mint = done(LocalReply::ChainUnreadable);
         for (route, e) in [("peers", peers.err()), ("mint", mint.err())] {
             let e = e.unwrap_or_else(|| panic!("{route}: answered on a failed read"));
             assert_eq!(
@@ -461,10 +399,9 @@ mod tests {
                 axum::http::StatusCode::SERVICE_UNAVAILABLE,
                 "{route}: {e:?}"
             );
-            assert!(
-                e.error
-                    .starts_with(super::super::error::CHAIN_STORE_UNREADABLE),
-                "{route}: {e:?}"
+            assert_eq!(
+                e.error, "the chain store cannot be read (see the node's log)",
+                "{route}"
             );
             assert_eq!(e.field, None, "{route}");
         }

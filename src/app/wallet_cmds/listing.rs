@@ -68,12 +68,12 @@ pub(super) fn load_current(ctx: &Ctx, view: &dyn ChainView) -> Result<Wallets> {
 #[derive(Debug, Serialize)]
 pub(super) struct WalletBalance {
     /// Sum of the wallet's coins in the best chain, whole coins.
-    pub(super) confirmed: u64,
+    confirmed: u64,
     /// What unconfirmed transactions (pending payments, a running node's
     /// mempool) change, whole coins; negative while a payment is pending.
-    pub(super) unconfirmed: i64,
+    unconfirmed: i64,
     /// What the wallet can spend now: `confirmed + unconfirmed`.
-    pub(super) total: u64,
+    total: u64,
     /// Number of addresses summed.
     addresses: usize,
     /// `chain_stats` of `GET /api/address/:address`, summed (a
@@ -82,6 +82,17 @@ pub(super) struct WalletBalance {
     chain_stats: TxoStats,
     /// `mempool_stats`, summed (zero on a stopped node).
     mempool_stats: TxoStats,
+}
+
+impl WalletBalance {
+    /// The three lines `confirmed: N`, `unconfirmed: N`, `total: N` that
+    /// `getbalance` and `restorewallet` print.
+    pub(super) fn text(&self) -> String {
+        format!(
+            "confirmed: {}\nunconfirmed: {}\ntotal: {}",
+            self.confirmed, self.unconfirmed, self.total
+        )
+    }
 }
 
 fn add_stats(sum: &mut TxoStats, s: &TxoStats) {
@@ -124,10 +135,7 @@ pub fn getbalance(ctx: &Ctx, json: bool) -> Result<()> {
     if json {
         return Ok(crate::app::out(to_json(&b)?)?);
     }
-    crate::app::out(format_args!(
-        "confirmed: {}\nunconfirmed: {}\ntotal: {}",
-        b.confirmed, b.unconfirmed, b.total
-    ))?;
+    crate::app::out(b.text())?;
     Ok(())
 }
 

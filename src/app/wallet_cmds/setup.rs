@@ -197,8 +197,8 @@ pub fn restorewallet(ctx: &Ctx, args: &RestoreArgs) -> Result<()> {
         return Ok(crate::app::out(to_json(&v)?)?);
     }
     crate::app::out(format_args!(
-        "restored {receive} receive and {change} change addresses with history\nconfirmed: {}\nunconfirmed: {}\ntotal: {}",
-        b.confirmed, b.unconfirmed, b.total
+        "restored {receive} receive and {change} change addresses with history\n{}",
+        b.text()
     ))?;
     Ok(())
 }
