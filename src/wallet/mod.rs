@@ -31,6 +31,7 @@ mod error;
 pub mod file;
 pub mod hd;
 pub mod ledger;
+mod pending;
 pub mod send;
 
 use std::collections::{BTreeSet, HashMap};
@@ -45,8 +46,8 @@ use zeroize::Zeroizing;
 
 use crate::core::address::Address;
 use crate::core::encode;
-use crate::core::hash::{Txid, hash160};
-use crate::core::tx::{OutPoint, Transaction, pubkey_bytes};
+use crate::core::hash::hash160;
+use crate::core::tx::pubkey_bytes;
 
 pub use error::WalletError;
 pub use file::{FORMAT_VERSION, MAGIC, MAX_KEYS, MAX_PENDING, Pending};
@@ -466,79 +467,6 @@ impl Wallets {
             self.new_address(Chain::Change)?;
         }
         Ok(())
-    }
-
-    /// Records a payment this wallet made, spending `spent` whole coins of
-    /// its own (its inputs become locked), made at `now` (seconds since the
-    /// Unix epoch), and saves. A txid already pending is not added twice.
-    ///
-    /// Errors: [`WalletError::Full`], [`WalletError::NotExclusive`], and
-    /// those of [`Wallets::save`].
-    pub fn add_pending(
-        &mut self,
-        tx: Transaction,
-        spent: u64,
-        now: u64,
-    ) -> Result<(), WalletError> {
-        self.need_exclusive()?;
-        let txid = tx.txid();
-        if self.stored.pending.iter().any(|p| p.tx.txid() == txid) {
-            return Ok(());
-        }
-        if self.stored.pending.len() >= MAX_PENDING {
-            return Err(WalletError::Full {
-                path: self.path.clone(),
-                what: format!("{MAX_PENDING} pending payments"),
-            });
-        }
-        self.stored.pending.push(Pending {
-            tx,
-            spent,
-            created: now,
-        });
-        if let Err(e) = self.save() {
-            self.stored.pending.pop();
-            return Err(e);
-        }
-        Ok(())
-    }
-
-    /// Forgets the pending payments whose txids are in `txids` (mined,
-    /// conflicted or refused) and saves if any was pending.
-    ///
-    /// Errors: [`WalletError::NotExclusive`], those of [`Wallets::save`].
-    pub fn remove_pending(&mut self, txids: &[Txid]) -> Result<(), WalletError> {
-        self.need_exclusive()?;
-        let before = self.stored.pending.len();
-        self.stored
-            .pending
-            .retain(|p| !txids.contains(&p.tx.txid()));
-        if self.stored.pending.len() != before {
-            self.save()?;
-        }
-        Ok(())
-    }
-
-    /// Leaves the pending payments whose txids are in `txids` out of this
-    /// value without saving (for reads that must not write).
-    pub fn forget_pending_unsaved(&mut self, txids: &[Txid]) {
-        self.stored
-            .pending
-            .retain(|p| !txids.contains(&p.tx.txid()));
-    }
-
-    /// The pending payments, oldest first.
-    pub fn pending(&self) -> &[Pending] {
-        &self.stored.pending
-    }
-
-    /// Outpoints spent by pending payments: not to be spent again.
-    pub fn locked_outpoints(&self) -> BTreeSet<OutPoint> {
-        self.stored
-            .pending
-            .iter()
-            .flat_map(|p| p.tx.inputs.iter().map(|i| i.prev_out))
-            .collect()
     }
 
     /// Writes the wallet file atomically (module docs of [`file`](mod@file)):
