@@ -125,7 +125,8 @@ pub(super) fn wallet_balance(w: &Wallets, view: &View) -> Result<WalletBalance> 
 }
 
 /// `getbalance` without `--address`: the whole wallet's balance; JSON
-/// [`WalletBalance`].
+/// `WalletBalance` (`confirmed`, `unconfirmed`, `total`, `addresses`,
+/// summed `chain_stats` and `mempool_stats`).
 ///
 /// Errors: the wallet file's; the chain's.
 pub fn getbalance(ctx: &Ctx, json: bool) -> Result<()> {
@@ -158,7 +159,8 @@ struct WalletUtxo {
 }
 
 /// `listunspent` without `--address`: every coin the wallet may spend;
-/// JSON a list of [`WalletUtxo`].
+/// JSON a list of `WalletUtxo` (`txid`, `vout`, `value`, `status`,
+/// `address`).
 ///
 /// Errors: the wallet file's; the chain's.
 pub fn listunspent(ctx: &Ctx, json: bool) -> Result<()> {
