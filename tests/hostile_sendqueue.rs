@@ -110,16 +110,18 @@ fn attack(
     }
 }
 
-/// The seed's connected peers as its `peers --json` lists them: their
-/// addresses.
+/// The seed's connected peers as `GET /api/node/peers` lists them (what
+/// `peers --json` prints): their addresses.
 fn connected(seed: &Node) -> Vec<String> {
+    let path = "/api/node/peers".to_string();
     let text = seed
-        .request(&sledchain::net::control::Request::Peers(true))
+        .request(&sledchain::net::control::Request::Get(path))
         .expect("peers");
-    let list: Vec<serde_json::Value> = serde_json::from_str(&text).expect("peers JSON");
-    list.iter()
-        .filter_map(|p| p["addr"].as_str().map(str::to_string))
-        .collect()
+    let answer: sledchain::net::control::GetAnswer =
+        serde_json::from_str(&text).expect("GET answer");
+    let list: Vec<sledchain::api::schema::Peer> =
+        serde_json::from_str(&answer.body).expect("peers JSON");
+    list.into_iter().map(|p| p.addr).collect()
 }
 
 /// 16 sockets that ask for 3 MB of answers and then for an `inv` every

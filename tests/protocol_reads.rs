@@ -85,9 +85,7 @@ fn status_info_and_mint_answer_an_error() {
         let out = p.step(Input::Local(1, request), T0);
         assert!(read_failed(&out), "{name}: not reported: {out:?}");
         match reply(&out) {
-            Some(LocalReply::Rejected(why)) => {
-                assert!(why.contains("cannot read the chain"), "{name}: {why}")
-            }
+            Some(LocalReply::ChainUnreadable) => {}
             other => panic!("{name}: answered {other:?} on a failed read"),
         }
     }

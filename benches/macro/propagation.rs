@@ -25,10 +25,11 @@
 use std::path::Path;
 
 use anyhow::{Context, Result, bail, ensure};
+use sledchain::api::schema;
 use sledchain::core::address::Address;
 use sledchain::core::hash::sha256d;
 use sledchain::core::tx::Transaction;
-use sledchain::net::control::Request;
+use sledchain::net::control::{GetAnswer, Request};
 
 use crate::harness::{
     Probe, Shape, Table, env, genchain, median, start_logging, timeout, wait_until,
@@ -141,13 +142,14 @@ fn start_line(dir: &Path, ports: &[u16], per: u64, height: u64) -> Result<Vec<No
 /// the N-1 outbound ones. `status` must count the same peers.
 fn check_line(nodes: &[Node], ports: &[u16]) -> Result<()> {
     for (i, node) in nodes.iter().enumerate() {
-        let text = node.req(&Request::Peers(true))?;
-        let peers: Vec<serde_json::Value> = serde_json::from_str(&text)?;
-        let dir = |p: &serde_json::Value, d: &str| p["direction"] == d;
+        let answer = node.req(&Request::Get("/api/node/peers".to_string()))?;
+        let text = serde_json::from_str::<GetAnswer>(&answer)?.body;
+        let peers: Vec<schema::Peer> = serde_json::from_str(&text)?;
+        let dir = |p: &schema::Peer, d: &str| p.direction == d;
         let outbound: Vec<&str> = peers
             .iter()
             .filter(|p| dir(p, "outbound"))
-            .filter_map(|p| p["addr"].as_str())
+            .map(|p| p.addr.as_str())
             .collect();
         let inbound = peers.iter().filter(|p| dir(p, "inbound")).count();
         let want_out: Vec<String> = match i {

@@ -300,6 +300,6 @@ async fn submit_tx(State(api): State<Api>, body: String) -> Result<String, ApiEr
     match api.node.local(LocalRequest::SubmitTx(tx)).await? {
         LocalReply::Accepted(txid) => Ok(txid.to_string()),
         LocalReply::Rejected(rule) => Err(ApiError::refused(rule)),
-        other => Err(ApiError::internal(format!("unexpected reply {other:?}"))),
+        other => Err(ApiError::unexpected(other)),
     }
 }

@@ -11,7 +11,16 @@ use axum::response::{IntoResponse, Response};
 use crate::core::address::Address;
 use crate::core::hash::{BlockHash, Txid};
 use crate::net::handle::Stopping;
+use crate::protocol::LocalReply;
 use crate::store::StoreError;
+
+/// How the error of a failed chain read starts (503,
+/// [`ApiError::chain_read`], [`ApiError::chain_unreadable`]).
+pub const CHAIN_STORE_UNREADABLE: &str = "the chain store cannot be read";
+
+/// The error text of a chain read that failed in the protocol (the
+/// store's error is in the node's log).
+const CHAIN_UNREADABLE: &str = "the chain store cannot be read (see the node's log)";
 
 /// An error answer (module docs).
 #[derive(Debug)]
@@ -59,6 +68,32 @@ impl ApiError {
             status: StatusCode::SERVICE_UNAVAILABLE,
             error: error.to_string(),
             field: None,
+        }
+    }
+
+    /// 503: a chain read failed (the store's error is in the node's log):
+    /// the node cannot answer until its store reads again.
+    pub fn chain_unreadable() -> ApiError {
+        ApiError::unavailable(CHAIN_UNREADABLE)
+    }
+
+    /// The error of a store read on a node route that failed with `e`:
+    /// 503 `the chain store cannot be read: E`; no chain and indexes
+    /// behind as [`From<StoreError>`] (404, 503).
+    pub fn chain_read(e: StoreError) -> ApiError {
+        match e {
+            e @ (StoreError::NoChain | StoreError::IndexBehind { .. }) => e.into(),
+            e => ApiError::unavailable(format!("{CHAIN_STORE_UNREADABLE}: {e}")),
+        }
+    }
+
+    /// The error of a reply from the protocol that the route did not
+    /// expect: 503 [`ApiError::chain_unreadable`] for
+    /// [`LocalReply::ChainUnreadable`], else 500.
+    pub fn unexpected(reply: LocalReply) -> ApiError {
+        match reply {
+            LocalReply::ChainUnreadable => ApiError::chain_unreadable(),
+            other => ApiError::internal(format!("unexpected reply {other:?}")),
         }
     }
 

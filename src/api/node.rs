@@ -41,22 +41,30 @@ pub fn routes() -> Router<Api> {
 }
 
 async fn peer_list(api: &Api) -> Result<Vec<crate::protocol::PeerInfo>, ApiError> {
-    match api.node.local(LocalRequest::Info).await? {
+    info_peers(api.node.local(LocalRequest::Info).await?)
+}
+
+/// The peers of the protocol's answer to [`LocalRequest::Info`].
+fn info_peers(reply: LocalReply) -> Result<Vec<crate::protocol::PeerInfo>, ApiError> {
+    match reply {
         LocalReply::Info(info) => Ok(info.peers),
-        other => Err(ApiError::internal(format!("unexpected reply {other:?}"))),
+        other => Err(ApiError::unexpected(other)),
     }
 }
 
 /// The running node's status (`GET /api/node/status`).
 ///
-/// Errors: 500 reading the store; 503 when the node is stopping.
+/// Errors: 503 when the chain store cannot be read
+/// ([`ApiError::chain_read`], [`ApiError::chain_unreadable`]) or the
+/// node is stopping.
 pub async fn node_status(api: &Api) -> Result<Status, ApiError> {
     let store = api.node.store().clone();
-    let tip = store.tip_opt()?;
-    let genesis = store.genesis_hash()?;
+    let tip = store.tip_opt().map_err(ApiError::chain_read)?;
+    let genesis = store.genesis_hash().map_err(ApiError::chain_read)?;
     let index = {
         let store = store.clone();
-        blocking(move || Ok(crate::api::schema::index_status(&store)?)).await?
+        blocking(move || crate::api::schema::index_status(&store).map_err(ApiError::chain_read))
+            .await?
     };
     let (count, bytes) = api
         .node
@@ -98,12 +106,7 @@ async fn status(State(api): State<Api>) -> Result<Json<Status>, ApiError> {
 /// else 503.
 async fn health(State(api): State<Api>) -> Result<Json<Value>, ApiError> {
     let store = api.node.store().clone();
-    blocking(move || {
-        store
-            .tip_opt()
-            .map_err(|e| ApiError::unavailable(format!("store not readable: {e}")))
-    })
-    .await?;
+    blocking(move || store.tip_opt().map_err(ApiError::chain_read)).await?;
     Ok(Json(json!({"status": "ok"})))
 }
 
@@ -122,7 +125,8 @@ async fn ready(State(api): State<Api>) -> Result<Json<Value>, ApiError> {
 
 /// The running node's peers (`GET /api/node/peers`).
 ///
-/// Errors: 503 when the node is stopping.
+/// Errors: 503 when the chain store cannot be read
+/// ([`ApiError::chain_unreadable`]) or the node is stopping.
 pub async fn peers_list(api: &Api) -> Result<Vec<Peer>, ApiError> {
     Ok(peer_list(api)
         .await?
@@ -156,11 +160,12 @@ async fn chaintips(State(api): State<Api>) -> Result<Json<Vec<SchemaTip>>, ApiEr
     let _one = CHAINTIPS.lock().await;
     let store = api.node.store().clone();
     blocking(move || {
-        let index = store.block_index()?;
-        let tip = store.tip()?;
+        let index = store.block_index().map_err(ApiError::chain_read)?;
+        let tip = store.tip().map_err(ApiError::chain_read)?;
         let on_best = |h: &BlockHash, height: u64| Ok(store.hash_at(height)? == Some(*h));
         let mut out = Vec::new();
-        for t in chain_tips(&index, on_best)?.into_iter().take(MAX_CHAINTIPS) {
+        let tips = chain_tips(&index, on_best).map_err(ApiError::chain_read)?;
+        for t in tips.into_iter().take(MAX_CHAINTIPS) {
             let status = match t.status {
                 _ if t.hash == tip.hash => "active",
                 BlockStatus::Invalid => "invalid",
@@ -239,7 +244,7 @@ fn done(reply: LocalReply) -> Result<Json<Value>, ApiError> {
     match reply {
         LocalReply::Done(what) => Ok(Json(json!({"result": what}))),
         LocalReply::Rejected(why) => Err(ApiError::refused(why)),
-        other => Err(ApiError::internal(format!("unexpected reply {other:?}"))),
+        other => Err(ApiError::unexpected(other)),
     }
 }
 
@@ -376,6 +381,39 @@ async fn events(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A chain read that failed in the protocol (its reply
+    /// [`LocalReply::ChainUnreadable`], tests/protocol_reads.rs) is 503
+    /// "the chain store cannot be read" on the node routes
+    /// (`/api/node/status`, `/api/node/peers`, `/api/node/mint`), not an
+    /// internal error or a refused command; a store read that fails on a
+    /// node route is 503 too, with the store's error.
+    #[test]
+    fn an_unreadable_chain_is_503_on_the_node_routes() {
+        let peers = info_peers(LocalReply::ChainUnreadable);
+        let mint = done(LocalReply::ChainUnreadable);
+        for (route, e) in [("peers", peers.err()), ("mint", mint.err())] {
+            let e = e.unwrap_or_else(|| panic!("{route}: answered on a failed read"));
+            assert_eq!(
+                e.status,
+                axum::http::StatusCode::SERVICE_UNAVAILABLE,
+                "{route}: {e:?}"
+            );
+            assert_eq!(
+                e.error, "the chain store cannot be read (see the node's log)",
+                "{route}"
+            );
+            assert_eq!(e.field, None, "{route}");
+        }
+        let read = ApiError::chain_read(StoreError::Corrupt("disk gone".into()));
+        assert_eq!(read.status, axum::http::StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(
+            read.error,
+            "the chain store cannot be read: database is corrupt: disk gone"
+        );
+        let none = ApiError::chain_read(StoreError::NoChain);
+        assert_eq!(none.status, axum::http::StatusCode::NOT_FOUND, "{none:?}");
+    }
 
     fn hash(n: u64) -> BlockHash {
         let mut h = [0u8; 32];

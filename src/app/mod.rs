@@ -6,7 +6,6 @@ pub mod commands;
 pub mod config;
 pub mod exit;
 pub mod inspect;
-pub mod nodeview;
 pub mod query;
 pub mod rawtx;
 pub mod reads;

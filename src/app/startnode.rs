@@ -229,7 +229,6 @@ pub fn run(cli: &Cli, paths: &NodePaths, args: &NodeArgs) -> Result<()> {
     .context("cannot install the signal handler")?;
     let local = crate::api::LocalApi::default();
     let text = Text {
-        started: std::time::Instant::now(),
         local: local.clone(),
     };
     let mut services = vec![local.service()];
@@ -382,8 +381,6 @@ fn advertised_addr(args: &NodeArgs, port: u16) -> SocketAddr {
 /// The control socket's answers: the same text as the stopped-node CLI,
 /// and the HTTP API's answers for [`Request::Get`].
 struct Text {
-    /// When the node started (for `status`'s uptime).
-    started: std::time::Instant,
     /// The API router, answering in-process.
     local: crate::api::LocalApi,
 }
@@ -458,23 +455,6 @@ impl Queries for Text {
             LocalReply::Status { tip: None, .. } => Err(StoreError::NoChain.into()),
             other => Err(anyhow!("unexpected reply {other:?}")),
         }
-    }
-
-    fn node(&self, request: &Request, reply: &LocalReply) -> Result<String> {
-        let LocalReply::Info(info) = reply else {
-            return self.status(reply);
-        };
-        Ok(match request {
-            Request::Peers(json) => {
-                let now = crate::core::params::now_secs().saturating_mul(1000);
-                super::nodeview::peers(info, now, *json)
-            }
-            Request::Info(json) => {
-                let up = self.started.elapsed().as_secs();
-                super::nodeview::running_status(info, up, *json)
-            }
-            _ => return self.status(reply),
-        })
     }
 }
 

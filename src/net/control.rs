@@ -53,11 +53,6 @@ pub enum Request {
         /// JSON instead of text.
         json: bool,
     },
-    /// `status` with the running node's figures (uptime, peers, sync
-    /// state), text or JSON (`true`).
-    Info(bool),
-    /// The connected peers, text or JSON (`true`).
-    Peers(bool),
     /// Dial `HOST:PORT` now.
     AddPeer(String),
     /// A minter mints a block now from its mempool.

@@ -135,34 +135,19 @@ async fn serve(
         store,
         events: events.clone(),
         shutdown: shutdown.clone(),
-        info: NodeInfo {
-            listen: config.listen,
-            started: reactor::now_ms(),
-            minter: config.protocol.minter,
-            mint_threshold: config.protocol.mint_threshold,
-            genesis: config.protocol.genesis,
-        },
+        info: node_info(config),
     };
     for service in services {
         service(handle.clone())?;
     }
     // The control socket comes last: once it answers, every service (the
     // HTTP API) is listening too, so whoever waits for it may use them.
-    let _ = std::fs::remove_file(&config.control);
-    let control_listener =
-        UnixListener::bind(&config.control).context("cannot create the control socket")?;
-    restrict_file(&config.control);
     let backends = server::Backends {
         control: control.clone(),
         jobs: jobs.clone(),
         store: handle.store.clone(),
     };
-    tokio::spawn(server::serve(
-        control_listener,
-        queries,
-        backends,
-        shutdown.clone(),
-    ));
+    start_control_socket(&config.control, queries, backends, shutdown.clone())?;
     let bound = listener.local_addr().unwrap_or(config.listen);
     info!(
         "node listening on {bound} (advertised to peers as {})",
@@ -181,6 +166,34 @@ async fn serve(
     let _ = jobs_stop.send(worker::Job::Stop);
     let _ = tokio::task::spawn_blocking(move || worker.join()).await;
     Ok(known)
+}
+
+/// Static facts about the node `config` starts, started now.
+fn node_info(config: &NodeConfig) -> NodeInfo {
+    NodeInfo {
+        listen: config.listen,
+        started: reactor::now_ms(),
+        minter: config.protocol.minter,
+        mint_threshold: config.protocol.mint_threshold,
+        genesis: config.protocol.genesis,
+    }
+}
+
+/// Binds the control socket at `path` (mode 0600; a stale socket file
+/// is replaced) and serves it on `backends` until `shutdown`.
+///
+/// Errors: the socket cannot be created.
+fn start_control_socket(
+    path: &std::path::Path,
+    queries: Arc<dyn Queries>,
+    backends: server::Backends,
+    shutdown: watch::Receiver<bool>,
+) -> Result<()> {
+    let _ = std::fs::remove_file(path);
+    let listener = UnixListener::bind(path).context("cannot create the control socket")?;
+    restrict_file(path);
+    tokio::spawn(server::serve(listener, queries, backends, shutdown));
+    Ok(())
 }
 
 /// The peer records an earlier run saved (records with an unreadable

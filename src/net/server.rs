@@ -42,14 +42,6 @@ pub trait Queries: Send + Sync + 'static {
     ///
     /// Errors: whatever the application reports (e.g. no chain yet).
     fn status(&self, reply: &LocalReply) -> anyhow::Result<String>;
-    /// The answer to `request` ([`Request::Info`], [`Request::Peers`])
-    /// from the protocol's `reply`; by default [`Queries::status`].
-    ///
-    /// Errors: as [`Queries::status`].
-    fn node(&self, request: &Request, reply: &LocalReply) -> anyhow::Result<String> {
-        let _ = request;
-        self.status(reply)
-    }
     /// The answer to [`Request::Get`] for `path` (a JSON
     /// [`super::control::GetAnswer`]); by default an error.
     ///
@@ -180,7 +172,6 @@ async fn answer(
         }
         Request::Status => LocalRequest::Status,
         Request::SubmitTx(tx) => LocalRequest::SubmitTx(tx.clone()),
-        Request::Info(_) | Request::Peers(_) => LocalRequest::Info,
         Request::Mint => LocalRequest::Mint,
         Request::AddPeer(a) => LocalRequest::AddPeer(resolve(a)?),
         _ => {
@@ -204,11 +195,12 @@ async fn answer(
     match rx.await {
         Ok(LocalReply::Accepted(txid)) => Ok(txid.to_string()),
         Ok(LocalReply::Rejected(e)) => Err(e),
+        Ok(LocalReply::ChainUnreadable) => Err("cannot read the chain (see the node's log)".into()),
         Ok(LocalReply::Done(text)) => Ok(text),
         Ok(status @ LocalReply::Status { .. }) => {
             queries.status(&status).map_err(|e| format!("{e:#}"))
         }
-        Ok(reply) => queries.node(&req, &reply).map_err(|e| format!("{e:#}")),
+        Ok(reply) => Err(format!("unexpected reply {reply:?}")),
         Err(_) => Err("the node is stopping".into()),
     }
 }

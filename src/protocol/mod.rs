@@ -439,5 +439,5 @@ impl Protocol {
 /// The answer to a local request that needed a chain read which failed
 /// (reported as [`Event::ChainReadFailed`]).
 fn unreadable() -> LocalReply {
-    LocalReply::Rejected("cannot read the chain (see the node's log)".to_string())
+    LocalReply::ChainUnreadable
 }

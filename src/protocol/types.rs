@@ -228,6 +228,10 @@ pub enum LocalReply {
     Rejected(String),
     /// For [`LocalRequest::Info`].
     Info(NodeInfo),
+    /// A chain read the request needed failed (also reported as
+    /// [`Event::ChainReadFailed`], with the store's error): no answer can
+    /// be given until the store reads again.
+    ChainUnreadable,
     /// A [`LocalRequest::AddPeer`], [`LocalRequest::Disconnect`] or
     /// [`LocalRequest::Mint`] under way or done:
     /// what is being done, as text.

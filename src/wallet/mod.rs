@@ -27,9 +27,12 @@
 //! Secret keys and the seed never appear in `Debug` output or log messages.
 
 pub mod crypt;
+mod encryption;
+mod error;
 pub mod file;
 pub mod hd;
 pub mod ledger;
+mod pending;
 pub mod send;
 
 use std::collections::{BTreeSet, HashMap};
@@ -44,112 +47,13 @@ use zeroize::Zeroizing;
 
 use crate::core::address::Address;
 use crate::core::encode;
-use crate::core::hash::{Txid, hash160};
-use crate::core::tx::{OutPoint, Transaction, pubkey_bytes};
+use crate::core::hash::hash160;
+use crate::core::tx::pubkey_bytes;
 
+pub use error::WalletError;
 pub use file::{FORMAT_VERSION, MAGIC, MAX_KEYS, MAX_PENDING, Pending};
 use file::{MAX_FILE_LEN, Parsed, SECRET_LEN, SecretBox, Secrets, Stored, parse, write_synced};
 use hd::{ACCOUNT_PATH, CHANGE, ExtendedKey, ExtendedPublicKey, RECEIVE, SeedPhrase};
-
-/// Why a wallet operation failed. Every variant that concerns the wallet file
-/// names its path.
-#[derive(Debug, thiserror::Error)]
-pub enum WalletError {
-    /// A file-system operation failed (`op` says which: read, create, write,
-    /// sync, rename…).
-    #[error("cannot {op} {}: {source}", path.display())]
-    Io {
-        /// What was being done.
-        op: &'static str,
-        /// The file or directory concerned.
-        path: PathBuf,
-        /// The operating system's reason.
-        #[source]
-        source: io::Error,
-    },
-    /// The file does not start with [`MAGIC`]: it is not a wallet file.
-    #[error("{} is not a wallet file (bad magic bytes)", path.display())]
-    NotAWallet {
-        /// The file.
-        path: PathBuf,
-    },
-    /// The file is a wallet of a format version this code does not read.
-    #[error(
-        "{} has wallet format version {version}, this program reads versions 1 and {FORMAT_VERSION}",
-        path.display()
-    )]
-    UnsupportedVersion {
-        /// The file.
-        path: PathBuf,
-        /// The version found in the file.
-        version: u32,
-    },
-    /// The file is damaged: truncated, checksum mismatch, undecodable
-    /// contents, invalid or duplicate key, addresses that do not match the
-    /// keys.
-    #[error("wallet file {} is corrupt: {reason}", path.display())]
-    Corrupt {
-        /// The file.
-        path: PathBuf,
-        /// What is wrong with it.
-        reason: String,
-    },
-    /// The wallet already holds [`MAX_KEYS`] keys or [`MAX_PENDING`]
-    /// pending payments.
-    #[error("wallet {} is full ({what})", path.display())]
-    Full {
-        /// The wallet file.
-        path: PathBuf,
-        /// What reached its limit.
-        what: String,
-    },
-    /// The operating system's random number generator failed.
-    #[error("cannot read the OS random number generator: {0}")]
-    Rng(getrandom::Error),
-    /// The wallet has no seed yet (`createwallet` makes one).
-    #[error("wallet {} has no seed phrase yet: run `createwallet` or `restorewallet`", path.display())]
-    NoSeed {
-        /// The wallet file.
-        path: PathBuf,
-    },
-    /// The wallet already has a seed; a second one is refused.
-    #[error("wallet {} already has a seed phrase; restore into another --port or move the file away first", path.display())]
-    HasSeed {
-        /// The wallet file.
-        path: PathBuf,
-    },
-    /// The wallet is encrypted and was not unlocked.
-    #[error("wallet {} is encrypted: give its passphrase (--passphrase-file FILE, or type it at the prompt on a terminal)", path.display())]
-    Locked {
-        /// The wallet file.
-        path: PathBuf,
-    },
-    /// The passphrase does not decrypt the wallet. The file is unchanged.
-    #[error("wrong passphrase for wallet {} (the file is unchanged)", path.display())]
-    WrongPassphrase {
-        /// The wallet file.
-        path: PathBuf,
-    },
-    /// `encryptwallet` on a wallet that is already encrypted.
-    #[error("wallet {} is already encrypted", path.display())]
-    AlreadyEncrypted {
-        /// The wallet file.
-        path: PathBuf,
-    },
-    /// A change was attempted on a wallet not opened with
-    /// [`Wallets::open_exclusive`].
-    #[error("wallet {} was not opened for changes", path.display())]
-    NotExclusive {
-        /// The wallet file.
-        path: PathBuf,
-    },
-    /// A seed phrase was refused.
-    #[error(transparent)]
-    Phrase(#[from] hd::PhraseError),
-    /// Encryption failed (bad parameters in the file, RNG failure).
-    #[error("wallet encryption: {0}")]
-    Crypt(String),
-}
 
 /// A fresh P-256 signing key from 32 bytes of the operating system's RNG.
 ///
@@ -257,53 +161,12 @@ impl Wallets {
             lock: None,
             passphrase: None,
         };
-        let mut file = match File::open(path) {
-            Ok(f) => f,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(w),
-            Err(source) => return Err(io_err("open", path, source)),
+        let Some(bytes) = read_file(path)? else {
+            return Ok(w);
         };
-        if let Ok(meta) = file.metadata()
-            && meta.permissions().mode() & 0o077 != 0
-        {
-            tracing::warn!(
-                "wallet file {} is readable by other users (mode {:o}); it should be 0600",
-                path.display(),
-                meta.permissions().mode() & 0o777
-            );
-        }
-        let mut bytes = Zeroizing::new(Vec::new());
-        (&mut file)
-            .take(MAX_FILE_LEN + 1)
-            .read_to_end(&mut bytes)
-            .map_err(|source| io_err("read", path, source))?;
         match parse(&bytes).map_err(|e| e.at(path))? {
             Parsed::V1(scalars) => {
-                // Checked before deriving any address: a million derivations
-                // take minutes.
-                if scalars.len() > MAX_KEYS {
-                    return Err(corrupt(
-                        path,
-                        format!("{} keys, more than the limit of {MAX_KEYS}", scalars.len()),
-                    ));
-                }
-                let secrets = Secrets {
-                    seed: Vec::new(),
-                    imported: scalars,
-                };
-                w.stored.imported = Vec::new();
-                for s in &secrets.imported {
-                    let key = SigningKey::from_slice(s).map_err(|_| {
-                        corrupt(
-                            path,
-                            format!(
-                                "key {} is not a valid P-256 scalar",
-                                w.stored.imported.len()
-                            ),
-                        )
-                    })?;
-                    w.stored.imported.push(address_of(&key).0);
-                }
-                w.stored.secrets = SecretBox::Plain(encode::encode(&secrets));
+                (w.stored.imported, w.stored.secrets) = from_v1(path, scalars)?;
                 w.from_v1 = true;
             }
             Parsed::V2(stored) => w.stored = stored,
@@ -432,57 +295,6 @@ impl Wallets {
         Ok(())
     }
 
-    /// Unlocks an encrypted wallet with `passphrase` for as long as this
-    /// value lives (nothing is written). A plain wallet is unlocked already.
-    ///
-    /// Errors: [`WalletError::WrongPassphrase`]; [`WalletError::Corrupt`]
-    /// if the decrypted secrets do not match the addresses;
-    /// [`WalletError::Crypt`] for bad parameters.
-    pub fn unlock(&mut self, passphrase: &[u8]) -> Result<(), WalletError> {
-        let SecretBox::Sealed(sealed) = &self.stored.secrets else {
-            return Ok(());
-        };
-        if self.secrets.is_some() {
-            return Ok(());
-        }
-        let plain = crypt::open(sealed, passphrase, &MAGIC).map_err(|e| match e {
-            crypt::CryptError::WrongPassphrase => WalletError::WrongPassphrase {
-                path: self.path.clone(),
-            },
-            other => WalletError::Crypt(other.to_string()),
-        })?;
-        let secrets = encode::decode::<Secrets>(&plain, plain.len() as u64)
-            .map_err(|e| corrupt(&self.path, format!("decrypted secrets: {e}")))?;
-        self.install(secrets)?;
-        self.passphrase = Some(Zeroizing::new(passphrase.to_vec()));
-        Ok(())
-    }
-
-    /// Encrypts the secrets under `passphrase` (Argon2id at `cost`,
-    /// XChaCha20-Poly1305) and saves. The wallet stays unlocked in memory.
-    ///
-    /// Errors: [`WalletError::AlreadyEncrypted`], [`WalletError::NotExclusive`],
-    /// [`WalletError::Crypt`], and those of [`Wallets::save`].
-    pub fn encrypt(&mut self, passphrase: &[u8], cost: crypt::Cost) -> Result<(), WalletError> {
-        self.need_exclusive()?;
-        if self.is_encrypted() {
-            return Err(WalletError::AlreadyEncrypted {
-                path: self.path.clone(),
-            });
-        }
-        let secrets = self.secrets.as_ref().ok_or_else(|| self.locked())?;
-        let plain = Zeroizing::new(encode::encode(secrets));
-        let sealed = crypt::seal(&plain, passphrase, &MAGIC, cost)
-            .map_err(|e| WalletError::Crypt(e.to_string()))?;
-        let old = std::mem::replace(&mut self.stored.secrets, SecretBox::Sealed(sealed));
-        if let Err(e) = self.save() {
-            self.stored.secrets = old;
-            return Err(e);
-        }
-        self.passphrase = Some(Zeroizing::new(passphrase.to_vec()));
-        Ok(())
-    }
-
     /// Gives this wallet the seed of `phrase` with BIP39 `passphrase` ("" for
     /// none) and saves. Keys imported before stay. An encrypted wallet (one
     /// of imported keys, migrated from version 1 and then encrypted) must be
@@ -513,21 +325,6 @@ impl Wallets {
         self.account_key = Some(account_key);
         self.secrets = Some(secrets);
         self.save()
-    }
-
-    /// The secrets boxed the same way as now: plain, or sealed under the
-    /// passphrase the wallet was unlocked with, at the same cost.
-    fn seal_like_before(&self, secrets: &Secrets) -> Result<SecretBox, WalletError> {
-        match (&self.stored.secrets, &self.passphrase) {
-            (SecretBox::Plain(_), _) => Ok(SecretBox::Plain(encode::encode(secrets))),
-            (SecretBox::Sealed(old), Some(pass)) => {
-                let plain = Zeroizing::new(encode::encode(secrets));
-                crypt::seal(&plain, pass, &MAGIC, old.cost)
-                    .map(SecretBox::Sealed)
-                    .map_err(|e| WalletError::Crypt(e.to_string()))
-            }
-            (SecretBox::Sealed(_), None) => Err(self.locked()),
-        }
     }
 
     /// Derives the next address on `chain` from the account's public key
@@ -605,79 +402,6 @@ impl Wallets {
             self.new_address(Chain::Change)?;
         }
         Ok(())
-    }
-
-    /// Records a payment this wallet made, spending `spent` whole coins of
-    /// its own (its inputs become locked), made at `now` (seconds since the
-    /// Unix epoch), and saves. A txid already pending is not added twice.
-    ///
-    /// Errors: [`WalletError::Full`], [`WalletError::NotExclusive`], and
-    /// those of [`Wallets::save`].
-    pub fn add_pending(
-        &mut self,
-        tx: Transaction,
-        spent: u64,
-        now: u64,
-    ) -> Result<(), WalletError> {
-        self.need_exclusive()?;
-        let txid = tx.txid();
-        if self.stored.pending.iter().any(|p| p.tx.txid() == txid) {
-            return Ok(());
-        }
-        if self.stored.pending.len() >= MAX_PENDING {
-            return Err(WalletError::Full {
-                path: self.path.clone(),
-                what: format!("{MAX_PENDING} pending payments"),
-            });
-        }
-        self.stored.pending.push(Pending {
-            tx,
-            spent,
-            created: now,
-        });
-        if let Err(e) = self.save() {
-            self.stored.pending.pop();
-            return Err(e);
-        }
-        Ok(())
-    }
-
-    /// Forgets the pending payments whose txids are in `txids` (mined,
-    /// conflicted or refused) and saves if any was pending.
-    ///
-    /// Errors: [`WalletError::NotExclusive`], those of [`Wallets::save`].
-    pub fn remove_pending(&mut self, txids: &[Txid]) -> Result<(), WalletError> {
-        self.need_exclusive()?;
-        let before = self.stored.pending.len();
-        self.stored
-            .pending
-            .retain(|p| !txids.contains(&p.tx.txid()));
-        if self.stored.pending.len() != before {
-            self.save()?;
-        }
-        Ok(())
-    }
-
-    /// Leaves the pending payments whose txids are in `txids` out of this
-    /// value without saving (for reads that must not write).
-    pub fn forget_pending_unsaved(&mut self, txids: &[Txid]) {
-        self.stored
-            .pending
-            .retain(|p| !txids.contains(&p.tx.txid()));
-    }
-
-    /// The pending payments, oldest first.
-    pub fn pending(&self) -> &[Pending] {
-        &self.stored.pending
-    }
-
-    /// Outpoints spent by pending payments: not to be spent again.
-    pub fn locked_outpoints(&self) -> BTreeSet<OutPoint> {
-        self.stored
-            .pending
-            .iter()
-            .flat_map(|p| p.tx.inputs.iter().map(|i| i.prev_out))
-            .collect()
     }
 
     /// Writes the wallet file atomically (module docs of [`file`](mod@file)):
@@ -859,6 +583,68 @@ pub fn derive_address(account: &ExtendedPublicKey, chain: Chain, index: u32) -> 
         .and_then(|c| c.child(index))
         .map(|k| k.address())
         .unwrap_or(Address([0; 20]))
+}
+
+/// The bytes of the wallet file at `path` (at most one byte past
+/// [`MAX_FILE_LEN`], which the parser then refuses); `None` when there is
+/// no file. Warns when other users may read it.
+///
+/// Errors: [`WalletError::Io`] if it exists but cannot be opened or read.
+fn read_file(path: &Path) -> Result<Option<Zeroizing<Vec<u8>>>, WalletError> {
+    let mut file = match File::open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(source) => return Err(io_err("open", path, source)),
+    };
+    if let Ok(meta) = file.metadata()
+        && meta.permissions().mode() & 0o077 != 0
+    {
+        tracing::warn!(
+            "wallet file {} is readable by other users (mode {:o}); it should be 0600",
+            path.display(),
+            meta.permissions().mode() & 0o777
+        );
+    }
+    let mut bytes = Zeroizing::new(Vec::new());
+    (&mut file)
+        .take(MAX_FILE_LEN + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|source| io_err("read", path, source))?;
+    Ok(Some(bytes))
+}
+
+/// A version-1 file's secret scalars as a wallet of imported keys: their
+/// addresses (public part) and the secrets in plain form.
+///
+/// Errors: [`WalletError::Corrupt`] for more than [`MAX_KEYS`] keys or a
+/// scalar that is not a valid P-256 key.
+fn from_v1(
+    path: &Path,
+    scalars: Vec<[u8; SECRET_LEN]>,
+) -> Result<(Vec<[u8; 20]>, SecretBox), WalletError> {
+    // Checked before deriving any address: a million derivations take
+    // minutes.
+    if scalars.len() > MAX_KEYS {
+        return Err(corrupt(
+            path,
+            format!("{} keys, more than the limit of {MAX_KEYS}", scalars.len()),
+        ));
+    }
+    let secrets = Secrets {
+        seed: Vec::new(),
+        imported: scalars,
+    };
+    let mut imported = Vec::with_capacity(secrets.imported.len());
+    for s in &secrets.imported {
+        let key = SigningKey::from_slice(s).map_err(|_| {
+            corrupt(
+                path,
+                format!("key {} is not a valid P-256 scalar", imported.len()),
+            )
+        })?;
+        imported.push(address_of(&key).0);
+    }
+    Ok((imported, SecretBox::Plain(encode::encode(&secrets))))
 }
 
 /// Where to back up the version-1 file `name` whose bytes are `old`:

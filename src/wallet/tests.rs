@@ -2,7 +2,7 @@ use std::fs::Permissions;
 
 use super::file::{CHECKSUM_LEN, HEADER_LEN};
 use super::*;
-use crate::core::hash::sha256d;
+use crate::core::hash::{Txid, sha256d};
 use crate::core::tx::{OutPoint, Transaction};
 
 const PHRASE: &str =
