@@ -146,3 +146,41 @@ fn unrequested_blocks_that_connect_to_nothing_we_know_are_charged_past_a_few() {
     }
     assert_eq!(stored(&s), before);
 }
+
+/// A version-1 peer (synced by `getblocks`, no headers) that announces a
+/// low-work side block by `inv`, unasked, and serves it when asked: the
+/// block is refused as a pushed one is, since an announcement is no
+/// answer to our `getblocks`.
+#[test]
+fn a_low_work_side_block_announced_by_a_version_1_peer_is_not_stored() {
+    let (mut s, _) = setup();
+    let peer = s.attach(0, "198.51.100.8:40000".parse().expect("addr"));
+    let v = Version {
+        version: 1,
+        best_height: 0,
+        addr_from: String::new(),
+        genesis: Some(s.genesis.hash()),
+        nonce: 98,
+    };
+    s.inject(0, recv(peer, Message::Version(v)));
+    s.run_for(100);
+    let before = stored(&s);
+    let genesis = s.genesis.hash();
+    let b = side(&s, genesis, 1, 0);
+    let inv = sledchain::wire::payload::Inv {
+        addr_from: String::new(),
+        kind: sledchain::wire::payload::InvKind::Block,
+        items: vec![b.hash().0],
+    };
+    s.inject(0, recv(peer, Message::Inv(inv)));
+    s.run_for(100);
+    s.inject(0, block(peer, b.clone()));
+    s.run_for(500);
+    assert!(
+        !s.chain(0).store().has_block(&b.hash()).expect("read"),
+        "announced low-work side block stored"
+    );
+    assert_eq!(stored(&s), before, "the store grew");
+    assert_eq!(score(&s, peer), Some(20), "not charged");
+    assert_eq!(s.height(0), Some(TIP));
+}
