@@ -350,3 +350,118 @@ fn the_default_seed_is_dialled_but_never_passed_on_or_saved() {
         assert!(saved.contains(&addr(other)), "{saved:?}");
     }
 }
+
+/// A ready peer (outbound, handshake done at `T0 + 20`) and the nonce of
+/// the `ping` sent to it at `T0 + 20_020` (a third of the 60 s idle
+/// timeout later).
+fn pinged_peer() -> (Protocol, u64) {
+    let seed = addr("198.18.0.2:8333");
+    let mut p = protocol(vec![seed]);
+    p.step(Input::Tick, T0);
+    let connected = Input::Connected {
+        peer: 1,
+        addr: seed,
+        inbound: false,
+    };
+    p.step(connected, T0 + 10);
+    let hello = Input::Received {
+        peer: 1,
+        message: version(),
+    };
+    p.step(hello, T0 + 20);
+    let out = p.step(Input::Tick, T0 + 20_020);
+    let nonce = out
+        .iter()
+        .find_map(|o| match o {
+            Output::Send {
+                peer: 1,
+                message: Message::Ping(n),
+            } => Some(*n),
+            _ => None,
+        })
+        .expect("a ping");
+    (p, nonce)
+}
+
+/// Ticks every second from `from` to `to` (ms since `T0`), the peer
+/// sending `each` (if any) every 10 s; the first disconnect of peer 1 and
+/// when it came (ms since `T0`), and every ping sent to it meanwhile.
+fn run_until_dropped(
+    p: &mut Protocol,
+    from: u64,
+    to: u64,
+    each: impl Fn(u64) -> Option<Message>,
+) -> (Option<(u64, DisconnectReason)>, Vec<u64>) {
+    let mut pings = Vec::new();
+    for t in (from..=to).step_by(1_000) {
+        let mut out = Vec::new();
+        if t % 10_000 == 0
+            && let Some(message) = each(t)
+        {
+            out.extend(p.step(Input::Received { peer: 1, message }, T0 + t));
+        }
+        out.extend(p.step(Input::Tick, T0 + t));
+        for o in out {
+            match o {
+                Output::Disconnect { peer: 1, reason } => return (Some((t, reason)), pings),
+                Output::Send {
+                    peer: 1,
+                    message: Message::Ping(n),
+                } => pings.push(n),
+                _ => {}
+            }
+        }
+    }
+    (None, pings)
+}
+
+#[test]
+fn made_up_pongs_do_not_keep_a_peer_alive() {
+    let (mut p, nonce) = pinged_peer();
+    let (dropped, _) =
+        run_until_dropped(&mut p, 21_000, 300_000, |t| Some(Message::Pong(nonce ^ t)));
+    // Its last message that counts is its `version` at T0 + 20.
+    assert_eq!(dropped, Some((61_000, DisconnectReason::Idle(60))));
+}
+
+#[test]
+fn a_ping_unanswered_for_the_idle_timeout_drops_the_peer_whatever_else_it_sends() {
+    let (mut p, _) = pinged_peer();
+    // It talks (pings of its own) but never answers ours.
+    let (dropped, pings) = run_until_dropped(&mut p, 21_000, 300_000, |t| Some(Message::Ping(t)));
+    assert!(
+        pings.is_empty(),
+        "pinged again while a ping was outstanding"
+    );
+    assert_eq!(dropped, Some((81_000, DisconnectReason::PingTimeout(60))));
+}
+
+#[test]
+fn a_peer_answering_each_ping_with_its_nonce_stays() {
+    let (mut p, first) = pinged_peer();
+    let mut pending = Some(first);
+    for t in (21_000..=300_000u64).step_by(1_000) {
+        let mut out = Vec::new();
+        if let Some(n) = pending.take() {
+            out.extend(p.step(
+                Input::Received {
+                    peer: 1,
+                    message: Message::Pong(n),
+                },
+                T0 + t,
+            ));
+        }
+        out.extend(p.step(Input::Tick, T0 + t));
+        for o in out {
+            match o {
+                Output::Disconnect { peer: 1, reason } => panic!("dropped at {t}: {reason}"),
+                Output::Send {
+                    peer: 1,
+                    message: Message::Ping(n),
+                } => pending = Some(n),
+                _ => {}
+            }
+        }
+    }
+    assert!(p.peers().contains_key(&1));
+}

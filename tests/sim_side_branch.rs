@@ -1,8 +1,9 @@
 //! Side-branch blocks with too little work (Bitcoin Core's
 //! "too-little-chainwork"), in the deterministic simulator: a block pushed
 //! unasked on a branch that trails the tip by more than the anti-DoS
-//! margin is not stored and costs its sender points; one within the
-//! margin still is, so races and short reorgs build up as before. An
+//! margin is not stored and costs its sender points, and so is one a
+//! version-1 peer announces by `inv` unasked; one within the margin still
+//! is stored, so races and short reorgs build up as before. An
 //! unrequested block whose parent we do not know costs points past a few
 //! in a row.
 
@@ -145,4 +146,73 @@ fn unrequested_blocks_that_connect_to_nothing_we_know_are_charged_past_a_few() {
         );
     }
     assert_eq!(stored(&s), before);
+}
+
+/// A version-1 peer (synced by `getblocks`, no headers) attached to node
+/// 0 with its handshake done; its peer id.
+fn version_1_peer(s: &mut Sim) -> u64 {
+    let peer = s.attach(0, "198.51.100.8:40000".parse().expect("addr"));
+    let v = Version {
+        version: 1,
+        best_height: 0,
+        addr_from: String::new(),
+        genesis: Some(s.genesis.hash()),
+        nonce: 98,
+    };
+    s.inject(0, recv(peer, Message::Version(v)));
+    s.run_for(100);
+    peer
+}
+
+/// `peer` announces `b` by `inv`, unasked, then delivers it.
+fn announce_then_deliver(s: &mut Sim, peer: u64, b: &Block) {
+    let inv = sledchain::wire::payload::Inv {
+        addr_from: String::new(),
+        kind: sledchain::wire::payload::InvKind::Block,
+        items: vec![b.hash().0],
+    };
+    s.inject(0, recv(peer, Message::Inv(inv)));
+    s.run_for(100);
+    s.inject(0, block(peer, b.clone()));
+    s.run_for(500);
+}
+
+/// A version-1 peer that announces a low-work side block by `inv`,
+/// unasked, and serves it when asked: the block is refused as a pushed
+/// one is, since an announcement is no answer to our `getblocks`.
+#[test]
+fn a_low_work_side_block_announced_by_a_version_1_peer_is_not_stored() {
+    let (mut s, _) = setup();
+    let peer = version_1_peer(&mut s);
+    let before = stored(&s);
+    let genesis = s.genesis.hash();
+    let b = side(&s, genesis, 1, 0);
+    announce_then_deliver(&mut s, peer, &b);
+    assert!(
+        !s.chain(0).store().has_block(&b.hash()).expect("read"),
+        "announced low-work side block stored"
+    );
+    assert_eq!(stored(&s), before, "the store grew");
+    assert_eq!(score(&s, peer), Some(20), "not charged");
+    assert_eq!(s.height(0), Some(TIP));
+}
+
+/// The same announcement within the margin (a race near the tip) is
+/// fetched and stored, uncharged.
+#[test]
+fn a_side_block_within_the_margin_announced_by_a_version_1_peer_is_stored() {
+    let (mut s, _) = setup();
+    let peer = version_1_peer(&mut s);
+    let before = stored(&s);
+    let fork = s
+        .chain(0)
+        .store()
+        .hash_at(TIP - 2)
+        .expect("read")
+        .expect("on the chain");
+    let b = side(&s, fork, TIP - 1, 0);
+    announce_then_deliver(&mut s, peer, &b);
+    assert!(s.chain(0).store().has_block(&b.hash()).expect("read"));
+    assert_eq!(stored(&s), before + 1);
+    assert_eq!(score(&s, peer), Some(0));
 }

@@ -19,8 +19,13 @@
 //!   [15] s (reading what comes back and answering pings, so they are
 //!   never dropped as idle or not reading);
 //! * how much the seed's data directory grows (measured after a clean
-//!   stop) when one socket pushes and then announces 100 side-branch
-//!   blocks of ~100 KB forking at genesis, with less work than the tip.
+//!   stop) when 100 side-branch blocks of ~100 KB forking at genesis, with
+//!   less work than the tip, are offered by a headers-first (version 2)
+//!   peer's `inv` and `headers`, then announced by a version-1 peer's
+//!   `inv` (each block asked for served), then pushed unasked.
+//!
+//! The non-reading sockets' `pong`s carry a made-up nonce: they no longer
+//! keep a socket alive (a `pong` counts only with our ping's nonce).
 
 use std::io::Write;
 use std::net::TcpStream;
@@ -490,9 +495,10 @@ fn dir_bytes(dir: &Path) -> u64 {
         .sum()
 }
 
-/// How much the seed's data directory grows when one socket pushes, then
-/// announces (serving what is asked for), 100 low-work side-branch blocks
-/// forking at genesis.
+/// How much the seed's data directory grows when 100 low-work side-branch
+/// blocks forking at genesis are offered by a version-2 peer (`inv`, then
+/// `headers`), announced by a version-1 peer (`inv`; what is asked for is
+/// served) and pushed unasked.
 fn side_branch_disk(t: &mut Table, dir: &Path) -> Result<()> {
     const SIDE: u64 = 100;
     let bits = env("BENCH_DIFFICULTY", 4) as u32;
@@ -522,8 +528,39 @@ fn side_branch_disk(t: &mut Table, dir: &Path) -> Result<()> {
             b
         })
         .collect();
-    // Announced first, whatever is asked for served, until 3 s pass with
-    // no request.
+    // A headers-first (version 2) peer announces the branch's last block
+    // and answers `getheaders` with the branch: its headers have too
+    // little work, so no block should be asked for.
+    let mut fetched_v2 = 0;
+    let mut r = RawPeer::connect(port).headers_first();
+    r.hello(genesis, SIDE);
+    let last = blocks.last().map(|b| b.hash().0);
+    if r.try_send(&Message::Inv(Inv {
+        addr_from: String::new(),
+        kind: InvKind::Block,
+        items: last.into_iter().collect(),
+    })) {
+        while let Ok(Some(m)) = r.recv_open(Duration::from_secs(3)) {
+            match m {
+                // Answered in the guard; a closed connection ends it.
+                Message::GetHeaders(g) if !r.answer_getheaders(&g, &blocks) => break,
+                Message::GetData(g) if g.kind == InvKind::Block => {
+                    for b in blocks.iter().filter(|b| g.items.contains(&b.hash().0)) {
+                        fetched_v2 += 1;
+                        let _ = r.try_send(&Message::Block(BlockMsg {
+                            addr_from: String::new(),
+                            block: b.clone(),
+                        }));
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+    drop(r);
+    // Then a version-1 peer (synced by `getblocks`, no headers) announces
+    // them all by `inv`, whatever is asked for served, until 3 s pass
+    // with no request.
     let mut fetched = 0;
     let mut r = RawPeer::connect(port);
     r.hello(genesis, SIDE);
@@ -580,7 +617,7 @@ fn side_branch_disk(t: &mut Table, dir: &Path) -> Result<()> {
     let grown = (after as f64 - before as f64) / 1e6;
     let size = blocks[0].encoded_size() / 1000;
     let note = format!(
-        "{fetched} fetched + {pushed} pushed ({connections} connections) of {SIDE} x ~{size} KB, fork at genesis, tip {height} -> {after_height}"
+        "v2 headers: {fetched_v2} fetched; v1 inv: {fetched} fetched; {pushed} pushed ({connections} connections); {SIDE} x ~{size} KB, fork at genesis, tip {height} -> {after_height}"
     );
     t.row(
         "data dir growth, 100 low-work side blocks",

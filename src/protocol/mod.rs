@@ -342,7 +342,9 @@ impl Protocol {
         if p.closing.is_some() {
             return;
         }
-        p.last_recv = self.now;
+        if !matches!(message, Message::Pong(_)) {
+            p.last_recv = self.now; // a pong only with our ping's nonce (`on_pong`)
+        }
         if p.version.is_none() && !matches!(message, Message::Version(_)) {
             return self.misbehaving(peer, Misbehavior::MessageBeforeVersion);
         }

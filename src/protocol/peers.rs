@@ -347,11 +347,17 @@ impl Protocol {
         self.event(Event::OtherNetwork { addr, ours, theirs });
     }
 
+    /// A `pong` counts only when it carries the nonce of our outstanding
+    /// `ping` (as in Bitcoin Core): it then clears that ping, measures the
+    /// round trip and counts as a message received for the idle timeout.
+    /// Any other `pong` is ignored, so a peer that never reads our `ping`s
+    /// cannot keep itself alive with made-up ones.
     pub(super) fn on_pong(&mut self, peer: PeerId, nonce: u64) {
         if let Some(p) = self.peers.get_mut(&peer)
             && let Some((n, sent)) = p.ping_pending
             && n == nonce
         {
+            p.last_recv = self.now;
             let rtt = self.now.saturating_sub(sent);
             p.ping_rtt = Some(rtt);
             p.min_ping = Some(p.min_ping.map_or(rtt, |m| m.min(rtt)));
@@ -419,8 +425,13 @@ impl Protocol {
         self.maybe_mint();
     }
 
-    /// Idle and handshake timeouts, and pings at a third of the idle
-    /// timeout.
+    /// Idle, handshake and ping timeouts, and pings at a third of the idle
+    /// timeout: a `ping` is sent when a third of the idle timeout has
+    /// passed since the last one and none is outstanding, and a `ping`
+    /// not answered (by a `pong` with its nonce) within the idle timeout
+    /// drops the peer ([`DisconnectReason::PingTimeout`]; Bitcoin Core's
+    /// `TIMEOUT_INTERVAL`, 20 minutes there, is the idle timeout here, 60 s
+    /// by default, so a peer that answers nothing is gone within 80 s).
     fn check_timeouts(&mut self) {
         let now = self.now;
         let (idle, handshake) = (self.config.idle_timeout, self.config.handshake_timeout);
@@ -444,7 +455,15 @@ impl Protocol {
                 drop.push((*id, DisconnectReason::Idle(idle / 1000)));
             } else if !p.is_ready() && now.saturating_sub(p.connected_at) >= handshake {
                 drop.push((*id, DisconnectReason::HandshakeTimeout(handshake / 1000)));
-            } else if p.is_ready() && now.saturating_sub(p.last_ping) >= idle / 3 {
+            } else if p
+                .ping_pending
+                .is_some_and(|(_, sent)| now.saturating_sub(sent) >= idle)
+            {
+                drop.push((*id, DisconnectReason::PingTimeout(idle / 1000)));
+            } else if p.is_ready()
+                && p.ping_pending.is_none()
+                && now.saturating_sub(p.last_ping) >= idle / 3
+            {
                 ping.push(*id);
             }
         }

@@ -266,6 +266,9 @@ pub enum DisconnectReason {
     /// It delivered none of the blocks asked of it for this many seconds
     /// ([`super::sync_peer::BLOCK_STALLING_TIMEOUT`]).
     Stalling(u64),
+    /// Our `ping` went unanswered (no `pong` with its nonce) for this
+    /// many seconds (the idle timeout).
+    PingTimeout(u64),
     /// Inbound slots were full and a newcomer took this peer's slot.
     Evicted,
     /// The node's operator asked for it ([`LocalRequest::Disconnect`]).
@@ -286,6 +289,7 @@ impl std::fmt::Display for DisconnectReason {
             Self::Duplicate => write!(f, "already connected to this address"),
             Self::NotReading(s) => write!(f, "not reading: getdata answers stalled for {s}s"),
             Self::Stalling(s) => write!(f, "stalling: no block asked of it delivered for {s}s"),
+            Self::PingTimeout(s) => write!(f, "ping unanswered for {s}s"),
             Self::Evicted => write!(f, "evicted: inbound slots full, a newcomer took the slot"),
             Self::Requested => write!(f, "disconnected on request"),
         }
