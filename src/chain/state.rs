@@ -9,7 +9,7 @@
 //!
 //! A reorg never disconnects the best chain for a branch that fails: the
 //! branch is validated first against the UTXO set as of the fork point,
-//! built in memory ([`ForkView`]), and only a branch that validates whole is
+//! built in memory (`fork_view.rs`), and only a branch that validates whole is
 //! written, in one step of the chain-state cache (`store/cache.rs`), so no
 //! reader sees a reorg half-done. An invalid branch costs its own
 //! length in validation, not the chain's.

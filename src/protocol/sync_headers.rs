@@ -8,7 +8,7 @@
 //!    by `inv` we do not know, when it sends an orphan, and again from the
 //!    last header of a full answer ([`MAX_HEADERS`]). Each header of a
 //!    `headers` answer is checked before it is kept in the header tree
-//!    ([`HeaderTree`], owned by `SyncMgr`): the first links to a header or
+//!    ([`sync::headers::HeaderTree`](super::sync::headers::HeaderTree), owned by `SyncMgr`): the first links to a header or
 //!    block we know ([`Misbehavior::UnconnectedHeaders`] otherwise), each
 //!    is the child of the one before, meets the chain's proof of work
 //!    (`check_header_pow`), is dated at most 2 h ahead of our clock
@@ -58,7 +58,7 @@ pub const BLOCK_DOWNLOAD_WINDOW: u64 = 64;
 /// Blocks asked of one peer at once in headers-first sync when several
 /// peers serve (Core's `MAX_BLOCKS_IN_TRANSIT_PER_PEER`); with fewer than
 /// `BLOCK_DOWNLOAD_WINDOW / 16` serving peers each gets an equal share of
-/// the window instead ([`Protocol::blocks_in_transit_cap`]).
+/// the window instead (`Protocol::blocks_in_transit_cap`).
 pub const MAX_BLOCKS_IN_TRANSIT_PER_PEER: usize = 16;
 
 impl Protocol {

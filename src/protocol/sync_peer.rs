@@ -35,7 +35,7 @@ use crate::core::hash::BlockHash;
 use crate::wire::payload::MAX_BLOCKS_PER_INV;
 
 /// Bytes of blocks received and not yet processed above which the next
-/// blocks are not asked for ahead ([`Protocol::ask_ahead`]): the memory a
+/// blocks are not asked for ahead (`Protocol::ask_ahead`): the memory a
 /// sync may hold beyond the blocks in flight.
 pub const ASK_AHEAD_BYTES: u64 = 8 << 20;
 

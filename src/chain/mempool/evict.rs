@@ -112,7 +112,7 @@ impl Mempool {
     }
 
     /// Removes the transactions that entered at least
-    /// [`MempoolLimits::expiry_secs`] before `now` (seconds since the Unix
+    /// [`super::MempoolLimits::expiry_secs`] before `now` (seconds since the Unix
     /// epoch), with their descendants. Returns the txids that left.
     pub fn expire(&mut self, now: u64) -> Vec<Txid> {
         let cutoff = now.saturating_sub(self.limits.expiry_secs);
