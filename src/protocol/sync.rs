@@ -20,12 +20,10 @@
 //! for a timestamp too far ahead is neither fetched nor validated again
 //! until our clock is within two hours of it ([`SyncMgr::is_future`]).
 //!
-//! A block pushed unasked, or announced by a version-1 peer's `inv`
-//! unasked, on a side branch trailing our tip by more than
+//! A block pushed unasked on a side branch trailing our tip by more than
 //! [`SIDE_BRANCH_MARGIN_BLOCKS`] blocks' work is not stored (Core's
-//! "too-little-chainwork"); blocks we asked for in answer to our
-//! `getblocks` or from headers are (from a version-2 peer only ever on a
-//! header chain that beats our tip).
+//! "too-little-chainwork"); blocks we asked for are (from a version-2 peer
+//! only ever on a header chain that beats our tip).
 //!
 //! The state all this reads and writes is owned by [`SyncMgr`] (`mgr.rs`).
 
@@ -352,8 +350,7 @@ impl Protocol {
     }
 
     /// Bitcoin Core's "too-little-chainwork" rule for blocks pushed
-    /// unasked, or announced by `inv` unasked (a version-1 peer's
-    /// announcement is no answer to our `getblocks`): one on a side branch whose cumulative work stays more than
+    /// unasked: one on a side branch whose cumulative work stays more than
     /// [`SIDE_BRANCH_MARGIN_BLOCKS`] blocks' work below our tip's is not
     /// handed to the chain layer (so not stored) and costs its sender
     /// [`Misbehavior::LowWorkBlock`]. Blocks we asked for still go
@@ -366,7 +363,7 @@ impl Protocol {
         let Some(f) = self.sync.in_flight(&hash) else {
             return false;
         };
-        if !matches!(f.kind, Asked::Unrequested | Asked::Announced) {
+        if f.kind != Asked::Unrequested {
             return false;
         }
         let prev = block.header.prev_block_hash;
