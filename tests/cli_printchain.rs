@@ -31,7 +31,7 @@ fn verify_rechecks_signatures_that_the_recorded_status_vouches_for() {
     // Change the value of the first output the tip's payment spent: its
     // signature no longer matches, though the block was valid when connected.
     {
-        let db = sled::open(dir.path().join(PORT.to_string()).join("chain")).unwrap();
+        let db = support::open_raw(&dir.path().join(PORT.to_string()).join("chain"));
         let undo = db.open_tree("undo").unwrap();
         let key = hex::decode(&tip).unwrap();
         let mut spent: Vec<TxOut> = decode(&undo.get(&key).unwrap().unwrap(), 1 << 20).unwrap();

@@ -152,7 +152,7 @@ fn crash_writer() {
 
 /// Every entry of the `explorer` tree (the store must be closed).
 fn explorer_dump(dir: &Path) -> Vec<(Vec<u8>, Vec<u8>)> {
-    let db = sled::open(chain_path(dir)).expect("raw open");
+    let db = support::open_raw(&chain_path(dir));
     db.open_tree("explorer")
         .expect("tree")
         .iter()

@@ -406,7 +406,7 @@ fn iter_walks_tip_to_genesis_and_errs_on_a_missing_block() {
     let Fixture { dir, chain, .. } = f;
     drop(chain);
     {
-        let db = sled::open(&path).unwrap();
+        let db = support::open_raw(&path);
         let blocks = db.open_tree("blocks").unwrap();
         assert!(blocks.remove(missing.as_bytes()).unwrap().is_some());
         db.flush().unwrap();

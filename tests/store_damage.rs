@@ -186,7 +186,7 @@ fn a_store_below_its_record_is_refused_until_reindexutxo_accepts_it() {
         store.flush().expect("flush");
         drop(store);
         // The blocks go too, as a damaged file loses them.
-        let db = sled::open(&path).expect("raw open");
+        let db = support::open_raw(&path);
         for tree in ["blocks", "index"] {
             let t = db.open_tree(tree).expect("tree");
             for h in &lost {

@@ -28,7 +28,7 @@ const TREES: [&str; 6] = ["heights", "meta", "utxo", "addr_utxo", "undo", "explo
 type Dump = Vec<Vec<(Vec<u8>, Vec<u8>)>>;
 
 fn dump(path: &Path) -> Dump {
-    let db = sled::open(path).expect("raw open");
+    let db = support::open_raw(path);
     TREES
         .iter()
         .map(|t| {
@@ -200,7 +200,7 @@ fn check(seed: u64, follow: usize) {
     assert!(dump(&once) == reference, "seed {seed}: reindexutxo differs");
     {
         // A rebuild from nothing gives the same indexes too.
-        let db = sled::open(&once).expect("raw open");
+        let db = support::open_raw(&once);
         db.open_tree("explorer")
             .expect("tree")
             .clear()

@@ -24,7 +24,7 @@ fn chain_path(dir: &Path) -> std::path::PathBuf {
 
 /// Runs `f` on the raw sled database of the (stopped) node.
 fn with_raw<T>(dir: &Path, f: impl FnOnce(&sled::Db) -> T) -> T {
-    let db = sled::open(chain_path(dir)).expect("raw open");
+    let db = support::open_raw(&chain_path(dir));
     let out = f(&db);
     db.flush().expect("flush");
     out

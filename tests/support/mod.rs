@@ -179,3 +179,24 @@ pub fn checkchain(dir: &Path, port: u16) -> (bool, String, String) {
         String::from_utf8_lossy(&out.stderr).trim().to_string(),
     )
 }
+
+/// The sled database at `path`, opened raw, once the store that had it
+/// open is dropped. sled may still hold the file lock for a moment after
+/// its last handle goes (a background write of its log finishing), so
+/// the open waits up to 10 s for the lock, and only for the lock: any
+/// other error panics at once.
+pub fn open_raw(path: &std::path::Path) -> sled::Db {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        match sled::open(path) {
+            Ok(db) => return db,
+            Err(e)
+                if e.to_string().contains("could not acquire lock")
+                    && std::time::Instant::now() < deadline =>
+            {
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+            Err(e) => panic!("raw open of {}: {e}", path.display()),
+        }
+    }
+}
