@@ -27,7 +27,8 @@
 //! sender points. From a version-2 peer a block is asked for only on a
 //! header chain that beats our tip. From a version-1 peer (no headers, so
 //! a block cannot be judged before it arrives) one we asked for is held
-//! in memory, charged to that peer ([`SideBuffer`]): when a later block of
+//! in memory, counted against that peer's room and costing it no points
+//! ([`SideBuffer`]): when a later block of
 //! that peer brings the branch within the margin (an honest peer's reorg,
 //! announced whole in one `inv`), the held blocks go to the chain layer in
 //! order, then that one; otherwise they go when the peer leaves.
@@ -369,11 +370,12 @@ impl Protocol {
     /// ([`enough_side_work`]): the held ancestors go to the chain layer
     /// first, in order (`Output::ProcessBlock` from `peer`), and the block
     /// comes back to be handed on. Below it: the block is held in memory
-    /// (or turned away past the buffer's bounds, uncharged, as is a block
-    /// whose parent was turned away from `peer`) and `None` comes back. Blocks of version-2 peers, on our tip, with no chain
-    /// yet or whose parent is unknown (the chain layer keeps those aside
-    /// as orphans, in memory) come back at once; a failed read drops the
-    /// block (not stored on a guess).
+    /// (or turned away past the buffer's bounds, without misbehaviour
+    /// points, as is a block whose parent was turned away from `peer`)
+    /// and `None` comes back. Blocks of version-2 peers, on our tip, with
+    /// no chain yet or whose parent is unknown (the chain layer keeps
+    /// those aside as orphans, in memory) come back at once; a failed read
+    /// drops the block (not stored on a guess).
     fn side_branch(&mut self, peer: PeerId, hash: BlockHash, block: Block) -> Option<Block> {
         if self.headers_first(peer) {
             return Some(block);

@@ -9,10 +9,12 @@
 //! judged before it arrives, and an honest one announces a reorg's whole
 //! heavier branch in one `inv` (up to 500 hashes after the fork point)
 //! whose first blocks have less work than our tip until its later ones
-//! arrive. Those blocks wait here, charged to the peer that sent them;
+//! arrive. Those blocks wait here, counted against the room of the peer
+//! that sent them (no misbehaviour points: it may be honest);
 //! once a later block of that peer brings the branch within the margin,
 //! the held ancestors go to the chain layer in order, then that block.
-//! Junk never gets there: it stays here until the peer leaves.
+//! Junk never gets there: it stays here until the peer leaves or it is
+//! evicted.
 //!
 //! Bounds, per peer: [`MAX_SIDE_BLOCKS_PER_PEER`] blocks (one `inv`'s
 //! worth: what an honest peer's one answer can make us hold) and
