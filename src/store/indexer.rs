@@ -21,7 +21,11 @@
 //!   stored once and kept.
 //! - **Following.** [`IndexThread`] runs steps on a thread of its own and,
 //!   once caught up, sleeps until the chain state changes (each write step
-//!   of the cache wakes it, `cache.rs`) or a second passes. Readers of the
+//!   of the cache wakes it, `cache.rs`) or a second passes. It yields to
+//!   the chain: while write steps come closer together than 50 ms (a sync
+//!   connecting runs of blocks) it waits, up to 10,000 blocks behind, so
+//!   the indexes of a sync are built once the blocks are in, not on the
+//!   cores connecting them. Readers of the
 //!   indexes catch up themselves first ([`ChainStore::follow_indexes`]), so
 //!   a read after a block connected sees it; the builder thread keeps what
 //!   is left for them small.
@@ -371,12 +375,28 @@ impl Drop for IndexThread {
     }
 }
 
+/// While the chain state takes write steps closer together than this (a
+/// sync connecting runs of blocks), the builder waits instead of indexing.
+const QUIET: Duration = Duration::from_millis(50);
+
+/// The builder stops waiting for a quiet chain once the indexes trail the
+/// tip by this many blocks, so a long sync indexes in large strides.
+const YIELD_MAX_LAG: u64 = 10_000;
+
 /// The builder's loop: steps while there is work, else waits for a write
-/// step of the chain state.
+/// step of the chain state. It yields to the chain: after the chain state
+/// moved, it waits until no write step came for [`QUIET`] (or the indexes
+/// trail by [`YIELD_MAX_LAG`] blocks), so during a sync the explorer
+/// indexes are built after the blocks are connected, not on the cores
+/// connecting them. Readers catch the indexes up themselves meanwhile.
 fn run(store: &ChainStore, stop: &AtomicBool) {
     let mut seen = store.state.steps();
     let mut caught_up_logged = false;
+    let mut settled = seen;
     while !stop.load(Ordering::SeqCst) {
+        if store.state.steps() != settled {
+            settled = settle(store, stop);
+        }
         match store.index_step() {
             Ok(true) => caught_up_logged = false,
             Ok(false) => {
@@ -394,6 +414,21 @@ fn run(store: &ChainStore, stop: &AtomicBool) {
             }
         }
     }
+}
+
+/// Waits until the chain state took no write step for [`QUIET`], the
+/// indexes trail the tip by [`YIELD_MAX_LAG`] blocks or the builder is
+/// stopped; returns the step count then.
+fn settle(store: &ChainStore, stop: &AtomicBool) -> u64 {
+    let mut n = store.state.steps();
+    while !stop.load(Ordering::SeqCst) {
+        let m = store.state.wait_step(n, QUIET);
+        if m == n || store.index_lag().unwrap_or(0) >= YIELD_MAX_LAG {
+            return m;
+        }
+        n = m;
+    }
+    n
 }
 
 #[cfg(test)]
