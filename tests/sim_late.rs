@@ -38,8 +38,8 @@ fn recv(peer: u64, message: Message) -> Input {
     Input::Received { peer, message }
 }
 
-#[test]
-fn a_peer_that_hangs_up_before_its_invalid_block_is_judged_is_still_banned() {
+/// A one-node simulation sharing genesis, node 0 started a second ago.
+fn one_node() -> Sim {
     let mut s = Sim::new(SimConfig {
         nodes: 1,
         minters: vec![],
@@ -49,31 +49,40 @@ fn a_peer_that_hangs_up_before_its_invalid_block_is_judged_is_still_banned() {
     .expect("temporary stores");
     s.start(0);
     s.run_for(1_000);
-    let from: SocketAddr = "203.0.113.66:40000".parse().expect("addr");
+    s
+}
+
+/// Attaches a hand-driven peer from `from` to node 0 that says `version`
+/// (height 1, our genesis, `nonce`).
+fn attach_peer(s: &mut Sim, from: SocketAddr, nonce: u64) -> u64 {
     let peer = s.attach(0, from);
     let v = Version {
         version: PROTOCOL_VERSION,
         best_height: 1,
         addr_from: String::new(),
         genesis: Some(s.genesis.hash()),
-        nonce: 99,
+        nonce,
     };
     s.inject(0, recv(peer, Message::Version(v)));
+    peer
+}
+
+/// `peer` (from `from`) pushes `block` to node 0.
+fn push(s: &mut Sim, peer: u64, from: SocketAddr, block: Block) {
+    let addr_from = from.to_string();
+    s.inject(0, recv(peer, Message::Block(BlockMsg { addr_from, block })));
+}
+
+#[test]
+fn a_peer_that_hangs_up_before_its_invalid_block_is_judged_is_still_banned() {
+    let mut s = one_node();
+    let from: SocketAddr = "203.0.113.66:40000".parse().expect("addr");
+    let peer = attach_peer(&mut s, from, 99);
     // Valid proof of work on our tip, a coinbase paying far too much:
     // only the chain layer finds it invalid, after the step that took it.
     let time = u32::try_from(s.now() / 1000).expect("time");
     let bad = solved(s.genesis.hash(), 1, s.config().bits, time, SUBSIDY * 1000);
-    let addr_from = from.to_string();
-    s.inject(
-        0,
-        recv(
-            peer,
-            Message::Block(BlockMsg {
-                addr_from,
-                block: bad,
-            }),
-        ),
-    );
+    push(&mut s, peer, from, bad);
     // It hangs up at once, before the chain worker has run the block.
     s.inject(0, Input::Disconnected { peer });
     s.run_for(1_000);
@@ -94,29 +103,13 @@ fn a_peer_that_hangs_up_before_its_invalid_block_is_judged_is_still_banned() {
 /// never the new height beside a payment the block has mined.
 #[test]
 fn status_shows_the_height_and_the_mempool_of_one_moment() {
-    let mut s = Sim::new(SimConfig {
-        nodes: 1,
-        minters: vec![],
-        genesis_everywhere: true,
-        ..SimConfig::default()
-    })
-    .expect("temporary stores");
-    s.start(0);
-    s.run_for(1_000);
+    let mut s = one_node();
     let txid = s.pay(0, [9; 20], 1).expect("pay");
     s.run_for(0);
     assert_eq!(s.protocol(0).mempool_len(), 1, "the payment not reported");
     let tx = Transaction::clone(s.chain(0).mempool().get(&txid).expect("in the mempool"));
     let from: SocketAddr = "203.0.113.67:40000".parse().expect("addr");
-    let peer = s.attach(0, from);
-    let v = Version {
-        version: PROTOCOL_VERSION,
-        best_height: 1,
-        addr_from: String::new(),
-        genesis: Some(s.genesis.hash()),
-        nonce: 98,
-    };
-    s.inject(0, recv(peer, Message::Version(v)));
+    let peer = attach_peer(&mut s, from, 98);
     let time = u32::try_from(s.now() / 1000).expect("time");
     let block = solved_with(
         s.genesis.hash(),
@@ -126,8 +119,7 @@ fn status_shows_the_height_and_the_mempool_of_one_moment() {
         SUBSIDY,
         vec![tx],
     );
-    let addr_from = from.to_string();
-    s.inject(0, recv(peer, Message::Block(BlockMsg { addr_from, block })));
+    push(&mut s, peer, from, block);
     // The chain worker connects it (and empties its mempool); its events
     // are on their way to the protocol.
     s.settle(0);
