@@ -19,12 +19,16 @@
 //! Bounds, per peer: [`MAX_SIDE_BLOCKS_PER_PEER`] blocks (one `inv`'s
 //! worth: what an honest peer's one answer can make us hold) and
 //! [`MAX_SIDE_BYTES_PER_PEER`]; node-wide [`MAX_SIDE_BYTES`]. Bytes are
-//! blocks' encoded sizes. When the node-wide cap is reached, a peer under
+//! blocks' encoded sizes. A block sent by several peers is kept once and
+//! counted once node-wide (in full in each sender's room): one solved
+//! block sent over many connections takes no more memory and evicts
+//! nothing. When the node-wide cap is reached, a peer under
 //! its fair share (the cap divided by the peers holding blocks, itself
-//! counted) makes room by evicting the newest block of the peer holding
-//! the most bytes, when that one holds more than it would; otherwise its
-//! block is turned away. So one peer, or a few, cannot take the room of
-//! another. A block turned away (over a cap) or evicted is dropped
+//! counted) makes room by evicting the newest block held from the peer
+//! holding the most bytes and from it alone, when that one holds more
+//! than it would; otherwise its block is turned away. So one peer, or a
+//! few, cannot take the room of another, and each block evicted is paid
+//! for by a new block's proof of work. A block turned away (over a cap) or evicted is dropped
 //! without blame (the peer may be an honest one with a deeper reorg than
 //! fits: such a reorg must come from a version-2 peer, whose headers show
 //! its work first) and remembered for that peer
@@ -65,11 +69,10 @@ pub const MAX_SIDE_BYTES: u64 = 64 << 20;
 /// of it again); past it the oldest is forgotten.
 pub const MAX_TURNED_AWAY: usize = MAX_BLOCKS_PER_INV;
 
-/// A held block.
+/// A held block's entry for one peer that sent it (the block itself is
+/// kept once, however many peers sent it).
 #[derive(Debug, Clone)]
 pub struct HeldBlock {
-    /// The block.
-    pub block: Block,
     /// Its branch's work from genesis to it, inclusive (as
     /// `BlockMeta::chain_work`).
     pub work: u128,
@@ -80,6 +83,15 @@ pub struct HeldBlock {
     bytes: u64,
     /// When it was held, in the buffer's order (eviction takes the newest).
     seq: u64,
+}
+
+/// A held block, kept once for every peer that sent it.
+#[derive(Debug)]
+struct Shared {
+    block: Block,
+    bytes: u64,
+    /// Peers holding it (at least one).
+    holders: usize,
 }
 
 /// One peer's held blocks and the hashes it may not make us fetch again.
@@ -111,10 +123,30 @@ impl PeerSide {
     }
 }
 
+/// One holder of `hash` fewer: the block comes back (taken when that was
+/// the last holder, its bytes leaving `total`; else a copy).
+fn unshare(
+    blocks: &mut BTreeMap<BlockHash, Shared>,
+    total: &mut u64,
+    hash: &BlockHash,
+) -> Option<Block> {
+    let s = blocks.get_mut(hash)?;
+    s.holders = s.holders.saturating_sub(1);
+    if s.holders > 0 {
+        return Some(s.block.clone());
+    }
+    let s = blocks.remove(hash)?;
+    *total = total.saturating_sub(s.bytes);
+    Some(s.block)
+}
+
 /// Low-work side blocks of version-1 peers held in memory (module docs).
 #[derive(Debug)]
 pub struct SideBuffer {
     peers: BTreeMap<PeerId, PeerSide>,
+    /// Every held block, once.
+    blocks: BTreeMap<BlockHash, Shared>,
+    /// Bytes of `blocks`.
     bytes: u64,
     seq: u64,
     max_blocks: usize,
@@ -139,6 +171,7 @@ impl SideBuffer {
     pub fn with_caps(max_blocks: usize, max_peer_bytes: u64, max_bytes: u64) -> SideBuffer {
         SideBuffer {
             peers: BTreeMap::new(),
+            blocks: BTreeMap::new(),
             bytes: 0,
             seq: 0,
             max_blocks,
@@ -147,12 +180,15 @@ impl SideBuffer {
         }
     }
 
-    /// Bytes held from every peer (encoded sizes).
+    /// Bytes held from every peer (encoded sizes; a block held from
+    /// several peers counted once, as it is kept once): the memory held
+    /// blocks take, bounded by [`MAX_SIDE_BYTES`].
     pub fn bytes(&self) -> u64 {
         self.bytes
     }
 
-    /// Bytes held from `peer`.
+    /// Bytes held from `peer` (every block it sent counted in full,
+    /// whoever else sent it too): what its room is measured in.
     pub fn bytes_of(&self, peer: PeerId) -> u64 {
         self.peers.get(&peer).map_or(0, |p| p.bytes)
     }
@@ -162,7 +198,7 @@ impl SideBuffer {
         self.peers.get(&peer).map_or(0, |p| p.held.len())
     }
 
-    /// The block `hash` held from `peer`, if any.
+    /// `peer`'s entry for the block `hash`, if held from it.
     pub fn get(&self, peer: PeerId, hash: &BlockHash) -> Option<&HeldBlock> {
         self.peers.get(&peer)?.held.get(hash)
     }
@@ -177,7 +213,9 @@ impl SideBuffer {
 
     /// Holds `block` (hash `hash`, its branch's work `work`, in flight as
     /// `kind`) for `peer`, within the bounds (module docs). True when held
-    /// (or held already); false when turned away (remembered as such).
+    /// (or held already); false when turned away (remembered as such). A
+    /// block held from another peer already takes no more memory, so it
+    /// needs room only within `peer`'s own bounds and evicts nothing.
     pub fn hold(
         &mut self,
         peer: PeerId,
@@ -198,15 +236,25 @@ impl SideBuffer {
             self.turn_away(peer, hash);
             return false;
         }
-        while self.bytes.saturating_add(size) > self.max_bytes {
-            if !self.evict_for(peer, size) {
-                self.turn_away(peer, hash);
-                return false;
+        if !self.blocks.contains_key(&hash) {
+            while self.bytes.saturating_add(size) > self.max_bytes {
+                if !self.evict_for(peer, size) {
+                    self.turn_away(peer, hash);
+                    return false;
+                }
             }
+            self.bytes = self.bytes.saturating_add(size);
         }
+        self.blocks
+            .entry(hash)
+            .or_insert(Shared {
+                block,
+                bytes: size,
+                holders: 0,
+            })
+            .holders += 1;
         self.seq = self.seq.wrapping_add(1);
         let held = HeldBlock {
-            block,
             work,
             kind,
             bytes: size,
@@ -215,14 +263,15 @@ impl SideBuffer {
         let p = self.peers.entry(peer).or_default();
         p.held.insert(hash, held);
         p.bytes = p.bytes.saturating_add(size);
-        self.bytes = self.bytes.saturating_add(size);
         true
     }
 
     /// With the node-wide cap reached, makes room for `size` more bytes of
-    /// `peer`'s by evicting the newest block of the peer holding the most
-    /// bytes, when `peer` stays within its fair share and that one holds
-    /// more than `peer` would. False when nothing may be evicted.
+    /// `peer`'s by evicting the newest block held from the peer holding
+    /// the most bytes and from it alone (evicting a block another peer
+    /// holds too would free nothing), when `peer` stays within its fair
+    /// share and that one holds more than `peer` would. False when nothing
+    /// may be evicted.
     fn evict_for(&mut self, peer: PeerId, size: u64) -> bool {
         let holders = self
             .peers
@@ -235,27 +284,33 @@ impl SideBuffer {
         if after > share {
             return false;
         }
-        let victim = self
+        let mut victims: Vec<(u64, PeerId)> = self
             .peers
             .iter()
             .filter(|(id, p)| **id != peer && p.bytes > after)
-            .max_by_key(|(id, p)| (p.bytes, std::cmp::Reverse(**id)))
-            .map(|(id, _)| *id);
-        let Some(victim) = victim else {
-            return false;
-        };
-        let Some(v) = self.peers.get_mut(&victim) else {
-            return false;
-        };
-        let newest = v.held.iter().max_by_key(|(_, e)| e.seq).map(|(h, _)| *h);
-        let Some(hash) = newest else {
-            return false;
-        };
-        if let Some(e) = v.remove(&hash) {
-            self.bytes = self.bytes.saturating_sub(e.bytes);
+            .map(|(id, p)| (p.bytes, *id))
+            .collect();
+        victims.sort_by_key(|&(bytes, id)| (std::cmp::Reverse(bytes), id));
+        for (_, victim) in victims {
+            let Some(v) = self.peers.get_mut(&victim) else {
+                continue;
+            };
+            let blocks = &self.blocks;
+            let newest = v
+                .held
+                .iter()
+                .filter(|(h, _)| blocks.get(*h).is_some_and(|s| s.holders == 1))
+                .max_by_key(|(_, e)| e.seq)
+                .map(|(h, _)| *h);
+            let Some(hash) = newest else {
+                continue;
+            };
+            v.remove(&hash);
+            v.turn_away(hash);
+            unshare(&mut self.blocks, &mut self.bytes, &hash);
+            return true;
         }
-        v.turn_away(hash);
-        true
+        false
     }
 
     /// Remembers `hash` as turned away from `peer` (not asked of it
@@ -267,7 +322,7 @@ impl SideBuffer {
     /// Takes out `peer`'s held branch ending at `hash`: that block and its
     /// held ancestors, in chain order (first the one whose parent is not
     /// held), with the kind each was in flight as. Empty when `hash` is
-    /// not held from `peer`.
+    /// not held from `peer`. Other peers holding these blocks keep them.
     pub fn take_branch(&mut self, peer: PeerId, hash: &BlockHash) -> Vec<(Block, Asked)> {
         let Some(p) = self.peers.get_mut(&peer) else {
             return Vec::new();
@@ -275,9 +330,11 @@ impl SideBuffer {
         let mut out = Vec::new();
         let mut next = *hash;
         while let Some(e) = p.remove(&next) {
-            self.bytes = self.bytes.saturating_sub(e.bytes);
-            next = e.block.header.prev_block_hash;
-            out.push((e.block, e.kind));
+            let Some(block) = unshare(&mut self.blocks, &mut self.bytes, &next) else {
+                break;
+            };
+            next = block.header.prev_block_hash;
+            out.push((block, e.kind));
         }
         out.reverse();
         out
@@ -286,19 +343,20 @@ impl SideBuffer {
     /// `hash` was stored by the chain layer: it leaves every peer's held
     /// blocks (its held descendants find it in the store).
     pub fn forget(&mut self, hash: &BlockHash) {
-        let mut freed = 0;
         for p in self.peers.values_mut() {
-            if let Some(e) = p.remove(hash) {
-                freed += e.bytes;
-            }
+            p.remove(hash);
         }
-        self.bytes = self.bytes.saturating_sub(freed);
+        if let Some(s) = self.blocks.remove(hash) {
+            self.bytes = self.bytes.saturating_sub(s.bytes);
+        }
     }
 
     /// `peer` left: its held blocks and what it turned away go.
     pub fn remove_peer(&mut self, peer: PeerId) {
         if let Some(p) = self.peers.remove(&peer) {
-            self.bytes = self.bytes.saturating_sub(p.bytes);
+            for hash in p.held.keys() {
+                unshare(&mut self.blocks, &mut self.bytes, hash);
+            }
         }
     }
 }
@@ -390,5 +448,37 @@ mod tests {
         assert_eq!((s.len_of(1), s.bytes()), (1, other.encoded_size()));
         s.forget(&other.hash());
         assert_eq!(s.bytes(), 0);
+    }
+
+    #[test]
+    fn one_block_sent_by_many_peers_evicts_nobody() {
+        let sz = size();
+        // Per peer up to 4 blocks, 6 in all.
+        let mut s = SideBuffer::with_caps(100, 4 * sz, 6 * sz);
+        let honest: Vec<Block> = (0..4).map(|i| blk(BlockHash::ZERO, i)).collect();
+        for b in &honest {
+            assert!(s.hold(1, b.hash(), b.clone(), 1, Asked::Sync));
+        }
+        // One block, solved once, sent over many connections: it takes
+        // its bytes once, so it makes no one's room.
+        let x = blk(BlockHash::ZERO, 50);
+        for peer in 2..40 {
+            s.hold(peer, x.hash(), x.clone(), 1, Asked::Announced);
+        }
+        assert_eq!(s.len_of(1), 4, "an honest peer's blocks evicted");
+        assert_eq!(s.bytes(), 5 * sz, "one block counted more than once");
+        // So is a block the honest peer holds, relayed by another.
+        assert!(s.hold(2, honest[3].hash(), honest[3].clone(), 1, Asked::Announced));
+        assert_eq!((s.len_of(1), s.bytes()), (4, 5 * sz));
+        // Each holder takes it out whole; its bytes go with the last.
+        let out = s.take_branch(2, &honest[3].hash());
+        assert_eq!(out.len(), 1);
+        assert_eq!(s.bytes(), 5 * sz);
+        for peer in 2..40 {
+            s.remove_peer(peer);
+        }
+        assert_eq!(s.bytes(), 4 * sz);
+        assert_eq!(s.take_branch(1, &honest[3].hash()).len(), 1);
+        assert_eq!(s.bytes(), 3 * sz);
     }
 }
