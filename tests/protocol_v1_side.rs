@@ -471,3 +471,30 @@ mod sim {
         assert_eq!(s.protocol(0).peers().get(&peer).map(|p| p.score), Some(0));
     }
 }
+
+/// A block asked of an honest version-1 peer, pushed unasked first by
+/// another peer (a copy it relays, at no cost of its own): the pusher is
+/// charged for the low-work push, and the honest peer's request stands,
+/// so its copy is held as asked for, not charged as pushed unasked.
+#[test]
+fn a_copy_pushed_first_by_another_peer_neither_charges_the_honest_sender_nor_cancels_its_request() {
+    let g = block(BlockHash::ZERO, 0, 0);
+    let mut p = node(&g, 300);
+    connect_v1(&mut p, &g, PEER, 310);
+    connect_v1(&mut p, &g, OTHER, 0);
+    let b = branch(&g, 310, 7);
+    let out = p.step(inv(PEER, &b), T0 + 10);
+    assert_eq!(asked(&out).len(), 310);
+    // Again and again, on fresh connections of its own.
+    for round in 0..6u64 {
+        let pusher = 10 + round;
+        connect_v1(&mut p, &g, pusher, 0);
+        p.step(deliver(pusher, &b[0]), T0 + 11 + round);
+        assert_eq!(score(&p, pusher), Some(20), "the pusher not charged");
+    }
+    assert_eq!(p.sync().in_flight(&b[0].hash()).map(|f| f.peer), Some(PEER));
+    let out = p.step(deliver(PEER, &b[0]), T0 + 20);
+    assert!(processed(&out).is_empty());
+    assert_eq!(score(&p, PEER), Some(0), "the honest sender charged");
+    assert_eq!(p.sync().side().len_of(PEER), 1, "its copy not held");
+}

@@ -338,6 +338,13 @@ impl Protocol {
             Some(f) if f.peer == peer && f.received => return, // the first copy is being processed
             Some(f) if f.peer == peer => {}
             _ if self.sync.side().knows(peer, &hash) => return, // held or turned away already
+            Some(f) if !f.received && self.low_work_push(peer, &block) => {
+                // Asked of another peer, still to send it: this unasked
+                // copy is charged as any low-work push, and that request
+                // stands, so the peer asked is not taken for a pusher when
+                // its copy comes.
+                return;
+            }
             _ => {
                 if !self.admit_block(peer, hash) {
                     return;
@@ -466,6 +473,19 @@ impl Protocol {
         if f.kind != Asked::Unrequested {
             return false;
         }
+        if !self.low_work_push(peer, block) {
+            return false;
+        }
+        self.sync.release(&hash, peer, None);
+        true
+    }
+
+    /// The too-little-chainwork rule for a block `peer` sent unasked
+    /// ([`Protocol::too_little_work`]), its request left alone: true when
+    /// it is dropped, charged [`Misbehavior::LowWorkBlock`] when its
+    /// branch trails our tip by more than the margin, uncharged when its
+    /// parent cannot be read (not stored on a guess).
+    fn low_work_push(&mut self, peer: PeerId, block: &Block) -> bool {
         let prev = block.header.prev_block_hash;
         let Some(Some(tip)) = self.read(self.store.tip()) else {
             return false;
@@ -474,7 +494,6 @@ impl Protocol {
             return false;
         }
         let Some(parent) = self.read(self.store.block_meta(&prev)) else {
-            self.sync.release(&hash, peer, None);
             return true; // cannot tell: not stored on a guess
         };
         let Some(parent) = parent else {
@@ -485,8 +504,7 @@ impl Protocol {
         if enough_side_work(work, unit, tip.chain_work) {
             return false;
         }
-        self.sync.release(&hash, peer, None);
-        self.misbehaving(peer, Misbehavior::LowWorkBlock(hash));
+        self.misbehaving(peer, Misbehavior::LowWorkBlock(block.hash()));
         true
     }
 
