@@ -498,3 +498,45 @@ fn a_copy_pushed_first_by_another_peer_neither_charges_the_honest_sender_nor_can
     assert_eq!(score(&p, PEER), Some(0), "the honest sender charged");
     assert_eq!(p.sync().side().len_of(PEER), 1, "its copy not held");
 }
+
+/// A copy of an honest peer's block with the same header (so the same
+/// hash and proof of work) but another body, held from another peer
+/// first: never handed on in place of the honest peer's copy, and charged
+/// to its sender, not to the honest peer.
+#[test]
+fn a_forged_body_under_an_honest_blocks_header_is_never_handed_on_for_it() {
+    let g = block(BlockHash::ZERO, 0, 0);
+    let mut p = node(&g, 30);
+    connect_v1(&mut p, &g, OTHER, 0);
+    let b = branch(&g, 40, 8);
+    let mut forged = b[0].clone();
+    forged.transactions[0].outputs[0].pubkey_hash = [0xf0; 20];
+    assert_eq!(forged.hash(), b[0].hash());
+    let out = offer(&mut p, OTHER, std::slice::from_ref(&forged), T0 + 5);
+    assert!(processed(&out).is_empty());
+    assert_eq!(p.sync().side().len_of(OTHER), 0, "a forged body held");
+    // 100 points: banned and gone.
+    assert!(
+        out.iter()
+            .any(|o| matches!(o, Output::Disconnect { peer, .. } if *peer == OTHER))
+    );
+    assert_eq!(score(&p, OTHER), None, "the forger not charged");
+    connect_v1(&mut p, &g, PEER, 40);
+    let mut out = p.step(inv(PEER, &b), T0 + 10);
+    assert_eq!(asked(&out).len(), 40);
+    for x in &b {
+        out.extend(p.step(deliver(PEER, x), T0 + 11));
+    }
+    let first = out.iter().find_map(|o| match o {
+        Output::ProcessBlock { block, from } if block.hash() == b[0].hash() => {
+            Some((block.clone(), *from))
+        }
+        _ => None,
+    });
+    assert_eq!(
+        first,
+        Some((b[0].clone(), Some(PEER))),
+        "the forged body handed on"
+    );
+    assert_eq!(score(&p, PEER), Some(0));
+}

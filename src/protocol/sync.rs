@@ -28,7 +28,9 @@
 //! header chain that beats our tip. From a version-1 peer (no headers, so
 //! a block cannot be judged before it arrives) one we asked for is held
 //! in memory, counted against that peer's room and costing it no points
-//! ([`SideBuffer`]): when a later block of
+//! ([`SideBuffer`]), once it passes the context-free checks
+//! (`core::validation::check_block_sanity`; [`Misbehavior::InvalidBlock`]
+//! otherwise, so a forged body under another's header is never held): when a later block of
 //! that peer brings the branch within the margin (an honest peer's reorg,
 //! announced whole in one `inv`), the held blocks go to the chain layer in
 //! order, then that one; otherwise they go when the peer leaves.
@@ -48,7 +50,7 @@ use super::types::{Event, Output};
 use super::{PeerId, Protocol};
 use crate::core::block::{Block, block_work};
 use crate::core::hash::{BlockHash, Hash256};
-use crate::core::validation::check_header_pow;
+use crate::core::validation::{BlockError, check_block_sanity, check_header_pow};
 use crate::wire::message::Message;
 use crate::wire::payload::{
     BlockMsg, GetBlocks, GetData, Inv, InvKind, MAX_BLOCKS_PER_INV, MAX_INV_ITEMS, NotFound,
@@ -415,6 +417,19 @@ impl Protocol {
         let unit = block_work(block.header.bits);
         let work = parent_work.saturating_add(unit);
         if !enough_side_work(work, unit, tip.chain_work) {
+            // Checked before it is held: a held block is kept once for
+            // every peer that sends it (`SideBuffer`), so a forged body
+            // under an honest block's header must never take its place.
+            match check_block_sanity(&block, self.now / 1000) {
+                Ok(()) => {}
+                // The chain layer's rule: not stored, not blamed.
+                Err(BlockError::TimeTooNew(_)) => return Some(block),
+                Err(e) => {
+                    self.sync.release(&hash, peer, Some(false));
+                    self.misbehaving(peer, Misbehavior::InvalidBlock(hash, e.to_string()));
+                    return None;
+                }
+            }
             self.sync.hold_side(peer, hash, block, work);
             return None;
         }
