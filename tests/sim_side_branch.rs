@@ -1,11 +1,13 @@
 //! Side-branch blocks with too little work (Bitcoin Core's
 //! "too-little-chainwork"), in the deterministic simulator: a block pushed
 //! unasked on a branch that trails the tip by more than the anti-DoS
-//! margin is not stored and costs its sender points, and so is one a
-//! version-1 peer announces by `inv` unasked; one within the margin still
-//! is stored, so races and short reorgs build up as before. An
-//! unrequested block whose parent we do not know costs points past a few
-//! in a row.
+//! margin is not stored and costs its sender points; one within the
+//! margin still is stored, so races and short reorgs build up as before,
+//! also when a version-1 peer announces it by `inv`. (A low-work block a
+//! version-1 peer announces by `inv` and we ask for is not stored either,
+//! but held in memory and charged to nobody: `tests/protocol_v1_side.rs`.)
+//! An unrequested block whose parent we do not know costs points past a
+//! few in a row.
 
 use std::sync::atomic::AtomicBool;
 
