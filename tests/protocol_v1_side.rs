@@ -540,3 +540,53 @@ fn a_forged_body_under_an_honest_blocks_header_is_never_handed_on_for_it() {
     );
     assert_eq!(score(&p, PEER), Some(0));
 }
+
+/// `getblocks` sent to `peer` in `out`.
+fn getblocks_to(out: &[Output], peer: PeerId) -> bool {
+    out.iter().any(
+        |o| matches!(o, Output::Send { peer: to, message: Message::GetBlocks(_) } if *to == peer),
+    )
+}
+
+/// A version-1 peer whose whole `getblocks` answer is low-work blocks,
+/// all held: none of them stays in flight, so it holds no sync window and
+/// no stall clock; asked again and offering nothing new, its height is
+/// doubted and an honest peer is synced from, its heavier branch reorged
+/// to; nobody charged.
+#[test]
+fn a_getblocks_answer_held_whole_leaves_sync_to_an_honest_peer() {
+    let g = block(BlockHash::ZERO, 0, 0);
+    let mut p = node(&g, 300);
+    const HONEST: PeerId = 3;
+    let out = connect_v1(&mut p, &g, PEER, 1_000);
+    assert!(getblocks_to(&out, PEER));
+    connect_v1(&mut p, &g, HONEST, 310);
+    let junk = branch(&g, 250, 9);
+    let out = offer(&mut p, PEER, &junk, T0 + 10);
+    assert_eq!(asked(&out).len(), 250);
+    assert!(processed(&out).is_empty());
+    assert_eq!(p.sync().side().len_of(PEER), 250);
+    assert_eq!(p.sync().pending(PEER), 0, "held blocks still in flight");
+    assert!(!p.holds_window(PEER));
+    // Still ahead by its claim: asked again, it offers the same.
+    assert!(getblocks_to(&out, PEER), "not asked for more");
+    let out = p.step(inv(PEER, &junk), T0 + 20);
+    assert!(asked(&out).is_empty(), "held blocks asked for again");
+    assert!(!getblocks_to(&out, PEER), "asked again and again");
+    let b = branch(&g, 310, 10);
+    let out = offer(&mut p, HONEST, &b, T0 + 30);
+    assert_eq!(asked(&out).len(), 310, "the sync window not free");
+    let all: Vec<BlockHash> = b.iter().map(Block::hash).collect();
+    assert_eq!(processed(&out), all, "the heavier branch not handed on");
+    // Past the stall timeout (and within the idle one): nobody dropped
+    // for the held blocks.
+    let out = p.step(Input::Tick, T0 + 45_000);
+    assert!(
+        !out.iter().any(|o| matches!(o, Output::Disconnect { .. })),
+        "a peer dropped: {:?}",
+        out.iter()
+            .filter(|o| matches!(o, Output::Disconnect { .. }))
+            .collect::<Vec<_>>()
+    );
+    assert_eq!((score(&p, PEER), score(&p, HONEST)), (Some(0), Some(0)));
+}
