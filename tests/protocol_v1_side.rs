@@ -590,3 +590,33 @@ fn a_getblocks_answer_held_whole_leaves_sync_to_an_honest_peer() {
     );
     assert_eq!((score(&p, PEER), score(&p, HONEST)), (Some(0), Some(0)));
 }
+
+/// The first blocks of an honest version-1 peer's heavier branch, asked of
+/// another peer (which announced them first) and held from it: the honest
+/// peer's later blocks build on them, and the whole branch goes to the
+/// chain layer in order once it has the work, rather than the honest
+/// blocks going as orphans of blocks never handed on.
+#[test]
+fn a_branch_built_on_blocks_held_from_another_peer_goes_on_whole() {
+    let g = block(BlockHash::ZERO, 0, 0);
+    let mut p = node(&g, 30);
+    connect_v1(&mut p, &g, OTHER, 0);
+    let b = branch(&g, 40, 11);
+    let out = p.step(inv(OTHER, &b[..3]), T0 + 5);
+    assert_eq!(asked(&out).len(), 3);
+    connect_v1(&mut p, &g, PEER, 40);
+    let out = p.step(inv(PEER, &b), T0 + 10);
+    assert_eq!(asked(&out).len(), 37, "asked twice at once");
+    let mut out = Vec::new();
+    for x in &b[..3] {
+        out.extend(p.step(deliver(OTHER, x), T0 + 11));
+    }
+    assert_eq!(p.sync().side().len_of(OTHER), 3);
+    for x in &b[3..] {
+        out.extend(p.step(deliver(PEER, x), T0 + 12));
+    }
+    let all: Vec<BlockHash> = b.iter().map(Block::hash).collect();
+    assert_eq!(processed(&out), all, "not the whole branch, in order");
+    assert_eq!(p.sync().side().bytes(), 0, "memory not released");
+    assert_eq!((score(&p, PEER), score(&p, OTHER)), (Some(0), Some(0)));
+}

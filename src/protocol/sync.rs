@@ -375,7 +375,7 @@ impl Protocol {
     /// The too-little-chainwork rule for a block (hash `hash`) from a
     /// version-1 peer, asked for or pushed unasked onto a branch held from
     /// it ([`SideBuffer`], module docs). Its branch's work is its parent's
-    /// (held from `peer`, else stored) plus its own. Within the margin
+    /// (held from any peer, else stored) plus its own. Within the margin
     /// ([`enough_side_work`]): the held ancestors go to the chain layer
     /// first, in order (`Output::ProcessBlock` from `peer`), and the block
     /// comes back to be handed on. Below it: the block is held in memory
@@ -396,7 +396,9 @@ impl Protocol {
         if prev == tip.hash {
             return Some(block);
         }
-        let held = self.sync.side().get(peer, &prev).map(|e| e.work);
+        // Held from this peer, or from another that sent it first (the
+        // branch is the same whoever sent its blocks).
+        let held = self.sync.side().work_of(&prev);
         if held.is_none() && self.sync.side().knows(peer, &prev) {
             // Its parent was turned away from this peer: so is it, rather
             // than go to the chain layer as an orphan.

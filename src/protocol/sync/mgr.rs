@@ -362,7 +362,8 @@ impl SyncMgr {
         self.side.turn_away(peer, hash);
     }
 
-    /// Takes `peer`'s held branch ending at `hash` out of the buffer, in
+    /// Takes the held branch ending at `hash` out of the buffer for
+    /// `peer` (its blocks held from `peer` or others), in
     /// chain order ([`SideBuffer::take_branch`]), each block recorded as
     /// received from `peer` (its kind as when it arrived) and so with the
     /// chain layer until [`SyncMgr::release`]d. A block another peer's copy

@@ -12,7 +12,9 @@
 //! arrive. Those blocks wait here, counted against the room of the peer
 //! that sent them (no misbehaviour points: it may be honest);
 //! once a later block of that peer brings the branch within the margin,
-//! the held ancestors go to the chain layer in order, then that block.
+//! the held ancestors go to the chain layer in order, then that block
+//! (ancestors held from another peer too: a peer's branch may build on
+//! blocks another peer was asked for and sent first).
 //! Junk never gets there: it stays here until the peer leaves or it is
 //! evicted.
 //!
@@ -89,6 +91,9 @@ pub struct HeldBlock {
 #[derive(Debug)]
 struct Shared {
     block: Block,
+    /// Its branch's work from genesis to it, inclusive (the same whoever
+    /// sent it: the hash fixes the branch).
+    work: u128,
     bytes: u64,
     /// Peers holding it (at least one).
     holders: usize,
@@ -203,6 +208,12 @@ impl SideBuffer {
         self.peers.get(&peer)?.held.get(hash)
     }
 
+    /// The work of the branch ending at `hash` (as [`HeldBlock::work`])
+    /// when it is held from any peer.
+    pub fn work_of(&self, hash: &BlockHash) -> Option<u128> {
+        self.blocks.get(hash).map(|s| s.work)
+    }
+
     /// True when `hash` is held from `peer` or was turned away from it:
     /// not asked of it again.
     pub fn knows(&self, peer: PeerId, hash: &BlockHash) -> bool {
@@ -249,6 +260,7 @@ impl SideBuffer {
             .entry(hash)
             .or_insert(Shared {
                 block,
+                work,
                 bytes: size,
                 holders: 0,
             })
@@ -319,22 +331,28 @@ impl SideBuffer {
         self.peers.entry(peer).or_default().turn_away(hash);
     }
 
-    /// Takes out `peer`'s held branch ending at `hash`: that block and its
-    /// held ancestors, in chain order (first the one whose parent is not
-    /// held), with the kind each was in flight as. Empty when `hash` is
-    /// not held from `peer`. Other peers holding these blocks keep them.
+    /// Takes out the held branch ending at `hash` for `peer`: that block
+    /// and its held ancestors, in chain order (first the one whose parent
+    /// is not held), with the kind each was in flight as from `peer`
+    /// ([`Asked::Announced`] for one held from others only: a peer's
+    /// branch may build on blocks another peer sent first). They leave
+    /// every peer's held blocks (they go to the chain layer). Empty when
+    /// `hash` is not held.
     pub fn take_branch(&mut self, peer: PeerId, hash: &BlockHash) -> Vec<(Block, Asked)> {
-        let Some(p) = self.peers.get_mut(&peer) else {
-            return Vec::new();
-        };
         let mut out = Vec::new();
         let mut next = *hash;
-        while let Some(e) = p.remove(&next) {
-            let Some(block) = unshare(&mut self.blocks, &mut self.bytes, &next) else {
-                break;
-            };
-            next = block.header.prev_block_hash;
-            out.push((block, e.kind));
+        while let Some(shared) = self.blocks.remove(&next) {
+            self.bytes = self.bytes.saturating_sub(shared.bytes);
+            let mut kind = Asked::Announced;
+            for (id, p) in self.peers.iter_mut() {
+                if let Some(e) = p.remove(&next)
+                    && *id == peer
+                {
+                    kind = e.kind;
+                }
+            }
+            next = shared.block.header.prev_block_hash;
+            out.push((shared.block, kind));
         }
         out.reverse();
         out
@@ -470,15 +488,13 @@ mod tests {
         // So is a block the honest peer holds, relayed by another.
         assert!(s.hold(2, honest[3].hash(), honest[3].clone(), 1, Asked::Announced));
         assert_eq!((s.len_of(1), s.bytes()), (4, 5 * sz));
-        // Each holder takes it out whole; its bytes go with the last.
+        // Taken out for one peer, it leaves every peer's held blocks.
         let out = s.take_branch(2, &honest[3].hash());
         assert_eq!(out.len(), 1);
-        assert_eq!(s.bytes(), 5 * sz);
+        assert_eq!((s.len_of(1), s.len_of(2), s.bytes()), (3, 1, 4 * sz));
         for peer in 2..40 {
             s.remove_peer(peer);
         }
-        assert_eq!(s.bytes(), 4 * sz);
-        assert_eq!(s.take_branch(1, &honest[3].hash()).len(), 1);
         assert_eq!(s.bytes(), 3 * sz);
     }
 }
