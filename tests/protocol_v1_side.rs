@@ -620,3 +620,29 @@ fn a_branch_built_on_blocks_held_from_another_peer_goes_on_whole() {
     assert_eq!(p.sync().side().bytes(), 0, "memory not released");
     assert_eq!((score(&p, PEER), score(&p, OTHER)), (Some(0), Some(0)));
 }
+
+/// A low-work block whose height its parent's does not allow is never
+/// held (it could be no honest peer's, and its height would stand as its
+/// sender's claim): charged as the chain layer charges an invalid block.
+#[test]
+fn a_low_work_block_with_a_height_its_parent_does_not_allow_is_not_held() {
+    let g = block(BlockHash::ZERO, 0, 0);
+    let mut p = node(&g, 300);
+    connect_v1(&mut p, &g, PEER, 0);
+    let time = (T0 / 1000) as u32 + 1;
+    let mut bad = Block::template(g.hash(), 1_000_000, BITS, time, [12; 20], 20, vec![]);
+    assert!(sledchain::chain::miner::solve(
+        &mut bad,
+        1,
+        &AtomicBool::new(false)
+    ));
+    let out = offer(&mut p, PEER, std::slice::from_ref(&bad), T0 + 10);
+    assert_eq!(asked(&out).len(), 1);
+    assert!(processed(&out).is_empty());
+    assert_eq!(p.sync().side().len_of(PEER), 0, "held");
+    assert!(
+        out.iter()
+            .any(|o| matches!(o, Output::Disconnect { peer, .. } if *peer == PEER)),
+        "not charged"
+    );
+}

@@ -29,8 +29,9 @@
 //! a block cannot be judged before it arrives) one we asked for is held
 //! in memory, counted against that peer's room and costing it no points
 //! ([`SideBuffer`]), once it passes the context-free checks
-//! (`core::validation::check_block_sanity`; [`Misbehavior::InvalidBlock`]
-//! otherwise, so a forged body under another's header is never held): when a later block of
+//! (`core::validation::check_block_sanity`) and its height is its
+//! parent's plus one ([`Misbehavior::InvalidBlock`] otherwise, so a
+//! forged body under another's header, or a false height, is never held): when a later block of
 //! that peer brings the branch within the margin (an honest peer's reorg,
 //! announced whole in one `inv`), the held blocks go to the chain layer in
 //! order, then that one; otherwise they go when the peer leaves.
@@ -405,7 +406,7 @@ impl Protocol {
             self.sync.turn_away_side(peer, hash);
             return None;
         }
-        let parent_work = match held {
+        let (parent_work, parent_height) = match held {
             Some(w) => w,
             None => match self.read(self.store.block_meta(&prev)) {
                 None => {
@@ -413,7 +414,7 @@ impl Protocol {
                     return None;
                 }
                 Some(None) => return Some(block),
-                Some(Some(parent)) => parent.chain_work,
+                Some(Some(parent)) => (parent.chain_work, parent.height),
             },
         };
         let unit = block_work(block.header.bits);
@@ -421,8 +422,19 @@ impl Protocol {
         if !enough_side_work(work, unit, tip.chain_work) {
             // Checked before it is held: a held block is kept once for
             // every peer that sends it (`SideBuffer`), so a forged body
-            // under an honest block's header must never take its place.
-            match check_block_sanity(&block, self.now / 1000) {
+            // under an honest block's header must never take its place;
+            // and a height its parent's does not allow (the chain layer's
+            // rule) would be a claim of it held uncharged.
+            let expected = parent_height.saturating_add(1);
+            let sane = if block.height == expected {
+                check_block_sanity(&block, self.now / 1000)
+            } else {
+                Err(BlockError::BadHeight {
+                    expected,
+                    got: block.height,
+                })
+            };
+            match sane {
                 Ok(()) => {}
                 // The chain layer's rule: not stored, not blamed.
                 Err(BlockError::TimeTooNew(_)) => return Some(block),

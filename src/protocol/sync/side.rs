@@ -209,9 +209,9 @@ impl SideBuffer {
     }
 
     /// The work of the branch ending at `hash` (as [`HeldBlock::work`])
-    /// when it is held from any peer.
-    pub fn work_of(&self, hash: &BlockHash) -> Option<u128> {
-        self.blocks.get(hash).map(|s| s.work)
+    /// and that block's height, when it is held from any peer.
+    pub fn work_of(&self, hash: &BlockHash) -> Option<(u128, u64)> {
+        self.blocks.get(hash).map(|s| (s.work, s.block.height))
     }
 
     /// True when `hash` is held from `peer` or was turned away from it:
