@@ -618,6 +618,12 @@ fn a_branch_built_on_blocks_held_from_another_peer_goes_on_whole() {
     let all: Vec<BlockHash> = b.iter().map(Block::hash).collect();
     assert_eq!(processed(&out), all, "not the whole branch, in order");
     assert_eq!(p.sync().side().bytes(), 0, "memory not released");
+    // Sent again by either while with the chain layer: not handed on twice.
+    let mut again = p.step(deliver(OTHER, &b[0]), T0 + 13);
+    again.extend(p.step(deliver(PEER, &b[5]), T0 + 13));
+    again.extend(p.step(inv(OTHER, &b), T0 + 14));
+    assert!(processed(&again).is_empty(), "handed on twice");
+    assert!(asked(&again).is_empty(), "asked for again");
     assert_eq!((score(&p, PEER), score(&p, OTHER)), (Some(0), Some(0)));
 }
 
