@@ -652,3 +652,34 @@ fn a_low_work_block_with_a_height_its_parent_does_not_allow_is_not_held() {
         "not charged"
     );
 }
+
+/// As above, but the other peer sends the blocks asked of it only after
+/// the honest peer's later blocks have gone to the chain layer as orphans
+/// (their parent unknown): once they come they go on too, bringing the
+/// orphans' work, rather than wait held below them for good.
+#[test]
+fn blocks_held_below_a_version_1_peers_orphans_go_on_with_their_work() {
+    let g = block(BlockHash::ZERO, 0, 0);
+    let mut p = node(&g, 30);
+    connect_v1(&mut p, &g, OTHER, 0);
+    let b = branch(&g, 40, 13);
+    let out = p.step(inv(OTHER, &b[..3]), T0 + 5);
+    assert_eq!(asked(&out).len(), 3);
+    connect_v1(&mut p, &g, PEER, 40);
+    let out = p.step(inv(PEER, &b), T0 + 10);
+    assert_eq!(asked(&out).len(), 37);
+    let mut out = Vec::new();
+    for x in &b[3..] {
+        out.extend(p.step(deliver(PEER, x), T0 + 11));
+    }
+    let later: Vec<BlockHash> = b[3..].iter().map(Block::hash).collect();
+    assert_eq!(processed(&out), later);
+    let mut out = Vec::new();
+    for x in &b[..3] {
+        out.extend(p.step(deliver(OTHER, x), T0 + 12));
+    }
+    let first: Vec<BlockHash> = b[..3].iter().map(Block::hash).collect();
+    assert_eq!(processed(&out), first, "the blocks below the orphans held");
+    assert_eq!(p.sync().side().bytes(), 0);
+    assert_eq!((score(&p, PEER), score(&p, OTHER)), (Some(0), Some(0)));
+}

@@ -376,7 +376,9 @@ impl Protocol {
     /// The too-little-chainwork rule for a block (hash `hash`) from a
     /// version-1 peer, asked for or pushed unasked onto a branch held from
     /// it ([`SideBuffer`], module docs). Its branch's work is its parent's
-    /// (held from any peer, else stored) plus its own. Within the margin
+    /// (held from any peer, else stored) plus its own, plus that of the
+    /// blocks handed on as orphans waiting on it ([`SyncMgr::orphans_on`]:
+    /// blocks of the branch that came before it, their parent unknown). Within the margin
     /// ([`enough_side_work`]): the held ancestors go to the chain layer
     /// first, in order (`Output::ProcessBlock` from `peer`), and the block
     /// comes back to be handed on. Below it: the block is held in memory
@@ -413,13 +415,20 @@ impl Protocol {
                     self.sync.release(&hash, peer, None);
                     return None;
                 }
-                Some(None) => return Some(block),
+                Some(None) => {
+                    self.sync.note_orphan_parent(hash, prev);
+                    return Some(block);
+                }
                 Some(Some(parent)) => (parent.chain_work, parent.height),
             },
         };
         let unit = block_work(block.header.bits);
         let work = parent_work.saturating_add(unit);
-        if !enough_side_work(work, unit, tip.chain_work) {
+        // Blocks of its branch handed on already, kept by the chain layer
+        // as orphans until it comes (their proof of work, at the chain's
+        // difficulty as every block's, was checked on arrival).
+        let waiting = unit.saturating_mul(u128::from(self.sync.orphans_on(&hash)));
+        if !enough_side_work(work.saturating_add(waiting), unit, tip.chain_work) {
             // Checked before it is held: a held block is kept once for
             // every peer that sends it (`SideBuffer`), so a forged body
             // under an honest block's header must never take its place;

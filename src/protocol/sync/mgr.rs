@@ -139,6 +139,11 @@ pub struct SyncMgr {
     in_flight: BTreeMap<BlockHash, InFlight>,
     /// Orphans the chain layer holds (not fetched again).
     orphans: BTreeSet<BlockHash>,
+    /// Version-1 peers' blocks handed to the chain layer with their
+    /// parent unknown, and that parent (child to parent), as many as the
+    /// chain layer keeps orphans: a held branch counts the work of those
+    /// waiting on it ([`SyncMgr::orphans_on`]).
+    orphan_parents: BTreeMap<BlockHash, BlockHash>,
     /// Blocks refused as too far in the future, and their header times
     /// (seconds since the Unix epoch).
     future: BTreeMap<BlockHash, u32>,
@@ -509,6 +514,40 @@ impl SyncMgr {
     /// outlived the chain layer's copy).
     pub fn remove_orphan(&mut self, hash: &BlockHash) {
         self.orphans.remove(hash);
+        self.orphan_parents.remove(hash);
+    }
+
+    /// A version-1 peer's block `hash`, whose parent `parent` we neither
+    /// store nor hold, goes to the chain layer (kept there as an orphan);
+    /// at most as many as it keeps are remembered.
+    pub fn note_orphan_parent(&mut self, hash: BlockHash, parent: BlockHash) {
+        self.orphan_parents.insert(hash, parent);
+        while self.orphan_parents.len() > crate::chain::orphans::MAX_ORPHANS {
+            self.orphan_parents.pop_first();
+        }
+    }
+
+    /// The longest line of blocks noted as waiting on `hash` in the chain
+    /// layer ([`SyncMgr::note_orphan_parent`]): the blocks a held block
+    /// brings along when it goes to the chain layer. Bounded by the
+    /// blocks noted (each visited once).
+    pub fn orphans_on(&self, hash: &BlockHash) -> u64 {
+        let mut children: BTreeMap<BlockHash, Vec<BlockHash>> = BTreeMap::new();
+        for (child, parent) in &self.orphan_parents {
+            children.entry(*parent).or_default().push(*child);
+        }
+        let mut longest = 0;
+        let mut seen = BTreeSet::new();
+        let mut stack = vec![(*hash, 0u64)];
+        while let Some((h, depth)) = stack.pop() {
+            longest = longest.max(depth);
+            for c in children.get(&h).into_iter().flatten() {
+                if seen.insert(*c) {
+                    stack.push((*c, depth + 1));
+                }
+            }
+        }
+        longest
     }
 
     /// True when the chain layer holds `hash` as an orphan.
