@@ -439,6 +439,50 @@ mod sim {
         s.chain(0).store().block_index().expect("index").len()
     }
 
+    /// The scenario of `blocks_held_below_a_version_1_peers_orphans_go_on_with_their_work`
+    /// over a real chain layer: the orphans connect once the blocks below
+    /// them come, and the heavier branch is reorged to.
+    #[test]
+    fn a_branch_whose_first_blocks_come_last_from_another_peer_is_reorged_to() {
+        let (mut s, honest) = setup();
+        let other = s.attach(0, "198.51.100.9:40000".parse().expect("addr"));
+        let v = Version {
+            version: 1,
+            best_height: 0,
+            addr_from: String::new(),
+            genesis: Some(s.genesis.hash()),
+            nonce: 97,
+        };
+        s.inject(
+            0,
+            Input::Received {
+                peer: other,
+                message: Message::Version(v),
+            },
+        );
+        s.run_for(100);
+        let b = side(&s, TIP + 5, 14);
+        s.inject(0, inv(other, &b[..3]));
+        s.run_for(100);
+        s.inject(0, inv(honest, &b));
+        s.run_for(100);
+        for x in &b[3..] {
+            s.inject(0, deliver(honest, x));
+            s.run_for(50);
+        }
+        for x in &b[..3] {
+            s.inject(0, deliver(other, x));
+            s.run_for(50);
+        }
+        s.run_for(1_000);
+        let last = b.last().expect("branch");
+        let at = s.chain(0).store().hash_at(last.height).expect("read");
+        assert_eq!(at, Some(last.hash()), "not reorged");
+        assert_eq!(s.protocol(0).sync().side().bytes(), 0);
+        let score = |peer| s.protocol(0).peers().get(&peer).map(|p| p.score);
+        assert_eq!((score(honest), score(other)), (Some(0), Some(0)));
+    }
+
     #[test]
     fn low_work_side_blocks_from_a_version_1_peer_leave_the_store_as_it_was() {
         let (mut s, peer) = setup();
