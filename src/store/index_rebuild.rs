@@ -22,6 +22,7 @@
 //! builds again from genesis (`indexer.rs`).
 
 use rayon::prelude::*;
+use sled::IVec;
 
 use super::indexer::{IndexTip, LOCATOR, locator_bytes};
 use super::txindex::IndexDelta;
@@ -95,7 +96,7 @@ impl ChainStore {
                 .collect::<Result<Vec<_>, _>>()?;
             self.index_rebuild_chunk(&mut rebuild, n * CHUNK, chunk, &blocks)?;
         }
-        self.index_rebuild_finish(rebuild, &hashes)
+        self.index_rebuild_finish(rebuild, &hashes, None)
     }
 
     /// Starts a rebuild (the caller holds the builder's lock and flushed
@@ -180,13 +181,19 @@ impl ChainStore {
     /// checked: a tree with entries beyond the chain's is written again
     /// whole, then the locator is set to the tip. Returns the blocks
     /// indexed.
+    ///
+    /// `scanned`: the whole tree as [`ChainStore::explorer_snapshot`] read
+    /// it after [`ChainStore::index_rebuild_begin`], taken instead of a
+    /// scan of its own when the chunks wrote nothing (the entries fit the
+    /// budget).
     pub(super) fn index_rebuild_finish(
         &self,
         mut rebuild: IndexRebuild,
         hashes: &[BlockHash],
+        scanned: Option<Vec<(IVec, IVec)>>,
     ) -> Result<u64, StoreError> {
         if let Some((all, _)) = rebuild.gathered.take() {
-            self.repair_sorted(&mut rebuild, all)?;
+            self.repair_sorted(&mut rebuild, all, scanned)?;
         } else if self.explorer.len() != rebuild.expected + usize::from(rebuild.located) {
             self.unlocate(&mut rebuild.located)?;
             self.rewrite_all(hashes)?;
@@ -210,6 +217,7 @@ impl ChainStore {
         &self,
         rebuild: &mut IndexRebuild,
         mut expected: Vec<Entry>,
+        scanned: Option<Vec<(IVec, IVec)>>,
     ) -> Result<(), StoreError> {
         // A stable sort keeps a key's entries in chain order; the last
         // one is what an entry-by-entry build leaves.
@@ -224,7 +232,11 @@ impl ChainStore {
         let mut batch = sled::Batch::default();
         let mut dirty = false;
         let mut want = expected.into_iter().peekable();
-        for kv in self.explorer.iter() {
+        let tree: Box<dyn Iterator<Item = sled::Result<(IVec, IVec)>>> = match scanned {
+            Some(all) => Box::new(all.into_iter().map(Ok)),
+            None => Box::new(self.explorer.iter()),
+        };
+        for kv in tree {
             let (k, v) = kv?;
             while let Some((ek, ev)) = want.next_if(|(ek, _)| ek.as_slice() < k.as_ref()) {
                 batch.insert(ek, ev);
@@ -254,6 +266,29 @@ impl ChainStore {
             rebuild.wrote = true;
         }
         Ok(())
+    }
+
+    /// Every entry of the `explorer` tree in key order, read while the
+    /// blocks are (`reindexutxo`, on the other core); `None` when they pass
+    /// `budget` bytes (the ordered comparison then scans the tree itself,
+    /// if it runs at all).
+    ///
+    /// Errors: [`StoreError::Db`].
+    pub(super) fn explorer_snapshot(
+        &self,
+        budget: usize,
+    ) -> Result<Option<Vec<(IVec, IVec)>>, StoreError> {
+        let mut all = Vec::new();
+        let mut bytes = 0;
+        for kv in self.explorer.iter() {
+            let (k, v) = kv?;
+            bytes += k.len() + v.len() + ENTRY_OVERHEAD;
+            if bytes > budget {
+                return Ok(None);
+            }
+            all.push((k, v));
+        }
+        Ok(Some(all))
     }
 
     /// Removes the locator before a first write.
