@@ -40,7 +40,8 @@ type Entry = (Vec<u8>, Vec<u8>);
 /// Bytes of index entries (keys, values and their allocations) a rebuild
 /// gathers to compare with the tree in one ordered scan; past it, the rest
 /// of the chain is compared entry by entry. 64 MiB holds the entries of
-/// about half a million 1-payment blocks.
+/// about 75,000 1-payment blocks (six entries each); `reindexutxo` holds
+/// a copy of the tree of the same size at most beside them.
 pub(super) const SORTED_BUDGET: usize = 64 << 20;
 
 /// Bytes counted per gathered entry besides its key and value (two `Vec`s
@@ -157,7 +158,7 @@ impl ChainStore {
         self.repair_entries(rebuild, &entries)
     }
 
-    /// Compares `deltas`' entries with the tree by a lookup each and
+    /// Compares `entries` with the tree by a lookup each and
     /// writes those missing or different (the entry-by-entry path).
     fn repair_entries(
         &self,
@@ -178,9 +179,11 @@ impl ChainStore {
     }
 
     /// Ends a rebuild of the best chain `hashes` after every chunk was
-    /// checked: a tree with entries beyond the chain's is written again
-    /// whole, then the locator is set to the tip. Returns the blocks
-    /// indexed.
+    /// checked: the gathered entries compared with the tree in one ordered
+    /// scan and what differs written with the locator in one batch; or,
+    /// on the entry-by-entry path, a tree with entries beyond the chain's
+    /// written again whole, then the locator set to the tip. Returns the
+    /// blocks indexed.
     ///
     /// `scanned`: the whole tree as [`ChainStore::explorer_snapshot`] read
     /// it after [`ChainStore::index_rebuild_begin`], taken instead of a
