@@ -51,6 +51,37 @@ fn branch(from: &Block, len: u64, t: u32, to: [u8; 20], bad_height: Option<u64>)
     out
 }
 
+/// A stopped node's store in a new temporary directory holding genesis
+/// (dated `ago` seconds back) and branch A of `a_len` blocks on it, paying
+/// the owner of key `[seed; 32]`. Returns the directory, the node's port,
+/// that owner, genesis's time, genesis and A.
+fn on_a(
+    seed: u8,
+    ago: u32,
+    a_len: u64,
+) -> (tempfile::TempDir, u16, [u8; 20], u32, Block, Vec<Block>) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let port = free_port();
+    let to = owner(&SigningKey::from_slice(&[seed; 32]).expect("key"));
+    let t = now_secs() as u32 - ago;
+    let g = mine_on(BlockHash::ZERO, 0, BITS, t, to, SUBSIDY, vec![]);
+    let a = branch(&g, a_len, t, to, None);
+    let mut chain = vec![g.clone()];
+    chain.extend(a.iter().cloned());
+    init_node(dir.path(), port, &chain);
+    (dir, port, to, t, g, a)
+}
+
+/// Starts the node on `port` of `d` alone (its seed never answers) and
+/// waits for its status.
+fn start_alone(d: &std::path::Path, port: u16) -> Node {
+    let dead = format!("127.0.0.1:{}", free_port());
+    let mut node = Node::at(d, port);
+    node.start(&["--seed", &dead]);
+    assert!(wait_until(20, || node.status().is_some()), "no start");
+    node
+}
+
 /// True once the node reports a tip of `b` at or above its invalid block
 /// (height 190) as invalid (`GET /api/node/chaintips`): it has checked B
 /// and refused it.
@@ -117,17 +148,9 @@ fn a_restart_after_a_reorg_cut_short_onto_an_invalid_branch_ends_on_the_valid_ch
     // The store as a kill in the middle of an unchecked reorg leaves it: A
     // disconnected back to genesis, b1 connected, the heavier branch B
     // (b2 overpays its coinbase) stored.
-    let dir = tempfile::tempdir().expect("tempdir");
+    let (dir, port, to, t, g, a) = on_a(3, 1000, 2);
     let d = dir.path();
-    let port = free_port();
-    let key = SigningKey::from_slice(&[3u8; 32]).expect("key");
-    let t = now_secs() as u32 - 1000;
-    let g = mine_on(BlockHash::ZERO, 0, BITS, t, owner(&key), SUBSIDY, vec![]);
-    let a = branch(&g, 2, t, owner(&key), None);
-    let b = branch(&g, 3, t + 100, owner(&key), Some(2));
-    let mut chain = vec![g.clone()];
-    chain.extend(a.iter().cloned());
-    init_node(d, port, &chain);
+    let b = branch(&g, 3, t + 100, to, Some(2));
     {
         let store = open_store(d, port);
         for x in &b {
@@ -173,18 +196,10 @@ fn a_kill_during_a_reorg_onto_an_invalid_branch_leaves_the_node_on_the_valid_cha
 }
 
 fn kill_during_a_reorg_onto_an_invalid_branch(version: u32) {
-    let dir = tempfile::tempdir().expect("tempdir");
+    let (dir, port, to, t, g, a) = on_a(5, 10_000, 200);
     let d = dir.path();
-    let port = free_port();
-    let key = SigningKey::from_slice(&[5u8; 32]).expect("key");
-    let t = now_secs() as u32 - 10_000;
-    let g = mine_on(BlockHash::ZERO, 0, BITS, t, owner(&key), SUBSIDY, vec![]);
-    let a = branch(&g, 200, t, owner(&key), None);
     // B has more work; its block 190 overpays its coinbase.
-    let b = branch(&g, 202, t + 1, owner(&key), Some(190));
-    let mut chain = vec![g.clone()];
-    chain.extend(a.iter().cloned());
-    init_node(d, port, &chain);
+    let b = branch(&g, 202, t + 1, to, Some(190));
     let a_tip = a[199].hash().to_string();
     let dead = format!("127.0.0.1:{}", free_port());
     let http = free_port();
@@ -246,21 +261,10 @@ fn a_heavier_valid_branch_is_reorged_to_v2() {
 
 /// A node on A (30 blocks) offered B (40 blocks from genesis) ends on B.
 fn heavier_valid_branch_is_reorged_to(version: u32) {
-    let dir = tempfile::tempdir().expect("tempdir");
+    let (dir, port, to, t, g, _) = on_a(6, 10_000, 30);
     let d = dir.path();
-    let port = free_port();
-    let key = SigningKey::from_slice(&[6u8; 32]).expect("key");
-    let t = now_secs() as u32 - 10_000;
-    let g = mine_on(BlockHash::ZERO, 0, BITS, t, owner(&key), SUBSIDY, vec![]);
-    let a = branch(&g, 30, t, owner(&key), None);
-    let b = branch(&g, 40, t + 1, owner(&key), None);
-    let mut chain = vec![g.clone()];
-    chain.extend(a.iter().cloned());
-    init_node(d, port, &chain);
-    let dead = format!("127.0.0.1:{}", free_port());
-    let mut node = Node::at(d, port);
-    node.start(&["--seed", &dead]);
-    assert!(wait_until(20, || node.status().is_some()), "no start");
+    let b = branch(&g, 40, t + 1, to, None);
+    let mut node = start_alone(d, port);
     let mut peer = peer_of(version, port);
     peer.hello(g.hash(), 0);
     let b_tip = b[39].hash().to_string();
@@ -305,22 +309,11 @@ fn until_pong(peer: &mut RawPeer, n: u64) -> Vec<Message> {
 #[test]
 fn a_low_work_branch_from_a_headers_peer_has_no_block_asked_for_or_stored() {
     use sledchain::wire::payload::{GetHeaders, Inv, InvKind};
-    let dir = tempfile::tempdir().expect("tempdir");
+    let (dir, port, to, t, g, a) = on_a(7, 10_000, 30);
     let d = dir.path();
-    let port = free_port();
-    let key = SigningKey::from_slice(&[7u8; 32]).expect("key");
-    let t = now_secs() as u32 - 10_000;
-    let g = mine_on(BlockHash::ZERO, 0, BITS, t, owner(&key), SUBSIDY, vec![]);
-    let a = branch(&g, 30, t, owner(&key), None);
     // B trails A by 20 blocks' work: far past the 6 blocks' margin.
-    let b = branch(&g, 10, t + 1, owner(&key), None);
-    let mut chain = vec![g.clone()];
-    chain.extend(a.iter().cloned());
-    init_node(d, port, &chain);
-    let dead = format!("127.0.0.1:{}", free_port());
-    let mut node = Node::at(d, port);
-    node.start(&["--seed", &dead]);
-    assert!(wait_until(20, || node.status().is_some()), "no start");
+    let b = branch(&g, 10, t + 1, to, None);
+    let mut node = start_alone(d, port);
     let mut peer = peer_of(2, port);
     peer.hello(g.hash(), 10);
     // Asked for headers at the handshake, and again for the `inv` of B's

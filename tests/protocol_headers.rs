@@ -433,19 +433,18 @@ impl sledchain::protocol::BlockReader for Counting {
     }
 }
 
-#[test]
-fn headers_served_once_are_not_read_from_the_store_again() {
-    use sledchain::protocol::BlockReader;
-    use std::sync::atomic::Ordering;
-    let g = genesis();
-    let store = sledchain::store::ChainStore::temporary().expect("store");
-    store.init_genesis(&g).expect("genesis");
+/// A protocol reading `store` through [`Counting`], with [`PEER`]
+/// connected and its `version` (on `genesis`, at height 0) handled; and
+/// the count of headers it read.
+fn counted(
+    store: sledchain::store::ChainStore,
+    genesis: &Block,
+) -> (Protocol, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
     let reads = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let reader = Counting {
         store,
         reads: reads.clone(),
     };
-    assert!(reader.tip().expect("tip").is_some());
     let config = sans_io::protocol(vec![]).config().clone();
     let mut p = Protocol::with_reader(config, Box::new(reader), vec![]);
     p.step(
@@ -460,10 +459,22 @@ fn headers_served_once_are_not_read_from_the_store_again() {
         version: PROTOCOL_VERSION,
         best_height: 0,
         addr_from: String::new(),
-        genesis: Some(g.hash()),
+        genesis: Some(genesis.hash()),
         nonce: 79,
     };
     p.step(received(Message::Version(v)), T0);
+    (p, reads)
+}
+
+#[test]
+fn headers_served_once_are_not_read_from_the_store_again() {
+    use sledchain::protocol::BlockReader;
+    use std::sync::atomic::Ordering;
+    let g = genesis();
+    let store = sledchain::store::ChainStore::temporary().expect("store");
+    store.init_genesis(&g).expect("genesis");
+    assert!(BlockReader::tip(&store).expect("tip").is_some());
+    let (mut p, reads) = counted(store, &g);
     let ask = || {
         received(Message::GetHeaders(GetHeaders {
             addr_from: String::new(),
@@ -503,29 +514,7 @@ fn a_headers_message_repeated_does_not_make_us_read_stored_headers_again() {
         store.connect_block(&b, &[]).expect("connect");
         chain.push(b);
     }
-    let reads = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
-    let reader = Counting {
-        store,
-        reads: reads.clone(),
-    };
-    let config = sans_io::protocol(vec![]).config().clone();
-    let mut p = Protocol::with_reader(config, Box::new(reader), vec![]);
-    p.step(
-        Input::Connected {
-            peer: PEER,
-            addr: "198.51.100.3:8333".parse().expect("addr"),
-            inbound: true,
-        },
-        T0,
-    );
-    let v = Version {
-        version: PROTOCOL_VERSION,
-        best_height: 0,
-        addr_from: String::new(),
-        genesis: Some(g.hash()),
-        nonce: 79,
-    };
-    p.step(received(Message::Version(v)), T0);
+    let (mut p, reads) = counted(store, &g);
     // One valid header on block 12: it trails our tip by more than the
     // margin, so it is neither kept nor charged; checking its time reads
     // the eleven stored headers before it.

@@ -34,8 +34,39 @@ fn mint(s: &mut Sim, to: u64) {
     }
 }
 
+/// A simulation of `nodes` nodes sharing genesis, node 0 started and
+/// minted up to height `to`.
+fn minted(nodes: usize, to: u64) -> Sim {
+    let mut s = Sim::new(SimConfig {
+        nodes,
+        genesis_everywhere: true,
+        ..SimConfig::default()
+    })
+    .expect("temporary stores");
+    s.start(0);
+    mint(&mut s, to);
+    s
+}
+
 fn recv(peer: u64, message: Message) -> Input {
     Input::Received { peer, message }
+}
+
+fn block_msg(block: &Block) -> Message {
+    Message::Block(BlockMsg {
+        addr_from: String::new(),
+        block: block.clone(),
+    })
+}
+
+/// Attaches a hand-driven version-2 peer to node 0 that claims
+/// `branch`'s height and, a moment later, sends its headers.
+fn offer_headers(s: &mut Sim, branch: &[Block]) -> u64 {
+    let peer = stranger(s, 0, branch.len() as u64);
+    s.run_for(100);
+    let headers = branch.iter().map(|b| b.header).collect();
+    s.inject(0, recv(peer, Message::Headers(Headers { headers })));
+    peer
 }
 
 /// Attaches a hand-driven version-2 peer to node `i` and says `version`.
@@ -79,14 +110,7 @@ fn asked_of(s: &Sim, i: usize, peer: u64) -> usize {
 
 #[test]
 fn a_fresh_node_syncs_headers_first_from_several_peers_at_once() {
-    let mut s = Sim::new(SimConfig {
-        nodes: 4,
-        genesis_everywhere: true,
-        ..SimConfig::default()
-    })
-    .expect("temporary stores");
-    s.start(0);
-    mint(&mut s, 40);
+    let mut s = minted(4, 40);
     s.start(1);
     s.start(2);
     assert!(
@@ -114,14 +138,7 @@ fn a_fresh_node_syncs_headers_first_from_several_peers_at_once() {
 
 #[test]
 fn a_peer_that_announces_headers_and_never_serves_them_is_dropped_and_sync_completes() {
-    let mut s = Sim::new(SimConfig {
-        nodes: 2,
-        genesis_everywhere: true,
-        ..SimConfig::default()
-    })
-    .expect("temporary stores");
-    s.start(0);
-    mint(&mut s, 30);
+    let mut s = minted(2, 30);
     let headers = best_headers(&s);
     s.start(1);
     // Its headers are the real chain's, sent before the seed's arrive:
@@ -169,20 +186,10 @@ fn low_branch(s: &Sim, n: u64) -> Vec<Block> {
 
 #[test]
 fn a_low_work_branch_forking_at_genesis_gets_nothing_fetched_or_stored() {
-    let mut s = Sim::new(SimConfig {
-        nodes: 1,
-        genesis_everywhere: true,
-        ..SimConfig::default()
-    })
-    .expect("temporary stores");
-    s.start(0);
-    mint(&mut s, 20);
+    let mut s = minted(1, 20);
     let before = s.chain(0).store().block_index().expect("index").len();
     let branch = low_branch(&s, 10);
-    let peer = stranger(&mut s, 0, 10);
-    s.run_for(100);
-    let headers = branch.iter().map(|b| b.header).collect();
-    s.inject(0, recv(peer, Message::Headers(Headers { headers })));
+    let peer = offer_headers(&mut s, &branch);
     s.inject(
         0,
         recv(
@@ -198,11 +205,7 @@ fn a_low_work_branch_forking_at_genesis_gets_nothing_fetched_or_stored() {
     assert_eq!(asked_of(&s, 0, peer), 0, "low-work blocks were asked for");
     // Pushed unasked, they are refused and charged, not stored.
     for b in branch.iter().take(4) {
-        let m = Message::Block(BlockMsg {
-            addr_from: String::new(),
-            block: b.clone(),
-        });
-        s.inject(0, recv(peer, m));
+        s.inject(0, recv(peer, block_msg(b)));
         s.run_for(200);
     }
     let store = s.chain(0).store();
@@ -215,19 +218,9 @@ fn a_low_work_branch_forking_at_genesis_gets_nothing_fetched_or_stored() {
 
 #[test]
 fn a_heavier_branch_forking_at_genesis_is_fetched_by_headers_and_reorged_to() {
-    let mut s = Sim::new(SimConfig {
-        nodes: 1,
-        genesis_everywhere: true,
-        ..SimConfig::default()
-    })
-    .expect("temporary stores");
-    s.start(0);
-    mint(&mut s, 10);
+    let mut s = minted(1, 10);
     let branch = low_branch(&s, 12);
-    let peer = stranger(&mut s, 0, 12);
-    s.run_for(100);
-    let headers = branch.iter().map(|b| b.header).collect();
-    s.inject(0, recv(peer, Message::Headers(Headers { headers })));
+    let peer = offer_headers(&mut s, &branch);
     // Serve every block asked for, as an honest peer would.
     let mut served = 0;
     for _ in 0..50 {
@@ -248,11 +241,7 @@ fn a_heavier_branch_forking_at_genesis_is_fetched_by_headers_and_reorged_to() {
         served = s.stats.to_attached.len();
         for h in asked {
             if let Some(b) = branch.iter().find(|b| b.hash().0 == h) {
-                let m = Message::Block(BlockMsg {
-                    addr_from: String::new(),
-                    block: b.clone(),
-                });
-                s.inject(0, recv(peer, m));
+                s.inject(0, recv(peer, block_msg(b)));
             }
         }
         if s.height(0) == Some(12) {

@@ -183,21 +183,27 @@ fn block_on(prev: BlockHash, height: u64, bits: u32, to: u8, outputs: usize) -> 
     b
 }
 
-/// How long an honest new tip takes while 3 sockets deliver side blocks.
-fn side_branches(t: &mut Table, dir: &Path) -> Result<()> {
-    let side = env("BENCH_SIDE_BLOCKS", 150);
-    let bits = env("BENCH_DIFFICULTY", 4) as u32;
-    eprintln!("hostile: honest tip while 3 sockets deliver {side} side blocks each");
+/// A seed node started in `dir` on a chain of `blocks` blocks of a
+/// coinbase only ([`genchain`]); returns its port and the node.
+fn seed_on(dir: &Path, blocks: u64) -> Result<(u16, Node)> {
     let port = free_port();
-    let height = side + 50;
     let shape = Shape {
-        blocks: height,
+        blocks,
         txs: 0,
         inputs: 1,
         foreign: 0,
     };
     genchain(dir, port, &shape)?;
-    let seed = start(dir, port, port, &[])?;
+    Ok((port, start(dir, port, port, &[])?))
+}
+
+/// How long an honest new tip takes while 3 sockets deliver side blocks.
+fn side_branches(t: &mut Table, dir: &Path) -> Result<()> {
+    let side = env("BENCH_SIDE_BLOCKS", 150);
+    let bits = env("BENCH_DIFFICULTY", 4) as u32;
+    eprintln!("hostile: honest tip while 3 sockets deliver {side} side blocks each");
+    let height = side + 50;
+    let (port, seed) = seed_on(dir, height)?;
     let mut probe = RawPeer::connect(port);
     let genesis = BlockHash(probe.fetch_inv()[0]);
     drop(probe);
@@ -260,15 +266,7 @@ fn side_branches(t: &mut Table, dir: &Path) -> Result<()> {
 fn fake_inv_sync(t: &mut Table, dir: &Path) -> Result<()> {
     let blocks = env("BENCH_FAKE_SYNC_BLOCKS", 3000);
     eprintln!("hostile: sync of {blocks} blocks with a socket announcing fake hashes");
-    let port = free_port();
-    let shape = Shape {
-        blocks,
-        txs: 0,
-        inputs: 1,
-        foreign: 0,
-    };
-    genchain(dir, port, &shape)?;
-    let seed = start(dir, port, port, &[])?;
+    let (port, seed) = seed_on(dir, blocks)?;
     let clean = timed_sync(dir, port, blocks)?;
     // The fresh node listens: the attacker announces fake hashes to it.
     let fresh_port = free_port();
@@ -422,26 +420,22 @@ fn flood(node: &Node, genesis: BlockHash, secs: u64, each: Each) -> (f64, f64, u
 /// large mempool transaction 50,000 times per `getdata`.
 fn same_tx_getdata(t: &mut Table, dir: &Path) -> Result<()> {
     eprintln!("hostile: {FLOOD_SOCKETS} sockets asking 50,000 times for one large transaction");
-    let (node, genesis, txid) = node_with_large_tx(dir)?;
-    let getdata = Message::GetData(GetData {
-        addr_from: String::new(),
-        kind: InvKind::Tx,
-        items: vec![txid.0; MAX_INV_ITEMS],
-    });
-    let each: Each = std::sync::Arc::new(move |_, r, _| r.try_send(&getdata));
-    let (grown, slowest, sent) = flood(&node, genesis, 10, each);
-    let note = format!(
-        "{FLOOD_SOCKETS} sockets, {sent} getdata of 50,000 x one ~98 KB tx in 10 s; status <= {slowest:.0} ms"
-    );
-    t.row(
-        "peak RSS growth, getdata of one tx x50,000",
-        grown,
-        "MB",
-        None,
-        "< 50",
-        note,
-    );
-    Ok(())
+    let row = "peak RSS growth, getdata of one tx x50,000";
+    flood_row(
+        t,
+        dir,
+        row,
+        10,
+        "getdata of 50,000 x one ~98 KB tx",
+        |txid| {
+            let getdata = Message::GetData(GetData {
+                addr_from: String::new(),
+                kind: InvKind::Tx,
+                items: vec![txid.0; MAX_INV_ITEMS],
+            });
+            std::sync::Arc::new(move |_, r, _| r.try_send(&getdata))
+        },
+    )
 }
 
 /// Peak RSS growth while sockets announce made-up txids as fast as the
@@ -449,34 +443,43 @@ fn same_tx_getdata(t: &mut Table, dir: &Path) -> Result<()> {
 fn tx_inv_flood(t: &mut Table, dir: &Path) -> Result<()> {
     let secs = env("BENCH_INV_FLOOD_SECS", 15);
     eprintln!("hostile: {FLOOD_SOCKETS} sockets announcing made-up txids for {secs} s");
-    let (node, genesis, _) = node_with_large_tx(dir)?;
-    let each: Each = std::sync::Arc::new(|i, r, round| {
-        let items = (0..MAX_INV_ITEMS as u64)
-            .map(|n| {
-                let mut h = [0x6eu8; 32];
-                h[..8].copy_from_slice(&(round * MAX_INV_ITEMS as u64 + n).to_le_bytes());
-                h[8] = i as u8;
-                Hash256(h)
-            })
-            .collect();
-        r.try_send(&Message::Inv(Inv {
-            addr_from: String::new(),
-            kind: InvKind::Tx,
-            items,
-        }))
-    });
-    let (grown, slowest, sent) = flood(&node, genesis, secs, each);
-    let note = format!(
-        "{FLOOD_SOCKETS} sockets, {sent} inv of 50,000 made-up txids in {secs} s; status <= {slowest:.0} ms"
-    );
-    t.row(
-        "peak RSS growth, inv flood of made-up txids",
-        grown,
-        "MB",
-        None,
-        "< 50",
-        note,
-    );
+    let row = "peak RSS growth, inv flood of made-up txids";
+    flood_row(t, dir, row, secs, "inv of 50,000 made-up txids", |_| {
+        std::sync::Arc::new(|i, r, round| {
+            let items = (0..MAX_INV_ITEMS as u64)
+                .map(|n| {
+                    let mut h = [0x6eu8; 32];
+                    h[..8].copy_from_slice(&(round * MAX_INV_ITEMS as u64 + n).to_le_bytes());
+                    h[8] = i as u8;
+                    Hash256(h)
+                })
+                .collect();
+            r.try_send(&Message::Inv(Inv {
+                addr_from: String::new(),
+                kind: InvKind::Tx,
+                items,
+            }))
+        })
+    })
+}
+
+/// The row `name`: the peak RSS growth (target < 50 MB) of a node holding
+/// one large mempool transaction ([`node_with_large_tx`]) while
+/// [`FLOOD_SOCKETS`] sockets send for `secs` s what `each` (given the
+/// transaction's id) makes them send, `what` naming it in the note.
+fn flood_row(
+    t: &mut Table,
+    dir: &Path,
+    name: &str,
+    secs: u64,
+    what: &str,
+    each: impl FnOnce(Txid) -> Each,
+) -> Result<()> {
+    let (node, genesis, txid) = node_with_large_tx(dir)?;
+    let (grown, slowest, sent) = flood(&node, genesis, secs, each(txid));
+    let note =
+        format!("{FLOOD_SOCKETS} sockets, {sent} {what} in {secs} s; status <= {slowest:.0} ms");
+    t.row(name, grown, "MB", None, "< 50", note);
     Ok(())
 }
 

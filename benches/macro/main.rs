@@ -24,6 +24,8 @@
 //! seconds per wait [600], `BENCH_RELAY_TIMEOUT` seconds for the relay to
 //! finish [60].
 //! `BENCH_ONLY=relay` runs the tx-heavy sync and the relay alone;
+//! `BENCH_ONLY=txheavy` the tx-heavy sync alone, with the per-core verify
+//! limit measured before and after it (its verify ratio);
 //! `BENCH_ONLY=propagation` the line of nodes alone; `BENCH_ONLY=pay` the
 //! 1-payment sync and `printchain` alone; `BENCH_ONLY=empty` the
 //! coinbase-only sync and `reindexutxo` alone; `BENCH_ONLY=hostile`
@@ -49,6 +51,12 @@ mod writemix;
 
 use harness::{Table, env};
 use support::genchain_bin;
+
+/// The row of the per-core verify limit measured before a sync.
+fn limit_row(table: &mut Table, ver: f64) {
+    let name = "limit: verify/s/core (ring)";
+    table.row(name, ver, "v/s", None, "", String::new());
+}
 
 fn main() -> Result<()> {
     // `cargo bench` passes --bench; `cargo test --all-targets` does not, and
@@ -84,6 +92,15 @@ fn main() -> Result<()> {
     if std::env::var("BENCH_ONLY").is_ok_and(|v| v == "empty") {
         sync::empty(&mut table, root.path())?;
         table.finish(json!({ "empty_blocks": env("BENCH_EMPTY_BLOCKS", 10_000) }))?;
+        return Ok(());
+    }
+    if std::env::var("BENCH_ONLY").is_ok_and(|v| v == "txheavy") {
+        // The verify limit per core before and after the sync, as in the
+        // full run, without the other limits and the mint.
+        let ver = limits::verifies_per_sec();
+        limit_row(&mut table, ver);
+        sync::tx_heavy(&mut table, root.path(), ver)?;
+        table.finish(json!({ "blocks": env("BENCH_BLOCKS", 2000), "txs": env("BENCH_TXS", 3) }))?;
         return Ok(());
     }
     if std::env::var("BENCH_ONLY").is_ok_and(|v| v == "hostile") {

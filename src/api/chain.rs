@@ -227,7 +227,8 @@ async fn block_height(
 
 /// Transaction `txid`: confirmed, else from the mempool.
 ///
-/// Errors: 404 when neither has it; 500; 503 when the node is stopping.
+/// Errors: 404 when neither has it; 503 reading the store
+/// ([`ApiError::chain_read`]) or when the node is stopping.
 pub async fn find_tx(api: &Api, txid: Txid) -> Result<Tx, ApiError> {
     let store = api.node.store().clone();
     let found = blocking(move || {

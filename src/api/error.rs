@@ -14,7 +14,7 @@ use crate::net::handle::Stopping;
 use crate::protocol::LocalReply;
 use crate::store::StoreError;
 
-/// How the error of a failed chain read starts (503,
+/// How the error of a failed chain read starts, on every route (503,
 /// [`ApiError::chain_read`], [`ApiError::chain_unreadable`]).
 pub const CHAIN_STORE_UNREADABLE: &str = "the chain store cannot be read";
 
@@ -77,13 +77,25 @@ impl ApiError {
         ApiError::unavailable(CHAIN_UNREADABLE)
     }
 
-    /// The error of a store read on a node route that failed with `e`:
-    /// 503 `the chain store cannot be read: E`; no chain and indexes
-    /// behind as [`From<StoreError>`] (404, 503).
+    /// The error of a store read that failed with `e`, on any route
+    /// ([`From<StoreError>`]): 503 `the chain store cannot be read: E` (an
+    /// I/O error, a record that does not decode or is missing: the route
+    /// is not at fault and the node cannot answer until its store reads
+    /// again); 404 for no chain; 503 for indexes still catching up; 500 for
+    /// the errors only a write can give (a fault of ours).
     pub fn chain_read(e: StoreError) -> ApiError {
         match e {
-            e @ (StoreError::NoChain | StoreError::IndexBehind { .. }) => e.into(),
-            e => ApiError::unavailable(format!("{CHAIN_STORE_UNREADABLE}: {e}")),
+            StoreError::NoChain => ApiError::not_found("chain"),
+            e @ StoreError::IndexBehind { .. } => ApiError::unavailable(e),
+            e @ (StoreError::ChainExists | StoreError::NotOnTip { .. }) => ApiError::internal(e),
+            e @ (StoreError::Db(_)
+            | StoreError::Locked(_)
+            | StoreError::Corrupt(_)
+            | StoreError::MissingBlock(_)
+            | StoreError::Damaged(_)
+            | StoreError::Record(_)) => {
+                ApiError::unavailable(format!("{CHAIN_STORE_UNREADABLE}: {e}"))
+            }
         }
     }
 
@@ -107,13 +119,10 @@ impl ApiError {
     }
 }
 
+/// Every route's store read: [`ApiError::chain_read`].
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> ApiError {
-        match e {
-            StoreError::NoChain => ApiError::not_found("chain"),
-            e @ StoreError::IndexBehind { .. } => ApiError::unavailable(e),
-            e => ApiError::internal(e),
-        }
+        ApiError::chain_read(e)
     }
 }
 

@@ -290,7 +290,8 @@ pub async fn track(State(metrics): State<Arc<Metrics>>, req: Request, next: Next
 
 /// `GET /metrics`.
 ///
-/// Errors: 500 reading the store; 503 when the node is stopping.
+/// Errors: 503 reading the store ([`ApiError::chain_read`]) or when the
+/// node is stopping.
 pub async fn scrape(State(api): State<Api>) -> Result<Response, ApiError> {
     let m = &api.metrics;
     let store = api.node.store().clone();

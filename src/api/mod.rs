@@ -296,7 +296,8 @@ pub const INDEX_MAX_LAG: u64 = 100;
 /// Checks, on the blocking pool, that the explorer indexes can answer
 /// ([`INDEX_MAX_LAG`]).
 ///
-/// Errors: 503 when they are further behind; 500 reading the store.
+/// Errors: 503 when they are further behind, or reading the store
+/// ([`ApiError::chain_read`]).
 pub fn indexes_ready(store: &crate::store::ChainStore) -> Result<(), ApiError> {
     Ok(store.check_indexes(INDEX_MAX_LAG)?)
 }

@@ -46,56 +46,92 @@ async fn peer_list(api: &Api) -> Result<Vec<crate::protocol::PeerInfo>, ApiError
 
 /// The peers of the protocol's answer to [`LocalRequest::Info`].
 fn info_peers(reply: LocalReply) -> Result<Vec<crate::protocol::PeerInfo>, ApiError> {
+    Ok(node_info(reply)?.peers)
+}
+
+/// The protocol's answer to [`LocalRequest::Info`].
+///
+/// Errors: 503 for [`LocalReply::ChainUnreadable`]; 500 for another reply.
+fn node_info(reply: LocalReply) -> Result<crate::protocol::NodeInfo, ApiError> {
     match reply {
-        LocalReply::Info(info) => Ok(info.peers),
+        LocalReply::Info(info) => Ok(info),
         other => Err(ApiError::unexpected(other)),
     }
 }
 
 /// The running node's status (`GET /api/node/status`).
 ///
+/// Its node figures are of one moment: height, tip, mempool, peers and
+/// sync state all come from one answer of the protocol
+/// ([`crate::protocol::Protocol::node_info`]: the tip as the chain's
+/// events last reported it, the mempool as they left it), never the
+/// height from the store (which has a block as soon as it is connected)
+/// beside a mempool count from before it. The explorer index's progress
+/// is shown at most at that tip ([`index_beside`]).
+///
 /// Errors: 503 when the chain store cannot be read
 /// ([`ApiError::chain_read`], [`ApiError::chain_unreadable`]) or the
 /// node is stopping.
 pub async fn node_status(api: &Api) -> Result<Status, ApiError> {
+    let info = node_info(api.node.local(LocalRequest::Info).await?)?;
+    let tip = info.tip.map(|hash| (info.height, hash));
     let store = api.node.store().clone();
-    let tip = store.tip_opt().map_err(ApiError::chain_read)?;
-    let genesis = store.genesis_hash().map_err(ApiError::chain_read)?;
-    let index = {
-        let store = store.clone();
-        blocking(move || crate::api::schema::index_status(&store).map_err(ApiError::chain_read))
-            .await?
-    };
-    let (count, bytes) = api
-        .node
-        .query(|c| (c.mempool().len(), c.mempool().bytes()))
-        .await?;
-    let peers = peer_list(api).await?;
-    let best_peer = peers.iter().filter(|p| p.ready).map(|p| p.height).max();
-    let sync = match (tip, best_peer) {
-        (None, _) => "no chain",
-        (Some(t), Some(h)) if h > t.height => "syncing",
+    let (genesis, index) = blocking(move || {
+        let genesis = match tip {
+            Some(_) => store.genesis_hash().map_err(ApiError::chain_read)?,
+            None => None,
+        };
+        let index = crate::api::schema::index_status(&store).map_err(ApiError::chain_read)?;
+        Ok((genesis, index))
+    })
+    .await?;
+    let index = index_beside(index, tip);
+    let sync = match tip {
+        None => "no chain",
+        Some((height, _)) if info.best_peer_height > height => "syncing",
         _ => "synced",
     };
-    let info = api.node.info();
+    let node = api.node.info();
     let now = crate::net::reactor::now_ms();
     Ok(Status {
         running: true,
-        height: tip.map(|t| t.height),
-        tip: tip.map(|t| t.hash.to_string()),
+        height: tip.map(|t| t.0),
+        tip: tip.map(|t| t.1.to_string()),
         genesis: genesis.map(|g| g.to_string()),
-        difficulty: store.params().ok().map(|p| p.difficulty),
-        mempool: Some(MempoolCount { count, bytes }),
-        peers: Some(peers.len()),
+        difficulty: api.node.store().params().ok().map(|p| p.difficulty),
+        mempool: Some(MempoolCount {
+            count: info.mempool,
+            bytes: info.mempool_bytes,
+        }),
+        peers: Some(info.peers.len()),
         sync: Some(sync.to_string()),
-        uptime_s: Some(now.saturating_sub(info.started) / 1000),
-        minter: info.minter.map(|m| Address(m).to_string()),
-        mint_threshold: Some(info.mint_threshold),
+        uptime_s: Some(now.saturating_sub(node.started) / 1000),
+        minter: node.minter.map(|m| Address(m).to_string()),
+        mint_threshold: Some(node.mint_threshold),
         indexed_height: index.0,
         index_tip: index.1,
-        listen: Some(info.listen.to_string()),
+        listen: Some(node.listen.to_string()),
         version: env!("CARGO_PKG_VERSION").to_string(),
     })
+}
+
+/// The explorer index's progress (`indexed_height`, `index_tip`) as
+/// `status` shows it beside `tip` (height and hash as the protocol last
+/// heard of them): the index builder follows the store, which may hold
+/// blocks whose events have not reached the protocol yet, so an index past
+/// that tip is shown at it (it covers it), and with no tip there is no
+/// index to show.
+fn index_beside(
+    index: (Option<u64>, Option<String>),
+    tip: Option<(u64, BlockHash)>,
+) -> (Option<u64>, Option<String>) {
+    match (index.0, tip) {
+        (_, None) => (None, None),
+        (Some(indexed), Some((height, hash))) if indexed > height => {
+            (Some(height), Some(hash.to_string()))
+        }
+        _ => index,
+    }
 }
 
 async fn status(State(api): State<Api>) -> Result<Json<Status>, ApiError> {
@@ -413,6 +449,23 @@ mod tests {
         );
         let none = ApiError::chain_read(StoreError::NoChain);
         assert_eq!(none.status, axum::http::StatusCode::NOT_FOUND, "{none:?}");
+    }
+
+    /// The index builder follows the store, which may be ahead of the tip
+    /// the protocol reported: `status` never shows the index above that
+    /// tip, and shows none with no tip.
+    #[test]
+    fn the_index_is_shown_at_most_at_the_reported_tip() {
+        let tip = Some((5, hash(5)));
+        let behind = (Some(3), Some(hash(3).to_string()));
+        assert_eq!(index_beside(behind.clone(), tip), behind);
+        let ahead = (Some(7), Some(hash(7).to_string()));
+        assert_eq!(
+            index_beside(ahead.clone(), tip),
+            (Some(5), Some(hash(5).to_string()))
+        );
+        assert_eq!(index_beside(ahead, None), (None, None));
+        assert_eq!(index_beside((None, None), tip), (None, None));
     }
 
     fn hash(n: u64) -> BlockHash {

@@ -19,7 +19,7 @@ use crate::core::address::Address;
 use crate::core::block::Block as CoreBlock;
 use crate::core::hash::{BlockHash, Txid};
 use crate::core::tx::{OutPoint, Transaction, TxOut};
-use crate::store::ChainStore;
+use crate::store::{ChainStore, StoreError};
 
 use super::ApiError;
 
@@ -66,7 +66,8 @@ impl Block {
     /// The JSON of `b`, its `mediantime` read from `store` through `times`
     /// (one cache may serve a whole page of blocks).
     ///
-    /// Errors: 500 reading an ancestor from the store.
+    /// Errors: 503 reading an ancestor from the store
+    /// ([`ApiError::chain_read`]).
     pub fn new(
         b: &CoreBlock,
         store: &ChainStore,
@@ -440,7 +441,7 @@ pub fn to_text<T: Serialize>(v: &T) -> String {
 
 /// The block with hash `hash`.
 ///
-/// Errors: 404 when not stored; 500 reading the store.
+/// Errors: 404 when not stored; 503 reading the store ([`ApiError::chain_read`]).
 pub fn load_block(store: &ChainStore, hash: &BlockHash) -> Result<CoreBlock, ApiError> {
     store
         .block(hash)?
@@ -449,7 +450,7 @@ pub fn load_block(store: &ChainStore, hash: &BlockHash) -> Result<CoreBlock, Api
 
 /// The hash of the best-chain block at `height`.
 ///
-/// Errors: 404 above the tip; 500 reading the store.
+/// Errors: 404 above the tip; 503 reading the store ([`ApiError::chain_read`]).
 pub fn hash_at(store: &ChainStore, height: u64) -> Result<BlockHash, ApiError> {
     store
         .hash_at(height)?
@@ -458,7 +459,7 @@ pub fn hash_at(store: &ChainStore, height: u64) -> Result<BlockHash, ApiError> {
 
 /// The place of block `b` (`block/:hash/status`).
 ///
-/// Errors: 500 reading the store.
+/// Errors: 503 reading the store ([`ApiError::chain_read`]).
 pub fn block_status(store: &ChainStore, b: &CoreBlock) -> Result<BlockStatus, ApiError> {
     let best = store.is_on_best_chain(&b.hash())?;
     let next = if best {
@@ -476,7 +477,7 @@ pub fn block_status(store: &ChainStore, b: &CoreBlock) -> Result<BlockStatus, Ap
 /// The outputs spent by the inputs of `block.transactions[pos]`, from the
 /// block's undo data (all `None` for a coinbase or without undo data).
 ///
-/// Errors: 500 reading the store.
+/// Errors: 503 reading the store ([`ApiError::chain_read`]).
 pub fn confirmed_prevouts(
     store: &ChainStore,
     block: &CoreBlock,
@@ -518,7 +519,8 @@ pub fn index_status(
 
 /// The best-chain block holding `txid` and its position, if confirmed.
 ///
-/// Errors: 404 when the index names a block that is not stored; 500.
+/// Errors: 404 when the index names a block that is not stored; 503
+/// reading the store ([`ApiError::chain_read`]).
 pub fn confirmed(store: &ChainStore, txid: &Txid) -> Result<Option<(CoreBlock, usize)>, ApiError> {
     let Some((hash, pos)) = store.tx_location(txid)? else {
         return Ok(None);
@@ -528,22 +530,23 @@ pub fn confirmed(store: &ChainStore, txid: &Txid) -> Result<Option<(CoreBlock, u
 
 /// Confirmed transaction `txid`, `None` when not in the best chain.
 ///
-/// Errors: 500 reading the store.
+/// Errors: 503 reading the store ([`ApiError::chain_read`]).
 pub fn confirmed_tx(store: &ChainStore, txid: &Txid) -> Result<Option<Tx>, ApiError> {
     let Some((b, pos)) = confirmed(store, txid)? else {
         return Ok(None);
     };
     let prev = confirmed_prevouts(store, &b, pos)?;
-    let t = b
-        .transactions
-        .get(pos)
-        .ok_or_else(|| ApiError::internal("transaction index points past the block"))?;
+    let t = b.transactions.get(pos).ok_or_else(|| {
+        ApiError::chain_read(StoreError::Corrupt(
+            "the transaction index points past its block".to_string(),
+        ))
+    })?;
     Ok(Some(Tx::new(t, &prev, TxStatus::of(Some(&b)))))
 }
 
 /// The confirmed totals of `pkh`.
 ///
-/// Errors: 500 reading the store.
+/// Errors: 503 reading the store ([`ApiError::chain_read`]).
 pub fn chain_stats(store: &ChainStore, pkh: &[u8; 20]) -> Result<TxoStats, ApiError> {
     let mut s = TxoStats::default();
     for e in store.address_history_all(pkh)? {
@@ -561,7 +564,7 @@ pub const MAX_UTXOS: usize = 1000;
 
 /// The confirmed unspent outputs of `pkh` (at most [`MAX_UTXOS`]).
 ///
-/// Errors: 500 reading the store.
+/// Errors: 503 reading the store ([`ApiError::chain_read`]).
 pub fn utxos(store: &ChainStore, pkh: &[u8; 20]) -> Result<Vec<Utxo>, ApiError> {
     let mut out = Vec::new();
     for (op, value) in store.utxos_of(pkh)?.into_iter().take(MAX_UTXOS) {

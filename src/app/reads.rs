@@ -238,11 +238,23 @@ pub fn get_text(
             }
             let v: serde_json::Value = serde_json::from_str(&a.body).unwrap_or_default();
             let msg = v["error"].as_str().unwrap_or(&a.body).to_string();
-            Err(fail(Exit::from_http(a.status), msg))
+            Err(fail(exit_of(a.status, &msg), msg))
         }
         Source::Store(store) => {
-            local(&store).map_err(|e| fail(Exit::from_http(e.status.as_u16()), e.error))
+            local(&store).map_err(|e| fail(exit_of(e.status.as_u16(), &e.error), e.error))
         }
+    }
+}
+
+/// The exit code of an API error: as its HTTP status says
+/// ([`Exit::from_http`]), but a chain store that cannot be read (503 on
+/// every route) is an error of the node's store, not a node that is not
+/// running.
+fn exit_of(status: u16, error: &str) -> Exit {
+    if error.starts_with(crate::api::error::CHAIN_STORE_UNREADABLE) {
+        Exit::Error
+    } else {
+        Exit::from_http(status)
     }
 }
 

@@ -82,8 +82,9 @@ pub fn run_node_with(
     services: Vec<Service>,
 ) -> Result<()> {
     let store = chain.store().clone();
-    // The explorer indexes follow the chain on a thread of their own.
-    let indexer = crate::store::IndexThread::spawn(store.clone())?;
+    // The explorer indexes follow the chain on a thread of their own,
+    // yielding to a sync's connects.
+    let indexer = crate::store::IndexThread::spawn_yielding(store.clone())?;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;

@@ -30,11 +30,14 @@ impl Protocol {
         self.out.push(Output::Reply(id, reply));
     }
 
-    /// The node's figures and peers.
+    /// The node's figures and peers, all of one moment: the tip as the
+    /// chain's events last reported it ([`Protocol::reported_tip`]), with
+    /// the mempool as those events left it and the peers' heights shown
+    /// against that tip.
     ///
     /// Errors: the [`super::BlockReader`]'s, when the tip cannot be read.
     pub fn node_info(&self) -> Result<NodeInfo, crate::store::StoreError> {
-        let tip = self.tip()?;
+        let tip = self.reported_tip()?;
         let ours = tip.map_or(0, |t| t.height);
         let peers: Vec<PeerInfo> = self
             .peers
@@ -62,6 +65,7 @@ impl Protocol {
             height: tip.map_or(0, |t| t.height),
             tip: tip.map(|t| t.hash),
             mempool: self.txs.mempool().len(),
+            mempool_bytes: self.txs.mempool_bytes(),
             peers,
             best_peer_height,
             minter: self.config.minter.is_some(),

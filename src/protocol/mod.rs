@@ -105,6 +105,14 @@ pub struct Protocol {
     /// Transactions: mempool, announcements, requests, filters, answers
     /// ([`txs`]).
     txs: TxMgr,
+    /// The tip as the chain's events last reported it
+    /// ([`ChainEvent::TipChanged`]), first read from the store when the
+    /// protocol was made (`None` while unknown: that read failed). The
+    /// store has a block as soon as the chain connects it, the mempool
+    /// copy in `txs` when the chain's events arrive: `status` and
+    /// [`Protocol::node_info`] show this tip, so every figure they give is
+    /// of one moment.
+    reported: Option<Option<Tip>>,
     mint_pending: bool,
     replies: BTreeMap<Txid, Vec<ReplyId>>,
     out: Vec<Output>,
@@ -171,6 +179,7 @@ impl Protocol {
         let mut book = AddrBook::new(known);
         book.pin(config.seeds.iter().copied());
         book.hide(config.default_seeds.iter().copied());
+        let reported = store.tip().ok();
         Protocol {
             addrs: AddrMgr::new(book),
             config,
@@ -183,6 +192,7 @@ impl Protocol {
             departed: peers::Departed::default(),
             sync: SyncMgr::default(),
             txs: TxMgr::default(),
+            reported,
             mint_pending: false,
             replies: BTreeMap::new(),
             out: Vec::new(),
@@ -278,6 +288,20 @@ impl Protocol {
     /// Errors: the [`BlockReader`]'s, when the chain cannot be read.
     pub fn tip(&self) -> Result<Option<Tip>, StoreError> {
         self.store.tip()
+    }
+
+    /// The tip to show (`status`, [`Protocol::node_info`]): as the chain's
+    /// events last reported it, the moment of the mempool count
+    /// ([`Protocol::mempool_len`]) and of the peers' figures, not the
+    /// store's tip, which may already hold blocks whose events are on
+    /// their way. `Ok(None)` with no chain.
+    ///
+    /// Errors: the [`BlockReader`]'s: the store is read all the same, so a
+    /// chain that cannot be read answers an error, never figures that may
+    /// be stale.
+    pub fn reported_tip(&self) -> Result<Option<Tip>, StoreError> {
+        let stored = self.store.tip()?;
+        Ok(self.reported.unwrap_or(stored))
     }
 
     /// The tip for a decision: `Some(None)` with no chain, `None` after
@@ -377,7 +401,8 @@ impl Protocol {
                 }
                 self.announce_block(hash, from);
             }
-            ChainEvent::TipChanged(_) => {
+            ChainEvent::TipChanged(tip) => {
+                self.reported = Some(Some(tip));
                 self.txs.tip_changed();
                 self.maybe_mint();
             }
@@ -411,7 +436,8 @@ impl Protocol {
     fn on_local(&mut self, id: ReplyId, request: LocalRequest) {
         match request {
             LocalRequest::Status => {
-                let Some(tip) = self.read_tip() else {
+                let tip = self.reported_tip();
+                let Some(tip) = self.read(tip) else {
                     return self.out.push(Output::Reply(id, unreadable()));
                 };
                 let reply = LocalReply::Status {

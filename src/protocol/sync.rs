@@ -20,18 +20,28 @@
 //! for a timestamp too far ahead is neither fetched nor validated again
 //! until our clock is within two hours of it ([`SyncMgr::is_future`]).
 //!
-//! A block pushed unasked on a side branch trailing our tip by more than
-//! [`SIDE_BRANCH_MARGIN_BLOCKS`] blocks' work is not stored (Core's
-//! "too-little-chainwork"); blocks we asked for are (from a version-2 peer
-//! only ever on a header chain that beats our tip).
+//! The too-little-chainwork rule (Core's, [`enough_side_work`]): a block
+//! on a side branch trailing our tip by more than
+//! [`SIDE_BRANCH_MARGIN_BLOCKS`] blocks' work does not go to the chain
+//! layer, so is not stored. Pushed unasked, it is refused and costs its
+//! sender points. From a version-2 peer a block is asked for only on a
+//! header chain that beats our tip. From a version-1 peer (no headers, so
+//! a block cannot be judged before it arrives) one we asked for is held
+//! in memory, counted against that peer's room and costing it no points
+//! ([`SideBuffer`]): when a later block of
+//! that peer brings the branch within the margin (an honest peer's reorg,
+//! announced whole in one `inv`), the held blocks go to the chain layer in
+//! order, then that one; otherwise they go when the peer leaves.
 //!
 //! The state all this reads and writes is owned by [`SyncMgr`] (`mgr.rs`).
 
 pub mod headers;
 pub mod mgr;
+pub mod side;
 
 pub use headers::{HeaderEntry, HeaderTree};
 pub use mgr::{Asked, InFlight, SyncMgr, SyncPeer};
+pub use side::SideBuffer;
 
 use super::Misbehavior;
 use super::types::{Event, Output};
@@ -59,6 +69,19 @@ pub const SERVE_QUEUE_MAX: usize = 2 * MAX_BLOCKS_PER_INV;
 /// have its blocks stored ([`Protocol::too_little_work`](super::Protocol)):
 /// room for a race or a short reorg to build up block by block.
 pub const SIDE_BRANCH_MARGIN_BLOCKS: u64 = 6;
+
+/// The too-little-chainwork rule, in one place (Bitcoin Core's, with an
+/// anti-DoS margin): whether a block whose branch has `work` from genesis
+/// to it, inclusive, may go to the chain layer while our tip has
+/// `tip_work`: true when it trails the tip by at most
+/// [`SIDE_BRANCH_MARGIN_BLOCKS`] blocks of `unit` work each (a block's
+/// work at the chain's difficulty, `core::block::block_work`). Applied to
+/// blocks pushed unasked and to version-1 peers' blocks (`sync.rs`), and
+/// to short `headers` answers (`sync_headers.rs`).
+pub fn enough_side_work(work: u128, unit: u128, tip_work: u128) -> bool {
+    let margin = unit.saturating_mul(u128::from(SIDE_BRANCH_MARGIN_BLOCKS));
+    work.saturating_add(margin) >= tip_work
+}
 
 /// Blocks asked of one peer and not yet processed: two `inv`s' worth, so
 /// the next `inv` can be asked for while one is validated
@@ -151,7 +174,12 @@ impl Protocol {
                 busy += 1;
                 continue;
             }
-            if self.sync.is_orphan(&hash) || self.sync.is_future(&hash, self.now) {
+            if self.sync.is_orphan(&hash)
+                || self.sync.is_future(&hash, self.now)
+                || self.sync.side().knows(peer, &hash)
+            {
+                // Held from this peer, or turned away from it, counts as
+                // known for it alone (`SideBuffer`).
                 continue;
             }
             let Some(known) = self.read(self.store.block_meta(&hash)) else {
@@ -309,6 +337,7 @@ impl Protocol {
         match self.sync.in_flight(&hash) {
             Some(f) if f.peer == peer && f.received => return, // the first copy is being processed
             Some(f) if f.peer == peer => {}
+            _ if self.sync.side().knows(peer, &hash) => return, // held or turned away already
             _ => {
                 if !self.admit_block(peer, hash) {
                     return;
@@ -318,13 +347,82 @@ impl Protocol {
         if self.too_little_work(peer, &block) {
             return self.maybe_continue_sync(peer);
         }
+        let height = block.height;
+        let Some(block) = self.side_branch(peer, hash, block) else {
+            // Held in memory (or turned away): no longer in flight, and
+            // the peer's sync goes on as if it had been processed.
+            self.sync.claim(peer, height);
+            self.ask_ahead(peer, hash, height);
+            return self.maybe_continue_sync(peer);
+        };
         self.sync
             .received(hash, peer, block.encoded_size(), self.now);
-        let height = block.height;
         self.sync.claim(peer, height);
         let from = Some(peer);
         self.out.push(Output::ProcessBlock { block, from });
         self.ask_ahead(peer, hash, height);
+    }
+
+    /// The too-little-chainwork rule for a block (hash `hash`) from a
+    /// version-1 peer, asked for or pushed unasked onto a branch held from
+    /// it ([`SideBuffer`], module docs). Its branch's work is its parent's
+    /// (held from `peer`, else stored) plus its own. Within the margin
+    /// ([`enough_side_work`]): the held ancestors go to the chain layer
+    /// first, in order (`Output::ProcessBlock` from `peer`), and the block
+    /// comes back to be handed on. Below it: the block is held in memory
+    /// (or turned away past the buffer's bounds, without misbehaviour
+    /// points, as is a block whose parent was turned away from `peer`)
+    /// and `None` comes back. Blocks of version-2 peers, on our tip, with
+    /// no chain yet or whose parent is unknown (the chain layer keeps
+    /// those aside as orphans, in memory) come back at once; a failed read
+    /// drops the block (not stored on a guess).
+    fn side_branch(&mut self, peer: PeerId, hash: BlockHash, block: Block) -> Option<Block> {
+        if self.headers_first(peer) {
+            return Some(block);
+        }
+        let Some(Some(tip)) = self.read_tip() else {
+            return Some(block); // no chain yet (genesis), or reported
+        };
+        let prev = block.header.prev_block_hash;
+        if prev == tip.hash {
+            return Some(block);
+        }
+        let held = self.sync.side().get(peer, &prev).map(|e| e.work);
+        if held.is_none() && self.sync.side().knows(peer, &prev) {
+            // Its parent was turned away from this peer: so is it, rather
+            // than go to the chain layer as an orphan.
+            self.sync.turn_away_side(peer, hash);
+            return None;
+        }
+        let parent_work = match held {
+            Some(w) => w,
+            None => match self.read(self.store.block_meta(&prev)) {
+                None => {
+                    self.sync.release(&hash, peer, None);
+                    return None;
+                }
+                Some(None) => return Some(block),
+                Some(Some(parent)) => parent.chain_work,
+            },
+        };
+        let unit = block_work(block.header.bits);
+        let work = parent_work.saturating_add(unit);
+        if !enough_side_work(work, unit, tip.chain_work) {
+            self.sync.hold_side(peer, hash, block, work);
+            return None;
+        }
+        if held.is_some() {
+            let now = self.now;
+            let (ancestors, others) = self.sync.hand_side_branch(peer, &prev, now);
+            for b in ancestors {
+                let from = Some(peer);
+                self.out.push(Output::ProcessBlock { block: b, from });
+            }
+            for other in others {
+                self.maybe_continue_sync(other);
+            }
+        }
+        Some(block)
     }
 
     /// Whether `block`'s proof of work meets the chain's difficulty
@@ -349,15 +447,17 @@ impl Protocol {
         false
     }
 
-    /// Bitcoin Core's "too-little-chainwork" rule for blocks pushed
-    /// unasked: one on a side branch whose cumulative work stays more than
-    /// [`SIDE_BRANCH_MARGIN_BLOCKS`] blocks' work below our tip's is not
-    /// handed to the chain layer (so not stored) and costs its sender
-    /// [`Misbehavior::LowWorkBlock`]. Blocks we asked for still go
-    /// through: from a version-2 peer they are on a header chain that
-    /// beats our tip (`sync_headers.rs`); from a version-1 peer's
-    /// `getblocks` answer we cannot tell a deep reorg's first blocks from
-    /// junk without headers. True when the block is dropped (its request released).
+    /// Bitcoin Core's "too-little-chainwork" rule ([`enough_side_work`])
+    /// for blocks pushed unasked: one on a side branch whose cumulative
+    /// work stays more than [`SIDE_BRANCH_MARGIN_BLOCKS`] blocks' work
+    /// below our tip's is not handed to the chain layer (so not stored)
+    /// and costs its sender [`Misbehavior::LowWorkBlock`]. Blocks we asked
+    /// for are not refused here: from a version-2 peer they are on a
+    /// header chain that beats our tip (`sync_headers.rs`); from a
+    /// version-1 peer we cannot tell a deep reorg's first blocks from junk
+    /// without headers, so they are held in memory until their branch has
+    /// the work (`Protocol::side_branch`). True when the block is dropped
+    /// (its request released).
     fn too_little_work(&mut self, peer: PeerId, block: &Block) -> bool {
         let hash = block.hash();
         let Some(f) = self.sync.in_flight(&hash) else {
@@ -382,8 +482,7 @@ impl Protocol {
         };
         let unit = block_work(block.header.bits);
         let work = parent.chain_work.saturating_add(unit);
-        let margin = unit.saturating_mul(u128::from(SIDE_BRANCH_MARGIN_BLOCKS));
-        if work.saturating_add(margin) >= tip.chain_work {
+        if enough_side_work(work, unit, tip.chain_work) {
             return false;
         }
         self.sync.release(&hash, peer, None);

@@ -15,7 +15,8 @@
 //!    ([`Misbehavior::FutureHeader`]) and after the median time of its
 //!    eleven ancestors ([`Misbehavior::InvalidHeader`] for the others). A
 //!    short answer whose last header trails our tip by more than
-//!    [`SIDE_BRANCH_MARGIN_BLOCKS`] blocks' work is not kept at all: a
+//!    [`SIDE_BRANCH_MARGIN_BLOCKS`](super::sync::SIDE_BRANCH_MARGIN_BLOCKS)
+//!    blocks' work ([`enough_side_work`]) is not kept at all: a
 //!    low-work branch costs us one pass over its headers.
 //! 2. Blocks: a block is asked for only when it is on a peer's best
 //!    header chain and that chain beats our tip (more work, or equal work
@@ -36,7 +37,7 @@
 use std::collections::BTreeMap;
 
 use super::Misbehavior;
-use super::sync::{Asked, HeaderEntry, SIDE_BRANCH_MARGIN_BLOCKS};
+use super::sync::{Asked, HeaderEntry, enough_side_work};
 use super::sync_peer::ASK_AHEAD_BYTES;
 use super::types::{DisconnectReason, Event};
 use super::{PeerId, Protocol};
@@ -305,9 +306,8 @@ impl Protocol {
         }
         let mut full = headers.len() >= MAX_HEADERS && fault.is_none();
         if let Some(&(_, e)) = accepted.last() {
-            let margin =
-                block_work(difficulty).saturating_mul(u128::from(SIDE_BRANCH_MARGIN_BLOCKS));
-            if full || e.chain_work.saturating_add(margin) >= tip.chain_work {
+            let unit = block_work(difficulty);
+            if full || enough_side_work(e.chain_work, unit, tip.chain_work) {
                 let Some(kept) = self.keep_headers(peer, &accepted) else {
                     return;
                 };

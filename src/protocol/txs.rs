@@ -132,6 +132,8 @@ pub enum TxVerdict {
 pub struct TxMgr {
     /// The mempool as reported by the chain layer.
     mempool: BTreeMap<Txid, Arc<Transaction>>,
+    /// Encoded size of `mempool`'s transactions, bytes.
+    mempool_bytes: u64,
     /// Recently rejected transactions, cleared when the tip changes.
     rejects: RejectFilter,
     /// Transactions that recently left the mempool.
@@ -410,7 +412,14 @@ impl TxMgr {
     pub fn accepted(&mut self, tx: Arc<Transaction>, from: Option<PeerId>, now: Millis) {
         let txid = tx.txid();
         self.settle(txid, now);
-        self.mempool.insert(txid, tx);
+        self.mempool_bytes = self
+            .mempool_bytes
+            .saturating_add(crate::core::encode::encoded_len(&*tx));
+        if let Some(old) = self.mempool.insert(txid, tx) {
+            self.mempool_bytes = self
+                .mempool_bytes
+                .saturating_sub(crate::core::encode::encoded_len(&*old));
+        }
         self.accepted.push((txid, from));
     }
 
@@ -471,7 +480,10 @@ impl TxMgr {
     /// `txid` left the mempool: remembered so a late announcement of it
     /// is not fetched again.
     pub fn removed(&mut self, txid: Txid) {
-        if self.mempool.remove(&txid).is_some() {
+        if let Some(tx) = self.mempool.remove(&txid) {
+            self.mempool_bytes = self
+                .mempool_bytes
+                .saturating_sub(crate::core::encode::encoded_len(&*tx));
             self.removed.insert(txid, 0);
         }
     }
@@ -558,6 +570,12 @@ impl TxMgr {
     /// The mempool as reported by the chain layer.
     pub fn mempool(&self) -> &BTreeMap<Txid, Arc<Transaction>> {
         &self.mempool
+    }
+
+    /// The encoded size of [`TxMgr::mempool`]'s transactions, bytes (the
+    /// chain's `Mempool::bytes` as last reported).
+    pub fn mempool_bytes(&self) -> u64 {
+        self.mempool_bytes
     }
 
     /// The filter of recently rejected transactions.

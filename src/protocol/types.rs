@@ -190,7 +190,9 @@ pub struct PeerInfo {
     pub bytes_out: Option<u64>,
 }
 
-/// The node's figures, for [`LocalRequest::Info`].
+/// The node's figures, for [`LocalRequest::Info`], all of one moment: the
+/// tip as the chain's events last reported it to the protocol, and the
+/// mempool and peers as they were then ([`super::Protocol::node_info`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NodeInfo {
     /// Tip height (0 with no chain).
@@ -199,6 +201,8 @@ pub struct NodeInfo {
     pub tip: Option<BlockHash>,
     /// Transactions in the mempool.
     pub mempool: usize,
+    /// Their encoded size, bytes.
+    pub mempool_bytes: u64,
     /// Connected peers.
     pub peers: Vec<PeerInfo>,
     /// Highest best height among ready peers (0 with none).

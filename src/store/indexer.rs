@@ -21,7 +21,12 @@
 //!   stored once and kept.
 //! - **Following.** [`IndexThread`] runs steps on a thread of its own and,
 //!   once caught up, sleeps until the chain state changes (each write step
-//!   of the cache wakes it, `cache.rs`) or a second passes. Readers of the
+//!   of the cache wakes it, `cache.rs`) or a second passes. The node's
+//!   builder ([`IndexThread::spawn_yielding`]) yields to the chain: while
+//!   write steps come closer together than 50 ms (a sync connecting runs of
+//!   blocks) it waits, up to 10,000 blocks behind, so the indexes of a sync
+//!   are built once the blocks are in, not on the cores connecting them.
+//!   Readers of the
 //!   indexes catch up themselves first ([`ChainStore::follow_indexes`]), so
 //!   a read after a block connected sees it; the builder thread keeps what
 //!   is left for them small.
@@ -335,15 +340,30 @@ const ERROR_WAIT: Duration = Duration::from_secs(5);
 
 impl IndexThread {
     /// Starts the builder on `store`: it catches up from its locator, then
-    /// follows the chain.
+    /// follows the chain, stepping as soon as the chain state moved.
     ///
     /// Errors: the thread cannot be spawned.
     pub fn spawn(store: ChainStore) -> std::io::Result<IndexThread> {
+        IndexThread::start(store, false)
+    }
+
+    /// As [`IndexThread::spawn`], but yielding to the chain (what the node
+    /// runs): after the chain state moved, the builder waits until no write
+    /// step came for 50 ms, or the indexes trail the tip by 10,000 blocks,
+    /// so during a sync the explorer indexes are built once the blocks are
+    /// in rather than on the cores connecting them.
+    ///
+    /// Errors: the thread cannot be spawned.
+    pub fn spawn_yielding(store: ChainStore) -> std::io::Result<IndexThread> {
+        IndexThread::start(store, true)
+    }
+
+    fn start(store: ChainStore, yielding: bool) -> std::io::Result<IndexThread> {
         let stop = Arc::new(AtomicBool::new(false));
         let (s, st) = (store.clone(), stop.clone());
         let handle = std::thread::Builder::new()
             .name("index".into())
-            .spawn(move || run(&s, &st))?;
+            .spawn(move || run(&s, &st, yielding))?;
         Ok(IndexThread {
             stop,
             store,
@@ -371,12 +391,29 @@ impl Drop for IndexThread {
     }
 }
 
+/// While the chain state takes write steps closer together than this (a
+/// sync connecting runs of blocks), the builder waits instead of indexing.
+const QUIET: Duration = Duration::from_millis(50);
+
+/// The builder stops waiting for a quiet chain once the indexes trail the
+/// tip by this many blocks, so a long sync indexes in large strides.
+const YIELD_MAX_LAG: u64 = 10_000;
+
 /// The builder's loop: steps while there is work, else waits for a write
-/// step of the chain state.
-fn run(store: &ChainStore, stop: &AtomicBool) {
+/// step of the chain state. `yielding`, it yields to the chain: after the
+/// chain state moved, it waits until no write step came for [`QUIET`] (or
+/// the indexes trail by [`YIELD_MAX_LAG`] blocks), so during a sync the
+/// explorer indexes are built after the blocks are connected, not on the
+/// cores connecting them. Readers catch the indexes up themselves
+/// meanwhile.
+fn run(store: &ChainStore, stop: &AtomicBool, yielding: bool) {
     let mut seen = store.state.steps();
     let mut caught_up_logged = false;
+    let mut settled = seen;
     while !stop.load(Ordering::SeqCst) {
+        if yielding && store.state.steps() != settled {
+            settled = settle(store, stop);
+        }
         match store.index_step() {
             Ok(true) => caught_up_logged = false,
             Ok(false) => {
@@ -394,6 +431,21 @@ fn run(store: &ChainStore, stop: &AtomicBool) {
             }
         }
     }
+}
+
+/// Waits until the chain state took no write step for [`QUIET`], the
+/// indexes trail the tip by [`YIELD_MAX_LAG`] blocks or the builder is
+/// stopped; returns the step count then.
+fn settle(store: &ChainStore, stop: &AtomicBool) -> u64 {
+    let mut n = store.state.steps();
+    while !stop.load(Ordering::SeqCst) {
+        let m = store.state.wait_step(n, QUIET);
+        if m == n || store.index_lag().unwrap_or(0) >= YIELD_MAX_LAG {
+            return m;
+        }
+        n = m;
+    }
+    n
 }
 
 #[cfg(test)]
@@ -472,5 +524,23 @@ mod tests {
         let before = dump(&store);
         store.rebuild_indexes().unwrap();
         assert_eq!(dump(&store), before);
+    }
+
+    #[test]
+    fn a_yielding_thread_indexes_once_the_chain_is_quiet() {
+        let store = ChainStore::temporary().expect("store");
+        let genesis = Block::template(BlockHash::ZERO, 0, 1, 1, A, 50, vec![]);
+        store.init_genesis(&genesis).expect("genesis");
+        let thread = IndexThread::spawn_yielding(store.clone()).expect("thread");
+        let mut parent = genesis.hash();
+        for h in 1..=20 {
+            let b = Block::template(parent, h, 1, 1 + h as u32, A, 50, vec![]);
+            store.connect_block(&b, &[]).expect("connect");
+            parent = b.hash();
+        }
+        // Connects stopped: the builder catches up to the tip by itself.
+        wait_locator(&store, parent);
+        assert_eq!(store.indexed_height().unwrap(), Some(20));
+        thread.stop();
     }
 }

@@ -13,7 +13,8 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use super::super::sync_peer::{BLOCK_STALLING_TIMEOUT, BLOCK_STALLING_TIMEOUT_MAX};
 use super::super::{Millis, PeerId};
 use super::headers::{HeaderEntry, HeaderTree};
-use crate::core::block::BlockHeader;
+use super::side::SideBuffer;
+use crate::core::block::{Block, BlockHeader};
 use crate::core::hash::{BlockHash, Hash256};
 use crate::core::params::MAX_FUTURE_BLOCK_TIME;
 use crate::wire::payload::HEADERS_VERSION;
@@ -152,6 +153,9 @@ pub struct SyncMgr {
     /// make us read its blocks again; emptied when it passes
     /// [`MAX_SERVED_HEADERS`].
     served_headers: BTreeMap<BlockHash, BlockHeader>,
+    /// Low-work side blocks of version-1 peers held in memory, not
+    /// handed to the chain layer ([`SideBuffer`]).
+    side: SideBuffer,
 }
 
 /// Stored headers remembered (for `getheaders` answers and header time
@@ -176,6 +180,7 @@ impl SyncMgr {
     /// the first evicted from a full tree ([`HeaderTree`]).
     pub fn remove_peer(&mut self, peer: PeerId) {
         self.peers.remove(&peer);
+        self.side.remove_peer(peer);
         self.headers.release_owner(peer);
         self.in_flight.retain(|_, f| f.peer != peer);
     }
@@ -225,15 +230,19 @@ impl SyncMgr {
         self.headers.window(best, n)
     }
 
-    /// `hash`'s block is stored or refused: its header leaves the tree.
+    /// `hash`'s block is stored or refused: its header leaves the tree,
+    /// and any peer's held copy leaves the [`SideBuffer`].
     pub fn forget_header(&mut self, hash: &BlockHash) {
         self.headers.remove(hash);
+        self.side.forget(hash);
     }
 
     /// `hash`'s block was refused as invalid: its header and every header
-    /// descending from it leave the tree.
+    /// descending from it leave the tree, and any held copy of it the
+    /// [`SideBuffer`].
     pub fn forget_branch(&mut self, hash: &BlockHash) {
         self.headers.remove_branch(hash);
+        self.side.forget(hash);
     }
 
     /// `peer` answered our `getheaders` in full up to `height`: the
@@ -322,6 +331,72 @@ impl SyncMgr {
             .filter(|f| f.received)
             .map(|f| f.bytes)
             .sum()
+    }
+
+    /// The low-work side blocks of version-1 peers held in memory
+    /// ([`SideBuffer`]); [`SideBuffer::bytes`] is the memory they take.
+    pub fn side(&self) -> &SideBuffer {
+        &self.side
+    }
+
+    /// Holds `block` (hash `hash`, its branch's work `work`) from `peer`
+    /// in memory instead of handing it to the chain layer: its request
+    /// ends (it is no longer in flight, so no sync window or stall clock
+    /// waits for it). True when held, false when turned away for the
+    /// buffer's bounds ([`SideBuffer::hold`]).
+    pub fn hold_side(&mut self, peer: PeerId, hash: BlockHash, block: Block, work: u128) -> bool {
+        let kind = self
+            .in_flight
+            .get(&hash)
+            .filter(|f| f.peer == peer)
+            .map_or(Asked::Announced, |f| f.kind);
+        self.release(&hash, peer, None);
+        self.side.hold(peer, hash, block, work, kind)
+    }
+
+    /// A block of `peer`'s whose parent was turned away from it
+    /// ([`SideBuffer::knows`] and not held) is turned away too: its request
+    /// ends and it is not asked of `peer` again.
+    pub fn turn_away_side(&mut self, peer: PeerId, hash: BlockHash) {
+        self.release(&hash, peer, None);
+        self.side.turn_away(peer, hash);
+    }
+
+    /// Takes `peer`'s held branch ending at `hash` out of the buffer, in
+    /// chain order ([`SideBuffer::take_branch`]), each block recorded as
+    /// received from `peer` (its kind as when it arrived) and so with the
+    /// chain layer until [`SyncMgr::release`]d. A block another peer's copy
+    /// of is with the chain layer already is left out; a request for one
+    /// made of another peer ends (those peers are returned, once each, to
+    /// have their sync go on).
+    pub fn hand_side_branch(
+        &mut self,
+        peer: PeerId,
+        hash: &BlockHash,
+        now: Millis,
+    ) -> (Vec<Block>, Vec<PeerId>) {
+        let mut blocks = Vec::new();
+        let mut others = BTreeSet::new();
+        for (block, kind) in self.side.take_branch(peer, hash) {
+            let h = block.hash();
+            match self.in_flight.get(&h) {
+                Some(f) if f.received => continue,
+                Some(f) if f.peer != peer => {
+                    others.insert(f.peer);
+                }
+                _ => {}
+            }
+            let f = InFlight {
+                peer,
+                asked: now,
+                kind,
+                received: true,
+                bytes: block.encoded_size(),
+            };
+            self.in_flight.insert(h, f);
+            blocks.push(block);
+        }
+        (blocks, others.into_iter().collect())
     }
 
     /// Records `hash` as asked of `peer` at `now` (replacing any earlier

@@ -1,0 +1,473 @@
+//! Low-work side blocks from version-1 peers (no headers: synced by
+//! `getblocks`, blocks announced by `inv`) are held in memory, charged to
+//! their sender, and never reach the chain layer (so never the store)
+//! unless a later block of that peer brings their branch within the
+//! too-little-chainwork margin; then they go in order, so an honest
+//! peer's deeper heavier branch is still reorged to. Bounded per peer and
+//! freed when the peer leaves. Driven through `Protocol::step` by hand
+//! over an in-memory chain, and in the simulator over a real store.
+
+mod sans_io;
+
+use std::net::SocketAddr;
+use std::sync::atomic::AtomicBool;
+
+use sledchain::chain::ChainEvent;
+use sledchain::core::block::{Block, block_work};
+use sledchain::core::hash::{BlockHash, Hash256};
+use sledchain::protocol::sync::SIDE_BRANCH_MARGIN_BLOCKS;
+use sledchain::protocol::sync::side::MAX_SIDE_BLOCKS_PER_PEER;
+use sledchain::protocol::{BlockReader, Input, Output, PeerId, Protocol};
+use sledchain::store::{BlockMeta, BlockStatus, StoreError, Tip};
+use sledchain::wire::message::Message;
+use sledchain::wire::payload::{BlockMsg, Inv, InvKind, MAX_BLOCKS_PER_INV, Version};
+
+const T0: u64 = 1_700_000_000_000;
+const PEER: PeerId = 1;
+const OTHER: PeerId = 2;
+/// The chain's difficulty: cheap to solve, and every block the same work.
+const BITS: u32 = 2;
+
+/// A solved block on `prev` at `height`, told apart by `tag`.
+fn block(prev: BlockHash, height: u64, tag: u8) -> Block {
+    let time = (T0 / 1000) as u32 + height as u32;
+    let mut b = Block::template(prev, height, BITS, time, [tag; 20], 20, vec![]);
+    assert!(sledchain::chain::miner::solve(
+        &mut b,
+        1,
+        &AtomicBool::new(false)
+    ));
+    b
+}
+
+/// `len` blocks on `from` (at `height`), told apart by `tag`.
+fn branch(from: &Block, len: u64, tag: u8) -> Vec<Block> {
+    let mut out: Vec<Block> = Vec::new();
+    for i in 1..=len {
+        let prev = out.last().map_or(from.hash(), Block::hash);
+        out.push(block(prev, from.height + i, tag));
+    }
+    out
+}
+
+/// A chain the protocol reads: `genesis` and a best chain of `height`
+/// blocks of which only the tip's index entry is known (enough for every
+/// rule the protocol applies to side blocks).
+struct Fixed {
+    genesis: Block,
+    tip: Tip,
+}
+
+impl Fixed {
+    fn new(genesis: &Block, height: u64) -> Fixed {
+        Fixed {
+            genesis: genesis.clone(),
+            tip: Tip {
+                hash: BlockHash(Hash256([0xee; 32])),
+                height,
+                chain_work: work_at(height),
+            },
+        }
+    }
+}
+
+/// Work from genesis to a block at `height`, inclusive.
+fn work_at(height: u64) -> u128 {
+    block_work(BITS) * u128::from(height + 1)
+}
+
+impl BlockReader for Fixed {
+    fn tip(&self) -> Result<Option<Tip>, StoreError> {
+        Ok(Some(self.tip))
+    }
+    fn genesis(&self) -> Result<Option<BlockHash>, StoreError> {
+        Ok(Some(self.genesis.hash()))
+    }
+    fn difficulty(&self) -> Result<Option<u32>, StoreError> {
+        Ok(Some(BITS))
+    }
+    fn block(&self, hash: &BlockHash) -> Result<Option<Block>, StoreError> {
+        Ok((*hash == self.genesis.hash()).then(|| self.genesis.clone()))
+    }
+    fn block_meta(&self, hash: &BlockHash) -> Result<Option<BlockMeta>, StoreError> {
+        let meta = |height, prev| BlockMeta {
+            height,
+            prev,
+            chain_work: work_at(height),
+            status: BlockStatus::Valid,
+        };
+        Ok(if *hash == self.genesis.hash() {
+            Some(meta(0, BlockHash::ZERO))
+        } else if *hash == self.tip.hash {
+            Some(meta(self.tip.height, BlockHash(Hash256([0xed; 32]))))
+        } else {
+            None
+        })
+    }
+    fn locator(&self) -> Result<Vec<BlockHash>, StoreError> {
+        Ok(vec![self.tip.hash, self.genesis.hash()])
+    }
+    fn hashes_after(
+        &self,
+        _: &[BlockHash],
+        _: &BlockHash,
+        _: usize,
+    ) -> Result<Vec<BlockHash>, StoreError> {
+        Ok(Vec::new())
+    }
+}
+
+/// A protocol over [`Fixed`] (tip at `height`) with no peer yet.
+fn node(genesis: &Block, height: u64) -> Protocol {
+    let config = sans_io::config(vec![seed(PEER)]);
+    Protocol::with_reader(config, Box::new(Fixed::new(genesis, height)), vec![])
+}
+
+fn seed(peer: PeerId) -> SocketAddr {
+    format!("198.51.100.{peer}:8333").parse().expect("addr")
+}
+
+/// Connects `peer` (outbound) and finishes its handshake as a version-1
+/// peer claiming `theirs`; the outputs.
+fn connect_v1(p: &mut Protocol, genesis: &Block, peer: PeerId, theirs: u64) -> Vec<Output> {
+    let mut out = p.step(
+        Input::Connected {
+            peer,
+            addr: seed(peer),
+            inbound: false,
+        },
+        T0,
+    );
+    out.extend(p.step(
+        Input::Received {
+            peer,
+            message: Message::Version(Version {
+                version: 1,
+                best_height: theirs,
+                addr_from: seed(peer).to_string(),
+                genesis: Some(genesis.hash()),
+                nonce: 70 + peer,
+            }),
+        },
+        T0,
+    ));
+    out
+}
+
+fn inv(peer: PeerId, blocks: &[Block]) -> Input {
+    Input::Received {
+        peer,
+        message: Message::Inv(Inv {
+            addr_from: String::new(),
+            kind: InvKind::Block,
+            items: blocks.iter().map(|b| b.hash().0).collect(),
+        }),
+    }
+}
+
+fn deliver(peer: PeerId, b: &Block) -> Input {
+    Input::Received {
+        peer,
+        message: Message::Block(BlockMsg {
+            addr_from: String::new(),
+            block: b.clone(),
+        }),
+    }
+}
+
+/// The blocks `out` hands to the chain layer, in order.
+fn processed(out: &[Output]) -> Vec<BlockHash> {
+    out.iter()
+        .filter_map(|o| match o {
+            Output::ProcessBlock { block, .. } => Some(block.hash()),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Block hashes `out` asks for by `getdata`.
+fn asked(out: &[Output]) -> Vec<BlockHash> {
+    out.iter()
+        .flat_map(|o| match o {
+            Output::Send {
+                message: Message::GetData(g),
+                ..
+            } => g.items.iter().map(|h| BlockHash(*h)).collect(),
+            _ => Vec::new(),
+        })
+        .collect()
+}
+
+fn score(p: &Protocol, peer: PeerId) -> Option<u32> {
+    p.peers().get(&peer).map(|x| x.score)
+}
+
+/// `peer` announces `blocks` in one `inv` and delivers each it is asked
+/// for, in order; every output.
+fn offer(p: &mut Protocol, peer: PeerId, blocks: &[Block], t: u64) -> Vec<Output> {
+    let mut out = p.step(inv(peer, blocks), t);
+    let wanted = asked(&out);
+    for b in blocks.iter().filter(|b| wanted.contains(&b.hash())) {
+        out.extend(p.step(deliver(peer, b), t + 1));
+    }
+    out
+}
+
+#[test]
+fn a_hundred_low_work_side_blocks_from_a_version_1_peer_never_reach_the_chain_layer() {
+    let g = block(BlockHash::ZERO, 0, 0);
+    let mut p = node(&g, 300);
+    connect_v1(&mut p, &g, PEER, 0);
+    let side = branch(&g, 100, 1);
+    let out = offer(&mut p, PEER, &side, T0 + 10);
+    assert_eq!(asked(&out).len(), 100, "not all asked for");
+    assert!(
+        processed(&out).is_empty(),
+        "{} low-work side blocks handed to the chain layer",
+        processed(&out).len()
+    );
+    let s = p.sync();
+    assert_eq!(s.side().len_of(PEER), 100, "not held");
+    let bytes: u64 = side.iter().map(Block::encoded_size).sum();
+    assert_eq!(s.side().bytes(), bytes, "memory not accounted");
+    assert_eq!(s.pending(PEER), 0, "held blocks still in flight");
+    assert_eq!(score(&p, PEER), Some(0), "charged: it may be honest");
+    // Announced again: not fetched again from it; pushed again: dropped.
+    let out = p.step(inv(PEER, &side), T0 + 20);
+    assert!(asked(&out).is_empty(), "held blocks asked for again");
+    let out = p.step(deliver(PEER, &side[99]), T0 + 21);
+    assert!(processed(&out).is_empty());
+    assert_eq!(score(&p, PEER), Some(0));
+}
+
+#[test]
+fn a_heavier_branch_from_a_version_1_peers_getblocks_answer_goes_to_the_chain_in_order() {
+    let g = block(BlockHash::ZERO, 0, 0);
+    // Our tip at 30; the peer's branch from genesis is 40 long.
+    let mut p = node(&g, 30);
+    let out = connect_v1(&mut p, &g, PEER, 40);
+    assert!(
+        out.iter().any(|o| matches!(
+            o,
+            Output::Send {
+                message: Message::GetBlocks(_),
+                ..
+            }
+        )),
+        "no getblocks to a peer ahead"
+    );
+    let b = branch(&g, 40, 2);
+    let mut out = p.step(inv(PEER, &b), T0 + 10);
+    assert_eq!(asked(&out).len(), 40);
+    // The first block within the margin: work of height k + margin >= tip's.
+    let first = (30 - SIDE_BRANCH_MARGIN_BLOCKS) as usize;
+    let mut seen = Vec::new();
+    for (i, x) in b.iter().enumerate() {
+        let step = p.step(deliver(PEER, x), T0 + 11);
+        let now = processed(&step);
+        if i + 1 < first {
+            assert!(now.is_empty(), "block {} handed on below the margin", i + 1);
+        } else if i + 1 == first {
+            assert_eq!(now.len(), first, "the held blocks not handed on with it");
+        }
+        seen.extend(now);
+        out.extend(step);
+    }
+    let all: Vec<BlockHash> = b.iter().map(Block::hash).collect();
+    assert_eq!(seen, all, "not every block, or not in chain order");
+    assert_eq!(p.sync().side().bytes(), 0, "memory not released");
+    // With the chain layer until it is done: the sync window is held.
+    assert_eq!(p.sync().pending(PEER), 40);
+    assert!(p.holds_window(PEER));
+    let done: Vec<ChainEvent> = all
+        .iter()
+        .map(|&hash| ChainEvent::BlockDone {
+            hash,
+            from: Some(PEER),
+        })
+        .collect();
+    p.step(Input::Chain(done), T0 + 12);
+    assert_eq!(p.sync().pending(PEER), 0);
+    assert_eq!(score(&p, PEER), Some(0));
+}
+
+#[test]
+fn a_version_1_peer_past_its_cap_gets_nothing_more_held_and_another_keeps_its_room() {
+    let g = block(BlockHash::ZERO, 0, 0);
+    let cap = MAX_SIDE_BLOCKS_PER_PEER;
+    assert_eq!(cap, MAX_BLOCKS_PER_INV);
+    let mut p = node(&g, 1_000);
+    connect_v1(&mut p, &g, PEER, 0);
+    connect_v1(&mut p, &g, OTHER, 0);
+    let long = branch(&g, cap as u64 + 10, 3);
+    let out = offer(&mut p, PEER, &long[..cap], T0 + 10);
+    assert_eq!(asked(&out).len(), cap);
+    assert_eq!(p.sync().side().len_of(PEER), cap);
+    let held = p.sync().side().bytes();
+    // Past its cap: fetched once, dropped uncharged, not asked again.
+    let out = offer(&mut p, PEER, &long[cap..], T0 + 20);
+    assert_eq!(asked(&out).len(), 10);
+    assert!(processed(&out).is_empty(), "handed to the chain layer");
+    assert_eq!(p.sync().side().len_of(PEER), cap, "held past the cap");
+    assert_eq!(p.sync().side().bytes(), held);
+    assert_eq!(p.sync().pending(PEER), 0, "dropped blocks still in flight");
+    assert_eq!(score(&p, PEER), Some(0));
+    let out = p.step(inv(PEER, &long[cap..]), T0 + 30);
+    assert!(asked(&out).is_empty(), "turned-away blocks asked for again");
+    // Another peer: its own room, and the first peer's blocks are asked
+    // of it too (held for one peer is no reason to refuse another's).
+    let mine = branch(&g, 5, 4);
+    let out = offer(&mut p, OTHER, &mine, T0 + 40);
+    assert_eq!(asked(&out).len(), 5);
+    assert_eq!(p.sync().side().len_of(OTHER), 5, "no room for another peer");
+    let out = p.step(inv(OTHER, &long[..3]), T0 + 50);
+    assert_eq!(asked(&out).len(), 3, "another peer's announcement blocked");
+    assert!(processed(&out).is_empty());
+}
+
+#[test]
+fn a_version_1_peers_held_blocks_go_when_it_disconnects() {
+    let g = block(BlockHash::ZERO, 0, 0);
+    let mut p = node(&g, 300);
+    connect_v1(&mut p, &g, PEER, 0);
+    connect_v1(&mut p, &g, OTHER, 0);
+    let side = branch(&g, 100, 5);
+    offer(&mut p, PEER, &side, T0 + 10);
+    let mine = branch(&g, 3, 6);
+    offer(&mut p, OTHER, &mine, T0 + 10);
+    let others = p.sync().side().bytes_of(OTHER);
+    assert!(p.sync().side().bytes() > others);
+    p.step(Input::Disconnected { peer: PEER }, T0 + 20);
+    assert_eq!(p.sync().side().len_of(PEER), 0);
+    assert_eq!(p.sync().side().bytes(), others, "memory not released");
+    assert_eq!(
+        p.sync().side().len_of(OTHER),
+        3,
+        "another peer's blocks went"
+    );
+    // Back on a new connection, its announcement is asked for again.
+    connect_v1(&mut p, &g, 3, 0);
+    let out = p.step(inv(3, &side), T0 + 30);
+    assert_eq!(asked(&out).len(), 100);
+}
+
+/// In the simulator over a real store: a version-1 peer's low-work side
+/// blocks forking at genesis leave the store as it was, and a heavier
+/// branch from a version-1 peer, forking at genesis too, is reorged to.
+mod sim {
+    use super::*;
+    use sledchain::core::params::SUBSIDY;
+    use sledchain::sim::{Sim, SimConfig};
+
+    /// The tip's height: the side branches fork well past the margin.
+    const TIP: u64 = SIDE_BRANCH_MARGIN_BLOCKS + 4;
+    const STRANGER: &str = "198.51.100.8:40000";
+
+    fn setup() -> (Sim, PeerId) {
+        let mut s = Sim::new(SimConfig {
+            nodes: 1,
+            genesis_everywhere: true,
+            ..SimConfig::default()
+        })
+        .expect("temporary stores");
+        s.start(0);
+        for height in 1..=TIP {
+            for _ in 0..2 {
+                assert!(
+                    s.pay(0, sans_io::PAYEE, 1).is_some(),
+                    "the wallet cannot pay"
+                );
+            }
+            assert!(
+                s.run_while_not(30_000, |s| s.height(0) == Some(height)),
+                "node 0 did not mint height {height}"
+            );
+        }
+        let peer = s.attach(0, STRANGER.parse().expect("addr"));
+        let v = Version {
+            version: 1,
+            best_height: 0,
+            addr_from: String::new(),
+            genesis: Some(s.genesis.hash()),
+            nonce: 98,
+        };
+        s.inject(
+            0,
+            Input::Received {
+                peer,
+                message: Message::Version(v),
+            },
+        );
+        s.run_for(100);
+        (s, peer)
+    }
+
+    /// `len` solved blocks on genesis at the chain's difficulty, dated
+    /// after the tip.
+    fn side(s: &Sim, len: u64, tag: u8) -> Vec<Block> {
+        let tip = s.tip(0).expect("tip").hash;
+        let tip = s.chain(0).store().block(&tip).expect("read").expect("tip");
+        let bits = s.config().bits;
+        let mut prev = s.genesis.hash();
+        (1..=len)
+            .map(|h| {
+                let time = tip.header.timestamp + 60 + h as u32;
+                let mut b = Block::template(prev, h, bits, time, [tag; 20], SUBSIDY, vec![]);
+                assert!(sledchain::chain::miner::solve(
+                    &mut b,
+                    1,
+                    &AtomicBool::new(false)
+                ));
+                prev = b.hash();
+                b
+            })
+            .collect()
+    }
+
+    /// `peer` announces `blocks` in one `inv`, then delivers them in order.
+    fn announce_and_deliver(s: &mut Sim, peer: PeerId, blocks: &[Block]) {
+        s.inject(0, inv(peer, blocks));
+        s.run_for(100);
+        for b in blocks {
+            s.inject(0, deliver(peer, b));
+            s.run_for(50);
+        }
+        s.run_for(1_000);
+    }
+
+    fn stored(s: &Sim) -> usize {
+        s.chain(0).store().block_index().expect("index").len()
+    }
+
+    #[test]
+    fn low_work_side_blocks_from_a_version_1_peer_leave_the_store_as_it_was() {
+        let (mut s, peer) = setup();
+        let before = stored(&s);
+        let b = side(&s, 3, 9);
+        announce_and_deliver(&mut s, peer, &b);
+        for x in &b {
+            assert!(
+                !s.chain(0).store().has_block(&x.hash()).expect("read"),
+                "stored"
+            );
+        }
+        assert_eq!(stored(&s), before, "the store grew");
+        assert_eq!(s.protocol(0).sync().side().len_of(peer), 3);
+        assert_eq!(s.protocol(0).peers().get(&peer).map(|p| p.score), Some(0));
+        assert_eq!(s.height(0), Some(TIP));
+    }
+
+    #[test]
+    fn a_heavier_branch_from_a_version_1_peer_forking_at_genesis_is_reorged_to() {
+        let (mut s, peer) = setup();
+        let b = side(&s, TIP + 5, 10);
+        announce_and_deliver(&mut s, peer, &b);
+        let last = b.last().expect("branch");
+        // On the best chain (node 0 mints on it afterwards, with the
+        // payments its old branch gave back to the mempool).
+        let at = s.chain(0).store().hash_at(last.height).expect("read");
+        assert_eq!(at, Some(last.hash()), "not reorged");
+        assert_eq!(s.protocol(0).sync().side().bytes(), 0);
+        assert_eq!(s.protocol(0).peers().get(&peer).map(|p| p.score), Some(0));
+    }
+}
