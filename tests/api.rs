@@ -249,3 +249,140 @@ fn node_routes_need_the_cookie_and_events_stream_live() {
     });
     assert_eq!(http_get(p, "/api/blocks/tip/height").1, "2");
 }
+
+/// `from`'s confirmed coins (from the API) and its key in `node`'s wallet.
+fn coins_and_key(
+    api: &Api,
+    from: &str,
+) -> (
+    Vec<(sledchain::core::tx::OutPoint, sledchain::core::tx::TxOut)>,
+    p256::ecdsa::SigningKey,
+) {
+    use sledchain::core::address::Address;
+    use sledchain::core::hash::Txid;
+    use sledchain::core::tx::{OutPoint, TxOut};
+    use std::str::FromStr;
+    let from_addr = Address::from_str(from).expect("address");
+    let wallets = sledchain::wallet::Wallets::load(&api.node.wallet_path()).expect("wallet");
+    let key = wallets.key(&from_addr).expect("key in the wallet").clone();
+    let utxo = get_json(api.port, &format!("/api/address/{from}/utxo"));
+    let coins = utxo
+        .as_array()
+        .expect("utxo list")
+        .iter()
+        .map(|u| {
+            let op = OutPoint {
+                txid: Txid::from_str(u["txid"].as_str().expect("txid")).expect("txid"),
+                vout: u["vout"].as_u64().expect("vout") as u32,
+            };
+            let out = TxOut {
+                value: u["value"].as_u64().expect("value"),
+                pubkey_hash: from_addr.pubkey_hash(),
+            };
+            (op, out)
+        })
+        .collect();
+    (coins, key)
+}
+
+/// From `coin`: a payment of 1 to `to` (change back), a child spending its
+/// change, and a rival spending the same coin.
+fn family(
+    key: &p256::ecdsa::SigningKey,
+    coin: (sledchain::core::tx::OutPoint, sledchain::core::tx::TxOut),
+    to: [u8; 20],
+) -> [sledchain::core::tx::Transaction; 3] {
+    use sledchain::core::tx::OutPoint;
+    use sledchain::wallet::send::build_payment;
+    let parent = build_payment(key, &[coin], to, 1, 1).expect("payment");
+    let change = (
+        OutPoint {
+            txid: parent.txid(),
+            vout: 1,
+        },
+        parent.outputs[1],
+    );
+    let child = build_payment(key, &[change], to, 1, 1).expect("child");
+    let rival = build_payment(key, &[coin], to, 2, 1).expect("rival");
+    [parent, child, rival]
+}
+
+#[test]
+fn many_transactions_in_one_post_each_with_its_own_verdict() {
+    use sledchain::core::address::Address;
+    use std::str::FromStr;
+    let (_dir, api) = start();
+    let p = api.port;
+    let (coins, key) = coins_and_key(&api, &api.genesis_addr);
+    let to = Address::from_str(&api.payee).expect("payee").pubkey_hash();
+    let [parent, child, rival] = family(&key, coins[0], to);
+    let hex =
+        |t: &sledchain::core::tx::Transaction| hex::encode(sledchain::core::encode::encode(t));
+    let body = serde_json::json!([hex(&parent), "nothex", hex(&child), hex(&rival)]).to_string();
+    let (status, answer) = http(p, "POST", "/api/txs", &[], &body);
+    assert_eq!(status, 200, "{answer}");
+    let v: Value = serde_json::from_str(&answer).expect("json");
+    let v = v.as_array().expect("one verdict per item");
+    assert_eq!(v.len(), 4, "{answer}");
+    assert_eq!(v[0]["txid"], parent.txid().to_string().as_str());
+    assert_eq!(v[0]["error"], Value::Null);
+    assert_eq!(v[1]["txid"], Value::Null);
+    assert!(
+        v[1]["error"].as_str().is_some_and(|e| e.contains("tx")),
+        "{answer}"
+    );
+    assert_eq!(v[2]["txid"], child.txid().to_string().as_str());
+    assert_eq!(v[2]["error"], Value::Null, "a child after its parent");
+    assert_eq!(v[3]["txid"], rival.txid().to_string().as_str());
+    assert!(v[3]["error"].as_str().is_some(), "a double spend: {answer}");
+    let ids = get_json(p, "/api/mempool/txids");
+    assert_eq!(ids.as_array().map(Vec::len), Some(2), "{ids}");
+
+    // Bounded: not a list, too many items, an HTML form's type.
+    let (status, answer) = http(p, "POST", "/api/txs", &[], "nothex");
+    assert_eq!(
+        (status, answer.contains("\"txs\"")),
+        (400, true),
+        "{answer}"
+    );
+    let many = serde_json::json!(vec!["00"; 1_001]).to_string();
+    let (status, answer) = http(p, "POST", "/api/txs", &[], &many);
+    assert_eq!(
+        (status, answer.contains("\"txs\"")),
+        (400, true),
+        "{answer}"
+    );
+    let form = [("Content-Type", "application/x-www-form-urlencoded")];
+    assert_eq!(http(p, "POST", "/api/txs", &form, "[]").0, 415);
+    assert_eq!(
+        get_json(p, "/api/mempool/txids").as_array().map(Vec::len),
+        Some(2)
+    );
+}
+
+#[test]
+fn submit_txs_over_the_control_socket_answers_per_transaction() {
+    use sledchain::core::address::Address;
+    use sledchain::net::control;
+    use std::str::FromStr;
+    let (_dir, api) = start();
+    let (coins, key) = coins_and_key(&api, &api.genesis_addr);
+    let to = Address::from_str(&api.payee).expect("payee").pubkey_hash();
+    let [parent, child, rival] = family(&key, coins[0], to);
+    let verdicts = control::submit_txs(
+        &api.node.control(),
+        &[parent.clone(), child.clone(), rival.clone()],
+    )
+    .expect("one answer for the batch");
+    let txids: Vec<String> = verdicts.iter().map(|v| v.txid.clone()).collect();
+    assert_eq!(
+        txids,
+        [&parent, &child, &rival].map(|t| t.txid().to_string())
+    );
+    assert_eq!(verdicts[0].error, None);
+    assert_eq!(verdicts[1].error, None, "a child after its parent");
+    assert!(verdicts[2].error.is_some(), "a double spend");
+    assert_eq!(api.node.status().map(|s| s.mempool), Some(2));
+    let too_many = vec![parent; control::MAX_SUBMIT_BATCH + 1];
+    assert!(control::submit_txs(&api.node.control(), &too_many).is_err());
+}

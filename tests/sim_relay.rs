@@ -165,3 +165,30 @@ fn a_mined_transaction_announced_late_is_not_fetched_nor_held_against_the_peer()
     assert_eq!(tx_getdatas(&s, peer), vec![vec![fresh]]);
     assert!(s.stats.disconnects.is_empty(), "{:?}", s.stats.disconnects);
 }
+
+/// A node that connects after a payment was announced (it was down, or
+/// its peer restarted) still gets the payment into its mempool before it
+/// is mined: a peer that completes its handshake is told of the mempool.
+/// Without that, the late node never held the payment until a block
+/// brought it, and a minter below its threshold never minted it.
+#[test]
+fn a_node_that_connects_after_a_payment_was_announced_still_gets_it() {
+    let mut s = Sim::new(SimConfig {
+        nodes: 3,
+        genesis_everywhere: true,
+        ..SimConfig::default()
+    })
+    .expect("stores");
+    s.start(0);
+    s.start(1);
+    s.run_for(3_000);
+    let txid = s.pay(0, [7; 20], 1).expect("pay");
+    assert!(s.run_while_not(10_000, |s| s.chain(1).mempool().contains(&txid)));
+    s.start(2);
+    assert!(
+        s.run_while_not(20_000, |s| s.chain(2).mempool().contains(&txid)),
+        "node 2 connected to {} peers and never got the payment",
+        s.protocol(2).peers().len()
+    );
+    assert!(s.protocol(2).peers().values().any(|p| p.is_ready()));
+}

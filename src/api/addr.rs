@@ -1,7 +1,8 @@
 //! Esplora's address and mempool routes and transaction broadcast:
 //! `address/:address[/txs[/chain[/:last_seen_txid]|/mempool]|/utxo]`,
 //! `mempool`, `mempool/txids`, `mempool/recent`, `fee-estimates`,
-//! `POST tx`; and sledchain's `node/mempool` (every mempool entry).
+//! `POST tx`; and sledchain's `node/mempool` (every mempool entry) and
+//! `POST txs` (many transactions in one request).
 //!
 //! Confirmed history comes from the store's address-history index; the
 //! mempool side is computed on the chain worker by a pass over the mempool
@@ -30,6 +31,9 @@ pub const MEMPOOL_TXS: usize = 50;
 pub const RECENT: usize = 10;
 /// Most entries `node/mempool` lists (highest fee rate first).
 pub const MAX_MEMPOOL_LIST: usize = 10_000;
+/// Most transactions one `POST /api/txs` may carry (the body is bounded
+/// by [`super::MAX_BODY`] bytes as well).
+pub const MAX_TXS_PER_POST: usize = 1_000;
 
 /// The routes of this file.
 pub fn routes() -> Router<Api> {
@@ -55,6 +59,7 @@ pub fn routes() -> Router<Api> {
         .route("/api/mempool/txids", get(mempool_txids))
         .route("/api/mempool/recent", get(mempool_recent))
         .route("/api/tx", post(submit_tx))
+        .route("/api/txs", post(submit_txs))
 }
 
 /// The mempool transaction spending `op` and the input index.
@@ -287,6 +292,15 @@ async fn mempool_recent(State(api): State<Api>) -> Result<Json<Vec<MempoolEntry>
     Ok(Json(recent))
 }
 
+/// A transaction from its wire encoding in hex.
+///
+/// Errors: 400 with `field` `tx` when `text` is not hex or not a
+/// transaction.
+fn decode_tx(text: &str) -> Result<Transaction, ApiError> {
+    let bytes = hex::decode(text).map_err(|e| ApiError::bad("tx", e))?;
+    crate::core::encode::decode(&bytes, super::MAX_BODY as u64).map_err(|e| ApiError::bad("tx", e))
+}
+
 async fn submit_tx(State(api): State<Api>, body: String) -> Result<String, ApiError> {
     // The hex, bare (`text/plain`) or as a JSON string (`application/json`).
     let text = body.trim();
@@ -294,12 +308,59 @@ async fn submit_tx(State(api): State<Api>, body: String) -> Result<String, ApiEr
         .strip_prefix('"')
         .and_then(|t| t.strip_suffix('"'))
         .unwrap_or(text);
-    let bytes = hex::decode(text).map_err(|e| ApiError::bad("tx", e))?;
-    let tx: Transaction = crate::core::encode::decode(&bytes, super::MAX_BODY as u64)
-        .map_err(|e| ApiError::bad("tx", e))?;
+    let tx = decode_tx(text)?;
     match api.node.local(LocalRequest::SubmitTx(tx)).await? {
         LocalReply::Accepted(txid) => Ok(txid.to_string()),
         LocalReply::Rejected(rule) => Err(ApiError::refused(rule)),
         other => Err(ApiError::unexpected(other)),
     }
+}
+
+/// `POST /api/txs`: a JSON array of up to [`MAX_TXS_PER_POST`]
+/// transactions in hex, each handed to the node as `POST /api/tx` would,
+/// in the order given and before any verdict is awaited (so the chain
+/// worker checks them in runs). Answers one [`schema::SubmitResult`] per
+/// item, in order: the txid and `error` null when accepted, else the
+/// rule, or why the item is not a transaction (its txid then null).
+///
+/// Errors: 400 with `field` `txs` when the body is not a JSON array of
+/// strings or holds more than [`MAX_TXS_PER_POST`] items (nothing is
+/// submitted); 503 while the node stops.
+async fn submit_txs(
+    State(api): State<Api>,
+    body: String,
+) -> Result<Json<Vec<schema::SubmitResult>>, ApiError> {
+    let items: Vec<String> = serde_json::from_str(&body).map_err(|e| ApiError::bad("txs", e))?;
+    if items.len() > MAX_TXS_PER_POST {
+        return Err(ApiError::bad(
+            "txs",
+            format!(
+                "{} transactions: at most {MAX_TXS_PER_POST} per request",
+                items.len()
+            ),
+        ));
+    }
+    let node = &api.node;
+    let verdicts = futures::future::join_all(items.iter().map(|item| async move {
+        let tx = match decode_tx(item.trim()) {
+            Ok(tx) => tx,
+            Err(e) => return Ok((None, Some(e.error))),
+        };
+        let txid = tx.txid();
+        match node.local(LocalRequest::SubmitTx(tx)).await? {
+            LocalReply::Accepted(_) => Ok((Some(txid), None)),
+            LocalReply::Rejected(rule) => Ok((Some(txid), Some(rule))),
+            other => Err(ApiError::unexpected(other)),
+        }
+    }))
+    .await;
+    let mut out = Vec::with_capacity(verdicts.len());
+    for verdict in verdicts {
+        let (txid, error): (Option<Txid>, Option<String>) = verdict?;
+        out.push(schema::SubmitResult {
+            txid: txid.map(|t| t.to_string()),
+            error,
+        });
+    }
+    Ok(Json(out))
 }

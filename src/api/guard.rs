@@ -8,8 +8,9 @@
 //!   (an `Origin` that is neither this API's own `http://HOST` nor the
 //!   `--http-cors` origin) is refused with 403, so a page the user visits
 //!   cannot broadcast or command through the local node.
-//! * **Content type** of `POST /api/tx`: none, `text/plain` (the hex) or
-//!   `application/json`; an HTML form's types are refused with 415.
+//! * **Content type** of `POST /api/tx` and `POST /api/txs`: none,
+//!   `text/plain` or `application/json`; an HTML form's types are refused
+//!   with 415.
 //! * **CORS** is off by default (no `Access-Control-*` headers: browsers
 //!   keep other sites' pages from reading answers); `--http-cors ORIGIN`
 //!   allows that one origin to read and to post.
@@ -108,7 +109,7 @@ pub async fn check(State(guard): State<Arc<Guard>>, req: Request, next: Next) ->
                 .into(),
         );
     }
-    if *req.method() == Method::POST && req.uri().path() == "/api/tx" {
+    if *req.method() == Method::POST && matches!(req.uri().path(), "/api/tx" | "/api/txs") {
         let ct = headers
             .get(header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
@@ -127,7 +128,10 @@ pub async fn check(State(guard): State<Arc<Guard>>, req: Request, next: Next) ->
             return refuse(
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
                 "content-type",
-                "POST /api/tx takes the hex as text/plain (or application/json)".into(),
+                format!(
+                    "POST {} takes text/plain (or application/json)",
+                    req.uri().path()
+                ),
             );
         }
     }

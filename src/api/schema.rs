@@ -376,6 +376,17 @@ pub struct ChainTip {
     pub status: String,
 }
 
+/// The verdict on one item of `POST /api/txs`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SubmitResult {
+    /// The transaction's txid (hex); `None` when the item was not a
+    /// transaction.
+    pub txid: Option<String>,
+    /// `None`: accepted into the mempool (and relayed); otherwise the
+    /// rule it breaks, or why the item is not a transaction.
+    pub error: Option<String>,
+}
+
 /// A mempool transaction (`GET /api/mempool/recent`,
 /// `GET /api/node/mempool`, `mempool --json`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -455,11 +455,12 @@ impl Ctx<'_> {
     }
 
     /// [`Ctx::open_store`] without refusing a damaged store
-    /// ([`ChainStore::open_for_repair`]): for `reindexutxo`.
+    /// and without sled's background flusher
+    /// ([`ChainStore::open_for_reindex`]): for `reindexutxo`.
     ///
     /// Errors: as [`Ctx::open_store`], but not for damage.
     pub fn open_store_for_repair(&self) -> Result<ChainStore> {
-        self.open_store_with(ChainStore::open_for_repair)
+        self.open_store_with(ChainStore::open_for_reindex)
     }
 
     fn open_store_with(

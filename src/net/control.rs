@@ -28,6 +28,10 @@ use crate::core::tx::{OutPoint, Transaction, TxOut};
 /// Largest request line the node reads, in bytes.
 pub const MAX_REQUEST: usize = 2_000_000;
 
+/// Most transactions one [`Request::SubmitTxs`] may carry (the request
+/// line is bounded by [`MAX_REQUEST`] bytes as well).
+pub const MAX_SUBMIT_BATCH: usize = 1_000;
+
 /// A request to the running node.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub enum Request {
@@ -46,6 +50,15 @@ pub enum Request {
     Coins(String),
     /// Add a signed transaction to the mempool and relay it; answers its txid.
     SubmitTx(Transaction),
+    /// [`Request::SubmitTx`] for each of up to [`MAX_SUBMIT_BATCH`]
+    /// transactions, handed to the node in the order given (a child may
+    /// follow its parent) and checked as they come: one round trip for
+    /// many. Answers a JSON list of [`SubmitResult`], one per
+    /// transaction, in the same order, once every verdict is in; a
+    /// refused transaction does not stop the others. More than
+    /// [`MAX_SUBMIT_BATCH`] transactions is an error for the whole
+    /// request, and nothing is submitted.
+    SubmitTxs(Vec<Transaction>),
     /// A read-only chain query, as text (`json` false) or JSON.
     Read {
         /// What to read.
@@ -69,6 +82,17 @@ pub struct GetAnswer {
     pub status: u16,
     /// The body, as the HTTP API sends it.
     pub body: String,
+}
+
+/// The verdict on one transaction of [`Request::SubmitTxs`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SubmitResult {
+    /// Its txid (hex, as `node send` prints it).
+    pub txid: String,
+    /// `None`: the node accepted it into its mempool (and relays it);
+    /// otherwise why it was refused (the rule, as [`Request::SubmitTx`]
+    /// answers it).
+    pub error: Option<String>,
 }
 
 /// The read-only chain queries of [`Request::Read`]; a stopped node's CLI
@@ -115,6 +139,18 @@ pub fn request(path: &Path, req: &Request) -> Result<String> {
         (None, Some(err)) => Err(anyhow!(err)),
         (None, None) => Err(anyhow!("empty answer from the node")),
     }
+}
+
+/// Submits `txs` in one [`Request::SubmitTxs`] and returns the verdict
+/// on each, in order.
+///
+/// Errors: the node's error text for the whole request (more than
+/// [`MAX_SUBMIT_BATCH`] transactions, a request line over
+/// [`MAX_REQUEST`] bytes), an I/O error reaching it, or an answer that
+/// is not the list.
+pub fn submit_txs(path: &Path, txs: &[Transaction]) -> Result<Vec<SubmitResult>> {
+    let text = request(path, &Request::SubmitTxs(txs.to_vec()))?;
+    serde_json::from_str(&text).map_err(|e| anyhow!("bad answer from the node: {e}"))
 }
 
 /// Spendable coins of `addr` as the running node sees them (confirmed and

@@ -7,7 +7,7 @@ use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::{mpsc, oneshot, watch};
 
-use super::control::{MAX_REQUEST, Request, Response};
+use super::control::{MAX_REQUEST, MAX_SUBMIT_BATCH, Request, Response, SubmitResult};
 use super::queue::JobSender;
 use super::reactor::Control;
 use super::worker::Job;
@@ -97,6 +97,9 @@ async fn handle(stream: UnixStream, queries: Arc<dyn Queries>, backends: Backend
         return;
     }
     let resp = match serde_json::from_str::<Request>(&line) {
+        // What the reactor answers never goes through the store-only
+        // path (a blocking thread and two tip reads per submission).
+        Ok(req) if for_reactor(&req) => answer(req, queries, &control, &jobs).await,
         Ok(req) => match from_store(&req, &queries, &store).await {
             Some(r) => r,
             None => answer(req, queries, &control, &jobs).await,
@@ -116,6 +119,20 @@ async fn handle(stream: UnixStream, queries: Arc<dyn Queries>, backends: Backend
     let mut out = serde_json::to_string(&resp).unwrap_or_default();
     out.push('\n');
     let _ = wr.write_all(out.as_bytes()).await;
+}
+
+/// True for the requests [`answer`] hands to the reactor or the API
+/// router, never to [`Queries`]' store or chain answers.
+fn for_reactor(req: &Request) -> bool {
+    matches!(
+        req,
+        Request::Status
+            | Request::SubmitTx(_)
+            | Request::SubmitTxs(_)
+            | Request::Mint
+            | Request::AddPeer(_)
+            | Request::Get(_)
+    )
 }
 
 /// [`Queries::answer_from_store`] on a blocking thread, again while the
@@ -172,6 +189,7 @@ async fn answer(
         }
         Request::Status => LocalRequest::Status,
         Request::SubmitTx(tx) => LocalRequest::SubmitTx(tx.clone()),
+        Request::SubmitTxs(txs) => return submit_batch(txs, control).await,
         Request::Mint => LocalRequest::Mint,
         Request::AddPeer(a) => LocalRequest::AddPeer(resolve(a)?),
         _ => {
@@ -203,6 +221,48 @@ async fn answer(
         Ok(reply) => Err(format!("unexpected reply {reply:?}")),
         Err(_) => Err("the node is stopping".into()),
     }
+}
+
+/// [`Request::SubmitTxs`]: every transaction handed to the reactor in
+/// order before any verdict is awaited, so the chain worker takes them in
+/// runs and the protocol announces each run's in one `inv` per peer; the
+/// verdicts as a JSON list of [`SubmitResult`].
+async fn submit_batch(
+    txs: &[crate::core::tx::Transaction],
+    control: &mpsc::Sender<Control>,
+) -> Result<String, String> {
+    if txs.len() > MAX_SUBMIT_BATCH {
+        return Err(format!(
+            "{} transactions in one request: at most {MAX_SUBMIT_BATCH}",
+            txs.len()
+        ));
+    }
+    let mut pending = Vec::with_capacity(txs.len());
+    for tx in txs {
+        let (reply, rx) = oneshot::channel();
+        control
+            .send(Control::Local(LocalRequest::SubmitTx(tx.clone()), reply))
+            .await
+            .map_err(|_| "the node is stopping".to_string())?;
+        pending.push((tx.txid(), rx));
+    }
+    let mut results = Vec::with_capacity(pending.len());
+    for (txid, rx) in pending {
+        let error = match rx.await {
+            Ok(LocalReply::Accepted(_)) => None,
+            Ok(LocalReply::Rejected(e)) => Some(e),
+            Ok(LocalReply::ChainUnreadable) => {
+                Some("cannot read the chain (see the node's log)".into())
+            }
+            Ok(reply) => Some(format!("unexpected reply {reply:?}")),
+            Err(_) => return Err("the node is stopping".into()),
+        };
+        results.push(SubmitResult {
+            txid: txid.to_string(),
+            error,
+        });
+    }
+    serde_json::to_string(&results).map_err(|e| e.to_string())
 }
 
 /// The first address `host:port` resolves to.

@@ -259,6 +259,7 @@ impl Protocol {
             self.send(peer, v);
         }
         self.send_addr(peer);
+        self.announce_mempool(peer, v.best_height);
         let height = tip.map(|t| t.map(|t| t.height));
         let behind = match height {
             None => false,

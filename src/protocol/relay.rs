@@ -13,6 +13,12 @@ use crate::core::tx::Transaction;
 use crate::wire::message::Message;
 use crate::wire::payload::{Inv, InvKind, MAX_INV_ITEMS, NotFound, TxMsg};
 
+/// Most txids of our mempool announced to a peer as it completes its
+/// handshake ([`Protocol::announce_mempool`]): what one peer may have
+/// announced and not settled with us
+/// ([`super::txs::MAX_PEER_TX_ANNOUNCEMENTS`]).
+pub const MEMPOOL_ANNOUNCE_MAX: usize = super::txs::MAX_PEER_TX_ANNOUNCEMENTS;
+
 impl Protocol {
     /// An `inv` of transactions: each txid we lack is remembered with this
     /// announcer and asked of one announcer at a time ([`super::txs`]).
@@ -110,6 +116,35 @@ impl Protocol {
                 };
                 self.send(peer, Message::Inv(inv));
             }
+        }
+    }
+
+    /// `peer` completed its handshake claiming `height`: when it is not
+    /// behind us, it gets an `inv` of our mempool (at most
+    /// [`MEMPOOL_ANNOUNCE_MAX`] txids, in txid order; chunks of
+    /// [`MAX_INV_ITEMS`]). Transactions are announced once, as they are
+    /// accepted, to the peers ready then: without this a peer that
+    /// connected later (it was down, or we restarted) never heard of the
+    /// ones waiting in our mempool until a block brought them. A peer
+    /// behind us is left out: it could not connect them before it syncs.
+    pub(super) fn announce_mempool(&mut self, peer: PeerId, height: u64) {
+        if self.txs.mempool().is_empty() || self.height().is_none_or(|ours| height < ours) {
+            return;
+        }
+        let items: Vec<Hash256> = self
+            .txs
+            .mempool()
+            .keys()
+            .take(MEMPOOL_ANNOUNCE_MAX)
+            .map(|t| t.0)
+            .collect();
+        for chunk in items.chunks(MAX_INV_ITEMS) {
+            let inv = Inv {
+                addr_from: self.config.me.to_string(),
+                kind: InvKind::Tx,
+                items: chunk.to_vec(),
+            };
+            self.send(peer, Message::Inv(inv));
         }
     }
 

@@ -2,21 +2,27 @@
 //! blocks and undo data and repaired: by `reindexutxo`.
 //!
 //! Blocks and their undo data are read and turned into index entries in
-//! parallel batches of [`CHUNK`] blocks; each entry is compared with the
-//! stored one (parallel reads), and only the entries missing or different
-//! are written, one `sled::Batch` per batch of blocks. Once every block is
-//! checked, the `explorer` tree must hold exactly as many entries as the
-//! chain gives it (plus the locator); a tree with more (entries of blocks
-//! no longer on the best chain, or undecodable ones) is cleared and written
-//! again whole. Indexes that are already right therefore cost reads only,
-//! no write.
+//! parallel batches of [`CHUNK`] blocks. While the entries the chain gives
+//! fit in [`SORTED_BUDGET`] bytes they are only gathered; at the end they
+//! are sorted and compared with the tree in one ordered scan (a merge: no
+//! lookup per entry), and what differs (entries missing or with another
+//! value, entries the chain does not give) is written in one `sled::Batch`
+//! that also sets the locator, so the repair is atomic. A chain whose
+//! entries pass the budget is compared entry by entry instead (parallel
+//! reads, only the entries missing or different written, one `sled::Batch`
+//! per batch of blocks), and once every block is checked the `explorer`
+//! tree must hold exactly as many entries as the chain gives it (plus the
+//! locator); a tree with more (entries of blocks no longer on the best
+//! chain, or undecodable ones) is cleared and written again whole. Indexes
+//! that are already right therefore cost reads only, no write.
 //!
-//! The locator is removed before the first write and set to the tip after
-//! the last, so a rebuild cut short by a crash leaves a tree without
-//! locator, which the index builder clears and builds again from genesis
-//! (`indexer.rs`).
+//! On the entry-by-entry path the locator is removed before the first
+//! write and set to the tip after the last, so a rebuild cut short by a
+//! crash leaves a tree without locator, which the index builder clears and
+//! builds again from genesis (`indexer.rs`).
 
 use rayon::prelude::*;
+use sled::IVec;
 
 use super::indexer::{IndexTip, LOCATOR, locator_bytes};
 use super::txindex::IndexDelta;
@@ -31,6 +37,17 @@ pub(super) const CHUNK: usize = 256;
 /// An index entry to write: key, value.
 type Entry = (Vec<u8>, Vec<u8>);
 
+/// Bytes of index entries (keys, values and their allocations) a rebuild
+/// gathers to compare with the tree in one ordered scan; past it, the rest
+/// of the chain is compared entry by entry. 64 MiB holds the entries of
+/// about 75,000 1-payment blocks (six entries each); `reindexutxo` holds
+/// a copy of the tree of the same size at most beside them.
+pub(super) const SORTED_BUDGET: usize = 64 << 20;
+
+/// Bytes counted per gathered entry besides its key and value (two `Vec`s
+/// and their allocations, roughly).
+const ENTRY_OVERHEAD: usize = 64;
+
 /// Where a rebuild stands between chunks.
 pub(super) struct IndexRebuild {
     /// The locator it ends with (the tip).
@@ -41,6 +58,12 @@ pub(super) struct IndexRebuild {
     expected: usize,
     /// Whether anything was written.
     wrote: bool,
+    /// The entries gathered for the ordered comparison at the end, with
+    /// their size; `None` once they passed `budget` (the chunks are then
+    /// compared entry by entry).
+    gathered: Option<(Vec<Entry>, usize)>,
+    /// Bytes of entries gathered at most ([`SORTED_BUDGET`]).
+    budget: usize,
 }
 
 impl ChainStore {
@@ -53,12 +76,19 @@ impl ChainStore {
     /// is missing or a height has no block, [`StoreError::MissingBlock`],
     /// [`StoreError::Db`].
     pub fn rebuild_indexes(&self) -> Result<u64, StoreError> {
+        self.rebuild_indexes_within(SORTED_BUDGET)
+    }
+
+    /// [`ChainStore::rebuild_indexes`] gathering at most `budget` bytes of
+    /// entries for the ordered comparison (module docs).
+    fn rebuild_indexes_within(&self, budget: usize) -> Result<u64, StoreError> {
         // Reads the chain state's trees: the cache is written out first.
         self.state.flush()?;
         let _one = self.indexer.lock().unwrap_or_else(|p| p.into_inner());
         let Some(mut rebuild) = self.index_rebuild_begin()? else {
             return Ok(0);
         };
+        rebuild.budget = budget;
         let hashes = self.best_chain_hashes()?;
         for (n, chunk) in hashes.chunks(CHUNK).enumerate() {
             let blocks = chunk
@@ -67,7 +97,7 @@ impl ChainStore {
                 .collect::<Result<Vec<_>, _>>()?;
             self.index_rebuild_chunk(&mut rebuild, n * CHUNK, chunk, &blocks)?;
         }
-        self.index_rebuild_finish(rebuild, &hashes)
+        self.index_rebuild_finish(rebuild, &hashes, None)
     }
 
     /// Starts a rebuild (the caller holds the builder's lock and flushed
@@ -86,6 +116,8 @@ impl ChainStore {
             located: self.explorer.get(LOCATOR)?.as_deref() == Some(&want[..]),
             expected: 0,
             wrote: false,
+            gathered: Some((Vec::new(), 0)),
+            budget: SORTED_BUDGET,
         };
         if !rebuild.located {
             self.unlocate(&mut rebuild.located)?;
@@ -107,7 +139,33 @@ impl ChainStore {
     ) -> Result<(), StoreError> {
         let deltas = self.chunk_deltas(first, chunk, blocks)?;
         rebuild.expected += deltas.iter().map(|d| d.entries.len()).sum::<usize>();
-        let stale = self.stale_entries(&deltas)?;
+        if let Some((all, bytes)) = rebuild.gathered.as_mut() {
+            *bytes += deltas
+                .iter()
+                .flat_map(|d| &d.entries)
+                .map(|(k, v)| k.len() + v.len() + ENTRY_OVERHEAD)
+                .sum::<usize>();
+            all.extend(deltas.into_iter().flat_map(|d| d.entries));
+            if *bytes <= rebuild.budget {
+                return Ok(());
+            }
+            // Past the budget: what was gathered is compared entry by
+            // entry, as the chunks that follow are.
+            let (all, _) = rebuild.gathered.take().unwrap_or_default();
+            return self.repair_entries(rebuild, &all);
+        }
+        let entries: Vec<Entry> = deltas.into_iter().flat_map(|d| d.entries).collect();
+        self.repair_entries(rebuild, &entries)
+    }
+
+    /// Compares `entries` with the tree by a lookup each and
+    /// writes those missing or different (the entry-by-entry path).
+    fn repair_entries(
+        &self,
+        rebuild: &mut IndexRebuild,
+        entries: &[Entry],
+    ) -> Result<(), StoreError> {
+        let stale = self.stale_entries(entries)?;
         if !stale.is_empty() {
             self.unlocate(&mut rebuild.located)?;
             let mut batch = sled::Batch::default();
@@ -121,15 +179,25 @@ impl ChainStore {
     }
 
     /// Ends a rebuild of the best chain `hashes` after every chunk was
-    /// checked: a tree with entries beyond the chain's is written again
-    /// whole, then the locator is set to the tip. Returns the blocks
-    /// indexed.
+    /// checked: the gathered entries compared with the tree in one ordered
+    /// scan and what differs written with the locator in one batch; or,
+    /// on the entry-by-entry path, a tree with entries beyond the chain's
+    /// written again whole, then the locator set to the tip. Returns the
+    /// blocks indexed.
+    ///
+    /// `scanned`: the whole tree as [`ChainStore::explorer_snapshot`] read
+    /// it after [`ChainStore::index_rebuild_begin`], taken instead of a
+    /// scan of its own when the chunks wrote nothing (the entries fit the
+    /// budget).
     pub(super) fn index_rebuild_finish(
         &self,
         mut rebuild: IndexRebuild,
         hashes: &[BlockHash],
+        scanned: Option<Vec<(IVec, IVec)>>,
     ) -> Result<u64, StoreError> {
-        if self.explorer.len() != rebuild.expected + usize::from(rebuild.located) {
+        if let Some((all, _)) = rebuild.gathered.take() {
+            self.repair_sorted(&mut rebuild, all, scanned)?;
+        } else if self.explorer.len() != rebuild.expected + usize::from(rebuild.located) {
             self.unlocate(&mut rebuild.located)?;
             self.rewrite_all(hashes)?;
             rebuild.wrote = true;
@@ -142,6 +210,88 @@ impl ChainStore {
             self.db.flush()?;
         }
         Ok(hashes.len() as u64)
+    }
+
+    /// Compares the whole tree with `expected` (every entry the best
+    /// chain gives) in one ordered scan, and writes what differs (entries
+    /// missing or with another value inserted, entries the chain does not
+    /// give removed) with the locator at the tip, in one batch.
+    fn repair_sorted(
+        &self,
+        rebuild: &mut IndexRebuild,
+        mut expected: Vec<Entry>,
+        scanned: Option<Vec<(IVec, IVec)>>,
+    ) -> Result<(), StoreError> {
+        // A stable sort keeps a key's entries in chain order; the last
+        // one is what an entry-by-entry build leaves.
+        expected.sort_by(|a, b| a.0.cmp(&b.0));
+        expected.dedup_by(|later, earlier| {
+            let same = later.0 == earlier.0;
+            if same {
+                std::mem::swap(later, earlier);
+            }
+            same
+        });
+        let mut batch = sled::Batch::default();
+        let mut dirty = false;
+        let mut want = expected.into_iter().peekable();
+        let tree: Box<dyn Iterator<Item = sled::Result<(IVec, IVec)>>> = match scanned {
+            Some(all) => Box::new(all.into_iter().map(Ok)),
+            None => Box::new(self.explorer.iter()),
+        };
+        for kv in tree {
+            let (k, v) = kv?;
+            while let Some((ek, ev)) = want.next_if(|(ek, _)| ek.as_slice() < k.as_ref()) {
+                batch.insert(ek, ev);
+                dirty = true;
+            }
+            match want.next_if(|(ek, _)| ek.as_slice() == k.as_ref()) {
+                Some((_, ev)) if ev.as_slice() == v.as_ref() => {}
+                Some((ek, ev)) => {
+                    batch.insert(ek, ev);
+                    dirty = true;
+                }
+                None if k.as_ref() == LOCATOR => {}
+                None => {
+                    batch.remove(k);
+                    dirty = true;
+                }
+            }
+        }
+        for (ek, ev) in want {
+            batch.insert(ek, ev);
+            dirty = true;
+        }
+        if dirty || !rebuild.located {
+            batch.insert(LOCATOR, &rebuild.want[..]);
+            self.explorer.apply_batch(batch)?;
+            rebuild.located = true;
+            rebuild.wrote = true;
+        }
+        Ok(())
+    }
+
+    /// Every entry of the `explorer` tree in key order, read while the
+    /// blocks are (`reindexutxo`, on the other core); `None` when they pass
+    /// `budget` bytes (the ordered comparison then scans the tree itself,
+    /// if it runs at all).
+    ///
+    /// Errors: [`StoreError::Db`].
+    pub(super) fn explorer_snapshot(
+        &self,
+        budget: usize,
+    ) -> Result<Option<Vec<(IVec, IVec)>>, StoreError> {
+        let mut all = Vec::new();
+        let mut bytes = 0;
+        for kv in self.explorer.iter() {
+            let (k, v) = kv?;
+            bytes += k.len() + v.len() + ENTRY_OVERHEAD;
+            if bytes > budget {
+                return Ok(None);
+            }
+            all.push((k, v));
+        }
+        Ok(Some(all))
     }
 
     /// Removes the locator before a first write.
@@ -174,14 +324,14 @@ impl ChainStore {
             .collect()
     }
 
-    /// The entries of `deltas` that the tree lacks or holds with another
-    /// value (parallel reads).
-    fn stale_entries(&self, deltas: &[IndexDelta]) -> Result<Vec<Entry>, StoreError> {
-        let per_block: Vec<Vec<Entry>> = deltas
-            .par_iter()
-            .map(|d| {
+    /// The `entries` that the tree lacks or holds with another value
+    /// (parallel reads).
+    fn stale_entries(&self, entries: &[Entry]) -> Result<Vec<Entry>, StoreError> {
+        let per_part: Vec<Vec<Entry>> = entries
+            .par_chunks(256)
+            .map(|part| {
                 let mut out = Vec::new();
-                for (k, v) in &d.entries {
+                for (k, v) in part {
                     if self.explorer.get(k)?.as_deref() != Some(v.as_slice()) {
                         out.push((k.clone(), v.clone()));
                     }
@@ -189,7 +339,7 @@ impl ChainStore {
                 Ok(out)
             })
             .collect::<Result<_, StoreError>>()?;
-        Ok(per_block.into_iter().flatten().collect())
+        Ok(per_part.into_iter().flatten().collect())
     }
 
     /// Clears the tree and writes every entry for the best chain `hashes`
@@ -254,14 +404,27 @@ mod tests {
 
     #[test]
     fn right_indexes_are_left_alone() {
-        let (store, _) = chain();
-        let before = dump(&store);
-        assert_eq!(store.rebuild_indexes().unwrap(), 2);
-        assert_eq!(dump(&store), before);
+        for budget in [SORTED_BUDGET, 0] {
+            let (store, _) = chain();
+            let before = dump(&store);
+            assert_eq!(store.rebuild_indexes_within(budget).unwrap(), 2);
+            assert_eq!(dump(&store), before);
+        }
     }
 
     #[test]
     fn missing_wrong_and_extra_entries_are_repaired() {
+        missing_wrong_and_extra_entries_are_repaired_within(SORTED_BUDGET);
+    }
+
+    /// The same, past the budget at once: compared entry by entry, the
+    /// extra entries found by the count and the tree written again.
+    #[test]
+    fn missing_wrong_and_extra_entries_are_repaired_entry_by_entry() {
+        missing_wrong_and_extra_entries_are_repaired_within(0);
+    }
+
+    fn missing_wrong_and_extra_entries_are_repaired_within(budget: usize) {
         let (store, b1) = chain();
         let before = dump(&store);
         let txid = b1.transactions[1].txid();
@@ -278,7 +441,7 @@ mod tests {
                 .collect::<Vec<_>>(),
             before.iter().map(|(k, _)| k.clone()).collect::<Vec<_>>()
         );
-        assert_eq!(store.rebuild_indexes().unwrap(), 2);
+        assert_eq!(store.rebuild_indexes_within(budget).unwrap(), 2);
         assert_eq!(dump(&store), before);
         assert_eq!(store.tx_location(&txid).unwrap(), Some((b1.hash(), 1)));
     }

@@ -54,7 +54,7 @@
 //! | `peers.rs` | peer records |
 //! | `txindex.rs` | transaction, address-history and spent-by indexes: layout and readers |
 //! | `indexer.rs` | the index builder: its locator, catch-up, rollback on reorgs, its thread |
-//! | `index_rebuild.rs` | those indexes checked and repaired from the blocks (`reindexutxo`; parallel reads, only the difference written) |
+//! | `index_rebuild.rs` | those indexes checked and repaired from the blocks (`reindexutxo`; the chain's entries sorted and merged with one ordered scan of the tree, entry by entry past a memory budget; only the difference written) |
 
 use std::path::Path;
 
@@ -287,13 +287,42 @@ impl ChainStore {
         cache_bytes: u64,
         wait: std::time::Duration,
     ) -> Result<ChainStore, StoreError> {
+        Self::open_unchecked(path, cache_bytes, wait, true)
+    }
+
+    /// [`ChainStore::open_for_repair`] for a command that writes in one
+    /// go and flushes before it ends (`reindexutxo`): without sled's
+    /// background flusher, which every 500 ms writes, cleans segments
+    /// (rewriting pages the command never touched) and fsyncs, and which
+    /// the command would wait for when it closes the store. What such a
+    /// store writes is durable once [`ChainStore::flush`] (or
+    /// [`ChainStore::record_tip`]) returns, and when the last handle is
+    /// dropped (sled flushes then).
+    ///
+    /// Errors: as [`ChainStore::open_for_repair`].
+    pub fn open_for_reindex(
+        path: &Path,
+        cache_bytes: u64,
+        wait: std::time::Duration,
+    ) -> Result<ChainStore, StoreError> {
+        Self::open_unchecked(path, cache_bytes, wait, false)
+    }
+
+    /// Opens without the best-block check, with or without sled's
+    /// background `flusher`.
+    fn open_unchecked(
+        path: &Path,
+        cache_bytes: u64,
+        wait: std::time::Duration,
+        flusher: bool,
+    ) -> Result<ChainStore, StoreError> {
         if let Some(parent) = path.parent() {
             std::fs::create_dir_all(parent).map_err(|e| StoreError::Db(e.into()))?;
         }
         let deadline = std::time::Instant::now() + wait;
         let mut pause = std::time::Duration::from_millis(20);
         let db = loop {
-            match Self::open_db(path, cache_bytes) {
+            match Self::open_db(path, cache_bytes, flusher) {
                 Err(StoreError::Locked(_)) if std::time::Instant::now() < deadline => {
                     std::thread::sleep(pause);
                     pause = (pause * 2).min(std::time::Duration::from_millis(250));
@@ -338,11 +367,11 @@ impl ChainStore {
         Self::from_db(db, None, true)
     }
 
-    fn open_db(path: &Path, cache_bytes: u64) -> Result<sled::Db, StoreError> {
+    fn open_db(path: &Path, cache_bytes: u64, flusher: bool) -> Result<sled::Db, StoreError> {
         sled::Config::new()
             .path(path)
             .cache_capacity(cache_bytes)
-            .flush_every_ms(Some(500))
+            .flush_every_ms(flusher.then_some(500))
             .open()
             .map_err(|e| match e {
                 sled::Error::Io(ref io)
@@ -464,13 +493,20 @@ impl ChainStore {
     }
 
     /// Records the current tip as flushed in the best-block record, after
-    /// a repair (`reindexutxo`) accepted the chain state as it is.
+    /// a repair (`reindexutxo`) accepted the chain state as it is. A
+    /// record that holds that tip already, flushed with nothing pending,
+    /// is not written again.
     ///
     /// Errors: [`StoreError::Record`], reading the tip.
     pub fn record_tip(&self) -> Result<(), StoreError> {
         self.flush()?;
         if let (Some(record), Some(t)) = (self.state.record(), self.tip_opt()?) {
-            record.commit((t.hash, t.height))?;
+            let mark = (t.hash, t.height);
+            let same =
+                matches!(record.read(), Ok(Some(r)) if r.flushed == mark && r.pending.is_none());
+            if !same {
+                record.commit(mark)?;
+            }
         }
         Ok(())
     }
@@ -505,6 +541,21 @@ impl ChainStore {
     /// blocks reorgs took off the best chain, for logs and tests.
     pub fn disconnects(&self) -> u64 {
         self.disconnects.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Flushes everything to disk ([`ChainStore::flush`]) and lets go of
+    /// the store without tearing down sled's page cache: for a command
+    /// that exits right after (`reindexutxo`), which would otherwise spend
+    /// a few milliseconds freeing every cached tree node. What was written
+    /// is durable when this returns Ok; the process's exit releases the
+    /// database's lock. Other clones of this store stay usable.
+    ///
+    /// Errors: as [`ChainStore::flush`] (the store is then dropped as
+    /// usual, which flushes again).
+    pub fn close_for_exit(self) -> Result<(), StoreError> {
+        self.flush()?;
+        std::mem::forget(self);
+        Ok(())
     }
 
     /// Flushes the chain-state cache ([`ChainStore::flush_state`]) and

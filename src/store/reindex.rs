@@ -17,7 +17,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use rayon::prelude::*;
 use sled::{IVec, Transactional};
 
-use super::index_rebuild::IndexRebuild;
+use super::index_rebuild::{IndexRebuild, SORTED_BUDGET};
 use super::utxo::addr_key;
 use super::{ChainStore, Space, StoreError, corrupt, hash_from, tx_err};
 use crate::core::block::Block;
@@ -72,18 +72,31 @@ impl ChainStore {
             self.state.tree(Space::Utxo),
             self.state.tree(Space::AddrUtxo),
         );
-        let (rebuilt, (utxo, addr)) = rayon::join(
+        // The stored trees are read on the other core while the blocks
+        // are: the explorer tree too, while the chain's index entries fit
+        // the rebuild's budget (the chunks then write nothing, so what was
+        // read is what the ordered comparison needs).
+        let want_explorer = index.is_some();
+        let (rebuilt, ((utxo, addr), explorer)) = rayon::join(
             || self.rebuild_utxo_map(index.as_mut()),
-            || rayon::join(|| scan(utxo_tree), || scan(addr_tree)),
+            || {
+                let trees = rayon::join(|| scan(utxo_tree), || scan(addr_tree));
+                let explorer = want_explorer
+                    .then(|| self.explorer_snapshot(SORTED_BUDGET))
+                    .transpose()
+                    .map(Option::flatten);
+                (trees, explorer)
+            },
         );
         let (set, hashes) = rebuilt?;
+        let explorer = explorer?;
         let diff = Diff::between(&set, &utxo?, &addr?);
         if !diff.is_empty() {
             diff.write(self)?;
             self.db.flush()?;
         }
         if let Some(index) = index {
-            self.index_rebuild_finish(index, &hashes)?;
+            self.index_rebuild_finish(index, &hashes, explorer)?;
         }
         self.record_tip()?;
         let txs: HashSet<Txid> = set.keys().map(|op| op.txid).collect();
