@@ -4,10 +4,12 @@
 //! chain worker thread, off the reactor that answers `status`).
 //!
 //! The node starts on branch A (genesis + N coinbase-only blocks, written
-//! into its store); a raw peer then sends branch B (N + 1 blocks from
-//! genesis): B's first N blocks are stored on a side branch, its last one
-//! makes B win, and the node validates B against the UTXO set as of
-//! genesis, disconnects A and connects B. A second thread asks `status`
+//! into its store); a raw headers-first (version 2) peer then offers branch
+//! B (N + 1 blocks from genesis): its headers show B heavier, the node
+//! fetches B's blocks, and the node validates B against the UTXO set as of
+//! genesis, disconnects A and connects B. (A version-1 peer could not
+//! deliver a reorg this deep: its low-work side blocks are held in memory,
+//! at most 500 per peer, until their branch has the work.) A second thread asks `status`
 //! over the control socket every 5 ms from the first B block until the tip
 //! is B's, and the latencies are printed.
 //!
@@ -76,22 +78,22 @@ fn main() {
         std::thread::spawn(move || {
             let mut lat = Vec::new();
             let start = Instant::now();
-            while start.elapsed() < Duration::from_secs(600) {
+            while start.elapsed() < Duration::from_secs(120) {
                 let t0 = Instant::now();
                 let s = node.lock().map(|n| n.status()).ok().flatten();
                 lat.push(t0.elapsed().as_secs_f64() * 1e3);
                 if s.is_some_and(|s| s.tip == b_tip) {
-                    break;
+                    return (lat, start.elapsed());
                 }
                 std::thread::sleep(Duration::from_millis(5));
             }
-            (lat, start.elapsed())
+            panic!("the node did not switch to branch B within 120 s");
         })
     };
-    let mut peer = RawPeer::connect(port);
-    peer.hello(g.hash(), 0);
+    let mut peer = RawPeer::connect(port).headers_first();
+    peer.hello(g.hash(), n + 1);
     // Announced and served on request, as an honest peer would.
-    peer.serve_blocks(&b, Duration::from_secs(600));
+    peer.serve_blocks(&b, Duration::from_secs(120));
     let (mut lat, took) = poller.join().expect("poller");
     lat.sort_by(|x, y| x.total_cmp(y));
     println!(
