@@ -67,7 +67,7 @@ fn node_info(reply: LocalReply) -> Result<crate::protocol::NodeInfo, ApiError> {
 /// events last reported it, the mempool as they left it), never the
 /// height from the store (which has a block as soon as it is connected)
 /// beside a mempool count from before it. The explorer index's progress
-/// is shown at most at that tip ([`index_beside`]).
+/// is shown at most at that tip (`index_beside`).
 ///
 /// Errors: 503 when the chain store cannot be read
 /// ([`ApiError::chain_read`], [`ApiError::chain_unreadable`]) or the

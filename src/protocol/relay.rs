@@ -14,7 +14,7 @@ use crate::wire::message::Message;
 use crate::wire::payload::{Inv, InvKind, MAX_INV_ITEMS, NotFound, TxMsg};
 
 /// Most txids of our mempool announced to a peer as it completes its
-/// handshake ([`Protocol::announce_mempool`]): what one peer may have
+/// handshake (`Protocol::announce_mempool`): what one peer may have
 /// announced and not settled with us
 /// ([`super::txs::MAX_PEER_TX_ANNOUNCEMENTS`]).
 pub const MEMPOOL_ANNOUNCE_MAX: usize = super::txs::MAX_PEER_TX_ANNOUNCEMENTS;
@@ -108,14 +108,7 @@ impl Protocol {
                 .filter(|(_, from)| *from != Some(peer))
                 .map(|(txid, _)| txid.0)
                 .collect();
-            for chunk in items.chunks(MAX_INV_ITEMS) {
-                let inv = Inv {
-                    addr_from: self.config.me.to_string(),
-                    kind: InvKind::Tx,
-                    items: chunk.to_vec(),
-                };
-                self.send(peer, Message::Inv(inv));
-            }
+            self.send_tx_inv(peer, &items);
         }
     }
 
@@ -138,6 +131,12 @@ impl Protocol {
             .take(MEMPOOL_ANNOUNCE_MAX)
             .map(|t| t.0)
             .collect();
+        self.send_tx_inv(peer, &items);
+    }
+
+    /// Sends `items` (txids) to `peer` as transaction `inv`s of at most
+    /// [`MAX_INV_ITEMS`] each.
+    fn send_tx_inv(&mut self, peer: PeerId, items: &[Hash256]) {
         for chunk in items.chunks(MAX_INV_ITEMS) {
             let inv = Inv {
                 addr_from: self.config.me.to_string(),
