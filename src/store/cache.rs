@@ -469,6 +469,7 @@ impl StateDb {
         self.flushes.fetch_add(1, Ordering::Relaxed);
         if let (Some(record), Some(best)) = (&self.record, best) {
             self.db.flush()?;
+            record.sync_db()?;
             record.commit(best)?;
         }
         Ok(true)

@@ -548,12 +548,18 @@ impl ChainStore {
     /// that exits right after (`reindexutxo`), which would otherwise spend
     /// a few milliseconds freeing every cached tree node. What was written
     /// is durable when this returns Ok; the process's exit releases the
-    /// database's lock. Other clones of this store stay usable.
+    /// database's lock. Other clones of this store stay usable. sled's
+    /// `Drop` is what calls `fsync`, and it is skipped here, so the log
+    /// file is fsynced explicitly (`BestRecord::sync_db`).
     ///
-    /// Errors: as [`ChainStore::flush`] (the store is then dropped as
-    /// usual, which flushes again).
+    /// Errors: as [`ChainStore::flush`], and [`StoreError::Record`] when
+    /// the fsync fails (the store is then dropped as usual, which flushes
+    /// again).
     pub fn close_for_exit(self) -> Result<(), StoreError> {
         self.flush()?;
+        if let Some(record) = self.state.record() {
+            record.sync_db()?;
+        }
         std::mem::forget(self);
         Ok(())
     }
