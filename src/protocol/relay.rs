@@ -14,10 +14,12 @@ use crate::wire::message::Message;
 use crate::wire::payload::{Inv, InvKind, MAX_INV_ITEMS, NotFound, TxMsg};
 
 /// Most txids of our mempool announced to a peer as it completes its
-/// handshake (`Protocol::announce_mempool`): what one peer may have
-/// announced and not settled with us
-/// ([`super::txs::MAX_PEER_TX_ANNOUNCEMENTS`]).
-pub const MEMPOOL_ANNOUNCE_MAX: usize = super::txs::MAX_PEER_TX_ANNOUNCEMENTS;
+/// handshake (`Protocol::announce_mempool`): a fifth of what one peer may
+/// have announced and not settled with us
+/// ([`super::txs::MAX_PEER_TX_ANNOUNCEMENTS`]), so the receiver keeps room
+/// for the announcements that follow, and one handshake costs us at most
+/// ~32 KB of `inv`.
+pub const MEMPOOL_ANNOUNCE_MAX: usize = super::txs::MAX_PEER_TX_ANNOUNCEMENTS / 5;
 
 impl Protocol {
     /// An `inv` of transactions: each txid we lack is remembered with this
@@ -114,23 +116,21 @@ impl Protocol {
 
     /// `peer` completed its handshake claiming `height`: when it is not
     /// behind us, it gets an `inv` of our mempool (at most
-    /// [`MEMPOOL_ANNOUNCE_MAX`] txids, in txid order; chunks of
-    /// [`MAX_INV_ITEMS`]). Transactions are announced once, as they are
-    /// accepted, to the peers ready then: without this a peer that
-    /// connected later (it was down, or we restarted) never heard of the
-    /// ones waiting in our mempool until a block brought them. A peer
-    /// behind us is left out: it could not connect them before it syncs.
+    /// [`MEMPOOL_ANNOUNCE_MAX`] txids, parents before children, as
+    /// Core's `CompareInvMempoolOrder` keeps them; chunks of
+    /// [`MAX_INV_ITEMS`]). A child announced before its parent would be
+    /// fetched first and refused for its missing input, which costs the
+    /// sender (us) the receiver's missing-input budget. Transactions are
+    /// announced once, as they are accepted, to the peers ready then:
+    /// without this a peer that connected later (it was down, or we
+    /// restarted) never heard of the ones waiting in our mempool until a
+    /// block brought them. A peer behind us is left out: it could not
+    /// connect them before it syncs.
     pub(super) fn announce_mempool(&mut self, peer: PeerId, height: u64) {
         if self.txs.mempool().is_empty() || self.height().is_none_or(|ours| height < ours) {
             return;
         }
-        let items: Vec<Hash256> = self
-            .txs
-            .mempool()
-            .keys()
-            .take(MEMPOOL_ANNOUNCE_MAX)
-            .map(|t| t.0)
-            .collect();
+        let items = parents_first(self.txs.mempool(), MEMPOOL_ANNOUNCE_MAX);
         self.send_tx_inv(peer, &items);
     }
 
@@ -193,5 +193,107 @@ impl Protocol {
             time,
             threshold,
         });
+    }
+}
+
+/// Up to `max` txids of `pool`, each after every parent it has in `pool`
+/// (a parent: the transaction of an outpoint one of its inputs spends).
+/// Linear in the pool's inputs; a cycle (impossible in a valid mempool)
+/// cannot loop, since each txid is visited once.
+fn parents_first(
+    pool: &std::collections::BTreeMap<Txid, Arc<Transaction>>,
+    max: usize,
+) -> Vec<Hash256> {
+    use std::collections::HashSet;
+    let mut out = Vec::new();
+    let mut seen = HashSet::new();
+    for root in pool.keys() {
+        // Depth first: a transaction goes out once its parents have.
+        let mut stack = vec![(*root, false)];
+        while let Some((txid, parents_done)) = stack.pop() {
+            if out.len() >= max {
+                return out;
+            }
+            if parents_done {
+                out.push(txid.0);
+                continue;
+            }
+            if !seen.insert(txid) {
+                continue;
+            }
+            stack.push((txid, true));
+            if let Some(tx) = pool.get(&txid) {
+                for input in &tx.inputs {
+                    let parent = input.prev_out.txid;
+                    if pool.contains_key(&parent) && !seen.contains(&parent) {
+                        stack.push((parent, false));
+                    }
+                }
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::tx::{OutPoint, TxIn, TxOut};
+    use std::collections::BTreeMap;
+
+    /// A payment spending output 0 of `parent`.
+    fn spend(parent: Txid, value: u64) -> Transaction {
+        Transaction {
+            version: 1,
+            inputs: vec![TxIn {
+                prev_out: OutPoint {
+                    txid: parent,
+                    vout: 0,
+                },
+                signature: [0; 64],
+                pubkey: [0; 65],
+            }],
+            outputs: vec![TxOut {
+                value,
+                pubkey_hash: [7; 20],
+            }],
+            coinbase_height: 0,
+        }
+    }
+
+    #[test]
+    fn a_mempool_is_announced_parents_first_and_capped() {
+        // A chain of 8 payments and 4 loose ones: in txid order some child
+        // comes before its parent.
+        let mut chain = vec![spend(Txid(Hash256([1; 32])), 50)];
+        for i in 1..8 {
+            chain.push(spend(chain[i - 1].txid(), 50 - i as u64));
+        }
+        let mut pool = BTreeMap::new();
+        for tx in chain
+            .iter()
+            .cloned()
+            .chain((0..4).map(|i| spend(Txid(Hash256([9; 32])), i)))
+        {
+            pool.insert(tx.txid(), Arc::new(tx));
+        }
+        let keys: Vec<Hash256> = pool.keys().map(|t| t.0).collect();
+        let pos =
+            |order: &[Hash256], tx: &Transaction| order.iter().position(|h| *h == tx.txid().0);
+        assert!(
+            chain
+                .windows(2)
+                .any(|w| pos(&keys, &w[1]) < pos(&keys, &w[0])),
+            "the test needs a child whose txid sorts before its parent's"
+        );
+        let order = parents_first(&pool, 100);
+        assert_eq!(order.len(), 12);
+        for w in chain.windows(2) {
+            assert!(
+                pos(&order, &w[0]) < pos(&order, &w[1]),
+                "a child before its parent"
+            );
+        }
+        assert_eq!(parents_first(&pool, 5).len(), 5);
     }
 }
