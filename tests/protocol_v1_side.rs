@@ -56,7 +56,13 @@ fn branch(from: &Block, len: u64, tag: u8) -> Vec<Block> {
 struct Fixed {
     genesis: Block,
     tip: Tip,
+    /// Further index entries, added by a test as if another peer's
+    /// blocks were stored meanwhile.
+    stored: Stored,
 }
+
+/// Index entries a test adds to [`Fixed`] while the protocol reads it.
+type Stored = std::sync::Arc<std::sync::Mutex<std::collections::HashMap<BlockHash, BlockMeta>>>;
 
 impl Fixed {
     fn new(genesis: &Block, height: u64) -> Fixed {
@@ -67,6 +73,7 @@ impl Fixed {
                 height,
                 chain_work: work_at(height),
             },
+            stored: Stored::default(),
         }
     }
 }
@@ -101,7 +108,7 @@ impl BlockReader for Fixed {
         } else if *hash == self.tip.hash {
             Some(meta(self.tip.height, BlockHash(Hash256([0xed; 32]))))
         } else {
-            None
+            self.stored.lock().expect("stored").get(hash).cloned()
         })
     }
     fn locator(&self) -> Result<Vec<BlockHash>, StoreError> {
@@ -119,8 +126,18 @@ impl BlockReader for Fixed {
 
 /// A protocol over [`Fixed`] (tip at `height`) with no peer yet.
 fn node(genesis: &Block, height: u64) -> Protocol {
+    node_storing(genesis, height).0
+}
+
+/// [`node`], and the entries a test may add to its chain.
+fn node_storing(genesis: &Block, height: u64) -> (Protocol, Stored) {
     let config = sans_io::config(vec![seed(PEER)]);
-    Protocol::with_reader(config, Box::new(Fixed::new(genesis, height)), vec![])
+    let fixed = Fixed::new(genesis, height);
+    let stored = fixed.stored.clone();
+    (
+        Protocol::with_reader(config, Box::new(fixed), vec![]),
+        stored,
+    )
 }
 
 fn seed(peer: PeerId) -> SocketAddr {
@@ -726,4 +743,39 @@ fn blocks_held_below_a_version_1_peers_orphans_go_on_with_their_work() {
     assert_eq!(processed(&out), first, "the blocks below the orphans held");
     assert_eq!(p.sync().side().bytes(), 0);
     assert_eq!((score(&p, PEER), score(&p, OTHER)), (Some(0), Some(0)));
+}
+
+#[test]
+fn a_child_of_a_block_turned_away_and_stored_since_is_judged_on_the_stored_parent() {
+    let g = block(BlockHash::ZERO, 0, 0);
+    let cap = MAX_SIDE_BLOCKS_PER_PEER;
+    let (mut p, stored) = node_storing(&g, 1_000);
+    connect_v1(&mut p, &g, PEER, 0);
+    let long = branch(&g, cap as u64 + 2, 5);
+    offer(&mut p, PEER, &long[..cap], T0 + 10);
+    // Past its cap: the next block is turned away from this peer.
+    offer(&mut p, PEER, &long[cap..=cap], T0 + 20);
+    assert_eq!(p.sync().side().len_of(PEER), cap);
+    // Meanwhile the chain stored that block from someone else, on a
+    // branch with the work to beat the tip.
+    let parent = &long[cap];
+    stored.lock().expect("stored").insert(
+        parent.hash(),
+        BlockMeta {
+            height: parent.height,
+            prev: parent.header.prev_block_hash,
+            chain_work: work_at(1_000),
+            status: BlockStatus::Valid,
+        },
+    );
+    // Its child from this peer goes to the chain: the parent is stored,
+    // so its being turned away from this peer once no longer counts.
+    let child = &long[cap + 1];
+    let out = offer(&mut p, PEER, std::slice::from_ref(child), T0 + 30);
+    assert_eq!(
+        processed(&out),
+        vec![child.hash()],
+        "the child was turned away"
+    );
+    assert_eq!(score(&p, PEER), Some(0));
 }

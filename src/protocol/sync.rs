@@ -24,7 +24,8 @@
 //! on a side branch trailing our tip by more than
 //! [`SIDE_BRANCH_MARGIN_BLOCKS`] blocks' work does not go to the chain
 //! layer, so is not stored. Pushed unasked, it is refused and costs its
-//! sender points. From a version-2 peer a block is asked for only on a
+//! sender points, unless it extends a branch held in memory (below),
+//! when it is judged as a block asked for. From a version-2 peer a block is asked for only on a
 //! header chain that beats our tip. From a version-1 peer (no headers, so
 //! a block cannot be judged before it arrives) one we asked for is held
 //! in memory, counted against that peer's room and costing it no points
@@ -402,17 +403,19 @@ impl Protocol {
         // Held from this peer, or from another that sent it first (the
         // branch is the same whoever sent its blocks).
         let held = self.sync.side().work_of(&prev);
-        if held.is_none() && self.sync.side().knows(peer, &prev) {
-            // Its parent was turned away from this peer: so is it, rather
-            // than go to the chain layer as an orphan.
-            self.sync.turn_away_side(peer, hash);
-            return None;
-        }
         let (parent_work, parent_height) = match held {
             Some(w) => w,
             None => match self.read(self.store.block_meta(&prev)) {
                 None => {
                     self.sync.release(&hash, peer, None);
+                    return None;
+                }
+                Some(None) if self.sync.side().knows(peer, &prev) => {
+                    // Its parent was turned away from this peer and is
+                    // not stored: so is it, rather than go to the chain
+                    // layer as an orphan. (A parent stored since, from
+                    // anyone, is judged as any stored parent.)
+                    self.sync.turn_away_side(peer, hash);
                     return None;
                 }
                 Some(None) => {
