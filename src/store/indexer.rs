@@ -28,8 +28,9 @@
 //!   are built once the blocks are in, not on the cores connecting them.
 //!   Readers of the
 //!   indexes catch up themselves first ([`ChainStore::follow_indexes`]), so
-//!   a read after a block connected sees it; the builder thread keeps what
-//!   is left for them small.
+//!   a read after a block connected sees it; outside a sync the builder
+//!   thread keeps what is left for them small (during one, the index
+//!   routes answer 503 past `INDEX_MAX_LAG`).
 //!
 //! At start the builder resumes from its locator; one that is not on the
 //! best chain is rewound to the fork first.

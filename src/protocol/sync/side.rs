@@ -62,9 +62,9 @@ pub const MAX_SIDE_BLOCKS_PER_PEER: usize = MAX_BLOCKS_PER_INV;
 pub const MAX_SIDE_BYTES_PER_PEER: u64 = 32 << 20;
 
 /// Bytes of blocks held from every peer together (64 MiB): the same
-/// bound as the chain worker's queue (`net::queue::TOTAL_JOB_BYTES`), so
-/// this memory never exceeds what the node already spends on blocks on
-/// their way to the chain layer.
+/// size as the chain worker's queue (`net::queue::TOTAL_JOB_BYTES`), and
+/// on top of it, so blocks on their way to the chain layer and blocks held
+/// here take at most 128 MiB together.
 pub const MAX_SIDE_BYTES: u64 = 64 << 20;
 
 /// Hashes turned away or evicted that are remembered per peer (not asked
