@@ -25,8 +25,8 @@
 //! counted once node-wide (in full in each sender's room): one solved
 //! block sent over many connections takes no more memory and evicts
 //! nothing. When the node-wide cap is reached, a peer under
-//! its fair share (the cap divided by the peers holding blocks, itself
-//! counted) makes room by evicting the newest block held from the peer
+//! its fair share (the cap divided by the peers holding a block no other
+//! peer holds, itself counted) makes room by evicting the newest block held from the peer
 //! holding the most bytes and from it alone, when that one holds more
 //! than it would; otherwise its block is turned away. So one peer, or a
 //! few, cannot take the room of another, and each block evicted is paid
@@ -285,10 +285,19 @@ impl SideBuffer {
     /// share and that one holds more than `peer` would. False when nothing
     /// may be evicted.
     fn evict_for(&mut self, peer: PeerId, size: u64) -> bool {
+        // Peers sharing the room: those holding a block no other peer
+        // holds. One cheap block sent over many connections adds no
+        // holder, so it cannot shrink an honest peer's share.
+        let blocks = &self.blocks;
         let holders = self
             .peers
             .iter()
-            .filter(|(id, p)| **id == peer || p.bytes > 0)
+            .filter(|(id, p)| {
+                **id == peer
+                    || p.held
+                        .keys()
+                        .any(|h| blocks.get(h).is_some_and(|s| s.holders == 1))
+            })
             .count()
             .max(1) as u64;
         let share = self.max_bytes / holders;
@@ -466,6 +475,31 @@ mod tests {
         assert_eq!((s.len_of(1), s.bytes()), (1, other.encoded_size()));
         s.forget(&other.hash());
         assert_eq!(s.bytes(), 0);
+    }
+
+    #[test]
+    fn peers_holding_only_a_shared_copy_do_not_shrink_the_fair_share() {
+        let sz = size();
+        // Per peer up to 4 blocks, 6 in all.
+        let mut s = SideBuffer::with_caps(100, 4 * sz, 6 * sz);
+        let h = blk(BlockHash::ZERO, 0);
+        assert!(s.hold(1, h.hash(), h, 1, Asked::Sync));
+        // One cheap block over many connections, and one peer's 4 blocks:
+        // the buffer is full.
+        let x = blk(BlockHash::ZERO, 50);
+        for peer in 3..40 {
+            s.hold(peer, x.hash(), x.clone(), 1, Asked::Announced);
+        }
+        for i in 60..64 {
+            let b = blk(BlockHash::ZERO, i);
+            assert!(s.hold(2, b.hash(), b, 1, Asked::Announced));
+        }
+        assert_eq!(s.bytes(), 6 * sz);
+        // The honest peer's next block takes room from the fullest
+        // holder: the shared copy's 37 senders count as no holder.
+        let b = blk(BlockHash::ZERO, 1);
+        assert!(s.hold(1, b.hash(), b, 1, Asked::Sync), "turned away");
+        assert_eq!((s.len_of(1), s.len_of(2)), (2, 3));
     }
 
     #[test]
