@@ -441,7 +441,9 @@ fn settle(store: &ChainStore, stop: &AtomicBool) -> u64 {
     let mut n = store.state.steps();
     while !stop.load(Ordering::SeqCst) {
         let m = store.state.wait_step(n, QUIET);
-        if m == n || store.index_lag().unwrap_or(0) >= YIELD_MAX_LAG {
+        // A lag that cannot be read ends the wait: the step that follows
+        // meets the same error and reports it, rather than wait on.
+        if m == n || store.index_lag().unwrap_or(u64::MAX) >= YIELD_MAX_LAG {
             return m;
         }
         n = m;
