@@ -37,7 +37,7 @@
 use std::collections::BTreeMap;
 
 use super::Misbehavior;
-use super::sync::{Asked, HeaderEntry, enough_side_work};
+use super::sync::{Asked, HeaderEntry, SyncPeer, enough_side_work};
 use super::sync_peer::ASK_AHEAD_BYTES;
 use super::types::{DisconnectReason, Event};
 use super::{PeerId, Protocol};
@@ -74,16 +74,22 @@ impl Protocol {
             .sync
             .peers()
             .iter()
-            .filter(|(id, p)| {
-                p.speaks_headers()
-                    && self
-                        .peers
-                        .get(id)
-                        .is_some_and(|x| x.is_ready() && x.closing.is_none())
-            })
+            .filter(|(id, p)| self.serves_headers_first(**id, p))
             .count()
             .max(1);
         (BLOCK_DOWNLOAD_WINDOW as usize / serving).max(MAX_BLOCKS_IN_TRANSIT_PER_PEER)
+    }
+
+    /// Whether `peer` (its sync state `p`) may be asked for blocks headers
+    /// first: it speaks headers, finished its handshake and is not being
+    /// closed. The peers [`Protocol::blocks_in_transit_cap`] shares the
+    /// window among and `fetch_blocks` asks.
+    fn serves_headers_first(&self, peer: PeerId, p: &SyncPeer) -> bool {
+        p.speaks_headers()
+            && self
+                .peers
+                .get(&peer)
+                .is_some_and(|x| x.is_ready() && x.closing.is_none())
     }
 }
 
@@ -381,13 +387,7 @@ impl Protocol {
             .sync
             .peers()
             .iter()
-            .filter(|(id, p)| {
-                p.speaks_headers()
-                    && self
-                        .peers
-                        .get(id)
-                        .is_some_and(|x| x.is_ready() && x.closing.is_none())
-            })
+            .filter(|(id, p)| self.serves_headers_first(**id, p))
             .filter_map(|(id, p)| p.best_header.map(|(h, _, w)| (*id, h, w)))
             .filter(|(_, h, w)| beats((*w, *h), (tip.chain_work, tip.hash)))
             .map(|(id, h, _)| (id, h))
