@@ -4,8 +4,9 @@
 //! where `Chain::process_block` on each block in turn ends, with the same
 //! events (one `TipChanged` per run instead of one per block), and a run
 //! that breaks a rule is blamed block by block as before. Long runs connect
-//! in sub-runs (signatures of one verified while the one before is written)
-//! and end the same way, whichever sub-run breaks a rule.
+//! through the verify/write pipeline (signatures verified in units of a
+//! few blocks while the verified prefix is written) and end the same way,
+//! whichever block breaks a rule.
 
 mod support;
 
@@ -683,7 +684,7 @@ fn signatures_verified_at_mempool_entry_are_not_verified_again_in_a_run() {
     assert_eq!(chain.store().tip().expect("tip").hash, b4.hash(), "{got:?}");
 }
 
-// ---- Long runs: connected in sub-runs through the verify/write pipeline ----
+// ---- Long runs: connected through the verify/write pipeline ----
 
 /// What [`long_chain`] puts in one block at `height` in place of its
 /// payment.
@@ -721,8 +722,8 @@ fn long_chain(genesis: &Block, n: u64, fault: Option<(u64, Fault)>) -> Vec<Block
 }
 
 /// Hands the 40 blocks of [`long_chain`] (with `fault`) to one chain in
-/// one `process_blocks` call (sub-runs of 10 blocks: the pipeline verifies
-/// one while it writes the one before) and one block at a time to another;
+/// one `process_blocks` call (verification units of 8 blocks, writes of at
+/// least 10 while units are out) and one block at a time to another;
 /// asserts the same end state, statuses, blame and events (but the
 /// `TipChanged` count). Returns the batched chain and its events.
 fn long_run_against_one_by_one(
@@ -760,7 +761,7 @@ fn long_run_against_one_by_one(
 }
 
 #[test]
-fn a_long_valid_run_connects_in_sub_runs_as_one_block_at_a_time_would() {
+fn a_long_valid_run_connects_through_the_pipeline_as_one_block_at_a_time_would() {
     let (_dir, chain, blocks, got) = long_run_against_one_by_one(None);
     assert_eq!(chain.store().tip().expect("tip").hash, blocks[39].hash());
     let order: Vec<BlockHash> = got
@@ -805,18 +806,22 @@ fn check_long_run_broken(height: u64, fault: Fault) {
 }
 
 #[test]
-fn a_bad_signature_in_a_later_sub_run_stops_the_run_there_and_is_blamed_on_its_sender() {
-    // Sub-runs of 10: blocks 21-30 are the third; the first two connect
-    // while it is verified.
+fn a_bad_signature_in_a_later_unit_stops_the_run_there_and_is_blamed_on_its_sender() {
+    // Units of 8 blocks: block 30 is in the fourth; the blocks before it
+    // connect, some while it is verified.
     check_long_run_broken(30, Fault::BadSignature);
     // The first block of the run: nothing connects in the pipeline.
     check_long_run_broken(2, Fault::BadSignature);
+    // The first block of the second unit, and the last block of the run
+    // (the last unit, verified after every block is checked).
+    check_long_run_broken(9, Fault::BadSignature);
+    check_long_run_broken(40, Fault::BadSignature);
 }
 
 #[test]
-fn a_missing_outpoint_found_while_the_sub_run_before_is_verified_is_blamed_on_its_sender() {
-    // Block 11 opens the second sub-run: its context fails while the
-    // first is verified, which then connects alone.
+fn a_missing_outpoint_found_while_the_blocks_before_are_verified_is_blamed_on_its_sender() {
+    // Block 11's context fails while the units before it are verified;
+    // they then connect alone.
     check_long_run_broken(11, Fault::MissingOutpoint);
     check_long_run_broken(38, Fault::MissingOutpoint);
 }
