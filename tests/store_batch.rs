@@ -729,45 +729,21 @@ fn long_chain(genesis: &Block, n: u64, fault: Option<(u64, Fault)>) -> Vec<Block
 fn long_run_against_one_by_one(
     fault: Option<(u64, Fault)>,
 ) -> (TempDir, Chain, Vec<Block>, Vec<ChainEvent>) {
-    long_run_pulled_against_one_by_one(fault, 40, &[])
-}
-
-/// [`long_run_against_one_by_one`] with only the first `handed` blocks
-/// handed over: the others (then `extra`, then nothing) come from `more`
-/// of `process_blocks_pulling`, as blocks arriving while the run is
-/// verified; one block at a time gets them all in the same order.
-fn long_run_pulled_against_one_by_one(
-    fault: Option<(u64, Fault)>,
-    handed: usize,
-    extra: &[usize],
-) -> (TempDir, Chain, Vec<Block>, Vec<ChainEvent>) {
     let dir = TempDir::new().expect("tempdir");
     let genesis = genesis();
     let blocks = long_chain(&genesis, 40, fault);
-    let mut input = sent(&blocks);
-    let again: Vec<_> = extra.iter().map(|&i| input[i].clone()).collect();
-    input.extend(again);
+    let input = sent(&blocks);
     let now = now_secs();
     let mut batched = open_chain(dir.path(), "batched", &genesis);
     let mut single = open_chain(dir.path(), "single", &genesis);
-    let mut arriving: std::collections::VecDeque<_> = input[handed..].to_vec().into();
-    let mut got =
-        batched.process_blocks_pulling(input[..handed].to_vec(), &mut || arriving.pop_front(), now);
-    if fault.is_none() {
-        assert!(arriving.is_empty(), "every block was taken");
-    }
-    // A run that stopped early took fewer: the rest come in the next call,
-    // as the chain worker's next run.
-    got.extend(batched.process_blocks(arriving.into(), now));
+    let got = batched.process_blocks(input.clone(), now);
     let want = one_by_one(&mut single, &input, now);
     let what = format!("{fault:?}");
     let (got_set, _) = multiset(&got);
     let (want_set, _) = multiset(&want);
     assert_eq!(got_set, want_set, "{what}");
-    for (b, from) in &input[..40] {
-        let twice = input[40..].iter().any(|(x, _)| x.hash() == b.hash());
-        let want = 1 + usize::from(twice);
-        assert_eq!(done_count(&got, b.hash(), *from), want, "{what}");
+    for (b, from) in &input {
+        assert_eq!(done_count(&got, b.hash(), *from), 1, "{what}");
         assert_eq!(
             status(batched.store(), b),
             status(single.store(), b),
@@ -827,19 +803,6 @@ fn check_long_run_broken(height: u64, fault: Fault) {
     for b in &blocks[..height as usize - 1] {
         assert_eq!(connected(&got, b.hash()), vec![Some(100 + b.height)]);
     }
-}
-
-#[test]
-fn blocks_arriving_while_a_run_is_verified_join_it_as_one_block_at_a_time_would() {
-    // 16 handed over, 24 taken while the run is verified, then a
-    // duplicate (block 6 again) that does not extend it: processed after.
-    let (_dir, chain, blocks, _) = long_run_pulled_against_one_by_one(None, 16, &[5]);
-    assert_eq!(chain.store().tip().expect("tip").hash, blocks[39].hash());
-    // A bad signature in a block taken: blamed, the blocks before connect.
-    let (_dir, chain, blocks, got) =
-        long_run_pulled_against_one_by_one(Some((30, Fault::BadSignature)), 16, &[]);
-    assert_eq!(chain.store().tip().expect("tip").hash, blocks[28].hash());
-    assert_eq!(invalid_from(&got, blocks[29].hash()), vec![Some(130)]);
 }
 
 #[test]

@@ -60,31 +60,12 @@ impl Chain {
         blocks: Vec<(Block, Option<PeerId>)>,
         now: u64,
     ) -> Vec<ChainEvent> {
-        self.process_blocks_pulling(blocks, &mut || None, now)
-    }
-
-    /// [`Chain::process_blocks`], and while the signatures of a run that
-    /// took every block handed over are verified, takes the blocks that
-    /// `more` has ready (`None`: none now; it is asked again later, so it
-    /// must keep answering `None` once it has met something else) and
-    /// adds each that extends the run to it, up to [`MAX_RUN_BLOCKS`] in
-    /// all: during a sync, the blocks that arrive while a run is verified
-    /// join it instead of waiting for the pool to drain. The first block
-    /// taken that does not extend the run is processed after it, as if it
-    /// had been handed over in `blocks`. Same outcome and events as
-    /// [`Chain::process_blocks`] on `blocks` and the blocks taken.
-    pub fn process_blocks_pulling(
-        &mut self,
-        blocks: Vec<(Block, Option<PeerId>)>,
-        more: &mut dyn FnMut() -> Option<(Block, Option<PeerId>)>,
-        now: u64,
-    ) -> Vec<ChainEvent> {
         let mut queue: VecDeque<_> = blocks.into();
         let mut events = Vec::new();
         while !queue.is_empty() {
             let mut run = self.tip_run(&mut queue);
             if run.len() >= 2 {
-                let (connected, result) = self.connect_run(&mut run, &mut queue, more, now);
+                let (connected, result) = self.connect_run(&run, now);
                 let rest = run.split_off(connected);
                 if connected > 0 {
                     events.extend(self.connected_run(&run, now));
@@ -172,9 +153,7 @@ impl Chain {
     /// recorded and blamed as when it arrives alone.
     fn connect_run(
         &self,
-        run: &mut Vec<Sent>,
-        queue: &mut VecDeque<Sent>,
-        more: &mut dyn FnMut() -> Option<Sent>,
+        run: &[(Block, Option<PeerId>)],
         now: u64,
     ) -> (usize, Result<(), String>) {
         let store = &self.store;
@@ -194,44 +173,9 @@ impl Chain {
             },
             now,
         };
-        let mut pipe = Pipeline::new(run.len());
+        let mut pipe = Pipeline::new(run);
         let mut checks = Vec::new();
-        // Blocks that arrive meanwhile may join a run that took every
-        // block handed over (a short run stays as it came).
-        let mut pulling = !pipe.whole && queue.is_empty() && !self.has_waiting(run);
-        let mut i = 0;
-        loop {
-            if i == run.len() {
-                if !pulling || run.len() >= MAX_RUN_BLOCKS {
-                    break;
-                }
-                match more() {
-                    Some(next) if self.extends(run, &next.0) => {
-                        run.push(next);
-                        pipe.write_len = write_len(run.len());
-                        pulling = !self.has_waiting(run);
-                    }
-                    Some(other) => {
-                        queue.push_back(other);
-                        pulling = false;
-                        continue;
-                    }
-                    None => {
-                        // Nothing arrived: verify what is checked and
-                        // write what is verified until something does.
-                        pipe.hand_over(std::mem::take(&mut checks), &self.sig_cache);
-                        if pipe.reported == pipe.verdicts.len() {
-                            break;
-                        }
-                        pipe.collect(true);
-                        if let Err(e) = pipe.write_ready(run, store, true) {
-                            pipe.wait_all();
-                            return (pipe.connected, Err(e));
-                        }
-                        continue;
-                    }
-                }
-            }
+        for i in 0..run.len() {
             match ctx.check(&run[i..=i]) {
                 Ok(c) => {
                     checks.extend(c.checks);
@@ -245,37 +189,23 @@ impl Chain {
                     // The blocks before it still connect once verified
                     // (a unit handed over before failed first: its error).
                     pipe.hand_over(checks, &self.sig_cache);
-                    let failure = pipe.finish(run, store).err().unwrap_or(e);
+                    let failure = pipe.finish(store).err().unwrap_or(e);
                     return (pipe.connected, Err(failure));
                 }
             }
-            i += 1;
-            if checks.len() >= VERIFY_UNIT_SIGS || pipe.unchecked_blocks() >= MIN_SUB_RUN_BLOCKS {
+            if checks.len() >= VERIFY_UNIT_SIGS
+                || pipe.unchecked_blocks() >= MIN_SUB_RUN_BLOCKS
+                || i + 1 == run.len()
+            {
                 pipe.hand_over(std::mem::take(&mut checks), &self.sig_cache);
             }
-            if let Err(e) = pipe.write_ready(run, store, false) {
+            if let Err(e) = pipe.write_ready(store, false) {
                 pipe.wait_all();
                 return (pipe.connected, Err(e));
             }
         }
-        pipe.hand_over(checks, &self.sig_cache);
-        let failure = pipe.finish(run, store).err();
+        let failure = pipe.finish(store).err();
         (pipe.connected, failure.map_or(Ok(()), Err))
-    }
-
-    /// True when `block` may join `run` (from [`Chain::tip_run`]): the
-    /// child of its last block, and not stored yet.
-    fn extends(&self, run: &[Sent], block: &Block) -> bool {
-        run.last()
-            .is_some_and(|(last, _)| block.header.prev_block_hash == last.hash())
-            && matches!(self.store.has_block(&block.hash()), Ok(false))
-    }
-
-    /// True when orphans wait for the last block of `run`: the run ends
-    /// there, so they are processed right after it ([`Chain::tip_run`]).
-    fn has_waiting(&self, run: &[Sent]) -> bool {
-        run.last()
-            .is_some_and(|(last, _)| self.orphans.has_children(&last.hash()))
     }
 
     /// The events of a connected `run` (new tip `new_tip`), the mempool's
@@ -351,9 +281,9 @@ struct Checked {
 }
 
 /// The verification units of a run handed to the rayon pool and the
-/// writes of the verified prefix ([`Chain::connect_run`]); the run itself
-/// is passed to each write.
-struct Pipeline {
+/// writes of the verified prefix ([`Chain::connect_run`]).
+struct Pipeline<'a> {
+    run: &'a [Sent],
     /// Undo data of each block checked so far, in run order.
     spent: Vec<Vec<TxOut>>,
     /// Blocks (from the front of the run) covered by each unit handed over.
@@ -375,19 +305,19 @@ struct Pipeline {
     verdict_rx: mpsc::Receiver<(usize, Result<(), String>)>,
 }
 
-impl Pipeline {
-    /// For a run of `len` blocks (more may join it).
-    fn new(len: usize) -> Pipeline {
+impl<'a> Pipeline<'a> {
+    fn new(run: &'a [Sent]) -> Pipeline<'a> {
         let (verdict_tx, verdict_rx) = mpsc::channel();
         Pipeline {
-            spent: Vec::with_capacity(len),
+            run,
+            spent: Vec::with_capacity(run.len()),
             unit_ends: Vec::new(),
             verdicts: Vec::new(),
             reported: 0,
             next_unit: 0,
             connected: 0,
-            write_len: write_len(len),
-            whole: len < 2 * MIN_SUB_RUN_BLOCKS,
+            write_len: write_len(run.len()),
+            whole: run.len() < 2 * MIN_SUB_RUN_BLOCKS,
             verdict_tx,
             verdict_rx,
         }
@@ -446,7 +376,7 @@ impl Pipeline {
     /// verified ([`MIN_SUB_RUN_BLOCKS`]). Errors: that failed unit's (nothing
     /// after it is written), or the store's; either way nothing more may
     /// be written.
-    fn write_ready(&mut self, run: &[Sent], store: &ChainStore, last: bool) -> Result<(), String> {
+    fn write_ready(&mut self, store: &ChainStore, last: bool) -> Result<(), String> {
         self.collect(false);
         let mut end = self.next_unit;
         while let Some(Some(Ok(()))) = self.verdicts.get(end) {
@@ -462,13 +392,13 @@ impl Pipeline {
             self.connected
         };
         let write = if self.whole {
-            to == run.len()
+            to == self.run.len()
         } else {
             last || failed.is_some() || to - self.connected >= self.write_len
         };
         if to > self.connected && write {
             let from = self.connected;
-            connect(store, &run[from..to], &self.spent[from..to])?;
+            connect(store, &self.run[from..to], &self.spent[from..to])?;
             self.connected = to;
             self.next_unit = end;
         }
@@ -498,9 +428,9 @@ impl Pipeline {
     /// pool idles only briefly before the next run); stops writing at the
     /// first failed unit and waits for the rest. Errors: that unit's, or
     /// the store's.
-    fn finish(&mut self, run: &[Sent], store: &ChainStore) -> Result<(), String> {
+    fn finish(&mut self, store: &ChainStore) -> Result<(), String> {
         loop {
-            if let Err(e) = self.write_ready(run, store, true) {
+            if let Err(e) = self.write_ready(store, true) {
                 self.wait_all();
                 return Err(e);
             }

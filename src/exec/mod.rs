@@ -167,11 +167,9 @@ impl Done {
 
 /// Carries out `first` on `chain` at `now` (seconds since the Unix
 /// epoch), gathering the jobs `more` hands over (the next job of the same
-/// lane, without waiting; `None`: none now) into one run as the module docs
-/// say; blocks may also be asked for while the run is verified
-/// ([`Chain::process_blocks_pulling`]), so `more` may be asked again after
-/// a `None`, never after it handed over a job of another kind. Such a job
-/// ends the run and comes back in [`Done::next`].
+/// lane, without waiting; `None`: no more) into one run as the module docs
+/// say. A gathered job of another kind ends the run and comes back in
+/// [`Done::next`].
 pub fn run(chain: &mut Chain, first: Job, more: &mut dyn FnMut() -> Option<Job>, now: u64) -> Done {
     match first {
         Job::Block(block, from) => {
@@ -191,29 +189,8 @@ pub fn run(chain: &mut Chain, first: Job, more: &mut dyn FnMut() -> Option<Job>,
                     None => break,
                 }
             }
-            // Blocks of the lane that arrive while the run is verified
-            // may join it (`Chain::process_blocks_pulling`).
-            let mut taken = batch.len();
-            let mut pull = || {
-                if next.is_some() || taken >= MAX_RUN_BLOCKS || bytes >= BATCH_BYTES {
-                    return None;
-                }
-                match more() {
-                    Some(Job::Block(block, from)) => {
-                        bytes = bytes.saturating_add(block.encoded_size());
-                        taken += 1;
-                        Some((block, from))
-                    }
-                    Some(other) => {
-                        next = Some(other);
-                        None
-                    }
-                    None => None,
-                }
-            };
-            let events = chain.process_blocks_pulling(batch, &mut pull, now);
-            let mut done = Done::new(Work::Blocks(taken));
-            done.chain(events);
+            let mut done = Done::new(Work::Blocks(batch.len()));
+            done.chain(chain.process_blocks(batch, now));
             done.next = next;
             done
         }

@@ -116,17 +116,13 @@ pub fn run(
         // The run gathers the jobs of the same lane queued behind this
         // one; a query or stop met meanwhile runs next.
         let mut held = None;
-        let mut more = || match held {
-            // Asked again after holding a job: nothing more this run.
-            Some(_) => None,
-            None => match jobs.try_recv() {
-                Ok(Job::Chain(job)) => Some(job),
-                Ok(other) => {
-                    held = Some(other);
-                    None
-                }
-                Err(_) => None,
-            },
+        let mut more = || match jobs.try_recv() {
+            Ok(Job::Chain(job)) => Some(job),
+            Ok(other) => {
+                held = Some(other);
+                None
+            }
+            Err(_) => None,
         };
         let started = Instant::now();
         let done = exec::run(&mut chain, job, &mut more, now_secs());
