@@ -10,7 +10,12 @@
 //! set or the new one, and a set that is already right costs no write.
 //! `reindexutxo` checks and repairs the explorer indexes in the same pass
 //! (`index_rebuild.rs`): each batch of blocks, once read and decoded, is
-//! handed to the index rebuild too, so no block is read twice.
+//! handed to the index rebuild too, with the txids and the outputs each
+//! block spent as the rebuild found them (what its undo data holds), so no
+//! block is read twice, no hash computed twice and no undo data read. The
+//! stored trees (`utxo`, `addr_utxo`, and `explorer` in parts cut by key)
+//! are read as parallel tasks beside the blocks; once both are done, the
+//! UTXO difference and the explorer comparison run on the two cores.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
@@ -80,27 +85,40 @@ impl ChainStore {
         let (rebuilt, ((utxo, addr), explorer)) = rayon::join(
             || self.rebuild_utxo_map(index.as_mut()),
             || {
-                let trees = rayon::join(|| scan(utxo_tree), || scan(addr_tree));
-                let explorer = want_explorer
-                    .then(|| self.explorer_snapshot(SORTED_BUDGET))
-                    .transpose()
-                    .map(Option::flatten);
-                (trees, explorer)
+                rayon::join(
+                    || rayon::join(|| scan(utxo_tree), || scan(addr_tree)),
+                    || {
+                        want_explorer
+                            .then(|| self.explorer_snapshot(SORTED_BUDGET))
+                            .transpose()
+                            .map(Option::flatten)
+                    },
+                )
             },
         );
         let (set, hashes) = rebuilt?;
-        let explorer = explorer?;
-        let diff = Diff::between(&set, &utxo?, &addr?);
+        let (explorer, utxo, addr) = (explorer?, utxo?, addr?);
+        // The UTXO difference and the explorer comparison (which writes
+        // its own repair) on the two cores.
+        let (diff, indexed) = rayon::join(
+            || Diff::between(&set, &utxo, &addr),
+            || {
+                index
+                    .map(|index| self.index_rebuild_finish(index, &hashes, explorer))
+                    .transpose()
+            },
+        );
+        indexed?;
         if !diff.is_empty() {
             diff.write(self)?;
             self.db.flush()?;
         }
-        if let Some(index) = index {
-            self.index_rebuild_finish(index, &hashes, explorer)?;
-        }
         self.record_tip()?;
         let txs: HashSet<Txid> = set.keys().map(|op| op.txid).collect();
-        Ok((txs.len(), set.len()))
+        let counts = (txs.len(), set.len());
+        // Freed on the pool, off the caller's path.
+        rayon::spawn(move || drop((set, hashes, utxo, addr, diff, txs)));
+        Ok(counts)
     }
 
     /// The best chain's block hashes, genesis first, from one scan of
@@ -154,16 +172,19 @@ impl ChainStore {
                 .collect::<Result<Vec<_>, _>>()?
                 .into_iter()
                 .unzip();
+            let mut spent = Vec::with_capacity(blocks.len());
             for (i, ((block, txids), hash)) in blocks.iter().zip(&txids).zip(chunk).enumerate() {
-                apply(&mut set, block, txids).map_err(|op| {
+                let mut undo = Vec::new();
+                apply(&mut set, block, txids, &mut undo).map_err(|op| {
                     let height = n * READ_BATCH + i;
                     corrupt(format!(
                         "block {hash} at height {height} spends missing {op}"
                     ))
                 })?;
+                spent.push(undo);
             }
             if let Some(index) = index.as_deref_mut() {
-                self.index_rebuild_chunk(index, n * READ_BATCH, chunk, &blocks)?;
+                self.index_rebuild_known(index, chunk, &blocks, &txids, &spent)?;
             }
         }
         Ok((set, hashes))
@@ -175,17 +196,19 @@ fn scan(tree: &sled::Tree) -> Result<Raw, StoreError> {
     tree.iter().map(|kv| kv.map_err(StoreError::Db)).collect()
 }
 
-/// Applies `block`'s transactions (with their `txids`) to `set`. Errors: the
-/// first spent outpoint not in the set.
+/// Applies `block`'s transactions (with their `txids`) to `set`, pushing
+/// the outputs its inputs spend onto `spent` in input order (what its undo
+/// data holds). Errors: the first spent outpoint not in the set.
 fn apply(
     set: &mut HashMap<OutPoint, TxOut>,
     block: &Block,
     txids: &[Txid],
+    spent: &mut Vec<TxOut>,
 ) -> Result<(), OutPoint> {
     for (tx, txid) in block.transactions.iter().zip(txids) {
         if !tx.is_coinbase() {
             for i in &tx.inputs {
-                set.remove(&i.prev_out).ok_or(i.prev_out)?;
+                spent.push(set.remove(&i.prev_out).ok_or(i.prev_out)?);
             }
         }
         set.extend(tx.created_outputs(*txid));
