@@ -174,9 +174,8 @@ pub fn reindexutxo(ctx: &Ctx) -> Result<()> {
     // it rebuilt.
     let store = ctx.open_store_for_repair()?;
     store.tip()?;
-    let (txs, outs) = store.reindex_utxo()?;
     // Durable before the answer; the exit then skips freeing sled's cache.
-    store.close_for_exit()?;
+    let (txs, outs) = store.reindex_utxo_and_close()?;
     super::out(format_args!(
         "Done! There are {txs} transactions with {outs} unspent outputs in the UTXO set."
     ))?;
