@@ -188,3 +188,27 @@ fn reindex_writes_the_explorer_entries_the_undo_data_gives() {
     open_store(dir.path(), PORT).reindex_utxo().unwrap();
     assert_eq!(explorer(dir.path()), reference, "repaired exactly");
 }
+
+/// The explorer entries no longer come from the undo data, but a
+/// best-chain block without it (which could not be disconnected) is still
+/// reported, before anything is written.
+#[test]
+fn a_missing_undo_entry_is_reported_and_nothing_is_written() {
+    let dir = TempDir::new().unwrap();
+    genchain(dir.path(), PORT, 300, 1);
+    let hash = with_raw(dir.path(), |db| {
+        db.open_tree("utxo").unwrap().clear().unwrap();
+        let heights = db.open_tree("heights").unwrap();
+        let hash = heights.get(250u64.to_be_bytes()).unwrap().unwrap();
+        db.open_tree("undo").unwrap().remove(&hash).unwrap();
+        hex::encode(hash)
+    });
+    let store = open_store(dir.path(), PORT);
+    match store.reindex_utxo() {
+        Err(StoreError::Corrupt(e)) => {
+            assert!(e.contains("no undo data") && e.contains(&hash), "{e}")
+        }
+        other => panic!("expected a corrupt-store error, got {other:?}"),
+    }
+    assert_eq!(store.utxo_count(), 0, "nothing written");
+}

@@ -12,10 +12,13 @@
 //! (`index_rebuild.rs`): each batch of blocks, once read and decoded, is
 //! handed to the index rebuild too, with the txids and the outputs each
 //! block spent as the rebuild found them (what its undo data holds), so no
-//! block is read twice, no hash computed twice and no undo data read. The
-//! stored trees (`utxo`, `addr_utxo`, and `explorer` in parts cut by key)
-//! are read as parallel tasks beside the blocks; once both are done, the
-//! UTXO difference and the explorer comparison run on the two cores.
+//! block is read twice, no hash computed twice and no undo value decoded;
+//! the `undo` tree's keys are scanned to check that every best-chain block
+//! above genesis has undo data (reported as corrupt otherwise, before any
+//! write). The stored trees (`utxo`, `addr_utxo`, `undo`, and `explorer`
+//! in parts cut by key) are read as parallel tasks beside the blocks; once
+//! both are done, the UTXO difference and the explorer comparison run on
+//! the two cores.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
@@ -101,20 +104,26 @@ impl ChainStore {
         let mut wrote = self.state.flush()?;
         let _one = self.indexer.lock().unwrap_or_else(|p| p.into_inner());
         let mut index = self.index_rebuild_begin()?;
-        let (utxo_tree, addr_tree) = (
+        let (utxo_tree, addr_tree, undo_tree) = (
             self.state.tree(Space::Utxo),
             self.state.tree(Space::AddrUtxo),
+            self.state.tree(Space::Undo),
         );
         // The stored trees are read on the other core while the blocks
         // are: the explorer tree too, while the chain's index entries fit
         // the rebuild's budget (the chunks then write nothing, so what was
         // read is what the ordered comparison needs).
         let want_explorer = index.is_some();
-        let (rebuilt, ((utxo, addr), explorer)) = rayon::join(
+        let (rebuilt, (((utxo, addr), undo), explorer)) = rayon::join(
             || self.rebuild_utxo_map(index.as_mut()),
             || {
                 rayon::join(
-                    || rayon::join(|| scan(utxo_tree), || scan(addr_tree)),
+                    || {
+                        rayon::join(
+                            || rayon::join(|| scan(utxo_tree), || scan(addr_tree)),
+                            || undo_keys(undo_tree),
+                        )
+                    },
                     || {
                         want_explorer
                             .then(|| self.explorer_snapshot(SORTED_BUDGET))
@@ -126,6 +135,18 @@ impl ChainStore {
         );
         let (set, hashes) = rebuilt?;
         let (explorer, utxo, addr) = (explorer?, utxo?, addr?);
+        // The explorer entries came from the outputs the rebuild found
+        // spent, not from the undo data; that every best-chain block
+        // above genesis has undo data (which disconnecting it needs) is
+        // checked here, before anything is written.
+        let undo = undo?;
+        if let Some(h) = hashes
+            .iter()
+            .skip(1)
+            .find(|h| undo.binary_search(h.as_bytes()).is_err())
+        {
+            return Err(corrupt(format!("no undo data for {h}")));
+        }
         // The UTXO difference and the explorer comparison (which writes
         // its own repair) on the two cores.
         let (diff, indexed) = rayon::join(
@@ -218,6 +239,19 @@ impl ChainStore {
         }
         Ok((set, hashes))
     }
+}
+
+/// The keys of the `undo` tree (block hashes), in order; keys of another
+/// length are left out (no block has them).
+fn undo_keys(tree: &sled::Tree) -> Result<Vec<[u8; 32]>, StoreError> {
+    let mut out = Vec::new();
+    for kv in tree.iter() {
+        let (k, _) = kv?;
+        if let Ok(k) = <[u8; 32]>::try_from(k.as_ref()) {
+            out.push(k);
+        }
+    }
+    Ok(out)
 }
 
 /// Every (key, value) of `tree`, in key order.
