@@ -174,8 +174,9 @@ pub fn reindexutxo(ctx: &Ctx) -> Result<()> {
     // it rebuilt.
     let store = ctx.open_store_for_repair()?;
     store.tip()?;
+    let (txs, outs) = store.reindex_utxo()?;
     // Durable before the answer; the exit then skips freeing sled's cache.
-    let (txs, outs) = store.reindex_utxo_and_close()?;
+    store.close_for_exit()?;
     super::out(format_args!(
         "Done! There are {txs} transactions with {outs} unspent outputs in the UTXO set."
     ))?;

@@ -111,8 +111,7 @@ impl ChainStore {
                 .collect::<Result<Vec<_>, _>>()?;
             self.index_rebuild_chunk(&mut rebuild, n * CHUNK, chunk, &blocks)?;
         }
-        self.index_rebuild_finish(rebuild, &hashes, None)?;
-        Ok(hashes.len() as u64)
+        self.index_rebuild_finish(rebuild, &hashes, None)
     }
 
     /// Starts a rebuild (the caller holds the builder's lock and flushed
@@ -232,8 +231,8 @@ impl ChainStore {
     /// checked: the gathered entries compared with the tree in one ordered
     /// scan and what differs written with the locator in one batch; or,
     /// on the entry-by-entry path, a tree with entries beyond the chain's
-    /// written again whole, then the locator set to the tip. Returns true
-    /// when anything was written (and then flushed).
+    /// written again whole, then the locator set to the tip. Returns the
+    /// blocks indexed.
     ///
     /// `scanned`: the whole tree as [`ChainStore::explorer_snapshot`] read
     /// it after [`ChainStore::index_rebuild_begin`], taken instead of a
@@ -244,7 +243,7 @@ impl ChainStore {
         mut rebuild: IndexRebuild,
         hashes: &[BlockHash],
         scanned: Option<Vec<(IVec, IVec)>>,
-    ) -> Result<bool, StoreError> {
+    ) -> Result<u64, StoreError> {
         if let Some((all, _)) = rebuild.gathered.take() {
             self.repair_sorted(&mut rebuild, all, scanned)?;
         } else if self.explorer.len() != rebuild.expected + usize::from(rebuild.located) {
@@ -259,7 +258,7 @@ impl ChainStore {
         if rebuild.wrote {
             self.db.flush()?;
         }
-        Ok(rebuild.wrote)
+        Ok(hashes.len() as u64)
     }
 
     /// Compares the whole tree with `expected` (every entry the best

@@ -495,10 +495,10 @@ impl ChainStore {
     /// Records the current tip as flushed in the best-block record, after
     /// a repair (`reindexutxo`) accepted the chain state as it is. A
     /// record that holds that tip already, flushed with nothing pending,
-    /// is not written again. Returns true when the record was written.
+    /// is not written again.
     ///
     /// Errors: [`StoreError::Record`], reading the tip.
-    pub fn record_tip(&self) -> Result<bool, StoreError> {
+    pub fn record_tip(&self) -> Result<(), StoreError> {
         self.flush()?;
         if let (Some(record), Some(t)) = (self.state.record(), self.tip_opt()?) {
             let mark = (t.hash, t.height);
@@ -506,10 +506,9 @@ impl ChainStore {
                 matches!(record.read(), Ok(Some(r)) if r.flushed == mark && r.pending.is_none());
             if !same {
                 record.commit(mark)?;
-                return Ok(true);
             }
         }
-        Ok(false)
+        Ok(())
     }
 
     /// Sets the chain-state cache's budget (`startnode --dbcache`, in

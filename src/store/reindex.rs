@@ -73,35 +73,7 @@ impl ChainStore {
     ///
     /// Errors: as [`ChainStore::compute_utxo_set`].
     pub fn reindex_utxo(&self) -> Result<(usize, usize), StoreError> {
-        self.reindex_utxo_inner().map(|(counts, _)| counts)
-    }
-
-    /// [`ChainStore::reindex_utxo`] for a command that exits right after
-    /// (`reindexutxo`), then lets go of the store as
-    /// [`ChainStore::close_for_exit`] does: what it wrote is durable when
-    /// this returns Ok. When it wrote nothing (the UTXO set, address index,
-    /// explorer indexes and best-block record were all right: the store's
-    /// files hold what they held, durable since the flush that recorded
-    /// that tip) nothing is flushed or fsynced again.
-    ///
-    /// Errors: as [`ChainStore::reindex_utxo`] and
-    /// [`ChainStore::close_for_exit`].
-    pub fn reindex_utxo_and_close(self) -> Result<(usize, usize), StoreError> {
-        let (counts, wrote) = self.reindex_utxo_inner()?;
-        if wrote {
-            self.close_for_exit()?;
-        } else {
-            // Nothing to flush; sled's `Drop` would only free its cache.
-            std::mem::forget(self);
-        }
-        Ok(counts)
-    }
-
-    /// [`ChainStore::reindex_utxo`], also returning whether anything was
-    /// written (the chain-state cache, the UTXO difference, an explorer
-    /// repair or the best-block record).
-    fn reindex_utxo_inner(&self) -> Result<((usize, usize), bool), StoreError> {
-        let mut wrote = self.state.flush()?;
+        self.state.flush()?;
         let _one = self.indexer.lock().unwrap_or_else(|p| p.into_inner());
         let mut index = self.index_rebuild_begin()?;
         let (utxo_tree, addr_tree, undo_tree) = (
@@ -157,18 +129,17 @@ impl ChainStore {
                     .transpose()
             },
         );
-        wrote |= indexed?.unwrap_or(false);
+        indexed?;
         if !diff.is_empty() {
             diff.write(self)?;
             self.db.flush()?;
-            wrote = true;
         }
-        wrote |= self.record_tip()?;
+        self.record_tip()?;
         let txs: HashSet<Txid> = set.keys().map(|op| op.txid).collect();
         let counts = (txs.len(), set.len());
         // Freed on the pool, off the caller's path.
         rayon::spawn(move || drop((set, hashes, utxo, addr, diff, txs)));
-        Ok((counts, wrote))
+        Ok(counts)
     }
 
     /// The best chain's block hashes, genesis first, from one scan of
