@@ -157,7 +157,8 @@ fn explorer(dir: &Path) -> Raw {
 /// outputs its own UTXO rebuild found spent, reading no undo data: the
 /// entries must be byte for byte those the undo data gives
 /// (`rebuild_indexes`), written into an emptied tree and into a damaged one
-/// (address-history amounts changed, spent-by entries removed).
+/// (address-history amounts changed, spent-by entries removed, an entry
+/// the chain does not give added).
 #[test]
 fn reindex_writes_the_explorer_entries_the_undo_data_gives() {
     let dir = TempDir::new().unwrap();
@@ -183,6 +184,7 @@ fn reindex_writes_the_explorer_entries_the_undo_data_gives() {
         for (k, _) in reference.iter().filter(|(k, _)| k[0] == b'S').step_by(5) {
             t.remove(k).unwrap();
         }
+        t.insert(b"T\x08", &[8u8; 36][..]).unwrap(); // no such transaction
     });
     assert_ne!(explorer(dir.path()), reference);
     open_store(dir.path(), PORT).reindex_utxo().unwrap();

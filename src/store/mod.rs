@@ -54,7 +54,7 @@
 //! | `peers.rs` | peer records |
 //! | `txindex.rs` | transaction, address-history and spent-by indexes: layout and readers |
 //! | `indexer.rs` | the index builder: its locator, catch-up, rollback on reorgs, its thread |
-//! | `index_rebuild.rs` | those indexes checked and repaired from the blocks (`reindexutxo`; the chain's entries sorted and merged with one ordered scan of the tree, entry by entry past a memory budget; only the difference written) |
+//! | `index_rebuild.rs` | those indexes checked and repaired from the blocks (`reindexutxo`; the chain's entries gathered by key and the tree checked with a lookup per entry, sorted and merged with one ordered scan of the tree when they differ, entry by entry past a memory budget; only the difference written) |
 
 use std::path::Path;
 
