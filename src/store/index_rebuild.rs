@@ -5,10 +5,11 @@
 //! parallel batches of [`CHUNK`] blocks (`reindexutxo` hands over the
 //! blocks, txids and spent outputs its UTXO rebuild has, so it reads no
 //! undo data). While the entries the chain gives fit in [`SORTED_BUDGET`]
-//! bytes they are only gathered, by key; at the end the tree (read whole,
-//! by `reindexutxo` on the other core while the blocks are read) is
-//! checked against them by one lookup per tree entry, in parallel, and
-//! when it holds exactly them nothing else is done. Otherwise they are
+//! bytes they are only gathered (by key when the tree's locator is at the
+//! tip already); at the end such a tree (read whole, by `reindexutxo` on
+//! the other core while the blocks are read) is checked against them by
+//! one lookup per tree entry, in parallel, and when it holds exactly them
+//! nothing else is done. Otherwise they are
 //! sorted and compared with the tree in one ordered scan (a merge), and
 //! what differs (entries missing or with another value, entries the chain
 //! does not give) is written in one `sled::Batch` that also sets the
@@ -47,8 +48,57 @@ pub(super) const CHUNK: usize = 256;
 /// An index entry to write: key, value.
 type Entry = (Vec<u8>, Vec<u8>);
 
-/// Index entries by key, gathered for the comparison at the end.
-type Gathered = HashMap<Vec<u8>, Vec<u8>>;
+/// Index entries gathered for the comparison at the end: by key when the
+/// tree's locator is at the tip already (the tree is then likely right, and
+/// a lookup per tree entry shows it without a sort), else in chain order
+/// (the tree is then repaired by the ordered merge, which sorts them).
+enum Gathered {
+    /// By key, a key given twice holding the later value.
+    ByKey(HashMap<Vec<u8>, Vec<u8>>),
+    /// In chain order, a key possibly given more than once.
+    InOrder(Vec<Entry>),
+}
+
+impl Gathered {
+    fn extend(&mut self, entries: impl Iterator<Item = Entry>) {
+        match self {
+            Gathered::ByKey(m) => m.extend(entries),
+            Gathered::InOrder(v) => v.extend(entries),
+        }
+    }
+
+    /// The entries sorted by key, a key given twice with its later value.
+    fn sorted(self) -> Vec<Entry> {
+        match self {
+            Gathered::ByKey(m) => {
+                let mut all: Vec<Entry> = m.into_iter().collect();
+                all.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+                all
+            }
+            Gathered::InOrder(mut all) => {
+                // A stable sort keeps a key's entries in chain order; the
+                // last one is what an entry-by-entry build leaves.
+                all.sort_by(|a, b| a.0.cmp(&b.0));
+                all.dedup_by(|later, earlier| {
+                    let same = later.0 == earlier.0;
+                    if same {
+                        std::mem::swap(later, earlier);
+                    }
+                    same
+                });
+                all
+            }
+        }
+    }
+
+    /// The entries in no particular order.
+    fn into_vec(self) -> Vec<Entry> {
+        match self {
+            Gathered::ByKey(m) => m.into_iter().collect(),
+            Gathered::InOrder(v) => v,
+        }
+    }
+}
 
 /// Bytes of index entries (keys, values and their allocations) a rebuild
 /// gathers to compare with the tree in one ordered scan; past it, the rest
@@ -71,8 +121,7 @@ pub(super) struct IndexRebuild {
     expected: usize,
     /// Whether anything was written.
     wrote: bool,
-    /// The entries gathered for the comparison at the end (a key given
-    /// twice holds the later value: what an entry-by-entry build leaves), with
+    /// The entries gathered for the comparison at the end, with
     /// their size; `None` once they passed `budget` (the chunks are then
     /// compared entry by entry).
     gathered: Option<(Gathered, usize)>,
@@ -130,9 +179,17 @@ impl ChainStore {
             located: self.explorer.get(LOCATOR)?.as_deref() == Some(&want[..]),
             expected: 0,
             wrote: false,
-            gathered: Some((Gathered::new(), 0)),
+            gathered: None,
             budget: SORTED_BUDGET,
         };
+        rebuild.gathered = Some((
+            if rebuild.located {
+                Gathered::ByKey(HashMap::new())
+            } else {
+                Gathered::InOrder(Vec::new())
+            },
+            0,
+        ));
         if !rebuild.located {
             self.unlocate(&mut rebuild.located)?;
         }
@@ -199,8 +256,11 @@ impl ChainStore {
             }
             // Past the budget: what was gathered is compared entry by
             // entry, as the chunks that follow are.
-            let (all, _) = rebuild.gathered.take().unwrap_or_default();
-            let all: Vec<Entry> = all.into_iter().collect();
+            let all = rebuild
+                .gathered
+                .take()
+                .map(|(all, _)| all.into_vec())
+                .unwrap_or_default();
             return self.repair_entries(rebuild, &all);
         }
         let entries: Vec<Entry> = deltas.into_iter().flat_map(|d| d.entries).collect();
@@ -271,17 +331,15 @@ impl ChainStore {
         expected: Gathered,
         scanned: Option<Vec<(IVec, IVec)>>,
     ) -> Result<(), StoreError> {
-        let scanned = match scanned {
-            Some(all) if rebuild.located && holds_exactly(&all, &expected) => {
+        let scanned = match (scanned, &expected) {
+            (Some(all), Gathered::ByKey(want)) if rebuild.located && holds_exactly(&all, want) => {
                 // Freed on the pool, off the caller's path.
                 rayon::spawn(move || drop((all, expected)));
                 return Ok(());
             }
-            other => other,
+            (other, _) => other,
         };
-        // Keys are unique (the later value kept as gathered).
-        let mut expected: Vec<Entry> = expected.into_iter().collect();
-        expected.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        let expected = expected.sorted();
         let mut batch = sled::Batch::default();
         let mut dirty = false;
         let mut want = expected.into_iter().peekable();
@@ -440,7 +498,7 @@ impl ChainStore {
 /// of a key given more than once), nothing more: then nothing needs
 /// writing and the ordered comparison is not needed. One hash-map pass,
 /// no sort; the tree's entries looked up in parallel.
-fn holds_exactly(tree: &[(IVec, IVec)], want: &Gathered) -> bool {
+fn holds_exactly(tree: &[(IVec, IVec)], want: &HashMap<Vec<u8>, Vec<u8>>) -> bool {
     let matched: Option<usize> = tree
         .par_chunks(2048)
         .map(|part| {
