@@ -120,7 +120,10 @@ pub fn run(
             },
         };
         let job = match job {
-            Job::Chain(job @ exec::Job::Mint { .. }) if !due && deferred.is_none() => {
+            // A threshold of 0 is `node mint`, the operator's: at once.
+            Job::Chain(job @ exec::Job::Mint { threshold: 1.., .. })
+                if !due && deferred.is_none() =>
+            {
                 match last_minted.map(|t| t + MINT_GAP) {
                     Some(at) if at > Instant::now() => {
                         deferred = Some((job, at));
@@ -184,8 +187,9 @@ pub fn run(
     chain
 }
 
-/// Least time between two blocks minted here: a mint asked for sooner
-/// after the last one waits (chain work queued meanwhile runs), so a
+/// Least time between two blocks minted here at the mint threshold: a
+/// mint asked for sooner after the last one waits (chain work queued
+/// meanwhile runs; `node mint`, threshold 0, does not wait), so a
 /// steady stream of payments is minted in blocks of many rather than a
 /// block per few (each block costs every node a connect, a store write,
 /// an index step and a push to each peer, whatever it holds; a peer
@@ -303,6 +307,33 @@ mod tests {
             second.duration_since(before)
         );
         assert!(query_ran < second, "the queued query waited for the mint");
+        // `node mint` (threshold 0) right after a minted block runs at
+        // once: before the query queued behind it, which waits until the
+        // mint's verdict is in.
+        jobs.send(Job::Chain(exec::Job::Minted(None)))
+            .expect("send");
+        mint_done(&mut reports);
+        jobs.send(Job::Chain(exec::Job::Mint {
+            minter: [0; 20],
+            time: 0,
+            threshold: 0,
+        }))
+        .expect("send");
+        let (go_tx, go) = std::sync::mpsc::channel::<()>();
+        let (released_tx, released) = std::sync::mpsc::channel();
+        let (reply, _) = oneshot::channel();
+        let query: QueryJob = Box::new(move |_| {
+            let in_time = go.recv_timeout(std::time::Duration::from_secs(10)).is_ok();
+            let _ = released_tx.send(in_time);
+            Ok(String::new())
+        });
+        jobs.send(Job::Query(query, reply)).expect("send");
+        mint_done(&mut reports);
+        let _ = go_tx.send(());
+        assert!(
+            released.recv().expect("the query ran"),
+            "the mint waited behind the query"
+        );
         jobs.send(Job::Stop).expect("send");
         handle.join().expect("the worker ran");
     }
