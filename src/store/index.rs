@@ -41,15 +41,29 @@ impl ChainStore {
             .state
             .get(Space::Meta, TIP)?
             .ok_or(StoreError::NoChain)?;
-        let hash = hash_from(&hash)?;
+        self.tip_of(hash_from(&hash)?)
+    }
+
+    /// The [`Tip`] of block `hash` (its height and cumulative work from
+    /// its index entry), remembered for the next call with the same hash
+    /// (`tip_memo`).
+    ///
+    /// Errors: [`StoreError::Corrupt`] when `hash` has no index entry.
+    pub(super) fn tip_of(&self, hash: BlockHash) -> Result<Tip, StoreError> {
+        let cached = *self.tip_memo.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(t) = cached.filter(|t| t.hash == hash) {
+            return Ok(t);
+        }
         let meta = self
             .block_meta(&hash)?
             .ok_or_else(|| corrupt(format!("tip {hash} has no index entry")))?;
-        Ok(Tip {
+        let tip = Tip {
             hash,
             height: meta.height,
             chain_work: meta.chain_work,
-        })
+        };
+        *self.tip_memo.lock().unwrap_or_else(|p| p.into_inner()) = Some(tip);
+        Ok(tip)
     }
 
     /// The tip, or `None` before a chain exists.

@@ -129,15 +129,7 @@ impl ChainStore {
     /// The tip as the cache holds it, inside a write step.
     fn tip_in(&self, w: &Writer<'_>) -> Result<Tip, StoreError> {
         let hash = w.get(Space::Meta, TIP)?.ok_or(StoreError::NoChain)?;
-        let hash = super::hash_from(&hash)?;
-        let meta = self
-            .block_meta(&hash)?
-            .ok_or_else(|| corrupt(format!("tip {hash} has no index entry")))?;
-        Ok(Tip {
-            hash,
-            height: meta.height,
-            chain_work: meta.chain_work,
-        })
+        self.tip_of(super::hash_from(&hash)?)
     }
 
     /// [`ChainStore::connect_blocks`] inside a write step of the cache.
