@@ -156,9 +156,10 @@ impl ChainStore {
         };
         let (bytes, m) = (encode(block), encode(&meta));
         // One transaction, so the index never names a block whose bytes
-        // a crash lost. It sits in sled's log buffer until the next flush
-        // like any other write (sled 0.34 seals the batch, it does not
-        // write it out).
+        // a crash lost. sled 0.34 seals its log buffer before and after a
+        // transaction (each sealed buffer is written out, not fsynced), so
+        // the connect path, which stores most blocks, uses plain inserts
+        // in order instead (`utxo.rs`, `connect_in`).
         (&self.blocks, &self.index)
             .transaction(|(b, i)| {
                 b.insert(hash.as_bytes(), bytes.as_slice())?;
