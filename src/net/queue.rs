@@ -372,6 +372,29 @@ mod tests {
     }
 
     #[test]
+    fn a_paused_reader_is_told_when_the_worker_takes_a_job() {
+        let (tx, rx) = channel();
+        let a = tx.new_load();
+        for n in 0..=PEER_JOBS as u32 {
+            tx.send_charged(block(n, Some(1)), &a).unwrap();
+        }
+        assert!(a.over());
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let mut wait = std::pin::pin!(a.taken());
+            assert!(futures::poll!(&mut wait).is_pending(), "nothing taken yet");
+            let _ = rx.recv();
+            assert!(
+                futures::poll!(&mut wait).is_ready(),
+                "the reader waits on after the worker took a job"
+            );
+        });
+        assert!(!a.over());
+    }
+
+    #[test]
     fn a_peer_over_its_share_is_over() {
         let (tx, rx) = channel();
         let a = tx.new_load();
