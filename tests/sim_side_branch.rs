@@ -9,6 +9,8 @@
 //! An unrequested block whose parent we do not know costs points past a
 //! few in a row.
 
+mod sans_io;
+use sans_io::mint_to;
 use std::sync::atomic::AtomicBool;
 
 use sledchain::core::block::Block;
@@ -21,7 +23,6 @@ use sledchain::sim::{Sim, SimConfig};
 use sledchain::wire::message::Message;
 use sledchain::wire::payload::{BlockMsg, PROTOCOL_VERSION, Version};
 
-const PAYEE: [u8; 20] = [7; 20];
 /// A hand-driven peer's address (TEST-NET-2: not a simulated node).
 const STRANGER: &str = "198.51.100.7:40000";
 /// The tip's height: well beyond the margin above genesis.
@@ -37,15 +38,7 @@ fn setup() -> (Sim, u64) {
     })
     .expect("temporary stores");
     s.start(0);
-    for height in 1..=TIP {
-        for _ in 0..2 {
-            assert!(s.pay(0, PAYEE, 1).is_some(), "the wallet cannot pay");
-        }
-        assert!(
-            s.run_while_not(30_000, |s| s.height(0) == Some(height)),
-            "node 0 did not mint height {height}"
-        );
-    }
+    mint_to(&mut s, 0, TIP);
     let peer = s.attach(0, STRANGER.parse().expect("addr"));
     let v = Version {
         version: PROTOCOL_VERSION,

@@ -49,6 +49,38 @@ pub fn heights(s: &Sim) -> Vec<Option<u64>> {
     (0..s.nodes.len()).map(|i| s.height(i)).collect()
 }
 
+/// Pays twice at node `at` (the mint threshold) and runs until every
+/// started node is at `height`.
+pub fn mint_block(s: &mut Sim, at: usize, height: u64) {
+    for _ in 0..2 {
+        assert!(s.pay(at, PAYEE, 1).is_some(), "the wallet cannot pay");
+    }
+    let started: Vec<usize> = (0..s.nodes.len()).filter(|i| s.nodes[*i].up).collect();
+    let ok = s.run_while_not(30_000, |s| {
+        started.iter().all(|i| s.height(*i) == Some(height))
+    });
+    assert!(
+        ok,
+        "not every started node reached height {height}: {:?}",
+        heights(s)
+    );
+}
+
+/// Mints at node `at` up to height `to`, one block at a time (two
+/// payments each, the threshold), waiting for node `at` alone.
+pub fn mint_to(s: &mut Sim, at: usize, to: u64) {
+    while s.height(at).unwrap_or(0) < to {
+        let height = s.height(at).unwrap_or(0) + 1;
+        for _ in 0..2 {
+            assert!(s.pay(at, PAYEE, 1).is_some(), "the wallet cannot pay");
+        }
+        assert!(
+            s.run_while_not(30_000, |s| s.height(at) == Some(height)),
+            "node {at} did not mint height {height}"
+        );
+    }
+}
+
 /// Node `i`'s tip hash.
 pub fn tip(s: &Sim, i: usize) -> Option<BlockHash> {
     s.tip(i).map(|t| t.hash)
