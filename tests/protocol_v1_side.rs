@@ -374,38 +374,14 @@ fn a_version_1_peers_held_blocks_go_when_it_disconnects() {
 mod sim {
     use super::*;
     use sledchain::core::params::SUBSIDY;
-    use sledchain::sim::{Sim, SimConfig};
+    use sledchain::sim::Sim;
 
     /// The tip's height: the side branches fork well past the margin.
     const TIP: u64 = SIDE_BRANCH_MARGIN_BLOCKS + 4;
     const STRANGER: &str = "198.51.100.8:40000";
 
     fn setup() -> (Sim, PeerId) {
-        let mut s = Sim::new(SimConfig {
-            nodes: 1,
-            genesis_everywhere: true,
-            ..SimConfig::default()
-        })
-        .expect("temporary stores");
-        s.start(0);
-        sans_io::mint_to(&mut s, 0, TIP);
-        let peer = s.attach(0, STRANGER.parse().expect("addr"));
-        let v = Version {
-            version: 1,
-            best_height: 0,
-            addr_from: String::new(),
-            genesis: Some(s.genesis.hash()),
-            nonce: 98,
-        };
-        s.inject(
-            0,
-            Input::Received {
-                peer,
-                message: Message::Version(v),
-            },
-        );
-        s.run_for(100);
-        (s, peer)
+        sans_io::minted_with_stranger(TIP, STRANGER, 1, 98)
     }
 
     /// `len` solved blocks on genesis at the chain's difficulty, dated

@@ -10,7 +10,7 @@
 //! few in a row.
 
 mod sans_io;
-use sans_io::mint_to;
+use sans_io::minted_with_stranger;
 use std::sync::atomic::AtomicBool;
 
 use sledchain::core::block::Block;
@@ -19,7 +19,7 @@ use sledchain::core::params::SUBSIDY;
 use sledchain::protocol::Input;
 use sledchain::protocol::sync::SIDE_BRANCH_MARGIN_BLOCKS;
 use sledchain::protocol::sync::mgr::MAX_UNCONNECTING_BLOCKS;
-use sledchain::sim::{Sim, SimConfig};
+use sledchain::sim::Sim;
 use sledchain::wire::message::Message;
 use sledchain::wire::payload::{BlockMsg, PROTOCOL_VERSION, Version};
 
@@ -31,25 +31,7 @@ const TIP: u64 = SIDE_BRANCH_MARGIN_BLOCKS + 4;
 /// Node 0 alone, minting [`TIP`] blocks, with a stranger attached and
 /// ready; returns the sim and the stranger's peer id.
 fn setup() -> (Sim, u64) {
-    let mut s = Sim::new(SimConfig {
-        nodes: 1,
-        genesis_everywhere: true,
-        ..SimConfig::default()
-    })
-    .expect("temporary stores");
-    s.start(0);
-    mint_to(&mut s, 0, TIP);
-    let peer = s.attach(0, STRANGER.parse().expect("addr"));
-    let v = Version {
-        version: PROTOCOL_VERSION,
-        best_height: 0,
-        addr_from: String::new(),
-        genesis: Some(s.genesis.hash()),
-        nonce: 99,
-    };
-    s.inject(0, recv(peer, Message::Version(v)));
-    s.run_for(100);
-    (s, peer)
+    minted_with_stranger(TIP, STRANGER, PROTOCOL_VERSION, 99)
 }
 
 fn recv(peer: u64, message: Message) -> Input {

@@ -81,6 +81,38 @@ pub fn mint_to(s: &mut Sim, at: usize, to: u64) {
     }
 }
 
+/// Node 0 alone (genesis everywhere), minted up to height `tip`, with a
+/// hand-driven peer at `stranger` attached whose `version` (protocol
+/// `version`, at height 0, on our genesis, `nonce`) was received; returns
+/// the sim and the stranger's peer id.
+pub fn minted_with_stranger(tip: u64, stranger: &str, version: u32, nonce: u64) -> (Sim, PeerId) {
+    let mut s = Sim::new(SimConfig {
+        nodes: 1,
+        genesis_everywhere: true,
+        ..SimConfig::default()
+    })
+    .expect("temporary stores");
+    s.start(0);
+    mint_to(&mut s, 0, tip);
+    let peer = s.attach(0, stranger.parse().expect("addr"));
+    let v = Version {
+        version,
+        best_height: 0,
+        addr_from: String::new(),
+        genesis: Some(s.genesis.hash()),
+        nonce,
+    };
+    s.inject(
+        0,
+        Input::Received {
+            peer,
+            message: Message::Version(v),
+        },
+    );
+    s.run_for(100);
+    (s, peer)
+}
+
 /// Node `i`'s tip hash.
 pub fn tip(s: &Sim, i: usize) -> Option<BlockHash> {
     s.tip(i).map(|t| t.hash)
