@@ -321,6 +321,8 @@ fn a_version_1_peer_past_its_cap_gets_nothing_more_held_and_another_keeps_its_ro
     assert_eq!(asked(&out).len(), cap);
     assert_eq!(p.sync().side().len_of(PEER), cap);
     let held = p.sync().side().bytes();
+    let info = p.node_info().expect("node info");
+    assert_eq!(info.side_held_bytes, held, "node info (status, /metrics)");
     // Past its cap: fetched once, dropped uncharged, not asked again.
     let out = offer(&mut p, PEER, &long[cap..], T0 + 20);
     assert_eq!(asked(&out).len(), 10);

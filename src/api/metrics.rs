@@ -17,6 +17,7 @@
 //! | `sledchain_tx_validation_seconds` | histogram | | chain worker time per transaction checked for the mempool |
 //! | `sledchain_mempool_transactions` | gauge | | transactions in the mempool |
 //! | `sledchain_mempool_bytes` | gauge | | their encoded bytes |
+//! | `sledchain_side_blocks_held_bytes` | gauge | | bytes of version-1 peers' low-work side blocks held in memory (at most 64 MiB) |
 //! | `sledchain_uptime_seconds` | gauge | | since the node started |
 //! | `sledchain_blocks_connected_total` | counter | | blocks that joined the best chain (node events) |
 //! | `sledchain_blocks_disconnected_total` | counter | | blocks that left it in a reorg |
@@ -87,6 +88,7 @@ pub struct Metrics {
     queue_bytes: Gauge,
     mempool_txs: Gauge,
     mempool_bytes: Gauge,
+    side_held: Gauge,
     uptime: Gauge,
     blocks_connected: Counter,
     blocks_disconnected: Counter,
@@ -112,6 +114,7 @@ impl Default for Metrics {
             queue_bytes: Gauge::default(),
             mempool_txs: Gauge::default(),
             mempool_bytes: Gauge::default(),
+            side_held: Gauge::default(),
             uptime: Gauge::default(),
             blocks_connected: Counter::default(),
             blocks_disconnected: Counter::default(),
@@ -171,6 +174,11 @@ impl Default for Metrics {
             "sledchain_mempool_bytes",
             "Encoded bytes of the mempool's transactions",
             m.mempool_bytes.clone(),
+        );
+        r.register(
+            "sledchain_side_blocks_held_bytes",
+            "Bytes of version-1 peers' low-work side blocks held in memory",
+            m.side_held.clone(),
         );
         r.register(
             "sledchain_uptime_seconds",
@@ -319,6 +327,7 @@ pub async fn scrape(State(api): State<Api>) -> Result<Response, ApiError> {
     }
     m.mempool_txs.set(info.mempool as i64);
     m.mempool_bytes.set(info.mempool_bytes as i64);
+    m.side_held.set(info.side_held_bytes as i64);
     let (jobs, queued) = api.node.chain_queue();
     m.queue_jobs.set(jobs as i64);
     m.queue_bytes.set(queued as i64);
