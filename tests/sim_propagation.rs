@@ -15,7 +15,7 @@ use sledchain::wire::message::Message;
 use sledchain::wire::payload::{BlockMsg, InvKind, PROTOCOL_VERSION, Version};
 
 mod sans_io;
-use sans_io::{PAYEE, heights};
+use sans_io::mint_block;
 
 /// Five nodes joined only as a line 0-1-2-3-4 (every other link cut),
 /// node 0 minting, all at genesis and connected to their neighbours (a
@@ -49,24 +49,12 @@ fn line() -> Sim {
     s
 }
 
-/// Pays twice at node `at` (the mint threshold is 2) and runs until every
-/// node is at `height`.
-fn mint(s: &mut Sim, at: usize, height: u64) {
-    for _ in 0..2 {
-        assert!(s.pay(at, PAYEE, 1).is_some(), "the wallet cannot pay");
-    }
-    let ok = s.run_while_not(30_000, |s| {
-        (0..s.nodes.len()).all(|i| s.height(i) == Some(height))
-    });
-    assert!(ok, "not every node at {height}: {:?}", heights(s));
-}
-
 #[test]
 fn a_new_block_crosses_a_line_of_five_with_no_getdata() {
     let mut s = line();
     for h in 1..=3 {
         // Paid at the far end: the transactions cross the line first.
-        mint(&mut s, 4, h);
+        mint_block(&mut s, 4, h);
     }
     assert_eq!(s.stats.block_getdata, 0, "a block was asked for");
     assert!(s.converged());
@@ -87,14 +75,14 @@ fn a_block_is_pushed_to_a_synced_peer_and_announced_to_one_behind() {
     .expect("stores");
     s.start(0);
     s.run_for(1_000);
-    mint(&mut s, 0, 1);
-    mint(&mut s, 0, 2);
+    mint_block(&mut s, 0, 1);
+    mint_block(&mut s, 0, 2);
     let behind = s.attach(0, "203.0.113.1:8333".parse().expect("addr"));
     let synced = s.attach(0, "203.0.113.2:8333".parse().expect("addr"));
     s.inject(0, version(&s, behind, 0));
     s.inject(0, version(&s, synced, 2));
     s.stats.to_attached.clear();
-    mint(&mut s, 0, 3);
+    mint_block(&mut s, 0, 3);
     let tip = s.tip(0).expect("tip").hash;
     let got = |peer: u64| -> Vec<&Message> {
         s.stats
