@@ -259,29 +259,11 @@ fn coins_and_key(
     p256::ecdsa::SigningKey,
 ) {
     use sledchain::core::address::Address;
-    use sledchain::core::hash::Txid;
-    use sledchain::core::tx::{OutPoint, TxOut};
     use std::str::FromStr;
     let from_addr = Address::from_str(from).expect("address");
     let wallets = sledchain::wallet::Wallets::load(&api.node.wallet_path()).expect("wallet");
     let key = wallets.key(&from_addr).expect("key in the wallet").clone();
-    let utxo = get_json(api.port, &format!("/api/address/{from}/utxo"));
-    let coins = utxo
-        .as_array()
-        .expect("utxo list")
-        .iter()
-        .map(|u| {
-            let op = OutPoint {
-                txid: Txid::from_str(u["txid"].as_str().expect("txid")).expect("txid"),
-                vout: u["vout"].as_u64().expect("vout") as u32,
-            };
-            let out = TxOut {
-                value: u["value"].as_u64().expect("value"),
-                pubkey_hash: from_addr.pubkey_hash(),
-            };
-            (op, out)
-        })
-        .collect();
+    let coins = support::http::api_coins(api.port, from);
     (coins, key)
 }
 

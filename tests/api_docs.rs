@@ -296,30 +296,12 @@ fn cookie(node: &Node) -> String {
 /// coin back to `to`, built from `from`'s key in `node`'s wallet file.
 fn payment_hex(node: &Node, port: u16, from: &str, to: &str) -> String {
     use sledchain::core::address::Address;
-    use sledchain::core::hash::Txid;
-    use sledchain::core::tx::{OutPoint, TxOut};
     use std::str::FromStr;
     let from_addr = Address::from_str(from).expect("address");
     let to_addr = Address::from_str(to).expect("address");
     let wallets = sledchain::wallet::Wallets::load(&node.wallet_path()).expect("wallet");
     let key = wallets.key(&from_addr).expect("key in the wallet");
-    let utxo = get_json(port, &format!("/api/address/{from}/utxo"));
-    let coins: Vec<(OutPoint, TxOut)> = utxo
-        .as_array()
-        .expect("utxo list")
-        .iter()
-        .map(|u| {
-            let op = OutPoint {
-                txid: Txid::from_str(u["txid"].as_str().expect("txid")).expect("txid"),
-                vout: u["vout"].as_u64().expect("vout") as u32,
-            };
-            let out = TxOut {
-                value: u["value"].as_u64().expect("value"),
-                pubkey_hash: from_addr.pubkey_hash(),
-            };
-            (op, out)
-        })
-        .collect();
+    let coins = support::http::api_coins(port, from);
     let tx = sledchain::wallet::send::build_payment(key, &coins, to_addr.pubkey_hash(), 1, 1)
         .expect("payment");
     hex::encode(sledchain::core::encode::encode(&tx))

@@ -178,6 +178,7 @@ fn metrics_health_origin_rules_and_the_event_pool() {
         0.0
     );
     assert_eq!(value("sledchain_mempool_transactions", None), 0.0);
+    assert_eq!(value("sledchain_side_blocks_held_bytes", None), 0.0);
     assert!(value("sledchain_tip_age_seconds", None) >= 0.0);
     assert!(
         value(

@@ -321,6 +321,8 @@ fn a_version_1_peer_past_its_cap_gets_nothing_more_held_and_another_keeps_its_ro
     assert_eq!(asked(&out).len(), cap);
     assert_eq!(p.sync().side().len_of(PEER), cap);
     let held = p.sync().side().bytes();
+    let info = p.node_info().expect("node info");
+    assert_eq!(info.side_held_bytes, held, "node info (status, /metrics)");
     // Past its cap: fetched once, dropped uncharged, not asked again.
     let out = offer(&mut p, PEER, &long[cap..], T0 + 20);
     assert_eq!(asked(&out).len(), 10);
@@ -374,49 +376,14 @@ fn a_version_1_peers_held_blocks_go_when_it_disconnects() {
 mod sim {
     use super::*;
     use sledchain::core::params::SUBSIDY;
-    use sledchain::sim::{Sim, SimConfig};
+    use sledchain::sim::Sim;
 
     /// The tip's height: the side branches fork well past the margin.
     const TIP: u64 = SIDE_BRANCH_MARGIN_BLOCKS + 4;
     const STRANGER: &str = "198.51.100.8:40000";
 
     fn setup() -> (Sim, PeerId) {
-        let mut s = Sim::new(SimConfig {
-            nodes: 1,
-            genesis_everywhere: true,
-            ..SimConfig::default()
-        })
-        .expect("temporary stores");
-        s.start(0);
-        for height in 1..=TIP {
-            for _ in 0..2 {
-                assert!(
-                    s.pay(0, sans_io::PAYEE, 1).is_some(),
-                    "the wallet cannot pay"
-                );
-            }
-            assert!(
-                s.run_while_not(30_000, |s| s.height(0) == Some(height)),
-                "node 0 did not mint height {height}"
-            );
-        }
-        let peer = s.attach(0, STRANGER.parse().expect("addr"));
-        let v = Version {
-            version: 1,
-            best_height: 0,
-            addr_from: String::new(),
-            genesis: Some(s.genesis.hash()),
-            nonce: 98,
-        };
-        s.inject(
-            0,
-            Input::Received {
-                peer,
-                message: Message::Version(v),
-            },
-        );
-        s.run_for(100);
-        (s, peer)
+        sans_io::minted_with_stranger(TIP, STRANGER, 1, 98)
     }
 
     /// `len` solved blocks on genesis at the chain's difficulty, dated

@@ -10,7 +10,7 @@ use sledchain::wire::message::Message;
 use sledchain::wire::payload::{BlockMsg, PROTOCOL_VERSION, Version};
 
 mod sans_io;
-use sans_io::{PAYEE, heights, race_at_height_one};
+use sans_io::{PAYEE, heights, mint_block, race_at_height_one};
 
 fn sim(nodes: usize, minters: Vec<usize>) -> Sim {
     Sim::new(SimConfig {
@@ -19,23 +19,6 @@ fn sim(nodes: usize, minters: Vec<usize>) -> Sim {
         ..SimConfig::default()
     })
     .expect("temporary stores")
-}
-
-/// Pays twice at node `at` (the mint threshold) and runs until every
-/// started node is at `height`.
-fn mint_block(s: &mut Sim, at: usize, height: u64) {
-    for _ in 0..2 {
-        assert!(s.pay(at, PAYEE, 1).is_some(), "the wallet cannot pay");
-    }
-    let started: Vec<usize> = (0..s.nodes.len()).filter(|i| s.nodes[*i].up).collect();
-    let ok = s.run_while_not(30_000, |s| {
-        started.iter().all(|i| s.height(*i) == Some(height))
-    });
-    assert!(
-        ok,
-        "not every node reached height {height}: {:?}",
-        heights(s)
-    );
 }
 
 fn blocks_of(s: &Sim, node: usize) -> Vec<Block> {

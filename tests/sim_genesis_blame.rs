@@ -9,6 +9,8 @@
 //!   and a peer's stream of transactions with missing inputs is cut off
 //!   after its budget.
 
+mod sans_io;
+use sans_io::{PAYEE, mint_block};
 use sledchain::core::block::Block;
 use sledchain::core::hash::{BlockHash, Hash256, Txid};
 use sledchain::core::params::{MAX_FUTURE_BLOCK_TIME, SUBSIDY, TX_VERSION};
@@ -19,25 +21,11 @@ use sledchain::sim::{Sim, SimConfig};
 use sledchain::wire::message::Message;
 use sledchain::wire::payload::{BlockMsg, PROTOCOL_VERSION, TxMsg, Version};
 
-const PAYEE: [u8; 20] = [7; 20];
 /// A hand-driven peer's address (TEST-NET-2: not a simulated node).
 const STRANGER: &str = "198.51.100.7:40000";
 
 fn sim(config: SimConfig) -> Sim {
     Sim::new(config).expect("temporary stores")
-}
-
-/// Pays twice at node `at` (the mint threshold) and runs until every
-/// started node is at `height`.
-fn mint_block(s: &mut Sim, at: usize, height: u64) {
-    for _ in 0..2 {
-        assert!(s.pay(at, PAYEE, 1).is_some(), "the wallet cannot pay");
-    }
-    let started: Vec<usize> = (0..s.nodes.len()).filter(|i| s.nodes[*i].up).collect();
-    let ok = s.run_while_not(30_000, |s| {
-        started.iter().all(|i| s.height(*i) == Some(height))
-    });
-    assert!(ok, "not every started node reached height {height}");
 }
 
 /// Attaches a hand-driven inbound peer to node `i` and sends its `version`

@@ -4,6 +4,8 @@
 //! finish the sync; a low-work branch forking at genesis, announced by
 //! headers and `inv` and pushed, gets nothing fetched and nothing stored.
 
+mod sans_io;
+use sans_io::mint_to;
 use std::collections::BTreeSet;
 use std::sync::atomic::AtomicBool;
 
@@ -16,23 +18,8 @@ use sledchain::sim::{Sim, SimConfig};
 use sledchain::wire::message::Message;
 use sledchain::wire::payload::{BlockMsg, Headers, Inv, InvKind, PROTOCOL_VERSION, Version};
 
-const PAYEE: [u8; 20] = [7; 20];
 /// A hand-driven peer's address (TEST-NET-2: not a simulated node).
 const STRANGER: &str = "198.51.100.8:40000";
-
-/// Mints up to height `to` at node 0 (two payments each, the threshold).
-fn mint(s: &mut Sim, to: u64) {
-    while s.height(0).unwrap_or(0) < to {
-        let height = s.height(0).unwrap_or(0) + 1;
-        for _ in 0..2 {
-            assert!(s.pay(0, PAYEE, 1).is_some(), "the wallet cannot pay");
-        }
-        assert!(
-            s.run_while_not(30_000, |s| s.height(0) == Some(height)),
-            "node 0 did not mint height {height}"
-        );
-    }
-}
 
 /// A simulation of `nodes` nodes sharing genesis, node 0 started and
 /// minted up to height `to`.
@@ -44,7 +31,7 @@ fn minted(nodes: usize, to: u64) -> Sim {
     })
     .expect("temporary stores");
     s.start(0);
-    mint(&mut s, to);
+    mint_to(&mut s, 0, to);
     s
 }
 

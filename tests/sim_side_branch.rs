@@ -9,6 +9,8 @@
 //! An unrequested block whose parent we do not know costs points past a
 //! few in a row.
 
+mod sans_io;
+use sans_io::minted_with_stranger;
 use std::sync::atomic::AtomicBool;
 
 use sledchain::core::block::Block;
@@ -17,11 +19,10 @@ use sledchain::core::params::SUBSIDY;
 use sledchain::protocol::Input;
 use sledchain::protocol::sync::SIDE_BRANCH_MARGIN_BLOCKS;
 use sledchain::protocol::sync::mgr::MAX_UNCONNECTING_BLOCKS;
-use sledchain::sim::{Sim, SimConfig};
+use sledchain::sim::Sim;
 use sledchain::wire::message::Message;
 use sledchain::wire::payload::{BlockMsg, PROTOCOL_VERSION, Version};
 
-const PAYEE: [u8; 20] = [7; 20];
 /// A hand-driven peer's address (TEST-NET-2: not a simulated node).
 const STRANGER: &str = "198.51.100.7:40000";
 /// The tip's height: well beyond the margin above genesis.
@@ -30,33 +31,7 @@ const TIP: u64 = SIDE_BRANCH_MARGIN_BLOCKS + 4;
 /// Node 0 alone, minting [`TIP`] blocks, with a stranger attached and
 /// ready; returns the sim and the stranger's peer id.
 fn setup() -> (Sim, u64) {
-    let mut s = Sim::new(SimConfig {
-        nodes: 1,
-        genesis_everywhere: true,
-        ..SimConfig::default()
-    })
-    .expect("temporary stores");
-    s.start(0);
-    for height in 1..=TIP {
-        for _ in 0..2 {
-            assert!(s.pay(0, PAYEE, 1).is_some(), "the wallet cannot pay");
-        }
-        assert!(
-            s.run_while_not(30_000, |s| s.height(0) == Some(height)),
-            "node 0 did not mint height {height}"
-        );
-    }
-    let peer = s.attach(0, STRANGER.parse().expect("addr"));
-    let v = Version {
-        version: PROTOCOL_VERSION,
-        best_height: 0,
-        addr_from: String::new(),
-        genesis: Some(s.genesis.hash()),
-        nonce: 99,
-    };
-    s.inject(0, recv(peer, Message::Version(v)));
-    s.run_for(100);
-    (s, peer)
+    minted_with_stranger(TIP, STRANGER, PROTOCOL_VERSION, 99)
 }
 
 fn recv(peer: u64, message: Message) -> Input {

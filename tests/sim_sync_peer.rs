@@ -5,6 +5,8 @@
 //! the headers-first sync from others) for the stall timeout once, and is
 //! disconnected.
 
+mod sans_io;
+use sans_io::mint_to;
 use sledchain::core::hash::Hash256;
 use sledchain::protocol::sync_peer::BLOCK_STALLING_TIMEOUT;
 use sledchain::protocol::{DisconnectReason, Input};
@@ -12,23 +14,8 @@ use sledchain::sim::{Sim, SimConfig};
 use sledchain::wire::message::Message;
 use sledchain::wire::payload::{Inv, InvKind, PROTOCOL_VERSION, Version};
 
-const PAYEE: [u8; 20] = [7; 20];
 /// A hand-driven peer's address (TEST-NET-2: not a simulated node).
 const LIAR: &str = "198.51.100.9:40000";
-
-/// Mints `blocks` blocks at node 0 (two payments each, the threshold).
-fn mint(s: &mut Sim, blocks: u64) {
-    for _ in 0..blocks {
-        let height = s.height(0).unwrap_or(0) + 1;
-        for _ in 0..2 {
-            assert!(s.pay(0, PAYEE, 1).is_some(), "the wallet cannot pay");
-        }
-        assert!(
-            s.run_while_not(30_000, |s| s.height(0) == Some(height)),
-            "node 0 did not mint height {height}"
-        );
-    }
-}
 
 /// Two nodes, node 0 minting `blocks` blocks, node 1 started and a
 /// hand-driven liar attached to it that said `version` claiming
@@ -46,7 +33,7 @@ fn with_liar_at(blocks: u64, claimed: u64, version: u32) -> (Sim, u64) {
     })
     .expect("temporary stores");
     s.start(0);
-    mint(&mut s, blocks);
+    mint_to(&mut s, 0, blocks);
     s.start(1);
     let liar = s.attach(1, LIAR.parse().expect("addr"));
     let v = Version {

@@ -148,3 +148,69 @@ fn a_missing_block_is_reported() {
         other => panic!("expected a missing block, got {other:?}"),
     }
 }
+
+fn explorer(dir: &Path) -> Raw {
+    with_raw(dir, |db| dump(db, "explorer"))
+}
+
+/// `reindex_utxo` turns the blocks into explorer-index entries with the
+/// outputs its own UTXO rebuild found spent, reading no undo data: the
+/// entries must be byte for byte those the undo data gives
+/// (`rebuild_indexes`), written into an emptied tree and into a damaged one
+/// (address-history amounts changed, spent-by entries removed, an entry
+/// the chain does not give added).
+#[test]
+fn reindex_writes_the_explorer_entries_the_undo_data_gives() {
+    let dir = TempDir::new().unwrap();
+    genchain(dir.path(), PORT, BLOCKS, 1);
+    open_store(dir.path(), PORT).rebuild_indexes().unwrap();
+    let reference = explorer(dir.path());
+    let spends = reference.iter().filter(|(k, _)| k[0] == b'S').count();
+    assert!(spends as u64 >= BLOCKS, "the payments spend outputs");
+
+    with_raw(dir.path(), |db| {
+        db.open_tree("explorer").unwrap().clear().unwrap()
+    });
+    open_store(dir.path(), PORT).reindex_utxo().unwrap();
+    assert_eq!(explorer(dir.path()), reference, "built from an empty tree");
+
+    with_raw(dir.path(), |db| {
+        let t = db.open_tree("explorer").unwrap();
+        for (k, v) in reference.iter().filter(|(k, _)| k[0] == b'A').step_by(7) {
+            let mut v = v.clone();
+            v[50] ^= 1; // the amount sent, which the spent outputs give
+            t.insert(k, v).unwrap();
+        }
+        for (k, _) in reference.iter().filter(|(k, _)| k[0] == b'S').step_by(5) {
+            t.remove(k).unwrap();
+        }
+        t.insert(b"T\x08", &[8u8; 36][..]).unwrap(); // no such transaction
+    });
+    assert_ne!(explorer(dir.path()), reference);
+    open_store(dir.path(), PORT).reindex_utxo().unwrap();
+    assert_eq!(explorer(dir.path()), reference, "repaired exactly");
+}
+
+/// The explorer entries no longer come from the undo data, but a
+/// best-chain block without it (which could not be disconnected) is still
+/// reported, before anything is written.
+#[test]
+fn a_missing_undo_entry_is_reported_and_nothing_is_written() {
+    let dir = TempDir::new().unwrap();
+    genchain(dir.path(), PORT, 300, 1);
+    let hash = with_raw(dir.path(), |db| {
+        db.open_tree("utxo").unwrap().clear().unwrap();
+        let heights = db.open_tree("heights").unwrap();
+        let hash = heights.get(250u64.to_be_bytes()).unwrap().unwrap();
+        db.open_tree("undo").unwrap().remove(&hash).unwrap();
+        hex::encode(hash)
+    });
+    let store = open_store(dir.path(), PORT);
+    match store.reindex_utxo() {
+        Err(StoreError::Corrupt(e)) => {
+            assert!(e.contains("no undo data") && e.contains(&hash), "{e}")
+        }
+        other => panic!("expected a corrupt-store error, got {other:?}"),
+    }
+    assert_eq!(store.utxo_count(), 0, "nothing written");
+}

@@ -112,7 +112,27 @@ struct Outcome {
     submit_secs: f64,
     blocks: u64,
     filler_used: bool,
+    /// CPU seconds (user + system) each node used during the row: seed,
+    /// synced node, minter.
+    cpu: [f64; 3],
     note: String,
+}
+
+/// CPU seconds (user + system) process `pid` has used, from
+/// `/proc/PID/stat`; 0 when it cannot be read.
+fn cpu_secs(pid: u32) -> f64 {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return 0.0;
+    };
+    // Fields after the command name (which may hold spaces): utime and
+    // stime are the 14th and 15th fields of the line.
+    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: f64 = [11, 12]
+        .iter()
+        .filter_map(|&i| f.get(i).and_then(|v| v.parse::<f64>().ok()))
+        .sum();
+    ticks / 100.0
 }
 
 /// Submits `payments` (paying `dest` in all) to `seed` as `how` says from
@@ -129,6 +149,7 @@ fn measure(
     let [seed, _, minter] = nodes;
     let total: u64 = payments.iter().map(|t| t.outputs[0].value).sum();
     let start_height = seed.height().unwrap_or(0);
+    let cpu0 = nodes.map(|n| cpu_secs(n.pid()));
     let t = Instant::now();
     submit_all(seed, payments, clients, how)?;
     let submit_secs = t.elapsed().as_secs_f64();
@@ -160,6 +181,8 @@ fn measure(
         Ok(nodes.iter().all(|n| paid(n) >= total))
     });
     let secs = t.elapsed().as_secs_f64();
+    let cpu1 = nodes.map(|n| cpu_secs(n.pid()));
+    let cpu = [0, 1, 2].map(|i| cpu1[i] - cpu0[i]);
     let blocks = seed.height().unwrap_or(0).saturating_sub(start_height);
     let note = if done.is_ok() {
         String::new()
@@ -186,6 +209,7 @@ fn measure(
         submit_secs,
         blocks,
         filler_used: filler.is_none(),
+        cpu,
         note,
     })
 }
@@ -199,10 +223,13 @@ fn row(table: &mut Table, name: &str, o: &Outcome, m: usize, how: String, short:
         None,
         ">= 5000",
         format!(
-            "{m} txs, {how}, {:.2}s, submit {:.0} tx/s, {} blocks{short}{}{}",
+            "{m} txs, {how}, {:.2}s, submit {:.0} tx/s, {} blocks, CPU s seed/synced/minter {:.2}/{:.2}/{:.2}{short}{}{}",
             o.secs.unwrap_or(f64::NAN),
             m as f64 / o.submit_secs,
             o.blocks,
+            o.cpu[0],
+            o.cpu[1],
+            o.cpu[2],
             if o.secs.is_some() && o.filler_used {
                 "; the last payment waited alone below the threshold: one filler sent"
             } else {

@@ -17,6 +17,7 @@
 //! | `sledchain_tx_validation_seconds` | histogram | | chain worker time per transaction checked for the mempool |
 //! | `sledchain_mempool_transactions` | gauge | | transactions in the mempool |
 //! | `sledchain_mempool_bytes` | gauge | | their encoded bytes |
+//! | `sledchain_side_blocks_held_bytes` | gauge | | bytes of version-1 peers' low-work side blocks held in memory (at most 64 MiB) |
 //! | `sledchain_uptime_seconds` | gauge | | since the node started |
 //! | `sledchain_blocks_connected_total` | counter | | blocks that joined the best chain (node events) |
 //! | `sledchain_blocks_disconnected_total` | counter | | blocks that left it in a reorg |
@@ -25,7 +26,10 @@
 //! | `sledchain_transactions_accepted_total` | counter | | transactions that entered the mempool |
 //! | `sledchain_http_requests_total` | counter | `route` (the matched route template, `unmatched` else), `status` | HTTP requests answered |
 //!
-//! Gauges are read when scraped; counters count from the node's start.
+//! Gauges are read when scraped, the height, mempool and peer gauges from
+//! one answer of the protocol (the figures of one moment, as
+//! `GET /api/node/status` gives them); counters count from the node's
+//! start.
 
 use std::sync::Arc;
 
@@ -84,6 +88,7 @@ pub struct Metrics {
     queue_bytes: Gauge,
     mempool_txs: Gauge,
     mempool_bytes: Gauge,
+    side_held: Gauge,
     uptime: Gauge,
     blocks_connected: Counter,
     blocks_disconnected: Counter,
@@ -109,6 +114,7 @@ impl Default for Metrics {
             queue_bytes: Gauge::default(),
             mempool_txs: Gauge::default(),
             mempool_bytes: Gauge::default(),
+            side_held: Gauge::default(),
             uptime: Gauge::default(),
             blocks_connected: Counter::default(),
             blocks_disconnected: Counter::default(),
@@ -168,6 +174,11 @@ impl Default for Metrics {
             "sledchain_mempool_bytes",
             "Encoded bytes of the mempool's transactions",
             m.mempool_bytes.clone(),
+        );
+        r.register(
+            "sledchain_side_blocks_held_bytes",
+            "Bytes of version-1 peers' low-work side blocks held in memory",
+            m.side_held.clone(),
         );
         r.register(
             "sledchain_uptime_seconds",
@@ -294,47 +305,48 @@ pub async fn track(State(metrics): State<Arc<Metrics>>, req: Request, next: Next
 /// node is stopping.
 pub async fn scrape(State(api): State<Api>) -> Result<Response, ApiError> {
     let m = &api.metrics;
+    // Height, mempool and peers of one moment (the protocol's answer), as
+    // `GET /api/node/status` gives them.
+    let info = super::node::info_now(&api).await?;
     let store = api.node.store().clone();
-    let tip = super::blocking(move || {
-        let Some(tip) = store.tip_opt()? else {
-            return Ok(None);
-        };
-        let time = store.block(&tip.hash)?.map(|b| b.header.timestamp);
-        Ok(Some((tip.height, time)))
+    let tip = info.tip;
+    let time = super::blocking(move || match tip {
+        Some(hash) => Ok(store
+            .block(&hash)
+            .map_err(ApiError::chain_read)?
+            .map(|b| b.header.timestamp)),
+        None => Ok(None),
     })
     .await?;
     let now = crate::core::params::now_secs();
-    if let Some((height, time)) = tip {
-        m.height.set(height as i64);
-        if let Some(t) = time {
-            m.tip_age.set(now.saturating_sub(u64::from(t)) as i64);
-        }
+    if info.tip.is_some() {
+        m.height.set(info.height as i64);
     }
-    let (count, bytes) = api
-        .node
-        .query(|c| (c.mempool().len(), c.mempool().bytes()))
-        .await?;
-    m.mempool_txs.set(count as i64);
+    if let Some(t) = time {
+        m.tip_age.set(now.saturating_sub(u64::from(t)) as i64);
+    }
+    m.mempool_txs.set(info.mempool as i64);
+    m.mempool_bytes.set(info.mempool_bytes as i64);
+    m.side_held.set(info.side_held_bytes as i64);
     let (jobs, queued) = api.node.chain_queue();
     m.queue_jobs.set(jobs as i64);
     m.queue_bytes.set(queued as i64);
-    m.mempool_bytes.set(bytes as i64);
-    let peers = super::node::peers_list(&api).await?;
-    for dir in ["inbound", "outbound"] {
-        let n = peers.iter().filter(|p| p.direction == dir).count();
+    let direction = |inbound: bool| if inbound { "inbound" } else { "outbound" }.to_string();
+    for inbound in [true, false] {
+        let n = info.peers.iter().filter(|p| p.inbound == inbound).count();
         m.peers
             .get_or_create(&Direction {
-                direction: dir.to_string(),
+                direction: direction(inbound),
             })
             .set(n as i64);
     }
     // Closed connections leave the per-peer gauges.
     m.peer_in.clear();
     m.peer_out.clear();
-    for p in &peers {
+    for p in &info.peers {
         let labels = PeerLabels {
-            addr: p.addr.clone(),
-            direction: p.direction.clone(),
+            addr: p.addr.to_string(),
+            direction: direction(p.inbound),
         };
         if let Some(n) = p.bytes_in {
             m.peer_in.get_or_create(&labels).set(n as i64);

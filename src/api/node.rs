@@ -49,6 +49,15 @@ fn info_peers(reply: LocalReply) -> Result<Vec<crate::protocol::PeerInfo>, ApiEr
     Ok(node_info(reply)?.peers)
 }
 
+/// The node's figures of one moment: the protocol's answer to
+/// [`LocalRequest::Info`] (tip as the chain's events last reported it,
+/// mempool, peers).
+///
+/// Errors: as [`node_info`]; 503 when the node is stopping.
+pub(super) async fn info_now(api: &Api) -> Result<crate::protocol::NodeInfo, ApiError> {
+    node_info(api.node.local(LocalRequest::Info).await?)
+}
+
 /// The protocol's answer to [`LocalRequest::Info`].
 ///
 /// Errors: 503 for [`LocalReply::ChainUnreadable`]; 500 for another reply.
@@ -73,7 +82,7 @@ fn node_info(reply: LocalReply) -> Result<crate::protocol::NodeInfo, ApiError> {
 /// ([`ApiError::chain_read`], [`ApiError::chain_unreadable`]) or the
 /// node is stopping.
 pub async fn node_status(api: &Api) -> Result<Status, ApiError> {
-    let info = node_info(api.node.local(LocalRequest::Info).await?)?;
+    let info = info_now(api).await?;
     let tip = info.tip.map(|hash| (info.height, hash));
     let store = api.node.store().clone();
     let (genesis, index) = blocking(move || {

@@ -96,7 +96,9 @@ pub const RECV_BUDGET_BYTES: usize = 8 << 20;
 const READ_CHUNK: usize = 64 << 10;
 
 /// How often a reader paused for the chain worker ([`Load::over`]) looks
-/// again.
+/// again at the latest: it is woken as soon as the worker takes one of the
+/// peer's jobs ([`Load::taken`]); this covers a pause for the node's total
+/// (other peers' jobs).
 const WORKER_POLL: Duration = Duration::from_millis(20);
 
 /// Bytes a connection has read and written: whole frames (header and
@@ -487,10 +489,13 @@ async fn read_loop<R: AsyncRead + Unpin>(
                 _ = queue.drained.notified() => {}
             }
         }
-        // The chain worker is behind on its blocks: wait for it.
+        // The chain worker is behind on its blocks: wait for it to take
+        // some. Polling alone (every 20 ms) left the worker idle once it
+        // had taken a run, until the reader looked again.
         while load.over() {
             tokio::select! {
                 _ = close.cancelled() => return "closed".into(),
+                _ = load.taken() => {}
                 _ = tokio::time::sleep(WORKER_POLL) => {}
             }
         }

@@ -40,6 +40,9 @@ pub struct Load {
     jobs: AtomicU64,
     bytes: AtomicU64,
     total: Arc<AtomicU64>,
+    /// Told each time the worker takes one of the peer's jobs: its reader,
+    /// paused while [`Load::over`], reads on as soon as there is room.
+    taken: tokio::sync::Notify,
 }
 
 impl Load {
@@ -55,6 +58,12 @@ impl Load {
     pub fn jobs(&self) -> u64 {
         self.jobs.load(Ordering::Relaxed)
     }
+
+    /// Completes once the worker took one of the peer's jobs (at once when
+    /// it took one since the last call).
+    pub async fn taken(&self) {
+        self.taken.notified().await;
+    }
 }
 
 /// One job's charge, released when the worker takes the job.
@@ -68,6 +77,7 @@ impl Drop for Ticket {
         self.load.jobs.fetch_sub(1, Ordering::Relaxed);
         self.load.bytes.fetch_sub(self.bytes, Ordering::Relaxed);
         self.load.total.fetch_sub(self.bytes, Ordering::Relaxed);
+        self.load.taken.notify_one();
     }
 }
 
@@ -359,6 +369,29 @@ mod tests {
         assert!(matches!(rx.recv(), Ok(Job::Chain(exec::Job::Block(..)))));
         assert!(matches!(rx.recv(), Ok(Job::Chain(exec::Job::Minted(None)))));
         assert!(matches!(rx.recv(), Ok(Job::Stop)));
+    }
+
+    #[test]
+    fn a_paused_reader_is_told_when_the_worker_takes_a_job() {
+        let (tx, rx) = channel();
+        let a = tx.new_load();
+        for n in 0..=PEER_JOBS as u32 {
+            tx.send_charged(block(n, Some(1)), &a).unwrap();
+        }
+        assert!(a.over());
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let mut wait = std::pin::pin!(a.taken());
+            assert!(futures::poll!(&mut wait).is_pending(), "nothing taken yet");
+            let _ = rx.recv();
+            assert!(
+                futures::poll!(&mut wait).is_ready(),
+                "the reader waits on after the worker took a job"
+            );
+        });
+        assert!(!a.over());
     }
 
     #[test]

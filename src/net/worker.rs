@@ -84,7 +84,27 @@ pub fn run(
     };
     // A job taken from the queue while gathering a run, run next.
     let mut next: Option<Job> = None;
+    // When the last block minted here was connected (or abandoned), and a
+    // mint waiting for [`MINT_GAP`] to pass since then, with its time.
+    let mut last_minted: Option<Instant> = None;
+    let mut deferred: Option<(exec::Job, Instant)> = None;
     loop {
+        // True when the job below is the deferred mint, due now.
+        let mut due = false;
+        if next.is_none()
+            && let Some((_, at)) = &deferred
+        {
+            // Chain work queued meanwhile runs first; the mint runs at its
+            // time, or at once when nothing else is queued by then.
+            let left = at.saturating_duration_since(Instant::now());
+            next = jobs.recv_timeout(left);
+            if next.is_none()
+                && let Some((mint, _)) = deferred.take()
+            {
+                next = Some(Job::Chain(mint));
+                due = true;
+            }
+        }
         let job = match next.take() {
             Some(job) => job,
             None => match jobs.recv_timeout(IDLE_FLUSH) {
@@ -100,6 +120,18 @@ pub fn run(
             },
         };
         let job = match job {
+            // A threshold of 0 is `node mint`, the operator's: at once.
+            Job::Chain(job @ exec::Job::Mint { threshold: 1.., .. })
+                if !due && deferred.is_none() =>
+            {
+                match last_minted.map(|t| t + MINT_GAP) {
+                    Some(at) if at > Instant::now() => {
+                        deferred = Some((job, at));
+                        continue;
+                    }
+                    _ => job,
+                }
+            }
             Job::Chain(job) => job,
             Job::Query(q, reply) => {
                 let _ = reply.send(q(&chain));
@@ -109,6 +141,7 @@ pub fn run(
         };
         if let exec::Job::Minted(block) = &job {
             mining = None;
+            last_minted = Some(Instant::now());
             if block.is_none() {
                 info!("minting abandoned: a new tip arrived first");
             }
@@ -154,6 +187,17 @@ pub fn run(
     chain
 }
 
+/// Least time between two blocks minted here at the mint threshold: a
+/// mint asked for sooner after the last one waits (chain work queued
+/// meanwhile runs; `node mint`, threshold 0, does not wait), so a
+/// steady stream of payments is minted in blocks of many rather than a
+/// block per few (each block costs every node a connect, a store write,
+/// an index step and a push to each peer, whatever it holds; a peer
+/// pushed blocks faster than it connects them drops some). Proof of work
+/// at a low difficulty takes microseconds, so without it a minter at a
+/// threshold of 2 mints as fast as its chain worker turns.
+const MINT_GAP: std::time::Duration = std::time::Duration::from_millis(25);
+
 /// How long the worker waits with nothing queued before it flushes the
 /// chain-state cache (`store/cache.rs`): long enough that a sync's next
 /// blocks arrive first, short enough that a synced node's state is on disk
@@ -190,4 +234,107 @@ fn spawn_miner(mut block: Block, threads: usize, jobs: JobSender) -> Arc<AtomicB
         let _ = jobs.send(Job::Chain(exec::Job::Minted(solved.then_some(block))));
     });
     cancel
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::validation::SigCache;
+    use crate::store::ChainStore;
+
+    /// A worker on a chain with no genesis yet (every mint ends at once
+    /// with [`Input::MintDone`]), with its queue and what it reports.
+    fn worker() -> (
+        std::thread::JoinHandle<Chain>,
+        JobSender,
+        mpsc::Receiver<Input>,
+        tempfile::TempDir,
+    ) {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = ChainStore::open(&dir.path().join("chain"), 1 << 20).expect("store");
+        let (chain, _) = Chain::open(store, Arc::new(SigCache::new(16))).expect("chain");
+        let (tx, rx) = super::super::queue::channel();
+        let (inputs, reports) = mpsc::channel(16);
+        let own = tx.clone();
+        let handle =
+            std::thread::spawn(move || run(chain, rx, own, (inputs, Timings::default()), 1));
+        (handle, tx, reports, dir)
+    }
+
+    fn mint() -> Job {
+        Job::Chain(exec::Job::Mint {
+            minter: [0; 20],
+            time: 0,
+            threshold: 1,
+        })
+    }
+
+    fn mint_done(reports: &mut mpsc::Receiver<Input>) -> Instant {
+        loop {
+            match reports.blocking_recv() {
+                Some(Input::MintDone) => return Instant::now(),
+                Some(_) => continue,
+                None => panic!("the worker stopped"),
+            }
+        }
+    }
+
+    #[test]
+    fn a_mint_asked_soon_after_a_minted_block_waits_for_the_gap_and_lets_queued_work_run() {
+        let (handle, jobs, mut reports, _dir) = worker();
+        // A first mint, with no block minted before, runs at once.
+        jobs.send(mint()).expect("send");
+        mint_done(&mut reports);
+        // A block comes back from the miner (abandoned here), then the next
+        // mint is asked for at once, with a query queued behind it.
+        let before = Instant::now();
+        jobs.send(Job::Chain(exec::Job::Minted(None)))
+            .expect("send");
+        mint_done(&mut reports);
+        jobs.send(mint()).expect("send");
+        let (queried_tx, queried) = std::sync::mpsc::channel();
+        let (reply, _) = oneshot::channel();
+        let query: QueryJob = Box::new(move |_| {
+            let _ = queried_tx.send(Instant::now());
+            Ok(String::new())
+        });
+        jobs.send(Job::Query(query, reply)).expect("send");
+        let second = mint_done(&mut reports);
+        let query_ran = queried.recv().expect("the query ran");
+        assert!(
+            second.duration_since(before) >= MINT_GAP,
+            "the mint ran {:?} after the minted block, under {MINT_GAP:?}",
+            second.duration_since(before)
+        );
+        assert!(query_ran < second, "the queued query waited for the mint");
+        // `node mint` (threshold 0) right after a minted block runs at
+        // once: before the query queued behind it, which waits until the
+        // mint's verdict is in.
+        jobs.send(Job::Chain(exec::Job::Minted(None)))
+            .expect("send");
+        mint_done(&mut reports);
+        jobs.send(Job::Chain(exec::Job::Mint {
+            minter: [0; 20],
+            time: 0,
+            threshold: 0,
+        }))
+        .expect("send");
+        let (go_tx, go) = std::sync::mpsc::channel::<()>();
+        let (released_tx, released) = std::sync::mpsc::channel();
+        let (reply, _) = oneshot::channel();
+        let query: QueryJob = Box::new(move |_| {
+            let in_time = go.recv_timeout(std::time::Duration::from_secs(10)).is_ok();
+            let _ = released_tx.send(in_time);
+            Ok(String::new())
+        });
+        jobs.send(Job::Query(query, reply)).expect("send");
+        mint_done(&mut reports);
+        let _ = go_tx.send(());
+        assert!(
+            released.recv().expect("the query ran"),
+            "the mint waited behind the query"
+        );
+        jobs.send(Job::Stop).expect("send");
+        handle.join().expect("the worker ran");
+    }
 }

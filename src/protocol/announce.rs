@@ -20,7 +20,8 @@
 //! are dropped with an [`Event::UnrequestedDropped`] and no score (an
 //! honest peer may push a few blocks in a burst, e.g. after a reorg). One
 //! that turns out not to connect to any block we know costs its sender
-//! [`super::Misbehavior::UnconnectedBlock`] (`sync.rs`).
+//! [`super::Misbehavior::UnconnectedBlock`] (`sync.rs`), unless it was
+//! built on a block we dropped (`SyncPeer::excused`: an orphan we made).
 
 use super::sync::Asked;
 use super::types::Event;
@@ -98,6 +99,7 @@ impl Protocol {
             if let Some(addr) = self.peers.get(&peer).map(|p| p.addr) {
                 self.event(Event::UnrequestedDropped { addr, hash });
             }
+            self.sync.dropped_push(peer, hash);
             return false;
         }
         self.sync.request(hash, peer, Asked::Unrequested, self.now);

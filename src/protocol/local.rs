@@ -69,6 +69,7 @@ impl Protocol {
             peers,
             best_peer_height,
             minter: self.config.minter.is_some(),
+            side_held_bytes: self.sync.side().bytes(),
         })
     }
 

@@ -353,6 +353,8 @@ impl Protocol {
                 if !self.admit_block(peer, hash) {
                     return;
                 }
+                self.sync
+                    .pushed_on(peer, hash, block.header.prev_block_hash);
             }
         }
         if self.too_little_work(peer, &block) {
@@ -589,8 +591,9 @@ impl Protocol {
     /// not to fetch it again (as many as the chain layer keeps) and ask its
     /// sender for the blocks before it. Orphans its sender pushed unasked,
     /// past [`mgr::MAX_UNCONNECTING_BLOCKS`] in a row, cost it
-    /// [`Misbehavior::UnconnectedBlock`] each; its height is a claim, not a
-    /// proof.
+    /// [`Misbehavior::UnconnectedBlock`] each, but for those built on a
+    /// block we dropped from it (`SyncMgr::excuse_orphan`); its height is
+    /// a claim, not a proof.
     pub(super) fn orphan(&mut self, hash: BlockHash, from: Option<PeerId>, height: u64) {
         self.sync.add_orphan(hash);
         let Some(p) = from else { return };
@@ -606,7 +609,7 @@ impl Protocol {
             .in_flight(&hash)
             .is_some_and(|f| f.peer == p && f.kind == Asked::Unrequested);
         self.sync.claim(p, height);
-        if pushed && self.sync.unconnecting(p) {
+        if pushed && !self.sync.excuse_orphan(p, &hash) && self.sync.unconnecting(p) {
             self.misbehaving(p, Misbehavior::UnconnectedBlock(hash));
         }
         self.send_getblocks(p);

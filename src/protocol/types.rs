@@ -209,6 +209,9 @@ pub struct NodeInfo {
     pub best_peer_height: u64,
     /// True when this node mints.
     pub minter: bool,
+    /// Bytes of version-1 peers' low-work side blocks held in memory
+    /// ([`crate::protocol::sync::side::SideBuffer::bytes`]; at most 64 MiB).
+    pub side_held_bytes: u64,
 }
 
 /// The protocol's answer to a [`LocalRequest`].

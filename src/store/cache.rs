@@ -34,7 +34,7 @@
 
 use std::collections::BTreeMap;
 use std::ops::Bound;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Condvar, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
@@ -84,6 +84,14 @@ const OLD_SPACES: usize = 8;
 
 /// The sled tree name of each [`Space`], in order.
 pub(super) const SPACE_TREES: [&str; SPACES] = ["heights", "meta", "utxo", "addr_utxo", "undo"];
+
+/// Write steps counted by [`StateDb::stepped`], and how many threads wait
+/// for the next one ([`StateDb::wait_step`]).
+#[derive(Default)]
+struct Steps {
+    n: u64,
+    listening: usize,
+}
 
 /// One cached key: its value (`None`: removed) and whether sled lacks it.
 struct Entry {
@@ -206,9 +214,10 @@ pub(super) struct StateDb {
     record: Option<BestRecord>,
     flush_lock: Mutex<()>,
     flushes: AtomicU64,
-    /// Write steps since opened, and the condition variable told of each:
-    /// the index builder (`indexer.rs`) waits on it for new blocks.
-    steps: (Mutex<u64>, Condvar),
+    /// Write steps since opened, and the condition variable told of each
+    /// while someone listens: the index builder (`indexer.rs`) waits on it
+    /// for new blocks.
+    steps: (Mutex<Steps>, Condvar),
     /// Tests: a journaled flush stops (as a crash would) once its mark is
     /// durable.
     #[cfg(test)]
@@ -284,7 +293,7 @@ impl StateDb {
             record,
             flush_lock: Mutex::new(()),
             flushes: AtomicU64::new(0),
-            steps: (Mutex::new(0), Condvar::new()),
+            steps: (Mutex::new(Steps::default()), Condvar::new()),
             #[cfg(test)]
             stop_after_mark: Default::default(),
         })
@@ -392,28 +401,57 @@ impl StateDb {
         Ok(out)
     }
 
-    /// Counts a write step and wakes whoever waits for one.
+    /// Counts a write step and wakes whoever waits for one
+    /// ([`StateDb::wait_step`]); with no one waiting (the index builder
+    /// pausing through a sync, [`StateDb::pause`]) it wakes no thread.
     pub(super) fn stepped(&self) {
-        let (n, cv) = &self.steps;
-        *n.lock().unwrap_or_else(|p| p.into_inner()) += 1;
+        let (s, cv) = &self.steps;
+        let mut g = s.lock().unwrap_or_else(|p| p.into_inner());
+        g.n += 1;
+        let listening = g.listening > 0;
+        drop(g);
+        if listening {
+            cv.notify_all();
+        }
+    }
+
+    /// Counts a step and wakes every waiter, [`StateDb::pause`] included
+    /// (to stop the index builder).
+    pub(super) fn wake_all(&self) {
+        let (s, cv) = &self.steps;
+        s.lock().unwrap_or_else(|p| p.into_inner()).n += 1;
         cv.notify_all();
     }
 
     /// Write steps so far ([`StateDb::wait_step`] compares with it).
     pub(super) fn steps(&self) -> u64 {
-        *self.steps.0.lock().unwrap_or_else(|p| p.into_inner())
+        self.steps.0.lock().unwrap_or_else(|p| p.into_inner()).n
     }
 
     /// Waits until a write step after `seen` ([`StateDb::steps`]) happened,
-    /// or `timeout` passed, or [`StateDb::stepped`] was called. Returns the
-    /// step count then.
+    /// or `timeout` passed, or [`StateDb::wake_all`] was called. Returns
+    /// the step count then.
     pub(super) fn wait_step(&self, seen: u64, timeout: Duration) -> u64 {
-        let (n, cv) = &self.steps;
-        let guard = n.lock().unwrap_or_else(|p| p.into_inner());
-        let (guard, _) = cv
-            .wait_timeout_while(guard, timeout, |n| *n == seen)
+        let (s, cv) = &self.steps;
+        let mut g = s.lock().unwrap_or_else(|p| p.into_inner());
+        g.listening += 1;
+        let (mut g, _) = cv
+            .wait_timeout_while(g, timeout, |s| s.n == seen)
             .unwrap_or_else(|p| p.into_inner());
-        *guard
+        g.listening -= 1;
+        g.n
+    }
+
+    /// Sleeps for `d`, not woken by write steps, only by
+    /// [`StateDb::wake_all`] once `stop` is set. Returns the step count
+    /// then.
+    pub(super) fn pause(&self, d: Duration, stop: &AtomicBool) -> u64 {
+        let (s, cv) = &self.steps;
+        let g = s.lock().unwrap_or_else(|p| p.into_inner());
+        let (g, _) = cv
+            .wait_timeout_while(g, d, |_| !stop.load(Ordering::SeqCst))
+            .unwrap_or_else(|p| p.into_inner());
+        g.n
     }
 
     /// Sets the cache's size budget in bytes.

@@ -41,15 +41,29 @@ impl ChainStore {
             .state
             .get(Space::Meta, TIP)?
             .ok_or(StoreError::NoChain)?;
-        let hash = hash_from(&hash)?;
+        self.tip_of(hash_from(&hash)?)
+    }
+
+    /// The [`Tip`] of block `hash` (its height and cumulative work from
+    /// its index entry), remembered for the next call with the same hash
+    /// (`tip_memo`).
+    ///
+    /// Errors: [`StoreError::Corrupt`] when `hash` has no index entry.
+    pub(super) fn tip_of(&self, hash: BlockHash) -> Result<Tip, StoreError> {
+        let cached = *self.tip_memo.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(t) = cached.filter(|t| t.hash == hash) {
+            return Ok(t);
+        }
         let meta = self
             .block_meta(&hash)?
             .ok_or_else(|| corrupt(format!("tip {hash} has no index entry")))?;
-        Ok(Tip {
+        let tip = Tip {
             hash,
             height: meta.height,
             chain_work: meta.chain_work,
-        })
+        };
+        *self.tip_memo.lock().unwrap_or_else(|p| p.into_inner()) = Some(tip);
+        Ok(tip)
     }
 
     /// The tip, or `None` before a chain exists.
@@ -142,9 +156,10 @@ impl ChainStore {
         };
         let (bytes, m) = (encode(block), encode(&meta));
         // One transaction, so the index never names a block whose bytes
-        // a crash lost. It sits in sled's log buffer until the next flush
-        // like any other write (sled 0.34 seals the batch, it does not
-        // write it out).
+        // a crash lost. sled 0.34 seals its log buffer before and after a
+        // transaction (each sealed buffer is written out, not fsynced), so
+        // the connect path, which stores most blocks, uses plain inserts
+        // in order instead (`utxo.rs`, `connect_in`).
         (&self.blocks, &self.index)
             .transaction(|(b, i)| {
                 b.insert(hash.as_bytes(), bytes.as_slice())?;

@@ -2,12 +2,18 @@
 //! blocks and undo data and repaired: by `reindexutxo`.
 //!
 //! Blocks and their undo data are read and turned into index entries in
-//! parallel batches of [`CHUNK`] blocks. While the entries the chain gives
-//! fit in [`SORTED_BUDGET`] bytes they are only gathered; at the end they
-//! are sorted and compared with the tree in one ordered scan (a merge: no
-//! lookup per entry), and what differs (entries missing or with another
-//! value, entries the chain does not give) is written in one `sled::Batch`
-//! that also sets the locator, so the repair is atomic. A chain whose
+//! parallel batches of [`CHUNK`] blocks (`reindexutxo` hands over the
+//! blocks, txids and spent outputs its UTXO rebuild has, so it reads no
+//! undo data). While the entries the chain gives fit in [`SORTED_BUDGET`]
+//! bytes they are only gathered (by key when the tree's locator is at the
+//! tip already); at the end such a tree (read whole, by `reindexutxo` on
+//! the other core while the blocks are read) is checked against them by
+//! one lookup per tree entry, in parallel, and when it holds exactly them
+//! nothing else is done. Otherwise they are
+//! sorted and compared with the tree in one ordered scan (a merge), and
+//! what differs (entries missing or with another value, entries the chain
+//! does not give) is written in one `sled::Batch` that also sets the
+//! locator, so the repair is atomic. A chain whose
 //! entries pass the budget is compared entry by entry instead (parallel
 //! reads, only the entries missing or different written, one `sled::Batch`
 //! per batch of blocks), and once every block is checked the `explorer`
@@ -21,14 +27,19 @@
 //! crash leaves a tree without locator, which the index builder clears and
 //! builds again from genesis (`indexer.rs`).
 
+use std::collections::HashMap;
+use std::ops::Bound;
+use std::sync::atomic::Ordering;
+
 use rayon::prelude::*;
 use sled::IVec;
 
 use super::indexer::{IndexTip, LOCATOR, locator_bytes};
-use super::txindex::IndexDelta;
+use super::txindex::{ADDR, IndexDelta, SPENT, TX};
 use super::{ChainStore, StoreError, corrupt};
 use crate::core::block::Block;
-use crate::core::hash::BlockHash;
+use crate::core::hash::{BlockHash, Txid};
+use crate::core::tx::TxOut;
 
 /// Blocks read, indexed and compared in parallel at once: bounds the
 /// memory a rebuild holds (a block is at most 1 MB).
@@ -37,16 +48,68 @@ pub(super) const CHUNK: usize = 256;
 /// An index entry to write: key, value.
 type Entry = (Vec<u8>, Vec<u8>);
 
+/// Index entries gathered for the comparison at the end: by key when the
+/// tree's locator is at the tip already (the tree is then likely right, and
+/// a lookup per tree entry shows it without a sort), else in chain order
+/// (the tree is then repaired by the ordered merge, which sorts them).
+enum Gathered {
+    /// By key, a key given twice holding the later value.
+    ByKey(HashMap<Vec<u8>, Vec<u8>>),
+    /// In chain order, a key possibly given more than once.
+    InOrder(Vec<Entry>),
+}
+
+impl Gathered {
+    fn extend(&mut self, entries: impl Iterator<Item = Entry>) {
+        match self {
+            Gathered::ByKey(m) => m.extend(entries),
+            Gathered::InOrder(v) => v.extend(entries),
+        }
+    }
+
+    /// The entries sorted by key, a key given twice with its later value.
+    fn sorted(self) -> Vec<Entry> {
+        match self {
+            Gathered::ByKey(m) => {
+                let mut all: Vec<Entry> = m.into_iter().collect();
+                all.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+                all
+            }
+            Gathered::InOrder(mut all) => {
+                // A stable sort keeps a key's entries in chain order; the
+                // last one is what an entry-by-entry build leaves.
+                all.sort_by(|a, b| a.0.cmp(&b.0));
+                all.dedup_by(|later, earlier| {
+                    let same = later.0 == earlier.0;
+                    if same {
+                        std::mem::swap(later, earlier);
+                    }
+                    same
+                });
+                all
+            }
+        }
+    }
+
+    /// The entries in no particular order.
+    fn into_vec(self) -> Vec<Entry> {
+        match self {
+            Gathered::ByKey(m) => m.into_iter().collect(),
+            Gathered::InOrder(v) => v,
+        }
+    }
+}
+
 /// Bytes of index entries (keys, values and their allocations) a rebuild
 /// gathers to compare with the tree in one ordered scan; past it, the rest
 /// of the chain is compared entry by entry. 64 MiB holds the entries of
-/// about 75,000 1-payment blocks (six entries each); `reindexutxo` holds
+/// about 64,000 1-payment blocks (six entries each); `reindexutxo` holds
 /// a copy of the tree of the same size at most beside them.
 pub(super) const SORTED_BUDGET: usize = 64 << 20;
 
-/// Bytes counted per gathered entry besides its key and value (two `Vec`s
-/// and their allocations, roughly).
-const ENTRY_OVERHEAD: usize = 64;
+/// Bytes counted per gathered entry besides its key and value (two `Vec`s,
+/// their allocations and a hash-map slot, roughly).
+const ENTRY_OVERHEAD: usize = 96;
 
 /// Where a rebuild stands between chunks.
 pub(super) struct IndexRebuild {
@@ -58,10 +121,10 @@ pub(super) struct IndexRebuild {
     expected: usize,
     /// Whether anything was written.
     wrote: bool,
-    /// The entries gathered for the ordered comparison at the end, with
+    /// The entries gathered for the comparison at the end, with
     /// their size; `None` once they passed `budget` (the chunks are then
     /// compared entry by entry).
-    gathered: Option<(Vec<Entry>, usize)>,
+    gathered: Option<(Gathered, usize)>,
     /// Bytes of entries gathered at most ([`SORTED_BUDGET`]).
     budget: usize,
 }
@@ -116,9 +179,17 @@ impl ChainStore {
             located: self.explorer.get(LOCATOR)?.as_deref() == Some(&want[..]),
             expected: 0,
             wrote: false,
-            gathered: Some((Vec::new(), 0)),
+            gathered: None,
             budget: SORTED_BUDGET,
         };
+        rebuild.gathered = Some((
+            if rebuild.located {
+                Gathered::ByKey(HashMap::new())
+            } else {
+                Gathered::InOrder(Vec::new())
+            },
+            0,
+        ));
         if !rebuild.located {
             self.unlocate(&mut rebuild.located)?;
         }
@@ -138,6 +209,40 @@ impl ChainStore {
         blocks: &[Block],
     ) -> Result<(), StoreError> {
         let deltas = self.chunk_deltas(first, chunk, blocks)?;
+        self.index_rebuild_deltas(rebuild, deltas)
+    }
+
+    /// [`ChainStore::index_rebuild_chunk`] for blocks whose txids and
+    /// spent outputs the caller has (`reindexutxo`, which computed them
+    /// rebuilding the UTXO set: `spent[i]` is what `blocks[i]`'s inputs
+    /// spent, in input order, as its undo data holds), so neither the undo
+    /// data is read nor a hash computed again.
+    ///
+    /// Errors: as [`ChainStore::index_rebuild_chunk`].
+    pub(super) fn index_rebuild_known(
+        &self,
+        rebuild: &mut IndexRebuild,
+        chunk: &[BlockHash],
+        blocks: &[Block],
+        txids: &[Vec<Txid>],
+        spent: &[Vec<TxOut>],
+    ) -> Result<(), StoreError> {
+        let deltas = chunk
+            .par_iter()
+            .zip(blocks)
+            .zip(txids)
+            .zip(spent)
+            .map(|(((hash, block), txids), spent)| IndexDelta::of_known(block, hash, txids, spent))
+            .collect::<Result<Vec<_>, _>>()?;
+        self.index_rebuild_deltas(rebuild, deltas)
+    }
+
+    /// One step of a rebuild given the chunk's entries (module docs).
+    fn index_rebuild_deltas(
+        &self,
+        rebuild: &mut IndexRebuild,
+        deltas: Vec<IndexDelta>,
+    ) -> Result<(), StoreError> {
         rebuild.expected += deltas.iter().map(|d| d.entries.len()).sum::<usize>();
         if let Some((all, bytes)) = rebuild.gathered.as_mut() {
             *bytes += deltas
@@ -151,7 +256,11 @@ impl ChainStore {
             }
             // Past the budget: what was gathered is compared entry by
             // entry, as the chunks that follow are.
-            let (all, _) = rebuild.gathered.take().unwrap_or_default();
+            let all = rebuild
+                .gathered
+                .take()
+                .map(|(all, _)| all.into_vec())
+                .unwrap_or_default();
             return self.repair_entries(rebuild, &all);
         }
         let entries: Vec<Entry> = deltas.into_iter().flat_map(|d| d.entries).collect();
@@ -219,19 +328,18 @@ impl ChainStore {
     fn repair_sorted(
         &self,
         rebuild: &mut IndexRebuild,
-        mut expected: Vec<Entry>,
+        expected: Gathered,
         scanned: Option<Vec<(IVec, IVec)>>,
     ) -> Result<(), StoreError> {
-        // A stable sort keeps a key's entries in chain order; the last
-        // one is what an entry-by-entry build leaves.
-        expected.sort_by(|a, b| a.0.cmp(&b.0));
-        expected.dedup_by(|later, earlier| {
-            let same = later.0 == earlier.0;
-            if same {
-                std::mem::swap(later, earlier);
+        let scanned = match (scanned, &expected) {
+            (Some(all), Gathered::ByKey(want)) if rebuild.located && holds_exactly(&all, want) => {
+                // Freed on the pool, off the caller's path.
+                rayon::spawn(move || drop((all, expected)));
+                return Ok(());
             }
-            same
-        });
+            (other, _) => other,
+        };
+        let expected = expected.sorted();
         let mut batch = sled::Batch::default();
         let mut dirty = false;
         let mut want = expected.into_iter().peekable();
@@ -281,15 +389,39 @@ impl ChainStore {
         &self,
         budget: usize,
     ) -> Result<Option<Vec<(IVec, IVec)>>, StoreError> {
+        // The key space cut at the index prefixes, the parts read in
+        // parallel (each part's share of the budget counted as it is read,
+        // all parts together against it).
+        let bytes = std::sync::atomic::AtomicUsize::new(0);
+        // Address-history and transaction keys are cut again at their
+        // middle (they start with a hash), so the parts are about even.
+        let cuts: [&[u8]; 4] = [&[ADDR, 0x80], &[SPENT], &[TX], &[TX, 0x80]];
+        let parts = [
+            (Bound::Unbounded, Bound::Excluded(cuts[0])),
+            (Bound::Included(cuts[0]), Bound::Excluded(cuts[1])),
+            (Bound::Included(cuts[1]), Bound::Excluded(cuts[2])),
+            (Bound::Included(cuts[2]), Bound::Excluded(cuts[3])),
+            (Bound::Included(cuts[3]), Bound::Unbounded),
+        ];
+        let read: Vec<Option<Vec<(IVec, IVec)>>> = parts
+            .into_par_iter()
+            .map(|range| {
+                let mut part = Vec::new();
+                for kv in self.explorer.range::<&[u8], _>(range) {
+                    let (k, v) = kv?;
+                    let size = k.len() + v.len() + ENTRY_OVERHEAD;
+                    if bytes.fetch_add(size, Ordering::Relaxed) + size > budget {
+                        return Ok(None);
+                    }
+                    part.push((k, v));
+                }
+                Ok(Some(part))
+            })
+            .collect::<Result<_, StoreError>>()?;
         let mut all = Vec::new();
-        let mut bytes = 0;
-        for kv in self.explorer.iter() {
-            let (k, v) = kv?;
-            bytes += k.len() + v.len() + ENTRY_OVERHEAD;
-            if bytes > budget {
-                return Ok(None);
-            }
-            all.push((k, v));
+        for part in read {
+            let Some(part) = part else { return Ok(None) };
+            all.extend(part);
         }
         Ok(Some(all))
     }
@@ -359,6 +491,31 @@ impl ChainStore {
         }
         Ok(())
     }
+}
+
+/// True when `tree` (every entry of the `explorer` tree, the locator
+/// included) holds exactly the entries `expected` gives (the last value
+/// of a key given more than once), nothing more: then nothing needs
+/// writing and the ordered comparison is not needed. One hash-map pass,
+/// no sort; the tree's entries looked up in parallel.
+fn holds_exactly(tree: &[(IVec, IVec)], want: &HashMap<Vec<u8>, Vec<u8>>) -> bool {
+    let matched: Option<usize> = tree
+        .par_chunks(2048)
+        .map(|part| {
+            let mut n = 0;
+            for (k, v) in part {
+                if k.as_ref() == LOCATOR {
+                    continue;
+                }
+                match want.get(k.as_ref()) {
+                    Some(ev) if ev.as_slice() == v.as_ref() => n += 1,
+                    _ => return None,
+                }
+            }
+            Some(n)
+        })
+        .sum();
+    matched == Some(want.len())
 }
 
 #[cfg(test)]

@@ -379,7 +379,7 @@ impl IndexThread {
 
     fn halt(&mut self) {
         self.stop.store(true, Ordering::SeqCst);
-        self.store.state.stepped();
+        self.store.state.wake_all();
         if let Some(h) = self.handle.take() {
             let _ = h.join();
         }
@@ -436,11 +436,13 @@ fn run(store: &ChainStore, stop: &AtomicBool, yielding: bool) {
 
 /// Waits until the chain state took no write step for [`QUIET`], the
 /// indexes trail the tip by [`YIELD_MAX_LAG`] blocks or the builder is
-/// stopped; returns the step count then.
+/// stopped; returns the step count then. It sleeps [`QUIET`] at a time,
+/// not woken by each step: a sync's runs of blocks (hundreds a second)
+/// neither wake this thread nor make the chain worker signal it.
 fn settle(store: &ChainStore, stop: &AtomicBool) -> u64 {
     let mut n = store.state.steps();
     while !stop.load(Ordering::SeqCst) {
-        let m = store.state.wait_step(n, QUIET);
+        let m = store.state.pause(QUIET, stop);
         // A lag that cannot be read ends the wait: the step that follows
         // meets the same error and reports it, rather than wait on.
         if m == n || store.index_lag().unwrap_or(u64::MAX) >= YIELD_MAX_LAG {

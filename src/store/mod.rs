@@ -54,7 +54,7 @@
 //! | `peers.rs` | peer records |
 //! | `txindex.rs` | transaction, address-history and spent-by indexes: layout and readers |
 //! | `indexer.rs` | the index builder: its locator, catch-up, rollback on reorgs, its thread |
-//! | `index_rebuild.rs` | those indexes checked and repaired from the blocks (`reindexutxo`; the chain's entries sorted and merged with one ordered scan of the tree, entry by entry past a memory budget; only the difference written) |
+//! | `index_rebuild.rs` | those indexes checked and repaired from the blocks (`reindexutxo`; the chain's entries gathered by key and the tree checked with a lookup per entry, sorted and merged with one ordered scan of the tree when they differ, entry by entry past a memory budget; only the difference written) |
 
 use std::path::Path;
 
@@ -203,6 +203,11 @@ pub struct ChainStore {
     state: std::sync::Arc<cache::StateDb>,
     /// Blocks disconnected through this store (all clones) since opened.
     disconnects: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    /// The last tip read ([`ChainStore::tip`]): a block's height and
+    /// cumulative work never change, so while `meta` names the same tip
+    /// hash its index entry is not read and decoded again (the protocol
+    /// asks for the tip several times per message).
+    tip_memo: std::sync::Arc<std::sync::Mutex<Option<Tip>>>,
 }
 
 /// A [`StoreError::Corrupt`] saying `what`.
@@ -348,6 +353,7 @@ impl ChainStore {
             indexer: Default::default(),
             state: std::sync::Arc::new(state),
             disconnects: Default::default(),
+            tip_memo: Default::default(),
             db,
         })
     }

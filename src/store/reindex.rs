@@ -10,7 +10,15 @@
 //! set or the new one, and a set that is already right costs no write.
 //! `reindexutxo` checks and repairs the explorer indexes in the same pass
 //! (`index_rebuild.rs`): each batch of blocks, once read and decoded, is
-//! handed to the index rebuild too, so no block is read twice.
+//! handed to the index rebuild too, with the txids and the outputs each
+//! block spent as the rebuild found them (what its undo data holds), so no
+//! block is read twice, no hash computed twice and no undo value decoded;
+//! the `undo` tree's keys are scanned to check that every best-chain block
+//! above genesis has undo data (reported as corrupt otherwise, before any
+//! write). The stored trees (`utxo`, `addr_utxo`, `undo`, and `explorer`
+//! in parts cut by key) are read as parallel tasks beside the blocks; once
+//! both are done, the UTXO difference and the explorer comparison run on
+//! the two cores.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
@@ -68,39 +76,70 @@ impl ChainStore {
         self.state.flush()?;
         let _one = self.indexer.lock().unwrap_or_else(|p| p.into_inner());
         let mut index = self.index_rebuild_begin()?;
-        let (utxo_tree, addr_tree) = (
+        let (utxo_tree, addr_tree, undo_tree) = (
             self.state.tree(Space::Utxo),
             self.state.tree(Space::AddrUtxo),
+            self.state.tree(Space::Undo),
         );
         // The stored trees are read on the other core while the blocks
         // are: the explorer tree too, while the chain's index entries fit
         // the rebuild's budget (the chunks then write nothing, so what was
         // read is what the ordered comparison needs).
         let want_explorer = index.is_some();
-        let (rebuilt, ((utxo, addr), explorer)) = rayon::join(
+        let (rebuilt, (((utxo, addr), undo), explorer)) = rayon::join(
             || self.rebuild_utxo_map(index.as_mut()),
             || {
-                let trees = rayon::join(|| scan(utxo_tree), || scan(addr_tree));
-                let explorer = want_explorer
-                    .then(|| self.explorer_snapshot(SORTED_BUDGET))
-                    .transpose()
-                    .map(Option::flatten);
-                (trees, explorer)
+                rayon::join(
+                    || {
+                        rayon::join(
+                            || rayon::join(|| scan(utxo_tree), || scan(addr_tree)),
+                            || undo_keys(undo_tree),
+                        )
+                    },
+                    || {
+                        want_explorer
+                            .then(|| self.explorer_snapshot(SORTED_BUDGET))
+                            .transpose()
+                            .map(Option::flatten)
+                    },
+                )
             },
         );
         let (set, hashes) = rebuilt?;
-        let explorer = explorer?;
-        let diff = Diff::between(&set, &utxo?, &addr?);
+        let (explorer, utxo, addr) = (explorer?, utxo?, addr?);
+        // The explorer entries came from the outputs the rebuild found
+        // spent, not from the undo data; that every best-chain block
+        // above genesis has undo data (which disconnecting it needs) is
+        // checked here, before anything is written.
+        let undo = undo?;
+        if let Some(h) = hashes
+            .iter()
+            .skip(1)
+            .find(|h| undo.binary_search(h.as_bytes()).is_err())
+        {
+            return Err(corrupt(format!("no undo data for {h}")));
+        }
+        // The UTXO difference and the explorer comparison (which writes
+        // its own repair) on the two cores.
+        let (diff, indexed) = rayon::join(
+            || Diff::between(&set, &utxo, &addr),
+            || {
+                index
+                    .map(|index| self.index_rebuild_finish(index, &hashes, explorer))
+                    .transpose()
+            },
+        );
+        indexed?;
         if !diff.is_empty() {
             diff.write(self)?;
             self.db.flush()?;
         }
-        if let Some(index) = index {
-            self.index_rebuild_finish(index, &hashes, explorer)?;
-        }
         self.record_tip()?;
         let txs: HashSet<Txid> = set.keys().map(|op| op.txid).collect();
-        Ok((txs.len(), set.len()))
+        let counts = (txs.len(), set.len());
+        // Freed on the pool, off the caller's path.
+        rayon::spawn(move || drop((set, hashes, utxo, addr, diff, txs)));
+        Ok(counts)
     }
 
     /// The best chain's block hashes, genesis first, from one scan of
@@ -154,20 +193,36 @@ impl ChainStore {
                 .collect::<Result<Vec<_>, _>>()?
                 .into_iter()
                 .unzip();
+            let mut spent = Vec::with_capacity(blocks.len());
             for (i, ((block, txids), hash)) in blocks.iter().zip(&txids).zip(chunk).enumerate() {
-                apply(&mut set, block, txids).map_err(|op| {
+                let mut undo = Vec::new();
+                apply(&mut set, block, txids, &mut undo).map_err(|op| {
                     let height = n * READ_BATCH + i;
                     corrupt(format!(
                         "block {hash} at height {height} spends missing {op}"
                     ))
                 })?;
+                spent.push(undo);
             }
             if let Some(index) = index.as_deref_mut() {
-                self.index_rebuild_chunk(index, n * READ_BATCH, chunk, &blocks)?;
+                self.index_rebuild_known(index, chunk, &blocks, &txids, &spent)?;
             }
         }
         Ok((set, hashes))
     }
+}
+
+/// The keys of the `undo` tree (block hashes), in order; keys of another
+/// length are left out (no block has them).
+fn undo_keys(tree: &sled::Tree) -> Result<Vec<[u8; 32]>, StoreError> {
+    let mut out = Vec::new();
+    for kv in tree.iter() {
+        let (k, _) = kv?;
+        if let Ok(k) = <[u8; 32]>::try_from(k.as_ref()) {
+            out.push(k);
+        }
+    }
+    Ok(out)
 }
 
 /// Every (key, value) of `tree`, in key order.
@@ -175,17 +230,19 @@ fn scan(tree: &sled::Tree) -> Result<Raw, StoreError> {
     tree.iter().map(|kv| kv.map_err(StoreError::Db)).collect()
 }
 
-/// Applies `block`'s transactions (with their `txids`) to `set`. Errors: the
-/// first spent outpoint not in the set.
+/// Applies `block`'s transactions (with their `txids`) to `set`, pushing
+/// the outputs its inputs spend onto `spent` in input order (what its undo
+/// data holds). Errors: the first spent outpoint not in the set.
 fn apply(
     set: &mut HashMap<OutPoint, TxOut>,
     block: &Block,
     txids: &[Txid],
+    spent: &mut Vec<TxOut>,
 ) -> Result<(), OutPoint> {
     for (tx, txid) in block.transactions.iter().zip(txids) {
         if !tx.is_coinbase() {
             for i in &tx.inputs {
-                set.remove(&i.prev_out).ok_or(i.prev_out)?;
+                spent.push(set.remove(&i.prev_out).ok_or(i.prev_out)?);
             }
         }
         set.extend(tx.created_outputs(*txid));

@@ -105,12 +105,26 @@ impl IndexDelta {
     /// Errors: [`StoreError::Corrupt`] when `undo` has fewer entries than
     /// the block has inputs.
     pub(super) fn of(block: &Block, undo: &[TxOut]) -> Result<IndexDelta, StoreError> {
-        let hash = block.hash();
+        let txids: Vec<Txid> = block.transactions.iter().map(|t| t.txid()).collect();
+        Self::of_known(block, &block.hash(), &txids, undo)
+    }
+
+    /// [`IndexDelta::of`] given the block's `hash` and its transactions'
+    /// `txids` (in block order), already computed by the caller
+    /// (`reindexutxo`).
+    ///
+    /// Errors: as [`IndexDelta::of`].
+    pub(super) fn of_known(
+        block: &Block,
+        hash: &BlockHash,
+        txids: &[Txid],
+        undo: &[TxOut],
+    ) -> Result<IndexDelta, StoreError> {
         let mut entries = Vec::new();
         let mut spent = undo.iter();
-        for (pos, tx) in block.transactions.iter().enumerate() {
+        for ((pos, tx), txid) in block.transactions.iter().enumerate().zip(txids) {
             let pos = u32::try_from(pos).map_err(|_| corrupt("block too large"))?;
-            let txid = tx.txid();
+            let txid = *txid;
             let mut loc = hash.as_bytes().to_vec();
             loc.extend_from_slice(&pos.to_be_bytes());
             entries.push((key(TX, txid.as_bytes()), loc));

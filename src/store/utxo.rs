@@ -109,8 +109,9 @@ impl ChainStore {
     /// Connects `blocks`, a run of fully validated blocks each the child of
     /// the one before and the first extending the tip, as
     /// [`ChainStore::connect_block`] would one by one (each with its `spent`
-    /// undo data): the blocks not stored yet and every index entry (now
-    /// valid) are written at once, one batch each; the chain-state changes
+    /// undo data): the blocks not stored yet, then every index entry (now
+    /// valid), are written to sled in that order (sled recovers a prefix of
+    /// what was written, so no entry outlives its block); the chain-state changes
     /// go to the cache in one step, so readers see the whole run or none of
     /// it, and reach sled with the next flush (`cache.rs`). Returns the new
     /// tip (the old one for an empty run).
@@ -128,15 +129,7 @@ impl ChainStore {
     /// The tip as the cache holds it, inside a write step.
     fn tip_in(&self, w: &Writer<'_>) -> Result<Tip, StoreError> {
         let hash = w.get(Space::Meta, TIP)?.ok_or(StoreError::NoChain)?;
-        let hash = super::hash_from(&hash)?;
-        let meta = self
-            .block_meta(&hash)?
-            .ok_or_else(|| corrupt(format!("tip {hash} has no index entry")))?;
-        Ok(Tip {
-            hash,
-            height: meta.height,
-            chain_work: meta.chain_work,
-        })
+        self.tip_of(super::hash_from(&hash)?)
     }
 
     /// [`ChainStore::connect_blocks`] inside a write step of the cache.
@@ -180,16 +173,20 @@ impl ChainStore {
                 chain_work: meta.chain_work,
             };
         }
-        let mut bytes = sled::Batch::default();
-        let mut metas = sled::Batch::default();
+        // Plain inserts, the blocks' bytes before any index entry: sled
+        // recovers a prefix of its log, so a crash never keeps an entry
+        // whose block it lost. A `sled::Batch` (or transaction) would pin
+        // the log, sealing and writing out sled's I/O buffer before and
+        // after it (a pwrite and a sync_file_range each, on sled's I/O
+        // threads): four writes per run of blocks during a sync.
         for cw in &writes {
             if let Some(b) = &cw.bytes {
-                bytes.insert(cw.hash.as_bytes(), b.as_slice());
+                self.blocks.insert(cw.hash.as_bytes(), b.as_slice())?;
             }
-            metas.insert(cw.hash.as_bytes(), cw.meta.as_slice());
         }
-        self.blocks.apply_batch(bytes)?;
-        self.index.apply_batch(metas)?;
+        for cw in &writes {
+            self.index.insert(cw.hash.as_bytes(), cw.meta.as_slice())?;
+        }
         for cw in &writes {
             w.create(Space::Heights, &cw.height.to_be_bytes(), cw.hash.as_bytes());
             cw.delta.apply(true, w);

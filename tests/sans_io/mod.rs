@@ -49,6 +49,70 @@ pub fn heights(s: &Sim) -> Vec<Option<u64>> {
     (0..s.nodes.len()).map(|i| s.height(i)).collect()
 }
 
+/// Pays twice at node `at` (the mint threshold) and runs until every
+/// started node is at `height`.
+pub fn mint_block(s: &mut Sim, at: usize, height: u64) {
+    for _ in 0..2 {
+        assert!(s.pay(at, PAYEE, 1).is_some(), "the wallet cannot pay");
+    }
+    let started: Vec<usize> = (0..s.nodes.len()).filter(|i| s.nodes[*i].up).collect();
+    let ok = s.run_while_not(30_000, |s| {
+        started.iter().all(|i| s.height(*i) == Some(height))
+    });
+    assert!(
+        ok,
+        "not every started node reached height {height}: {:?}",
+        heights(s)
+    );
+}
+
+/// Mints at node `at` up to height `to`, one block at a time (two
+/// payments each, the threshold), waiting for node `at` alone.
+pub fn mint_to(s: &mut Sim, at: usize, to: u64) {
+    while s.height(at).unwrap_or(0) < to {
+        let height = s.height(at).unwrap_or(0) + 1;
+        for _ in 0..2 {
+            assert!(s.pay(at, PAYEE, 1).is_some(), "the wallet cannot pay");
+        }
+        assert!(
+            s.run_while_not(30_000, |s| s.height(at) == Some(height)),
+            "node {at} did not mint height {height}"
+        );
+    }
+}
+
+/// Node 0 alone (genesis everywhere), minted up to height `tip`, with a
+/// hand-driven peer at `stranger` attached whose `version` (protocol
+/// `version`, at height 0, on our genesis, `nonce`) was received; returns
+/// the sim and the stranger's peer id.
+pub fn minted_with_stranger(tip: u64, stranger: &str, version: u32, nonce: u64) -> (Sim, PeerId) {
+    let mut s = Sim::new(SimConfig {
+        nodes: 1,
+        genesis_everywhere: true,
+        ..SimConfig::default()
+    })
+    .expect("temporary stores");
+    s.start(0);
+    mint_to(&mut s, 0, tip);
+    let peer = s.attach(0, stranger.parse().expect("addr"));
+    let v = Version {
+        version,
+        best_height: 0,
+        addr_from: String::new(),
+        genesis: Some(s.genesis.hash()),
+        nonce,
+    };
+    s.inject(
+        0,
+        Input::Received {
+            peer,
+            message: Message::Version(v),
+        },
+    );
+    s.run_for(100);
+    (s, peer)
+}
+
 /// Node `i`'s tip hash.
 pub fn tip(s: &Sim, i: usize) -> Option<BlockHash> {
     s.tip(i).map(|t| t.hash)

@@ -71,6 +71,35 @@ pub fn get_json(port: u16, path: &str) -> serde_json::Value {
     serde_json::from_str(&body).unwrap_or_else(|e| panic!("GET {path}: {e}: {body}"))
 }
 
+/// `address`'s confirmed coins as `GET /api/address/{address}/utxo` lists
+/// them: (outpoint, output paying `address`'s pubkey hash).
+pub fn api_coins(
+    port: u16,
+    address: &str,
+) -> Vec<(sledchain::core::tx::OutPoint, sledchain::core::tx::TxOut)> {
+    use sledchain::core::address::Address;
+    use sledchain::core::hash::Txid;
+    use sledchain::core::tx::{OutPoint, TxOut};
+    use std::str::FromStr;
+    let pubkey_hash = Address::from_str(address).expect("address").pubkey_hash();
+    let utxo = get_json(port, &format!("/api/address/{address}/utxo"));
+    utxo.as_array()
+        .expect("utxo list")
+        .iter()
+        .map(|u| {
+            let op = OutPoint {
+                txid: Txid::from_str(u["txid"].as_str().expect("txid")).expect("txid"),
+                vout: u["vout"].as_u64().expect("vout") as u32,
+            };
+            let out = TxOut {
+                value: u["value"].as_u64().expect("value"),
+                pubkey_hash,
+            };
+            (op, out)
+        })
+        .collect()
+}
+
 /// An open `GET /api/events` stream.
 pub struct Sse(BufReader<TcpStream>);
 

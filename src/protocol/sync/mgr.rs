@@ -79,6 +79,16 @@ pub struct SyncPeer {
     /// (reset when one of its blocks connects): past
     /// [`MAX_UNCONNECTING_BLOCKS`] each costs points.
     pub unconnecting: u32,
+    /// Blocks it pushed that we dropped for the bound on unrequested
+    /// blocks (`announce::MAX_UNREQUESTED`), and the blocks it pushed on
+    /// them since (the latest [`MAX_EXCUSED_BLOCKS`]): an orphan among them
+    /// is one we made by dropping its parent, not one the peer sent
+    /// unconnected, and is not counted in `unconnecting` (at most
+    /// [`MAX_EXCUSED_BLOCKS`] until one of its blocks connects).
+    pub excused: VecDeque<BlockHash>,
+    /// Orphans excused so far (`excused`), reset when one of its blocks
+    /// connects.
+    pub excused_orphans: u32,
     /// Block hashes it asked for and we have not sent yet.
     pub serve_queue: VecDeque<Hash256>,
     /// Bytes of blocks sent and not yet reported flushed.
@@ -127,6 +137,16 @@ pub const MAX_CLAIM_AHEAD: u64 = 1_000;
 /// honest peer may push a tip whose parent we lack once or twice after a
 /// race.
 pub const MAX_UNCONNECTING_BLOCKS: u32 = 3;
+
+/// Pushed blocks per peer remembered as dropped by us or built on one
+/// ([`SyncPeer::excused`]), and orphans among them excused between two
+/// of its blocks connecting: an honest minter pushing a block every few
+/// milliseconds to a busy node (which drops its pushes past
+/// `announce::MAX_UNREQUESTED`) makes an orphan of each block it pushes
+/// until the one dropped is fetched (`getblocks`, one round trip), and
+/// was banned for them; an attacker gains this many orphans, no more,
+/// per block of its that connects.
+pub const MAX_EXCUSED_BLOCKS: usize = 32;
 
 /// Blocks refused for a timestamp too far ahead that are remembered (not
 /// fetched again while remembered); past it the one dated furthest ahead
@@ -623,13 +643,60 @@ impl SyncMgr {
     }
 
     /// A block from `peer` connected to our chain at `height`: proven,
-    /// and its run of unconnecting blocks ends.
+    /// and its run of unconnecting blocks ends, as do its excused ones
+    /// ([`SyncPeer::excused`]).
     pub fn connected(&mut self, peer: PeerId, height: u64) {
         self.prove(peer, height);
         if let Some(p) = self.peers.get_mut(&peer) {
             p.unconnecting = 0;
+            p.excused_orphans = 0;
         }
     }
+
+    /// We dropped `hash`, pushed by `peer`, for the bound on unrequested
+    /// blocks: a block it pushes on it is excused if it turns out an
+    /// orphan ([`SyncPeer::excused`]).
+    pub fn dropped_push(&mut self, peer: PeerId, hash: BlockHash) {
+        if let Some(p) = self.peers.get_mut(&peer) {
+            remember_excused(p, hash);
+        }
+    }
+
+    /// `peer` pushed `hash`, child of `prev`, and it was taken: excused
+    /// like its parent when that was dropped by us or built on one.
+    pub fn pushed_on(&mut self, peer: PeerId, hash: BlockHash, prev: BlockHash) {
+        if let Some(p) = self.peers.get_mut(&peer)
+            && p.excused.contains(&prev)
+        {
+            remember_excused(p, hash);
+        }
+    }
+
+    /// `peer` pushed an unasked block that does not connect: true when it
+    /// is excused ([`SyncPeer::excused`], within
+    /// [`MAX_EXCUSED_BLOCKS`] orphans), counted as such.
+    pub fn excuse_orphan(&mut self, peer: PeerId, hash: &BlockHash) -> bool {
+        self.peers.get_mut(&peer).is_some_and(|p| {
+            let excused =
+                p.excused.contains(hash) && (p.excused_orphans as usize) < MAX_EXCUSED_BLOCKS;
+            if excused {
+                p.excused_orphans += 1;
+            }
+            excused
+        })
+    }
+}
+
+/// Remembers `hash` among `p`'s excused blocks, the oldest forgotten
+/// past [`MAX_EXCUSED_BLOCKS`].
+fn remember_excused(p: &mut SyncPeer, hash: BlockHash) {
+    if p.excused.contains(&hash) {
+        return;
+    }
+    if p.excused.len() >= MAX_EXCUSED_BLOCKS {
+        p.excused.pop_front();
+    }
+    p.excused.push_back(hash);
 }
 
 /// True when a header dated `time` (seconds) is beyond
@@ -752,6 +819,28 @@ mod tests {
         assert!(m.add_header(z, ez, 2));
         assert!(m.headers().get(&b).is_none() && m.headers().get(&a).is_some());
         assert_eq!(m.headers().share(2), 3);
+    }
+
+    #[test]
+    fn orphans_on_a_dropped_push_are_excused_a_bounded_number_of_times() {
+        let mut m = SyncMgr::default();
+        m.add_peer(1, 0);
+        let h = |i: u8| BlockHash(Hash256([i; 32]));
+        m.dropped_push(1, h(0));
+        // A chain pushed on the dropped block: each excused as an orphan
+        // until the bound; a block on anything else never is.
+        for i in 1..=(MAX_EXCUSED_BLOCKS as u8 + 5) {
+            m.pushed_on(1, h(i), h(i - 1));
+            let excused = m.excuse_orphan(1, &h(i));
+            assert_eq!(excused, usize::from(i) <= MAX_EXCUSED_BLOCKS, "orphan {i}");
+        }
+        m.pushed_on(1, h(200), h(199));
+        assert!(!m.excuse_orphan(1, &h(200)));
+        // One of its blocks connects: the count starts again.
+        m.connected(1, 1);
+        let last = MAX_EXCUSED_BLOCKS as u8 + 5;
+        m.pushed_on(1, h(last + 1), h(last));
+        assert!(m.excuse_orphan(1, &h(last + 1)));
     }
 
     #[test]
