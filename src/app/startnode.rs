@@ -420,7 +420,8 @@ impl Queries for Text {
     }
 
     /// The long scans (`checkchain`, `printchain`, `printchain --verify`)
-    /// read the store alone, off the chain worker.
+    /// and the reads of [`Request::Read`] (an address history: the
+    /// explorer indexes) read the store alone, off the chain worker.
     fn answer_from_store(&self, store: &ChainStore, request: &Request) -> Option<Result<String>> {
         let scan = |f: &dyn Fn() -> Result<String>| {
             if matches!(store.tip(), Err(StoreError::NoChain)) {
@@ -434,10 +435,9 @@ impl Queries for Text {
                 scan(&|| Ok(query::printchain_text(store, *json, true)?))
             }
             Request::CheckChain => scan(&|| Ok(query::checkchain_text(store)?)),
-            Request::Read {
-                query: q @ crate::net::control::Query::CheckChain,
-                json,
-            } => scan(&|| super::inspect::read(store, None, q, *json)),
+            Request::Read { query, json } => {
+                scan(&|| super::inspect::read_off_worker(store, query, *json))
+            }
             _ => return None,
         })
     }
