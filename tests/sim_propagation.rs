@@ -103,15 +103,7 @@ fn a_block_is_pushed_to_a_synced_peer_and_announced_to_one_behind() {
 
 #[test]
 fn unrequested_blocks_from_one_peer_are_bounded_and_not_scored() {
-    let mut s = Sim::new(SimConfig {
-        nodes: 1,
-        ..SimConfig::default()
-    })
-    .expect("stores");
-    s.start(0);
-    s.run_for(1_000);
-    let peer = s.attach(0, "203.0.113.3:8333".parse().expect("addr"));
-    s.inject(0, version(&s, peer, 0));
+    let (mut s, peer) = one_node_and_a_stranger();
     // Rival blocks at height 1, pushed back to back: the chain layer's
     // answers (scheduled) have not come back between them.
     let blocks: Vec<Block> = (0..3 * MAX_UNREQUESTED as u32)
