@@ -84,26 +84,15 @@ pub fn run(
     };
     // A job taken from the queue while gathering a run, run next.
     let mut next: Option<Job> = None;
-    // When the last block minted here was connected (or abandoned), and a
-    // mint waiting for [`MINT_GAP`] to pass since then, with its time.
-    let mut last_minted: Option<Instant> = None;
-    let mut deferred: Option<(exec::Job, Instant)> = None;
+    let mut gap = MintGap::default();
     loop {
-        // True when the job below is the deferred mint, due now.
+        // True when the job below is the held mint, due now.
         let mut due = false;
         if next.is_none()
-            && let Some((_, at)) = &deferred
+            && let Some((job, mint)) = gap.next(&jobs)
         {
-            // Chain work queued meanwhile runs first; the mint runs at its
-            // time, or at once when nothing else is queued by then.
-            let left = at.saturating_duration_since(Instant::now());
-            next = jobs.recv_timeout(left);
-            if next.is_none()
-                && let Some((mint, _)) = deferred.take()
-            {
-                next = Some(Job::Chain(mint));
-                due = true;
-            }
+            next = Some(job);
+            due = mint;
         }
         let job = match next.take() {
             Some(job) => job,
@@ -120,19 +109,11 @@ pub fn run(
             },
         };
         let job = match job {
-            // A threshold of 0 is `node mint`, the operator's: at once.
-            Job::Chain(job @ exec::Job::Mint { threshold: 1.., .. })
-                if !due && deferred.is_none() =>
-            {
-                match last_minted.map(|t| t + MINT_GAP) {
-                    Some(at) if at > Instant::now() => {
-                        deferred = Some((job, at));
-                        continue;
-                    }
-                    _ => job,
-                }
-            }
-            Job::Chain(job) => job,
+            Job::Chain(job) if due => job,
+            Job::Chain(job) => match gap.admit(job) {
+                Some(job) => job,
+                None => continue,
+            },
             Job::Query(q, reply) => {
                 let _ = reply.send(q(&chain));
                 continue;
@@ -141,7 +122,7 @@ pub fn run(
         };
         if let exec::Job::Minted(block) = &job {
             mining = None;
-            last_minted = Some(Instant::now());
+            gap.minted();
             if block.is_none() {
                 info!("minting abandoned: a new tip arrived first");
             }
@@ -197,6 +178,51 @@ pub fn run(
 /// at a low difficulty takes microseconds, so without it a minter at a
 /// threshold of 2 mints as fast as its chain worker turns.
 const MINT_GAP: std::time::Duration = std::time::Duration::from_millis(25);
+
+/// The minter's own mints spaced [`MINT_GAP`] apart ([`run`]): when the
+/// last block minted here was connected (or abandoned), and the mint held
+/// until the gap has passed since, with its time.
+#[derive(Default)]
+struct MintGap {
+    last_minted: Option<Instant>,
+    held: Option<(exec::Job, Instant)>,
+}
+
+impl MintGap {
+    /// With a mint held: the next job queued before it is due (chain work
+    /// queued meanwhile runs first), else the mint itself, due now (true).
+    /// `None` with no mint held.
+    fn next(&mut self, jobs: &JobReceiver) -> Option<(Job, bool)> {
+        let (_, at) = self.held.as_ref()?;
+        let left = at.saturating_duration_since(Instant::now());
+        if let Some(job) = jobs.recv_timeout(left) {
+            return Some((job, false));
+        }
+        let (mint, _) = self.held.take()?;
+        Some((Job::Chain(mint), true))
+    }
+
+    /// `job`, to run now; `None` when it is a mint at the threshold asked
+    /// within the gap, held until due. A threshold of 0 is `node mint`,
+    /// the operator's: at once.
+    fn admit(&mut self, job: exec::Job) -> Option<exec::Job> {
+        if !matches!(job, exec::Job::Mint { threshold: 1.., .. }) || self.held.is_some() {
+            return Some(job);
+        }
+        match self.last_minted.map(|t| t + MINT_GAP) {
+            Some(at) if at > Instant::now() => {
+                self.held = Some((job, at));
+                None
+            }
+            _ => Some(job),
+        }
+    }
+
+    /// A block minted here was connected or abandoned now.
+    fn minted(&mut self) {
+        self.last_minted = Some(Instant::now());
+    }
+}
 
 /// How long the worker waits with nothing queued before it flushes the
 /// chain-state cache (`store/cache.rs`): long enough that a sync's next
