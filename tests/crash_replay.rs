@@ -16,6 +16,10 @@
 //! fork when its block is off the best chain) and the explorer tree must be
 //! byte for byte what a rebuild from the blocks writes.
 //!
+//! A second test kills writers on fresh stores before their first flush
+//! (the genesis written to sled but not flushed): each store must open at
+//! the genesis and replay the blocks stored after it.
+//!
 //! The writer is this test binary itself, run again with `CRASH_WRITER`
 //! set (see [`writer`]).
 
@@ -88,12 +92,12 @@ fn block_on(
     b
 }
 
-/// The writer: opens (replaying what the last kill left), then extends the
-/// chain until killed; every 7th block it mines a two-block branch from
+/// The writer: opens (replaying what the last kill left) with a chain-state
+/// cache of `cache` bytes, then extends the chain until killed; every 7th block it mines a two-block branch from
 /// the tip's parent, a reorg.
-fn writer(dir: &Path, seed: u64) {
+fn writer(dir: &Path, seed: u64, cache: u64) {
     let (store, mut chain) = open_chain(dir);
-    store.set_dbcache(TINY_CACHE);
+    store.set_dbcache(cache);
     let mut rng = Lcg(seed | 1);
     let now = now_secs();
     if store.tip_opt().expect("tip").is_none() {
@@ -146,8 +150,36 @@ fn crash_writer() {
         std::env::var("CRASH_WRITER"),
         std::env::var("CRASH_WRITER_SEED"),
     ) {
-        writer(Path::new(&dir), seed.parse().expect("seed"));
+        let cache = std::env::var("CRASH_WRITER_CACHE")
+            .ok()
+            .and_then(|c| c.parse().ok())
+            .unwrap_or(TINY_CACHE);
+        writer(Path::new(&dir), seed.parse().expect("seed"), cache);
     }
+}
+
+/// Runs the writer on `dir` (its cache `cache` bytes, seeded by `seed`)
+/// and kills it with SIGKILL after `ms` milliseconds.
+fn run_and_kill(dir: &Path, seed: u64, cache: u64, ms: u64) {
+    let me = std::env::current_exe().expect("test binary");
+    let mut child = Command::new(&me)
+        .args([
+            "--exact",
+            "crash_writer",
+            "--ignored",
+            "--test-threads",
+            "1",
+        ])
+        .env("CRASH_WRITER", dir)
+        .env("CRASH_WRITER_SEED", seed.to_string())
+        .env("CRASH_WRITER_CACHE", cache.to_string())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn writer");
+    std::thread::sleep(Duration::from_millis(ms));
+    child.kill().expect("SIGKILL");
+    child.wait().expect("reap");
 }
 
 /// Every entry of the `explorer` tree (the store must be closed).
@@ -237,27 +269,11 @@ fn kill9_at_random_moments_replays_to_the_best_stored_block() {
         .unwrap_or(0x5eed_c0de);
     println!("crash replay seed {seed}");
     let mut rng = Lcg(seed);
-    let me = std::env::current_exe().expect("test binary");
     let mut heights = Vec::new();
     let mut lags = Vec::new();
     for round in 0..ROUNDS {
-        let mut child = Command::new(&me)
-            .args([
-                "--exact",
-                "crash_writer",
-                "--ignored",
-                "--test-threads",
-                "1",
-            ])
-            .env("CRASH_WRITER", dir.path())
-            .env("CRASH_WRITER_SEED", rng.next().to_string())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("spawn writer");
-        std::thread::sleep(Duration::from_millis(rng.range(150, 900)));
-        child.kill().expect("SIGKILL");
-        child.wait().expect("reap");
+        let writer_seed = rng.next();
+        run_and_kill(dir.path(), writer_seed, TINY_CACHE, rng.range(150, 900));
         let (height, lag) = check(dir.path(), round);
         heights.push(height);
         lags.push(lag);
@@ -273,4 +289,32 @@ fn kill9_at_random_moments_replays_to_the_best_stored_block() {
         sledchain::app::query::checkchain_text(&store).expect("checkchain"),
         "OK"
     );
+}
+
+/// A new chain's genesis is written to sled at once but made durable only
+/// by the first flush (`ChainStore::init_genesis`): a writer killed before
+/// its first flush (its cache too large to fill) leaves no best-block
+/// record, and its store must still open at the genesis and replay every
+/// block stored after it, as after any other kill.
+#[test]
+fn kill9_before_the_first_flush_replays_from_the_genesis() {
+    let seed = std::env::var("CRASH_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0x9e4e_5150);
+    let mut rng = Lcg(seed);
+    for round in 0..3 {
+        let dir = tempfile::tempdir().expect("tempdir");
+        run_and_kill(dir.path(), rng.next(), 1 << 30, rng.range(150, 600));
+        let record = chain_path(dir.path()).with_file_name("chain.best");
+        assert!(
+            !record.exists(),
+            "round {round}: the writer flushed before it was killed"
+        );
+        let (height, _) = check(dir.path(), round);
+        assert!(
+            height > 0,
+            "round {round}: no block after the genesis was replayed"
+        );
+    }
 }

@@ -495,15 +495,7 @@ impl StateDb {
         if let (Some(record), Some(best)) = (&self.record, best) {
             record.begin(best)?;
         }
-        {
-            let mut ov = self.write_lock();
-            if ov.entries() <= PIECE_ENTRIES {
-                self.write_one_transaction(&ov)?;
-            } else {
-                self.write_journaled(&ov)?;
-            }
-            *ov = Overlay::default();
-        }
+        self.write_overlay()?;
         self.flushes.fetch_add(1, Ordering::Relaxed);
         if let (Some(record), Some(best)) = (&self.record, best) {
             self.db.flush()?;
@@ -511,6 +503,33 @@ impl StateDb {
             record.commit(best)?;
         }
         Ok(true)
+    }
+
+    /// Writes the cache to sled as [`StateDb::flush`] does, but neither
+    /// makes it durable nor records it in the best-block record: for a new
+    /// chain's genesis ([`super::ChainStore::init_genesis`]). sled recovers
+    /// a prefix of its log, so every block stored after this lands behind a
+    /// chain state, which replay at open builds on; and a fresh node's
+    /// first block waits for no fsync. The first flush makes it durable and
+    /// writes the record (a store without one gets one at open).
+    ///
+    /// Errors: [`StoreError::Db`].
+    pub(super) fn write_out(&self) -> Result<(), StoreError> {
+        let _one = self.flush_lock.lock().unwrap_or_else(|p| p.into_inner());
+        self.write_overlay()
+    }
+
+    /// Writes the cache to the trees atomically (one transaction, or
+    /// through the journal) and empties it; the caller holds `flush_lock`.
+    fn write_overlay(&self) -> Result<(), StoreError> {
+        let mut ov = self.write_lock();
+        if ov.entries() <= PIECE_ENTRIES {
+            self.write_one_transaction(&ov)?;
+        } else {
+            self.write_journaled(&ov)?;
+        }
+        *ov = Overlay::default();
+        Ok(())
     }
 
     /// Height of block `hash` from the block index.

@@ -214,9 +214,14 @@ impl ChainStore {
 
     /// Creates the chain from its genesis block: stores it, indexes it, makes
     /// it the tip, records the difficulty (its `bits`) and adds its outputs
-    /// to the UTXO set; the chain state is flushed at once.
+    /// to the UTXO set. The chain state is written to sled at once, behind
+    /// the genesis block and ahead of every block stored after it, but made
+    /// durable (and recorded in `chain.best`) by the next flush; a crash
+    /// before it may lose the genesis with the rest, and the node then
+    /// starts with no chain and fetches the genesis again
+    /// (`StateDb::write_out`).
     ///
-    /// Errors: [`StoreError::ChainExists`].
+    /// Errors: [`StoreError::ChainExists`], [`StoreError::Db`].
     pub fn init_genesis(&self, genesis: &Block) -> Result<(), StoreError> {
         if self.genesis_hash()?.is_some() {
             return Err(StoreError::ChainExists);
@@ -244,8 +249,7 @@ impl ChainStore {
             w.create(Space::Undo, hash.as_bytes(), &encode(&Vec::<TxOut>::new()));
             Ok(())
         })?;
-        self.state.flush()?;
-        Ok(())
+        self.state.write_out()
     }
 
     /// Walks the best chain from the tip back to genesis by
