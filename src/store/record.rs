@@ -20,7 +20,9 @@
 //! of them. At open ([`super::ChainStore::open`]) the store's tip must have
 //! the `flushed` (or `pending`) block at its height on its best chain;
 //! otherwise the database lost data and the node refuses to start
-//! ([`super::StoreError::Damaged`]).
+//! ([`super::StoreError::Damaged`]). Before the first flush there is no
+//! record (the first one writes only `flushed`): nothing was promised, and
+//! the open records whatever tip the store holds.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -154,12 +156,17 @@ impl BestRecord {
     }
 
     /// Records that a flush to `best` begins, keeping the last flushed tip.
+    /// With no record yet it writes nothing: no flush was promised, so the
+    /// open accepts whichever state the flush leaves (and records it), and
+    /// a record naming `best` as flushed before sled holds it could refuse
+    /// a store a crash left behind it.
     ///
     /// Errors: [`StoreError::Record`].
     pub fn begin(&self, best: Mark) -> Result<(), StoreError> {
         let flushed = match self.read() {
             Ok(Some(r)) => r.flushed,
-            _ => best,
+            Ok(None) => return Ok(()),
+            Err(_) => best,
         };
         self.write(&Recorded {
             flushed,
@@ -181,6 +188,8 @@ mod tests {
         assert_eq!(r.read().unwrap(), None);
         let a = (BlockHash(Hash256([1; 32])), 7);
         let b = (BlockHash(Hash256([2; 32])), 9);
+        r.begin(a).unwrap();
+        assert_eq!(r.read().unwrap(), None, "a first flush begins unrecorded");
         r.commit(a).unwrap();
         r.begin(b).unwrap();
         assert_eq!(
