@@ -555,8 +555,9 @@ impl ChainStore {
     /// a few milliseconds freeing every cached tree node. What was written
     /// is durable when this returns Ok; the process's exit releases the
     /// database's lock. Other clones of this store stay usable. sled's
-    /// `Drop` is what calls `fsync`, and it is skipped here, so the log
-    /// file is fsynced explicitly (`BestRecord::sync_db`).
+    /// `Drop` calls `fsync` (besides its periodic flusher, which
+    /// `reindexutxo`'s store does not run), and it is skipped here, so the
+    /// log file is fsynced explicitly (`BestRecord::sync_db`).
     ///
     /// Errors: as [`ChainStore::flush`], and [`StoreError::Record`] when
     /// the fsync fails (the store is then dropped as usual, which flushes

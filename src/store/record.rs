@@ -71,7 +71,9 @@ impl BestRecord {
     /// database's log file (`db`) and its directory. sled 0.34's flush on
     /// Linux writes its log with `sync_file_range`, which neither saves the
     /// file's size when the log grew nor flushes the disk's write cache;
-    /// only its `Drop` calls `fsync`. Called after a flush and before the
+    /// it calls `fsync` only from its periodic flusher (every 500 ms,
+    /// whether or not anything was written) and its `Drop`. Called after a
+    /// flush and before the
     /// record names its tip, so the record never runs ahead of the data.
     ///
     /// Errors: [`StoreError::Record`] naming the file that failed.
