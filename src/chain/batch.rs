@@ -17,6 +17,14 @@
 //! and a crash leaves the chain state at a flush, with the blocks above it
 //! stored to replay.
 //!
+//! During a sync ([`Chain::process_blocks_streaming`]) a run also takes
+//! the blocks that arrive while it is verified, and reports each step as
+//! it is written: the download window counts the blocks not yet
+//! processed, so the protocol asks for the next ones while the pool
+//! verifies the rest, and the pool no longer waits out the end of every
+//! call of ~32 blocks (the last write, the events, the next call's first
+//! checks).
+//!
 //! Everything else (a genesis, a block on a side branch, an orphan, a
 //! duplicate) and every block from the one that breaks a rule on goes
 //! through [`Chain::process_block`] one block at a time, so an invalid
