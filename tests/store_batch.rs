@@ -825,3 +825,169 @@ fn a_missing_outpoint_found_while_the_blocks_before_are_verified_is_blamed_on_it
     check_long_run_broken(11, Fault::MissingOutpoint);
     check_long_run_broken(38, Fault::MissingOutpoint);
 }
+
+/// The first `given` blocks of [`long_chain`] (with `fault`) handed to
+/// `process_blocks_streaming`, the rest given one by one by its `more`
+/// (as they would arrive during a sync; those it did not take then go to
+/// `process_blocks`, as the next call would have them), against one block
+/// at a time: the same end state, statuses, blame and events (but the
+/// `TipChanged` count). Returns the chain, the blocks, every event
+/// (emitted first), the groups emitted and how many blocks were not taken.
+#[allow(clippy::type_complexity)]
+fn streaming_against_one_by_one(
+    given: usize,
+    fault: Option<(u64, Fault)>,
+) -> (
+    TempDir,
+    Chain,
+    Vec<Block>,
+    Vec<ChainEvent>,
+    Vec<Vec<ChainEvent>>,
+    usize,
+) {
+    let dir = TempDir::new().expect("tempdir");
+    let genesis = genesis();
+    let blocks = long_chain(&genesis, 40, fault);
+    let input = sent(&blocks);
+    let now = now_secs();
+    let mut streamed = open_chain(dir.path(), "streamed", &genesis);
+    let mut single = open_chain(dir.path(), "single", &genesis);
+    let mut arriving = input[given..].iter().cloned();
+    let mut groups = Vec::new();
+    let rest = streamed.process_blocks_streaming(
+        input[..given].to_vec(),
+        &mut || arriving.next(),
+        &mut |events| groups.push(events),
+        now,
+    );
+    let left: Vec<_> = arriving.collect();
+    let not_taken = left.len();
+    let rest: Vec<ChainEvent> = rest
+        .into_iter()
+        .chain(streamed.process_blocks(left, now))
+        .collect();
+    let got: Vec<ChainEvent> = groups.iter().flatten().cloned().chain(rest).collect();
+    let want = one_by_one(&mut single, &input, now);
+    let what = format!("{fault:?}");
+    assert_eq!(multiset(&got).0, multiset(&want).0, "{what}");
+    for (b, from) in &input {
+        assert_eq!(done_count(&got, b.hash(), *from), 1, "{what}");
+        assert_eq!(status(streamed.store(), b), status(single.store(), b));
+    }
+    let tip = single.store().tip().expect("tip");
+    let valid: Vec<&Block> = std::iter::once(&genesis)
+        .chain(blocks.iter().take(tip.height as usize))
+        .collect();
+    assert_same_state(streamed.store(), single.store(), &valid);
+    assert_eq!(checkchain_text(streamed.store()).expect("checkchain"), "OK");
+    (dir, streamed, blocks, got, groups, not_taken)
+}
+
+/// Each emitted group names as done exactly the blocks it connects, and
+/// its tip is its last block: a block is reported only once written.
+fn assert_groups_whole(groups: &[Vec<ChainEvent>]) {
+    for g in groups {
+        let connects: Vec<BlockHash> = g
+            .iter()
+            .filter_map(|e| match e {
+                ChainEvent::BlockConnected { hash, .. } => Some(*hash),
+                _ => None,
+            })
+            .collect();
+        let done: Vec<BlockHash> = g
+            .iter()
+            .filter_map(|e| match e {
+                ChainEvent::BlockDone { hash, .. } => Some(*hash),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(connects, done, "{g:?}");
+        let tips: Vec<BlockHash> = g
+            .iter()
+            .filter_map(|e| match e {
+                ChainEvent::TipChanged(t) => Some(t.hash),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(
+            tips,
+            connects.last().copied().into_iter().collect::<Vec<_>>()
+        );
+    }
+}
+
+#[test]
+fn a_streaming_run_takes_the_blocks_that_arrive_and_reports_each_step_as_written() {
+    let (_dir, chain, blocks, got, groups, not_taken) = streaming_against_one_by_one(20, None);
+    assert_eq!(not_taken, 0, "every block that arrived was taken");
+    assert_eq!(chain.store().tip().expect("tip").hash, blocks[39].hash());
+    let order: Vec<BlockHash> = got
+        .iter()
+        .filter_map(|e| match e {
+            ChainEvent::BlockConnected { hash, .. } => Some(*hash),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(order, blocks.iter().map(Block::hash).collect::<Vec<_>>());
+    assert!(groups.len() >= 2, "steps reported as written: {groups:?}");
+    assert_groups_whole(&groups);
+}
+
+#[test]
+fn a_bad_block_that_arrives_during_a_streaming_run_is_blamed_on_its_sender() {
+    for (height, fault) in [(30, Fault::BadSignature), (25, Fault::MissingOutpoint)] {
+        let (_dir, chain, blocks, got, groups, _) =
+            streaming_against_one_by_one(20, Some((height, fault)));
+        let bad = &blocks[height as usize - 1];
+        assert_eq!(
+            chain.store().tip().expect("tip").hash,
+            blocks[height as usize - 2].hash()
+        );
+        assert_eq!(invalid_from(&got, bad.hash()), vec![Some(100 + height)]);
+        assert_eq!(status(chain.store(), bad), Some(BlockStatus::Invalid));
+        assert_groups_whole(&groups);
+    }
+}
+
+#[test]
+fn a_block_that_arrives_off_a_streaming_run_is_processed_after_it() {
+    let dir = TempDir::new().expect("tempdir");
+    let genesis = genesis();
+    let blocks = long_chain(&genesis, 40, None);
+    let input = sent(&blocks);
+    let mut chain = open_chain(dir.path(), "streamed", &genesis);
+    // Blocks 21 to 24 extend the run; 26 does not (25 is missing): it
+    // waits as an orphan once the run is done, and nothing after it is
+    // taken.
+    let mut arriving = input[20..24]
+        .iter()
+        .chain(&input[25..27])
+        .cloned()
+        .collect::<Vec<_>>()
+        .into_iter();
+    let mut groups = Vec::new();
+    let rest = chain.process_blocks_streaming(
+        input[..20].to_vec(),
+        &mut || arriving.next(),
+        &mut |events| groups.push(events),
+        now_secs(),
+    );
+    assert_eq!(
+        arriving.next().map(|(b, _)| b.height),
+        Some(27),
+        "nothing taken after the block off the run"
+    );
+    assert_eq!(chain.store().tip().expect("tip").hash, blocks[23].hash());
+    let b26 = blocks[25].hash();
+    assert!(
+        rest.iter()
+            .any(|e| matches!(e, ChainEvent::Orphan { hash, .. } if *hash == b26)),
+        "{rest:?}"
+    );
+    let got: Vec<ChainEvent> = groups.iter().flatten().cloned().chain(rest).collect();
+    assert_eq!(done_count(&got, b26, Some(126)), 1);
+    for (b, from) in &input[..24] {
+        assert_eq!(done_count(&got, b.hash(), *from), 1);
+    }
+    assert_groups_whole(&groups);
+}

@@ -17,6 +17,14 @@
 //! and a crash leaves the chain state at a flush, with the blocks above it
 //! stored to replay.
 //!
+//! During a sync ([`Chain::process_blocks_streaming`]) a run also takes
+//! the blocks that arrive while it is verified, and reports each step as
+//! it is written: the download window counts the blocks not yet
+//! processed, so the protocol asks for the next ones while the pool
+//! verifies the rest, and the pool no longer waits out the end of every
+//! call of ~32 blocks (the last write, the events, the next call's first
+//! checks).
+//!
 //! Everything else (a genesis, a block on a side branch, an orphan, a
 //! duplicate) and every block from the one that breaks a rule on goes
 //! through [`Chain::process_block`] one block at a time, so an invalid
@@ -31,15 +39,17 @@ use std::sync::{Arc, mpsc};
 use tracing::debug;
 
 use crate::core::block::Block;
+use crate::core::hash::BlockHash;
 use crate::core::tx::TxOut;
 use crate::core::validation::{
     ParentInfo, SigCache, SigCheck, check_block_context_deferred, check_block_sanity,
-    verify_sig_checks,
 };
 use crate::core::view::UtxoView;
 use crate::store::ChainStore;
 
 use super::fork_view::ForkView;
+use super::mempool::Mempool;
+use super::orphans::OrphanPool;
 use super::{Chain, ChainEvent, ChainState, PeerId};
 
 /// Most blocks connected in one run (one cache step): bounds the
@@ -60,21 +70,60 @@ impl Chain {
         blocks: Vec<(Block, Option<PeerId>)>,
         now: u64,
     ) -> Vec<ChainEvent> {
+        self.process_blocks_with(blocks, &mut || None, None, now)
+    }
+
+    /// [`Chain::process_blocks`] for a sync in progress: a run that has
+    /// connected every block handed over takes more from `more` (the
+    /// blocks that arrived meanwhile, at most [`MAX_RUN_BLOCKS`] in the
+    /// run) while its signatures are verified, and the events of each
+    /// step written go to `emit` at once ([`ChainEvent::BlockConnected`]
+    /// and [`ChainEvent::TxRemoved`] for each block, one
+    /// [`ChainEvent::TipChanged`], one [`ChainEvent::BlockDone`] per
+    /// block), so the protocol hears of the blocks processed, and asks for
+    /// the next ones, while the rest of the run is verified. A block from
+    /// `more` that does not extend the run is processed after it. Returns
+    /// the events not emitted, in order.
+    pub fn process_blocks_streaming(
+        &mut self,
+        blocks: Vec<(Block, Option<PeerId>)>,
+        more: &mut dyn FnMut() -> Option<(Block, Option<PeerId>)>,
+        emit: &mut dyn FnMut(Vec<ChainEvent>),
+        now: u64,
+    ) -> Vec<ChainEvent> {
+        self.process_blocks_with(blocks, more, Some(emit), now)
+    }
+
+    fn process_blocks_with(
+        &mut self,
+        blocks: Vec<(Block, Option<PeerId>)>,
+        more: &mut dyn FnMut() -> Option<(Block, Option<PeerId>)>,
+        mut emit: Option<&mut dyn FnMut(Vec<ChainEvent>)>,
+        now: u64,
+    ) -> Vec<ChainEvent> {
         let mut queue: VecDeque<_> = blocks.into();
         let mut events = Vec::new();
         while !queue.is_empty() {
             let mut run = self.tip_run(&mut queue);
             if run.len() >= 2 {
-                let (connected, result) = self.connect_run(&run, now);
-                let rest = run.split_off(connected);
-                if connected > 0 {
-                    events.extend(self.connected_run(&run, now));
+                // Blocks from `more` only once the queue is drained, so
+                // they stay in arrival order.
+                let more: &mut dyn FnMut() -> Option<Sent> =
+                    if queue.is_empty() { more } else { &mut || None };
+                let out = self.connect_run(&mut run, more, emit.as_deref_mut(), now);
+                let rest = run.split_off(out.connected);
+                if out.connected > out.emitted {
+                    events.extend(self.connected_run(&run[out.emitted..], now));
                 }
-                match result {
+                if let Some(next) = out.next {
+                    queue.push_front(next);
+                }
+                match out.result {
                     Ok(()) => continue,
                     Err(e) => debug!(
-                        "a run of {} blocks stopped after {connected} ({e}): the rest one at a time",
-                        connected + rest.len()
+                        "a run of {} blocks stopped after {} ({e}): the rest one at a time",
+                        out.connected + rest.len(),
+                        out.connected
                     ),
                 }
                 run = rest;
@@ -113,12 +162,10 @@ impl Chain {
             let Some((block, _)) = queue.front() else {
                 break;
             };
-            let hash = block.hash();
-            if block.header.prev_block_hash != cursor
-                || !matches!(self.store.has_block(&hash), Ok(false))
-            {
+            if !self.extends(block, &cursor) {
                 break;
             }
+            let hash = block.hash();
             cursor = hash;
             if let Some(item) = queue.pop_front() {
                 run.push(item);
@@ -132,6 +179,12 @@ impl Chain {
         run
     }
 
+    /// True when `block` is the child of `cursor` and not stored yet.
+    fn extends(&self, block: &Block, cursor: &BlockHash) -> bool {
+        block.header.prev_block_hash == *cursor
+            && matches!(self.store.has_block(&block.hash()), Ok(false))
+    }
+
     /// Connects `run` (from [`Chain::tip_run`]) through a pipeline: this
     /// thread checks the context of each block in turn against a
     /// [`ForkView`] moved past every block checked so far, and as soon as
@@ -143,26 +196,98 @@ impl Chain {
     /// ([`ChainStore::connect_blocks`]), once that prefix holds
     /// [`write_len`] blocks or nothing is left to verify. So the pool starts
     /// verifying after the first few blocks are checked and never waits for
-    /// a write, and nothing that breaks a rule is ever written.
+    /// a write, and nothing that breaks a rule is ever written. Once every
+    /// block is checked, the run takes the blocks `more` gives that extend
+    /// it (at most [`MAX_RUN_BLOCKS`] in all; not for a run written in one
+    /// step, [`MIN_SUB_RUN_BLOCKS`]); with `emit`, the events of each step
+    /// written go out at once, but for a step whose last block orphans
+    /// wait for (the run ends there), left to [`Chain::connected_run`].
     ///
-    /// Returns how many blocks of the front of `run` were connected, and an
-    /// error naming the first rule broken or the store error when it
-    /// stopped early (every unit handed to the pool has reported by then):
-    /// the caller processes the rest one block at a time, as
-    /// [`Chain::process_block`] would, so the faulty block is found,
-    /// recorded and blamed as when it arrives alone.
-    fn connect_run(
-        &self,
-        run: &[(Block, Option<PeerId>)],
+    /// Returns how many blocks of the front of `run` were connected (and
+    /// of those, how many had their events emitted), a block from `more`
+    /// that did not extend the run, and an error naming the first rule
+    /// broken or the store error when it stopped early (every unit handed
+    /// to the pool has reported by then): the caller processes the rest
+    /// one block at a time, as [`Chain::process_block`] would, so the
+    /// faulty block is found, recorded and blamed as when it arrives alone.
+    fn connect_run<'e>(
+        &mut self,
+        run: &mut Vec<Sent>,
+        more: &mut dyn FnMut() -> Option<Sent>,
+        emit: Option<&mut (dyn FnMut(Vec<ChainEvent>) + 'e)>,
         now: u64,
-    ) -> (usize, Result<(), String>) {
-        let store = &self.store;
-        let Some(state) = self.state.as_ref() else {
-            return (0, Err("no chain".into()));
+    ) -> RunOutcome {
+        let Chain {
+            store,
+            state,
+            mempool,
+            orphans,
+            sig_cache,
+            ..
+        } = self;
+        let store: &ChainStore = store;
+        let orphans: &OrphanPool = orphans;
+        let mut out = RunOutcome {
+            connected: 0,
+            emitted: 0,
+            next: None,
+            result: Ok(()),
+        };
+        let Some(state) = state.as_ref() else {
+            out.result = Err("no chain".into());
+            return out;
         };
         let tip = match store.tip() {
             Ok(tip) => tip,
-            Err(e) => return (0, Err(e.to_string())),
+            Err(e) => {
+                out.result = Err(e.to_string());
+                return out;
+            }
+        };
+        // The events of a step written, emitted at once (module docs).
+        let mut first_step = true;
+        let mut emit = emit;
+        let mut sink = |written: &[Sent], mempool: &mut Mempool| -> bool {
+            let Some(emit) = emit.as_deref_mut() else {
+                return false;
+            };
+            let Some((last, _)) = written.last() else {
+                return true;
+            };
+            if orphans.has_children(&last.hash()) {
+                return false;
+            }
+            let mut events = Vec::new();
+            if std::mem::take(&mut first_step) {
+                events.extend(
+                    mempool
+                        .expire(now)
+                        .into_iter()
+                        .map(|txid| ChainEvent::TxRemoved { txid }),
+                );
+            }
+            for (block, from) in written {
+                events.push(ChainEvent::BlockConnected {
+                    hash: block.hash(),
+                    height: block.height,
+                    txs: block.transactions.len(),
+                    from: *from,
+                });
+                for txid in mempool.remove_for_block(block) {
+                    events.push(ChainEvent::TxRemoved { txid });
+                }
+            }
+            if let Ok(Some(tip)) = store.tip_opt() {
+                events.push(ChainEvent::TipChanged(tip));
+            }
+            for (block, from) in written {
+                events.push(ChainEvent::BlockDone {
+                    hash: block.hash(),
+                    from: *from,
+                });
+            }
+            emit(events);
+            true
         };
         let mut ctx = Context {
             state,
@@ -173,39 +298,91 @@ impl Chain {
             },
             now,
         };
-        let mut pipe = Pipeline::new(run);
+        let mut pipe = Pipeline::new(run.len());
         let mut checks = Vec::new();
-        for i in 0..run.len() {
+        let mut i = 0;
+        loop {
+            if i == run.len() {
+                // Every block checked: take the next one that arrived
+                // meanwhile, if it extends the run.
+                if run.len() >= MAX_RUN_BLOCKS || out.next.is_some() {
+                    break;
+                }
+                let Some(sent) = more() else {
+                    // None arrived: write what is verified and wait for
+                    // the next verdict, then look again.
+                    if pipe.reported == pipe.verdicts.len() {
+                        break;
+                    }
+                    if let Err(e) = pipe.write_ready(store, run, true, &mut |w| sink(w, mempool)) {
+                        pipe.wait_all();
+                        out.connected = pipe.connected;
+                        out.emitted = pipe.emitted;
+                        out.result = Err(e);
+                        return out;
+                    }
+                    pipe.collect(true);
+                    continue;
+                };
+                let cursor = run.last().map(|(b, _)| b.hash()).unwrap_or(tip.hash);
+                let (block, _) = &sent;
+                let hash = block.hash();
+                let fits = block.header.prev_block_hash == cursor
+                    && matches!(store.has_block(&hash), Ok(false))
+                    && !orphans.has_children(&cursor);
+                if !fits {
+                    out.next = Some(sent);
+                    break;
+                }
+                run.push(sent);
+                // A run that grows is written in steps, as a long one.
+                pipe.whole = false;
+            }
             match ctx.check(&run[i..=i]) {
                 Ok(c) => {
                     checks.extend(c.checks);
                     pipe.spent.extend(c.spent);
                 }
                 Err(e) if pipe.whole => {
+                    // Nothing written: every block goes one at a time.
                     pipe.wait_all();
-                    return (0, Err(e));
+                    out.result = Err(e);
+                    return out;
                 }
                 Err(e) => {
                     // The blocks before it still connect once verified
                     // (a unit handed over before failed first: its error).
-                    pipe.hand_over(checks, &self.sig_cache);
-                    let failure = pipe.finish(store).err().unwrap_or(e);
-                    return (pipe.connected, Err(failure));
+                    pipe.hand_over(checks, sig_cache);
+                    let failure = pipe
+                        .finish(store, run, &mut |w| sink(w, mempool))
+                        .err()
+                        .unwrap_or(e);
+                    out.connected = pipe.connected;
+                    out.emitted = pipe.emitted;
+                    out.result = Err(failure);
+                    return out;
                 }
             }
+            i += 1;
             if checks.len() >= VERIFY_UNIT_SIGS
                 || pipe.unchecked_blocks() >= MIN_SUB_RUN_BLOCKS
-                || i + 1 == run.len()
+                || i == run.len()
             {
-                pipe.hand_over(std::mem::take(&mut checks), &self.sig_cache);
+                pipe.hand_over(std::mem::take(&mut checks), sig_cache);
             }
-            if let Err(e) = pipe.write_ready(store, false) {
+            if let Err(e) = pipe.write_ready(store, run, false, &mut |w| sink(w, mempool)) {
                 pipe.wait_all();
-                return (pipe.connected, Err(e));
+                out.connected = pipe.connected;
+                out.emitted = pipe.emitted;
+                out.result = Err(e);
+                return out;
             }
         }
-        let failure = pipe.finish(store).err();
-        (pipe.connected, failure.map_or(Ok(()), Err))
+        let failure = pipe.finish(store, run, &mut |w| sink(w, mempool)).err();
+        out.connected = pipe.connected;
+        out.emitted = pipe.emitted;
+        out.result = failure.map_or(Ok(()), Err);
+        out
     }
 
     /// The events of a connected `run` (new tip `new_tip`), the mempool's
@@ -245,6 +422,18 @@ impl Chain {
     }
 }
 
+/// What [`Chain::connect_run`] did.
+struct RunOutcome {
+    /// Blocks of the front of the run connected.
+    connected: usize,
+    /// Of those, the blocks whose events were emitted.
+    emitted: usize,
+    /// A block taken from `more` that does not extend the run.
+    next: Option<Sent>,
+    /// The first rule broken, or the store's error, as text.
+    result: Result<(), String>,
+}
+
 /// Fewest blocks [`Chain::connect_run`] writes in one step of the
 /// chain-state cache while signatures are still being verified, for a run
 /// of `len` blocks: a quarter of the run, but at least
@@ -282,8 +471,7 @@ struct Checked {
 
 /// The verification units of a run handed to the rayon pool and the
 /// writes of the verified prefix ([`Chain::connect_run`]).
-struct Pipeline<'a> {
-    run: &'a [Sent],
+struct Pipeline {
     /// Undo data of each block checked so far, in run order.
     spent: Vec<Vec<TxOut>>,
     /// Blocks (from the front of the run) covered by each unit handed over.
@@ -296,6 +484,8 @@ struct Pipeline<'a> {
     next_unit: usize,
     /// Blocks written (connected) so far.
     connected: usize,
+    /// Of those, the blocks whose events were emitted.
+    emitted: usize,
     /// Fewest blocks per write before the last ([`write_len`]).
     write_len: usize,
     /// A run shorter than twice [`MIN_SUB_RUN_BLOCKS`]: written in one
@@ -305,19 +495,20 @@ struct Pipeline<'a> {
     verdict_rx: mpsc::Receiver<(usize, Result<(), String>)>,
 }
 
-impl<'a> Pipeline<'a> {
-    fn new(run: &'a [Sent]) -> Pipeline<'a> {
+impl Pipeline {
+    /// The pipeline of a run of `len` blocks (to start with).
+    fn new(len: usize) -> Pipeline {
         let (verdict_tx, verdict_rx) = mpsc::channel();
         Pipeline {
-            run,
-            spent: Vec::with_capacity(run.len()),
+            spent: Vec::with_capacity(len),
             unit_ends: Vec::new(),
             verdicts: Vec::new(),
             reported: 0,
             next_unit: 0,
             connected: 0,
-            write_len: write_len(run.len()),
-            whole: run.len() < 2 * MIN_SUB_RUN_BLOCKS,
+            emitted: 0,
+            write_len: write_len(len),
+            whole: len < 2 * MIN_SUB_RUN_BLOCKS,
             verdict_tx,
             verdict_rx,
         }
@@ -341,9 +532,14 @@ impl<'a> Pipeline<'a> {
         }
         self.verdicts.push(None);
         let (cache, tx) = (cache.clone(), self.verdict_tx.clone());
+        // One unit on one pool thread, its checks in turn: the units
+        // leave the pool's queue in order and report about in order, so
+        // the verified prefix (and the blocks written, and the window the
+        // protocol refills) grows steadily. Splitting a unit across the
+        // pool let a thread waiting for its half run later units first,
+        // holding the prefix back until most of the run was verified.
         rayon::spawn(move || {
-            let verdict = verify_sig_checks(&checks, Some(&cache))
-                .map_err(|(_, input, e)| format!("a signature of input {input}: {e}"));
+            let verdict = verify_unit(&checks, &cache);
             // The receiver outlives every unit (`Pipeline::wait_all`).
             let _ = tx.send((unit, verdict));
         });
@@ -373,10 +569,17 @@ impl<'a> Pipeline<'a> {
     /// Writes the verified units in front of the unwritten part of the
     /// run when they hold [`write_len`] blocks, when a failed unit follows
     /// them, or (`last`) in any case; a short run only once all of it is
-    /// verified ([`MIN_SUB_RUN_BLOCKS`]). Errors: that failed unit's (nothing
-    /// after it is written), or the store's; either way nothing more may
-    /// be written.
-    fn write_ready(&mut self, store: &ChainStore, last: bool) -> Result<(), String> {
+    /// verified ([`MIN_SUB_RUN_BLOCKS`]). The blocks written whose events
+    /// were not emitted yet go to `sink` (true: emitted). Errors: that
+    /// failed unit's (nothing after it is written), or the store's; either
+    /// way nothing more may be written.
+    fn write_ready(
+        &mut self,
+        store: &ChainStore,
+        run: &[Sent],
+        last: bool,
+        sink: &mut dyn FnMut(&[Sent]) -> bool,
+    ) -> Result<(), String> {
         self.collect(false);
         let mut end = self.next_unit;
         while let Some(Some(Ok(()))) = self.verdicts.get(end) {
@@ -392,15 +595,18 @@ impl<'a> Pipeline<'a> {
             self.connected
         };
         let write = if self.whole {
-            to == self.run.len()
+            to == run.len()
         } else {
             last || failed.is_some() || to - self.connected >= self.write_len
         };
         if to > self.connected && write {
             let from = self.connected;
-            connect(store, &self.run[from..to], &self.spent[from..to])?;
+            connect(store, &run[from..to], &self.spent[from..to])?;
             self.connected = to;
             self.next_unit = end;
+            if sink(&run[self.emitted..to]) {
+                self.emitted = to;
+            }
         }
         failed.map_or(Ok(()), Err)
     }
@@ -428,9 +634,14 @@ impl<'a> Pipeline<'a> {
     /// pool idles only briefly before the next run); stops writing at the
     /// first failed unit and waits for the rest. Errors: that unit's, or
     /// the store's.
-    fn finish(&mut self, store: &ChainStore) -> Result<(), String> {
+    fn finish(
+        &mut self,
+        store: &ChainStore,
+        run: &[Sent],
+        sink: &mut dyn FnMut(&[Sent]) -> bool,
+    ) -> Result<(), String> {
         loop {
-            if let Err(e) = self.write_ready(store, true) {
+            if let Err(e) = self.write_ready(store, run, true, sink) {
                 self.wait_all();
                 return Err(e);
             }
@@ -440,6 +651,20 @@ impl<'a> Pipeline<'a> {
             self.collect(true);
         }
     }
+}
+
+/// Verifies the checks of one unit on this thread, skipping those in
+/// `cache` and adding those that pass to it, as
+/// [`verify_sig_checks`](crate::core::validation::verify_sig_checks) does
+/// on the whole pool. Errors: the first failure, as text.
+fn verify_unit(checks: &[SigCheck], cache: &SigCache) -> Result<(), String> {
+    for (check, key) in cache.missing(checks) {
+        check
+            .verify()
+            .map_err(|e| format!("a signature of input {}: {e}", check.input))?;
+        cache.insert(key);
+    }
+    Ok(())
 }
 
 /// The context checks of a run, moved forward block by block.

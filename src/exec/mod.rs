@@ -171,6 +171,24 @@ impl Done {
 /// say. A gathered job of another kind ends the run and comes back in
 /// [`Done::next`].
 pub fn run(chain: &mut Chain, first: Job, more: &mut dyn FnMut() -> Option<Job>, now: u64) -> Done {
+    run_with(chain, first, more, None, now)
+}
+
+/// [`run`], but with `emit` a run of blocks keeps taking the blocks `more`
+/// hands over while its signatures are verified and hands each step's
+/// [`Input::Chain`] to `emit` as soon as it is written
+/// ([`Chain::process_blocks_streaming`]), so the protocol asks for the
+/// next blocks meanwhile: the node's chain worker during a sync. The
+/// inputs emitted are not in [`Done::inputs`]. A run then asks `more`
+/// again after `None` (a block may have arrived since): `more` must not
+/// take a job it cannot hand over then.
+pub fn run_with(
+    chain: &mut Chain,
+    first: Job,
+    more: &mut dyn FnMut() -> Option<Job>,
+    emit: Option<&mut dyn FnMut(Input)>,
+    now: u64,
+) -> Done {
     match first {
         Job::Block(block, from) => {
             let mut bytes = block.encoded_size();
@@ -189,8 +207,51 @@ pub fn run(chain: &mut Chain, first: Job, more: &mut dyn FnMut() -> Option<Job>,
                     None => break,
                 }
             }
-            let mut done = Done::new(Work::Blocks(batch.len()));
-            done.chain(chain.process_blocks(batch, now));
+            let gathered = batch.len();
+            let mut done = Done::new(Work::Blocks(gathered));
+            let events = match emit {
+                None => chain.process_blocks(batch, now),
+                Some(emit) => {
+                    let mut taken = 0;
+                    let mut new_tip = false;
+                    let mut more_blocks = || {
+                        if next.is_some()
+                            || bytes >= BATCH_BYTES
+                            || gathered + taken >= MAX_RUN_BLOCKS
+                        {
+                            return None;
+                        }
+                        match more() {
+                            Some(Job::Block(block, from)) => {
+                                bytes = bytes.saturating_add(block.encoded_size());
+                                taken += 1;
+                                Some((block, from))
+                            }
+                            Some(other) => {
+                                next = Some(other);
+                                None
+                            }
+                            None => None,
+                        }
+                    };
+                    let mut emit_events = |events: Vec<ChainEvent>| {
+                        new_tip |= events
+                            .iter()
+                            .any(|e| matches!(e, ChainEvent::TipChanged(_)));
+                        emit(Input::Chain(events));
+                    };
+                    let events = chain.process_blocks_streaming(
+                        batch,
+                        &mut more_blocks,
+                        &mut emit_events,
+                        now,
+                    );
+                    done.work = Work::Blocks(gathered + taken);
+                    done.new_tip |= new_tip;
+                    events
+                }
+            };
+            done.chain(events);
             done.next = next;
             done
         }

@@ -130,16 +130,32 @@ pub fn run(
         // The run gathers the jobs of the same lane queued behind this
         // one; a query or stop met meanwhile runs next.
         let mut held = None;
-        let mut more = || match jobs.try_recv() {
-            Ok(Job::Chain(job)) => Some(job),
-            Ok(other) => {
-                held = Some(other);
-                None
+        // A run of blocks asks again after `None` (blocks may arrive while
+        // it is verified): once a query or stop is held, nothing more is
+        // taken, so none is lost.
+        let mut more = || {
+            if held.is_some() {
+                return None;
             }
-            Err(_) => None,
+            match jobs.try_recv() {
+                Ok(Job::Chain(job)) => Some(job),
+                Ok(other) => {
+                    held = Some(other);
+                    None
+                }
+                Err(_) => None,
+            }
         };
         let started = Instant::now();
-        let done = exec::run(&mut chain, job, &mut more, now_secs());
+        // A run of blocks reports each step written at once, so the
+        // protocol asks for the next blocks while the rest is verified.
+        let done = exec::run_with(
+            &mut chain,
+            job,
+            &mut more,
+            Some(&mut |input| report(input)),
+            now_secs(),
+        );
         let elapsed = started.elapsed().as_secs_f64();
         match done.work {
             exec::Work::Blocks(_) => timings.blocks.observe(elapsed),
