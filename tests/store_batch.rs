@@ -991,3 +991,49 @@ fn a_block_that_arrives_off_a_streaming_run_is_processed_after_it() {
     }
     assert_groups_whole(&groups);
 }
+
+/// A node with no chain yet gets the genesis and the blocks after it in
+/// one streaming call: the genesis is adopted on its own, then the rest
+/// connect as a run whose steps are emitted at once. Everything reaches
+/// the caller in the order it happened (emitted groups as they come, then
+/// what is returned), so the last tip it hears of is the chain's tip, not
+/// the genesis reported after the run.
+#[test]
+fn a_streaming_call_from_no_chain_reports_the_genesis_before_the_run() {
+    let dir = TempDir::new().expect("tempdir");
+    let genesis = genesis();
+    let blocks = long_chain(&genesis, 20, None);
+    let store = ChainStore::open(&dir.path().join("fresh"), 1 << 20).expect("open");
+    let (mut chain, _) = Chain::open(store, Arc::new(SigCache::new(10_000))).expect("open");
+    let mut input = vec![(genesis.clone(), Some(7))];
+    input.extend(sent(&blocks));
+    let mut heard = Vec::new();
+    let rest = chain.process_blocks_streaming(
+        input,
+        &mut || None,
+        &mut |events| heard.extend(events),
+        now_secs(),
+    );
+    heard.extend(rest);
+    let tips: Vec<u64> = heard
+        .iter()
+        .filter_map(|e| match e {
+            ChainEvent::TipChanged(t) => Some(t.height),
+            _ => None,
+        })
+        .collect();
+    assert!(
+        tips.windows(2).all(|w| w[0] <= w[1]),
+        "tips heard out of order: {tips:?}"
+    );
+    assert_eq!(tips.last(), Some(&20), "{tips:?}");
+    let connected: Vec<u64> = heard
+        .iter()
+        .filter_map(|e| match e {
+            ChainEvent::BlockConnected { height, .. } => Some(*height),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(connected, (0..=20).collect::<Vec<_>>());
+    assert_eq!(chain.store().tip().expect("tip").height, 20);
+}

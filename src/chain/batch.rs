@@ -110,6 +110,15 @@ impl Chain {
                 // they stay in arrival order.
                 let more: &mut dyn FnMut() -> Option<Sent> =
                     if queue.is_empty() { more } else { &mut || None };
+                // The events of the blocks processed before this run (a
+                // genesis adopted, a run's tail) go out before its steps:
+                // the protocol must hear of tips in the order they were
+                // reached, or it takes an older one for the last.
+                if let Some(emit) = emit.as_deref_mut()
+                    && !events.is_empty()
+                {
+                    emit(std::mem::take(&mut events));
+                }
                 let out = self.connect_run(&mut run, more, emit.as_deref_mut(), now);
                 let rest = run.split_off(out.connected);
                 if out.connected > out.emitted {
