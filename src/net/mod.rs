@@ -132,9 +132,12 @@ async fn serve(
     let timings = worker::Timings::default();
     let (w_jobs, w_inputs, threads) = (jobs.clone(), inputs.clone(), config.threads);
     let w_timings = timings.clone();
-    let worker = std::thread::spawn(move || {
-        worker::run(chain, job_rx, w_jobs, (w_inputs, w_timings), threads)
-    });
+    // Named: started from a runtime thread, it would otherwise carry that
+    // thread's name in `ps` and profiles.
+    let worker = std::thread::Builder::new()
+        .name("chain".into())
+        .spawn(move || worker::run(chain, job_rx, w_jobs, (w_inputs, w_timings), threads))
+        .context("cannot start the chain worker thread")?;
     let (events, _) = tokio::sync::broadcast::channel(handle::EVENT_BUFFER);
     let traffic = Arc::new(peer::Traffic::default());
     let handle = NodeHandle {
