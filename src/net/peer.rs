@@ -554,9 +554,10 @@ impl Writer {
             let mut batch = vec![first];
             let mut size = batch[0].wire_len();
             if size <= COALESCE_FRAME {
-                while size < COALESCE_BYTES {
-                    let Ok(m) = rx.try_recv() else { break };
-                    if m.wire_len() > COALESCE_FRAME {
+                while let Ok(m) = rx.try_recv() {
+                    // A large frame, or one that would take the write past
+                    // its bytes, starts the next write.
+                    if m.wire_len() > COALESCE_FRAME || size + m.wire_len() > COALESCE_BYTES {
                         held = Some(m);
                         break;
                     }
