@@ -838,14 +838,20 @@ mod tests {
         }
         let client = client.await.expect("client").expect("connect");
         let mut frames = FrameReader::new(client, Arc::new(Semaphore::new(RECV_BUDGET_BYTES)));
+        // A frame lost or held back fails the test rather than hang it.
+        let within = Duration::from_secs(10);
         for m in &sent {
-            let (f, _) = frames.next().await.expect("framed").expect("a frame");
+            let next = tokio::time::timeout(within, frames.next()).await;
+            let (f, _) = next.expect("in time").expect("framed").expect("a frame");
             assert_eq!(&Message::from_frame(&f).expect("message"), m);
         }
         for m in [tx(1), tx(2)] {
             let Message::Tx(t) = m else { unreachable!() };
             let want = crate::core::encode::encoded_len(&t.transaction);
-            match reports.recv().await {
+            match tokio::time::timeout(within, reports.recv())
+                .await
+                .expect("in time")
+            {
                 Some(Input::TxFlushed { peer: 1, bytes }) => assert_eq!(bytes, want),
                 other => panic!("expected a transaction flushed, got {other:?}"),
             }
