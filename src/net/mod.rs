@@ -88,7 +88,16 @@ pub fn run_node_with(
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
-    let result = rt.block_on(serve(&config, chain, queries, shutdown, services));
+    // The reactor runs as a task on the runtime's worker threads, beside
+    // the peer and control-socket tasks that wake it: a wake from one of
+    // them is taken on the same thread, where `block_on` would have to
+    // wake the main thread for each message.
+    let task_config = config.clone();
+    let result = rt.block_on(async move {
+        tokio::spawn(async move { serve(&task_config, chain, queries, shutdown, services).await })
+            .await
+            .map_err(|e| anyhow::anyhow!("the node's reactor task failed: {e}"))?
+    });
     rt.shutdown_timeout(Duration::from_secs(2));
     indexer.stop();
     let _ = std::fs::remove_file(&config.control);
@@ -123,9 +132,12 @@ async fn serve(
     let timings = worker::Timings::default();
     let (w_jobs, w_inputs, threads) = (jobs.clone(), inputs.clone(), config.threads);
     let w_timings = timings.clone();
-    let worker = std::thread::spawn(move || {
-        worker::run(chain, job_rx, w_jobs, (w_inputs, w_timings), threads)
-    });
+    // Named: started from a runtime thread, it would otherwise carry that
+    // thread's name in `ps` and profiles.
+    let worker = std::thread::Builder::new()
+        .name("chain".into())
+        .spawn(move || worker::run(chain, job_rx, w_jobs, (w_inputs, w_timings), threads))
+        .context("cannot start the chain worker thread")?;
     let (events, _) = tokio::sync::broadcast::channel(handle::EVENT_BUFFER);
     let traffic = Arc::new(peer::Traffic::default());
     let handle = NodeHandle {
