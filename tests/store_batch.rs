@@ -21,7 +21,7 @@ use sledchain::core::hash::{BlockHash, Txid, sha256d};
 use sledchain::core::params::{SUBSIDY, now_secs};
 use sledchain::core::tx::{OutPoint, Transaction, TxOut, sighash};
 use sledchain::core::validation::{ParentInfo, SigCache, SigCheck, check_block_context};
-use sledchain::store::{BlockStatus, ChainStore, StoreError};
+use sledchain::store::{BlockStatus, ChainStore, StoreError, Tip};
 use support::{BITS, Utxos, add_outputs, genesis_paying, key, out, owner, pay, signed, solve};
 use tempfile::TempDir;
 
@@ -328,6 +328,28 @@ fn sent(blocks: &[Block]) -> Vec<(Block, Option<PeerId>)> {
         .collect()
 }
 
+/// The hashes of the `BlockConnected` events among `events`, in order.
+fn connected_hashes(events: &[ChainEvent]) -> Vec<BlockHash> {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            ChainEvent::BlockConnected { hash, .. } => Some(*hash),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The tips of the `TipChanged` events among `events`, in order.
+fn tips_of(events: &[ChainEvent]) -> Vec<Tip> {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            ChainEvent::TipChanged(t) => Some(*t),
+            _ => None,
+        })
+        .collect()
+}
+
 /// `Chain::process_block` on each block in turn.
 fn one_by_one(chain: &mut Chain, blocks: &[(Block, Option<PeerId>)], now: u64) -> Vec<ChainEvent> {
     blocks
@@ -429,13 +451,7 @@ fn a_valid_run_gives_the_events_of_one_block_at_a_time_with_one_tip_change() {
     for (b, from) in &input {
         assert_eq!(done_count(&got, b.hash(), *from), 1, "{got:?}");
     }
-    let tips: Vec<_> = got
-        .iter()
-        .filter_map(|e| match e {
-            ChainEvent::TipChanged(t) => Some(*t),
-            _ => None,
-        })
-        .collect();
+    let tips = tips_of(&got);
     assert_eq!(
         tips,
         vec![batched.store().tip().expect("tip")],
@@ -592,13 +608,7 @@ fn an_orphan_on_the_last_block_of_a_run_connects_right_after_it() {
     let orphan = block(blocks[4].hash(), 6, &key(9), vec![]);
     let (chain, got) = orphan_then_run(dir.path(), &genesis, &blocks, &orphan);
     assert_eq!(chain.store().tip().expect("tip").hash, orphan.hash());
-    let order: Vec<BlockHash> = got
-        .iter()
-        .filter_map(|e| match e {
-            ChainEvent::BlockConnected { hash, .. } => Some(*hash),
-            _ => None,
-        })
-        .collect();
+    let order = connected_hashes(&got);
     let mut want: Vec<BlockHash> = blocks.iter().map(Block::hash).collect();
     want.push(orphan.hash());
     assert_eq!(order, want);
@@ -764,13 +774,7 @@ fn long_run_against_one_by_one(
 fn a_long_valid_run_connects_through_the_pipeline_as_one_block_at_a_time_would() {
     let (_dir, chain, blocks, got) = long_run_against_one_by_one(None);
     assert_eq!(chain.store().tip().expect("tip").hash, blocks[39].hash());
-    let order: Vec<BlockHash> = got
-        .iter()
-        .filter_map(|e| match e {
-            ChainEvent::BlockConnected { hash, .. } => Some(*hash),
-            _ => None,
-        })
-        .collect();
+    let order = connected_hashes(&got);
     assert_eq!(order, blocks.iter().map(Block::hash).collect::<Vec<_>>());
     let tips = got
         .iter()
@@ -887,13 +891,7 @@ fn streaming_against_one_by_one(
 /// its tip is its last block: a block is reported only once written.
 fn assert_groups_whole(groups: &[Vec<ChainEvent>]) {
     for g in groups {
-        let connects: Vec<BlockHash> = g
-            .iter()
-            .filter_map(|e| match e {
-                ChainEvent::BlockConnected { hash, .. } => Some(*hash),
-                _ => None,
-            })
-            .collect();
+        let connects = connected_hashes(g);
         let done: Vec<BlockHash> = g
             .iter()
             .filter_map(|e| match e {
@@ -902,13 +900,7 @@ fn assert_groups_whole(groups: &[Vec<ChainEvent>]) {
             })
             .collect();
         assert_eq!(connects, done, "{g:?}");
-        let tips: Vec<BlockHash> = g
-            .iter()
-            .filter_map(|e| match e {
-                ChainEvent::TipChanged(t) => Some(t.hash),
-                _ => None,
-            })
-            .collect();
+        let tips: Vec<BlockHash> = tips_of(g).iter().map(|t| t.hash).collect();
         assert_eq!(
             tips,
             connects.last().copied().into_iter().collect::<Vec<_>>()
@@ -921,13 +913,7 @@ fn a_streaming_run_takes_the_blocks_that_arrive_and_reports_each_step_as_written
     let (_dir, chain, blocks, got, groups, not_taken) = streaming_against_one_by_one(20, None);
     assert_eq!(not_taken, 0, "every block that arrived was taken");
     assert_eq!(chain.store().tip().expect("tip").hash, blocks[39].hash());
-    let order: Vec<BlockHash> = got
-        .iter()
-        .filter_map(|e| match e {
-            ChainEvent::BlockConnected { hash, .. } => Some(*hash),
-            _ => None,
-        })
-        .collect();
+    let order = connected_hashes(&got);
     assert_eq!(order, blocks.iter().map(Block::hash).collect::<Vec<_>>());
     assert!(groups.len() >= 2, "steps reported as written: {groups:?}");
     assert_groups_whole(&groups);
@@ -1015,13 +1001,7 @@ fn a_streaming_call_from_no_chain_reports_the_genesis_before_the_run() {
         now_secs(),
     );
     heard.extend(rest);
-    let tips: Vec<u64> = heard
-        .iter()
-        .filter_map(|e| match e {
-            ChainEvent::TipChanged(t) => Some(t.height),
-            _ => None,
-        })
-        .collect();
+    let tips: Vec<u64> = tips_of(&heard).iter().map(|t| t.height).collect();
     assert!(
         tips.windows(2).all(|w| w[0] <= w[1]),
         "tips heard out of order: {tips:?}"

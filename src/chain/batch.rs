@@ -275,16 +275,8 @@ impl Chain {
                         .map(|txid| ChainEvent::TxRemoved { txid }),
                 );
             }
-            for (block, from) in written {
-                events.push(ChainEvent::BlockConnected {
-                    hash: block.hash(),
-                    height: block.height,
-                    txs: block.transactions.len(),
-                    from: *from,
-                });
-                for txid in mempool.remove_for_block(block) {
-                    events.push(ChainEvent::TxRemoved { txid });
-                }
+            for sent in written {
+                push_connected(&mut events, mempool, sent);
             }
             if let Ok(Some(tip)) = store.tip_opt() {
                 events.push(ChainEvent::TipChanged(tip));
@@ -399,14 +391,8 @@ impl Chain {
     /// [`Chain::process_block`] does for one block.
     fn connected_run(&mut self, run: &[(Block, Option<PeerId>)], now: u64) -> Vec<ChainEvent> {
         let mut events = self.expire_mempool(now);
-        for (block, from) in run {
-            events.push(ChainEvent::BlockConnected {
-                hash: block.hash(),
-                height: block.height,
-                txs: block.transactions.len(),
-                from: *from,
-            });
-            self.remove_mined(block, &mut events);
+        for sent in run {
+            push_connected(&mut events, &mut self.mempool, sent);
         }
         let mut waiting: Vec<_> = run
             .iter()
@@ -428,6 +414,21 @@ impl Chain {
             });
         }
         events
+    }
+}
+
+/// A connected block's events: its [`ChainEvent::BlockConnected`], then a
+/// [`ChainEvent::TxRemoved`] for each mempool transaction it mined or
+/// conflicted with (removed from `mempool`).
+fn push_connected(events: &mut Vec<ChainEvent>, mempool: &mut Mempool, (block, from): &Sent) {
+    events.push(ChainEvent::BlockConnected {
+        hash: block.hash(),
+        height: block.height,
+        txs: block.transactions.len(),
+        from: *from,
+    });
+    for txid in mempool.remove_for_block(block) {
+        events.push(ChainEvent::TxRemoved { txid });
     }
 }
 

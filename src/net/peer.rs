@@ -646,6 +646,47 @@ mod tests {
         })
     }
 
+    /// A connection over loopback spawned as peer 1, with what the tests
+    /// read from its other sides.
+    struct Loopback {
+        handle: PeerHandle,
+        /// The client end, connecting.
+        client: tokio::task::JoinHandle<std::io::Result<TcpStream>>,
+        /// What the connection reports to the reactor.
+        reports: mpsc::Receiver<Input>,
+        /// Bytes queued to all peers together.
+        total: Arc<AtomicU64>,
+        /// Kept so the chain-job queue stays open.
+        _jobs: super::super::queue::JobReceiver,
+    }
+
+    async fn loopback_peer() -> Loopback {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("address");
+        let client = tokio::spawn(async move { TcpStream::connect(addr).await });
+        let (stream, peer_addr) = listener.accept().await.expect("accept");
+        let (inputs, reports) = mpsc::channel(8);
+        let total = Arc::new(AtomicU64::new(0));
+        let (jobs, job_rx) = super::super::queue::channel();
+        let wiring = Wiring {
+            inputs,
+            total: total.clone(),
+            write_timeout: Duration::from_secs(5),
+            load: jobs.new_load(),
+            traffic: Arc::default(),
+            recv_budget: Arc::new(Semaphore::new(RECV_BUDGET_BYTES)),
+        };
+        Loopback {
+            handle: spawn(1, stream, peer_addr, wiring, (None, None)),
+            client,
+            reports,
+            total,
+            _jobs: job_rx,
+        }
+    }
+
     fn bytes_of(m: &Message) -> Vec<u8> {
         let f = m.to_frame();
         let mut b = f.header().to_vec();
@@ -741,24 +782,12 @@ mod tests {
     /// order, and their charge is released once written.
     #[tokio::test]
     async fn queued_frames_are_written_whole_and_their_charge_released() {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind");
-        let addr = listener.local_addr().expect("address");
-        let client = tokio::spawn(async move { TcpStream::connect(addr).await });
-        let (stream, peer_addr) = listener.accept().await.expect("accept");
-        let (inputs, _rx) = mpsc::channel(8);
-        let total = Arc::new(AtomicU64::new(0));
-        let (jobs, _job_rx) = super::super::queue::channel();
-        let wiring = Wiring {
-            inputs,
-            total: total.clone(),
-            write_timeout: Duration::from_secs(5),
-            load: jobs.new_load(),
-            traffic: Arc::default(),
-            recv_budget: Arc::new(Semaphore::new(RECV_BUDGET_BYTES)),
-        };
-        let handle = spawn(1, stream, peer_addr, wiring, (None, None));
+        let Loopback {
+            handle,
+            client,
+            total,
+            ..
+        } = loopback_peer().await;
         let sent = [notfound(50_000), Message::Ping(1), notfound(3)];
         for m in &sent {
             handle.send(m.clone()).expect("queued");
@@ -792,23 +821,12 @@ mod tests {
         use crate::core::hash::Txid;
         use crate::core::tx::{OutPoint, Transaction, TxIn, TxOut};
         use crate::wire::payload::TxMsg;
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind");
-        let addr = listener.local_addr().expect("address");
-        let client = tokio::spawn(async move { TcpStream::connect(addr).await });
-        let (stream, peer_addr) = listener.accept().await.expect("accept");
-        let (inputs, mut reports) = mpsc::channel(8);
-        let (jobs, _job_rx) = super::super::queue::channel();
-        let wiring = Wiring {
-            inputs,
-            total: Arc::new(AtomicU64::new(0)),
-            write_timeout: Duration::from_secs(5),
-            load: jobs.new_load(),
-            traffic: Arc::default(),
-            recv_budget: Arc::new(Semaphore::new(RECV_BUDGET_BYTES)),
-        };
-        let handle = spawn(1, stream, peer_addr, wiring, (None, None));
+        let Loopback {
+            handle,
+            client,
+            mut reports,
+            ..
+        } = loopback_peer().await;
         let tx = |n: u8| {
             Message::Tx(TxMsg {
                 addr_from: String::new(),
