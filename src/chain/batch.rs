@@ -171,7 +171,7 @@ impl Chain {
             let Some((block, _)) = queue.front() else {
                 break;
             };
-            if !self.extends(block, &cursor) {
+            if !extends(&self.store, block, &cursor) {
                 break;
             }
             let hash = block.hash();
@@ -186,12 +186,6 @@ impl Chain {
             }
         }
         run
-    }
-
-    /// True when `block` is the child of `cursor` and not stored yet.
-    fn extends(&self, block: &Block, cursor: &BlockHash) -> bool {
-        block.header.prev_block_hash == *cursor
-            && matches!(self.store.has_block(&block.hash()), Ok(false))
     }
 
     /// Connects `run` (from [`Chain::tip_run`]) through a pipeline: this
@@ -236,24 +230,15 @@ impl Chain {
         } = self;
         let store: &ChainStore = store;
         let orphans: &OrphanPool = orphans;
-        let mut out = RunOutcome {
-            connected: 0,
-            emitted: 0,
-            next: None,
-            result: Ok(()),
-        };
         let Some(state) = state.as_ref() else {
-            out.result = Err("no chain".into());
-            return out;
+            return RunOutcome::stopped("no chain".into());
         };
         let tip = match store.tip() {
             Ok(tip) => tip,
-            Err(e) => {
-                out.result = Err(e.to_string());
-                return out;
-            }
+            Err(e) => return RunOutcome::stopped(e.to_string()),
         };
-        // The events of a step written, emitted at once (module docs).
+        // The events of a step written, emitted at once (module docs);
+        // false leaves them to `connected_run`.
         let mut first_step = true;
         let mut emit = emit;
         let mut sink = |written: &[Sent], mempool: &mut Mempool| -> bool {
@@ -266,28 +251,8 @@ impl Chain {
             if orphans.has_children(&last.hash()) {
                 return false;
             }
-            let mut events = Vec::new();
-            if std::mem::take(&mut first_step) {
-                events.extend(
-                    mempool
-                        .expire(now)
-                        .into_iter()
-                        .map(|txid| ChainEvent::TxRemoved { txid }),
-                );
-            }
-            for sent in written {
-                push_connected(&mut events, mempool, sent);
-            }
-            if let Ok(Some(tip)) = store.tip_opt() {
-                events.push(ChainEvent::TipChanged(tip));
-            }
-            for (block, from) in written {
-                events.push(ChainEvent::BlockDone {
-                    hash: block.hash(),
-                    from: *from,
-                });
-            }
-            emit(events);
+            let expire_at = std::mem::take(&mut first_step).then_some(now);
+            emit(step_events(written, mempool, store, expire_at));
             true
         };
         let mut ctx = Context {
@@ -301,12 +266,13 @@ impl Chain {
         };
         let mut pipe = Pipeline::new(run.len());
         let mut checks = Vec::new();
+        let mut next = None;
         let mut i = 0;
         loop {
             if i == run.len() {
                 // Every block checked: take the next one that arrived
                 // meanwhile, if it extends the run.
-                if run.len() >= MAX_RUN_BLOCKS || out.next.is_some() {
+                if run.len() >= MAX_RUN_BLOCKS || next.is_some() {
                     break;
                 }
                 let Some(sent) = more() else {
@@ -317,22 +283,14 @@ impl Chain {
                     }
                     if let Err(e) = pipe.write_ready(store, run, true, &mut |w| sink(w, mempool)) {
                         pipe.wait_all();
-                        out.connected = pipe.connected;
-                        out.emitted = pipe.emitted;
-                        out.result = Err(e);
-                        return out;
+                        return pipe.outcome(next, Err(e));
                     }
                     pipe.collect(true);
                     continue;
                 };
                 let cursor = run.last().map(|(b, _)| b.hash()).unwrap_or(tip.hash);
-                let (block, _) = &sent;
-                let hash = block.hash();
-                let fits = block.header.prev_block_hash == cursor
-                    && matches!(store.has_block(&hash), Ok(false))
-                    && !orphans.has_children(&cursor);
-                if !fits {
-                    out.next = Some(sent);
+                if !extends(store, &sent.0, &cursor) || orphans.has_children(&cursor) {
+                    next = Some(sent);
                     break;
                 }
                 run.push(sent);
@@ -347,8 +305,7 @@ impl Chain {
                 Err(e) if pipe.whole => {
                     // Nothing written: every block goes one at a time.
                     pipe.wait_all();
-                    out.result = Err(e);
-                    return out;
+                    return pipe.outcome(next, Err(e));
                 }
                 Err(e) => {
                     // The blocks before it still connect once verified
@@ -358,10 +315,7 @@ impl Chain {
                         .finish(store, run, &mut |w| sink(w, mempool))
                         .err()
                         .unwrap_or(e);
-                    out.connected = pipe.connected;
-                    out.emitted = pipe.emitted;
-                    out.result = Err(failure);
-                    return out;
+                    return pipe.outcome(next, Err(failure));
                 }
             }
             i += 1;
@@ -373,17 +327,11 @@ impl Chain {
             }
             if let Err(e) = pipe.write_ready(store, run, false, &mut |w| sink(w, mempool)) {
                 pipe.wait_all();
-                out.connected = pipe.connected;
-                out.emitted = pipe.emitted;
-                out.result = Err(e);
-                return out;
+                return pipe.outcome(next, Err(e));
             }
         }
-        let failure = pipe.finish(store, run, &mut |w| sink(w, mempool)).err();
-        out.connected = pipe.connected;
-        out.emitted = pipe.emitted;
-        out.result = failure.map_or(Ok(()), Err);
-        out
+        let result = pipe.finish(store, run, &mut |w| sink(w, mempool));
+        pipe.outcome(next, result)
     }
 
     /// The events of a connected `run` (new tip `new_tip`), the mempool's
@@ -404,15 +352,7 @@ impl Chain {
                 waiting.extend(self.orphans.take_children(&hash));
             }
         }
-        if let Ok(Some(tip)) = self.store.tip_opt() {
-            events.push(ChainEvent::TipChanged(tip));
-        }
-        for (block, from) in run {
-            events.push(ChainEvent::BlockDone {
-                hash: block.hash(),
-                from: *from,
-            });
-        }
+        push_tip_and_done(&mut events, &self.store, run);
         events
     }
 }
@@ -432,6 +372,48 @@ fn push_connected(events: &mut Vec<ChainEvent>, mempool: &mut Mempool, (block, f
     }
 }
 
+/// True when `block` is the child of `cursor` and not stored yet.
+fn extends(store: &ChainStore, block: &Block, cursor: &BlockHash) -> bool {
+    block.header.prev_block_hash == *cursor && matches!(store.has_block(&block.hash()), Ok(false))
+}
+
+/// The events of one step of a streaming run, `written` (module docs):
+/// with `expire_at` (the first step), the mempool's expired transactions
+/// removed; each block's [`push_connected`] events; the tip then; and a
+/// [`ChainEvent::BlockDone`] per block.
+fn step_events(
+    written: &[Sent],
+    mempool: &mut Mempool,
+    store: &ChainStore,
+    expire_at: Option<u64>,
+) -> Vec<ChainEvent> {
+    let mut events: Vec<ChainEvent> = expire_at
+        .into_iter()
+        .flat_map(|now| mempool.expire(now))
+        .map(|txid| ChainEvent::TxRemoved { txid })
+        .collect();
+    for sent in written {
+        push_connected(&mut events, mempool, sent);
+    }
+    push_tip_and_done(&mut events, store, written);
+    events
+}
+
+/// The end of a run's events: the tip `store` holds now
+/// ([`ChainEvent::TipChanged`]), then a [`ChainEvent::BlockDone`] for each
+/// block of `run`.
+fn push_tip_and_done(events: &mut Vec<ChainEvent>, store: &ChainStore, run: &[Sent]) {
+    if let Ok(Some(tip)) = store.tip_opt() {
+        events.push(ChainEvent::TipChanged(tip));
+    }
+    for (block, from) in run {
+        events.push(ChainEvent::BlockDone {
+            hash: block.hash(),
+            from: *from,
+        });
+    }
+}
+
 /// What [`Chain::connect_run`] did.
 struct RunOutcome {
     /// Blocks of the front of the run connected.
@@ -442,6 +424,18 @@ struct RunOutcome {
     next: Option<Sent>,
     /// The first rule broken, or the store's error, as text.
     result: Result<(), String>,
+}
+
+impl RunOutcome {
+    /// A run that stopped before any block was checked, for `error`.
+    fn stopped(error: String) -> RunOutcome {
+        RunOutcome {
+            connected: 0,
+            emitted: 0,
+            next: None,
+            result: Err(error),
+        }
+    }
 }
 
 /// Fewest blocks [`Chain::connect_run`] writes in one step of the
@@ -506,6 +500,17 @@ struct Pipeline {
 }
 
 impl Pipeline {
+    /// What the run did so far, with `next` (a block that did not extend
+    /// it) and how it ended.
+    fn outcome(&self, next: Option<Sent>, result: Result<(), String>) -> RunOutcome {
+        RunOutcome {
+            connected: self.connected,
+            emitted: self.emitted,
+            next,
+            result,
+        }
+    }
+
     /// The pipeline of a run of `len` blocks (to start with).
     fn new(len: usize) -> Pipeline {
         let (verdict_tx, verdict_rx) = mpsc::channel();
