@@ -190,71 +190,7 @@ pub fn run_with(
     now: u64,
 ) -> Done {
     match first {
-        Job::Block(block, from) => {
-            let mut bytes = block.encoded_size();
-            let mut batch = vec![(block, from)];
-            let mut next = None;
-            while batch.len() < MAX_RUN_BLOCKS && bytes < BATCH_BYTES {
-                match more() {
-                    Some(Job::Block(block, from)) => {
-                        bytes = bytes.saturating_add(block.encoded_size());
-                        batch.push((block, from));
-                    }
-                    Some(other) => {
-                        next = Some(other);
-                        break;
-                    }
-                    None => break,
-                }
-            }
-            let gathered = batch.len();
-            let mut done = Done::new(Work::Blocks(gathered));
-            let events = match emit {
-                None => chain.process_blocks(batch, now),
-                Some(emit) => {
-                    let mut taken = 0;
-                    let mut new_tip = false;
-                    let mut more_blocks = || {
-                        if next.is_some()
-                            || bytes >= BATCH_BYTES
-                            || gathered + taken >= MAX_RUN_BLOCKS
-                        {
-                            return None;
-                        }
-                        match more() {
-                            Some(Job::Block(block, from)) => {
-                                bytes = bytes.saturating_add(block.encoded_size());
-                                taken += 1;
-                                Some((block, from))
-                            }
-                            Some(other) => {
-                                next = Some(other);
-                                None
-                            }
-                            None => None,
-                        }
-                    };
-                    let mut emit_events = |events: Vec<ChainEvent>| {
-                        new_tip |= events
-                            .iter()
-                            .any(|e| matches!(e, ChainEvent::TipChanged(_)));
-                        emit(Input::Chain(events));
-                    };
-                    let events = chain.process_blocks_streaming(
-                        batch,
-                        &mut more_blocks,
-                        &mut emit_events,
-                        now,
-                    );
-                    done.work = Work::Blocks(gathered + taken);
-                    done.new_tip |= new_tip;
-                    events
-                }
-            };
-            done.chain(events);
-            done.next = next;
-            done
-        }
+        Job::Block(block, from) => run_blocks(chain, (block, from), more, emit, now),
         Job::Tx(tx, from) => {
             let mut batch = vec![(tx, from)];
             let mut next = None;
@@ -312,6 +248,83 @@ pub fn run_with(
                 done.warning = Some(format!("cannot save the peer records: {e}"));
             }
             done
+        }
+    }
+}
+
+/// The blocks of one run handed over by `more`: [`run_with`]'s
+/// `Job::Block` arm. With `emit`, the run also takes the blocks that arrive
+/// while it is verified and reports each step written at once.
+fn run_blocks(
+    chain: &mut Chain,
+    first: (Block, Option<PeerId>),
+    more: &mut dyn FnMut() -> Option<Job>,
+    emit: Option<&mut dyn FnMut(Input)>,
+    now: u64,
+) -> Done {
+    let mut take = BlockTake {
+        bytes: first.0.encoded_size(),
+        blocks: 1,
+        next: None,
+        more,
+    };
+    let mut batch = vec![first];
+    while let Some(sent) = take.take() {
+        batch.push(sent);
+    }
+    let mut done = Done::new(Work::Blocks(batch.len()));
+    let events = match emit {
+        None => chain.process_blocks(batch, now),
+        Some(emit) => {
+            let mut new_tip = false;
+            let mut emit_events = |events: Vec<ChainEvent>| {
+                new_tip |= events
+                    .iter()
+                    .any(|e| matches!(e, ChainEvent::TipChanged(_)));
+                emit(Input::Chain(events));
+            };
+            let events =
+                chain.process_blocks_streaming(batch, &mut || take.take(), &mut emit_events, now);
+            done.work = Work::Blocks(take.blocks);
+            done.new_tip |= new_tip;
+            events
+        }
+    };
+    done.chain(events);
+    done.next = take.next;
+    done
+}
+
+/// Takes blocks from the chain worker's queue for one run, within its
+/// bounds ([`MAX_RUN_BLOCKS`] blocks, [`BATCH_BYTES`]); the first job of
+/// another kind is kept for after the run.
+struct BlockTake<'a> {
+    /// Bytes of the blocks taken, the first included.
+    bytes: u64,
+    /// Blocks taken, the first included.
+    blocks: usize,
+    /// A job of another kind, taken and kept.
+    next: Option<Job>,
+    more: &'a mut dyn FnMut() -> Option<Job>,
+}
+
+impl BlockTake<'_> {
+    /// The next block, if the run has room and the next job is a block.
+    fn take(&mut self) -> Option<(Block, Option<PeerId>)> {
+        if self.next.is_some() || self.bytes >= BATCH_BYTES || self.blocks >= MAX_RUN_BLOCKS {
+            return None;
+        }
+        match (self.more)() {
+            Some(Job::Block(block, from)) => {
+                self.bytes = self.bytes.saturating_add(block.encoded_size());
+                self.blocks += 1;
+                Some((block, from))
+            }
+            Some(other) => {
+                self.next = Some(other);
+                None
+            }
+            None => None,
         }
     }
 }
