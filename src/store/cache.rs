@@ -505,18 +505,50 @@ impl StateDb {
         Ok(true)
     }
 
-    /// Writes the cache to sled as [`StateDb::flush`] does, but neither
-    /// makes it durable nor records it in the best-block record: for a new
-    /// chain's genesis ([`super::ChainStore::init_genesis`]). sled recovers
-    /// a prefix of its log, so every block stored after this lands behind a
-    /// chain state, which replay at open builds on; and a fresh node's
-    /// first block waits for no fsync. The first flush makes it durable and
-    /// writes the record (a store without one gets one at open).
+    /// Runs `f` on the cache (empty: a new chain's genesis,
+    /// [`super::ChainStore::init_genesis`]) and writes what it cached to
+    /// sled in one transaction together with `block` (tree, key and value
+    /// of each of the block's own entries: its bytes and its index entry),
+    /// all under the cache's write lock, so no reader sees the new tip
+    /// before its block is indexed. Neither made durable nor recorded in the
+    /// best-block record: after a crash the store holds all of it or none
+    /// of it, never a stored genesis without a chain state (which the node
+    /// would not fetch again); and sled recovers a prefix of its log, so
+    /// every block stored after it lands behind a chain state that replay
+    /// at open builds on. A fresh node's first block waits for no fsync;
+    /// the first flush makes it durable and writes the record (a store
+    /// without one gets one at open).
     ///
-    /// Errors: [`StoreError::Db`].
-    pub(super) fn write_out(&self) -> Result<(), StoreError> {
+    /// Errors: `f`'s, [`StoreError::Db`].
+    pub(super) fn write_out<T>(
+        &self,
+        f: impl FnOnce(&mut Writer<'_>) -> Result<T, StoreError>,
+        block: [(&sled::Tree, &[u8], &[u8]); 2],
+    ) -> Result<T, StoreError> {
         let _one = self.flush_lock.lock().unwrap_or_else(|p| p.into_inner());
-        self.write_overlay()
+        let mut ov = self.write_lock();
+        let out = f(&mut Writer {
+            ov: &mut ov,
+            trees: &self.trees,
+        })?;
+        let maps = &ov.maps;
+        let t = &self.trees;
+        let [(bt, bk, bv), (it, ik, iv)] = block;
+        let written = (&t[0], &t[1], &t[2], &t[3], &t[4], bt, it)
+            .transaction(|(a, b, c, d, e, bt, it)| {
+                let trees: [&TransactionalTree; SPACES] = [a, b, c, d, e];
+                write_maps(maps, trees)?;
+                bt.insert(bk, bv)?;
+                it.insert(ik, iv)?;
+                Ok::<_, ConflictableTransactionError<StoreError>>(())
+            })
+            .map_err(tx_err);
+        // Written or not, nothing of it stays cached: a failed write
+        // leaves no chain, in sled and in the cache alike.
+        *ov = Overlay::default();
+        drop(ov);
+        self.stepped();
+        written.map(|()| out)
     }
 
     /// Writes the cache to the trees atomically (one transaction, or
@@ -552,14 +584,7 @@ impl StateDb {
         (&t[0], &t[1], &t[2], &t[3], &t[4])
             .transaction(|(a, b, c, d, e)| {
                 let trees: [&TransactionalTree; SPACES] = [a, b, c, d, e];
-                for (map, tree) in maps.iter().zip(trees) {
-                    for (k, e) in map {
-                        match &e.value {
-                            Some(v) => _ = tree.insert(k.as_slice(), v.clone())?,
-                            None => _ = tree.remove(k.as_slice())?,
-                        }
-                    }
-                }
+                write_maps(maps, trees)?;
                 Ok::<_, ConflictableTransactionError<StoreError>>(())
             })
             .map_err(tx_err)?;
@@ -802,6 +827,23 @@ impl Writer<'_> {
     pub(super) fn remove(&mut self, s: Space, k: &[u8]) {
         self.ov.remove(s, k);
     }
+}
+
+/// Each space's cached entries written into its tree of a transaction
+/// (a `None` value removes the key).
+fn write_maps(
+    maps: &[BTreeMap<Vec<u8>, Entry>; SPACES],
+    trees: [&TransactionalTree; SPACES],
+) -> Result<(), sled::transaction::UnabortableTransactionError> {
+    for (map, tree) in maps.iter().zip(trees) {
+        for (k, e) in map {
+            match &e.value {
+                Some(v) => _ = tree.insert(k.as_slice(), v.clone())?,
+                None => _ = tree.remove(k.as_slice())?,
+            }
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -214,12 +214,12 @@ impl ChainStore {
 
     /// Creates the chain from its genesis block: stores it, indexes it, makes
     /// it the tip, records the difficulty (its `bits`) and adds its outputs
-    /// to the UTXO set. The chain state is written to sled at once, behind
-    /// the genesis block and ahead of every block stored after it, but made
-    /// durable (and recorded in `chain.best`) by the next flush; a crash
-    /// before it may lose the genesis with the rest, and the node then
-    /// starts with no chain and fetches the genesis again
-    /// (`StateDb::write_out`).
+    /// to the UTXO set. The block, its index entry and the chain state are
+    /// written to sled at once in one transaction, ahead of every block
+    /// stored after them, but made durable (and recorded in `chain.best`)
+    /// by the next flush; a crash before it may lose the genesis with the
+    /// rest, and the node then starts with no chain and fetches the genesis
+    /// again (`StateDb::write_out`).
     ///
     /// Errors: [`StoreError::ChainExists`], [`StoreError::Db`].
     pub fn init_genesis(&self, genesis: &Block) -> Result<(), StoreError> {
@@ -235,21 +235,26 @@ impl ChainStore {
         };
         let bits = genesis.header.bits.to_be_bytes();
         let delta = UtxoDelta::of(genesis, &[])?;
-        self.blocks.insert(hash.as_bytes(), encode(genesis))?;
-        self.index.insert(hash.as_bytes(), encode(&meta))?;
-        self.state.write(|w| {
-            if w.get(Space::Meta, GENESIS)?.is_some() {
-                return Err(StoreError::ChainExists);
-            }
-            w.create(Space::Heights, &0u64.to_be_bytes(), hash.as_bytes());
-            w.set(Space::Meta, GENESIS, hash.as_bytes());
-            w.set(Space::Meta, DIFFICULTY, &bits);
-            w.set(Space::Meta, TIP, hash.as_bytes());
-            delta.apply(true, w);
-            w.create(Space::Undo, hash.as_bytes(), &encode(&Vec::<TxOut>::new()));
-            Ok(())
-        })?;
-        self.state.write_out()
+        let (bytes, m) = (encode(genesis), encode(&meta));
+        let key = hash.as_bytes();
+        self.state.write_out(
+            |w| {
+                if w.get(Space::Meta, GENESIS)?.is_some() {
+                    return Err(StoreError::ChainExists);
+                }
+                w.create(Space::Heights, &0u64.to_be_bytes(), hash.as_bytes());
+                w.set(Space::Meta, GENESIS, hash.as_bytes());
+                w.set(Space::Meta, DIFFICULTY, &bits);
+                w.set(Space::Meta, TIP, hash.as_bytes());
+                delta.apply(true, w);
+                w.create(Space::Undo, hash.as_bytes(), &encode(&Vec::<TxOut>::new()));
+                Ok(())
+            },
+            [
+                (&self.blocks, key, bytes.as_slice()),
+                (&self.index, key, m.as_slice()),
+            ],
+        )
     }
 
     /// Walks the best chain from the tip back to genesis by
