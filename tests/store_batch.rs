@@ -915,7 +915,13 @@ fn a_streaming_run_takes_the_blocks_that_arrive_and_reports_each_step_as_written
     assert_eq!(chain.store().tip().expect("tip").hash, blocks[39].hash());
     let order = connected_hashes(&got);
     assert_eq!(order, blocks.iter().map(Block::hash).collect::<Vec<_>>());
-    assert!(groups.len() >= 2, "steps reported as written: {groups:?}");
+    // How many steps the run is written in depends on how fast the pool
+    // verifies; that every block is reported in an emitted step does not.
+    let emitted: Vec<BlockHash> = groups.iter().flat_map(|g| connected_hashes(g)).collect();
+    assert_eq!(
+        emitted, order,
+        "every block reported as its step is written"
+    );
     assert_groups_whole(&groups);
 }
 
