@@ -16,7 +16,6 @@ use sledchain::core::hash::{BlockHash, Hash256};
 use sledchain::protocol::points::Misbehavior;
 use sledchain::protocol::sync_headers::{BLOCK_DOWNLOAD_WINDOW, MAX_BLOCKS_IN_TRANSIT_PER_PEER};
 use sledchain::protocol::{Input, Output, Protocol};
-use sledchain::sim::{Sim, SimConfig};
 use sledchain::wire::message::Message;
 use sledchain::wire::payload::{
     GetBlocks, GetData, GetHeaders, Headers, Inv, InvKind, MAX_HEADERS, PROTOCOL_VERSION, Version,
@@ -226,14 +225,7 @@ fn an_inv_of_an_unknown_block_from_a_headers_peer_is_answered_with_getheaders() 
 
 #[test]
 fn a_version_1_node_syncs_from_us_by_getblocks_and_a_version_2_one_by_getheaders() {
-    let mut s = Sim::new(SimConfig {
-        nodes: 1,
-        genesis_everywhere: true,
-        ..SimConfig::default()
-    })
-    .expect("temporary stores");
-    s.start(0);
-    sans_io::mint_to(&mut s, 0, 3);
+    let mut s = sans_io::one_node_minted_to(3);
     let genesis = s.genesis.hash();
     for (n, version) in [(0u8, 1u32), (1, PROTOCOL_VERSION)] {
         let addr = format!("198.51.100.{}:40000", 20 + n);

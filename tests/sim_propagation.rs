@@ -69,13 +69,7 @@ fn a_new_block_crosses_a_line_of_five_with_no_getdata() {
 
 #[test]
 fn a_block_is_pushed_to_a_synced_peer_and_announced_to_one_behind() {
-    let mut s = Sim::new(SimConfig {
-        nodes: 1,
-        ..SimConfig::default()
-    })
-    .expect("stores");
-    s.start(0);
-    s.run_for(1_000);
+    let mut s = one_started_node();
     mint_block(&mut s, 0, 1);
     mint_block(&mut s, 0, 2);
     let behind = s.attach(0, "203.0.113.1:8333".parse().expect("addr"));
@@ -185,9 +179,8 @@ fn orphans_pushed_on_a_block_never_sent_are_charged() {
     assert_eq!(score(&s, peer), Some(charged * points));
 }
 
-/// One node with a chain of genesis alone, and a hand-driven stranger
-/// that said `version` at height 0.
-fn one_node_and_a_stranger() -> (Sim, u64) {
+/// One node, started and run for a second: its chain is its genesis alone.
+fn one_started_node() -> Sim {
     let mut s = Sim::new(SimConfig {
         nodes: 1,
         ..SimConfig::default()
@@ -195,6 +188,13 @@ fn one_node_and_a_stranger() -> (Sim, u64) {
     .expect("stores");
     s.start(0);
     s.run_for(1_000);
+    s
+}
+
+/// One node with a chain of genesis alone, and a hand-driven stranger
+/// that said `version` at height 0.
+fn one_node_and_a_stranger() -> (Sim, u64) {
+    let mut s = one_started_node();
     let peer = s.attach(0, "203.0.113.4:8333".parse().expect("addr"));
     s.inject(0, version(&s, peer, 0));
     s.run_for(100);

@@ -189,7 +189,7 @@ impl Chain {
 
     /// Removes a connected block's transactions (and conflicts) from the
     /// mempool.
-    pub(super) fn remove_mined(&mut self, block: &Block, events: &mut Vec<ChainEvent>) {
+    fn remove_mined(&mut self, block: &Block, events: &mut Vec<ChainEvent>) {
         if let Some(ChainEvent::BlockConnected { txs, .. }) = events.last_mut() {
             *txs = block.transactions.len();
         }

@@ -81,11 +81,8 @@ pub fn mint_to(s: &mut Sim, at: usize, to: u64) {
     }
 }
 
-/// Node 0 alone (genesis everywhere), minted up to height `tip`, with a
-/// hand-driven peer at `stranger` attached whose `version` (protocol
-/// `version`, at height 0, on our genesis, `nonce`) was received; returns
-/// the sim and the stranger's peer id.
-pub fn minted_with_stranger(tip: u64, stranger: &str, version: u32, nonce: u64) -> (Sim, PeerId) {
+/// One started node with the genesis, minted up to height `tip`.
+pub fn one_node_minted_to(tip: u64) -> Sim {
     let mut s = Sim::new(SimConfig {
         nodes: 1,
         genesis_everywhere: true,
@@ -94,6 +91,15 @@ pub fn minted_with_stranger(tip: u64, stranger: &str, version: u32, nonce: u64) 
     .expect("temporary stores");
     s.start(0);
     mint_to(&mut s, 0, tip);
+    s
+}
+
+/// Node 0 alone (genesis everywhere), minted up to height `tip`, with a
+/// hand-driven peer at `stranger` attached whose `version` (protocol
+/// `version`, at height 0, on our genesis, `nonce`) was received; returns
+/// the sim and the stranger's peer id.
+pub fn minted_with_stranger(tip: u64, stranger: &str, version: u32, nonce: u64) -> (Sim, PeerId) {
+    let mut s = one_node_minted_to(tip);
     let peer = s.attach(0, stranger.parse().expect("addr"));
     let v = Version {
         version,
